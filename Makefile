@@ -1,0 +1,48 @@
+# Georep: the two commands of the README's quick start, and a few helpers.
+#   make demo   install what is missing, build, run a primary + secondary here
+#   make test   install what is missing, build, run every test
+BUILD      ?= build
+BUILD_TYPE ?= RelWithDebInfo
+DEMO_DIR   ?= var/demo
+GEOREP     := $(BUILD)/georep
+
+.PHONY: all deps build test test-unit demo demo-down asan format format-check clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/build.ninja: | deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD)
+
+test: build format-check
+	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j2
+
+test-unit: build
+	cd $(BUILD) && ctest --output-on-failure -L unit
+
+demo: build
+	$(GEOREP) demo up --dir $(DEMO_DIR)
+	@for c in $(DEMO_DIR)/*/georep.toml; do echo; $(GEOREP) status --config $$c; done
+
+demo-down:
+	$(GEOREP) demo down --dir $(DEMO_DIR)
+
+# Debug build with AddressSanitizer and UndefinedBehaviorSanitizer.
+asan: deps
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGEOREP_SANITIZE=ON
+	cmake --build build-asan
+	cd build-asan && ctest --output-on-failure -j2 -L 'unit|pg'
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.cc' '*.h')
+
+clean:
+	rm -rf $(BUILD) build-asan

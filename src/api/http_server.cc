@@ -1,0 +1,196 @@
+#include "api/http_server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "nlohmann/json.hpp"
+#include "util/logging.h"
+
+namespace georep::api {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+std::string HttpRequest::Header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? "" : it->second;
+}
+
+std::string HttpRequest::QueryParam(const std::string& name) const {
+  for (absl::string_view part : absl::StrSplit(query, '&')) {
+    size_t eq = part.find('=');
+    if (part.substr(0, eq) == name)
+      return eq == absl::string_view::npos ? "" : std::string(part.substr(eq + 1));
+  }
+  return "";
+}
+
+HttpResponse HttpResponse::Json(int status, std::string body) {
+  return HttpResponse{status, "application/json", {}, std::move(body)};
+}
+HttpResponse HttpResponse::Text(int status, std::string body) {
+  return HttpResponse{status, "text/plain; charset=utf-8", {}, std::move(body)};
+}
+HttpResponse HttpResponse::Error(int status, absl::string_view code, absl::string_view message) {
+  nlohmann::json j = {{"error", message}, {"code", code}};
+  return Json(status, j.dump() + "\n");
+}
+
+namespace {
+
+constexpr uint64_t kBodyLimit = uint64_t{1} << 30;
+constexpr auto kIdleTimeout = std::chrono::seconds(75);
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, const HttpHandler& handler)
+      : stream_(std::move(socket)), handler_(handler) {}
+
+  void Run() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+  }
+
+ private:
+  void Read() {
+    parser_.emplace();
+    parser_->body_limit(kBodyLimit);
+    stream_.expires_after(kIdleTimeout);
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    auto& req = parser_->get();
+    HttpRequest request;
+    request.method = std::string(req.method_string());
+    request.target = std::string(req.target());
+    size_t q = request.target.find('?');
+    request.path = request.target.substr(0, q);
+    if (q != std::string::npos) request.query = request.target.substr(q + 1);
+    for (const auto& field : req) {
+      request.headers[absl::AsciiStrToLower(absl::string_view(
+          field.name_string().data(), field.name_string().size()))] = std::string(field.value());
+    }
+    request.body = std::move(req.body());
+    beast::error_code ep_ec;
+    auto ep = stream_.socket().remote_endpoint(ep_ec);
+    if (!ep_ec) request.remote_address = ep.address().to_string();
+
+    HttpResponse out;
+    try {
+      out = handler_(request);
+    } catch (const std::exception& e) {
+      log::Error("request handler threw", {{"path", request.path}, {"error", e.what()}});
+      out = HttpResponse::Error(500, "INTERNAL", "internal error");
+    }
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(out.status), req.version());
+    res->set(http::field::server, "georep");
+    res->set(http::field::content_type, out.content_type);
+    for (const auto& [k, v] : out.headers) res->set(k, v);
+    res->keep_alive(req.keep_alive());
+    res->body() = std::move(out.body);
+    res->prepare_payload();
+    bool close = res->need_eof();
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res, close](beast::error_code ec, size_t) {
+                        if (ec) return;
+                        if (close) {
+                          beast::error_code ignored;
+                          self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                          return;
+                        }
+                        self->Read();
+                      });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  const HttpHandler& handler_;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  HttpHandler handler;
+  int threads;
+  asio::io_context ioc;
+  std::optional<tcp::acceptor> acceptor;
+  std::vector<std::thread> workers;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
+
+  void Accept() {
+    acceptor->async_accept(asio::make_strand(ioc),
+                           [this](beast::error_code ec, tcp::socket socket) {
+                             if (ec == asio::error::operation_aborted) return;
+                             if (!ec) {
+                               beast::error_code ignored;
+                               socket.set_option(tcp::no_delay(true), ignored);
+                               std::make_shared<Session>(std::move(socket), handler)->Run();
+                             }
+                             if (acceptor->is_open()) Accept();
+                           });
+  }
+};
+
+HttpServer::HttpServer(HttpHandler handler, int threads) : impl_(std::make_unique<Impl>()) {
+  impl_->handler = std::move(handler);
+  impl_->threads = threads;
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+absl::StatusOr<int> HttpServer::Listen(const std::string& host, int port) {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
+  if (ec)
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address \"", host, "\": ", ec.message()));
+  tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
+  auto& acc = impl_->acceptor.emplace(impl_->ioc);
+  acc.open(endpoint.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(endpoint, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat("listen on ", host, ":", port, ": ", ec.message()));
+  }
+  return acc.local_endpoint().port();
+}
+
+void HttpServer::Start() {
+  impl_->guard.emplace(impl_->ioc.get_executor());
+  impl_->Accept();
+  for (int i = 0; i < impl_->threads; ++i) {
+    impl_->workers.emplace_back([this] { impl_->ioc.run(); });
+  }
+}
+
+void HttpServer::Stop() {
+  if (!impl_ || impl_->workers.empty()) return;
+  impl_->guard.reset();
+  impl_->ioc.stop();
+  for (auto& t : impl_->workers) t.join();
+  impl_->workers.clear();
+  // No thread runs now: close the listening socket so new connections are
+  // refused rather than left waiting in the backlog.
+  beast::error_code ignored;
+  if (impl_->acceptor) impl_->acceptor->close(ignored);
+}
+
+}  // namespace georep::api

@@ -1,0 +1,52 @@
+#include "api/router.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+
+namespace georep::api {
+namespace {
+
+std::vector<std::string> Split(absl::string_view path) {
+  return absl::StrSplit(path, '/', absl::SkipEmpty());
+}
+
+bool Match(const std::vector<std::string>& pattern, const std::vector<std::string>& path,
+           PathParams* params) {
+  if (pattern.size() != path.size()) return false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const std::string& p = pattern[i];
+    if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
+      (*params)[p.substr(1, p.size() - 2)] = path[i];
+    } else if (p != path[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+void Router::Add(std::string method, std::string pattern, RouteHandler handler) {
+  routes_.push_back({std::move(method), Split(pattern), std::move(handler)});
+}
+
+HttpResponse Router::Handle(const HttpRequest& request) const {
+  std::vector<std::string> path = Split(request.path);
+  bool path_known = false;
+  for (const Route& r : routes_) {
+    PathParams params;
+    if (!Match(r.segments, path, &params)) continue;
+    path_known = true;
+    if (r.method == request.method || (r.method == "GET" && request.method == "HEAD")) {
+      return r.handler(request, params);
+    }
+  }
+  if (path_known) {
+    return HttpResponse::Error(405, "METHOD_NOT_ALLOWED",
+                               absl::StrCat(request.method, " is not allowed on ", request.path));
+  }
+  return HttpResponse::Error(404, "NOT_FOUND", absl::StrCat("no route for ", request.path));
+}
+
+}  // namespace georep::api

@@ -1,0 +1,108 @@
+#include "api/site_routes.h"
+
+#include <chrono>
+
+#include "nlohmann/json.hpp"
+
+namespace georep::api {
+namespace {
+
+constexpr MetricDef kMetrics[] = {
+    {"georep_up", "gauge", "1 while the site daemon is serving"},
+    {"georep_site_info", "gauge", "Always 1; labels name this site and its role"},
+    {"georep_uptime_seconds", "gauge", "Seconds since the daemon started"},
+    {"geo_db_reachable", "gauge", "1 if the main database answered the last sample"},
+    {"geo_db_replication_lag_seconds", "gauge",
+     "Secondary: seconds the main database standby is behind the primary (0 when caught up)"},
+    {"geo_db_replication_streaming", "gauge",
+     "Secondary: 1 while the standby streams WAL from the primary"},
+    {"geo_db_replay_backlog_bytes", "gauge", "Secondary: WAL received but not yet replayed"},
+    {"geo_db_slot_retained_bytes", "gauge",
+     "Primary: WAL kept for a replication slot, by slot name"},
+    {"geo_db_slot_active", "gauge", "Primary: 1 while a standby streams through the slot"},
+};
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+void UpdateMetrics(const SiteContext& ctx, const site::ReplicationSnapshot& snap) {
+  MetricsRegistry& m = *ctx.metrics;
+  m.Set("georep_up", {}, 1);
+  m.Set("georep_site_info", {{"site", ctx.self.name}, {"role", std::string(ctx.self.Role())}}, 1);
+  m.Set("georep_uptime_seconds", {}, Now() - ctx.started_at);
+  m.Set("geo_db_reachable", {}, snap.database_reachable ? 1 : 0);
+  if (!ctx.self.primary) {
+    m.Set("geo_db_replication_lag_seconds", {}, snap.replay_lag_seconds);
+    m.Set("geo_db_replication_streaming", {}, snap.streaming ? 1 : 0);
+    m.Set("geo_db_replay_backlog_bytes", {}, static_cast<double>(snap.replay_backlog_bytes));
+  } else {
+    m.Clear("geo_db_slot_retained_bytes");
+    m.Clear("geo_db_slot_active");
+    for (const auto& s : snap.standbys) {
+      m.Set("geo_db_slot_retained_bytes", {{"slot", s.slot_name}},
+            static_cast<double>(s.retained_bytes));
+      m.Set("geo_db_slot_active", {{"slot", s.slot_name}}, s.active ? 1 : 0);
+    }
+  }
+}
+
+}  // namespace
+
+std::span<const MetricDef> SiteMetricDefs() { return kMetrics; }
+
+std::string StatusJson(const SiteContext& ctx) {
+  site::ReplicationSnapshot snap = ctx.monitor->Latest();
+  nlohmann::json db = {{"reachable", snap.database_reachable}};
+  if (!snap.error.empty()) db["error"] = snap.error;
+  if (!ctx.self.primary) {
+    db["streaming"] = snap.streaming;
+    db["receive_lsn"] =
+        snap.receive_lsn.empty() ? nlohmann::json() : nlohmann::json(snap.receive_lsn);
+    db["replay_lsn"] = snap.replay_lsn.empty() ? nlohmann::json() : nlohmann::json(snap.replay_lsn);
+    db["replay_backlog_bytes"] = snap.replay_backlog_bytes;
+    db["replay_lag_seconds"] = snap.replay_lag_seconds;
+    db["last_replay_time"] =
+        snap.last_replay_time ? nlohmann::json(*snap.last_replay_time) : nlohmann::json();
+  } else {
+    db["current_lsn"] = snap.current_lsn;
+    nlohmann::json standbys = nlohmann::json::array();
+    for (const auto& s : snap.standbys) {
+      standbys.push_back(
+          {{"slot", s.slot_name},
+           {"active", s.active},
+           {"client", s.client},
+           {"state", s.state},
+           {"retained_bytes", s.retained_bytes},
+           {"replay_lag_bytes",
+            s.replay_lag_bytes < 0 ? nlohmann::json() : nlohmann::json(s.replay_lag_bytes)}});
+    }
+    db["standbys"] = standbys;
+  }
+  nlohmann::json j = {{"site", ctx.self.name},
+                      {"role", ctx.self.Role()},
+                      {"url", ctx.self.url},
+                      {"enabled", ctx.self.enabled},
+                      {"uptime_seconds", Now() - ctx.started_at},
+                      {"sampled_at", snap.sampled_at},
+                      {"database", db}};
+  return j.dump(2) + "\n";
+}
+
+void AddSiteRoutes(Router& router, const SiteContext& ctx) {
+  router.Add("GET", "/api/v1/health", [&ctx](const HttpRequest&, const PathParams&) {
+    nlohmann::json j = {{"status", "ok"}, {"site", ctx.self.name}, {"role", ctx.self.Role()}};
+    return HttpResponse::Json(200, j.dump() + "\n");
+  });
+  router.Add("GET", "/api/v1/status", [&ctx](const HttpRequest&, const PathParams&) {
+    return HttpResponse::Json(200, StatusJson(ctx));
+  });
+  router.Add("GET", "/metrics", [&ctx](const HttpRequest&, const PathParams&) {
+    UpdateMetrics(ctx, ctx.monitor->Latest());
+    HttpResponse r = HttpResponse::Text(200, ctx.metrics->Render());
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return r;
+  });
+}
+
+}  // namespace georep::api

@@ -1,0 +1,453 @@
+#include "cli/demo.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cli/status_view.h"
+#include "cluster/pg_cluster.h"
+#include "db/connection.h"
+#include "db/migrations.h"
+#include "nlohmann/json.hpp"
+#include "site/config.h"
+#include "site/sites.h"
+#include "transport/http_client.h"
+#include "util/fs.h"
+#include "util/net.h"
+#include "util/subprocess.h"
+
+namespace georep::cli {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr char kMainDbName[] = "georep";
+constexpr char kTrackingDbName[] = "georep_tracking";
+
+struct DemoCluster {
+  std::string role;  // main, standby, tracking
+  std::string data_dir;
+  int port = 0;
+  std::string log;
+
+  cluster::PgCluster Cluster() const { return cluster::PgCluster({data_dir, port, log}); }
+};
+
+struct DemoSite {
+  std::string name;
+  std::string role;
+  int http_port = 0;
+  std::string main_db;
+  std::string tracking_db;
+  std::string storage_root;
+  std::string repository_root;
+  std::string config_path;
+  std::string log_path;
+  int pid = 0;
+  std::vector<DemoCluster> clusters;
+
+  std::string Url() const { return absl::StrCat("http://127.0.0.1:", http_port); }
+};
+
+struct Topology {
+  std::string dir;
+  std::vector<DemoSite> sites;
+
+  DemoSite* Find(const std::string& name) {
+    for (auto& s : sites) {
+      if (s.name == name) return &s;
+    }
+    return nullptr;
+  }
+};
+
+std::string TopologyPath(const std::string& dir) { return dir + "/topology.json"; }
+
+nlohmann::json ToJson(const Topology& t) {
+  nlohmann::json sites = nlohmann::json::array();
+  for (const auto& s : t.sites) {
+    nlohmann::json clusters = nlohmann::json::array();
+    for (const auto& c : s.clusters) {
+      clusters.push_back(
+          {{"role", c.role}, {"data_dir", c.data_dir}, {"port", c.port}, {"log", c.log}});
+    }
+    sites.push_back(
+        {{"name", s.name},
+         {"role", s.role},
+         {"url", s.Url()},
+         {"http_port", s.http_port},
+         {"main_db", s.main_db},
+         {"tracking_db", s.tracking_db.empty() ? nlohmann::json() : nlohmann::json(s.tracking_db)},
+         {"storage_root", s.storage_root},
+         {"repository_root", s.repository_root},
+         {"config", s.config_path},
+         {"log", s.log_path},
+         {"pid", s.pid},
+         {"clusters", clusters}});
+  }
+  return {{"dir", t.dir}, {"sites", sites}};
+}
+
+absl::StatusOr<Topology> LoadTopology(const std::string& dir) {
+  auto text = ReadFile(TopologyPath(dir));
+  if (!text.ok()) return text.status();
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.contains("sites")) {
+    return absl::DataLossError(absl::StrCat(TopologyPath(dir), ": not a Georep demo topology"));
+  }
+  Topology t;
+  t.dir = dir;
+  try {
+    for (const auto& s : j["sites"]) {
+      DemoSite site;
+      site.name = s.at("name");
+      site.role = s.at("role");
+      site.http_port = s.at("http_port");
+      site.main_db = s.at("main_db");
+      if (!s.at("tracking_db").is_null()) site.tracking_db = s["tracking_db"];
+      site.storage_root = s.at("storage_root");
+      site.repository_root = s.at("repository_root");
+      site.config_path = s.at("config");
+      site.log_path = s.at("log");
+      site.pid = s.at("pid");
+      for (const auto& c : s.at("clusters")) {
+        site.clusters.push_back({c.at("role"), c.at("data_dir"), c.at("port"), c.at("log")});
+      }
+      t.sites.push_back(std::move(site));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return absl::DataLossError(absl::StrCat(TopologyPath(dir), ": ", e.what()));
+  }
+  return t;
+}
+
+absl::Status SaveTopology(const Topology& t) {
+  return WriteFileAtomic(TopologyPath(t.dir), ToJson(t).dump(2) + "\n");
+}
+
+absl::StatusOr<int> Port() { return FreeTcpPort(); }
+
+// A daemon pid from the topology that is still our `georep serve` for this config.
+bool DaemonRunning(const DemoSite& s) {
+  if (s.pid <= 0 || !ProcessAlive(s.pid)) return false;
+  std::string cmd = ProcessCommandLine(s.pid);
+  return absl::StrContains(cmd, " serve") && absl::StrContains(cmd, s.config_path);
+}
+
+absl::StatusOr<DemoSite> NewSite(const std::string& dir, const std::string& name, bool primary) {
+  DemoSite s;
+  s.name = name;
+  s.role = primary ? "primary" : "secondary";
+  std::string home = absl::StrCat(dir, "/", name);
+  auto http = Port();
+  if (!http.ok()) return http.status();
+  s.http_port = *http;
+  s.storage_root = home + "/storage";
+  s.repository_root = home + "/repositories";
+  s.config_path = home + "/georep.toml";
+  s.log_path = home + "/georep.log";
+  auto db_port = Port();
+  if (!db_port.ok()) return db_port.status();
+  s.clusters.push_back(
+      {primary ? "main" : "standby", home + "/pgdata", *db_port, home + "/pglog/main.log"});
+  if (!primary) {
+    auto tr_port = Port();
+    if (!tr_port.ok()) return tr_port.status();
+    s.clusters.push_back(
+        {"tracking", home + "/tracking-pgdata", *tr_port, home + "/pglog/tracking.log"});
+  }
+  return s;
+}
+
+absl::Status Step(bool quiet, const std::string& what, const absl::Status& s) {
+  if (!quiet && s.ok()) std::printf("  %s\n", what.c_str());
+  if (!s.ok()) return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
+  return s;
+}
+
+absl::Status WaitForSiteRow(const std::string& conninfo, const std::string& name) {
+  absl::Status last = absl::OkStatus();
+  for (int i = 0; i < 200; ++i) {
+    auto conn = db::Connection::Open(conninfo);
+    if (conn.ok()) {
+      auto site = site::FindSite(**conn, name);
+      if (site.ok()) return absl::OkStatus();
+      last = site.status();
+    } else {
+      last = conn.status();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("site row never reached the standby: ", last.message()));
+}
+
+absl::Status WaitHealthy(const DemoSite& s) {
+  for (int i = 0; i < 300; ++i) {
+    auto r = transport::HttpRequest(s.Url() + "/api/v1/health", {.timeout_seconds = 2});
+    if (r.ok() && r->status == 200) return absl::OkStatus();
+    if (!ProcessAlive(s.pid)) {
+      auto log = ReadFile(s.log_path);
+      std::string tail = log.ok() ? log->substr(log->size() > 600 ? log->size() - 600 : 0) : "";
+      return absl::UnavailableError(
+          absl::StrCat("daemon of site \"", s.name, "\" exited; end of ", s.log_path, ":\n", tail));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("daemon of site \"", s.name, "\" not healthy after 15 s"));
+}
+
+std::string SelfExe() {
+  std::error_code ec;
+  auto p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? "georep" : p.string();
+}
+
+// PostgreSQL runs as an unprivileged user, which must be able to reach DIR.
+absl::Status CheckTraversable(const std::string& dir) {
+  if (geteuid() != 0) return absl::OkStatus();
+  for (fs::path p = fs::path(dir).parent_path(); !p.empty() && p != p.root_path();
+       p = p.parent_path()) {
+    struct stat st;
+    if (stat(p.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("PostgreSQL runs as user \"", kPostgresUser, "\", which cannot enter ",
+                       p.string(), " (mode ", absl::StrFormat("%o", st.st_mode & 07777),
+                       "); choose a --dir it can reach, e.g. under /tmp"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Up(const DemoOptions& opt, Topology& t) {
+  bool quiet = opt.quiet;
+  if (auto s = CheckTraversable(t.dir); !s.ok()) return s;
+  if (auto s = MakeDirs(t.dir, 0755); !s.ok()) return s;
+
+  // Primary: PostgreSQL, schema, its own site row.
+  if (t.Find("primary") == nullptr) {
+    auto site = NewSite(t.dir, "primary", true);
+    if (!site.ok()) return site.status();
+    t.sites.insert(t.sites.begin(), *site);
+    // Saved before anything starts, so a failed `up` can be retried or taken down.
+    if (auto st = SaveTopology(t); !st.ok()) return st;
+  }
+  DemoSite& primary = *t.Find("primary");
+  cluster::PgCluster main = primary.clusters[0].Cluster();
+  primary.main_db = main.Conninfo(kMainDbName);
+  if (!main.Exists()) {
+    if (auto s = Step(quiet, "primary: initdb", main.Init()); !s.ok()) return s;
+  }
+  if (auto s = Step(quiet, absl::StrCat("primary: PostgreSQL on port ", main.port()), main.Start());
+      !s.ok())
+    return s;
+  if (auto s = main.CreateDatabase(kMainDbName); !s.ok()) return s;
+  auto main_conn = db::Connection::Open(primary.main_db);
+  if (!main_conn.ok()) return main_conn.status();
+  if (auto m = db::Migrate(**main_conn, db::DatabaseKind::kMain); !m.ok()) return m.status();
+  if (auto found = site::FindSite(**main_conn, "primary"); !found.ok()) {
+    auto added = site::AddSite(**main_conn, {"primary", primary.Url(), "", true});
+    if (!added.ok()) return added.status();
+  }
+  if (auto s = SaveTopology(t); !s.ok()) return s;
+
+  // Secondaries: standby, tracking DB, site row with its secret.
+  for (int i = 1; i <= opt.secondaries; ++i) {
+    std::string name = absl::StrCat("secondary-", i);
+    if (t.Find(name) == nullptr) {
+      auto site = NewSite(t.dir, name, false);
+      if (!site.ok()) return site.status();
+      t.sites.push_back(*site);
+      if (auto st = SaveTopology(t); !st.ok()) return st;
+    }
+  }
+  for (DemoSite& s : t.sites) {
+    if (s.role != "secondary") continue;
+    cluster::PgCluster standby = s.clusters[0].Cluster();
+    cluster::PgCluster tracking = s.clusters[1].Cluster();
+    s.main_db = standby.Conninfo(kMainDbName);
+    s.tracking_db = tracking.Conninfo(kTrackingDbName);
+    std::string slot = "georep_" + s.name;
+    for (char& c : slot) c = c == '-' ? '_' : c;
+    if (!standby.Exists()) {
+      if (auto st =
+              Step(quiet, absl::StrCat(s.name, ": base backup of the primary (slot ", slot, ")"),
+                   standby.InitStandby(main.port(), slot));
+          !st.ok()) {
+        return st;
+      }
+    }
+    if (auto st = Step(quiet, absl::StrCat(s.name, ": standby on port ", standby.port()),
+                       standby.Start());
+        !st.ok()) {
+      return st;
+    }
+    if (!tracking.Exists()) {
+      if (auto st =
+              Step(quiet, absl::StrCat(s.name, ": initdb tracking database"), tracking.Init());
+          !st.ok())
+        return st;
+    }
+    if (auto st = Step(quiet, absl::StrCat(s.name, ": tracking database on port ", tracking.port()),
+                       tracking.Start());
+        !st.ok()) {
+      return st;
+    }
+    if (auto st = tracking.CreateDatabase(kTrackingDbName); !st.ok()) return st;
+    auto tr_conn = db::Connection::Open(s.tracking_db);
+    if (!tr_conn.ok()) return tr_conn.status();
+    if (auto m = db::Migrate(**tr_conn, db::DatabaseKind::kTracking); !m.ok()) return m.status();
+    if (auto found = site::FindSite(**main_conn, s.name); !found.ok()) {
+      auto added = site::AddSite(**main_conn, {s.name, s.Url(), "", false});
+      if (!added.ok()) return added.status();
+    }
+    if (auto st = SaveTopology(t); !st.ok()) return st;
+  }
+
+  // Configuration files.
+  for (DemoSite& s : t.sites) {
+    site::Config c;
+    c.site_name = s.name;
+    c.main_database = s.main_db;
+    c.tracking_database = s.tracking_db;
+    c.http_listen = absl::StrCat("127.0.0.1:", s.http_port);
+    c.storage_root = s.storage_root;
+    c.repository_root = s.repository_root;
+    if (s.role == "secondary") {
+      auto row = site::FindSite(**main_conn, s.name, /*with_secret=*/true);
+      if (!row.ok()) return row.status();
+      c.access_key = row->access_key;
+      c.secret_access_key = row->secret_access_key;
+    }
+    for (const auto& dir : {s.storage_root, s.repository_root}) {
+      if (auto st = MakeDirs(dir, 0755); !st.ok()) return st;
+    }
+    if (auto st = WriteFileAtomic(s.config_path, site::RenderConfig(c), 0600); !st.ok()) return st;
+  }
+
+  // Daemons.
+  std::string exe = SelfExe();
+  for (DemoSite& s : t.sites) {
+    if (DaemonRunning(s)) continue;
+    if (s.role == "secondary") {
+      if (auto st = WaitForSiteRow(s.main_db, s.name); !st.ok()) return st;
+    }
+    auto pid = SpawnDetached({exe, "serve", "--config", s.config_path}, s.log_path);
+    if (!pid.ok()) return pid.status();
+    s.pid = *pid;
+    if (!quiet)
+      std::printf("  %s: georep serve (pid %d) on %s\n", s.name.c_str(), s.pid, s.Url().c_str());
+  }
+  if (auto st = SaveTopology(t); !st.ok()) return st;
+  for (const DemoSite& s : t.sites) {
+    if (auto st = WaitHealthy(s); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int DemoUp(const DemoOptions& options) {
+  Topology t;
+  t.dir = AbsolutePath(options.dir);
+  if (fs::exists(TopologyPath(t.dir))) {
+    auto loaded = LoadTopology(t.dir);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "georep demo up: %s\n", std::string(loaded.status().message()).c_str());
+      return 1;
+    }
+    t = *loaded;
+  } else if (fs::exists(t.dir) && !fs::is_empty(t.dir)) {
+    std::fprintf(stderr,
+                 "georep demo up: %s exists and holds no topology.json; choose an empty --dir\n",
+                 t.dir.c_str());
+    return 2;
+  }
+  if (!options.quiet) std::printf("georep demo in %s\n", t.dir.c_str());
+  absl::Status s = Up(options, t);
+  if (!s.ok()) {
+    std::fprintf(stderr, "georep demo up: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  if (!options.quiet) {
+    std::printf("\nRunning (topology: %s):\n", TopologyPath(t.dir).c_str());
+    for (const auto& site : t.sites) {
+      std::printf("  %-12s %-9s %s   config %s\n", site.name.c_str(), site.role.c_str(),
+                  site.Url().c_str(), site.config_path.c_str());
+    }
+    std::printf("\nTry: georep status --config %s\n     georep demo down --dir %s\n",
+                t.sites.back().config_path.c_str(), t.dir.c_str());
+  }
+  return 0;
+}
+
+int DemoStatus(const DemoOptions& options) {
+  auto t = LoadTopology(AbsolutePath(options.dir));
+  if (!t.ok()) {
+    std::fprintf(stderr, "georep demo status: %s\n", std::string(t.status().message()).c_str());
+    return 1;
+  }
+  int code = 0;
+  for (const auto& s : t->sites) {
+    bool up = DaemonRunning(s);
+    std::printf("%-12s %-9s %s  daemon %s\n", s.name.c_str(), s.role.c_str(), s.Url().c_str(),
+                up ? absl::StrCat("running (pid ", s.pid, ")").c_str() : "STOPPED");
+    for (const auto& c : s.clusters) {
+      bool running = c.Cluster().IsRunning();
+      std::printf("  postgres %-9s port %-6d %s\n", c.role.c_str(), c.port,
+                  running ? "running" : "STOPPED");
+      if (!running) code = 1;
+    }
+    if (!up) code = 1;
+  }
+  return code;
+}
+
+int DemoDown(const DemoOptions& options, bool purge) {
+  std::string dir = AbsolutePath(options.dir);
+  auto t = LoadTopology(dir);
+  if (!t.ok()) {
+    std::fprintf(stderr, "georep demo down: %s\n", std::string(t.status().message()).c_str());
+    return 1;
+  }
+  int code = 0;
+  for (const auto& s : t->sites) {
+    if (DaemonRunning(s)) {
+      if (auto st = TerminateProcess(s.pid, std::chrono::seconds(10)); !st.ok()) code = 1;
+      std::printf("stopped georep serve of %s (pid %d)\n", s.name.c_str(), s.pid);
+    }
+  }
+  // Secondaries first, so standbys do not spin reconnecting to a stopped primary.
+  for (auto it = t->sites.rbegin(); it != t->sites.rend(); ++it) {
+    for (const auto& c : it->clusters) {
+      cluster::PgCluster pg = c.Cluster();
+      if (!pg.IsRunning()) continue;
+      if (auto st = pg.Stop(); !st.ok()) {
+        std::fprintf(stderr, "georep demo down: %s\n", std::string(st.message()).c_str());
+        code = 1;
+      } else {
+        std::printf("stopped PostgreSQL %s of %s (port %d)\n", c.role.c_str(), it->name.c_str(),
+                    c.port);
+      }
+    }
+  }
+  if (purge && code == 0) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    if (ec) {
+      std::fprintf(stderr, "georep demo down: remove %s: %s\n", dir.c_str(), ec.message().c_str());
+      return 1;
+    }
+    std::printf("removed %s\n", dir.c_str());
+  }
+  return code;
+}
+
+}  // namespace georep::cli

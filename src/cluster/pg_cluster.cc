@@ -1,0 +1,135 @@
+#include "cluster/pg_cluster.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "db/connection.h"
+#include "util/fs.h"
+#include "util/subprocess.h"
+
+namespace georep::cluster {
+namespace fs = std::filesystem;
+
+absl::StatusOr<std::string> PgBinDir() {
+  if (const char* env = std::getenv("GEOREP_PG_BIN"); env != nullptr && *env != '\0') {
+    return std::string(env);
+  }
+  std::string best;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/usr/lib/postgresql", ec)) {
+    std::string bin = (entry.path() / "bin").string();
+    if (fs::exists(bin + "/initdb") && bin > best) best = bin;
+  }
+  if (best.empty()) {
+    return absl::NotFoundError(
+        "no PostgreSQL server programs under /usr/lib/postgresql/*/bin (install postgresql-15, "
+        "or set GEOREP_PG_BIN)");
+  }
+  return best;
+}
+
+namespace {
+
+absl::StatusOr<std::string> PgRun(const std::string& program, std::vector<std::string> args) {
+  auto bin = PgBinDir();
+  if (!bin.ok()) return bin.status();
+  args.insert(args.begin(), absl::StrCat(*bin, "/", program));
+  return RunChecked(AsUnprivileged(kPostgresUser, std::move(args)));
+}
+
+absl::Status PrepareDirs(const ClusterOptions& opt) {
+  if (auto s = MakeDirs(opt.data_dir, 0700, kPostgresUser); !s.ok()) return s;
+  return MakeDirs(fs::path(opt.log_path).parent_path().string(), 0755, kPostgresUser);
+}
+
+}  // namespace
+
+bool PgCluster::Exists() const { return fs::exists(fs::path(opt_.data_dir) / "PG_VERSION"); }
+
+bool PgCluster::IsRunning() const {
+  if (!Exists()) return false;
+  auto bin = PgBinDir();
+  if (!bin.ok()) return false;
+  auto r = Run(AsUnprivileged(kPostgresUser, {*bin + "/pg_ctl", "-D", opt_.data_dir, "status"}));
+  return r.ok() && r->exit_code == 0;
+}
+
+absl::Status PgCluster::AppendSettings(const std::string& text) {
+  std::ofstream conf(fs::path(opt_.data_dir) / "postgresql.conf", std::ios::app);
+  conf << "\n# Georep\n" << text;
+  conf.close();
+  if (!conf)
+    return absl::InternalError(absl::StrCat("append to ", opt_.data_dir, "/postgresql.conf"));
+  return absl::OkStatus();
+}
+
+absl::Status PgCluster::Init() {
+  if (auto s = PrepareDirs(opt_); !s.ok()) return s;
+  auto out =
+      PgRun("initdb", {"-D", opt_.data_dir, "-U", "postgres", "--auth=trust", "--encoding=UTF8",
+                       "--locale=C.UTF-8", "--no-sync", "--data-checksums"});
+  if (!out.ok()) return out.status();
+  std::string settings = absl::StrCat("port = ", opt_.port,
+                                      "\nlisten_addresses = '127.0.0.1'\n"
+                                      "unix_socket_directories = ''\n"
+                                      "max_wal_senders = 10\nmax_replication_slots = 10\n");
+  if (opt_.unsafe_fast) {
+    settings += "fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n";
+  }
+  return AppendSettings(settings);
+}
+
+absl::Status PgCluster::InitStandby(int primary_port, const std::string& slot) {
+  if (auto s = PrepareDirs(opt_); !s.ok()) return s;
+  {
+    auto conn = db::Connection::Open(
+        absl::StrCat("host=127.0.0.1 port=", primary_port, " dbname=postgres user=postgres"));
+    if (!conn.ok()) return conn.status();
+    auto r = (*conn)->Exec(
+        "SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS "
+        "(SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+        {slot});
+    if (!r.ok()) return r.status();
+  }
+  auto out =
+      PgRun("pg_basebackup", {"-h", "127.0.0.1", "-p", absl::StrCat(primary_port), "-U", "postgres",
+                              "-D", opt_.data_dir, "-R", "-S", slot, "-X", "stream", "-c", "fast"});
+  if (!out.ok()) return out.status();
+  // The copied postgresql.conf carries the primary's port; the last setting wins.
+  return AppendSettings(absl::StrCat("port = ", opt_.port, "\n"));
+}
+
+absl::Status PgCluster::Start() {
+  if (IsRunning()) return absl::OkStatus();
+  if (auto s = PrepareDirs(opt_); !s.ok()) return s;
+  auto out = PgRun("pg_ctl", {"-D", opt_.data_dir, "-l", opt_.log_path, "-w", "-t", "60", "start"});
+  if (!out.ok()) {
+    return absl::UnavailableError(absl::StrCat("start PostgreSQL in ", opt_.data_dir, " on port ",
+                                               opt_.port, ": ", out.status().message(), " (see ",
+                                               opt_.log_path, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PgCluster::Stop() {
+  if (!IsRunning()) return absl::OkStatus();
+  auto out = PgRun("pg_ctl", {"-D", opt_.data_dir, "-m", "fast", "-w", "-t", "60", "stop"});
+  return out.status();
+}
+
+absl::Status PgCluster::CreateDatabase(const std::string& name) {
+  auto conn = db::Connection::Open(Conninfo("postgres"));
+  if (!conn.ok()) return conn.status();
+  auto exists = (*conn)->Exec("SELECT 1 FROM pg_database WHERE datname = $1", {name});
+  if (!exists.ok()) return exists.status();
+  if (exists->rows() > 0) return absl::OkStatus();
+  return (*conn)->Exec("CREATE DATABASE " + db::QuoteIdent(name)).status();
+}
+
+std::string PgCluster::Conninfo(const std::string& dbname) const {
+  return absl::StrCat("host=127.0.0.1 port=", opt_.port, " dbname=", dbname, " user=postgres");
+}
+
+}  // namespace georep::cluster

@@ -1,0 +1,66 @@
+// A local PostgreSQL server: create (initdb or pg_basebackup), start, stop.
+//
+// Used by `georep demo` and by the test fixtures, so both run the same steps.
+// PostgreSQL refuses to run as root; when we are root every server program
+// runs as the `postgres` account through runuser, and the data and log
+// directories are made to belong to it. Servers listen on 127.0.0.1 only and
+// have no Unix socket, so no socket path can be too long.
+//
+// Not thread-safe; one object per server.
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace georep::cluster {
+
+struct ClusterOptions {
+  std::string data_dir;  // absolute; created, owned by postgres, mode 0700
+  int port = 0;
+  std::string log_path;  // server log; its folder is created, owned by postgres
+  // Turn off fsync and full-page writes: for throwaway test clusters only.
+  bool unsafe_fast = false;
+};
+
+class PgCluster {
+ public:
+  explicit PgCluster(ClusterOptions options) : opt_(std::move(options)) {}
+
+  const ClusterOptions& options() const { return opt_; }
+  int port() const { return opt_.port; }
+
+  // True if the data directory holds a cluster (PG_VERSION exists).
+  bool Exists() const;
+  // True if a postmaster is running on this data directory.
+  bool IsRunning() const;
+
+  // initdb with trust authentication for local TCP and replication
+  // connections, data checksums (so pg_rewind can follow a failover).
+  absl::Status Init();
+  // pg_basebackup from a running primary on 127.0.0.1:`primary_port`,
+  // streaming through physical replication slot `slot` (created if missing),
+  // configured as a standby (-R).
+  absl::Status InitStandby(int primary_port, const std::string& slot);
+
+  absl::Status Start();
+  absl::Status Stop();  // fast shutdown; OK if not running
+
+  // Creates database `name` if it does not exist (server must be running).
+  absl::Status CreateDatabase(const std::string& name);
+
+  // libpq conninfo for database `dbname` as the postgres superuser.
+  std::string Conninfo(const std::string& dbname) const;
+
+ private:
+  absl::Status AppendSettings(const std::string& text);
+
+  ClusterOptions opt_;
+};
+
+// Folder with initdb, pg_ctl, pg_basebackup (GEOREP_PG_BIN, else the newest
+// /usr/lib/postgresql/*/bin).
+absl::StatusOr<std::string> PgBinDir();
+
+}  // namespace georep::cluster

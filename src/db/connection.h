@@ -1,0 +1,96 @@
+// A PostgreSQL connection (libpq). The only code that knows the driver.
+//
+// A Connection is used by one thread at a time. Errors come back as
+// absl::Status: Unavailable when the server cannot be reached (retry),
+// FailedPrecondition for read-only standbys, InvalidArgument for bad SQL
+// input, Internal otherwise. Messages name the database by its conninfo
+// with any password removed.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace georep::db {
+
+// Query parameters: text values, nullopt is SQL NULL.
+using Params = std::vector<std::optional<std::string>>;
+
+class Result {
+ public:
+  explicit Result(pg_result* res);
+  Result(Result&& other) noexcept;
+  Result& operator=(Result&& other) noexcept;
+  ~Result();
+
+  int rows() const;
+  int columns() const;
+  bool IsNull(int row, int col) const;
+  absl::string_view Get(int row, int col) const;  // "" for NULL
+  int64_t GetInt64(int row, int col) const;       // 0 for NULL
+  double GetDouble(int row, int col) const;       // 0 for NULL
+  bool GetBool(int row, int col) const;           // false for NULL
+  int64_t affected_rows() const;                  // for INSERT/UPDATE/DELETE
+
+ private:
+  pg_result* res_;
+};
+
+class Connection {
+ public:
+  // Connects; `conninfo` is a libpq key=value string or URI. A connect
+  // timeout of 5 s applies unless the conninfo sets one.
+  static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& conninfo);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // One statement with $1..$n parameters.
+  absl::StatusOr<Result> Exec(absl::string_view sql, const Params& params = {});
+  // Several statements, no parameters (migrations).
+  absl::Status ExecScript(absl::string_view sql);
+
+  // True if the server is a standby in recovery (read-only).
+  absl::StatusOr<bool> InRecovery();
+
+  // Conninfo without password, for messages.
+  const std::string& display_name() const { return display_; }
+
+ private:
+  Connection(pg_conn* conn, std::string display) : conn_(conn), display_(std::move(display)) {}
+  absl::Status ErrorFromResult(pg_result* res, absl::string_view sql);
+
+  pg_conn* conn_;
+  std::string display_;
+};
+
+// The conninfo with any password removed (for logs and errors).
+std::string RedactConninfo(const std::string& conninfo);
+
+// Quotes an identifier for SQL ("name" with embedded quotes doubled).
+std::string QuoteIdent(absl::string_view ident);
+
+// Runs `fn` inside BEGIN/COMMIT; rolls back if it returns an error.
+template <typename Fn>
+absl::Status InTransaction(Connection& conn, Fn&& fn) {
+  if (auto r = conn.Exec("BEGIN"); !r.ok()) return r.status();
+  absl::Status s = fn();
+  if (!s.ok()) {
+    (void)conn.Exec("ROLLBACK");
+    return s;
+  }
+  if (auto r = conn.Exec("COMMIT"); !r.ok()) return r.status();
+  return absl::OkStatus();
+}
+
+}  // namespace georep::db

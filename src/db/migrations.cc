@@ -1,0 +1,226 @@
+#include "db/migrations.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace georep::db {
+namespace {
+
+constexpr absl::string_view kMainV1 = R"sql(
+CREATE TABLE georep.geo_nodes (
+  id bigserial PRIMARY KEY,
+  name text NOT NULL UNIQUE CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$'),
+  url text NOT NULL,
+  internal_url text,
+  is_primary boolean NOT NULL DEFAULT false,
+  enabled boolean NOT NULL DEFAULT true,
+  access_key text NOT NULL UNIQUE,
+  secret_access_key text NOT NULL,
+  files_max_capacity integer NOT NULL DEFAULT 10,
+  repos_max_capacity integer NOT NULL DEFAULT 10,
+  verification_max_capacity integer NOT NULL DEFAULT 10,
+  selective_sync_type text,
+  selective_sync_namespace_ids bigint[] NOT NULL DEFAULT '{}',
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX geo_nodes_single_primary ON georep.geo_nodes (is_primary) WHERE is_primary;
+
+CREATE TABLE georep.geo_events (
+  id bigserial PRIMARY KEY,
+  replicable_name text NOT NULL,
+  event_name text NOT NULL,
+  model_id bigint NOT NULL,
+  payload jsonb NOT NULL DEFAULT '{}',
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE georep.geo_event_log (
+  id bigserial PRIMARY KEY,
+  geo_event_id bigint NOT NULL REFERENCES georep.geo_events (id) ON DELETE CASCADE,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX geo_event_log_geo_event_id ON georep.geo_event_log (geo_event_id);
+
+-- Writes one event in the caller's transaction; returns the event log id.
+CREATE FUNCTION georep.publish_event(replicable text, model_id bigint, event text,
+                                     payload jsonb DEFAULT '{}')
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  event_id bigint;
+  log_id bigint;
+BEGIN
+  IF replicable IS NULL OR replicable !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+    RAISE EXCEPTION 'publish_event: replicable name % is not lower_snake_case', quote_nullable(replicable);
+  END IF;
+  IF model_id IS NULL THEN
+    RAISE EXCEPTION 'publish_event: model_id of % is NULL', replicable;
+  END IF;
+  IF event IS NULL OR event NOT IN ('created', 'updated', 'deleted') THEN
+    RAISE EXCEPTION 'publish_event: event % is not one of created, updated, deleted', quote_nullable(event);
+  END IF;
+  INSERT INTO georep.geo_events (replicable_name, event_name, model_id, payload)
+    VALUES (replicable, event, model_id, coalesce(payload, '{}'))
+    RETURNING id INTO event_id;
+  INSERT INTO georep.geo_event_log (geo_event_id) VALUES (event_id) RETURNING id INTO log_id;
+  RETURN log_id;
+END
+$$;
+)sql";
+
+constexpr absl::string_view kTrackingV1 = R"sql(
+-- Position of a log cursor in the primary's geo_event_log.
+CREATE TABLE georep.event_cursor (
+  name text PRIMARY KEY,
+  last_event_id bigint NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+-- Event ids skipped by the cursor that may still commit (sequence gaps).
+CREATE TABLE georep.event_gaps (
+  event_id bigint PRIMARY KEY,
+  first_seen_at timestamptz NOT NULL DEFAULT now()
+);
+-- Exclusive leases with a time to live (the log cursor's, for one).
+CREATE TABLE georep.leases (
+  name text PRIMARY KEY,
+  holder text NOT NULL,
+  acquired_at timestamptz NOT NULL DEFAULT now(),
+  expires_at timestamptz NOT NULL
+);
+)sql";
+
+const std::vector<Migration>& Migrations(DatabaseKind kind) {
+  static const std::vector<Migration> main = {{1, "sites and event log", kMainV1}};
+  static const std::vector<Migration> tracking = {{1, "cursor, gaps and leases", kTrackingV1}};
+  return kind == DatabaseKind::kMain ? main : tracking;
+}
+
+// Reads the recorded kind; nullopt if the database has no Georep schema yet.
+absl::StatusOr<std::optional<std::string>> RecordedKind(Connection& conn) {
+  auto exists = conn.Exec("SELECT to_regclass('georep.database_kind') IS NOT NULL");
+  if (!exists.ok()) return exists.status();
+  if (!exists->GetBool(0, 0)) return std::optional<std::string>();
+  auto r = conn.Exec("SELECT kind FROM georep.database_kind LIMIT 1");
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(r->Get(0, 0)));
+}
+
+absl::Status CheckKind(Connection& conn, DatabaseKind kind, const std::optional<std::string>& got) {
+  if (got && *got != KindName(kind)) {
+    return absl::FailedPreconditionError(absl::StrCat("database (", conn.display_name(),
+                                                      ") is a Georep ", *got, " database, not a ",
+                                                      KindName(kind), " database"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::string_view KindName(DatabaseKind kind) {
+  return kind == DatabaseKind::kMain ? "main" : "tracking";
+}
+
+int LatestVersion(DatabaseKind kind) { return Migrations(kind).back().version; }
+
+absl::StatusOr<int> Migrate(Connection& conn, DatabaseKind kind) {
+  absl::StatusOr<bool> standby = conn.InRecovery();
+  if (!standby.ok()) return standby.status();
+  if (*standby) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "database (", conn.display_name(), ") is a read-only standby; ", KindName(kind),
+        " migrations need a writable database",
+        kind == DatabaseKind::kMain
+            ? " (a secondary's main database is migrated on the primary)"
+            : " (a secondary's tracking database is its own PostgreSQL, not the standby)"));
+  }
+  // Serialise concurrent migrators of this database.
+  if (auto r = conn.Exec("SELECT pg_advisory_lock(hashtext('georep.migrate'))"); !r.ok()) {
+    return r.status();
+  }
+  struct Unlock {
+    Connection& c;
+    ~Unlock() { (void)c.Exec("SELECT pg_advisory_unlock(hashtext('georep.migrate'))"); }
+  } unlock{conn};
+
+  auto kind_now = RecordedKind(conn);
+  if (!kind_now.ok()) return kind_now.status();
+  if (auto s = CheckKind(conn, kind, *kind_now); !s.ok()) return s;
+  if (!*kind_now) {
+    // A main database must not be mistaken for a tracking one or vice versa:
+    // refuse to claim a database that already has the other kind's tables.
+    auto other = conn.Exec(
+        "SELECT to_regclass('georep.geo_nodes') IS NOT NULL, "
+        "to_regclass('georep.event_cursor') IS NOT NULL");
+    if (!other.ok()) return other.status();
+    if ((kind == DatabaseKind::kMain && other->GetBool(0, 1)) ||
+        (kind == DatabaseKind::kTracking && other->GetBool(0, 0))) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("database (", conn.display_name(),
+                       ") holds Georep tables of the other kind; refusing to apply ",
+                       KindName(kind), " migrations"));
+    }
+    absl::Status s = InTransaction(conn, [&]() -> absl::Status {
+      if (auto st = conn.ExecScript(
+              "CREATE SCHEMA IF NOT EXISTS georep;"
+              "CREATE TABLE georep.database_kind (kind text NOT NULL CHECK (kind IN "
+              "('main','tracking')));"
+              "CREATE UNIQUE INDEX database_kind_one_row ON georep.database_kind ((true));"
+              "CREATE TABLE georep.schema_migrations (version integer PRIMARY KEY, name text NOT "
+              "NULL,"
+              " applied_at timestamptz NOT NULL DEFAULT now());");
+          !st.ok()) {
+        return st;
+      }
+      auto r = conn.Exec("INSERT INTO georep.database_kind (kind) VALUES ($1)",
+                         {std::string(KindName(kind))});
+      return r.status();
+    });
+    if (!s.ok()) return s;
+  }
+
+  auto applied = conn.Exec("SELECT coalesce(max(version), 0) FROM georep.schema_migrations");
+  if (!applied.ok()) return applied.status();
+  int64_t current = applied->GetInt64(0, 0);
+  int count = 0;
+  for (const Migration& m : Migrations(kind)) {
+    if (m.version <= current) continue;
+    absl::Status s = InTransaction(conn, [&]() -> absl::Status {
+      if (auto st = conn.ExecScript(m.sql); !st.ok()) return st;
+      return conn
+          .Exec("INSERT INTO georep.schema_migrations (version, name) VALUES ($1, $2)",
+                {absl::StrCat(m.version), std::string(m.name)})
+          .status();
+    });
+    if (!s.ok()) {
+      return absl::Status(s.code(), absl::StrCat(KindName(kind), " migration ", m.version, " (",
+                                                 m.name, "): ", s.message()));
+    }
+    ++count;
+  }
+  return count;
+}
+
+absl::Status CheckSchema(Connection& conn, DatabaseKind kind) {
+  auto kind_now = RecordedKind(conn);
+  if (!kind_now.ok()) return kind_now.status();
+  if (!*kind_now) {
+    return absl::FailedPreconditionError(absl::StrCat("database (", conn.display_name(),
+                                                      ") has no Georep ", KindName(kind),
+                                                      " schema; run `georep db migrate`"));
+  }
+  if (auto s = CheckKind(conn, kind, *kind_now); !s.ok()) return s;
+  auto r = conn.Exec("SELECT coalesce(max(version), 0) FROM georep.schema_migrations");
+  if (!r.ok()) return r.status();
+  if (r->GetInt64(0, 0) < LatestVersion(kind)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(KindName(kind), " database (", conn.display_name(), ") is at schema version ",
+                     r->GetInt64(0, 0), ", this georep needs ", LatestVersion(kind),
+                     "; run `georep db migrate`"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace georep::db

@@ -1,0 +1,269 @@
+#include "site/config.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <variant>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/string_view.h"
+#include "toml++/toml.h"
+#include "util/net.h"
+
+namespace georep::site {
+namespace {
+
+using Value = std::variant<std::string, int64_t, double>;
+enum class Type { kString, kInt, kDouble };
+
+struct SettingDef {
+  absl::string_view key;
+  Type type;
+  absl::string_view help;
+  // Stores the value into the config, or says what is wrong with it.
+  std::function<absl::Status(Config&, const Value&)> apply;
+  std::function<std::optional<Value>(const Config&)> read;  // for rendering
+};
+
+template <typename T>
+T As(const Value& v) {
+  if constexpr (std::is_same_v<T, std::string>) return std::get<std::string>(v);
+  if constexpr (std::is_same_v<T, int>) return static_cast<int>(std::get<int64_t>(v));
+  if constexpr (std::is_same_v<T, double>) {
+    return std::holds_alternative<int64_t>(v) ? static_cast<double>(std::get<int64_t>(v))
+                                              : std::get<double>(v);
+  }
+}
+
+SettingDef String(absl::string_view key, absl::string_view help, std::string Config::*member) {
+  return {key, Type::kString, help,
+          [member](Config& c, const Value& v) {
+            c.*member = As<std::string>(v);
+            return absl::OkStatus();
+          },
+          [member](const Config& c) -> std::optional<Value> {
+            if ((c.*member).empty()) return std::nullopt;
+            return Value(c.*member);
+          }};
+}
+
+const std::vector<SettingDef>& Settings() {
+  static const std::vector<SettingDef> defs = {
+      String("site_name", "this site's name in geo_nodes (required)", &Config::site_name),
+      String("database.main", "libpq conninfo of the main database (required)",
+             &Config::main_database),
+      String("database.tracking", "secondary: conninfo of the tracking database",
+             &Config::tracking_database),
+      {"http.listen", Type::kString, "address:port to serve HTTP on",
+       [](Config& c, const Value& v) -> absl::Status {
+         auto hp = ParseHostPort(As<std::string>(v));
+         if (!hp.ok()) return hp.status();
+         c.http_listen = As<std::string>(v);
+         return absl::OkStatus();
+       },
+       [](const Config& c) -> std::optional<Value> { return Value(c.http_listen); }},
+      {"http.threads", Type::kInt, "HTTP worker threads (1 to 256)",
+       [](Config& c, const Value& v) -> absl::Status {
+         int n = As<int>(v);
+         if (n < 1 || n > 256)
+           return absl::InvalidArgumentError(absl::StrCat(n, " is not 1 to 256"));
+         c.http_threads = n;
+         return absl::OkStatus();
+       },
+       [](const Config& c) -> std::optional<Value> { return Value(int64_t{c.http_threads}); }},
+      String("storage.root", "folder of blob files", &Config::storage_root),
+      String("storage.repository_root", "folder of bare Git repositories",
+             &Config::repository_root),
+      String("auth.access_key", "secondary: access key from `georep site add`",
+             &Config::access_key),
+      String("auth.secret_access_key", "secondary: secret from `georep site add`",
+             &Config::secret_access_key),
+      {"log.level", Type::kString, "debug, info, warn or error",
+       [](Config& c, const Value& v) -> absl::Status {
+         auto level = log::ParseLevel(As<std::string>(v));
+         if (!level.ok()) return level.status();
+         c.log_level = *level;
+         return absl::OkStatus();
+       },
+       [](const Config& c) -> std::optional<Value> {
+         static constexpr const char* kNames[] = {"debug", "info", "warn", "error"};
+         return Value(std::string(kNames[static_cast<int>(c.log_level)]));
+       }},
+      {"monitor.interval_seconds", Type::kDouble, "replication sampling period (0.05 to 60)",
+       [](Config& c, const Value& v) -> absl::Status {
+         double d = As<double>(v);
+         if (!(d >= 0.05 && d <= 60)) {
+           return absl::InvalidArgumentError(absl::StrCat(d, " is not 0.05 to 60"));
+         }
+         c.monitor_interval_seconds = d;
+         return absl::OkStatus();
+       },
+       [](const Config& c) -> std::optional<Value> { return Value(c.monitor_interval_seconds); }},
+  };
+  return defs;
+}
+
+std::string EnvName(absl::string_view key) {
+  return absl::StrCat("GEOREP_", absl::AsciiStrToUpper(absl::StrReplaceAll(key, {{".", "_"}})));
+}
+
+const char* TypeName(Type t) {
+  switch (t) {
+    case Type::kString:
+      return "a string";
+    case Type::kInt:
+      return "an integer";
+    case Type::kDouble:
+      return "a number";
+  }
+  return "";
+}
+
+absl::Status SettingError(absl::string_view key, absl::string_view where, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("setting \"", key, "\" in ", where, ": ", what));
+}
+
+const SettingDef* FindDef(absl::string_view key) {
+  for (const auto& d : Settings()) {
+    if (d.key == key) return &d;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<Value> FromToml(const SettingDef& def, const toml::node& node) {
+  switch (def.type) {
+    case Type::kString:
+      if (auto v = node.value_exact<std::string>()) return Value(*v);
+      break;
+    case Type::kInt:
+      if (auto v = node.value_exact<int64_t>()) return Value(*v);
+      break;
+    case Type::kDouble:
+      if (auto v = node.value_exact<double>()) return Value(*v);
+      if (auto v = node.value_exact<int64_t>()) return Value(*v);
+      break;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("expected ", TypeName(def.type)));
+}
+
+absl::StatusOr<Value> FromText(const SettingDef& def, const std::string& text) {
+  switch (def.type) {
+    case Type::kString:
+      return Value(text);
+    case Type::kInt: {
+      int64_t v;
+      if (absl::SimpleAtoi(text, &v)) return Value(v);
+      break;
+    }
+    case Type::kDouble: {
+      double v;
+      if (absl::SimpleAtod(text, &v)) return Value(v);
+      break;
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not ", TypeName(def.type)));
+}
+
+}  // namespace
+
+EnvLookup ProcessEnv() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+absl::StatusOr<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
+  Config config;
+  config.path = path;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return absl::NotFoundError(
+        absl::StrCat("config file ", path, ": not found (pass --config PATH)"));
+  }
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config file ", path, ": line ", e.source().begin.line, ", column ",
+                     e.source().begin.column, ": ", std::string(e.description())));
+  }
+
+  absl::Status status = absl::OkStatus();
+  auto visit = [&](absl::string_view key, const toml::node& node) {
+    if (!status.ok()) return;
+    const SettingDef* def = FindDef(key);
+    if (def == nullptr) {
+      status = absl::InvalidArgumentError(absl::StrCat("unknown setting \"", key, "\" in ", path));
+      return;
+    }
+    auto value = FromToml(*def, node);
+    if (!value.ok()) {
+      status = SettingError(key, path, value.status().message());
+      return;
+    }
+    if (auto s = def->apply(config, *value); !s.ok()) status = SettingError(key, path, s.message());
+  };
+  for (const auto& [k, node] : table) {
+    if (const toml::table* section = node.as_table()) {
+      for (const auto& [sub, subnode] : *section) {
+        visit(absl::StrCat(std::string(k.str()), ".", std::string(sub.str())), subnode);
+      }
+    } else {
+      visit(std::string(k.str()), node);
+    }
+  }
+  if (!status.ok()) return status;
+
+  for (const auto& def : Settings()) {
+    std::string name = EnvName(def.key);
+    std::optional<std::string> text = env(name);
+    if (!text) continue;
+    auto value = FromText(def, *text);
+    if (!value.ok()) return SettingError(def.key, name, value.status().message());
+    if (auto s = def.apply(config, *value); !s.ok())
+      return SettingError(def.key, name, s.message());
+  }
+
+  if (config.site_name.empty()) return SettingError("site_name", path, "required");
+  if (config.main_database.empty()) return SettingError("database.main", path, "required");
+  return config;
+}
+
+std::string RenderConfig(const Config& config) {
+  toml::table root;
+  for (const auto& def : Settings()) {
+    std::optional<Value> v = def.read(config);
+    if (!v) continue;
+    size_t dot = def.key.find('.');
+    toml::table* target = &root;
+    std::string leaf(def.key);
+    if (dot != absl::string_view::npos) {
+      std::string section(def.key.substr(0, dot));
+      if (!root.contains(section)) root.insert(section, toml::table{});
+      target = root[section].as_table();
+      leaf = std::string(def.key.substr(dot + 1));
+    }
+    std::visit([&](const auto& x) { target->insert_or_assign(leaf, x); }, *v);
+  }
+  std::ostringstream out;
+  out << "# Georep site configuration. Every setting can be overridden by GEOREP_<SECTION>_<KEY>.\n"
+      << root << "\n";
+  return out.str();
+}
+
+std::string DescribeSettings() {
+  std::string out;
+  for (const auto& def : Settings()) {
+    absl::StrAppend(&out, "  ", def.key, " (", EnvName(def.key), "): ", def.help, "\n");
+  }
+  return out;
+}
+
+}  // namespace georep::site

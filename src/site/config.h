@@ -1,0 +1,47 @@
+// A site daemon's settings, read from a TOML file with GEOREP_* environment
+// overrides (setting "database.main" ⇐ GEOREP_DATABASE_MAIN).
+//
+// Every setting is declared once in config.cc with its default and help; an
+// unknown key, a wrong type or a bad value stops start-up with one line that
+// names the setting and the file (or the environment variable).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "util/logging.h"
+
+namespace georep::site {
+
+struct Config {
+  std::string path;  // the file these settings came from
+
+  std::string site_name;      // this site's name in geo_nodes (required)
+  std::string main_database;  // libpq conninfo of the main DB; a standby on a secondary (required)
+  std::string tracking_database;  // secondaries: conninfo of their writable tracking DB
+  std::string http_listen = "127.0.0.1:8080";            // address:port the daemon serves HTTP on
+  int http_threads = 4;                                  // HTTP worker threads
+  std::string storage_root = "/var/lib/georep/storage";  // blob files
+  std::string repository_root = "/var/lib/georep/repositories";  // bare Git repositories
+  std::string access_key;         // secondaries: key issued by `georep site add`
+  std::string secret_access_key;  // secondaries: secret printed once by `georep site add`
+  log::Level log_level = log::Level::kInfo;  // debug, info, warn, error
+  double monitor_interval_seconds = 1.0;     // how often replication state is sampled
+};
+
+// Looks up an environment variable; nullopt if unset. Injected for tests.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+EnvLookup ProcessEnv();
+
+// Reads `path`, applies environment overrides, validates.
+absl::StatusOr<Config> LoadConfig(const std::string& path, const EnvLookup& env = ProcessEnv());
+
+// TOML text for `config` (what `georep demo` writes). Round-trips LoadConfig.
+std::string RenderConfig(const Config& config);
+
+// One line per setting: key, environment variable, default, help (for --help).
+std::string DescribeSettings();
+
+}  // namespace georep::site

@@ -1,0 +1,121 @@
+#include "site/sites.h"
+
+#include <regex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "util/random.h"
+
+namespace georep::site {
+namespace {
+
+constexpr char kColumns[] =
+    "id, name, url, coalesce(internal_url, ''), is_primary, enabled, access_key, "
+    "files_max_capacity, repos_max_capacity, verification_max_capacity, secret_access_key";
+
+Site FromRow(const db::Result& r, int row, bool with_secret) {
+  Site s;
+  s.id = r.GetInt64(row, 0);
+  s.name = std::string(r.Get(row, 1));
+  s.url = std::string(r.Get(row, 2));
+  s.internal_url = std::string(r.Get(row, 3));
+  s.primary = r.GetBool(row, 4);
+  s.enabled = r.GetBool(row, 5);
+  s.access_key = std::string(r.Get(row, 6));
+  s.files_max_capacity = static_cast<int>(r.GetInt64(row, 7));
+  s.repos_max_capacity = static_cast<int>(r.GetInt64(row, 8));
+  s.verification_max_capacity = static_cast<int>(r.GetInt64(row, 9));
+  if (with_secret) s.secret_access_key = std::string(r.Get(row, 10));
+  return s;
+}
+
+absl::Status ValidateName(const std::string& name) {
+  static const std::regex kName("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$");
+  if (!std::regex_match(name, kName)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("site name \"", name,
+                     "\" must be 1 to 63 letters, digits, '.', '_' or '-', "
+                     "starting with a letter or digit"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateUrl(absl::string_view what, absl::string_view url) {
+  static const std::regex kUrl("^https?://[^/\\s:]+(:[0-9]{1,5})?(/[^\\s]*)?$");
+  if (!std::regex_match(url.begin(), url.end(), kUrl)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " \"", url, "\" is not an http:// or https:// URL"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Site> AddSite(db::Connection& conn, const NewSite& site) {
+  if (auto s = ValidateName(site.name); !s.ok()) return s;
+  if (auto s = ValidateUrl("--url", site.url); !s.ok()) return s;
+  if (!site.internal_url.empty()) {
+    if (auto s = ValidateUrl("--internal-url", site.internal_url); !s.ok()) return s;
+  }
+  auto existing = conn.Exec(
+      "SELECT name, is_primary FROM georep.geo_nodes WHERE name = $1 OR is_primary", {site.name});
+  if (!existing.ok()) return existing.status();
+  for (int i = 0; i < existing->rows(); ++i) {
+    if (existing->Get(i, 0) == site.name) {
+      return absl::AlreadyExistsError(absl::StrCat("site \"", site.name, "\" already exists"));
+    }
+    if (site.primary && existing->GetBool(i, 1)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("site \"", existing->Get(i, 0), "\" is already the primary; there is one"));
+    }
+  }
+  std::string access_key = RandomHex(10);
+  std::string secret = RandomHex(32);
+  auto r =
+      conn.Exec(absl::StrCat("INSERT INTO georep.geo_nodes (name, url, internal_url, is_primary, "
+                             "access_key, secret_access_key) VALUES ($1, $2, nullif($3, ''), $4, "
+                             "$5, $6) RETURNING ",
+                             kColumns),
+                {site.name, site.url, site.internal_url, site.primary ? "true" : "false",
+                 access_key, secret});
+  if (!r.ok()) return r.status();
+  return FromRow(*r, 0, /*with_secret=*/true);
+}
+
+absl::StatusOr<std::vector<Site>> ListSites(db::Connection& conn) {
+  auto r = conn.Exec(absl::StrCat("SELECT ", kColumns, " FROM georep.geo_nodes ORDER BY id"));
+  if (!r.ok()) return r.status();
+  std::vector<Site> out;
+  for (int i = 0; i < r->rows(); ++i) out.push_back(FromRow(*r, i, false));
+  return out;
+}
+
+absl::StatusOr<Site> FindSite(db::Connection& conn, const std::string& name, bool with_secret) {
+  auto r = conn.Exec(absl::StrCat("SELECT ", kColumns, " FROM georep.geo_nodes WHERE name = $1"),
+                     {name});
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) {
+    return absl::NotFoundError(absl::StrCat(
+        "no site named \"", name, "\" in geo_nodes of database (", conn.display_name(), ")"));
+  }
+  return FromRow(*r, 0, with_secret);
+}
+
+absl::Status RemoveSite(db::Connection& conn, const std::string& name) {
+  auto r = conn.Exec("DELETE FROM georep.geo_nodes WHERE name = $1", {name});
+  if (!r.ok()) return r.status();
+  if (r->affected_rows() == 0)
+    return absl::NotFoundError(absl::StrCat("no site named \"", name, "\""));
+  return absl::OkStatus();
+}
+
+absl::Status SetSiteEnabled(db::Connection& conn, const std::string& name, bool enabled) {
+  auto r = conn.Exec("UPDATE georep.geo_nodes SET enabled = $2, updated_at = now() WHERE name = $1",
+                     {name, enabled ? "true" : "false"});
+  if (!r.ok()) return r.status();
+  if (r->affected_rows() == 0)
+    return absl::NotFoundError(absl::StrCat("no site named \"", name, "\""));
+  return absl::OkStatus();
+}
+
+}  // namespace georep::site

@@ -1,0 +1,55 @@
+// Sites: rows of georep.geo_nodes in the primary's main database. Every
+// secondary sees them through streaming replication.
+//
+// Writes need the primary (a writable main DB); reads work on any site.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "db/connection.h"
+
+namespace georep::site {
+
+struct Site {
+  int64_t id = 0;
+  std::string name;
+  std::string url;           // public URL users and Git clients reach
+  std::string internal_url;  // URL other sites use; empty means `url`
+  bool primary = false;
+  bool enabled = true;
+  std::string access_key;
+  std::string secret_access_key;  // empty unless asked for
+  int files_max_capacity = 10;
+  int repos_max_capacity = 10;
+  int verification_max_capacity = 10;
+
+  const std::string& InternalUrl() const { return internal_url.empty() ? url : internal_url; }
+  absl::string_view Role() const { return primary ? "primary" : "secondary"; }
+};
+
+struct NewSite {
+  std::string name;
+  std::string url;
+  std::string internal_url;
+  bool primary = false;
+};
+
+// Creates a site with a fresh access key and secret (returned once, in the
+// result). Fails with AlreadyExists for a taken name or a second primary.
+absl::StatusOr<Site> AddSite(db::Connection& conn, const NewSite& site);
+absl::StatusOr<std::vector<Site>> ListSites(db::Connection& conn);
+// NotFound names the site and the database when there is no such site.
+absl::StatusOr<Site> FindSite(db::Connection& conn, const std::string& name,
+                              bool with_secret = false);
+absl::Status RemoveSite(db::Connection& conn, const std::string& name);
+absl::Status SetSiteEnabled(db::Connection& conn, const std::string& name, bool enabled);
+
+// Checks a site URL: http:// or https://, a host, no spaces.
+absl::Status ValidateUrl(absl::string_view what, absl::string_view url);
+
+}  // namespace georep::site

@@ -1,0 +1,75 @@
+#include "transport/http_client.h"
+
+#include <curl/curl.h>
+
+#include <mutex>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace georep::transport {
+namespace {
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+size_t OnBody(char* data, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+
+size_t OnHeader(char* data, size_t size, size_t n, void* user) {
+  absl::string_view line(data, size * n);
+  if (absl::StartsWithIgnoreCase(line, "location:")) {
+    *static_cast<std::string*>(user) = std::string(absl::StripAsciiWhitespace(line.substr(9)));
+  }
+  return size * n;
+}
+
+}  // namespace
+
+absl::StatusOr<HttpResult> HttpRequest(const std::string& url, const RequestOptions& options) {
+  GlobalInit();
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
+  HttpResult result;
+  curl_slist* headers = nullptr;
+  for (const auto& h : options.headers) headers = curl_slist_append(headers, h.c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout_seconds * 1000));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, options.method.c_str());
+  if (options.method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  if (!options.body.empty() || options.method == "POST" || options.method == "PUT") {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, options.body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(options.body.size()));
+  }
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &result.body);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &result.location);
+  CURLcode rc = curl_easy_perform(curl);
+  absl::Status status = absl::OkStatus();
+  if (rc != CURLE_OK) {
+    status = absl::UnavailableError(
+        absl::StrCat(options.method, " ", url, ": ", curl_easy_strerror(rc)));
+  } else {
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &result.status);
+    char* ct = nullptr;
+    curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ct);
+    if (ct) result.content_type = ct;
+  }
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  if (!status.ok()) return status;
+  return result;
+}
+
+}  // namespace georep::transport

@@ -1,0 +1,31 @@
+// Blocking HTTP requests with libcurl: the CLI asking a daemon for status,
+// tests driving sites. (Blob downloads get their own streaming client.)
+// Thread-safe: each call uses its own handle.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace georep::transport {
+
+struct HttpResult {
+  long status = 0;
+  std::string body;
+  std::string content_type;
+  std::string location;  // Location header, if any
+};
+
+struct RequestOptions {
+  std::string method = "GET";
+  std::string body;
+  std::vector<std::string> headers;  // "Name: value"
+  double timeout_seconds = 10;
+};
+
+// Unavailable when the server cannot be reached or times out; any HTTP
+// status (even 500) is a result.
+absl::StatusOr<HttpResult> HttpRequest(const std::string& url, const RequestOptions& options = {});
+
+}  // namespace georep::transport

@@ -1,0 +1,81 @@
+#include "util/metrics.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace georep {
+namespace {
+
+std::string EscapeLabel(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string FormatValue(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  if (v == std::floor(v) && std::fabs(v) < 1e15) return absl::StrCat(static_cast<int64_t>(v));
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+}  // namespace
+
+MetricsRegistry::MetricsRegistry(std::span<const MetricDef> defs)
+    : defs_(defs.begin(), defs.end()) {}
+
+void MetricsRegistry::Set(absl::string_view name, const Labels& labels, double value) {
+  bool known = false;
+  for (const auto& d : defs_) known |= d.name == name;
+  if (!known) {
+    std::fprintf(stderr, "metric %.*s is not declared\n", static_cast<int>(name.size()),
+                 name.data());
+    std::abort();
+  }
+  std::lock_guard lock(mu_);
+  values_[std::string(name)][labels] = value;
+}
+
+void MetricsRegistry::Clear(absl::string_view name) {
+  std::lock_guard lock(mu_);
+  auto it = values_.find(name);
+  if (it != values_.end()) it->second.clear();
+}
+
+std::string MetricsRegistry::Render() const {
+  std::lock_guard lock(mu_);
+  std::string out;
+  for (const auto& d : defs_) {
+    auto it = values_.find(d.name);
+    if (it == values_.end() || it->second.empty()) continue;
+    absl::StrAppend(&out, "# HELP ", d.name, " ", d.help, "\n# TYPE ", d.name, " ", d.type, "\n");
+    for (const auto& [labels, value] : it->second) {
+      out.append(d.name.data(), d.name.size());
+      if (!labels.empty()) {
+        out += '{';
+        for (size_t i = 0; i < labels.size(); ++i) {
+          absl::StrAppend(&out, i ? "," : "", labels[i].first, "=\"", EscapeLabel(labels[i].second),
+                          "\"");
+        }
+        out += '}';
+      }
+      absl::StrAppend(&out, " ", FormatValue(value), "\n");
+    }
+  }
+  return out;
+}
+
+}  // namespace georep

@@ -1,0 +1,46 @@
+// Prometheus text exposition from a fixed list of metric definitions.
+//
+// Every metric is declared once (name, type, help) in a list; the /metrics
+// endpoint, the status API and the admin page read that list. Values are set
+// by name with label values. Thread-safe.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
+
+namespace georep {
+
+struct MetricDef {
+  absl::string_view name;
+  absl::string_view type;  // "gauge" or "counter"
+  absl::string_view help;
+};
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+class MetricsRegistry {
+ public:
+  explicit MetricsRegistry(std::span<const MetricDef> defs);
+
+  // Sets a value; aborts if `name` is not in the list (a bug, not input).
+  void Set(absl::string_view name, const Labels& labels, double value);
+  // Removes every series of `name` (e.g. before re-publishing a labelled set).
+  void Clear(absl::string_view name);
+
+  // Prometheus text format 0.0.4.
+  std::string Render() const;
+
+ private:
+  std::vector<MetricDef> defs_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::map<Labels, double>, std::less<>> values_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace georep

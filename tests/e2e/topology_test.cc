@@ -1,0 +1,203 @@
+// A real primary + secondary (`georep demo up`): PostgreSQL primary, streaming
+// standby, tracking DB and two daemons on loopback, driven as a user would.
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "cluster/pg_cluster.h"
+#include "db/connection.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "support/test_support.h"
+#include "transport/http_client.h"
+#include "util/fs.h"
+
+namespace georep {
+namespace {
+
+using test::RunGeorep;
+
+class TopologyTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(test::MakeTempDir("e2e") + "/demo");
+    auto up = RunGeorep({"demo", "up", "--dir", *dir_});
+    ASSERT_EQ(up.exit_code, 0) << up.output;
+    topology_ = new nlohmann::json(nlohmann::json::parse(*ReadFile(*dir_ + "/topology.json")));
+  }
+  static void TearDownTestSuite() {
+    if (dir_ == nullptr) return;
+    auto down = RunGeorep({"demo", "down", "--dir", *dir_});
+    EXPECT_EQ(down.exit_code, 0) << down.output;
+    if (topology_ != nullptr) {
+      for (const auto& s : (*topology_)["sites"]) {
+        EXPECT_FALSE(ProcessAlive(s["pid"].get<int>()))
+            << "daemon of " << s["name"] << " still runs";
+      }
+    }
+    test::RemoveTree(std::filesystem::path(*dir_).parent_path().string());
+    delete topology_;
+    delete dir_;
+  }
+  void SetUp() override {
+    if (topology_ == nullptr) GTEST_SKIP() << "demo did not come up";
+  }
+
+  static const nlohmann::json& Site(const std::string& name) {
+    for (const auto& s : (*topology_)["sites"]) {
+      if (s["name"] == name) return s;
+    }
+    static nlohmann::json none;
+    return none;
+  }
+  static nlohmann::json Status(const std::string& site) {
+    auto r = transport::HttpRequest(Site(site)["url"].get<std::string>() + "/api/v1/status");
+    if (!r.ok() || r->status != 200) return {};
+    return nlohmann::json::parse(r->body, nullptr, false);
+  }
+  static std::unique_ptr<db::Connection> Connect(const std::string& conninfo) {
+    auto c = db::Connection::Open(conninfo);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+  static cluster::PgCluster Cluster(const std::string& site, int index) {
+    const auto& c = Site(site)["clusters"][index];
+    return cluster::PgCluster({c["data_dir"], c["port"], c["log"]});
+  }
+
+  static std::string* dir_;
+  static nlohmann::json* topology_;
+};
+std::string* TopologyTest::dir_ = nullptr;
+nlohmann::json* TopologyTest::topology_ = nullptr;
+
+TEST_F(TopologyTest, TopologyDescribesEverySite) {
+  const auto& p = Site("primary");
+  const auto& s = Site("secondary-1");
+  EXPECT_EQ(p["role"], "primary");
+  EXPECT_TRUE(p["tracking_db"].is_null());
+  EXPECT_EQ(s["role"], "secondary");
+  EXPECT_TRUE(s["tracking_db"].is_string());
+  for (const auto* site : {&p, &s}) {
+    EXPECT_TRUE(ProcessAlive((*site)["pid"].get<int>()));
+    EXPECT_TRUE(std::filesystem::is_directory((*site)["storage_root"].get<std::string>()));
+    EXPECT_TRUE(std::filesystem::is_regular_file((*site)["config"].get<std::string>()));
+  }
+  auto status = RunGeorep({"demo", "status", "--dir", *dir_});
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+}
+
+TEST_F(TopologyTest, RowCommittedOnPrimaryAppearsOnStandby) {
+  auto primary = Connect(Site("primary")["main_db"]);
+  auto standby = Connect(Site("secondary-1")["main_db"]);
+  ASSERT_TRUE(primary && standby);
+  ASSERT_TRUE(primary->Exec("CREATE TABLE e2e_notes (id bigint PRIMARY KEY, body text)").ok());
+  ASSERT_TRUE(primary->Exec("INSERT INTO e2e_notes VALUES (1, 'hello from the primary')").ok());
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        auto r = standby->Exec("SELECT body FROM e2e_notes WHERE id = 1");
+        return r.ok() && r->rows() == 1 && r->Get(0, 0) == "hello from the primary";
+      },
+      10));
+  // The standby is read-only.
+  auto write = standby->Exec("INSERT INTO e2e_notes VALUES (2, 'x')");
+  EXPECT_EQ(write.status().code(), absl::StatusCode::kFailedPrecondition) << write.status();
+}
+
+TEST_F(TopologyTest, SecondaryReportsTheDatabaseLegAtRest) {
+  nlohmann::json st;
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        st = Status("secondary-1");
+        return !st.is_null() && st["database"]["streaming"] == true &&
+               st["database"]["replay_lag_seconds"] == 0.0;
+      },
+      10))
+      << st.dump();
+  EXPECT_EQ(st["site"], "secondary-1");
+  EXPECT_EQ(st["role"], "secondary");
+  EXPECT_EQ(st["database"]["receive_lsn"], st["database"]["replay_lsn"]);
+  EXPECT_TRUE(st["database"]["last_replay_time"].is_number());
+
+  auto primary = Status("primary");
+  EXPECT_EQ(primary["role"], "primary");
+  ASSERT_EQ(primary["database"]["standbys"].size(), 1u);
+  EXPECT_EQ(primary["database"]["standbys"][0]["slot"], "georep_secondary_1");
+  EXPECT_EQ(primary["database"]["standbys"][0]["active"], true);
+
+  auto metrics = transport::HttpRequest(Site("secondary-1")["url"].get<std::string>() + "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_NE(metrics->body.find("\ngeo_db_replication_lag_seconds 0\n"), std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("# TYPE geo_db_replication_lag_seconds gauge"), std::string::npos);
+
+  auto cli = RunGeorep({"status", "--config", Site("secondary-1")["config"]});
+  EXPECT_EQ(cli.exit_code, 0);
+  EXPECT_NE(cli.output.find("streaming, replay lag 0.0 s"), std::string::npos) << cli.output;
+}
+
+TEST_F(TopologyTest, MigrationsAgainstTheStandbyAreRefused) {
+  std::string config = Site("secondary-1")["config"];
+  auto main = RunGeorep({"db", "migrate", "--config", config, "--database", "main"});
+  EXPECT_EQ(main.exit_code, 1);
+  EXPECT_NE(main.output.find("is a read-only standby; main migrations need a writable database"),
+            std::string::npos)
+      << main.output;
+  auto tracking =
+      RunGeorep({"db", "migrate", "--config", config, "--database", "tracking"},
+                {"GEOREP_DATABASE_TRACKING=" + Site("secondary-1")["main_db"].get<std::string>()});
+  EXPECT_EQ(tracking.exit_code, 1);
+  EXPECT_NE(
+      tracking.output.find("is a read-only standby; tracking migrations need a writable database"),
+      std::string::npos)
+      << tracking.output;
+  // The real tracking DB is already current.
+  auto ok = RunGeorep({"db", "migrate", "--config", config});
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("0 migration(s) applied"), std::string::npos) << ok.output;
+}
+
+// Last: stops the primary's PostgreSQL, then brings it back with `demo up`.
+TEST_F(TopologyTest, LagRisesWhileThePrimaryIsDownAndRecovers) {
+  ASSERT_TRUE(Cluster("primary", 0).Stop().ok());
+  double first = -1, second = -1;
+  nlohmann::json st;
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        st = Status("secondary-1");
+        if (st.is_null() || st["database"]["streaming"] != false) return false;
+        first = st["database"]["replay_lag_seconds"];
+        return first > 0;
+      },
+      15))
+      << st.dump();
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        st = Status("secondary-1");
+        if (st.is_null()) return false;
+        second = st["database"]["replay_lag_seconds"];
+        return second >= first + 1;
+      },
+      10))
+      << "lag did not rise: first " << first << ", now " << st.dump();
+  auto metrics = transport::HttpRequest(Site("secondary-1")["url"].get<std::string>() + "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_NE(metrics->body.find("\ngeo_db_replication_streaming 0\n"), std::string::npos)
+      << metrics->body;
+  // The primary's daemon keeps answering and says its database is unreachable.
+  auto primary = Status("primary");
+  EXPECT_EQ(primary["database"]["reachable"], false);
+
+  auto up = RunGeorep({"demo", "up", "--dir", *dir_});
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        st = Status("secondary-1");
+        return !st.is_null() && st["database"]["streaming"] == true &&
+               st["database"]["replay_lag_seconds"] == 0.0;
+      },
+      20))
+      << st.dump();
+}
+
+}  // namespace
+}  // namespace georep

@@ -1,0 +1,130 @@
+#include "site/config.h"
+
+#include <map>
+
+#include "gtest/gtest.h"
+#include "support/test_support.h"
+#include "util/fs.h"
+
+namespace georep::site {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = test::MakeTempDir("config"); }
+  void TearDown() override { test::RemoveTree(dir_); }
+
+  std::string Write(const std::string& text) {
+    std::string path = dir_ + "/georep.toml";
+    EXPECT_TRUE(WriteFileAtomic(path, text).ok());
+    return path;
+  }
+  EnvLookup Env(std::map<std::string, std::string> vars = {}) {
+    return [vars](const std::string& name) -> std::optional<std::string> {
+      auto it = vars.find(name);
+      if (it == vars.end()) return std::nullopt;
+      return it->second;
+    };
+  }
+
+  static constexpr char kMinimal[] =
+      "site_name = \"primary\"\n[database]\nmain = \"host=127.0.0.1 dbname=georep\"\n";
+  std::string dir_;
+};
+
+TEST_F(ConfigTest, LoadsMinimalFileWithDefaults) {
+  auto c = LoadConfig(Write(kMinimal), Env());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->site_name, "primary");
+  EXPECT_EQ(c->main_database, "host=127.0.0.1 dbname=georep");
+  EXPECT_EQ(c->http_listen, "127.0.0.1:8080");
+  EXPECT_EQ(c->http_threads, 4);
+  EXPECT_EQ(c->log_level, log::Level::kInfo);
+}
+
+TEST_F(ConfigTest, MissingFileNamesThePath) {
+  auto c = LoadConfig(dir_ + "/nope.toml", Env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(c.status().message().find(dir_ + "/nope.toml"), std::string::npos);
+}
+
+TEST_F(ConfigTest, SyntaxErrorNamesFileAndLine) {
+  std::string path = Write("site_name = \"a\"\n[database\n");
+  auto c = LoadConfig(path, Env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find(path), std::string::npos) << c.status();
+  EXPECT_NE(c.status().message().find("line 2"), std::string::npos) << c.status();
+}
+
+TEST_F(ConfigTest, UnknownSettingIsNamed) {
+  std::string path = Write(std::string(kMinimal) + "[http]\nlisten_port = 80\n");
+  auto c = LoadConfig(path, Env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(), "unknown setting \"http.listen_port\" in " + path);
+}
+
+TEST_F(ConfigTest, BadValuesNameSettingAndFile) {
+  struct Case {
+    std::string toml;
+    std::string expect;
+  } cases[] = {
+      {"[log]\nlevel = \"loud\"\n",
+       "setting \"log.level\" in " + dir_ +
+           "/georep.toml: \"loud\" is not one of debug, info, warn, error"},
+      {"[http]\nthreads = \"four\"\n",
+       "setting \"http.threads\" in " + dir_ + "/georep.toml: expected an integer"},
+      {"[http]\nthreads = 0\n",
+       "setting \"http.threads\" in " + dir_ + "/georep.toml: 0 is not 1 to 256"},
+      {"[http]\nlisten = \"localhost\"\n",
+       "setting \"http.listen\" in " + dir_ + "/georep.toml: \"localhost\" is not host:port"},
+  };
+  for (const auto& c : cases) {
+    auto loaded = LoadConfig(Write(std::string(kMinimal) + c.toml), Env());
+    ASSERT_FALSE(loaded.ok()) << c.toml;
+    EXPECT_EQ(loaded.status().message(), c.expect);
+  }
+}
+
+TEST_F(ConfigTest, RequiredSettings) {
+  std::string path = Write("[database]\nmain = \"x\"\n");
+  EXPECT_EQ(LoadConfig(path, Env()).status().message(),
+            "setting \"site_name\" in " + path + ": required");
+  path = Write("site_name = \"a\"\n");
+  EXPECT_EQ(LoadConfig(path, Env()).status().message(),
+            "setting \"database.main\" in " + path + ": required");
+}
+
+TEST_F(ConfigTest, EnvironmentOverridesAndIsValidated) {
+  std::string path = Write(kMinimal);
+  auto c = LoadConfig(path,
+                      Env({{"GEOREP_HTTP_LISTEN", "0.0.0.0:9000"}, {"GEOREP_LOG_LEVEL", "debug"}}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->http_listen, "0.0.0.0:9000");
+  EXPECT_EQ(c->log_level, log::Level::kDebug);
+  auto bad = LoadConfig(path, Env({{"GEOREP_HTTP_THREADS", "many"}}));
+  EXPECT_EQ(bad.status().message(),
+            "setting \"http.threads\" in GEOREP_HTTP_THREADS: \"many\" is not an integer");
+}
+
+TEST_F(ConfigTest, RenderedConfigLoadsBackTheSame) {
+  Config c;
+  c.site_name = "secondary-1";
+  c.main_database = "host=127.0.0.1 port=5 dbname=georep user=postgres";
+  c.tracking_database = "host=127.0.0.1 port=6 dbname=t user=postgres";
+  c.http_listen = "127.0.0.1:1234";
+  c.access_key = "ak";
+  c.secret_access_key = "it's \"quoted\"";
+  c.log_level = log::Level::kWarn;
+  auto back = LoadConfig(Write(RenderConfig(c)), Env());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->site_name, c.site_name);
+  EXPECT_EQ(back->main_database, c.main_database);
+  EXPECT_EQ(back->tracking_database, c.tracking_database);
+  EXPECT_EQ(back->http_listen, c.http_listen);
+  EXPECT_EQ(back->secret_access_key, c.secret_access_key);
+  EXPECT_EQ(back->log_level, log::Level::kWarn);
+}
+
+}  // namespace
+}  // namespace georep::site

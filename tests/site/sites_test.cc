@@ -1,0 +1,76 @@
+#include "site/sites.h"
+
+#include "db/migrations.h"
+#include "gtest/gtest.h"
+#include "support/test_support.h"
+
+namespace georep::site {
+namespace {
+
+class SitesTest : public test::PgTest {
+ protected:
+  void SetUp() override {
+    test::PgTest::SetUp();
+    conn_ = Connect();
+    ASSERT_TRUE(db::Migrate(*conn_, db::DatabaseKind::kMain).ok());
+  }
+  std::unique_ptr<db::Connection> conn_;
+};
+
+TEST_F(SitesTest, AddGivesFreshKeysAndListHidesSecrets) {
+  auto p = AddSite(*conn_, {"primary", "http://p.example:8080", "", true});
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto s = AddSite(*conn_, {"secondary-1", "https://s.example", "http://10.0.0.2:8080", false});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->secret_access_key.size(), 64u);
+  EXPECT_EQ(s->access_key.size(), 20u);
+  EXPECT_NE(p->access_key, s->access_key);
+  EXPECT_NE(p->secret_access_key, s->secret_access_key);
+  EXPECT_EQ(s->InternalUrl(), "http://10.0.0.2:8080");
+
+  auto list = ListSites(*conn_);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].name, "primary");
+  EXPECT_TRUE((*list)[0].primary);
+  EXPECT_TRUE((*list)[1].secret_access_key.empty());
+
+  auto found = FindSite(*conn_, "secondary-1", /*with_secret=*/true);
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->secret_access_key, s->secret_access_key);
+}
+
+TEST_F(SitesTest, RefusesDuplicatesSecondPrimaryAndBadInput) {
+  ASSERT_TRUE(AddSite(*conn_, {"primary", "http://p", "", true}).ok());
+  EXPECT_EQ(AddSite(*conn_, {"primary", "http://q", "", false}).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  auto second = AddSite(*conn_, {"other", "http://o", "", true});
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_NE(second.status().message().find("\"primary\" is already the primary"),
+            std::string::npos);
+  EXPECT_EQ(AddSite(*conn_, {"bad name", "http://x", "", false}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(AddSite(*conn_, {"../etc", "http://x", "", false}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto url = AddSite(*conn_, {"s", "ftp://x", "", false});
+  EXPECT_EQ(url.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(url.status().message().find("ftp://x"), std::string::npos);
+  EXPECT_EQ(ListSites(*conn_)->size(), 1u);
+}
+
+TEST_F(SitesTest, EnableDisableRemove) {
+  ASSERT_TRUE(AddSite(*conn_, {"s1", "http://s1", "", false}).ok());
+  ASSERT_TRUE(SetSiteEnabled(*conn_, "s1", false).ok());
+  EXPECT_FALSE(FindSite(*conn_, "s1")->enabled);
+  ASSERT_TRUE(SetSiteEnabled(*conn_, "s1", true).ok());
+  EXPECT_TRUE(FindSite(*conn_, "s1")->enabled);
+  ASSERT_TRUE(RemoveSite(*conn_, "s1").ok());
+  auto gone = FindSite(*conn_, "s1");
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(gone.status().message().find("no site named \"s1\""), std::string::npos);
+  EXPECT_EQ(RemoveSite(*conn_, "s1").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(SetSiteEnabled(*conn_, "s1", true).code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace georep::site

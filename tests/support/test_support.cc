@@ -1,0 +1,103 @@
+#include "support/test_support.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "util/net.h"
+#include "util/random.h"
+
+namespace georep::test {
+
+std::string MakeTempDir(absl::string_view prefix) {
+  std::string tmpl = absl::StrCat("/tmp/georep-", std::string(prefix), "-XXXXXX");
+  char* made = mkdtemp(tmpl.data());
+  if (made == nullptr) {
+    ADD_FAILURE() << "mkdtemp " << tmpl;
+    return "/tmp";
+  }
+  chmod(made, 0755);
+  return made;
+}
+
+void RemoveTree(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+std::string GeorepBinary() { return GEOREP_BINARY; }
+
+CommandResult RunGeorep(const std::vector<std::string>& args,
+                        const std::vector<std::string>& extra_env) {
+  std::vector<std::string> argv = {GeorepBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunOptions options;
+  options.extra_env = extra_env;
+  options.merge_stderr = true;
+  auto r = Run(argv, options);
+  if (!r.ok()) {
+    ADD_FAILURE() << r.status();
+    return {127, ""};
+  }
+  return *r;
+}
+
+bool WaitFor(const std::function<bool()>& pred, double seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return pred();
+}
+
+PgServer& PgServer::Get() {
+  static PgServer server;
+  return server;
+}
+
+PgServer::PgServer() : dir_(MakeTempDir("pg")) {
+  auto port = FreeTcpPort();
+  if (!port.ok()) std::abort();
+  cluster_ = std::make_unique<cluster::PgCluster>(cluster::ClusterOptions{
+      dir_ + "/data", *port, dir_ + "/log/postgresql.log", /*unsafe_fast=*/true});
+  absl::Status s = cluster_->Init();
+  if (s.ok()) s = cluster_->Start();
+  if (!s.ok()) {
+    std::fprintf(stderr, "test PostgreSQL cluster: %s\n", std::string(s.message()).c_str());
+    std::abort();
+  }
+}
+
+PgServer::~PgServer() {
+  (void)cluster_->Stop();
+  RemoveTree(dir_);
+}
+
+void PgTest::SetUp() {
+  dbname_ = "t_" + RandomHex(6);
+  auto admin = db::Connection::Open(PgServer::Get().Conninfo("postgres"));
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  ASSERT_TRUE((*admin)->Exec("CREATE DATABASE " + dbname_).ok());
+  conninfo_ = PgServer::Get().Conninfo(dbname_);
+}
+
+void PgTest::TearDown() {
+  auto admin = db::Connection::Open(PgServer::Get().Conninfo("postgres"));
+  if (admin.ok()) (void)(*admin)->Exec("DROP DATABASE IF EXISTS " + dbname_ + " WITH (FORCE)");
+}
+
+std::unique_ptr<db::Connection> PgTest::Connect() const {
+  auto conn = db::Connection::Open(conninfo_);
+  if (!conn.ok()) {
+    ADD_FAILURE() << conn.status();
+    return nullptr;
+  }
+  return std::move(*conn);
+}
+
+}  // namespace georep::test

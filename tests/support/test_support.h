@@ -1,0 +1,56 @@
+// Test harness shared by every test binary.
+//
+// PgServer: one throwaway PostgreSQL cluster per test binary, started on first
+// use in a temp folder on a free port (as the postgres user when run as root),
+// stopped and deleted at exit. PgTest: a fresh database per test, dropped
+// afterwards. RunGeorep: the real `georep` binary, as a user would run it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "cluster/pg_cluster.h"
+#include "db/connection.h"
+#include "gtest/gtest.h"
+#include "util/subprocess.h"
+
+namespace georep::test {
+
+// A new folder /tmp/georep-<prefix>-XXXXXX, mode 0755 (reachable by postgres).
+std::string MakeTempDir(absl::string_view prefix);
+void RemoveTree(const std::string& path);
+
+// Path of the georep binary under test.
+std::string GeorepBinary();
+CommandResult RunGeorep(const std::vector<std::string>& args,
+                        const std::vector<std::string>& extra_env = {});
+
+// Polls `pred` every 50 ms until it holds or `seconds` pass.
+bool WaitFor(const std::function<bool()>& pred, double seconds);
+
+class PgServer {
+ public:
+  static PgServer& Get();
+  std::string Conninfo(const std::string& dbname) const { return cluster_->Conninfo(dbname); }
+  int port() const { return cluster_->port(); }
+  ~PgServer();
+
+ private:
+  PgServer();
+  std::string dir_;
+  std::unique_ptr<cluster::PgCluster> cluster_;
+};
+
+class PgTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+  std::unique_ptr<db::Connection> Connect() const;
+
+  std::string dbname_;
+  std::string conninfo_;
+};
+
+}  // namespace georep::test

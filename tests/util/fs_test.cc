@@ -1,0 +1,26 @@
+#include "util/fs.h"
+
+#include <filesystem>
+
+#include "gtest/gtest.h"
+#include "support/test_support.h"
+
+namespace georep {
+namespace {
+
+TEST(FsTest, AtomicWriteReplacesWholeAndLeavesNoTempFile) {
+  std::string dir = test::MakeTempDir("fs");
+  std::string path = dir + "/f";
+  ASSERT_TRUE(WriteFileAtomic(path, "one").ok());
+  ASSERT_TRUE(WriteFileAtomic(path, "two two").ok());
+  EXPECT_EQ(*ReadFile(path), "two two");
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++entries;
+  EXPECT_EQ(entries, 1);
+  EXPECT_EQ(ReadFile(dir + "/missing").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(WriteFileAtomic(dir + "/no/such/dir/f", "x").ok());
+  test::RemoveTree(dir);
+}
+
+}  // namespace
+}  // namespace georep
