@@ -1,5 +1,8 @@
 #include "api/http_server.h"
 
+// Beast's file body reads in blocks of this size (default 4 KiB, too small
+// for fast blob serving). Only this file includes Beast.
+#define BOOST_BEAST_FILE_BUFFER_SIZE (256 * 1024)
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -97,14 +100,43 @@ class Session : public std::enable_shared_from_this<Session> {
       log::Error("request handler threw", {{"path", request.path}, {"error", e.what()}});
       out = HttpResponse::Error(500, "INTERNAL", "internal error");
     }
+    bool keep_alive = req.keep_alive();
+    unsigned version = req.version();
+    if (!out.file_path.empty()) {
+      http::file_body::value_type file;
+      beast::error_code fec;
+      file.open(out.file_path.c_str(), beast::file_mode::scan, fec);
+      if (!fec) {
+        auto res = std::make_shared<http::response<http::file_body>>(
+            static_cast<http::status>(out.status), version);
+        Prepare(*res, out, keep_alive);
+        res->body() = std::move(file);
+        res->prepare_payload();
+        Send(res);
+        return;
+      }
+      out = HttpResponse::Error(404, "FILE_NOT_FOUND", "file not found");
+      out.body = R"({"error":"file not found","geo_code":"FILE_NOT_FOUND"})"
+                 "\n";
+    }
     auto res = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(out.status), req.version());
-    res->set(http::field::server, "georep");
-    res->set(http::field::content_type, out.content_type);
-    for (const auto& [k, v] : out.headers) res->set(k, v);
-    res->keep_alive(req.keep_alive());
+        static_cast<http::status>(out.status), version);
+    Prepare(*res, out, keep_alive);
     res->body() = std::move(out.body);
     res->prepare_payload();
+    Send(res);
+  }
+
+  template <typename Response>
+  static void Prepare(Response& res, const HttpResponse& out, bool keep_alive) {
+    res.set(http::field::server, "georep");
+    res.set(http::field::content_type, out.content_type);
+    for (const auto& [k, v] : out.headers) res.set(k, v);
+    res.keep_alive(keep_alive);
+  }
+
+  template <typename Response>
+  void Send(std::shared_ptr<Response> res) {
     bool close = res->need_eof();
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res, close](beast::error_code ec, size_t) {

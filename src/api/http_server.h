@@ -37,6 +37,9 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // When set, the body is this file, streamed from disk (never held whole in
+  // memory); a file that cannot be opened answers 404.
+  std::string file_path;
 
   static HttpResponse Json(int status, std::string body);
   static HttpResponse Text(int status, std::string body);

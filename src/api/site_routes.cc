@@ -2,12 +2,13 @@
 
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 
 namespace georep::api {
 namespace {
 
-constexpr MetricDef kMetrics[] = {
+const MetricDef kMetrics[] = {
     {"georep_up", "gauge", "1 while the site daemon is serving"},
     {"georep_site_info", "gauge", "Always 1; labels name this site and its role"},
     {"georep_uptime_seconds", "gauge", "Seconds since the daemon started"},
@@ -28,6 +29,23 @@ double Now() {
 
 void UpdateMetrics(const SiteContext& ctx, const site::ReplicationSnapshot& snap) {
   MetricsRegistry& m = *ctx.metrics;
+  if (ctx.registry_counts) {
+    auto counts = ctx.registry_counts();
+    if (counts.ok()) {
+      for (const auto& spec : ctx.specs) {
+        auto it = counts->find(spec.name);
+        int64_t total = 0;
+        for (int state = 0; state <= 3; ++state) {
+          int64_t n = 0;
+          if (it != counts->end() && it->second.contains(state)) n = it->second.at(state);
+          total += n;
+          m.Set(absl::StrCat("geo_", spec.name, "s_", framework::SyncStateName(state)), {},
+                static_cast<double>(n));
+        }
+        m.Set(absl::StrCat("geo_", spec.name, "s_registry"), {}, static_cast<double>(total));
+      }
+    }
+  }
   m.Set("georep_up", {}, 1);
   m.Set("georep_site_info", {{"site", ctx.self.name}, {"role", std::string(ctx.self.Role())}}, 1);
   m.Set("georep_uptime_seconds", {}, Now() - ctx.started_at);
@@ -49,7 +67,36 @@ void UpdateMetrics(const SiteContext& ctx, const site::ReplicationSnapshot& snap
 
 }  // namespace
 
-std::span<const MetricDef> SiteMetricDefs() { return kMetrics; }
+constexpr const char* kCountNames[] = {"registry", "pending", "started", "synced", "failed"};
+
+std::vector<MetricDef> SiteMetricDefs(const std::vector<ReplicableSpec>& specs) {
+  std::vector<MetricDef> defs(std::begin(kMetrics), std::end(kMetrics));
+  for (const auto& spec : specs) {
+    for (const char* what : kCountNames) {
+      std::string help = std::string(what) == "registry"
+                             ? absl::StrCat("Secondary: registry rows of ", spec.title, " items")
+                             : absl::StrCat("Secondary: ", spec.title, " items in state ", what);
+      defs.push_back({absl::StrCat("geo_", spec.name, "s_", what), "gauge", help});
+    }
+  }
+  return defs;
+}
+
+namespace {
+// {"registry": n, "pending": n, …} for one replicable.
+nlohmann::json CountsJson(const std::map<int, int64_t>& by_state) {
+  nlohmann::json j;
+  int64_t total = 0;
+  for (int state = 0; state <= 3; ++state) {
+    auto it = by_state.find(state);
+    int64_t n = it == by_state.end() ? 0 : it->second;
+    j[framework::SyncStateName(state)] = n;
+    total += n;
+  }
+  j["registry"] = total;
+  return j;
+}
+}  // namespace
 
 std::string StatusJson(const SiteContext& ctx) {
   site::ReplicationSnapshot snap = ctx.monitor->Latest();
@@ -79,13 +126,25 @@ std::string StatusJson(const SiteContext& ctx) {
     }
     db["standbys"] = standbys;
   }
-  nlohmann::json j = {{"site", ctx.self.name},
-                      {"role", ctx.self.Role()},
-                      {"url", ctx.self.url},
-                      {"enabled", ctx.self.enabled},
-                      {"uptime_seconds", Now() - ctx.started_at},
-                      {"sampled_at", snap.sampled_at},
-                      {"database", db}};
+  nlohmann::json replicables = nlohmann::json::array();
+  if (ctx.registry_counts) {
+    auto counts = ctx.registry_counts();
+    for (const auto& spec : ctx.specs) {
+      nlohmann::json r = {{"name", spec.name}, {"title", spec.title}};
+      if (counts.ok()) {
+        auto it = counts->find(spec.name);
+        r.update(CountsJson(it == counts->end() ? std::map<int, int64_t>{} : it->second));
+      }
+      replicables.push_back(r);
+    }
+  } else {
+    for (const auto& spec : ctx.specs)
+      replicables.push_back({{"name", spec.name}, {"title", spec.title}});
+  }
+  nlohmann::json j = {{"site", ctx.self.name},         {"replicables", replicables},
+                      {"role", ctx.self.Role()},       {"url", ctx.self.url},
+                      {"enabled", ctx.self.enabled},   {"uptime_seconds", Now() - ctx.started_at},
+                      {"sampled_at", snap.sampled_at}, {"database", db}};
   return j.dump(2) + "\n";
 }
 

@@ -1,10 +1,14 @@
 // The routes every site serves: health, status and Prometheus metrics.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "api/router.h"
+#include "framework/registry_store.h"
+#include "georep/replicable.h"
 #include "site/config.h"
 #include "site/replication.h"
 #include "site/sites.h"
@@ -19,10 +23,15 @@ struct SiteContext {
   site::ReplicationMonitor* monitor = nullptr;
   MetricsRegistry* metrics = nullptr;
   double started_at = 0;  // unix seconds
+  std::vector<ReplicableSpec> specs;
+  // Secondary: the registry counts from its tracking DB.
+  std::function<absl::StatusOr<framework::Counts>()> registry_counts;
 };
 
-// The metric list of a site (name, type, help), read by /metrics.
-std::span<const MetricDef> SiteMetricDefs();
+// The metric list of a site (name, type, help), read by /metrics: the fixed
+// ones and five per replicable (geo_<name>s_registry, _pending, _started,
+// _synced, _failed).
+std::vector<MetricDef> SiteMetricDefs(const std::vector<ReplicableSpec>& specs);
 
 // The JSON document of GET /api/v1/status.
 std::string StatusJson(const SiteContext& ctx);

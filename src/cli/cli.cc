@@ -12,6 +12,7 @@
 #include "db/connection.h"
 #include "db/migrations.h"
 #include "nlohmann/json.hpp"
+#include "sample/sample.h"
 #include "site/config.h"
 #include "site/sites.h"
 #include "transport/http_client.h"
@@ -182,6 +183,25 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   demo_down->add_flag("--purge", purge, "Also delete the folder and all its data");
 
+  // sample
+  CLI::App* samplecmd =
+      app.add_subcommand("sample", "The sample application (a small forge) used by the demo");
+  samplecmd->require_subcommand(1);
+  CLI::App* sample_seed = samplecmd->add_subcommand(
+      "seed", "Create sample blobs on the primary (rows and files), spread over every sample type");
+  int64_t seed_count = 1000;
+  int64_t seed_size = 4096;
+  sample_seed->add_option("--count", seed_count, "How many blobs")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
+      ->capture_default_str();
+  sample_seed->add_option("--size", seed_size, "Bytes per blob")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
+      ->capture_default_str();
+  add_config(sample_seed);
+  demo_up->add_option("--seed", demo_options.seed, "Sample blobs to create on a fresh primary")
+      ->check(CLI::Range(0, 10000000))
+      ->capture_default_str();
+
   CLI::App* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -208,6 +228,16 @@ int Main(int argc, char** argv) {
     return 2;
   }
   if (serve->parsed()) return daemon::Serve(*config);
+  if (sample_seed->parsed()) {
+    auto conn = OpenMain(*config);
+    if (!conn.ok()) return Fail(1, "sample seed", conn.status().message());
+    if (auto s = sample::InstallSchema(**conn); !s.ok()) return Fail(1, "sample seed", s.message());
+    auto n = sample::Seed(**conn, config->storage_root, seed_count, seed_size);
+    if (!n.ok()) return Fail(1, "sample seed", n.status().message());
+    std::printf("created %lld sample blobs of %lld bytes under %s\n", static_cast<long long>(*n),
+                static_cast<long long>(seed_size), config->storage_root.c_str());
+    return 0;
+  }
   if (migrate->parsed()) return RunMigrate(*config, migrate_target);
 
   // site verbs

@@ -16,6 +16,7 @@
 #include "db/connection.h"
 #include "db/migrations.h"
 #include "nlohmann/json.hpp"
+#include "sample/sample.h"
 #include "site/config.h"
 #include "site/sites.h"
 #include "transport/http_client.h"
@@ -239,7 +240,7 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
     // Saved before anything starts, so a failed `up` can be retried or taken down.
     if (auto st = SaveTopology(t); !st.ok()) return st;
   }
-  DemoSite& primary = *t.Find("primary");
+  DemoSite& primary = *t.Find("primary");  // valid until secondaries are added below
   cluster::PgCluster main = primary.clusters[0].Cluster();
   primary.main_db = main.Conninfo(kMainDbName);
   if (!main.Exists()) {
@@ -252,6 +253,7 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
   auto main_conn = db::Connection::Open(primary.main_db);
   if (!main_conn.ok()) return main_conn.status();
   if (auto m = db::Migrate(**main_conn, db::DatabaseKind::kMain); !m.ok()) return m.status();
+  if (auto st = sample::InstallSchema(**main_conn); !st.ok()) return st;
   if (auto found = site::FindSite(**main_conn, "primary"); !found.ok()) {
     auto added = site::AddSite(**main_conn, {"primary", primary.Url(), "", true});
     if (!added.ok()) return added.status();
@@ -348,6 +350,17 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
   if (auto st = SaveTopology(t); !st.ok()) return st;
   for (const DemoSite& s : t.sites) {
     if (auto st = WaitHealthy(s); !st.ok()) return st;
+  }
+  // Some data, so the secondaries have work to show.
+  auto existing = (*main_conn)->Exec("SELECT count(*) FROM sample.uploads");
+  if (!existing.ok()) return existing.status();
+  if (opt.seed > 0 && existing->GetInt64(0, 0) == 0) {
+    // t.sites grew since `primary` was taken: look it up again.
+    auto seeded = sample::Seed(**main_conn, t.Find("primary")->storage_root, opt.seed, opt.seed_size);
+    if (!seeded.ok()) return seeded.status();
+    if (!quiet)
+      std::printf("  primary: %lld sample blobs of %lld bytes created\n",
+                  static_cast<long long>(*seeded), static_cast<long long>(opt.seed_size));
   }
   return absl::OkStatus();
 }

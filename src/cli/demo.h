@@ -5,6 +5,7 @@
 // its PostgreSQL data folders, logs, storage roots and georep.toml.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace georep::cli {
@@ -12,6 +13,8 @@ namespace georep::cli {
 struct DemoOptions {
   std::string dir = "./var/demo";
   int secondaries = 1;
+  int seed = 500;            // sample blobs created on a fresh primary
+  int64_t seed_size = 4096;  // bytes each
   bool quiet = false;
 };
 

@@ -1,21 +1,35 @@
 #include "daemon/serve.h"
 
 #include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "api/geo_routes.h"
 #include "api/http_server.h"
 #include "api/router.h"
 #include "api/site_routes.h"
 #include "db/connection.h"
 #include "db/migrations.h"
+#include "events/log_cursor.h"
+#include "events/publish.h"
+#include "framework/backfill.h"
+#include "framework/registry_store.h"
+#include "framework/scheduler.h"
+#include "framework/spec.h"
+#include "sample/sample.h"
 #include "site/replication.h"
 #include "site/sites.h"
+#include "util/fs.h"
 #include "util/logging.h"
 #include "util/metrics.h"
 #include "util/net.h"
+#include "util/random.h"
 
 namespace georep::daemon {
 namespace {
@@ -59,6 +73,17 @@ int Serve(const site::Config& config) {
                        "\" is the primary in geo_nodes, but its main database (" +
                        (*main_db)->display_name() + ") is a read-only standby");
   }
+  auto specs = framework::ResolveSpecs(config.replicables);
+  if (!specs.ok()) return Fail(2, specs.status().message());
+  if (auto s = MakeDirs(config.storage_root, 0755); !s.ok()) {
+    return Fail(2, "setting \"storage.root\" in " + config.path + ": " + std::string(s.message()));
+  }
+  if (self->primary) {
+    auto skipped = events::InstallPublishTriggers(**main_db, *specs);
+    if (!skipped.ok()) return Fail(1, skipped.status().message());
+    for (const auto& name : *skipped)
+      log::Info("replicable has no model table here; not published", {{"replicable", name}});
+  }
   if (!self->primary) {
     if (config.tracking_database.empty()) {
       return Fail(2,
@@ -72,6 +97,25 @@ int Serve(const site::Config& config) {
     if (auto s = db::CheckSchema(**tracking, db::DatabaseKind::kTracking); !s.ok()) {
       return Fail(1, s.message());
     }
+    for (const auto& spec : *specs) {
+      if (auto s = framework::EnsureRegistryTable(**tracking, spec); !s.ok())
+        return Fail(1, s.message());
+    }
+    if (config.access_key.empty() || config.secret_access_key.empty()) {
+      return Fail(2, "settings \"auth.access_key\" and \"auth.secret_access_key\" in " +
+                         config.path + ": required on a secondary (from `georep site add`)");
+    }
+  }
+  // The primary, for secondaries to pull from.
+  std::optional<site::Site> primary_site;
+  if (!self->primary) {
+    auto sites = site::ListSites(**main_db);
+    if (!sites.ok()) return Fail(1, sites.status().message());
+    for (const auto& s : *sites) {
+      if (s.primary) primary_site = s;
+    }
+    if (!primary_site)
+      return Fail(1, "no primary site in geo_nodes; add one with `georep site add NAME --primary`");
   }
   main_db->reset();
 
@@ -79,12 +123,77 @@ int Serve(const site::Config& config) {
   monitor.SampleOnce();
   monitor.Start();
 
-  MetricsRegistry metrics(api::SiteMetricDefs());
+  MetricsRegistry metrics(api::SiteMetricDefs(*specs));
   api::SiteContext ctx{
-      config, *self, &monitor, &metrics,
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()};
+      config,
+      *self,
+      &monitor,
+      &metrics,
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(),
+      *specs};
+  if (!self->primary) {
+    ctx.registry_counts = [conninfo =
+                               config.tracking_database]() -> absl::StatusOr<framework::Counts> {
+      thread_local std::unique_ptr<db::Connection> conn;
+      if (!conn) {
+        auto c = db::Connection::Open(conninfo);
+        if (!c.ok()) return c.status();
+        conn = std::move(*c);
+      }
+      auto counts = framework::ReadCounts(*conn);
+      if (!counts.ok()) conn.reset();
+      return counts;
+    };
+  }
   api::Router router;
   api::AddSiteRoutes(router, ctx);
+  api::SiteDirectory site_directory(config.main_database);
+  api::GeoRouteContext geo{config.main_database, config.storage_root, *specs, &site_directory};
+  if (self->primary) api::AddGeoRoutes(router, geo);
+  sample::RouteContext sample_ctx{config.main_database, config.storage_root, self->primary,
+                                  primary_site ? primary_site->url : self->url};
+  sample::AddRoutes(router, sample_ctx);
+
+  // The secondary engine: log cursor, backfill, sync scheduler.
+  char host[128] = {0};
+  gethostname(host, sizeof host - 1);
+  std::string worker_id = absl::StrCat(host, ".", getpid(), ".", RandomHex(3));
+  std::atomic<bool> stop_engine{false};
+  std::vector<std::thread> engine;
+  std::unique_ptr<framework::Scheduler> scheduler;
+  if (!self->primary) {
+    events::CursorOptions cursor_options{
+        config.main_database,      config.tracking_database,   worker_id,
+        config.storage_root,       config.cursor_poll_seconds, config.cursor_lease_seconds,
+        config.gap_timeout_seconds};
+    engine.emplace_back([&, cursor_options] {
+      events::LogCursor cursor(cursor_options, *specs);
+      cursor.Run(stop_engine);
+    });
+    framework::BackfillOptions backfill_options{
+        config.main_database, config.tracking_database, worker_id,
+        config.storage_root,  config.backfill_batch,    config.backfill_interval_seconds};
+    engine.emplace_back([&, backfill_options] {
+      framework::Backfill backfill(backfill_options, *specs);
+      backfill.Run(stop_engine);
+    });
+    framework::SchedulerOptions sched;
+    sched.sync = {config.main_database,
+                  config.tracking_database,
+                  config.storage_root,
+                  primary_site->InternalUrl(),
+                  config.access_key,
+                  config.secret_access_key,
+                  worker_id,
+                  primary_site->name};
+    while (!sched.sync.primary_url.empty() && sched.sync.primary_url.back() == '/')
+      sched.sync.primary_url.pop_back();
+    sched.capacity = std::max(1, self->files_max_capacity);
+    sched.dead_worker_seconds = config.dead_worker_seconds;
+    sched.sync_timeout_seconds = config.sync_timeout_seconds;
+    scheduler = std::make_unique<framework::Scheduler>(sched, *specs);
+    scheduler->Start();
+  }
   api::HttpServer server([&router](const api::HttpRequest& r) { return router.Handle(r); },
                          config.http_threads);
   auto port = server.Listen(listen->host, listen->port);
@@ -94,6 +203,7 @@ int Serve(const site::Config& config) {
   }
   server.Start();
   log::Info("serving", {{"site", self->name},
+                        {"replicables", static_cast<int64_t>(specs->size())},
                         {"role", std::string(self->Role())},
                         {"address", listen->host},
                         {"port", *port},
@@ -103,6 +213,14 @@ int Serve(const site::Config& config) {
   sigwait(&signals, &sig);
   log::Info("shutting down", {{"signal", sig}});
   server.Stop();
+  stop_engine = true;
+  for (auto& t : engine) t.join();
+  if (scheduler) {
+    scheduler->Stop();
+    // Rows this daemon still held go back to the queue at once.
+    auto tracking = db::Connection::Open(config.tracking_database);
+    if (tracking.ok()) (void)framework::RetireWorker(**tracking, worker_id);
+  }
   monitor.Stop();
   log::Info("stopped");
   return 0;

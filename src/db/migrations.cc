@@ -91,9 +91,76 @@ CREATE TABLE georep.leases (
 );
 )sql";
 
+constexpr absl::string_view kTrackingV2 = R"sql(
+-- Live daemons of this secondary; a started registry row whose worker stops
+-- beating is reclaimed.
+CREATE TABLE georep.workers (
+  worker_id text PRIMARY KEY,
+  host text NOT NULL,
+  pid integer NOT NULL,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  heartbeat_at timestamptz NOT NULL DEFAULT now()
+);
+-- Registry counts per replicable and state, kept cheap at any size: statement
+-- triggers on every registry table append deltas, which are folded into
+-- registry_counts every few seconds.
+CREATE TABLE georep.registry_counts (
+  replicable text NOT NULL,
+  state smallint NOT NULL,
+  count bigint NOT NULL,
+  PRIMARY KEY (replicable, state)
+);
+CREATE TABLE georep.registry_count_deltas (
+  replicable text NOT NULL,
+  state smallint NOT NULL,
+  delta bigint NOT NULL
+);
+CREATE FUNCTION georep.registry_count_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO georep.registry_count_deltas
+    SELECT TG_ARGV[0], state, count(*) FROM new_rows GROUP BY state;
+  RETURN NULL;
+END $$;
+CREATE FUNCTION georep.registry_count_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO georep.registry_count_deltas
+    SELECT TG_ARGV[0], state, sum(d) FROM
+      (SELECT state, -1 AS d FROM old_rows UNION ALL SELECT state, 1 FROM new_rows) x
+    GROUP BY state HAVING sum(d) <> 0;
+  RETURN NULL;
+END $$;
+CREATE FUNCTION georep.registry_count_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO georep.registry_count_deltas
+    SELECT TG_ARGV[0], state, -count(*) FROM old_rows GROUP BY state;
+  RETURN NULL;
+END $$;
+-- Folds the deltas into the counts; one folder at a time.
+CREATE FUNCTION georep.fold_registry_counts() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT pg_try_advisory_xact_lock(hashtext('georep.fold_registry_counts')) THEN
+    RETURN;
+  END IF;
+  WITH d AS (DELETE FROM georep.registry_count_deltas RETURNING replicable, state, delta),
+       s AS (SELECT replicable, state, sum(delta) AS delta FROM d GROUP BY 1, 2)
+  INSERT INTO georep.registry_counts AS c (replicable, state, count)
+    SELECT replicable, state, delta FROM s ORDER BY 1, 2
+  ON CONFLICT (replicable, state) DO UPDATE SET count = c.count + EXCLUDED.count;
+END $$;
+-- Where the consistency backfill of each replicable has got to.
+CREATE TABLE georep.backfill_state (
+  replicable text PRIMARY KEY,
+  next_id bigint NOT NULL DEFAULT 0,
+  passes bigint NOT NULL DEFAULT 0,
+  last_pass_at timestamptz
+);
+)sql";
+
 const std::vector<Migration>& Migrations(DatabaseKind kind) {
   static const std::vector<Migration> main = {{1, "sites and event log", kMainV1}};
-  static const std::vector<Migration> tracking = {{1, "cursor, gaps and leases", kTrackingV1}};
+  static const std::vector<Migration> tracking = {
+      {1, "cursor, gaps and leases", kTrackingV1},
+      {2, "workers, registry counts, backfill", kTrackingV2}};
   return kind == DatabaseKind::kMain ? main : tracking;
 }
 

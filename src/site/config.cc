@@ -29,6 +29,10 @@ struct SettingDef {
   std::function<std::optional<Value>(const Config&)> read;  // for rendering
 };
 
+absl::Status SettingError(absl::string_view key, absl::string_view where, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("setting \"", key, "\" in ", where, ": ", what));
+}
+
 template <typename T>
 T As(const Value& v) {
   if constexpr (std::is_same_v<T, std::string>) return std::get<std::string>(v);
@@ -49,6 +53,64 @@ SettingDef String(absl::string_view key, absl::string_view help, std::string Con
             if ((c.*member).empty()) return std::nullopt;
             return Value(c.*member);
           }};
+}
+
+SettingDef Seconds(absl::string_view key, absl::string_view help, double Config::*member, double lo,
+                   double hi) {
+  return {key, Type::kDouble, help,
+          [=](Config& c, const Value& v) -> absl::Status {
+            double d = As<double>(v);
+            if (!(d >= lo && d <= hi)) {
+              return absl::InvalidArgumentError(absl::StrCat(d, " is not ", lo, " to ", hi));
+            }
+            c.*member = d;
+            return absl::OkStatus();
+          },
+          [member](const Config& c) -> std::optional<Value> { return Value(c.*member); }};
+}
+
+// Keys of a [[replicable]] block.
+absl::Status ParseReplicable(const toml::table& block, size_t index, const std::string& path,
+                             Config& config) {
+  ReplicableSpec spec;
+  spec.origin = path;
+  std::string where = absl::StrCat("replicable[", index, "]");
+  std::string strategy = "blob";
+  for (const auto& [k, node] : block) {
+    std::string key(k.str());
+    auto text = node.value_exact<std::string>();
+    if (!text) {
+      return SettingError(absl::StrCat(where, ".", key), path, "expected a string");
+    }
+    if (key == "name")
+      spec.name = *text;
+    else if (key == "title")
+      spec.title = *text;
+    else if (key == "strategy")
+      strategy = *text;
+    else if (key == "table")
+      spec.model_table = *text;
+    else if (key == "id_column")
+      spec.id_column = *text;
+    else if (key == "path_template")
+      spec.path_template = *text;
+    else
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown setting \"", where, ".", key, "\" in ", path));
+  }
+  for (auto [key, value] : {std::pair<const char*, std::string*>{"name", &spec.name},
+                            {"table", &spec.model_table},
+                            {"path_template", &spec.path_template}}) {
+    if (value->empty()) return SettingError(absl::StrCat(where, ".", key), path, "required");
+  }
+  if (strategy == "blob") {
+    spec.strategy = Strategy::kBlob;
+  } else {
+    return SettingError(absl::StrCat(where, ".strategy"), path,
+                        absl::StrCat("\"", strategy, "\" is not a strategy (blob)"));
+  }
+  config.replicables.push_back(std::move(spec));
+  return absl::OkStatus();
 }
 
 const std::vector<SettingDef>& Settings() {
@@ -93,6 +155,28 @@ const std::vector<SettingDef>& Settings() {
          static constexpr const char* kNames[] = {"debug", "info", "warn", "error"};
          return Value(std::string(kNames[static_cast<int>(c.log_level)]));
        }},
+      Seconds("cursor.poll_interval_seconds", "log cursor poll period (0.01 to 60)",
+              &Config::cursor_poll_seconds, 0.01, 60),
+      Seconds("cursor.lease_seconds", "log cursor lease time to live (1 to 600)",
+              &Config::cursor_lease_seconds, 1, 600),
+      Seconds("cursor.gap_timeout_seconds", "how long a skipped event id is awaited (1 to 86400)",
+              &Config::gap_timeout_seconds, 1, 86400),
+      {"backfill.batch", Type::kInt, "model ids per backfill step (100 to 1000000)",
+       [](Config& c, const Value& v) -> absl::Status {
+         int n = As<int>(v);
+         if (n < 100 || n > 1000000)
+           return absl::InvalidArgumentError(absl::StrCat(n, " is not 100 to 1000000"));
+         c.backfill_batch = n;
+         return absl::OkStatus();
+       },
+       [](const Config& c) -> std::optional<Value> { return Value(int64_t{c.backfill_batch}); }},
+      Seconds("backfill.interval_seconds", "pause between backfill passes (0.1 to 86400)",
+              &Config::backfill_interval_seconds, 0.1, 86400),
+      Seconds("sync.timeout_seconds", "reclaim a started sync after this long (10 to 86400)",
+              &Config::sync_timeout_seconds, 10, 86400),
+      Seconds("sync.dead_worker_seconds",
+              "reclaim the rows of a daemon silent this long (3 to 3600)",
+              &Config::dead_worker_seconds, 3, 3600),
       {"monitor.interval_seconds", Type::kDouble, "replication sampling period (0.05 to 60)",
        [](Config& c, const Value& v) -> absl::Status {
          double d = As<double>(v);
@@ -121,10 +205,6 @@ const char* TypeName(Type t) {
       return "a number";
   }
   return "";
-}
-
-absl::Status SettingError(absl::string_view key, absl::string_view where, absl::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat("setting \"", key, "\" in ", where, ": ", what));
 }
 
 const SettingDef* FindDef(absl::string_view key) {
@@ -211,6 +291,17 @@ absl::StatusOr<Config> LoadConfig(const std::string& path, const EnvLookup& env)
     if (auto s = def->apply(config, *value); !s.ok()) status = SettingError(key, path, s.message());
   };
   for (const auto& [k, node] : table) {
+    if (k.str() == "replicable") {
+      const toml::array* blocks = node.as_array();
+      if (blocks == nullptr || !blocks->is_array_of_tables()) {
+        return SettingError("replicable", path, "expected [[replicable]] blocks");
+      }
+      for (size_t i = 0; i < blocks->size(); ++i) {
+        if (auto st = ParseReplicable(*blocks->get(i)->as_table(), i, path, config); !st.ok())
+          return st;
+      }
+      continue;
+    }
     if (const toml::table* section = node.as_table()) {
       for (const auto& [sub, subnode] : *section) {
         visit(absl::StrCat(std::string(k.str()), ".", std::string(sub.str())), subnode);
@@ -251,6 +342,16 @@ std::string RenderConfig(const Config& config) {
       leaf = std::string(def.key.substr(dot + 1));
     }
     std::visit([&](const auto& x) { target->insert_or_assign(leaf, x); }, *v);
+  }
+  if (!config.replicables.empty()) {
+    toml::array blocks;
+    for (const auto& r : config.replicables) {
+      toml::table b{{"name", r.name}, {"table", r.model_table}, {"path_template", r.path_template}};
+      if (!r.title.empty()) b.insert("title", r.title);
+      if (r.id_column != "id") b.insert("id_column", r.id_column);
+      blocks.push_back(std::move(b));
+    }
+    root.insert("replicable", std::move(blocks));
   }
   std::ostringstream out;
   out << "# Georep site configuration. Every setting can be overridden by GEOREP_<SECTION>_<KEY>.\n"

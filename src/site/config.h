@@ -9,8 +9,10 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "georep/replicable.h"
 #include "util/logging.h"
 
 namespace georep::site {
@@ -29,6 +31,19 @@ struct Config {
   std::string secret_access_key;  // secondaries: secret printed once by `georep site add`
   log::Level log_level = log::Level::kInfo;  // debug, info, warn, error
   double monitor_interval_seconds = 1.0;     // how often replication state is sampled
+
+  // Secondary engine.
+  double cursor_poll_seconds = 0.1;  // how often the log cursor looks for new events
+  double cursor_lease_seconds =
+      5;  // the cursor lease's time to live; a standby takes over after it
+  double gap_timeout_seconds = 3600;      // how long a skipped event id is awaited (late commits)
+  int backfill_batch = 50000;             // model ids per backfill step
+  double backfill_interval_seconds = 60;  // pause between full backfill passes
+  double sync_timeout_seconds = 3600;     // a started sync older than this is reclaimed
+  double dead_worker_seconds = 15;  // a daemon silent this long has its started rows reclaimed
+
+  // Replicables declared in this file ([[replicable]] blocks), in file order.
+  std::vector<ReplicableSpec> replicables;
 };
 
 // Looks up an environment variable; nullopt if unset. Injected for tests.

@@ -34,8 +34,7 @@ std::string FormatValue(double v) {
 
 }  // namespace
 
-MetricsRegistry::MetricsRegistry(std::span<const MetricDef> defs)
-    : defs_(defs.begin(), defs.end()) {}
+MetricsRegistry::MetricsRegistry(std::vector<MetricDef> defs) : defs_(std::move(defs)) {}
 
 void MetricsRegistry::Set(absl::string_view name, const Labels& labels, double value) {
   bool known = false;
@@ -63,7 +62,7 @@ std::string MetricsRegistry::Render() const {
     if (it == values_.end() || it->second.empty()) continue;
     absl::StrAppend(&out, "# HELP ", d.name, " ", d.help, "\n# TYPE ", d.name, " ", d.type, "\n");
     for (const auto& [labels, value] : it->second) {
-      out.append(d.name.data(), d.name.size());
+      out += d.name;
       if (!labels.empty()) {
         out += '{';
         for (size_t i = 0; i < labels.size(); ++i) {

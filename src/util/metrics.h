@@ -18,16 +18,16 @@
 namespace georep {
 
 struct MetricDef {
-  absl::string_view name;
-  absl::string_view type;  // "gauge" or "counter"
-  absl::string_view help;
+  std::string name;
+  std::string type;  // "gauge" or "counter"
+  std::string help;
 };
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
 class MetricsRegistry {
  public:
-  explicit MetricsRegistry(std::span<const MetricDef> defs);
+  explicit MetricsRegistry(std::vector<MetricDef> defs);
 
   // Sets a value; aborts if `name` is not in the list (a bug, not input).
   void Set(absl::string_view name, const Labels& labels, double value);

@@ -5,7 +5,7 @@
 namespace georep {
 namespace {
 
-constexpr MetricDef kDefs[] = {
+const std::vector<MetricDef> kDefs = {
     {"geo_things_total", "counter", "Things seen"},
     {"geo_lag_seconds", "gauge", "Lag"},
 };

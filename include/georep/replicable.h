@@ -1,0 +1,65 @@
+// What a replicable type is: the one declaration that gives a kind of data
+// everything else (event publishing, registry table, backfill, sync and
+// verification workers, status counts, metrics, API routes, CLI verbs).
+//
+// A type is declared either in C++ (one short file under src/replicators/,
+// deriving BlobType) or in a site's TOML configuration ([[replicable]]); both
+// become the same ReplicableSpec and run the same machinery.
+//
+//   struct PackageFile : BlobType {
+//     static constexpr std::string_view kName = "package_file";
+//     static constexpr std::string_view kTitle = "Package file";
+//     static constexpr std::string_view kModelTable = "sample.package_files";
+//     static constexpr std::string_view kPathTemplate = "{file_path}";
+//   };
+#pragma once
+
+#include <concepts>
+#include <string>
+#include <string_view>
+
+namespace georep {
+
+enum class Strategy { kBlob, kRepository };
+
+struct ReplicableSpec {
+  std::string name;   // lower_snake_case: tables, metrics, API, CLI
+  std::string title;  // for people (admin page)
+  Strategy strategy = Strategy::kBlob;
+  std::string model_table;       // the application's table, optionally schema-qualified
+  std::string id_column = "id";  // bigint primary key of the model table
+  // Where the bytes live, relative to the storage root: literal text and
+  // {column} placeholders of the model row, e.g. "attachments/{owner_id}/{id}.bin".
+  std::string path_template;
+  std::string origin;  // "built-in" or the config file that declared it
+};
+
+// Strategy bases. A C++ replicable derives one and adds constants.
+struct BlobType {
+  static constexpr Strategy kStrategy = Strategy::kBlob;
+  static constexpr std::string_view kIdColumn = "id";
+};
+
+// The contract of a C++ replicable type.
+template <typename T>
+concept ReplicableType = requires {
+  { T::kName } -> std::convertible_to<std::string_view>;
+  { T::kTitle } -> std::convertible_to<std::string_view>;
+  { T::kModelTable } -> std::convertible_to<std::string_view>;
+  { T::kIdColumn } -> std::convertible_to<std::string_view>;
+  { T::kPathTemplate } -> std::convertible_to<std::string_view>;
+  { T::kStrategy } -> std::convertible_to<Strategy>;
+};
+
+template <ReplicableType T>
+ReplicableSpec SpecOf() {
+  return ReplicableSpec{std::string(T::kName),
+                        std::string(T::kTitle),
+                        T::kStrategy,
+                        std::string(T::kModelTable),
+                        std::string(T::kIdColumn),
+                        std::string(T::kPathTemplate),
+                        "built-in"};
+}
+
+}  // namespace georep

@@ -1,0 +1,47 @@
+// The primary's endpoints for secondaries:
+//   GET /geo/retrieve/<replicable>/<id>   the bytes of one blob
+// Every request must carry "Authorization: GL-Geo <access_key>:<JWT>" of an
+// enabled secondary, valid for exactly this replicable and id; anything else
+// is a 401 or 403 with a JSON error and nothing served.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "api/router.h"
+#include "georep/replicable.h"
+#include "site/sites.h"
+
+namespace georep::api {
+
+// Sites by access key, read from geo_nodes and kept for a few seconds, so a
+// site disabled on the primary is refused within that time. Thread-safe.
+class SiteDirectory {
+ public:
+  explicit SiteDirectory(std::string main_conninfo, double ttl_seconds = 3);
+  // nullopt when no site has this key.
+  absl::StatusOr<std::optional<site::Site>> ByAccessKey(const std::string& access_key);
+
+ private:
+  absl::Status Refresh() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  const std::string conninfo_;
+  const double ttl_seconds_;
+  std::mutex mu_;
+  std::map<std::string, site::Site> by_key_ ABSL_GUARDED_BY(mu_);
+  double loaded_at_ ABSL_GUARDED_BY(mu_) = -1e9;
+};
+
+struct GeoRouteContext {
+  std::string main_conninfo;
+  std::string storage_root;
+  std::vector<ReplicableSpec> specs;
+  SiteDirectory* sites = nullptr;
+};
+
+void AddGeoRoutes(Router& router, const GeoRouteContext& ctx);
+
+}  // namespace georep::api

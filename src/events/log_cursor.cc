@@ -1,0 +1,291 @@
+#include "events/log_cursor.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "framework/spec.h"
+#include "util/logging.h"
+
+namespace georep::events {
+namespace {
+
+constexpr size_t kMaxNewGapsPerBatch = 10000;
+
+std::string IdArray(const std::vector<int64_t>& ids) {
+  return absl::StrCat("{", absl::StrJoin(ids, ","), "}");
+}
+
+struct Event {
+  int64_t id;
+  std::string replicable;
+  std::string name;
+  int64_t model_id;
+  std::string path;      // deleted: where the file was
+  std::string old_path;  // updated: where the file was before a move
+};
+
+absl::StatusOr<std::vector<Event>> ReadEvents(db::Connection& standby, absl::string_view where,
+                                              const db::Params& params) {
+  auto r = standby.Exec(
+      absl::StrCat("SELECT l.id, e.replicable_name, e.event_name, e.model_id, "
+                   "coalesce(e.payload->>'path', ''), coalesce(e.payload->>'old_path', '') "
+                   "FROM georep.geo_event_log l JOIN georep.geo_events e ON e.id = l.geo_event_id ",
+                   where),
+      params);
+  if (!r.ok()) return r.status();
+  std::vector<Event> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    out.push_back({r->GetInt64(i, 0), std::string(r->Get(i, 1)), std::string(r->Get(i, 2)),
+                   r->GetInt64(i, 3), std::string(r->Get(i, 4)), std::string(r->Get(i, 5))});
+  }
+  return out;
+}
+
+}  // namespace
+
+LogCursor::LogCursor(CursorOptions options, std::vector<ReplicableSpec> specs)
+    : opt_(std::move(options)) {
+  for (auto& s : specs) specs_.emplace(s.name, std::move(s));
+}
+
+absl::Status LogCursor::Connect() {
+  if (!standby_) {
+    auto c = db::Connection::Open(opt_.standby_conninfo);
+    if (!c.ok()) return c.status();
+    standby_ = std::move(*c);
+  }
+  if (!tracking_) {
+    auto c = db::Connection::Open(opt_.tracking_conninfo);
+    if (!c.ok()) return c.status();
+    tracking_ = std::move(*c);
+  }
+  return absl::OkStatus();
+}
+
+void LogCursor::Run(const std::atomic<bool>& stop) {
+  bool was_holder = false;
+  std::string last_error;
+  while (!stop.load()) {
+    auto n = Cycle();
+    if (!n.ok()) {
+      std::string msg(n.status().message());
+      if (msg != last_error) log::Warn("log cursor cycle failed", {{"error", msg}});
+      last_error = msg;
+      standby_.reset();
+      tracking_.reset();
+      holds_lease_ = false;
+    } else {
+      last_error.clear();
+    }
+    if (holds_lease_ != was_holder) {
+      log::Info(holds_lease_ ? "log cursor lease taken" : "log cursor lease lost",
+                {{"holder", opt_.holder}});
+      was_holder = holds_lease_;
+    }
+    // A full batch means more is waiting: go again at once.
+    if (n.ok() && *n >= opt_.batch_size) continue;
+    double wait = holds_lease_ ? opt_.poll_seconds : std::min(opt_.lease_seconds / 4, 1.0);
+    if (!n.ok()) wait = 1.0;
+    auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait);
+    while (!stop.load() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  if (holds_lease_ && tracking_) {
+    // Hand over at once rather than after the time to live.
+    (void)tracking_->Exec("DELETE FROM georep.leases WHERE name = $1 AND holder = $2",
+                          {kCursorLease, opt_.holder});
+  }
+}
+
+absl::StatusOr<bool> LogCursor::TakeLease() {
+  auto r = tracking_->Exec(
+      "INSERT INTO georep.leases (name, holder, expires_at) VALUES ($1, $2, now() + "
+      "make_interval(secs => $3)) "
+      "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = "
+      "EXCLUDED.expires_at, "
+      "acquired_at = CASE WHEN leases.holder = EXCLUDED.holder THEN leases.acquired_at ELSE now() "
+      "END "
+      "WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < now() RETURNING holder",
+      {kCursorLease, opt_.holder, absl::StrCat(opt_.lease_seconds)});
+  if (!r.ok()) return r.status();
+  return r->rows() == 1;
+}
+
+absl::StatusOr<int> LogCursor::Cycle() {
+  if (auto s = Connect(); !s.ok()) return s;
+  auto held = TakeLease();
+  if (!held.ok()) return held.status();
+  holds_lease_ = *held;
+  if (!holds_lease_) return -1;
+  return ApplyBatch();
+}
+
+absl::StatusOr<int> LogCursor::ApplyBatch() {
+  auto pos = tracking_->Exec("SELECT last_event_id FROM georep.event_cursor WHERE name = 'main'");
+  if (!pos.ok()) return pos.status();
+  if (pos->rows() == 0) {
+    auto newest = standby_->Exec("SELECT coalesce(max(id), 0) FROM georep.geo_event_log");
+    if (!newest.ok()) return newest.status();
+    auto ins = tracking_->Exec(
+        "INSERT INTO georep.event_cursor (name, last_event_id) VALUES ('main', $1) ON CONFLICT DO "
+        "NOTHING",
+        {std::string(newest->Get(0, 0))});
+    if (!ins.ok()) return ins.status();
+    log::Info("log cursor starts at the newest event", {{"event_id", newest->GetInt64(0, 0)}});
+    return 0;
+  }
+  int64_t last = pos->GetInt64(0, 0);
+
+  auto gap_rows =
+      tracking_->Exec("SELECT event_id FROM georep.event_gaps ORDER BY event_id LIMIT 10000");
+  if (!gap_rows.ok()) return gap_rows.status();
+  std::vector<int64_t> gaps;
+  for (int i = 0; i < gap_rows->rows(); ++i) gaps.push_back(gap_rows->GetInt64(i, 0));
+
+  auto fresh = ReadEvents(*standby_, "WHERE l.id > $1 ORDER BY l.id LIMIT $2",
+                          {absl::StrCat(last), absl::StrCat(opt_.batch_size)});
+  if (!fresh.ok()) return fresh.status();
+  std::vector<Event> late;
+  if (!gaps.empty()) {
+    auto found =
+        ReadEvents(*standby_, "WHERE l.id = ANY($1::bigint[]) ORDER BY l.id", {IdArray(gaps)});
+    if (!found.ok()) return found.status();
+    late = std::move(*found);
+  }
+  if (fresh->empty() && late.empty() && gaps.empty()) return 0;
+
+  // Ids skipped inside this batch may still commit.
+  std::vector<int64_t> new_gaps;
+  int64_t expect = last + 1;
+  for (const Event& e : *fresh) {
+    for (int64_t id = expect; id < e.id && new_gaps.size() < kMaxNewGapsPerBatch; ++id)
+      new_gaps.push_back(id);
+    expect = e.id + 1;
+  }
+  std::vector<int64_t> resolved;
+  for (const Event& e : late) resolved.push_back(e.id);
+
+  // The last event per item decides: created (keep a synced row), updated
+  // (sync again), deleted (drop the row and the file).
+  struct Action {
+    std::string kind;
+    std::string path;
+  };
+  std::map<std::string, std::map<int64_t, Action>> actions;
+  std::vector<std::pair<const ReplicableSpec*, std::string>> stale_files;  // moved-from paths
+  std::vector<const Event*> all;
+  for (const Event& e : late) all.push_back(&e);
+  for (const Event& e : *fresh) all.push_back(&e);
+  for (const Event* e : all) {
+    auto spec = specs_.find(e->replicable);
+    if (spec == specs_.end()) continue;  // a replicable this site does not replicate
+    auto& slot = actions[e->replicable][e->model_id];
+    if (e->name == "created" && slot.kind == "deleted") {
+      slot = {"updated", ""};
+    } else if (e->name == "created" || e->name == "updated" || e->name == "deleted") {
+      slot = {e->name, e->path};
+    }
+    if (e->name == "updated" && !e->old_path.empty())
+      stale_files.push_back({&spec->second, e->old_path});
+  }
+
+  std::vector<std::pair<const ReplicableSpec*, std::string>> doomed_files;
+  absl::Status s = db::InTransaction(*tracking_, [&]() -> absl::Status {
+    auto fence = tracking_->Exec(
+        "UPDATE georep.leases SET expires_at = now() + make_interval(secs => $3) WHERE name = $1 "
+        "AND holder = $2",
+        {kCursorLease, opt_.holder, absl::StrCat(opt_.lease_seconds)});
+    if (!fence.ok()) return fence.status();
+    if (fence->affected_rows() == 0) return absl::AbortedError("log cursor lease lost");
+    for (const auto& [name, items] : actions) {
+      const ReplicableSpec& spec = specs_.at(name);
+      std::vector<int64_t> create, update, remove;
+      for (const auto& [id, a] : items) {
+        (a.kind == "created" ? create : a.kind == "updated" ? update : remove).push_back(id);
+      }
+      std::string reg = framework::RegistryTable(spec);
+      if (!create.empty()) {
+        auto r = tracking_->Exec(
+            absl::StrCat("INSERT INTO ", reg, " (model_id) SELECT unnest($1::bigint[]) ",
+                         "ON CONFLICT (model_id) DO NOTHING"),
+            {IdArray(create)});
+        if (!r.ok()) return r.status();
+      }
+      if (!update.empty()) {
+        auto r = tracking_->Exec(
+            absl::StrCat(
+                "INSERT INTO ", reg,
+                " (model_id) SELECT unnest($1::bigint[]) ON CONFLICT (model_id) DO UPDATE ",
+                "SET state = 0, retry_count = 0, retry_at = NULL, missing_on_primary = false"),
+            {IdArray(update)});
+        if (!r.ok()) return r.status();
+      }
+      if (!remove.empty()) {
+        auto r = tracking_->Exec(
+            absl::StrCat("DELETE FROM ", reg,
+                         " WHERE model_id = ANY($1::bigint[]) RETURNING local_path"),
+            {IdArray(remove)});
+        if (!r.ok()) return r.status();
+        std::set<std::string> paths;
+        for (int i = 0; i < r->rows(); ++i) {
+          if (!r->IsNull(i, 0)) paths.insert(std::string(r->Get(i, 0)));
+        }
+        for (int64_t id : remove) {
+          const std::string& p = items.at(id).path;
+          if (!p.empty()) {
+            auto full = framework::ConfinedPath(opt_.storage_root, p);
+            if (full.ok()) paths.insert(*full);
+          }
+        }
+        for (const auto& p : paths) doomed_files.push_back({&spec, p});
+      }
+    }
+    if (!new_gaps.empty()) {
+      auto r = tracking_->Exec(
+          "INSERT INTO georep.event_gaps (event_id) SELECT unnest($1::bigint[]) ON CONFLICT DO "
+          "NOTHING",
+          {IdArray(new_gaps)});
+      if (!r.ok()) return r.status();
+    }
+    if (!resolved.empty()) {
+      auto r = tracking_->Exec("DELETE FROM georep.event_gaps WHERE event_id = ANY($1::bigint[])",
+                               {IdArray(resolved)});
+      if (!r.ok()) return r.status();
+    }
+    auto expired = tracking_->Exec(
+        "DELETE FROM georep.event_gaps WHERE first_seen_at < now() - make_interval(secs => $1)",
+        {absl::StrCat(opt_.gap_timeout_seconds)});
+    if (!expired.ok()) return expired.status();
+    if (!fresh->empty()) {
+      auto r = tracking_->Exec(
+          "UPDATE georep.event_cursor SET last_event_id = $1, updated_at = now() WHERE name = "
+          "'main'",
+          {absl::StrCat(fresh->back().id)});
+      if (!r.ok()) return r.status();
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    if (s.code() == absl::StatusCode::kAborted) {
+      holds_lease_ = false;
+      return -1;
+    }
+    return s;
+  }
+  // After commit: the rows are gone, so no sync can put these files back.
+  for (const auto& [spec, path] : doomed_files) unlink(path.c_str());
+  for (const auto& [spec, rel] : stale_files) {
+    auto full = framework::ConfinedPath(opt_.storage_root, rel);
+    if (full.ok()) unlink(full->c_str());
+  }
+  return static_cast<int>(fresh->size() + late.size());
+}
+
+}  // namespace georep::events

@@ -1,0 +1,72 @@
+// The log cursor of a secondary: reads the primary's event log from the
+// local standby and turns events into registry rows in the tracking DB.
+//
+// Several daemons of one secondary may run a cursor; one holds the exclusive
+// lease (a row in georep.leases with a short time to live, renewed every
+// cycle), the others stand by and take over when it expires. Every batch is
+// applied in one tracking transaction that also renews the lease (fencing: a
+// holder that lost its lease cannot write) and moves the cursor, so an event
+// is applied exactly once.
+//
+// Event ids come from a sequence and can commit out of order. Ids skipped
+// between the cursor and the newest event seen are kept in georep.event_gaps
+// and looked for again on every cycle (a late commit shows up within one
+// poll, not GitLab's ten minutes), until they are found or `gap_timeout`
+// passes; anything missed even then is found by the consistency backfill.
+// With no saved position the cursor starts at the newest event: rows that
+// existed before are the backfill's job.
+//
+// Not thread-safe: one thread runs a LogCursor.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "db/connection.h"
+#include "georep/replicable.h"
+
+namespace georep::events {
+
+struct CursorOptions {
+  std::string standby_conninfo;  // this secondary's main DB (the standby)
+  std::string tracking_conninfo;
+  std::string holder;        // this daemon's worker id
+  std::string storage_root;  // where deleted blobs are removed from
+  double poll_seconds = 0.1;
+  double lease_seconds = 5;
+  double gap_timeout_seconds = 3600;
+  int batch_size = 1000;
+};
+
+class LogCursor {
+ public:
+  LogCursor(CursorOptions options, std::vector<ReplicableSpec> specs);
+
+  // Cycles until `stop` is set.
+  void Run(const std::atomic<bool>& stop);
+
+  // One cycle: take or renew the lease and, if held, apply one batch.
+  // Returns the number of events applied, or -1 when another holder has the lease.
+  absl::StatusOr<int> Cycle();
+
+  bool holds_lease() const { return holds_lease_; }
+
+ private:
+  absl::Status Connect();
+  absl::StatusOr<bool> TakeLease();
+  absl::StatusOr<int> ApplyBatch();
+
+  CursorOptions opt_;
+  std::map<std::string, ReplicableSpec> specs_;
+  std::unique_ptr<db::Connection> standby_;
+  std::unique_ptr<db::Connection> tracking_;
+  bool holds_lease_ = false;
+};
+
+inline constexpr char kCursorLease[] = "log_cursor";
+
+}  // namespace georep::events

@@ -1,0 +1,73 @@
+#include "events/publish.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "framework/spec.h"
+
+namespace georep::events {
+
+absl::StatusOr<int64_t> PublishEvent(db::Connection& conn, const std::string& replicable,
+                                     int64_t model_id, const std::string& event,
+                                     const std::string& payload_json) {
+  auto r = conn.Exec("SELECT georep.publish_event($1, $2, $3, $4::jsonb)",
+                     {replicable, absl::StrCat(model_id), event, payload_json});
+  if (!r.ok()) return r.status();
+  return r->GetInt64(0, 0);
+}
+
+absl::StatusOr<std::vector<std::string>> InstallPublishTriggers(
+    db::Connection& main, const std::vector<ReplicableSpec>& specs) {
+  std::vector<std::string> missing;
+  absl::Status s = db::InTransaction(main, [&]() -> absl::Status {
+    if (auto r = main.Exec("SELECT pg_advisory_xact_lock(hashtext('georep.publish_triggers'))");
+        !r.ok()) {
+      return r.status();
+    }
+    for (const ReplicableSpec& spec : specs) {
+      auto exists = main.Exec("SELECT to_regclass($1) IS NOT NULL", {spec.model_table});
+      if (!exists.ok()) return exists.status();
+      if (!exists->GetBool(0, 0)) {
+        missing.push_back(spec.name);
+        continue;
+      }
+      std::string sql = absl::StrReplaceAll(R"sql(
+CREATE OR REPLACE FUNCTION georep.publish_$NAME() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    PERFORM georep.publish_event('$NAME', NEW.$ID, 'created');
+  ELSIF TG_OP = 'DELETE' THEN
+    PERFORM georep.publish_event('$NAME', OLD.$ID, 'deleted', jsonb_build_object('path', $OLDPATH));
+  ELSIF NEW.$ID IS DISTINCT FROM OLD.$ID THEN
+    PERFORM georep.publish_event('$NAME', OLD.$ID, 'deleted', jsonb_build_object('path', $OLDPATH));
+    PERFORM georep.publish_event('$NAME', NEW.$ID, 'created');
+  ELSIF $OLDPATH IS DISTINCT FROM $NEWPATH THEN
+    PERFORM georep.publish_event('$NAME', NEW.$ID, 'updated', jsonb_build_object('old_path', $OLDPATH));
+  ELSE
+    PERFORM georep.publish_event('$NAME', NEW.$ID, 'updated');
+  END IF;
+  RETURN NULL;
+END $fn$;
+DROP TRIGGER IF EXISTS georep_publish ON $TABLE;
+DROP TRIGGER IF EXISTS georep_publish_update ON $TABLE;
+CREATE TRIGGER georep_publish AFTER INSERT OR DELETE ON $TABLE
+  FOR EACH ROW EXECUTE FUNCTION georep.publish_$NAME();
+CREATE TRIGGER georep_publish_update AFTER UPDATE ON $TABLE
+  FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION georep.publish_$NAME();
+)sql",
+                                            {{"$NAME", spec.name},
+                                             {"$ID", framework::QuotedIdColumn(spec)},
+                                             {"$TABLE", framework::QuotedTable(spec)},
+                                             {"$OLDPATH", framework::PathSql(spec, "OLD")},
+                                             {"$NEWPATH", framework::PathSql(spec, "NEW")}});
+      if (auto st = main.ExecScript(sql); !st.ok()) {
+        return absl::Status(st.code(),
+                            absl::StrCat("publish triggers of ", spec.name, ": ", st.message()));
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return missing;
+}
+
+}  // namespace georep::events

@@ -1,0 +1,33 @@
+// Publishing events on the primary, in the same transaction as the change.
+//
+// Three routes write the same rows (georep.geo_events + geo_event_log):
+// the SQL function georep.publish_event (any language), the triggers
+// InstallPublishTriggers puts on each replicable's model table (no
+// application change at all), and PublishEvent below (C++).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "db/connection.h"
+#include "georep/replicable.h"
+
+namespace georep::events {
+
+// Publishes `event` ("created", "updated", "deleted") for one model row,
+// inside whatever transaction `conn` has open. Returns the event log id.
+absl::StatusOr<int64_t> PublishEvent(db::Connection& conn, const std::string& replicable,
+                                     int64_t model_id, const std::string& event,
+                                     const std::string& payload_json = "{}");
+
+// Installs (or refreshes) the row triggers that publish created, updated
+// and deleted events for every spec whose model table exists; a `deleted`
+// event carries {"path": …} so a secondary can remove the file after the row
+// is gone, an `updated` one that moves the file carries {"old_path": …}.
+// Returns the names of the specs whose table is missing (skipped).
+absl::StatusOr<std::vector<std::string>> InstallPublishTriggers(
+    db::Connection& main, const std::vector<ReplicableSpec>& specs);
+
+}  // namespace georep::events

@@ -1,0 +1,192 @@
+#include "framework/backfill.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "framework/spec.h"
+#include "util/logging.h"
+
+namespace georep::framework {
+namespace {
+
+constexpr char kLease[] = "backfill";
+
+std::string IdArray(const std::vector<int64_t>& ids) {
+  return absl::StrCat("{", absl::StrJoin(ids, ","), "}");
+}
+
+std::vector<int64_t> Ids(const db::Result& r) {
+  std::vector<int64_t> out;
+  out.reserve(r.rows());
+  for (int i = 0; i < r.rows(); ++i) out.push_back(r.GetInt64(i, 0));
+  return out;
+}
+
+}  // namespace
+
+Backfill::Backfill(BackfillOptions options, std::vector<ReplicableSpec> specs)
+    : opt_(std::move(options)), specs_(std::move(specs)) {}
+
+absl::Status Backfill::Connect() {
+  if (!standby_) {
+    auto c = db::Connection::Open(opt_.standby_conninfo);
+    if (!c.ok()) return c.status();
+    standby_ = std::move(*c);
+  }
+  if (!tracking_) {
+    auto c = db::Connection::Open(opt_.tracking_conninfo);
+    if (!c.ok()) return c.status();
+    tracking_ = std::move(*c);
+  }
+  return absl::OkStatus();
+}
+
+void Backfill::Run(const std::atomic<bool>& stop) {
+  std::string last_error;
+  while (!stop.load()) {
+    double wait = 1.0;
+    absl::Status s = Connect();
+    if (s.ok()) {
+      // The lease outlives a step comfortably; a dead holder frees it in 30 s.
+      auto lease = tracking_->Exec(
+          "INSERT INTO georep.leases (name, holder, expires_at) VALUES ($1, $2, now() + interval "
+          "'30 seconds') "
+          "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = "
+          "EXCLUDED.expires_at "
+          "WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < now() RETURNING holder",
+          {kLease, opt_.holder});
+      if (!lease.ok()) {
+        s = lease.status();
+      } else if (lease->rows() == 1) {
+        auto stats = Pass(5.0);
+        if (!stats.ok()) {
+          s = stats.status();
+        } else {
+          if (stats->created || stats->removed) {
+            log::Info("backfill", {{"created", stats->created}, {"removed", stats->removed}});
+          }
+          wait = stats->pass_complete ? opt_.interval_seconds : 0;
+        }
+      }
+    }
+    if (!s.ok()) {
+      std::string msg(s.message());
+      if (msg != last_error) log::Warn("backfill failed", {{"error", msg}});
+      last_error = msg;
+      standby_.reset();
+      tracking_.reset();
+    }
+    auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait);
+    while (!stop.load() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  if (tracking_)
+    (void)tracking_->Exec("DELETE FROM georep.leases WHERE name = $1 AND holder = $2",
+                          {kLease, opt_.holder});
+}
+
+absl::StatusOr<BackfillStats> Backfill::Pass(double budget_seconds) {
+  if (auto s = Connect(); !s.ok()) return s;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(budget_seconds);
+  BackfillStats total;
+  std::vector<bool> done(specs_.size(), false);
+  size_t remaining = specs_.size();
+  while (remaining > 0 && std::chrono::steady_clock::now() < deadline) {
+    for (size_t i = 0; i < specs_.size(); ++i) {
+      if (done[i]) continue;
+      bool at_end = false;
+      auto st = Step(specs_[i], &at_end);
+      if (!st.ok()) return st.status();
+      total.created += st->created;
+      total.removed += st->removed;
+      if (at_end) {
+        done[i] = true;
+        --remaining;
+      }
+    }
+  }
+  total.pass_complete = remaining == 0;
+  return total;
+}
+
+absl::StatusOr<BackfillStats> Backfill::Step(const ReplicableSpec& spec, bool* at_end) {
+  BackfillStats stats;
+  auto exists = standby_->Exec("SELECT to_regclass($1) IS NOT NULL", {spec.model_table});
+  if (!exists.ok()) return exists.status();
+  if (!exists->GetBool(0, 0)) {
+    *at_end = true;  // the application has no such table on this site
+    return stats;
+  }
+  auto state = tracking_->Exec(
+      "INSERT INTO georep.backfill_state (replicable) VALUES ($1) ON CONFLICT (replicable) "
+      "DO UPDATE SET replicable = EXCLUDED.replicable RETURNING next_id",
+      {spec.name});
+  if (!state.ok()) return state.status();
+  int64_t lo = state->GetInt64(0, 0);
+
+  auto model =
+      standby_->Exec(absl::StrCat("SELECT ", QuotedIdColumn(spec), " FROM ", QuotedTable(spec),
+                                  " WHERE ", QuotedIdColumn(spec), " >= $1 ORDER BY 1 LIMIT $2"),
+                     {absl::StrCat(lo), absl::StrCat(opt_.batch)});
+  if (!model.ok()) return model.status();
+  std::vector<int64_t> ids = Ids(*model);
+  *at_end = static_cast<int>(ids.size()) < opt_.batch;
+  // This step covers [lo, hi]; at the end of the table, everything above lo.
+  std::string hi_clause = *at_end ? "" : absl::StrCat(" AND model_id <= ", ids.back());
+  std::string reg = RegistryTable(spec);
+  std::string id_array = IdArray(ids);
+
+  if (!ids.empty()) {
+    auto created = tracking_->Exec(
+        absl::StrCat("INSERT INTO ", reg,
+                     " (model_id) SELECT unnest($1::bigint[]) ON CONFLICT (model_id) DO NOTHING"),
+        {id_array});
+    if (!created.ok()) return created.status();
+    stats.created = created->affected_rows();
+  }
+  auto candidates =
+      tracking_->Exec(absl::StrCat("SELECT model_id FROM ", reg, " WHERE model_id >= $1", hi_clause,
+                                   " AND model_id NOT IN (SELECT unnest($2::bigint[]))"),
+                      {absl::StrCat(lo), id_array});
+  if (!candidates.ok()) return candidates.status();
+  if (candidates->rows() > 0) {
+    std::vector<int64_t> maybe = Ids(*candidates);
+    auto still =
+        standby_->Exec(absl::StrCat("SELECT ", QuotedIdColumn(spec), " FROM ", QuotedTable(spec),
+                                    " WHERE ", QuotedIdColumn(spec), " = ANY($1::bigint[])"),
+                       {IdArray(maybe)});
+    if (!still.ok()) return still.status();
+    std::vector<int64_t> alive_ids = Ids(*still);
+    std::set<int64_t> alive(alive_ids.begin(), alive_ids.end());
+    std::vector<int64_t> orphans;
+    for (int64_t id : maybe) {
+      if (!alive.contains(id)) orphans.push_back(id);
+    }
+    if (!orphans.empty()) {
+      auto removed =
+          tracking_->Exec(absl::StrCat("DELETE FROM ", reg,
+                                       " WHERE model_id = ANY($1::bigint[]) RETURNING local_path"),
+                          {IdArray(orphans)});
+      if (!removed.ok()) return removed.status();
+      stats.removed = removed->affected_rows();
+      for (int i = 0; i < removed->rows(); ++i) {
+        if (!removed->IsNull(i, 0)) unlink(std::string(removed->Get(i, 0)).c_str());
+      }
+    }
+  }
+  auto saved =
+      tracking_->Exec(absl::StrCat("UPDATE georep.backfill_state SET next_id = $2",
+                                   *at_end ? ", passes = passes + 1, last_pass_at = now()" : "",
+                                   " WHERE replicable = $1"),
+                      {spec.name, absl::StrCat(*at_end ? 0 : ids.back() + 1)});
+  if (!saved.ok()) return saved.status();
+  return stats;
+}
+
+}  // namespace georep::framework

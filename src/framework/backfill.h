@@ -1,0 +1,61 @@
+// Consistency backfill: makes each registry match its model table, so a new
+// secondary of an existing site, or one that missed events, converges.
+//
+// Walks the model table (on the standby) in id ranges of `batch` ids; per
+// range one set-based INSERT … ON CONFLICT DO NOTHING creates the missing
+// registry rows, and rows whose model is gone are deleted with their files.
+// A would-be orphan is looked up on the standby again after the registry was
+// read, so a row created by the cursor meanwhile is never taken for one.
+// Progress is kept in georep.backfill_state, so a restart resumes. One
+// backfiller runs per secondary (lease "backfill").
+//
+// Not thread-safe: one thread runs a Backfill.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "db/connection.h"
+#include "georep/replicable.h"
+
+namespace georep::framework {
+
+struct BackfillOptions {
+  std::string standby_conninfo;
+  std::string tracking_conninfo;
+  std::string holder;        // lease holder id
+  std::string storage_root;  // orphans' files are removed from here
+  int batch = 50000;
+  double interval_seconds = 60;  // pause between complete passes
+};
+
+struct BackfillStats {
+  int64_t created = 0;
+  int64_t removed = 0;
+  bool pass_complete = false;  // every replicable reached its end
+};
+
+class Backfill {
+ public:
+  Backfill(BackfillOptions options, std::vector<ReplicableSpec> specs);
+
+  void Run(const std::atomic<bool>& stop);
+  // Steps every replicable until each has reached the end of its table, or
+  // `budget_seconds` pass.
+  absl::StatusOr<BackfillStats> Pass(double budget_seconds);
+
+ private:
+  absl::Status Connect();
+  // One range of one replicable; sets *at_end when the table is exhausted.
+  absl::StatusOr<BackfillStats> Step(const ReplicableSpec& spec, bool* at_end);
+
+  BackfillOptions opt_;
+  std::vector<ReplicableSpec> specs_;
+  std::unique_ptr<db::Connection> standby_;
+  std::unique_ptr<db::Connection> tracking_;
+};
+
+}  // namespace georep::framework

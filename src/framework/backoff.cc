@@ -1,0 +1,16 @@
+#include "framework/backoff.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace georep::framework {
+
+double RetryDelaySeconds(int retry_count, bool missing_on_primary,
+                         const std::function<int()>& rand30) {
+  double n = std::max(retry_count, 0) + 1;  // this is failure number n
+  double base = std::pow(n, 4) + 15 + rand30() * (n + 1);
+  double cap = missing_on_primary ? kMissingRetryCapSeconds : kRetryCapSeconds;
+  return std::min(base, cap) + rand30();
+}
+
+}  // namespace georep::framework

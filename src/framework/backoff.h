@@ -1,0 +1,22 @@
+// Retry delays after a failed sync: capped exponential backoff with jitter.
+//
+// delay(n) = n⁴ + 15 + rand(0..29)·(n+1) seconds (GitLab's, from Sidekiq),
+// capped at one hour, or four hours when the primary says the file is
+// missing (it will rarely come back by itself), plus up to 30 s of jitter so
+// a burst of failures does not retry in lockstep.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace georep::framework {
+
+inline constexpr double kRetryCapSeconds = 3600;
+inline constexpr double kMissingRetryCapSeconds = 4 * 3600;
+
+// `retry_count` is the number of failures before this one; `rand30` returns
+// a uniform integer in [0, 30).
+double RetryDelaySeconds(int retry_count, bool missing_on_primary,
+                         const std::function<int()>& rand30);
+
+}  // namespace georep::framework

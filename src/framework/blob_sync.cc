@@ -1,0 +1,139 @@
+#include "framework/blob_sync.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "framework/backoff.h"
+#include "framework/spec.h"
+#include "transport/geo_auth.h"
+#include "util/fs.h"
+#include "util/logging.h"
+#include "util/random.h"
+
+namespace georep::framework {
+namespace fs = std::filesystem;
+
+std::string TempDir(const std::string& storage_root) { return storage_root + "/.georep-tmp"; }
+
+absl::Status BlobSyncer::Connect() {
+  if (!standby_) {
+    auto c = db::Connection::Open(ctx_.standby_conninfo);
+    if (!c.ok()) return c.status();
+    standby_ = std::move(*c);
+  }
+  if (!tracking_) {
+    auto c = db::Connection::Open(ctx_.tracking_conninfo);
+    if (!c.ok()) return c.status();
+    tracking_ = std::move(*c);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BlobSyncer::Sync(const ReplicableSpec& spec, const ClaimedItem& item) {
+  if (auto s = Connect(); !s.ok()) return s;
+  bool missing = false;
+  absl::Status s = Fetch(spec, item, &missing);
+  if (s.ok()) return absl::OkStatus();
+  if (auto c = Connect(); !c.ok()) return c;  // the row stays started; it is reclaimed later
+  thread_local std::mt19937 rng(std::random_device{}());
+  double delay =
+      RetryDelaySeconds(item.retry_count, missing, [] { return static_cast<int>(rng() % 30); });
+  log::Debug(
+      "sync failed",
+      {{"replicable", spec.name}, {"id", item.model_id}, {"error", std::string(s.message())}});
+  absl::Status recorded =
+      FailSync(*tracking_, spec, item, std::string(s.message()), missing, delay);
+  if (!recorded.ok()) {
+    standby_.reset();
+    tracking_.reset();
+  }
+  return recorded;
+}
+
+absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
+                               bool* missing_on_primary) {
+  std::string what = absl::StrCat(spec.name, " ", item.model_id);
+  auto row = standby_->Exec(absl::StrCat("SELECT ", PathSql(spec, "m"), " FROM ", QuotedTable(spec),
+                                         " m WHERE m.", QuotedIdColumn(spec), " = $1"),
+                            {absl::StrCat(item.model_id)});
+  if (!row.ok()) {
+    standby_.reset();
+    return absl::Status(row.status().code(),
+                        absl::StrCat("look up ", what, ": ", row.status().message()));
+  }
+  if (row->rows() == 0)
+    return absl::NotFoundError(absl::StrCat(what, ": no such row in ", spec.model_table));
+  if (row->IsNull(0, 0))
+    return absl::FailedPreconditionError(absl::StrCat(what, ": path template gives NULL"));
+  auto local = ConfinedPath(ctx_.storage_root, row->Get(0, 0));
+  if (!local.ok())
+    return absl::PermissionDeniedError(absl::StrCat(what, ": ", local.status().message()));
+
+  std::string tmp =
+      absl::StrCat(TempDir(ctx_.storage_root), "/", ctx_.worker_id, "-", RandomHex(8));
+  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  std::string url = absl::StrCat(ctx_.primary_url, "/geo/retrieve/", spec.name, "/", item.model_id);
+  std::string auth =
+      transport::MakeGeoAuthorization(ctx_.access_key, ctx_.secret_access_key,
+                                      transport::BlobRequestData(spec.name, item.model_id), now);
+  auto got = downloader_.Download(url, {"Authorization: " + auth}, tmp);
+  if (!got.ok()) {
+    return absl::Status(got.status().code(), absl::StrCat("fetch ", what, " from ", ctx_.site_name,
+                                                          ": ", got.status().message()));
+  }
+  if (got->http_status != 200) {
+    *missing_on_primary =
+        got->http_status == 404 && got->error_body.find("FILE_NOT_FOUND") != std::string::npos;
+    return absl::UnavailableError(absl::StrCat("fetch ", what, " from ", ctx_.site_name, ": HTTP ",
+                                               got->http_status, " ",
+                                               got->error_body.substr(0, 200)));
+  }
+  if (auto s = MakeDirs(fs::path(*local).parent_path().string(), 0755); !s.ok()) {
+    unlink(tmp.c_str());
+    return s;
+  }
+  SyncResult result{*local, got->size, got->sha256};
+  auto done = CompleteSync(*tracking_, spec, item, result, [&]() -> absl::Status {
+    if (rename(tmp.c_str(), local->c_str()) != 0) {
+      return absl::InternalError(absl::StrCat("rename into ", *local, ": ", strerror(errno)));
+    }
+    return absl::OkStatus();
+  });
+  if (!done.ok() || !*done) unlink(tmp.c_str());
+  if (!done.ok()) {
+    tracking_.reset();
+    return done.status();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SweepTempFiles(db::Connection& tracking, const std::string& storage_root,
+                            double dead_after_seconds) {
+  std::string dir = TempDir(storage_root);
+  if (auto s = MakeDirs(dir, 0755); !s.ok()) return s;
+  auto live = tracking.Exec(
+      "SELECT worker_id FROM georep.workers WHERE heartbeat_at > now() - make_interval(secs => $1)",
+      {absl::StrCat(dead_after_seconds)});
+  if (!live.ok()) return live.status();
+  std::set<std::string> alive;
+  for (int i = 0; i < live->rows(); ++i) alive.insert(std::string(live->Get(i, 0)));
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    size_t dash = name.rfind('-');
+    std::string owner = dash == std::string::npos ? "" : name.substr(0, dash);
+    if (!alive.contains(owner)) fs::remove(entry.path(), ec);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace georep::framework

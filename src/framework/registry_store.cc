@@ -1,0 +1,190 @@
+#include "framework/registry_store.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "framework/spec.h"
+
+namespace georep::framework {
+namespace {
+
+std::string Sql(const ReplicableSpec& spec, absl::string_view text) {
+  return absl::StrReplaceAll(text, {{"$REG", RegistryTable(spec)}, {"$NAME", spec.name}});
+}
+
+}  // namespace
+
+const char* SyncStateName(int state) {
+  switch (state) {
+    case 0:
+      return "pending";
+    case 1:
+      return "started";
+    case 2:
+      return "synced";
+    case 3:
+      return "failed";
+  }
+  return "unknown";
+}
+
+absl::Status EnsureRegistryTable(db::Connection& tracking, const ReplicableSpec& spec) {
+  return db::InTransaction(tracking, [&]() -> absl::Status {
+    if (auto r = tracking.Exec("SELECT pg_advisory_xact_lock(hashtext('georep.registry_ddl'))");
+        !r.ok()) {
+      return r.status();
+    }
+    auto exists = tracking.Exec("SELECT to_regclass($1) IS NOT NULL", {RegistryTable(spec)});
+    if (!exists.ok()) return exists.status();
+    if (exists->GetBool(0, 0)) return absl::OkStatus();
+    return tracking.ExecScript(Sql(spec, R"sql(
+CREATE TABLE $REG (
+  model_id bigint PRIMARY KEY,
+  state smallint NOT NULL DEFAULT 0,
+  retry_count integer NOT NULL DEFAULT 0,
+  retry_at timestamptz,
+  claim_id bigint,
+  worker_id text,
+  started_at timestamptz,
+  last_synced_at timestamptz,
+  last_sync_failure text,
+  missing_on_primary boolean NOT NULL DEFAULT false,
+  local_path text,
+  file_size bigint,
+  checksum text,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX $NAME_registry_pending ON $REG (model_id) WHERE state = 0;
+CREATE INDEX $NAME_registry_failed ON $REG (retry_at) WHERE state = 3;
+CREATE INDEX $NAME_registry_started ON $REG (worker_id) WHERE state = 1;
+ALTER TABLE $REG SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_cost_delay = 0);
+CREATE TRIGGER $NAME_registry_count_insert AFTER INSERT ON $REG
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION georep.registry_count_insert('$NAME');
+CREATE TRIGGER $NAME_registry_count_update AFTER UPDATE ON $REG
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION georep.registry_count_update('$NAME');
+CREATE TRIGGER $NAME_registry_count_delete AFTER DELETE ON $REG
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION georep.registry_count_delete('$NAME');
+)sql"));
+  });
+}
+
+absl::StatusOr<std::vector<ClaimedItem>> ClaimBatch(db::Connection& tracking,
+                                                    const ReplicableSpec& spec,
+                                                    const std::string& worker_id, int limit) {
+  std::vector<ClaimedItem> out;
+  if (limit <= 0) return out;
+  int64_t claim_id = static_cast<int64_t>(getpid()) << 32 ^ static_cast<int64_t>(random());
+  auto claim = [&](absl::string_view pick, int n) -> absl::Status {
+    auto r = tracking.Exec(
+        Sql(spec,
+            absl::StrCat(
+                "WITH c AS (", pick,
+                " LIMIT $1 FOR UPDATE SKIP LOCKED) "
+                "UPDATE $REG r SET state = 1, claim_id = $2, worker_id = $3, started_at = now() "
+                "FROM c WHERE r.model_id = c.model_id RETURNING r.model_id, r.retry_count")),
+        {absl::StrCat(n), absl::StrCat(claim_id), worker_id});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) {
+      out.push_back({r->GetInt64(i, 0), static_cast<int>(r->GetInt64(i, 1)), claim_id});
+    }
+    return absl::OkStatus();
+  };
+  int retries = std::max(1, limit / 2);
+  if (auto s =
+          claim("SELECT model_id FROM $REG WHERE state = 3 AND retry_at <= now() ORDER BY retry_at",
+                retries);
+      !s.ok()) {
+    return s;
+  }
+  if (auto s =
+          claim("SELECT model_id FROM $REG WHERE state = 0", limit - static_cast<int>(out.size()));
+      !s.ok()) {
+    return s;
+  }
+  return out;
+}
+
+absl::StatusOr<bool> CompleteSync(db::Connection& tracking, const ReplicableSpec& spec,
+                                  const ClaimedItem& item, const SyncResult& result,
+                                  const std::function<absl::Status()>& install) {
+  bool done = false;
+  absl::Status s = db::InTransaction(tracking, [&]() -> absl::Status {
+    auto r = tracking.Exec(
+        Sql(spec,
+            "UPDATE $REG SET state = 2, last_synced_at = now(), retry_count = 0, retry_at = NULL, "
+            "last_sync_failure = NULL, missing_on_primary = false, claim_id = NULL, "
+            "worker_id = NULL, local_path = $3, file_size = $4, checksum = $5 "
+            "WHERE model_id = $1 AND state = 1 AND claim_id = $2"),
+        {absl::StrCat(item.model_id), absl::StrCat(item.claim_id), result.local_path,
+         absl::StrCat(result.size), result.checksum});
+    if (!r.ok()) return r.status();
+    if (r->affected_rows() == 0) return absl::OkStatus();
+    if (auto st = install(); !st.ok()) return st;
+    done = true;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return done;
+}
+
+absl::Status FailSync(db::Connection& tracking, const ReplicableSpec& spec, const ClaimedItem& item,
+                      const std::string& error, bool missing_on_primary, double delay_seconds) {
+  return tracking
+      .Exec(Sql(spec,
+                "UPDATE $REG SET state = 3, retry_count = retry_count + 1, "
+                "retry_at = now() + make_interval(secs => $3), last_sync_failure = left($4, 1000), "
+                "missing_on_primary = $5, claim_id = NULL, worker_id = NULL "
+                "WHERE model_id = $1 AND state = 1 AND claim_id = $2"),
+            {absl::StrCat(item.model_id), absl::StrCat(item.claim_id), absl::StrCat(delay_seconds),
+             error, missing_on_primary ? "true" : "false"})
+      .status();
+}
+
+absl::StatusOr<int64_t> ReclaimStarted(db::Connection& tracking, const ReplicableSpec& spec,
+                                       double dead_after_seconds, double timeout_seconds) {
+  auto r = tracking.Exec(
+      Sql(spec,
+          "UPDATE $REG SET state = 0, claim_id = NULL, worker_id = NULL WHERE state = 1 AND ("
+          "worker_id IS NULL OR started_at < now() - make_interval(secs => $2) OR NOT EXISTS ("
+          "SELECT 1 FROM georep.workers w WHERE w.worker_id = $REG.worker_id "
+          "AND w.heartbeat_at > now() - make_interval(secs => $1)))"),
+      {absl::StrCat(dead_after_seconds), absl::StrCat(timeout_seconds)});
+  if (!r.ok()) return r.status();
+  return r->affected_rows();
+}
+
+absl::StatusOr<Counts> ReadCounts(db::Connection& tracking) {
+  auto r = tracking.Exec(
+      "SELECT replicable, state, sum(n)::bigint FROM ("
+      "SELECT replicable, state, count AS n FROM georep.registry_counts UNION ALL "
+      "SELECT replicable, state, delta FROM georep.registry_count_deltas) x GROUP BY 1, 2");
+  if (!r.ok()) return r.status();
+  Counts out;
+  for (int i = 0; i < r->rows(); ++i) {
+    out[std::string(r->Get(i, 0))][static_cast<int>(r->GetInt64(i, 1))] = r->GetInt64(i, 2);
+  }
+  return out;
+}
+
+absl::Status FoldCounts(db::Connection& tracking) {
+  return tracking.Exec("SELECT georep.fold_registry_counts()").status();
+}
+
+absl::Status Heartbeat(db::Connection& tracking, const std::string& worker_id) {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return tracking
+      .Exec(
+          "INSERT INTO georep.workers (worker_id, host, pid) VALUES ($1, $2, $3) "
+          "ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = now()",
+          {worker_id, std::string(host), absl::StrCat(getpid())})
+      .status();
+}
+
+absl::Status RetireWorker(db::Connection& tracking, const std::string& worker_id) {
+  return tracking.Exec("DELETE FROM georep.workers WHERE worker_id = $1", {worker_id}).status();
+}
+
+}  // namespace georep::framework

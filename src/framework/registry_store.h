@@ -1,0 +1,76 @@
+// The registry tables of a secondary's tracking database: one row per item
+// of each replicable, the durable queue of all sync work.
+//
+// States: 0 pending, 1 started, 2 synced, 3 failed. A row is claimed
+// (pending → started) with FOR UPDATE SKIP LOCKED and a claim id; it is
+// completed or failed only if it is still started under that claim, so an
+// `updated` event that reset it to pending meanwhile, or a reclaim after its
+// worker died, makes the late result a no-op and the item is synced again.
+//
+// Stateless; every call takes the connection to use.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "db/connection.h"
+#include "georep/replicable.h"
+
+namespace georep::framework {
+
+enum class SyncState : int { kPending = 0, kStarted = 1, kSynced = 2, kFailed = 3 };
+const char* SyncStateName(int state);
+
+// Creates the registry table of `spec` with its indexes and count triggers
+// (idempotent).
+absl::Status EnsureRegistryTable(db::Connection& tracking, const ReplicableSpec& spec);
+
+struct ClaimedItem {
+  int64_t model_id = 0;
+  int retry_count = 0;
+  int64_t claim_id = 0;
+};
+
+// Claims up to `limit` rows: pending first, then failed rows whose retry time
+// has come (at most half of `limit`, so retries never starve new work).
+absl::StatusOr<std::vector<ClaimedItem>> ClaimBatch(db::Connection& tracking,
+                                                    const ReplicableSpec& spec,
+                                                    const std::string& worker_id, int limit);
+
+struct SyncResult {
+  std::string local_path;
+  int64_t size = 0;
+  std::string checksum;  // SHA-256 hex of the bytes
+};
+
+// Marks a claimed row synced. Runs `install` (rename into place) inside the
+// transaction after the row is locked, so a concurrent delete waits for it.
+// Returns false, without calling `install`, if the row is no longer started
+// under this claim.
+absl::StatusOr<bool> CompleteSync(db::Connection& tracking, const ReplicableSpec& spec,
+                                  const ClaimedItem& item, const SyncResult& result,
+                                  const std::function<absl::Status()>& install);
+
+// Marks a claimed row failed with a retry time `delay_seconds` from now.
+absl::Status FailSync(db::Connection& tracking, const ReplicableSpec& spec, const ClaimedItem& item,
+                      const std::string& error, bool missing_on_primary, double delay_seconds);
+
+// Started rows whose worker stopped beating for `dead_after_seconds`, or
+// started longer than `timeout_seconds` ago, go back to pending.
+absl::StatusOr<int64_t> ReclaimStarted(db::Connection& tracking, const ReplicableSpec& spec,
+                                       double dead_after_seconds, double timeout_seconds);
+
+// Registry counts per replicable and state (folded counts plus recent deltas).
+using Counts = std::map<std::string, std::map<int, int64_t>>;
+absl::StatusOr<Counts> ReadCounts(db::Connection& tracking);
+absl::Status FoldCounts(db::Connection& tracking);
+
+// Worker liveness.
+absl::Status Heartbeat(db::Connection& tracking, const std::string& worker_id);
+absl::Status RetireWorker(db::Connection& tracking, const std::string& worker_id);
+
+}  // namespace georep::framework

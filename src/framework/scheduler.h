@@ -1,0 +1,64 @@
+// The sync scheduler of one secondary daemon: claims registry rows in
+// batches (FOR UPDATE SKIP LOCKED, so any number of daemons share a tracking
+// DB) and runs them on a pool of `capacity` worker threads, interleaving the
+// replicables round-robin so that no type starves another.
+//
+// Its loop also beats this daemon's heartbeat, reclaims started rows of dead
+// daemons or past the sync timeout, and folds the registry counts.
+//
+// Thread-safe: Start/Stop from one thread; workers synchronise on mu_.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "framework/blob_sync.h"
+#include "framework/registry_store.h"
+#include "georep/replicable.h"
+
+namespace georep::framework {
+
+struct SchedulerOptions {
+  SyncContext sync;
+  int capacity = 10;  // concurrent blob syncs (geo_nodes.files_max_capacity)
+  double dead_worker_seconds = 15;
+  double sync_timeout_seconds = 3600;
+  double idle_poll_seconds = 0.2;
+};
+
+class Scheduler {
+ public:
+  Scheduler(SchedulerOptions options, std::vector<ReplicableSpec> specs);
+  ~Scheduler();
+
+  void Start();
+  void Stop();
+
+ private:
+  struct Job {
+    size_t spec;
+    ClaimedItem item;
+  };
+  void Loop();
+  void Work();
+  absl::Status Housekeeping(db::Connection& tracking);
+
+  SchedulerOptions opt_;
+  std::vector<ReplicableSpec> specs_;
+  std::atomic<bool> stop_{false};
+  std::thread loop_;
+  std::vector<std::thread> workers_;
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // a job was queued, or stop
+  std::condition_variable free_cv_;  // a worker finished a job
+  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // queued + running
+};
+
+}  // namespace georep::framework

@@ -1,0 +1,159 @@
+#include "framework/spec.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <regex>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "db/connection.h"
+
+namespace georep::framework {
+namespace {
+
+bool IsIdentifier(absl::string_view s) {
+  static const std::regex kIdent("^[a-z_][a-z0-9_]{0,62}$");
+  return std::regex_match(std::string(s), kIdent);
+}
+
+}  // namespace
+
+absl::StatusOr<PathTemplate> ParsePathTemplate(absl::string_view text) {
+  PathTemplate t;
+  bool has_column = false;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t open = text.find('{', i);
+    size_t close_stray = text.find('}', i);
+    if (close_stray != absl::string_view::npos &&
+        (open == absl::string_view::npos || close_stray < open)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("path template \"", text, "\" has a '}' without '{'"));
+    }
+    if (open == absl::string_view::npos) {
+      t.parts.push_back({false, std::string(text.substr(i))});
+      break;
+    }
+    if (open > i) t.parts.push_back({false, std::string(text.substr(i, open - i))});
+    size_t close = text.find('}', open);
+    if (close == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("path template \"", text, "\" has an unclosed '{'"));
+    }
+    absl::string_view column = text.substr(open + 1, close - open - 1);
+    if (!IsIdentifier(column)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("path template \"", text, "\": {", column, "} is not a column name"));
+    }
+    t.parts.push_back({true, std::string(column)});
+    has_column = true;
+    i = close + 1;
+  }
+  if (!has_column) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "path template \"", text, "\" names no {column}, so every row would share one file"));
+  }
+  for (const auto& p : t.parts) {
+    if (p.column) continue;
+    if (p.text.find('\0') != std::string::npos || absl::StrContains(p.text, "..") ||
+        (&p == &t.parts.front() && !p.text.empty() && p.text[0] == '/')) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("path template \"", text, "\" must be relative, without \"..\""));
+    }
+  }
+  return t;
+}
+
+absl::Status ValidateSpec(const ReplicableSpec& spec) {
+  static const std::regex kName("^[a-z][a-z0-9_]{0,40}$");
+  static const std::regex kTable("^([a-z_][a-z0-9_]{0,62}\\.)?[a-z_][a-z0-9_]{0,62}$");
+  auto bad = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("replicable \"", spec.name, "\" (", spec.origin, "): ", what));
+  };
+  if (!std::regex_match(spec.name, kName))
+    return bad("name must be lower_snake_case, at most 41 characters");
+  if (!std::regex_match(spec.model_table, kTable)) {
+    return bad(
+        absl::StrCat("table \"", spec.model_table, "\" is not [schema.]table in lower case"));
+  }
+  if (!IsIdentifier(spec.id_column))
+    return bad(absl::StrCat("id column \"", spec.id_column, "\" is not a column name"));
+  if (spec.strategy != Strategy::kBlob) return bad("only the blob strategy is available");
+  auto t = ParsePathTemplate(spec.path_template);
+  if (!t.ok()) return bad(t.status().message());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<ReplicableSpec>> ResolveSpecs(std::vector<ReplicableSpec> declared) {
+  std::vector<ReplicableSpec> all = BuiltinReplicables();
+  all.insert(all.end(), declared.begin(), declared.end());
+  std::set<std::string> names;
+  for (auto& s : all) {
+    if (s.title.empty()) s.title = s.name;
+    if (auto st = ValidateSpec(s); !st.ok()) return st;
+    if (!names.insert(s.name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("replicable \"", s.name, "\" (", s.origin, ") is declared twice"));
+    }
+  }
+  return all;
+}
+
+std::string QuotedTable(const ReplicableSpec& spec) {
+  std::vector<std::string> parts = absl::StrSplit(spec.model_table, '.');
+  std::string out;
+  for (const auto& p : parts) absl::StrAppend(&out, out.empty() ? "" : ".", db::QuoteIdent(p));
+  return out;
+}
+
+std::string QuotedIdColumn(const ReplicableSpec& spec) { return db::QuoteIdent(spec.id_column); }
+
+std::string RegistryTable(const ReplicableSpec& spec) {
+  return absl::StrCat("georep.", spec.name, "_registry");
+}
+
+std::string PathSql(const ReplicableSpec& spec, absl::string_view alias) {
+  auto t = ParsePathTemplate(spec.path_template);
+  std::string out = "(";
+  bool first = true;
+  for (const auto& p : t->parts) {
+    if (!first) out += " || ";
+    first = false;
+    if (p.column) {
+      absl::StrAppend(&out, alias, ".", db::QuoteIdent(p.text), "::text");
+    } else {
+      std::string lit = "'";
+      for (char c : p.text) {
+        if (c == '\'') lit += '\'';
+        lit += c;
+      }
+      absl::StrAppend(&out, lit, "'");
+    }
+  }
+  return out + ")";
+}
+
+absl::StatusOr<std::string> ConfinedPath(const std::string& root, absl::string_view relative) {
+  auto refuse = [&](absl::string_view why) {
+    return absl::PermissionDeniedError(absl::StrCat("path \"", relative, "\" refused: ", why));
+  };
+  if (relative.empty()) return refuse("empty");
+  if (relative.find('\0') != absl::string_view::npos) return refuse("contains NUL");
+  if (relative.front() == '/') return refuse("absolute");
+  std::string path = root;
+  std::vector<absl::string_view> segments = absl::StrSplit(relative, '/');
+  for (size_t i = 0; i < segments.size(); ++i) {
+    absl::string_view seg = segments[i];
+    if (seg.empty() || seg == "." || seg == "..") return refuse("empty, \".\" or \"..\" segment");
+    absl::StrAppend(&path, "/", seg);
+    struct stat st;
+    if (lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+      return refuse("symbolic link inside the storage root");
+  }
+  return path;
+}
+
+}  // namespace georep::framework

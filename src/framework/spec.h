@@ -1,0 +1,51 @@
+// Replicable specs: validation, the built-in list, and path templates.
+//
+// A path template ("attachments/{owner_id}/{id}.bin") is rendered in SQL,
+// from the model row, by the one expression PathSql() builds: the primary's
+// publish triggers, its retrieve endpoint and the secondary's sync all use
+// it, so the three can never disagree on where a file lives.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "georep/replicable.h"
+
+namespace georep::framework {
+
+struct PathTemplate {
+  struct Part {
+    bool column;       // a {column} placeholder, else literal text
+    std::string text;  // column name or literal
+  };
+  std::vector<Part> parts;
+};
+
+absl::StatusOr<PathTemplate> ParsePathTemplate(absl::string_view text);
+
+// Checks names, identifiers and the template; messages name the spec.
+absl::Status ValidateSpec(const ReplicableSpec& spec);
+
+// The replicables compiled into this binary (src/replicators/, generated list).
+std::vector<ReplicableSpec> BuiltinReplicables();
+
+// Built-ins plus declared ones, validated, names unique, in a stable order.
+absl::StatusOr<std::vector<ReplicableSpec>> ResolveSpecs(std::vector<ReplicableSpec> declared);
+
+// SQL text evaluating to the relative path of the row `alias` (e.g. "NEW",
+// "m"); NULL if a used column is NULL.
+std::string PathSql(const ReplicableSpec& spec, absl::string_view alias);
+// `schema.table` quoted for SQL.
+std::string QuotedTable(const ReplicableSpec& spec);
+std::string QuotedIdColumn(const ReplicableSpec& spec);
+// georep.<name>_registry in the tracking DB.
+std::string RegistryTable(const ReplicableSpec& spec);
+
+// root/relative, refusing an empty, absolute or NUL-containing path, "." or
+// ".." segments, and any symbolic link between root and the file, so a row can
+// never make Georep read or write outside its storage root.
+absl::StatusOr<std::string> ConfinedPath(const std::string& root, absl::string_view relative);
+
+}  // namespace georep::framework

@@ -1,0 +1,16 @@
+// Container image layers cached by the dependency proxy.
+// Verified by the SHA-256 of their bytes.
+#pragma once
+
+#include "georep/replicable.h"
+
+namespace georep::replicators {
+
+struct DependencyProxyBlob : BlobType {
+  static constexpr std::string_view kName = "dependency_proxy_blob";
+  static constexpr std::string_view kTitle = "Dependency proxy blob";
+  static constexpr std::string_view kModelTable = "sample.dependency_proxy_blobs";
+  static constexpr std::string_view kPathTemplate = "{file_path}";
+};
+
+}  // namespace georep::replicators

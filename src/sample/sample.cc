@@ -1,0 +1,244 @@
+#include "sample/sample.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "framework/spec.h"
+#include "nlohmann/json.hpp"
+#include "util/fs.h"
+#include "util/random.h"
+#include "util/sha256.h"
+
+namespace georep::sample {
+namespace fs = std::filesystem;
+
+const std::vector<std::string>& BlobKinds() {
+  static const std::vector<std::string> kinds = {"upload",
+                                                 "lfs_object",
+                                                 "job_artifact",
+                                                 "package_file",
+                                                 "pipeline_artifact",
+                                                 "terraform_state_version",
+                                                 "merge_request_diff",
+                                                 "pages_deployment",
+                                                 "ci_secure_file",
+                                                 "dependency_proxy_blob",
+                                                 "dependency_proxy_manifest"};
+  return kinds;
+}
+
+std::string TableOf(const std::string& kind) { return absl::StrCat("sample.", kind, "s"); }
+
+namespace {
+
+bool KnownKind(const std::string& kind) {
+  for (const auto& k : BlobKinds()) {
+    if (k == kind) return true;
+  }
+  return false;
+}
+
+// <kind>/<id mod 256, 2 hex digits>/<id>: at most a few thousand files per folder.
+std::string PathSqlFor(const std::string& kind, absl::string_view id_expr) {
+  return absl::StrCat("'", kind, "/' || lpad(to_hex(", id_expr, " % 256), 2, '0') || '/' || ",
+                      id_expr);
+}
+
+absl::Status WriteInPlace(const std::string& storage_root, const std::string& rel,
+                          const std::string& bytes) {
+  auto path = framework::ConfinedPath(storage_root, rel);
+  if (!path.ok()) return path.status();
+  if (auto s = MakeDirs(fs::path(*path).parent_path().string(), 0755); !s.ok()) return s;
+  return WriteFileAtomic(*path, bytes);
+}
+
+}  // namespace
+
+absl::Status InstallSchema(db::Connection& main) {
+  std::string sql = "CREATE SCHEMA IF NOT EXISTS sample;\n";
+  for (const auto& kind : BlobKinds()) {
+    absl::StrAppend(&sql, "CREATE TABLE IF NOT EXISTS ", TableOf(kind),
+                    " (id bigserial PRIMARY KEY, file_path text NOT NULL, size bigint NOT NULL, "
+                    "sha256 text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), "
+                    "updated_at timestamptz NOT NULL DEFAULT now());\n");
+  }
+  return main.ExecScript(sql);
+}
+
+absl::StatusOr<Created> CreateBlob(db::Connection& main, const std::string& storage_root,
+                                   const std::string& kind, const std::string& bytes) {
+  if (!KnownKind(kind))
+    return absl::NotFoundError(absl::StrCat("no sample replicable \"", kind, "\""));
+  Created out{0, Sha256Hex(bytes), static_cast<int64_t>(bytes.size())};
+  std::string written;
+  absl::Status s = db::InTransaction(main, [&]() -> absl::Status {
+    auto r =
+        main.Exec(absl::StrCat("WITH n AS (SELECT nextval(pg_get_serial_sequence('", TableOf(kind),
+                               "', 'id')) AS id) INSERT INTO ", TableOf(kind),
+                               " (id, file_path, size, sha256) SELECT id, ", PathSqlFor(kind, "id"),
+                               ", $1, $2 FROM n RETURNING id, file_path"),
+                  {absl::StrCat(out.size), out.sha256});
+    if (!r.ok()) return r.status();
+    out.id = r->GetInt64(0, 0);
+    std::string rel(r->Get(0, 1));
+    if (auto st = WriteInPlace(storage_root, rel, bytes); !st.ok()) return st;
+    written = storage_root + "/" + rel;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    if (!written.empty()) unlink(written.c_str());
+    return s;
+  }
+  return out;
+}
+
+absl::StatusOr<Created> ReplaceBlob(db::Connection& main, const std::string& storage_root,
+                                    const std::string& kind, int64_t id, const std::string& bytes) {
+  if (!KnownKind(kind))
+    return absl::NotFoundError(absl::StrCat("no sample replicable \"", kind, "\""));
+  Created out{id, Sha256Hex(bytes), static_cast<int64_t>(bytes.size())};
+  absl::Status s = db::InTransaction(main, [&]() -> absl::Status {
+    auto r = main.Exec(
+        absl::StrCat("UPDATE ", TableOf(kind),
+                     " SET size = $2, sha256 = $3, updated_at = clock_timestamp() WHERE id = $1 "
+                     "RETURNING file_path"),
+        {absl::StrCat(id), absl::StrCat(out.size), out.sha256});
+    if (!r.ok()) return r.status();
+    if (r->rows() == 0) return absl::NotFoundError(absl::StrCat(kind, " ", id, " not found"));
+    return WriteInPlace(storage_root, std::string(r->Get(0, 0)), bytes);
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::Status DeleteBlob(db::Connection& main, const std::string& storage_root,
+                        const std::string& kind, int64_t id) {
+  if (!KnownKind(kind))
+    return absl::NotFoundError(absl::StrCat("no sample replicable \"", kind, "\""));
+  auto r =
+      main.Exec(absl::StrCat("DELETE FROM ", TableOf(kind), " WHERE id = $1 RETURNING file_path"),
+                {absl::StrCat(id)});
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return absl::NotFoundError(absl::StrCat(kind, " ", id, " not found"));
+  auto path = framework::ConfinedPath(storage_root, r->Get(0, 0));
+  if (path.ok()) unlink(path->c_str());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> Seed(db::Connection& main, const std::string& storage_root, int64_t count,
+                             int64_t size) {
+  const auto& kinds = BlobKinds();
+  int64_t per_kind = count / static_cast<int64_t>(kinds.size());
+  int64_t extra = count % static_cast<int64_t>(kinds.size());
+  int64_t total = 0;
+  std::vector<std::string> paths;
+  std::vector<std::string> contents;
+  for (size_t k = 0; k < kinds.size(); ++k) {
+    int64_t n = per_kind + (static_cast<int64_t>(k) < extra ? 1 : 0);
+    if (n == 0) continue;
+    // Content: a fixed random prefix plus the id, so every blob differs.
+    std::string prefix = RandomHex(static_cast<size_t>(std::max<int64_t>(size / 2, 1)));
+    prefix.resize(static_cast<size_t>(size));
+    absl::Status s = db::InTransaction(main, [&]() -> absl::Status {
+      auto ids = main.Exec(absl::StrCat("SELECT nextval(pg_get_serial_sequence('",
+                                        TableOf(kinds[k]), "', 'id')) FROM generate_series(1, $1)"),
+                           {absl::StrCat(n)});
+      if (!ids.ok()) return ids.status();
+      std::string id_list;
+      std::string sha_list;
+      std::vector<std::pair<int64_t, std::string>> rows;
+      for (int i = 0; i < ids->rows(); ++i) {
+        int64_t id = ids->GetInt64(i, 0);
+        std::string bytes = prefix;
+        std::string tag = absl::StrCat(id);
+        if (bytes.size() >= tag.size()) bytes.replace(0, tag.size(), tag);
+        absl::StrAppend(&id_list, id_list.empty() ? "" : ",", id);
+        absl::StrAppend(&sha_list, sha_list.empty() ? "" : ",", Sha256Hex(bytes));
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "%02lx", static_cast<long>(id % 256));
+        std::string rel = absl::StrCat(kinds[k], "/", hex, "/", id);
+        if (auto st = WriteInPlace(storage_root, rel, bytes); !st.ok()) return st;
+      }
+      auto ins = main.Exec(
+          absl::StrCat("INSERT INTO ", TableOf(kinds[k]),
+                       " (id, file_path, size, sha256) SELECT id, ", PathSqlFor(kinds[k], "id"),
+                       ", $3, sha FROM unnest($1::bigint[], $2::text[]) AS t(id, sha)"),
+          {absl::StrCat("{", id_list, "}"), absl::StrCat("{", sha_list, "}"), absl::StrCat(size)});
+      return ins.status();
+    });
+    if (!s.ok()) return s;
+    total += n;
+  }
+  return total;
+}
+
+void AddRoutes(api::Router& router, const RouteContext& ctx) {
+  auto read_only = [&ctx]() {
+    return api::HttpResponse::Error(
+        403, "READ_ONLY",
+        absl::StrCat("this site is a read-only secondary; send writes to the primary at ",
+                     ctx.primary_url));
+  };
+  auto conn = [&ctx]() -> db::Connection* {
+    thread_local std::unique_ptr<db::Connection> c;
+    if (!c) {
+      auto opened = db::Connection::Open(ctx.main_conninfo);
+      if (!opened.ok()) return nullptr;
+      c = std::move(*opened);
+    }
+    return c.get();
+  };
+  auto answer = [](const absl::StatusOr<Created>& r) {
+    if (!r.ok()) {
+      int status = r.status().code() == absl::StatusCode::kNotFound ? 404 : 500;
+      return api::HttpResponse::Error(status, status == 404 ? "NOT_FOUND" : "INTERNAL",
+                                      r.status().message());
+    }
+    nlohmann::json j = {{"id", r->id}, {"sha256", r->sha256}, {"size", r->size}};
+    return api::HttpResponse::Json(201, j.dump() + "\n");
+  };
+  router.Add("POST", "/api/v1/sample/{kind}",
+             [=, &ctx](const api::HttpRequest& req, const api::PathParams& p) {
+               if (!ctx.primary) return read_only();
+               db::Connection* c = conn();
+               if (c == nullptr)
+                 return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
+               return answer(CreateBlob(*c, ctx.storage_root, p.at("kind"), req.body));
+             });
+  router.Add("PUT", "/api/v1/sample/{kind}/{id}",
+             [=, &ctx](const api::HttpRequest& req, const api::PathParams& p) {
+               if (!ctx.primary) return read_only();
+               int64_t id;
+               if (!absl::SimpleAtoi(p.at("id"), &id))
+                 return api::HttpResponse::Error(404, "NOT_FOUND", "bad id");
+               db::Connection* c = conn();
+               if (c == nullptr)
+                 return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
+               auto r = answer(ReplaceBlob(*c, ctx.storage_root, p.at("kind"), id, req.body));
+               if (r.status == 201) r.status = 200;
+               return r;
+             });
+  router.Add("DELETE", "/api/v1/sample/{kind}/{id}",
+             [=, &ctx](const api::HttpRequest&, const api::PathParams& p) {
+               if (!ctx.primary) return read_only();
+               int64_t id;
+               if (!absl::SimpleAtoi(p.at("id"), &id))
+                 return api::HttpResponse::Error(404, "NOT_FOUND", "bad id");
+               db::Connection* c = conn();
+               if (c == nullptr)
+                 return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
+               absl::Status s = DeleteBlob(*c, ctx.storage_root, p.at("kind"), id);
+               if (!s.ok()) {
+                 int status = s.code() == absl::StatusCode::kNotFound ? 404 : 500;
+                 return api::HttpResponse::Error(status, status == 404 ? "NOT_FOUND" : "INTERNAL",
+                                                 s.message());
+               }
+               return api::HttpResponse::Json(200, "{\"deleted\":true}\n");
+             });
+}
+
+}  // namespace georep::sample

@@ -1,0 +1,58 @@
+// The sample application: a small forge whose tables and files Georep
+// replicates in the demo, the tests and the benchmarks. It is an example
+// host, not part of the engine: Georep knows it only through the replicable
+// declarations in src/replicators/.
+//
+// Each blob table has the same shape: id, file_path (relative to the storage
+// root), size, sha256, created_at, updated_at.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "api/router.h"
+#include "db/connection.h"
+
+namespace georep::sample {
+
+// The sample blob tables, by replicable name.
+const std::vector<std::string>& BlobKinds();
+std::string TableOf(const std::string& kind);
+
+// Creates schema `sample` and its tables (idempotent).
+absl::Status InstallSchema(db::Connection& main);
+
+struct Created {
+  int64_t id = 0;
+  std::string sha256;
+  int64_t size = 0;
+};
+
+// Writes the bytes under the storage root and inserts the row in one
+// transaction (the file is in place before the row commits).
+absl::StatusOr<Created> CreateBlob(db::Connection& main, const std::string& storage_root,
+                                   const std::string& kind, const std::string& bytes);
+absl::StatusOr<Created> ReplaceBlob(db::Connection& main, const std::string& storage_root,
+                                    const std::string& kind, int64_t id, const std::string& bytes);
+absl::Status DeleteBlob(db::Connection& main, const std::string& storage_root,
+                        const std::string& kind, int64_t id);
+
+// Bulk-creates `count` blobs of `size` bytes spread over all kinds.
+absl::StatusOr<int64_t> Seed(db::Connection& main, const std::string& storage_root, int64_t count,
+                             int64_t size);
+
+struct RouteContext {
+  std::string main_conninfo;
+  std::string storage_root;
+  bool primary = true;
+  std::string primary_url;  // named in the read-only error on a secondary
+};
+//   POST   /api/v1/sample/<kind>        raw bytes → 201 {"id","sha256","size"}
+//   PUT    /api/v1/sample/<kind>/<id>   replaces the bytes
+//   DELETE /api/v1/sample/<kind>/<id>
+// On a secondary every one answers 403 READ_ONLY.
+void AddRoutes(api::Router& router, const RouteContext& ctx);
+
+}  // namespace georep::sample

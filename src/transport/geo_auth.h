@@ -1,0 +1,46 @@
+// Authentication of requests between sites.
+//
+// A secondary signs each request to the primary with
+//   Authorization: GL-Geo <access_key>:<JWT>
+// where the JWT is HS256 with the site's secret and carries iat, exp and a
+// `data` claim: a JSON string naming exactly what is asked for, e.g.
+// {"replicable_name":"upload","replicable_id":42}. The primary finds the
+// site by access key and checks, in VerifyGeoToken and nowhere else: the
+// algorithm is HS256, the signature, iat not in the future and exp not past
+// (each with a small leeway for clock skew), and that `data` equals what the
+// URL asks for. libjwt checks only the signature; the rest is done here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace georep::transport {
+
+inline constexpr int64_t kGeoTokenLifetimeSeconds = 60;
+inline constexpr int64_t kGeoClockLeewaySeconds = 60;
+
+// The Authorization header value. `data_json` must be a JSON object.
+std::string MakeGeoAuthorization(const std::string& access_key, const std::string& secret,
+                                 const std::string& data_json, int64_t now_unix,
+                                 int64_t lifetime_seconds = kGeoTokenLifetimeSeconds);
+
+struct GeoCredentials {
+  std::string access_key;
+  std::string token;
+};
+// Splits "GL-Geo key:token"; Unauthenticated if the header is not of that form.
+absl::StatusOr<GeoCredentials> ParseGeoAuthorization(absl::string_view header);
+
+// Unauthenticated (401) for a bad, expired or not-yet-valid token;
+// PermissionDenied (403) when `data` is not what the request asks for.
+absl::Status VerifyGeoToken(const std::string& token, const std::string& secret,
+                            const std::string& expected_data_json, int64_t now_unix,
+                            int64_t leeway_seconds = kGeoClockLeewaySeconds);
+
+// {"replicable_name": name, "replicable_id": id}
+std::string BlobRequestData(const std::string& replicable, int64_t id);
+
+}  // namespace georep::transport
