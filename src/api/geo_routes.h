@@ -15,6 +15,7 @@
 #include "api/router.h"
 #include "georep/replicable.h"
 #include "site/sites.h"
+#include "util/metrics.h"
 
 namespace georep::api {
 
@@ -40,6 +41,7 @@ struct GeoRouteContext {
   std::string storage_root;
   std::vector<ReplicableSpec> specs;
   SiteDirectory* sites = nullptr;
+  MetricsRegistry* metrics = nullptr;  // counts geo_retrieve_requests_total
 };
 
 void AddGeoRoutes(Router& router, const GeoRouteContext& ctx);

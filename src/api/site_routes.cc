@@ -21,6 +21,8 @@ const MetricDef kMetrics[] = {
     {"geo_db_slot_retained_bytes", "gauge",
      "Primary: WAL kept for a replication slot, by slot name"},
     {"geo_db_slot_active", "gauge", "Primary: 1 while a standby streams through the slot"},
+    {"geo_retrieve_requests_total", "counter",
+     "Primary: blob retrieve requests from secondaries, by replicable and HTTP status"},
 };
 
 double Now() {

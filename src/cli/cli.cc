@@ -178,8 +178,10 @@ int Main(int argc, char** argv) {
   for (CLI::App* sub : {demo_up, demo_status, demo_down}) {
     sub->add_option("--dir", demo_options.dir, "Folder of the demo")->capture_default_str();
   }
-  demo_up->add_option("--secondaries", demo_options.secondaries, "Number of secondary sites")
-      ->check(CLI::Range(1, 8))
+  demo_up
+      ->add_option("--secondaries", demo_options.secondaries,
+                   "Number of secondary sites (an existing demo keeps the ones it has)")
+      ->check(CLI::Range(0, 8))
       ->capture_default_str();
   demo_down->add_flag("--purge", purge, "Also delete the folder and all its data");
 

@@ -331,6 +331,8 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
     for (const auto& dir : {s.storage_root, s.repository_root}) {
       if (auto st = MakeDirs(dir, 0755); !st.ok()) return st;
     }
+    // An existing file is the operator's: kept as it is.
+    if (fs::exists(s.config_path)) continue;
     if (auto st = WriteFileAtomic(s.config_path, site::RenderConfig(c), 0600); !st.ok()) return st;
   }
 
@@ -356,7 +358,8 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
   if (!existing.ok()) return existing.status();
   if (opt.seed > 0 && existing->GetInt64(0, 0) == 0) {
     // t.sites grew since `primary` was taken: look it up again.
-    auto seeded = sample::Seed(**main_conn, t.Find("primary")->storage_root, opt.seed, opt.seed_size);
+    auto seeded =
+        sample::Seed(**main_conn, t.Find("primary")->storage_root, opt.seed, opt.seed_size);
     if (!seeded.ok()) return seeded.status();
     if (!quiet)
       std::printf("  primary: %lld sample blobs of %lld bytes created\n",

@@ -148,7 +148,8 @@ int Serve(const site::Config& config) {
   api::Router router;
   api::AddSiteRoutes(router, ctx);
   api::SiteDirectory site_directory(config.main_database);
-  api::GeoRouteContext geo{config.main_database, config.storage_root, *specs, &site_directory};
+  api::GeoRouteContext geo{config.main_database, config.storage_root, *specs, &site_directory,
+                           &metrics};
   if (self->primary) api::AddGeoRoutes(router, geo);
   sample::RouteContext sample_ctx{config.main_database, config.storage_root, self->primary,
                                   primary_site ? primary_site->url : self->url};

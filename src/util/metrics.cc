@@ -48,6 +48,18 @@ void MetricsRegistry::Set(absl::string_view name, const Labels& labels, double v
   values_[std::string(name)][labels] = value;
 }
 
+void MetricsRegistry::Add(absl::string_view name, const Labels& labels, double delta) {
+  bool known = false;
+  for (const auto& d : defs_) known |= d.name == name;
+  if (!known) {
+    std::fprintf(stderr, "metric %.*s is not declared\n", static_cast<int>(name.size()),
+                 name.data());
+    std::abort();
+  }
+  std::lock_guard lock(mu_);
+  values_[std::string(name)][labels] += delta;
+}
+
 void MetricsRegistry::Clear(absl::string_view name) {
   std::lock_guard lock(mu_);
   auto it = values_.find(name);

@@ -31,6 +31,8 @@ class MetricsRegistry {
 
   // Sets a value; aborts if `name` is not in the list (a bug, not input).
   void Set(absl::string_view name, const Labels& labels, double value);
+  // Adds to a value (counters).
+  void Add(absl::string_view name, const Labels& labels, double delta);
   // Removes every series of `name` (e.g. before re-publishing a labelled set).
   void Clear(absl::string_view name);
 

@@ -128,3 +128,58 @@ TEST_F(ConfigTest, RenderedConfigLoadsBackTheSame) {
 
 }  // namespace
 }  // namespace georep::site
+
+namespace georep::site {
+namespace {
+
+class ReplicableConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = test::MakeTempDir("config"); }
+  void TearDown() override { test::RemoveTree(dir_); }
+  absl::StatusOr<Config> Load(const std::string& extra) {
+    std::string path = dir_ + "/georep.toml";
+    EXPECT_TRUE(
+        WriteFileAtomic(path, "site_name = \"s\"\n[database]\nmain = \"x\"\n" + extra).ok());
+    return LoadConfig(path, [](const std::string&) { return std::optional<std::string>(); });
+  }
+  std::string dir_;
+};
+
+TEST_F(ReplicableConfigTest, ParsesBlocksInOrderAndRendersThemBack) {
+  auto c = Load(
+      "[[replicable]]\nname = \"attachment\"\ntable = \"custom.attachments\"\n"
+      "path_template = \"attachments/{owner_id}/{id}.bin\"\n"
+      "[[replicable]]\nname = \"avatar\"\ntitle = \"Avatar\"\ntable = \"avatars\"\nid_column = "
+      "\"avatar_id\"\n"
+      "path_template = \"{avatar_id}\"\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->replicables.size(), 2u);
+  EXPECT_EQ(c->replicables[0].name, "attachment");
+  EXPECT_EQ(c->replicables[0].model_table, "custom.attachments");
+  EXPECT_EQ(c->replicables[0].origin, dir_ + "/georep.toml");
+  EXPECT_EQ(c->replicables[1].id_column, "avatar_id");
+  EXPECT_EQ(c->replicables[1].title, "Avatar");
+  std::string rendered = RenderConfig(*c);
+  EXPECT_NE(rendered.find("[[replicable]]"), std::string::npos) << rendered;
+}
+
+TEST_F(ReplicableConfigTest, BadBlocksNameTheKey) {
+  EXPECT_EQ(Load("[[replicable]]\nname = \"a\"\ntable = \"t\"\n").status().message(),
+            "setting \"replicable[0].path_template\" in " + dir_ + "/georep.toml: required");
+  EXPECT_EQ(Load("[[replicable]]\nname = \"a\"\ntable = \"t\"\npath_template = \"{id}\"\ncolour = "
+                 "\"red\"\n")
+                .status()
+                .message(),
+            "unknown setting \"replicable[0].colour\" in " + dir_ + "/georep.toml");
+  EXPECT_EQ(Load("[[replicable]]\nname = \"a\"\ntable = \"t\"\npath_template = \"{id}\"\nstrategy "
+                 "= \"tape\"\n")
+                .status()
+                .message(),
+            "setting \"replicable[0].strategy\" in " + dir_ +
+                "/georep.toml: \"tape\" is not a strategy (blob)");
+  EXPECT_EQ(Load("[[replicable]]\nname = 5\n").status().message(),
+            "setting \"replicable[0].name\" in " + dir_ + "/georep.toml: expected a string");
+}
+
+}  // namespace
+}  // namespace georep::site

@@ -1,0 +1,127 @@
+#include "events/log_cursor.h"
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "events/publish.h"
+#include "gtest/gtest.h"
+#include "support/two_db.h"
+
+namespace georep::events {
+namespace {
+
+class LogCursorTest : public test::TwoDbTest {
+ protected:
+  void SetUp() override {
+    test::TwoDbTest::SetUp();
+    auto skipped = InstallPublishTriggers(*main_, {spec_});
+    ASSERT_TRUE(skipped.ok()) << skipped.status();
+    ASSERT_TRUE(skipped->empty());
+  }
+  CursorOptions Options(const std::string& holder, double lease = 5) {
+    return {PgConninfo(), tracking_conninfo_, holder, storage_, 0.01, lease, 3600, 1000};
+  }
+  std::string PgConninfo() const { return conninfo_; }
+  int64_t InsertFile(db::Connection& c, const std::string& path) {
+    auto r = c.Exec("INSERT INTO t.files (path) VALUES ($1) RETURNING id", {path});
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->GetInt64(0, 0) : 0;
+  }
+};
+
+TEST_F(LogCursorTest, StartsAtTheNewestEventThenAppliesNewOnes) {
+  InsertFile(*main_, "before");  // existed before: the backfill's job
+  LogCursor cursor(Options("a"), {spec_});
+  EXPECT_EQ(*cursor.Cycle(), 0);
+  EXPECT_EQ(RegistryRows(), 0);
+  int64_t id1 = InsertFile(*main_, "one");
+  int64_t id2 = InsertFile(*main_, "two");
+  EXPECT_EQ(*cursor.Cycle(), 2);
+  EXPECT_EQ(CountState(0), 2);
+  auto r = tracking_->Exec(
+      "SELECT array_agg(model_id ORDER BY model_id)::text FROM georep.file_registry");
+  EXPECT_EQ(r->Get(0, 0), absl::StrCat("{", id1, ",", id2, "}"));
+  EXPECT_EQ(*cursor.Cycle(), 0);
+}
+
+TEST_F(LogCursorTest, UpdatedResyncsAndDeletedRemovesRowAndFile) {
+  LogCursor cursor(Options("a"), {spec_});
+  ASSERT_EQ(*cursor.Cycle(), 0);
+  int64_t id = InsertFile(*main_, "dir/f1");
+  ASSERT_EQ(*cursor.Cycle(), 1);
+  // Pretend it was synced.
+  std::filesystem::create_directories(storage_ + "/dir");
+  std::ofstream(storage_ + "/dir/f1") << "bytes";
+  ASSERT_TRUE(tracking_
+                  ->Exec("UPDATE georep.file_registry SET state = 2, local_path = $1",
+                         {storage_ + "/dir/f1"})
+                  .ok());
+  // An update with no change of path: back to pending.
+  ASSERT_TRUE(
+      main_->Exec("UPDATE t.files SET path = path || '' WHERE id = $1", {absl::StrCat(id)}).ok());
+  EXPECT_EQ(*cursor.Cycle(), 0) << "a no-op update publishes nothing";
+  ASSERT_TRUE(main_->Exec("ALTER TABLE t.files ADD COLUMN note text").ok());
+  ASSERT_TRUE(main_->Exec("UPDATE t.files SET note = 'x' WHERE id = $1", {absl::StrCat(id)}).ok());
+  EXPECT_EQ(*cursor.Cycle(), 1);
+  EXPECT_EQ(CountState(0), 1);
+  ASSERT_TRUE(main_->Exec("DELETE FROM t.files WHERE id = $1", {absl::StrCat(id)}).ok());
+  EXPECT_EQ(*cursor.Cycle(), 1);
+  EXPECT_EQ(RegistryRows(), 0);
+  EXPECT_FALSE(std::filesystem::exists(storage_ + "/dir/f1"));
+}
+
+TEST_F(LogCursorTest, EventsCommittedOutOfIdOrderAreNotMissed) {
+  LogCursor cursor(Options("a"), {spec_});
+  ASSERT_EQ(*cursor.Cycle(), 0);
+  auto slow = std::move(*db::Connection::Open(conninfo_));
+  ASSERT_TRUE(slow->Exec("BEGIN").ok());
+  int64_t early = InsertFile(*slow, "early");  // takes the lower event id, commits last
+  int64_t late = InsertFile(*main_, "late");
+  EXPECT_EQ(*cursor.Cycle(), 1);
+  auto gaps = tracking_->Exec("SELECT count(*) FROM georep.event_gaps");
+  EXPECT_EQ(gaps->GetInt64(0, 0), 1);
+  ASSERT_TRUE(slow->Exec("COMMIT").ok());
+  EXPECT_EQ(*cursor.Cycle(), 1);
+  EXPECT_EQ(tracking_->Exec("SELECT count(*) FROM georep.event_gaps")->GetInt64(0, 0), 0);
+  auto ids = tracking_->Exec(
+      "SELECT array_agg(model_id ORDER BY model_id)::text FROM georep.file_registry");
+  EXPECT_EQ(ids->Get(0, 0),
+            absl::StrCat("{", std::min(early, late), ",", std::max(early, late), "}"));
+}
+
+TEST_F(LogCursorTest, RolledBackIdsAreForgottenAfterTheGapTimeout) {
+  CursorOptions opt = Options("a");
+  opt.gap_timeout_seconds = 1;
+  LogCursor cursor(opt, {spec_});
+  ASSERT_EQ(*cursor.Cycle(), 0);
+  ASSERT_TRUE(main_->Exec("BEGIN").ok());
+  InsertFile(*main_, "never");
+  ASSERT_TRUE(main_->Exec("ROLLBACK").ok());
+  InsertFile(*main_, "kept");
+  EXPECT_EQ(*cursor.Cycle(), 1);
+  EXPECT_EQ(tracking_->Exec("SELECT count(*) FROM georep.event_gaps")->GetInt64(0, 0), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  (void)*cursor.Cycle();
+  EXPECT_EQ(tracking_->Exec("SELECT count(*) FROM georep.event_gaps")->GetInt64(0, 0), 0);
+  EXPECT_EQ(RegistryRows(), 1);
+}
+
+TEST_F(LogCursorTest, OneHolderAtATimeAndAStandbyTakesOver) {
+  LogCursor a(Options("a", 1), {spec_});
+  LogCursor b(Options("b", 1), {spec_});
+  EXPECT_GE(*a.Cycle(), 0);
+  EXPECT_EQ(*b.Cycle(), -1) << "b must stand by while a holds the lease";
+  InsertFile(*main_, "x");
+  EXPECT_EQ(*a.Cycle(), 1);
+  // a stops renewing (as if killed): b takes over once the lease expires.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  InsertFile(*main_, "y");
+  EXPECT_EQ(*b.Cycle(), 1);
+  EXPECT_TRUE(b.holds_lease());
+  EXPECT_EQ(*a.Cycle(), -1);
+  EXPECT_EQ(RegistryRows(), 2) << "every event applied once";
+}
+
+}  // namespace
+}  // namespace georep::events

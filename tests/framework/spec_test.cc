@@ -1,0 +1,77 @@
+#include "framework/spec.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "gtest/gtest.h"
+#include "support/test_support.h"
+
+namespace georep::framework {
+namespace {
+
+ReplicableSpec Spec(std::string name, std::string table, std::string tmpl) {
+  return {name, "", Strategy::kBlob, table, "id", tmpl, "test"};
+}
+
+TEST(SpecTest, EveryBuiltinIsValidAndUnique) {
+  auto specs = ResolveSpecs({});
+  ASSERT_TRUE(specs.ok()) << specs.status();
+  EXPECT_EQ(specs->size(), 11u);
+  for (const auto& s : *specs) EXPECT_EQ(s.origin, "built-in");
+}
+
+TEST(SpecTest, DeclaredTypesJoinBuiltinsAndDuplicatesAreRefused) {
+  auto specs = ResolveSpecs({Spec("attachment", "custom.attachments", "a/{owner_id}/{id}.bin")});
+  ASSERT_TRUE(specs.ok()) << specs.status();
+  EXPECT_EQ(specs->back().name, "attachment");
+  auto dup = ResolveSpecs({Spec("upload", "x.y", "{id}")});
+  EXPECT_EQ(dup.status().message(), "replicable \"upload\" (test) is declared twice");
+}
+
+TEST(SpecTest, BadDeclarationsNameTheProblem) {
+  struct Case {
+    ReplicableSpec spec;
+    std::string expect;
+  } cases[] = {
+      {Spec("Bad-Name", "t", "{id}"), "lower_snake_case"},
+      {Spec("ok", "public.t; drop table x", "{id}"), "is not [schema.]table"},
+      {Spec("ok", "t", "constant/path"), "names no {column}"},
+      {Spec("ok", "t", "../{id}"), "without \"..\""},
+      {Spec("ok", "t", "/abs/{id}"), "must be relative"},
+      {Spec("ok", "t", "{id"), "unclosed '{'"},
+      {Spec("ok", "t", "{Id-x}"), "is not a column name"},
+  };
+  for (const auto& c : cases) {
+    absl::Status s = ValidateSpec(c.spec);
+    EXPECT_FALSE(s.ok()) << c.spec.path_template;
+    EXPECT_NE(s.message().find(c.expect), std::string::npos) << s;
+  }
+}
+
+TEST(SpecTest, PathSqlQuotesColumnsAndLiterals) {
+  auto spec = Spec("a", "s.t", "it's/{owner_id}/{id}.bin");
+  EXPECT_EQ(PathSql(spec, "m"),
+            "('it''s/' || m.\"owner_id\"::text || '/' || m.\"id\"::text || '.bin')");
+  EXPECT_EQ(QuotedTable(spec), "\"s\".\"t\"");
+  EXPECT_EQ(RegistryTable(spec), "georep.a_registry");
+}
+
+TEST(SpecTest, ConfinedPathRefusesEscapes) {
+  std::string root = test::MakeTempDir("confine");
+  EXPECT_EQ(*ConfinedPath(root, "a/b/c"), root + "/a/b/c");
+  for (const char* bad : {"", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a/./b", "a/.."}) {
+    auto p = ConfinedPath(root, bad);
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kPermissionDenied) << bad;
+  }
+  // A symbolic link inside the root is never followed.
+  std::filesystem::create_directories(root + "/real");
+  ASSERT_EQ(symlink("/etc", (root + "/link").c_str()), 0);
+  EXPECT_FALSE(ConfinedPath(root, "link/passwd").ok());
+  EXPECT_TRUE(ConfinedPath(root, "real/file").ok());
+  test::RemoveTree(root);
+}
+
+}  // namespace
+}  // namespace georep::framework
