@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <set>
 
@@ -31,7 +32,31 @@ absl::Status BlobSyncer::Connect() {
   if (!tracking_) {
     auto c = db::Connection::Open(ctx_.tracking_conninfo);
     if (!c.ok()) return c.status();
+    if (auto r = (*c)->Exec("SET synchronous_commit = off"); !r.ok()) return r.status();
     tracking_ = std::move(*c);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ResolvePaths(db::Connection& standby, const ReplicableSpec& spec,
+                          std::vector<ClaimedItem>& items) {
+  if (items.empty()) return absl::OkStatus();
+  std::string ids;
+  for (const auto& i : items) absl::StrAppend(&ids, ids.empty() ? "" : ",", i.model_id);
+  auto r = standby.Exec(
+      absl::StrCat("SELECT m.", QuotedIdColumn(spec), ", ", PathSql(spec, "m"), " FROM ",
+                   QuotedTable(spec), " m WHERE m.", QuotedIdColumn(spec), " = ANY($1::bigint[])"),
+      {absl::StrCat("{", ids, "}")});
+  if (!r.ok()) return r.status();
+  std::map<int64_t, std::optional<std::string>> found;
+  for (int i = 0; i < r->rows(); ++i) {
+    found[r->GetInt64(i, 0)] =
+        r->IsNull(i, 1) ? std::nullopt : std::optional<std::string>(std::string(r->Get(i, 1)));
+  }
+  for (auto& item : items) {
+    item.looked_up = true;
+    auto it = found.find(item.model_id);
+    item.path = it == found.end() ? std::nullopt : it->second;
   }
   return absl::OkStatus();
 }
@@ -60,19 +85,20 @@ absl::Status BlobSyncer::Sync(const ReplicableSpec& spec, const ClaimedItem& ite
 absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
                                bool* missing_on_primary) {
   std::string what = absl::StrCat(spec.name, " ", item.model_id);
-  auto row = standby_->Exec(absl::StrCat("SELECT ", PathSql(spec, "m"), " FROM ", QuotedTable(spec),
-                                         " m WHERE m.", QuotedIdColumn(spec), " = $1"),
-                            {absl::StrCat(item.model_id)});
-  if (!row.ok()) {
-    standby_.reset();
-    return absl::Status(row.status().code(),
-                        absl::StrCat("look up ", what, ": ", row.status().message()));
+  std::optional<std::string> rel = item.path;
+  if (!item.looked_up) {
+    std::vector<ClaimedItem> one = {item};
+    if (auto s = ResolvePaths(*standby_, spec, one); !s.ok()) {
+      standby_.reset();
+      return absl::Status(s.code(), absl::StrCat("look up ", what, ": ", s.message()));
+    }
+    rel = one[0].path;
   }
-  if (row->rows() == 0)
-    return absl::NotFoundError(absl::StrCat(what, ": no such row in ", spec.model_table));
-  if (row->IsNull(0, 0))
-    return absl::FailedPreconditionError(absl::StrCat(what, ": path template gives NULL"));
-  auto local = ConfinedPath(ctx_.storage_root, row->Get(0, 0));
+  if (!rel) {
+    return absl::NotFoundError(
+        absl::StrCat(what, ": no such row in ", spec.model_table, " (or its path is NULL)"));
+  }
+  auto local = ConfinedPath(ctx_.storage_root, *rel);
   if (!local.ok())
     return absl::PermissionDeniedError(absl::StrCat(what, ": ", local.status().message()));
 

@@ -8,6 +8,10 @@
 // a killed daemon are removed when it, or any other, starts (SweepTempFiles).
 //
 // One BlobSyncer per worker thread.
+//
+// Its tracking connection commits asynchronously (synchronous_commit off): a
+// crash of the tracking DB can lose the last few "synced" marks, and those
+// items are simply synced again; the file itself is fsynced before.
 #pragma once
 
 #include <memory>
@@ -52,6 +56,11 @@ class BlobSyncer {
 };
 
 std::string TempDir(const std::string& storage_root);
+
+// The relative paths of a batch of claimed items, from the model table on the
+// standby, in one query; sets looked_up and path on each item.
+absl::Status ResolvePaths(db::Connection& standby, const ReplicableSpec& spec,
+                          std::vector<ClaimedItem>& items);
 // Removes temp files of workers that are not alive (per georep.workers).
 absl::Status SweepTempFiles(db::Connection& tracking, const std::string& storage_root,
                             double dead_after_seconds);

@@ -33,6 +33,10 @@ struct ClaimedItem {
   int64_t model_id = 0;
   int retry_count = 0;
   int64_t claim_id = 0;
+  // Filled by the scheduler for a whole batch at once: the model row's
+  // relative path, or nullopt when the row (or its path) does not exist.
+  bool looked_up = false;
+  std::optional<std::string> path;
 };
 
 // Claims up to `limit` rows: pending first, then failed rows whose retry time

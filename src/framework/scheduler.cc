@@ -37,33 +37,49 @@ absl::Status Scheduler::Housekeeping(db::Connection& tracking) {
     if (!n.ok()) return n.status();
     if (*n > 0) log::Info("reclaimed started rows", {{"replicable", spec.name}, {"rows", *n}});
   }
+  if (auto s = SweepTempFiles(tracking, opt_.sync.storage_root, opt_.dead_worker_seconds);
+      !s.ok()) {
+    return s;
+  }
   return FoldCounts(tracking);
+}
+
+absl::StatusOr<int> Scheduler::ClaimInto(db::Connection& tracking, db::Connection& standby,
+                                         size_t spec, int limit) {
+  auto items = ClaimBatch(tracking, specs_[spec], opt_.sync.worker_id, limit);
+  if (!items.ok()) return items.status();
+  if (items->empty()) return 0;
+  // A failed lookup leaves the items unresolved; each worker then looks its own up.
+  (void)ResolvePaths(standby, specs_[spec], *items);
+  std::lock_guard lock(mu_);
+  for (auto& item : *items) queue_.push_back({spec, std::move(item)});
+  in_flight_ += static_cast<int>(items->size());
+  return static_cast<int>(items->size());
 }
 
 void Scheduler::Loop() {
   std::unique_ptr<db::Connection> tracking;
+  std::unique_ptr<db::Connection> standby;
   size_t next_spec = 0;
   Clock::time_point last_housekeeping{};
   std::string last_error;
+  const int room_max = opt_.capacity * std::max(1, opt_.queue_factor);
   while (!stop_) {
-    if (!tracking) {
-      auto c = db::Connection::Open(opt_.sync.tracking_conninfo);
-      if (!c.ok()) {
-        if (std::string(c.status().message()) != last_error) {
-          log::Warn("scheduler: tracking database unreachable",
-                    {{"error", std::string(c.status().message())}});
-          last_error = std::string(c.status().message());
-        }
+    if (!tracking || !standby) {
+      auto t = db::Connection::Open(opt_.sync.tracking_conninfo);
+      auto s = t.ok() ? db::Connection::Open(opt_.sync.standby_conninfo) : t.status();
+      if (!t.ok() || !s.ok()) {
+        std::string msg(!t.ok() ? t.status().message() : s.status().message());
+        if (msg != last_error) log::Warn("scheduler: database unreachable", {{"error", msg}});
+        last_error = msg;
         std::unique_lock lock(mu_);
         free_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_.load(); });
         continue;
       }
-      tracking = std::move(*c);
+      tracking = std::move(*t);
+      standby = std::move(*s);
       (void)Heartbeat(*tracking, opt_.sync.worker_id);
-      if (auto s = SweepTempFiles(*tracking, opt_.sync.storage_root, opt_.dead_worker_seconds);
-          !s.ok()) {
-        log::Warn("temp file sweep failed", {{"error", std::string(s.message())}});
-      }
+      last_housekeeping = {};
     }
     if (Clock::now() - last_housekeeping > std::chrono::seconds(2)) {
       if (auto s = Housekeeping(*tracking); !s.ok()) {
@@ -74,41 +90,38 @@ void Scheduler::Loop() {
       last_housekeeping = Clock::now();
     }
 
-    int free_slots;
+    int room;
     {
       std::lock_guard lock(mu_);
-      free_slots = opt_.capacity - in_flight_;
+      room = room_max - in_flight_;
     }
     int claimed = 0;
-    if (free_slots > 0 && !specs_.empty()) {
-      // Round-robin: each type gets a fair share of the free slots.
-      int share = std::max(1, free_slots / static_cast<int>(specs_.size()));
-      for (size_t k = 0; k < specs_.size() && claimed < free_slots; ++k) {
+    if (room > 0 && !specs_.empty()) {
+      // Round-robin from a rotating start: every type gets its turn, in
+      // batches large enough to keep claims cheap.
+      int per_spec = std::max(room / static_cast<int>(specs_.size()), std::min(room, 16));
+      for (size_t k = 0; k < specs_.size() && claimed < room; ++k) {
         size_t i = (next_spec + k) % specs_.size();
-        auto items = ClaimBatch(*tracking, specs_[i], opt_.sync.worker_id,
-                                std::min(share, free_slots - claimed));
-        if (!items.ok()) {
-          log::Warn("claim failed", {{"replicable", specs_[i].name},
-                                     {"error", std::string(items.status().message())}});
+        auto n = ClaimInto(*tracking, *standby, i, std::min(per_spec, room - claimed));
+        if (!n.ok()) {
+          log::Warn("claim failed",
+                    {{"replicable", specs_[i].name}, {"error", std::string(n.status().message())}});
           tracking.reset();
+          standby.reset();
           break;
         }
-        if (items->empty()) continue;
-        claimed += static_cast<int>(items->size());
-        std::lock_guard lock(mu_);
-        for (const auto& item : *items) queue_.push_back({i, item});
-        in_flight_ += static_cast<int>(items->size());
+        claimed += *n;
       }
       next_spec = (next_spec + 1) % specs_.size();
     }
     if (claimed > 0) work_cv_.notify_all();
     std::unique_lock lock(mu_);
-    if (claimed > 0 && in_flight_ < opt_.capacity) continue;  // more may be waiting
+    if (claimed > 0 && in_flight_ < room_max) continue;  // more may be waiting
+    // Full: wait until half the queue has drained. Idle: poll.
     auto wait = claimed > 0 ? std::chrono::duration<double>(1.0)
                             : std::chrono::duration<double>(opt_.idle_poll_seconds);
-    int before = in_flight_;
     free_cv_.wait_for(lock, wait,
-                      [&] { return stop_.load() || (claimed > 0 && in_flight_ < before); });
+                      [&] { return stop_.load() || (claimed > 0 && in_flight_ <= room_max / 2); });
   }
 }
 

@@ -3,8 +3,11 @@
 // DB) and runs them on a pool of `capacity` worker threads, interleaving the
 // replicables round-robin so that no type starves another.
 //
-// Its loop also beats this daemon's heartbeat, reclaims started rows of dead
-// daemons or past the sync timeout, and folds the registry counts.
+// Rows are claimed ahead of the workers (up to capacity × queue_factor, in
+// batches whose model paths are read from the standby in one query), so a
+// worker never waits on a claim. Its loop also beats this daemon's
+// heartbeat, reclaims started rows of dead daemons or past the sync timeout,
+// removes temp files of dead daemons, and folds the registry counts.
 //
 // Thread-safe: Start/Stop from one thread; workers synchronise on mu_.
 #pragma once
@@ -25,7 +28,8 @@ namespace georep::framework {
 
 struct SchedulerOptions {
   SyncContext sync;
-  int capacity = 10;  // concurrent blob syncs (geo_nodes.files_max_capacity)
+  int capacity = 10;     // concurrent blob syncs (geo_nodes.files_max_capacity)
+  int queue_factor = 4;  // claimed rows kept ready: capacity × this
   double dead_worker_seconds = 15;
   double sync_timeout_seconds = 3600;
   double idle_poll_seconds = 0.2;
@@ -47,6 +51,9 @@ class Scheduler {
   void Loop();
   void Work();
   absl::Status Housekeeping(db::Connection& tracking);
+  // Claims a batch of one replicable and queues it; returns how many.
+  absl::StatusOr<int> ClaimInto(db::Connection& tracking, db::Connection& standby, size_t spec,
+                                int limit);
 
   SchedulerOptions opt_;
   std::vector<ReplicableSpec> specs_;

@@ -1,5 +1,7 @@
 // A real primary + secondary (`georep demo up`): PostgreSQL primary, streaming
 // standby, tracking DB and two daemons on loopback, driven as a user would.
+#include "support/topology.h"
+
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -18,42 +20,16 @@ using test::RunGeorep;
 
 class TopologyTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new std::string(test::MakeTempDir("e2e") + "/demo");
-    auto up = RunGeorep({"demo", "up", "--dir", *dir_});
-    ASSERT_EQ(up.exit_code, 0) << up.output;
-    topology_ = new nlohmann::json(nlohmann::json::parse(*ReadFile(*dir_ + "/topology.json")));
-  }
+  static void SetUpTestSuite() { topo_ = new test::Topology({"--seed", "20"}); }
   static void TearDownTestSuite() {
-    if (dir_ == nullptr) return;
-    auto down = RunGeorep({"demo", "down", "--dir", *dir_});
-    EXPECT_EQ(down.exit_code, 0) << down.output;
-    if (topology_ != nullptr) {
-      for (const auto& s : (*topology_)["sites"]) {
-        EXPECT_FALSE(ProcessAlive(s["pid"].get<int>()))
-            << "daemon of " << s["name"] << " still runs";
-      }
-    }
-    test::RemoveTree(std::filesystem::path(*dir_).parent_path().string());
-    delete topology_;
-    delete dir_;
+    delete topo_;
+    topo_ = nullptr;
   }
   void SetUp() override {
-    if (topology_ == nullptr) GTEST_SKIP() << "demo did not come up";
+    if (!topo_->ok()) GTEST_SKIP() << "demo did not come up: " << topo_->up_output();
   }
-
-  static const nlohmann::json& Site(const std::string& name) {
-    for (const auto& s : (*topology_)["sites"]) {
-      if (s["name"] == name) return s;
-    }
-    static nlohmann::json none;
-    return none;
-  }
-  static nlohmann::json Status(const std::string& site) {
-    auto r = transport::HttpRequest(Site(site)["url"].get<std::string>() + "/api/v1/status");
-    if (!r.ok() || r->status != 200) return {};
-    return nlohmann::json::parse(r->body, nullptr, false);
-  }
+  static const nlohmann::json& Site(const std::string& name) { return topo_->Site(name); }
+  static nlohmann::json Status(const std::string& site) { return topo_->Status(site); }
   static std::unique_ptr<db::Connection> Connect(const std::string& conninfo) {
     auto c = db::Connection::Open(conninfo);
     EXPECT_TRUE(c.ok()) << c.status();
@@ -64,11 +40,9 @@ class TopologyTest : public ::testing::Test {
     return cluster::PgCluster({c["data_dir"], c["port"], c["log"]});
   }
 
-  static std::string* dir_;
-  static nlohmann::json* topology_;
+  static test::Topology* topo_;
 };
-std::string* TopologyTest::dir_ = nullptr;
-nlohmann::json* TopologyTest::topology_ = nullptr;
+test::Topology* TopologyTest::topo_ = nullptr;
 
 TEST_F(TopologyTest, TopologyDescribesEverySite) {
   const auto& p = Site("primary");
@@ -82,7 +56,7 @@ TEST_F(TopologyTest, TopologyDescribesEverySite) {
     EXPECT_TRUE(std::filesystem::is_directory((*site)["storage_root"].get<std::string>()));
     EXPECT_TRUE(std::filesystem::is_regular_file((*site)["config"].get<std::string>()));
   }
-  auto status = RunGeorep({"demo", "status", "--dir", *dir_});
+  auto status = RunGeorep({"demo", "status", "--dir", topo_->dir()});
   EXPECT_EQ(status.exit_code, 0) << status.output;
 }
 
@@ -187,8 +161,7 @@ TEST_F(TopologyTest, LagRisesWhileThePrimaryIsDownAndRecovers) {
   auto primary = Status("primary");
   EXPECT_EQ(primary["database"]["reachable"], false);
 
-  auto up = RunGeorep({"demo", "up", "--dir", *dir_});
-  ASSERT_EQ(up.exit_code, 0) << up.output;
+  ASSERT_TRUE(topo_->Up());
   EXPECT_TRUE(test::WaitFor(
       [&] {
         st = Status("secondary-1");

@@ -1,0 +1,103 @@
+#include "support/topology.h"
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "support/test_support.h"
+#include "util/fs.h"
+
+namespace georep::test {
+
+Topology::Topology(std::vector<std::string> up_args, std::vector<std::string> env)
+    : env_(std::move(env)) {
+  root_ = MakeTempDir("e2e");
+  dir_ = root_ + "/demo";
+  ok_ = Up(std::move(up_args));
+}
+
+Topology::~Topology() {
+  auto down = RunGeorep({"demo", "down", "--dir", dir_}, env_);
+  EXPECT_EQ(down.exit_code, 0) << down.output;
+  if (topology_.contains("sites")) {
+    for (const auto& s : topology_["sites"]) {
+      EXPECT_FALSE(ProcessAlive(s["pid"].get<int>())) << "daemon of " << s["name"] << " still runs";
+    }
+  }
+  RemoveTree(root_);
+}
+
+bool Topology::Up(std::vector<std::string> extra_args) {
+  std::vector<std::string> args = {"demo", "up", "--dir", dir_};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  auto up = RunGeorep(args, env_);
+  up_output_ = up.output;
+  EXPECT_EQ(up.exit_code, 0) << up.output;
+  Reload();
+  return up.exit_code == 0;
+}
+
+void Topology::Reload() {
+  auto text = ReadFile(dir_ + "/topology.json");
+  if (text.ok()) topology_ = nlohmann::json::parse(*text, nullptr, false);
+}
+
+const nlohmann::json& Topology::Site(const std::string& name) const {
+  static const nlohmann::json none;
+  if (!topology_.contains("sites")) return none;
+  for (const auto& s : topology_["sites"]) {
+    if (s["name"] == name) return s;
+  }
+  return none;
+}
+
+std::unique_ptr<db::Connection> Topology::MainDb(const std::string& site) const {
+  auto c = db::Connection::Open(Site(site)["main_db"].get<std::string>());
+  EXPECT_TRUE(c.ok()) << c.status();
+  return c.ok() ? std::move(*c) : nullptr;
+}
+
+std::unique_ptr<db::Connection> Topology::TrackingDb(const std::string& site) const {
+  auto c = db::Connection::Open(Site(site)["tracking_db"].get<std::string>());
+  EXPECT_TRUE(c.ok()) << c.status();
+  return c.ok() ? std::move(*c) : nullptr;
+}
+
+nlohmann::json Topology::Status(const std::string& site) const {
+  auto r = transport::HttpRequest(Url(site) + "/api/v1/status");
+  if (!r.ok() || r->status != 200) return {};
+  return nlohmann::json::parse(r->body, nullptr, false);
+}
+
+int64_t Topology::Count(const std::string& site, const std::string& replicable,
+                        const std::string& state) const {
+  nlohmann::json st = Status(site);
+  if (st.is_null() || !st.contains("replicables")) return -1;
+  for (const auto& r : st["replicables"]) {
+    if (r["name"] == replicable && r.contains(state)) return r[state].get<int64_t>();
+  }
+  return -1;
+}
+
+int64_t Topology::TotalCount(const std::string& site, const std::string& state) const {
+  nlohmann::json st = Status(site);
+  if (st.is_null() || !st.contains("replicables")) return -1;
+  int64_t total = 0;
+  for (const auto& r : st["replicables"]) {
+    if (r.contains(state)) total += r[state].get<int64_t>();
+  }
+  return total;
+}
+
+transport::HttpResult Topology::Post(const std::string& site, const std::string& path,
+                                     const std::string& body) const {
+  return Request(site, "POST", path, body);
+}
+
+transport::HttpResult Topology::Request(const std::string& site, const std::string& method,
+                                        const std::string& path, const std::string& body,
+                                        const std::vector<std::string>& headers) const {
+  auto r = transport::HttpRequest(Url(site) + path, {method, body, headers, 30});
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *r : transport::HttpResult{};
+}
+
+}  // namespace georep::test
