@@ -2,7 +2,9 @@
 
 #include <chrono>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "framework/verification.h"
 #include "nlohmann/json.hpp"
 
 namespace georep::api {
@@ -29,22 +31,19 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+nlohmann::json ReplicableCounts(bool primary, const framework::Counts& counts,
+                                const std::string& name);
+
 void UpdateMetrics(const SiteContext& ctx, const site::ReplicationSnapshot& snap) {
   MetricsRegistry& m = *ctx.metrics;
   if (ctx.registry_counts) {
     auto counts = ctx.registry_counts();
     if (counts.ok()) {
       for (const auto& spec : ctx.specs) {
-        auto it = counts->find(spec.name);
-        int64_t total = 0;
-        for (int state = 0; state <= 3; ++state) {
-          int64_t n = 0;
-          if (it != counts->end() && it->second.contains(state)) n = it->second.at(state);
-          total += n;
-          m.Set(absl::StrCat("geo_", spec.name, "s_", framework::SyncStateName(state)), {},
-                static_cast<double>(n));
+        nlohmann::json c = ReplicableCounts(ctx.self.primary, *counts, spec.name);
+        for (const auto& [key, value] : c.items()) {
+          m.Set(absl::StrCat("geo_", spec.name, "s_", key), {}, value.get<double>());
         }
-        m.Set(absl::StrCat("geo_", spec.name, "s_registry"), {}, static_cast<double>(total));
       }
     }
   }
@@ -70,6 +69,7 @@ void UpdateMetrics(const SiteContext& ctx, const site::ReplicationSnapshot& snap
 }  // namespace
 
 constexpr const char* kCountNames[] = {"registry", "pending", "started", "synced", "failed"};
+constexpr const char* kPrimaryNames[] = {"checksummed", "checksum_failed", "checksum_pending"};
 
 std::vector<MetricDef> SiteMetricDefs(const std::vector<ReplicableSpec>& specs) {
   std::vector<MetricDef> defs(std::begin(kMetrics), std::end(kMetrics));
@@ -80,24 +80,54 @@ std::vector<MetricDef> SiteMetricDefs(const std::vector<ReplicableSpec>& specs) 
                              : absl::StrCat("Secondary: ", spec.title, " items in state ", what);
       defs.push_back({absl::StrCat("geo_", spec.name, "s_", what), "gauge", help});
     }
+    defs.push_back(
+        {absl::StrCat("geo_", spec.name, "s_verified"), "gauge",
+         absl::StrCat("Secondary: ", spec.title, " copies whose checksum matched the primary's")});
+    defs.push_back(
+        {absl::StrCat("geo_", spec.name, "s_verification_disabled"), "gauge",
+         absl::StrCat("Secondary: ", spec.title, " copies waiting for the primary's checksum")});
+    defs.push_back(
+        {absl::StrCat("geo_", spec.name, "s_verification_failed"), "gauge",
+         absl::StrCat("Secondary: ", spec.title, " copies whose checksum did not match")});
+    for (const char* what : kPrimaryNames) {
+      defs.push_back({absl::StrCat("geo_", spec.name, "s_", what), "gauge",
+                      absl::StrCat("Primary: ", spec.title, " items ", what)});
+    }
   }
   return defs;
 }
 
 namespace {
-// {"registry": n, "pending": n, …} for one replicable.
-nlohmann::json CountsJson(const std::map<int, int64_t>& by_state) {
+int64_t At(const framework::Counts& counts, const std::string& key, int state) {
+  auto it = counts.find(key);
+  if (it == counts.end()) return 0;
+  auto st = it->second.find(state);
+  return st == it->second.end() ? 0 : st->second;
+}
+
+// What /api/v1/status shows of one replicable: on a secondary its registry
+// and verification counts, on the primary its checksum counts.
+nlohmann::json ReplicableCounts(bool primary, const framework::Counts& counts,
+                                const std::string& name) {
+  if (primary) {
+    return {{"checksummed", At(counts, name, 2)},
+            {"checksum_failed", At(counts, name, 3)},
+            {"checksum_pending", At(counts, name, 0) + At(counts, name, 1)}};
+  }
   nlohmann::json j;
   int64_t total = 0;
   for (int state = 0; state <= 3; ++state) {
-    auto it = by_state.find(state);
-    int64_t n = it == by_state.end() ? 0 : it->second;
-    j[framework::SyncStateName(state)] = n;
-    total += n;
+    j[framework::SyncStateName(state)] = At(counts, name, state);
+    total += At(counts, name, state);
   }
   j["registry"] = total;
+  std::string v = name + ":verification";
+  j["verified"] = At(counts, v, framework::kVerificationSucceeded);
+  j["verification_failed"] = At(counts, v, framework::kVerificationFailed);
+  j["verification_disabled"] = At(counts, v, framework::kVerificationDisabled);
   return j;
 }
+
 }  // namespace
 
 std::string StatusJson(const SiteContext& ctx) {
@@ -133,10 +163,7 @@ std::string StatusJson(const SiteContext& ctx) {
     auto counts = ctx.registry_counts();
     for (const auto& spec : ctx.specs) {
       nlohmann::json r = {{"name", spec.name}, {"title", spec.title}};
-      if (counts.ok()) {
-        auto it = counts->find(spec.name);
-        r.update(CountsJson(it == counts->end() ? std::map<int, int64_t>{} : it->second));
-      }
+      if (counts.ok()) r.update(ReplicableCounts(ctx.self.primary, *counts, spec.name));
       replicables.push_back(r);
     }
   } else {
@@ -150,7 +177,66 @@ std::string StatusJson(const SiteContext& ctx) {
   return j.dump(2) + "\n";
 }
 
+namespace {
+
+db::Connection* CachedConnection(const std::string& conninfo) {
+  thread_local std::map<std::string, std::unique_ptr<db::Connection>> conns;
+  auto& c = conns[conninfo];
+  if (!c) {
+    auto opened = db::Connection::Open(conninfo);
+    if (!opened.ok()) return nullptr;
+    c = std::move(*opened);
+  }
+  return c.get();
+}
+
+// POST /api/v1/replicables/<name>/<id>/(resync|reverify)
+HttpResponse Operate(const SiteContext& ctx, const PathParams& p, const std::string& action) {
+  const ReplicableSpec* spec = nullptr;
+  for (const auto& s : ctx.specs) {
+    if (s.name == p.at("name")) spec = &s;
+  }
+  if (spec == nullptr) return HttpResponse::Error(404, "NOT_FOUND", "no such replicable");
+  framework::Selection sel;
+  if (!absl::SimpleAtoi(p.at("id"), &sel.id) || sel.id <= 0) {
+    return HttpResponse::Error(404, "NOT_FOUND", "bad id");
+  }
+  absl::StatusOr<int64_t> changed = int64_t{0};
+  if (ctx.self.primary) {
+    if (action == "resync") {
+      return HttpResponse::Error(400, "PRIMARY",
+                                 "resync runs on a secondary; the primary has the data");
+    }
+    db::Connection* c = CachedConnection(ctx.config.main_database);
+    if (c == nullptr) return HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
+    changed = framework::ReverifyPrimary(*c, *spec, sel);
+  } else {
+    db::Connection* c = CachedConnection(ctx.config.tracking_database);
+    if (c == nullptr)
+      return HttpResponse::Error(503, "UNAVAILABLE", "tracking database unreachable");
+    changed = action == "resync" ? framework::Resync(*c, *spec, sel)
+                                 : framework::ReverifySecondary(*c, *spec, sel);
+  }
+  if (!changed.ok()) return HttpResponse::Error(500, "INTERNAL", changed.status().message());
+  if (*changed == 0) {
+    return HttpResponse::Error(
+        404, "NOT_FOUND",
+        absl::StrCat(spec->name, " ", sel.id, " has no row here that can be ", action, "ed"));
+  }
+  nlohmann::json j = {
+      {"replicable", spec->name}, {"id", sel.id}, {"action", action}, {"queued", true}};
+  return HttpResponse::Json(202, j.dump() + "\n");
+}
+
+}  // namespace
+
 void AddSiteRoutes(Router& router, const SiteContext& ctx) {
+  for (const char* action : {"resync", "reverify"}) {
+    router.Add("POST", absl::StrCat("/api/v1/replicables/{name}/{id}/", action),
+               [&ctx, action = std::string(action)](const HttpRequest&, const PathParams& p) {
+                 return Operate(ctx, p, action);
+               });
+  }
   router.Add("GET", "/api/v1/health", [&ctx](const HttpRequest&, const PathParams&) {
     nlohmann::json j = {{"status", "ok"}, {"site", ctx.self.name}, {"role", ctx.self.Role()}};
     return HttpResponse::Json(200, j.dump() + "\n");

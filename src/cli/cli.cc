@@ -11,6 +11,8 @@
 #include "daemon/serve.h"
 #include "db/connection.h"
 #include "db/migrations.h"
+#include "framework/spec.h"
+#include "framework/verification.h"
 #include "nlohmann/json.hpp"
 #include "sample/sample.h"
 #include "site/config.h"
@@ -204,6 +206,26 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(0, 10000000))
       ->capture_default_str();
 
+  // resync / reverify
+  std::string op_replicable;
+  int64_t op_id = 0;
+  bool op_failed = false, op_all = false;
+  CLI::App* resync = app.add_subcommand(
+      "resync",
+      "Secondary: download items again (one id, every failed one, or all of a replicable)");
+  CLI::App* reverify = app.add_subcommand(
+      "reverify",
+      "Check checksums again: on a secondary re-read its copies, on the primary re-checksum");
+  for (CLI::App* sub : {resync, reverify}) {
+    sub->add_option("replicable", op_replicable, "Replicable name, e.g. upload")->required();
+    auto* id = sub->add_option("id", op_id, "One item's id");
+    auto* failed = sub->add_flag("--failed", op_failed, "Every failed item");
+    auto* all = sub->add_flag("--all", op_all, "Every item");
+    id->excludes(failed)->excludes(all);
+    failed->excludes(all);
+    add_config(sub);
+  }
+
   CLI::App* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -230,6 +252,32 @@ int Main(int argc, char** argv) {
     return 2;
   }
   if (serve->parsed()) return daemon::Serve(*config);
+  if (resync->parsed() || reverify->parsed()) {
+    const char* verb = resync->parsed() ? "resync" : "reverify";
+    if (op_id <= 0 && !op_failed && !op_all) return Fail(2, verb, "name an id, --failed or --all");
+    auto specs = framework::ResolveSpecs(config->replicables);
+    if (!specs.ok()) return Fail(2, verb, specs.status().message());
+    const ReplicableSpec* spec = nullptr;
+    for (const auto& s : *specs) {
+      if (s.name == op_replicable) spec = &s;
+    }
+    if (spec == nullptr)
+      return Fail(2, verb, absl::StrCat("no replicable named \"", op_replicable, "\""));
+    framework::Selection sel{op_id, op_failed, op_all};
+    bool secondary = !config->tracking_database.empty();
+    if (!secondary && resync->parsed()) {
+      return Fail(2, verb, "resync runs on a secondary (its config names database.tracking)");
+    }
+    auto conn = db::Connection::Open(secondary ? config->tracking_database : config->main_database);
+    if (!conn.ok()) return Fail(1, verb, conn.status().message());
+    auto changed = resync->parsed() ? framework::Resync(**conn, *spec, sel)
+                   : secondary      ? framework::ReverifySecondary(**conn, *spec, sel)
+                                    : framework::ReverifyPrimary(**conn, *spec, sel);
+    if (!changed.ok()) return Fail(1, verb, changed.status().message());
+    std::printf("%s: %lld %s item(s) queued\n", verb, static_cast<long long>(*changed),
+                spec->name.c_str());
+    return 0;
+  }
   if (sample_seed->parsed()) {
     auto conn = OpenMain(*config);
     if (!conn.ok()) return Fail(1, "sample seed", conn.status().message());

@@ -22,6 +22,7 @@
 #include "framework/registry_store.h"
 #include "framework/scheduler.h"
 #include "framework/spec.h"
+#include "framework/verification.h"
 #include "sample/sample.h"
 #include "site/replication.h"
 #include "site/sites.h"
@@ -131,9 +132,10 @@ int Serve(const site::Config& config) {
       &metrics,
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(),
       *specs};
-  if (!self->primary) {
-    ctx.registry_counts = [conninfo =
-                               config.tracking_database]() -> absl::StatusOr<framework::Counts> {
+  {
+    // Secondary: registry counts in its tracking DB; primary: checksum counts in the main DB.
+    std::string counts_db = self->primary ? config.main_database : config.tracking_database;
+    ctx.registry_counts = [conninfo = counts_db]() -> absl::StatusOr<framework::Counts> {
       thread_local std::unique_ptr<db::Connection> conn;
       if (!conn) {
         auto c = db::Connection::Open(conninfo);
@@ -194,6 +196,24 @@ int Serve(const site::Config& config) {
     sched.sync_timeout_seconds = config.sync_timeout_seconds;
     scheduler = std::make_unique<framework::Scheduler>(sched, *specs);
     scheduler->Start();
+  }
+  framework::VerificationOptions verify;
+  verify.main_conninfo = config.main_database;
+  verify.tracking_conninfo = config.tracking_database;
+  verify.storage_root = config.storage_root;
+  verify.worker_id = worker_id;
+  verify.interval_seconds = config.verification_interval_seconds;
+  verify.dead_worker_seconds = config.dead_worker_seconds;
+  if (self->primary) {
+    engine.emplace_back([&, verify] {
+      framework::Checksummer checksummer(verify, *specs);
+      checksummer.Run(stop_engine);
+    });
+  } else {
+    engine.emplace_back([&, verify] {
+      framework::Verifier verifier(verify, *specs);
+      verifier.Run(stop_engine);
+    });
   }
   api::HttpServer server([&router](const api::HttpRequest& r) { return router.Handle(r); },
                          config.http_threads);

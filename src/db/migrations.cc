@@ -91,9 +91,12 @@ CREATE TABLE georep.leases (
 );
 )sql";
 
-constexpr absl::string_view kTrackingV2 = R"sql(
--- Live daemons of this secondary; a started registry row whose worker stops
--- beating is reclaimed.
+// Workers, and counts kept cheap at any size: statement triggers on a
+// counted table append per-state deltas (key, state, ±n), which are folded
+// into georep.registry_counts every few seconds. The trigger functions take
+// the count key and the column to count by, so one set serves registries
+// (state, verification_state) and the primary's checksum states alike.
+constexpr absl::string_view kWorkersAndCounts = R"sql(
 CREATE TABLE georep.workers (
   worker_id text PRIMARY KEY,
   host text NOT NULL,
@@ -101,9 +104,6 @@ CREATE TABLE georep.workers (
   started_at timestamptz NOT NULL DEFAULT now(),
   heartbeat_at timestamptz NOT NULL DEFAULT now()
 );
--- Registry counts per replicable and state, kept cheap at any size: statement
--- triggers on every registry table append deltas, which are folded into
--- registry_counts every few seconds.
 CREATE TABLE georep.registry_counts (
   replicable text NOT NULL,
   state smallint NOT NULL,
@@ -115,24 +115,23 @@ CREATE TABLE georep.registry_count_deltas (
   state smallint NOT NULL,
   delta bigint NOT NULL
 );
-CREATE FUNCTION georep.registry_count_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION georep.count_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO georep.registry_count_deltas
-    SELECT TG_ARGV[0], state, count(*) FROM new_rows GROUP BY state;
+  EXECUTE format('INSERT INTO georep.registry_count_deltas SELECT %L, %I, count(*) FROM new_rows GROUP BY 2',
+                 TG_ARGV[0], TG_ARGV[1]);
   RETURN NULL;
 END $$;
-CREATE FUNCTION georep.registry_count_update() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION georep.count_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO georep.registry_count_deltas
-    SELECT TG_ARGV[0], state, sum(d) FROM
-      (SELECT state, -1 AS d FROM old_rows UNION ALL SELECT state, 1 FROM new_rows) x
-    GROUP BY state HAVING sum(d) <> 0;
+  EXECUTE format('INSERT INTO georep.registry_count_deltas SELECT %L, s, sum(d) FROM '
+                 '(SELECT %I AS s, -1 AS d FROM old_rows UNION ALL SELECT %I, 1 FROM new_rows) x '
+                 'GROUP BY s HAVING sum(d) <> 0', TG_ARGV[0], TG_ARGV[1], TG_ARGV[1]);
   RETURN NULL;
 END $$;
-CREATE FUNCTION georep.registry_count_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION georep.count_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO georep.registry_count_deltas
-    SELECT TG_ARGV[0], state, -count(*) FROM old_rows GROUP BY state;
+  EXECUTE format('INSERT INTO georep.registry_count_deltas SELECT %L, %I, -count(*) FROM old_rows GROUP BY 2',
+                 TG_ARGV[0], TG_ARGV[1]);
   RETURN NULL;
 END $$;
 -- Folds the deltas into the counts; one folder at a time.
@@ -147,6 +146,9 @@ BEGIN
     SELECT replicable, state, delta FROM s ORDER BY 1, 2
   ON CONFLICT (replicable, state) DO UPDATE SET count = c.count + EXCLUDED.count;
 END $$;
+)sql";
+
+constexpr absl::string_view kTrackingBackfill = R"sql(
 -- Where the consistency backfill of each replicable has got to.
 CREATE TABLE georep.backfill_state (
   replicable text PRIMARY KEY,
@@ -157,10 +159,11 @@ CREATE TABLE georep.backfill_state (
 )sql";
 
 const std::vector<Migration>& Migrations(DatabaseKind kind) {
-  static const std::vector<Migration> main = {{1, "sites and event log", kMainV1}};
-  static const std::vector<Migration> tracking = {
-      {1, "cursor, gaps and leases", kTrackingV1},
-      {2, "workers, registry counts, backfill", kTrackingV2}};
+  static const std::vector<Migration> main = {{1, "sites and event log", kMainV1},
+                                              {2, "workers and counts", kWorkersAndCounts}};
+  static const std::vector<Migration> tracking = {{1, "cursor, gaps and leases", kTrackingV1},
+                                                  {2, "workers and counts", kWorkersAndCounts},
+                                                  {3, "backfill state", kTrackingBackfill}};
   return kind == DatabaseKind::kMain ? main : tracking;
 }
 

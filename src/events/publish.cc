@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "framework/spec.h"
+#include "framework/verification.h"
 
 namespace georep::events {
 
@@ -18,6 +19,13 @@ absl::StatusOr<int64_t> PublishEvent(db::Connection& conn, const std::string& re
 absl::StatusOr<std::vector<std::string>> InstallPublishTriggers(
     db::Connection& main, const std::vector<ReplicableSpec>& specs) {
   std::vector<std::string> missing;
+  // The triggers write the states tables: those first (each in its own transaction).
+  for (const ReplicableSpec& spec : specs) {
+    auto exists = main.Exec("SELECT to_regclass($1) IS NOT NULL", {spec.model_table});
+    if (!exists.ok()) return exists.status();
+    if (!exists->GetBool(0, 0)) continue;
+    if (auto st = framework::EnsureStateTable(main, spec); !st.ok()) return st;
+  }
   absl::Status s = db::InTransaction(main, [&]() -> absl::Status {
     if (auto r = main.Exec("SELECT pg_advisory_xact_lock(hashtext('georep.publish_triggers'))");
         !r.ok()) {
@@ -33,17 +41,27 @@ absl::StatusOr<std::vector<std::string>> InstallPublishTriggers(
       std::string sql = absl::StrReplaceAll(R"sql(
 CREATE OR REPLACE FUNCTION georep.publish_$NAME() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
+  -- The event, and the primary's checksum state of the row: a new or changed
+  -- row is checksummed (again), a deleted one forgotten.
   IF TG_OP = 'INSERT' THEN
     PERFORM georep.publish_event('$NAME', NEW.$ID, 'created');
+    INSERT INTO $STATES (model_id) VALUES (NEW.$ID)
+      ON CONFLICT (model_id) DO UPDATE SET state = 0, checksum = NULL, retry_count = 0, retry_at = NULL;
   ELSIF TG_OP = 'DELETE' THEN
     PERFORM georep.publish_event('$NAME', OLD.$ID, 'deleted', jsonb_build_object('path', $OLDPATH));
-  ELSIF NEW.$ID IS DISTINCT FROM OLD.$ID THEN
-    PERFORM georep.publish_event('$NAME', OLD.$ID, 'deleted', jsonb_build_object('path', $OLDPATH));
-    PERFORM georep.publish_event('$NAME', NEW.$ID, 'created');
-  ELSIF $OLDPATH IS DISTINCT FROM $NEWPATH THEN
-    PERFORM georep.publish_event('$NAME', NEW.$ID, 'updated', jsonb_build_object('old_path', $OLDPATH));
+    DELETE FROM $STATES WHERE model_id = OLD.$ID;
   ELSE
-    PERFORM georep.publish_event('$NAME', NEW.$ID, 'updated');
+    IF NEW.$ID IS DISTINCT FROM OLD.$ID THEN
+      PERFORM georep.publish_event('$NAME', OLD.$ID, 'deleted', jsonb_build_object('path', $OLDPATH));
+      PERFORM georep.publish_event('$NAME', NEW.$ID, 'created');
+      DELETE FROM $STATES WHERE model_id = OLD.$ID;
+    ELSIF $OLDPATH IS DISTINCT FROM $NEWPATH THEN
+      PERFORM georep.publish_event('$NAME', NEW.$ID, 'updated', jsonb_build_object('old_path', $OLDPATH));
+    ELSE
+      PERFORM georep.publish_event('$NAME', NEW.$ID, 'updated');
+    END IF;
+    INSERT INTO $STATES (model_id) VALUES (NEW.$ID)
+      ON CONFLICT (model_id) DO UPDATE SET state = 0, checksum = NULL, retry_count = 0, retry_at = NULL;
   END IF;
   RETURN NULL;
 END $fn$;
@@ -57,6 +75,7 @@ CREATE TRIGGER georep_publish_update AFTER UPDATE ON $TABLE
                                             {{"$NAME", spec.name},
                                              {"$ID", framework::QuotedIdColumn(spec)},
                                              {"$TABLE", framework::QuotedTable(spec)},
+                                             {"$STATES", framework::StatesTable(spec)},
                                              {"$OLDPATH", framework::PathSql(spec, "OLD")},
                                              {"$NEWPATH", framework::PathSql(spec, "NEW")}});
       if (auto st = main.ExecScript(sql); !st.ok()) {

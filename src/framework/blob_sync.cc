@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/backoff.h"
 #include "framework/spec.h"
+#include "framework/verification.h"
 #include "transport/geo_auth.h"
 #include "util/fs.h"
 #include "util/logging.h"
@@ -43,20 +44,35 @@ absl::Status ResolvePaths(db::Connection& standby, const ReplicableSpec& spec,
   if (items.empty()) return absl::OkStatus();
   std::string ids;
   for (const auto& i : items) absl::StrAppend(&ids, ids.empty() ? "" : ",", i.model_id);
-  auto r = standby.Exec(
-      absl::StrCat("SELECT m.", QuotedIdColumn(spec), ", ", PathSql(spec, "m"), " FROM ",
-                   QuotedTable(spec), " m WHERE m.", QuotedIdColumn(spec), " = ANY($1::bigint[])"),
-      {absl::StrCat("{", ids, "}")});
+  // The primary's checksum comes along when its states table is there.
+  auto states = standby.Exec("SELECT to_regclass($1) IS NOT NULL", {StatesTable(spec)});
+  if (!states.ok()) return states.status();
+  std::string checksum_sql =
+      states->GetBool(0, 0)
+          ? absl::StrCat("(SELECT s.checksum FROM ", StatesTable(spec), " s WHERE s.model_id = m.",
+                         QuotedIdColumn(spec), " AND s.state = 2)")
+          : "NULL::text";
+  auto r = standby.Exec(absl::StrCat("SELECT m.", QuotedIdColumn(spec), ", ", PathSql(spec, "m"),
+                                     ", ", checksum_sql, " FROM ", QuotedTable(spec), " m WHERE m.",
+                                     QuotedIdColumn(spec), " = ANY($1::bigint[])"),
+                        {absl::StrCat("{", ids, "}")});
   if (!r.ok()) return r.status();
-  std::map<int64_t, std::optional<std::string>> found;
+  struct Found {
+    std::optional<std::string> path;
+    std::optional<std::string> checksum;
+  };
+  std::map<int64_t, Found> found;
   for (int i = 0; i < r->rows(); ++i) {
-    found[r->GetInt64(i, 0)] =
-        r->IsNull(i, 1) ? std::nullopt : std::optional<std::string>(std::string(r->Get(i, 1)));
+    Found f;
+    if (!r->IsNull(i, 1)) f.path = std::string(r->Get(i, 1));
+    if (!r->IsNull(i, 2)) f.checksum = std::string(r->Get(i, 2));
+    found[r->GetInt64(i, 0)] = f;
   }
   for (auto& item : items) {
     item.looked_up = true;
     auto it = found.find(item.model_id);
-    item.path = it == found.end() ? std::nullopt : it->second;
+    item.path = it == found.end() ? std::nullopt : it->second.path;
+    item.primary_checksum = it == found.end() ? std::nullopt : it->second.checksum;
   }
   return absl::OkStatus();
 }
@@ -73,8 +89,8 @@ absl::Status BlobSyncer::Sync(const ReplicableSpec& spec, const ClaimedItem& ite
   log::Debug(
       "sync failed",
       {{"replicable", spec.name}, {"id", item.model_id}, {"error", std::string(s.message())}});
-  absl::Status recorded =
-      FailSync(*tracking_, spec, item, std::string(s.message()), missing, delay);
+  absl::Status recorded = FailSync(*tracking_, spec, item, std::string(s.message()), missing, delay,
+                                   /*verification_failed=*/s.code() == absl::StatusCode::kDataLoss);
   if (!recorded.ok()) {
     standby_.reset();
     tracking_.reset();
@@ -86,6 +102,7 @@ absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& it
                                bool* missing_on_primary) {
   std::string what = absl::StrCat(spec.name, " ", item.model_id);
   std::optional<std::string> rel = item.path;
+  std::optional<std::string> primary_checksum = item.primary_checksum;
   if (!item.looked_up) {
     std::vector<ClaimedItem> one = {item};
     if (auto s = ResolvePaths(*standby_, spec, one); !s.ok()) {
@@ -93,6 +110,7 @@ absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& it
       return absl::Status(s.code(), absl::StrCat("look up ", what, ": ", s.message()));
     }
     rel = one[0].path;
+    primary_checksum = one[0].primary_checksum;
   }
   if (!rel) {
     return absl::NotFoundError(
@@ -127,7 +145,14 @@ absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& it
     unlink(tmp.c_str());
     return s;
   }
-  SyncResult result{*local, got->size, got->sha256};
+  // Verified with no second read when the streamed checksum is the primary's.
+  if (primary_checksum && *primary_checksum != got->sha256) {
+    unlink(tmp.c_str());
+    return absl::DataLossError(absl::StrCat("fetch ", what, ": checksum ", got->sha256,
+                                            " does not match the primary's ", *primary_checksum));
+  }
+  SyncResult result{*local, got->size, got->sha256,
+                    primary_checksum ? kVerificationSucceeded : kVerificationDisabled};
   auto done = CompleteSync(*tracking_, spec, item, result, [&]() -> absl::Status {
     if (rename(tmp.c_str(), local->c_str()) != 0) {
       return absl::InternalError(absl::StrCat("rename into ", *local, ": ", strerror(errno)));

@@ -15,6 +15,22 @@ std::string Sql(const ReplicableSpec& spec, absl::string_view text) {
 
 }  // namespace
 
+const char* VerificationStateName(int state) {
+  switch (state) {
+    case kVerificationPending:
+      return "verification_pending";
+    case kVerificationStarted:
+      return "verification_started";
+    case kVerificationSucceeded:
+      return "verified";
+    case kVerificationFailed:
+      return "verification_failed";
+    case kVerificationDisabled:
+      return "verification_disabled";
+  }
+  return "unknown";
+}
+
 const char* SyncStateName(int state) {
   switch (state) {
     case 0:
@@ -53,19 +69,35 @@ CREATE TABLE $REG (
   local_path text,
   file_size bigint,
   checksum text,
+  verification_state smallint NOT NULL DEFAULT 0,
+  verified_at timestamptz,
+  verification_failure text,
+  verification_retry_count integer NOT NULL DEFAULT 0,
+  verification_started_at timestamptz,
+  verification_worker text,
   created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX $NAME_registry_pending ON $REG (model_id) WHERE state = 0;
 CREATE INDEX $NAME_registry_failed ON $REG (retry_at) WHERE state = 3;
 CREATE INDEX $NAME_registry_started ON $REG (worker_id) WHERE state = 1;
+CREATE INDEX $NAME_registry_to_verify ON $REG (model_id) WHERE state = 2 AND verification_state IN (0, 4);
+CREATE INDEX $NAME_registry_verified ON $REG (verified_at) WHERE state = 2 AND verification_state = 2;
+CREATE INDEX $NAME_registry_verifying ON $REG (verification_worker) WHERE verification_worker IS NOT NULL;
 ALTER TABLE $REG SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_cost_delay = 0);
-CREATE TRIGGER $NAME_registry_count_insert AFTER INSERT ON $REG
-  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION georep.registry_count_insert('$NAME');
+CREATE TRIGGER $NAME_registry_count_insert AFTER INSERT ON $REG REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION georep.count_insert('$NAME', 'state');
 CREATE TRIGGER $NAME_registry_count_update AFTER UPDATE ON $REG
   REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION georep.registry_count_update('$NAME');
-CREATE TRIGGER $NAME_registry_count_delete AFTER DELETE ON $REG
-  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION georep.registry_count_delete('$NAME');
+  FOR EACH STATEMENT EXECUTE FUNCTION georep.count_update('$NAME', 'state');
+CREATE TRIGGER $NAME_registry_count_delete AFTER DELETE ON $REG REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION georep.count_delete('$NAME', 'state');
+CREATE TRIGGER $NAME_registry_vcount_insert AFTER INSERT ON $REG REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION georep.count_insert('$NAME:verification', 'verification_state');
+CREATE TRIGGER $NAME_registry_vcount_update AFTER UPDATE ON $REG
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION georep.count_update('$NAME:verification', 'verification_state');
+CREATE TRIGGER $NAME_registry_vcount_delete AFTER DELETE ON $REG REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION georep.count_delete('$NAME:verification', 'verification_state');
 )sql"));
   });
 }
@@ -115,10 +147,13 @@ absl::StatusOr<bool> CompleteSync(db::Connection& tracking, const ReplicableSpec
         Sql(spec,
             "UPDATE $REG SET state = 2, last_synced_at = now(), retry_count = 0, retry_at = NULL, "
             "last_sync_failure = NULL, missing_on_primary = false, claim_id = NULL, "
-            "worker_id = NULL, local_path = $3, file_size = $4, checksum = $5 "
+            "worker_id = NULL, local_path = $3, file_size = $4, checksum = $5, "
+            "verification_state = $6::smallint, verified_at = CASE WHEN $6::smallint = 2 THEN "
+            "now() END, "
+            "verification_failure = NULL, verification_retry_count = 0, verification_worker = NULL "
             "WHERE model_id = $1 AND state = 1 AND claim_id = $2"),
         {absl::StrCat(item.model_id), absl::StrCat(item.claim_id), result.local_path,
-         absl::StrCat(result.size), result.checksum});
+         absl::StrCat(result.size), result.checksum, absl::StrCat(result.verification_state)});
     if (!r.ok()) return r.status();
     if (r->affected_rows() == 0) return absl::OkStatus();
     if (auto st = install(); !st.ok()) return st;
@@ -130,15 +165,21 @@ absl::StatusOr<bool> CompleteSync(db::Connection& tracking, const ReplicableSpec
 }
 
 absl::Status FailSync(db::Connection& tracking, const ReplicableSpec& spec, const ClaimedItem& item,
-                      const std::string& error, bool missing_on_primary, double delay_seconds) {
+                      const std::string& error, bool missing_on_primary, double delay_seconds,
+                      bool verification_failed) {
   return tracking
       .Exec(Sql(spec,
                 "UPDATE $REG SET state = 3, retry_count = retry_count + 1, "
                 "retry_at = now() + make_interval(secs => $3), last_sync_failure = left($4, 1000), "
-                "missing_on_primary = $5, claim_id = NULL, worker_id = NULL "
+                "missing_on_primary = $5, claim_id = NULL, worker_id = NULL, "
+                "verification_state = CASE WHEN $6 THEN 3 ELSE verification_state END, "
+                "verification_failure = CASE WHEN $6 THEN left($4, 1000) ELSE verification_failure "
+                "END, "
+                "verification_retry_count = verification_retry_count + CASE WHEN $6 THEN 1 ELSE 0 "
+                "END "
                 "WHERE model_id = $1 AND state = 1 AND claim_id = $2"),
             {absl::StrCat(item.model_id), absl::StrCat(item.claim_id), absl::StrCat(delay_seconds),
-             error, missing_on_primary ? "true" : "false"})
+             error, missing_on_primary ? "true" : "false", verification_failed ? "true" : "false"})
       .status();
 }
 

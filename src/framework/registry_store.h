@@ -24,6 +24,15 @@ namespace georep::framework {
 
 enum class SyncState : int { kPending = 0, kStarted = 1, kSynced = 2, kFailed = 3 };
 const char* SyncStateName(int state);
+// Verification states, of a secondary's copy and of the primary's checksum.
+enum VerificationState : int {
+  kVerificationPending = 0,
+  kVerificationStarted = 1,
+  kVerificationSucceeded = 2,
+  kVerificationFailed = 3,
+  kVerificationDisabled = 4,  // the primary has no checksum yet
+};
+const char* VerificationStateName(int state);
 
 // Creates the registry table of `spec` with its indexes and count triggers
 // (idempotent).
@@ -37,6 +46,8 @@ struct ClaimedItem {
   // relative path, or nullopt when the row (or its path) does not exist.
   bool looked_up = false;
   std::optional<std::string> path;
+  // The primary's checksum, when its state is succeeded.
+  std::optional<std::string> primary_checksum;
 };
 
 // Claims up to `limit` rows: pending first, then failed rows whose retry time
@@ -48,7 +59,8 @@ absl::StatusOr<std::vector<ClaimedItem>> ClaimBatch(db::Connection& tracking,
 struct SyncResult {
   std::string local_path;
   int64_t size = 0;
-  std::string checksum;  // SHA-256 hex of the bytes
+  std::string checksum;                            // SHA-256 hex of the bytes
+  int verification_state = kVerificationDisabled;  // succeeded when it matched the primary's
 };
 
 // Marks a claimed row synced. Runs `install` (rename into place) inside the
@@ -59,9 +71,11 @@ absl::StatusOr<bool> CompleteSync(db::Connection& tracking, const ReplicableSpec
                                   const ClaimedItem& item, const SyncResult& result,
                                   const std::function<absl::Status()>& install);
 
-// Marks a claimed row failed with a retry time `delay_seconds` from now.
+// Marks a claimed row failed with a retry time `delay_seconds` from now
+// (and its verification failed too, for a checksum mismatch).
 absl::Status FailSync(db::Connection& tracking, const ReplicableSpec& spec, const ClaimedItem& item,
-                      const std::string& error, bool missing_on_primary, double delay_seconds);
+                      const std::string& error, bool missing_on_primary, double delay_seconds,
+                      bool verification_failed = false);
 
 // Started rows whose worker stopped beating for `dead_after_seconds`, or
 // started longer than `timeout_seconds` ago, go back to pending.

@@ -41,6 +41,7 @@ struct Config {
   double backfill_interval_seconds = 60;  // pause between full backfill passes
   double sync_timeout_seconds = 3600;     // a started sync older than this is reclaimed
   double dead_worker_seconds = 15;  // a daemon silent this long has its started rows reclaimed
+  double verification_interval_seconds = 7 * 24 * 3600;  // re-checksum every file this often
 
   // Replicables declared in this file ([[replicable]] blocks), in file order.
   std::vector<ReplicableSpec> replicables;
