@@ -121,6 +121,8 @@ absl::Status Checksummer::Connect() {
   if (main_) return absl::OkStatus();
   auto c = db::Connection::Open(opt_.main_conninfo);
   if (!c.ok()) return c.status();
+  // A result lost in a crash only means that file is checksummed again.
+  if (auto r = (*c)->Exec("SET synchronous_commit = off"); !r.ok()) return r.status();
   main_ = std::move(*c);
   return absl::OkStatus();
 }
@@ -210,6 +212,8 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec) {
     if (!claimed.ok()) return claimed.status();
     if (claimed->rows() > 0) break;
   }
+  if (claimed->rows() == 0) return 0;
+  if (auto b = main_->Exec("BEGIN"); !b.ok()) return b.status();
   for (int i = 0; i < claimed->rows(); ++i) {
     int64_t id = claimed->GetInt64(i, 0);
     std::optional<std::string> recorded;
@@ -250,10 +254,15 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec) {
                               "WHERE model_id = $1 AND worker_id = $3"),
                           {absl::StrCat(id), failure, opt_.worker_id,
                            absl::StrCat(RetryDelaySeconds(retries, false, Rand30))});
-    if (!r.ok()) return r.status();
-    if (!failure.empty())
+    if (!r.ok()) {
+      (void)main_->Exec("ROLLBACK");
+      return r.status();
+    }
+    if (!failure.empty()) {
       log::Warn("checksum failed", {{"replicable", spec.name}, {"id", id}, {"error", failure}});
+    }
   }
+  if (auto c = main_->Exec("COMMIT"); !c.ok()) return c.status();
   return claimed->rows();
 }
 
@@ -271,6 +280,8 @@ absl::Status Verifier::Connect() {
   if (!tracking_) {
     auto c = db::Connection::Open(opt_.tracking_conninfo);
     if (!c.ok()) return c.status();
+    // A result lost in a crash only means that copy is verified again.
+    if (auto r = (*c)->Exec("SET synchronous_commit = off"); !r.ok()) return r.status();
     tracking_ = std::move(*c);
   }
   return absl::OkStatus();
@@ -388,6 +399,11 @@ absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec) {
   for (int i = 0; i < claimed->rows(); ++i) ids.push_back(claimed->GetInt64(i, 0));
   auto primary = PrimaryChecksums(*standby_, spec, ids);
   if (!primary.ok()) return primary.status();
+  // Hash first, then record the whole batch in one transaction: verified and
+  // disabled rows with one statement each, failures one by one.
+  std::vector<int64_t> verified_ids, disabled;
+  std::vector<std::string> verified_sums;
+  if (auto b = tracking_->Exec("BEGIN"); !b.ok()) return b.status();
   for (int i = 0; i < claimed->rows(); ++i) {
     int64_t id = claimed->GetInt64(i, 0);
     std::string path(claimed->Get(i, 1));
@@ -408,17 +424,12 @@ absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec) {
       }
     }
     if (it == primary->end()) {
-      r = tracking_->Exec(Sql(spec,
-                              "UPDATE $REG SET verification_state = 4, verification_worker = NULL "
-                              "WHERE model_id = $1 AND verification_worker = $2"),
-                          {absl::StrCat(id), opt_.worker_id});
+      disabled.push_back(id);
+      continue;
     } else if (failure.empty()) {
-      r = tracking_->Exec(
-          Sql(spec,
-              "UPDATE $REG SET verification_state = 2, verified_at = now(), checksum = $3, "
-              "verification_failure = NULL, verification_retry_count = 0, "
-              "verification_worker = NULL WHERE model_id = $1 AND verification_worker = $2"),
-          {absl::StrCat(id), opt_.worker_id, local});
+      verified_ids.push_back(id);
+      verified_sums.push_back(local);
+      continue;
     } else {
       int retries = static_cast<int>(claimed->GetInt64(i, 2));
       r = tracking_->Exec(
@@ -435,8 +446,37 @@ absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec) {
       log::Warn("verification failed; resyncing",
                 {{"replicable", spec.name}, {"id", id}, {"error", failure}});
     }
-    if (!r.ok()) return r.status();
+    if (!r.ok()) {
+      (void)tracking_->Exec("ROLLBACK");
+      return r.status();
+    }
   }
+  if (!verified_ids.empty()) {
+    auto r = tracking_->Exec(
+        Sql(spec,
+            "UPDATE $REG r SET verification_state = 2, verified_at = now(), checksum = v.sum, "
+            "verification_failure = NULL, verification_retry_count = 0, verification_worker = NULL "
+            "FROM unnest($1::bigint[], $2::text[]) AS v(id, sum) "
+            "WHERE r.model_id = v.id AND r.verification_worker = $3"),
+        {IdArray(verified_ids), absl::StrCat("{", absl::StrJoin(verified_sums, ","), "}"),
+         opt_.worker_id});
+    if (!r.ok()) {
+      (void)tracking_->Exec("ROLLBACK");
+      return r.status();
+    }
+  }
+  if (!disabled.empty()) {
+    auto r =
+        tracking_->Exec(Sql(spec,
+                            "UPDATE $REG SET verification_state = 4, verification_worker = NULL "
+                            "WHERE model_id = ANY($1::bigint[]) AND verification_worker = $2"),
+                        {IdArray(disabled), opt_.worker_id});
+    if (!r.ok()) {
+      (void)tracking_->Exec("ROLLBACK");
+      return r.status();
+    }
+  }
+  if (auto c = tracking_->Exec("COMMIT"); !c.ok()) return c.status();
   return claimed->rows();
 }
 

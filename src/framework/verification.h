@@ -46,7 +46,7 @@ struct VerificationOptions {
   // of one core per week at SHA-NI speed (≈1 GB/s), under 2 % of its time.
   double interval_seconds = 7 * 24 * 3600;
   double dead_worker_seconds = 15;
-  int batch = 100;
+  int batch = 500;
   double idle_poll_seconds = 1.0;
 };
 
