@@ -24,25 +24,13 @@ HttpResponse GeoError(int status, absl::string_view code, absl::string_view mess
   return HttpResponse::Json(status, j.dump() + "\n");
 }
 
-// One connection per HTTP thread.
-db::Connection* ThreadConnection(const std::string& conninfo) {
-  thread_local std::map<std::string, std::unique_ptr<db::Connection>> conns;
-  auto& c = conns[conninfo];
-  if (!c) {
-    auto opened = db::Connection::Open(conninfo);
-    if (!opened.ok()) return nullptr;
-    c = std::move(*opened);
-  }
-  return c.get();
-}
-
 }  // namespace
 
 SiteDirectory::SiteDirectory(std::string main_conninfo, double ttl_seconds)
     : conninfo_(std::move(main_conninfo)), ttl_seconds_(ttl_seconds) {}
 
 absl::Status SiteDirectory::Refresh() {
-  db::Connection* conn = ThreadConnection(conninfo_);
+  db::Connection* conn = db::ThreadConnection(conninfo_);
   if (conn == nullptr) return absl::UnavailableError("main database unreachable");
   auto list = site::ListSites(*conn);
   if (!list.ok()) return list.status();
@@ -102,7 +90,7 @@ HttpResponse Retrieve(const GeoRouteContext& ctx, const HttpRequest& req, const 
       }
       if (spec == nullptr) return GeoError(404, "UNKNOWN_REPLICABLE", "no such replicable");
 
-      db::Connection* conn = ThreadConnection(ctx.main_conninfo);
+      db::Connection* conn = db::ThreadConnection(ctx.main_conninfo);
       if (conn == nullptr) return GeoError(503, "UNAVAILABLE", "main database unreachable");
       auto row = conn->Exec(absl::StrCat("SELECT ", framework::PathSql(*spec, "m"), " FROM ",
                                          framework::QuotedTable(*spec), " m WHERE m.",

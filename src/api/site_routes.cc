@@ -179,17 +179,6 @@ std::string StatusJson(const SiteContext& ctx) {
 
 namespace {
 
-db::Connection* CachedConnection(const std::string& conninfo) {
-  thread_local std::map<std::string, std::unique_ptr<db::Connection>> conns;
-  auto& c = conns[conninfo];
-  if (!c) {
-    auto opened = db::Connection::Open(conninfo);
-    if (!opened.ok()) return nullptr;
-    c = std::move(*opened);
-  }
-  return c.get();
-}
-
 // POST /api/v1/replicables/<name>/<id>/(resync|reverify)
 HttpResponse Operate(const SiteContext& ctx, const PathParams& p, const std::string& action) {
   const ReplicableSpec* spec = nullptr;
@@ -207,11 +196,11 @@ HttpResponse Operate(const SiteContext& ctx, const PathParams& p, const std::str
       return HttpResponse::Error(400, "PRIMARY",
                                  "resync runs on a secondary; the primary has the data");
     }
-    db::Connection* c = CachedConnection(ctx.config.main_database);
+    db::Connection* c = db::ThreadConnection(ctx.config.main_database);
     if (c == nullptr) return HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
     changed = framework::ReverifyPrimary(*c, *spec, sel);
   } else {
-    db::Connection* c = CachedConnection(ctx.config.tracking_database);
+    db::Connection* c = db::ThreadConnection(ctx.config.tracking_database);
     if (c == nullptr)
       return HttpResponse::Error(503, "UNAVAILABLE", "tracking database unreachable");
     changed = action == "resync" ? framework::Resync(*c, *spec, sel)

@@ -4,9 +4,11 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
@@ -64,6 +66,28 @@ std::string RedactConninfo(const std::string& conninfo) {
   }
   PQconninfoFree(opts);
   return out;
+}
+
+absl::Status EnsureOpen(std::unique_ptr<Connection>& conn, const std::string& conninfo,
+                        absl::string_view setup) {
+  if (conn) return absl::OkStatus();
+  auto opened = Connection::Open(conninfo);
+  if (!opened.ok()) return opened.status();
+  if (!setup.empty()) {
+    if (auto r = (*opened)->Exec(setup); !r.ok()) return r.status();
+  }
+  conn = std::move(*opened);
+  return absl::OkStatus();
+}
+
+Connection* ThreadConnection(const std::string& conninfo) {
+  thread_local std::map<std::string, std::unique_ptr<Connection>> conns;
+  auto& c = conns[conninfo];
+  return EnsureOpen(c, conninfo).ok() ? c.get() : nullptr;
+}
+
+std::string BigintArray(const std::vector<int64_t>& ids) {
+  return absl::StrCat("{", absl::StrJoin(ids, ","), "}");
 }
 
 std::string QuoteIdent(absl::string_view ident) {

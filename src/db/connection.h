@@ -74,6 +74,18 @@ class Connection {
   std::string display_;
 };
 
+// Opens `conn` if it is not open (after an error the caller resets it), then
+// runs `setup` (e.g. "SET synchronous_commit = off") on a new connection.
+absl::Status EnsureOpen(std::unique_ptr<Connection>& conn, const std::string& conninfo,
+                        absl::string_view setup = "");
+
+// A connection to `conninfo` owned by the calling thread (HTTP handlers);
+// nullptr if it cannot be opened.
+Connection* ThreadConnection(const std::string& conninfo);
+
+// {1,2,3}: a bigint[] parameter.
+std::string BigintArray(const std::vector<int64_t>& ids);
+
 // The conninfo with any password removed (for logs and errors).
 std::string RedactConninfo(const std::string& conninfo);
 

@@ -17,10 +17,6 @@ namespace {
 
 constexpr size_t kMaxNewGapsPerBatch = 10000;
 
-std::string IdArray(const std::vector<int64_t>& ids) {
-  return absl::StrCat("{", absl::StrJoin(ids, ","), "}");
-}
-
 struct Event {
   int64_t id;
   std::string replicable;
@@ -55,16 +51,8 @@ LogCursor::LogCursor(CursorOptions options, std::vector<ReplicableSpec> specs)
 }
 
 absl::Status LogCursor::Connect() {
-  if (!standby_) {
-    auto c = db::Connection::Open(opt_.standby_conninfo);
-    if (!c.ok()) return c.status();
-    standby_ = std::move(*c);
-  }
-  if (!tracking_) {
-    auto c = db::Connection::Open(opt_.tracking_conninfo);
-    if (!c.ok()) return c.status();
-    tracking_ = std::move(*c);
-  }
+  if (auto s = db::EnsureOpen(standby_, opt_.standby_conninfo); !s.ok()) return s;
+  if (auto s = db::EnsureOpen(tracking_, opt_.tracking_conninfo); !s.ok()) return s;
   return absl::OkStatus();
 }
 
@@ -154,8 +142,8 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
   if (!fresh.ok()) return fresh.status();
   std::vector<Event> late;
   if (!gaps.empty()) {
-    auto found =
-        ReadEvents(*standby_, "WHERE l.id = ANY($1::bigint[]) ORDER BY l.id", {IdArray(gaps)});
+    auto found = ReadEvents(*standby_, "WHERE l.id = ANY($1::bigint[]) ORDER BY l.id",
+                            {db::BigintArray(gaps)});
     if (!found.ok()) return found.status();
     late = std::move(*found);
   }
@@ -215,7 +203,7 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
         auto r = tracking_->Exec(
             absl::StrCat("INSERT INTO ", reg, " (model_id) SELECT unnest($1::bigint[]) ",
                          "ON CONFLICT (model_id) DO NOTHING"),
-            {IdArray(create)});
+            {db::BigintArray(create)});
         if (!r.ok()) return r.status();
       }
       if (!update.empty()) {
@@ -224,14 +212,14 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
                 "INSERT INTO ", reg,
                 " (model_id) SELECT unnest($1::bigint[]) ON CONFLICT (model_id) DO UPDATE ",
                 "SET state = 0, retry_count = 0, retry_at = NULL, missing_on_primary = false"),
-            {IdArray(update)});
+            {db::BigintArray(update)});
         if (!r.ok()) return r.status();
       }
       if (!remove.empty()) {
         auto r = tracking_->Exec(
             absl::StrCat("DELETE FROM ", reg,
                          " WHERE model_id = ANY($1::bigint[]) RETURNING local_path"),
-            {IdArray(remove)});
+            {db::BigintArray(remove)});
         if (!r.ok()) return r.status();
         std::set<std::string> paths;
         for (int i = 0; i < r->rows(); ++i) {
@@ -251,12 +239,12 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
       auto r = tracking_->Exec(
           "INSERT INTO georep.event_gaps (event_id) SELECT unnest($1::bigint[]) ON CONFLICT DO "
           "NOTHING",
-          {IdArray(new_gaps)});
+          {db::BigintArray(new_gaps)});
       if (!r.ok()) return r.status();
     }
     if (!resolved.empty()) {
       auto r = tracking_->Exec("DELETE FROM georep.event_gaps WHERE event_id = ANY($1::bigint[])",
-                               {IdArray(resolved)});
+                               {db::BigintArray(resolved)});
       if (!r.ok()) return r.status();
     }
     auto expired = tracking_->Exec(

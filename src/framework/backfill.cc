@@ -16,10 +16,6 @@ namespace {
 
 constexpr char kLease[] = "backfill";
 
-std::string IdArray(const std::vector<int64_t>& ids) {
-  return absl::StrCat("{", absl::StrJoin(ids, ","), "}");
-}
-
 std::vector<int64_t> Ids(const db::Result& r) {
   std::vector<int64_t> out;
   out.reserve(r.rows());
@@ -33,16 +29,8 @@ Backfill::Backfill(BackfillOptions options, std::vector<ReplicableSpec> specs)
     : opt_(std::move(options)), specs_(std::move(specs)) {}
 
 absl::Status Backfill::Connect() {
-  if (!standby_) {
-    auto c = db::Connection::Open(opt_.standby_conninfo);
-    if (!c.ok()) return c.status();
-    standby_ = std::move(*c);
-  }
-  if (!tracking_) {
-    auto c = db::Connection::Open(opt_.tracking_conninfo);
-    if (!c.ok()) return c.status();
-    tracking_ = std::move(*c);
-  }
+  if (auto s = db::EnsureOpen(standby_, opt_.standby_conninfo); !s.ok()) return s;
+  if (auto s = db::EnsureOpen(tracking_, opt_.tracking_conninfo); !s.ok()) return s;
   return absl::OkStatus();
 }
 
@@ -140,7 +128,7 @@ absl::StatusOr<BackfillStats> Backfill::Step(const ReplicableSpec& spec, bool* a
   // This step covers [lo, hi]; at the end of the table, everything above lo.
   std::string hi_clause = *at_end ? "" : absl::StrCat(" AND model_id <= ", ids.back());
   std::string reg = RegistryTable(spec);
-  std::string id_array = IdArray(ids);
+  std::string id_array = db::BigintArray(ids);
 
   if (!ids.empty()) {
     auto created = tracking_->Exec(
@@ -160,7 +148,7 @@ absl::StatusOr<BackfillStats> Backfill::Step(const ReplicableSpec& spec, bool* a
     auto still =
         standby_->Exec(absl::StrCat("SELECT ", QuotedIdColumn(spec), " FROM ", QuotedTable(spec),
                                     " WHERE ", QuotedIdColumn(spec), " = ANY($1::bigint[])"),
-                       {IdArray(maybe)});
+                       {db::BigintArray(maybe)});
     if (!still.ok()) return still.status();
     std::vector<int64_t> alive_ids = Ids(*still);
     std::set<int64_t> alive(alive_ids.begin(), alive_ids.end());
@@ -172,7 +160,7 @@ absl::StatusOr<BackfillStats> Backfill::Step(const ReplicableSpec& spec, bool* a
       auto removed =
           tracking_->Exec(absl::StrCat("DELETE FROM ", reg,
                                        " WHERE model_id = ANY($1::bigint[]) RETURNING local_path"),
-                          {IdArray(orphans)});
+                          {db::BigintArray(orphans)});
       if (!removed.ok()) return removed.status();
       stats.removed = removed->affected_rows();
       for (int i = 0; i < removed->rows(); ++i) {

@@ -25,17 +25,10 @@ namespace fs = std::filesystem;
 std::string TempDir(const std::string& storage_root) { return storage_root + "/.georep-tmp"; }
 
 absl::Status BlobSyncer::Connect() {
-  if (!standby_) {
-    auto c = db::Connection::Open(ctx_.standby_conninfo);
-    if (!c.ok()) return c.status();
-    standby_ = std::move(*c);
-  }
-  if (!tracking_) {
-    auto c = db::Connection::Open(ctx_.tracking_conninfo);
-    if (!c.ok()) return c.status();
-    if (auto r = (*c)->Exec("SET synchronous_commit = off"); !r.ok()) return r.status();
-    tracking_ = std::move(*c);
-  }
+  if (auto s = db::EnsureOpen(standby_, ctx_.standby_conninfo); !s.ok()) return s;
+  if (auto s = db::EnsureOpen(tracking_, ctx_.tracking_conninfo, "SET synchronous_commit = off");
+      !s.ok())
+    return s;
   return absl::OkStatus();
 }
 

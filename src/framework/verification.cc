@@ -30,10 +30,6 @@ std::string Sql(const ReplicableSpec& spec, absl::string_view text) {
                                     {"$ID", QuotedIdColumn(spec)}});
 }
 
-std::string IdArray(const std::vector<int64_t>& ids) {
-  return absl::StrCat("{", absl::StrJoin(ids, ","), "}");
-}
-
 void SleepUnless(const std::atomic<bool>& stop, double seconds) {
   auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (!stop.load() && std::chrono::steady_clock::now() < until) {
@@ -58,7 +54,7 @@ absl::StatusOr<std::map<int64_t, std::string>> PrimaryChecksums(db::Connection& 
   auto r = standby.Exec(Sql(spec,
                             "SELECT model_id, checksum FROM $STATES WHERE state = 2 AND model_id = "
                             "ANY($1::bigint[])"),
-                        {IdArray(ids)});
+                        {db::BigintArray(ids)});
   if (!r.ok()) return r.status();
   for (int i = 0; i < r->rows(); ++i) out[r->GetInt64(i, 0)] = std::string(r->Get(i, 1));
   return out;
@@ -272,18 +268,10 @@ Verifier::Verifier(VerificationOptions options, std::vector<ReplicableSpec> spec
     : opt_(std::move(options)), specs_(std::move(specs)) {}
 
 absl::Status Verifier::Connect() {
-  if (!standby_) {
-    auto c = db::Connection::Open(opt_.main_conninfo);
-    if (!c.ok()) return c.status();
-    standby_ = std::move(*c);
-  }
-  if (!tracking_) {
-    auto c = db::Connection::Open(opt_.tracking_conninfo);
-    if (!c.ok()) return c.status();
-    // A result lost in a crash only means that copy is verified again.
-    if (auto r = (*c)->Exec("SET synchronous_commit = off"); !r.ok()) return r.status();
-    tracking_ = std::move(*c);
-  }
+  if (auto s = db::EnsureOpen(standby_, opt_.main_conninfo); !s.ok()) return s;
+  if (auto s = db::EnsureOpen(tracking_, opt_.tracking_conninfo, "SET synchronous_commit = off");
+      !s.ok())
+    return s;
   return absl::OkStatus();
 }
 
@@ -342,7 +330,7 @@ absl::StatusOr<int> Verifier::SettleDisabled(const ReplicableSpec& spec) {
             "UPDATE $REG SET verification_state = 2, verified_at = now(), "
             "verification_failure = NULL WHERE state = 2 AND verification_state = 4 "
             "AND model_id = ANY($1::bigint[])"),
-        {IdArray(match)});
+        {db::BigintArray(match)});
     if (!r.ok()) return r.status();
   }
   for (int64_t id : mismatch) {
@@ -458,7 +446,7 @@ absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec) {
             "verification_failure = NULL, verification_retry_count = 0, verification_worker = NULL "
             "FROM unnest($1::bigint[], $2::text[]) AS v(id, sum) "
             "WHERE r.model_id = v.id AND r.verification_worker = $3"),
-        {IdArray(verified_ids), absl::StrCat("{", absl::StrJoin(verified_sums, ","), "}"),
+        {db::BigintArray(verified_ids), absl::StrCat("{", absl::StrJoin(verified_sums, ","), "}"),
          opt_.worker_id});
     if (!r.ok()) {
       (void)tracking_->Exec("ROLLBACK");
@@ -470,7 +458,7 @@ absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec) {
         tracking_->Exec(Sql(spec,
                             "UPDATE $REG SET verification_state = 4, verification_worker = NULL "
                             "WHERE model_id = ANY($1::bigint[]) AND verification_worker = $2"),
-                        {IdArray(disabled), opt_.worker_id});
+                        {db::BigintArray(disabled), opt_.worker_id});
     if (!r.ok()) {
       (void)tracking_->Exec("ROLLBACK");
       return r.status();

@@ -36,26 +36,22 @@ std::string FormatValue(double v) {
 
 MetricsRegistry::MetricsRegistry(std::vector<MetricDef> defs) : defs_(std::move(defs)) {}
 
-void MetricsRegistry::Set(absl::string_view name, const Labels& labels, double value) {
-  bool known = false;
-  for (const auto& d : defs_) known |= d.name == name;
-  if (!known) {
-    std::fprintf(stderr, "metric %.*s is not declared\n", static_cast<int>(name.size()),
-                 name.data());
-    std::abort();
+void MetricsRegistry::CheckDeclared(absl::string_view name) const {
+  for (const auto& d : defs_) {
+    if (d.name == name) return;
   }
+  std::fprintf(stderr, "metric %.*s is not declared\n", static_cast<int>(name.size()), name.data());
+  std::abort();  // a bug: every metric is declared in its list
+}
+
+void MetricsRegistry::Set(absl::string_view name, const Labels& labels, double value) {
+  CheckDeclared(name);
   std::lock_guard lock(mu_);
   values_[std::string(name)][labels] = value;
 }
 
 void MetricsRegistry::Add(absl::string_view name, const Labels& labels, double delta) {
-  bool known = false;
-  for (const auto& d : defs_) known |= d.name == name;
-  if (!known) {
-    std::fprintf(stderr, "metric %.*s is not declared\n", static_cast<int>(name.size()),
-                 name.data());
-    std::abort();
-  }
+  CheckDeclared(name);
   std::lock_guard lock(mu_);
   values_[std::string(name)][labels] += delta;
 }

@@ -40,6 +40,7 @@ class MetricsRegistry {
   std::string Render() const;
 
  private:
+  void CheckDeclared(absl::string_view name) const;
   std::vector<MetricDef> defs_;
   mutable std::mutex mu_;
   std::map<std::string, std::map<Labels, double>, std::less<>> values_ ABSL_GUARDED_BY(mu_);
