@@ -27,6 +27,7 @@ test-unit: build
 
 demo: build
 	$(GEOREP) demo up --dir $(DEMO_DIR)
+	@sleep 2  # let the secondary catch up before showing status
 	@for c in $(DEMO_DIR)/*/georep.toml; do echo; $(GEOREP) status --config $$c; done
 
 demo-down:

@@ -53,6 +53,35 @@ std::string RenderStatus(const std::string& status_json) {
                           Bytes(s.value("retained_bytes", int64_t{0})), Str(s, "client", "")));
     }
   }
+  // One line per replicable that has anything to show.
+  if (j.contains("replicables")) {
+    bool primary = j["role"] == "primary";
+    bool header = false;
+    for (const auto& r : j["replicables"]) {
+      auto n = [&](const char* key) {
+        return r.contains(key) ? r[key].get<int64_t>() : int64_t{0};
+      };
+      if (primary ? n("checksummed") + n("checksum_failed") + n("checksum_pending") == 0
+                  : n("registry") == 0) {
+        continue;
+      }
+      if (!header) {
+        absl::StrAppend(
+            &out, primary ? absl::StrFormat("%-27s %12s %8s %8s\n", "replicable", "checksummed",
+                                            "failed", "pending")
+                          : absl::StrFormat("%-27s %9s %9s %9s %7s %9s\n", "replicable", "synced",
+                                            "of", "verified", "failed", "pending"));
+        header = true;
+      }
+      absl::StrAppend(
+          &out, primary ? absl::StrFormat("%-27s %12d %8d %8d\n", Str(r, "name"), n("checksummed"),
+                                          n("checksum_failed"), n("checksum_pending"))
+                        : absl::StrFormat("%-27s %9d %9d %9d %7d %9d\n", Str(r, "name"),
+                                          n("synced"), n("registry"), n("verified"),
+                                          n("failed") + n("verification_failed"),
+                                          n("pending") + n("started")));
+    }
+  }
   return out;
 }
 
