@@ -6,7 +6,7 @@ BUILD_TYPE ?= RelWithDebInfo
 DEMO_DIR   ?= var/demo
 GEOREP     := $(BUILD)/georep
 
-.PHONY: all deps build test test-unit demo demo-down asan format format-check clean
+.PHONY: all deps build test test-unit demo demo-down bench bench-quick asan format format-check clean
 
 all: build
 
@@ -32,6 +32,15 @@ demo: build
 
 demo-down:
 	$(GEOREP) demo down --dir $(DEMO_DIR)
+
+# Benchmarks against the tools an operator would use instead (bench/run.sh).
+bench: build
+	@scripts/install-bench-deps
+	bench/run.sh
+
+bench-quick: build
+	@scripts/install-bench-deps
+	bench/run.sh --quick
 
 # Debug build with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan: deps

@@ -47,7 +47,7 @@ struct VerificationOptions {
   double interval_seconds = 7 * 24 * 3600;
   double dead_worker_seconds = 15;
   int batch = 500;
-  double idle_poll_seconds = 1.0;
+  double idle_poll_seconds = 0.25;  // bounds how soon a new item is checksummed / verified
 };
 
 class Checksummer {
