@@ -209,14 +209,22 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec) {
     if (claimed->rows() > 0) break;
   }
   if (claimed->rows() == 0) return 0;
-  if (auto b = main_->Exec("BEGIN"); !b.ok()) return b.status();
+  // Hash the batch, then record it in one transaction: successes with one
+  // statement, failures (rare) one by one.
+  std::vector<int64_t> ok_ids;
+  std::vector<std::string> ok_sums;
+  struct Failed {
+    int64_t id;
+    int retries;
+    std::string why;
+  };
+  std::vector<Failed> failed;
   for (int i = 0; i < claimed->rows(); ++i) {
     int64_t id = claimed->GetInt64(i, 0);
     std::optional<std::string> recorded;
     if (!claimed->IsNull(i, 1)) recorded = std::string(claimed->Get(i, 1));
     int retries = static_cast<int>(claimed->GetInt64(i, 2));
     std::string failure;
-    std::string sum;
     if (claimed->IsNull(i, 3)) {
       failure = "model row or its path is gone";
     } else {
@@ -231,34 +239,41 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec) {
           failure = absl::StrCat("checksum changed since it was last verified (", *recorded, " → ",
                                  *digest, "): the file was modified outside the application");
         } else {
-          sum = *digest;
+          ok_ids.push_back(id);
+          ok_sums.push_back(*digest);
         }
       }
     }
-    absl::StatusOr<db::Result> r =
-        failure.empty()
-            ? main_->Exec(Sql(spec,
-                              "UPDATE $STATES SET state = 2, checksum = $2, verified_at = now(), "
-                              "failure = NULL, "
-                              "retry_count = 0, retry_at = NULL, worker_id = NULL WHERE model_id = "
-                              "$1 AND worker_id = $3"),
-                          {absl::StrCat(id), sum, opt_.worker_id})
-            : main_->Exec(Sql(spec,
-                              "UPDATE $STATES SET state = 3, failure = left($2, 1000), retry_count "
-                              "= retry_count + 1, "
-                              "retry_at = now() + make_interval(secs => $4), worker_id = NULL "
-                              "WHERE model_id = $1 AND worker_id = $3"),
-                          {absl::StrCat(id), failure, opt_.worker_id,
-                           absl::StrCat(RetryDelaySeconds(retries, false, Rand30))});
-    if (!r.ok()) {
-      (void)main_->Exec("ROLLBACK");
-      return r.status();
-    }
     if (!failure.empty()) {
       log::Warn("checksum failed", {{"replicable", spec.name}, {"id", id}, {"error", failure}});
+      failed.push_back({id, retries, failure});
     }
   }
-  if (auto c = main_->Exec("COMMIT"); !c.ok()) return c.status();
+  absl::Status s = db::InTransaction(*main_, [&]() -> absl::Status {
+    if (!ok_ids.empty()) {
+      auto r = main_->Exec(Sql(spec,
+                               "UPDATE $STATES s SET state = 2, checksum = v.sum, verified_at = "
+                               "now(), failure = NULL, "
+                               "retry_count = 0, retry_at = NULL, worker_id = NULL "
+                               "FROM unnest($1::bigint[], $2::text[]) AS v(id, sum) "
+                               "WHERE s.model_id = v.id AND s.worker_id = $3"),
+                           {db::BigintArray(ok_ids),
+                            absl::StrCat("{", absl::StrJoin(ok_sums, ","), "}"), opt_.worker_id});
+      if (!r.ok()) return r.status();
+    }
+    for (const Failed& f : failed) {
+      auto r = main_->Exec(
+          Sql(spec,
+              "UPDATE $STATES SET state = 3, failure = left($2, 1000), "
+              "retry_count = retry_count + 1, retry_at = now() + make_interval(secs => $4), "
+              "worker_id = NULL WHERE model_id = $1 AND worker_id = $3"),
+          {absl::StrCat(f.id), f.why, opt_.worker_id,
+           absl::StrCat(RetryDelaySeconds(f.retries, false, Rand30))});
+      if (!r.ok()) return r.status();
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
   return claimed->rows();
 }
 
