@@ -7,13 +7,7 @@
 #include "framework/spec.h"
 
 namespace georep::framework {
-namespace {
-
-std::string Sql(const ReplicableSpec& spec, absl::string_view text) {
-  return absl::StrReplaceAll(text, {{"$REG", RegistryTable(spec)}, {"$NAME", spec.name}});
-}
-
-}  // namespace
+namespace {}  // namespace
 
 const char* VerificationStateName(int state) {
   switch (state) {
@@ -54,7 +48,7 @@ absl::Status EnsureRegistryTable(db::Connection& tracking, const ReplicableSpec&
     auto exists = tracking.Exec("SELECT to_regclass($1) IS NOT NULL", {RegistryTable(spec)});
     if (!exists.ok()) return exists.status();
     if (exists->GetBool(0, 0)) return absl::OkStatus();
-    return tracking.ExecScript(Sql(spec, R"sql(
+    return tracking.ExecScript(SpecSql(spec, R"sql(
 CREATE TABLE $REG (
   model_id bigint PRIMARY KEY,
   state smallint NOT NULL DEFAULT 0,
@@ -110,7 +104,8 @@ absl::StatusOr<std::vector<ClaimedItem>> ClaimBatch(db::Connection& tracking,
   int64_t claim_id = static_cast<int64_t>(getpid()) << 32 ^ static_cast<int64_t>(random());
   auto claim = [&](absl::string_view pick, int n) -> absl::Status {
     auto r = tracking.Exec(
-        Sql(spec,
+        SpecSql(
+            spec,
             absl::StrCat(
                 "WITH c AS (", pick,
                 " LIMIT $1 FOR UPDATE SKIP LOCKED) "
@@ -144,7 +139,8 @@ absl::StatusOr<bool> CompleteSync(db::Connection& tracking, const ReplicableSpec
   bool done = false;
   absl::Status s = db::InTransaction(tracking, [&]() -> absl::Status {
     auto r = tracking.Exec(
-        Sql(spec,
+        SpecSql(
+            spec,
             "UPDATE $REG SET state = 2, last_synced_at = now(), retry_count = 0, retry_at = NULL, "
             "last_sync_failure = NULL, missing_on_primary = false, claim_id = NULL, "
             "worker_id = NULL, local_path = $3, file_size = $4, checksum = $5, "
@@ -168,7 +164,8 @@ absl::Status FailSync(db::Connection& tracking, const ReplicableSpec& spec, cons
                       const std::string& error, bool missing_on_primary, double delay_seconds,
                       bool verification_failed) {
   return tracking
-      .Exec(Sql(spec,
+      .Exec(SpecSql(
+                spec,
                 "UPDATE $REG SET state = 3, retry_count = retry_count + 1, "
                 "retry_at = now() + make_interval(secs => $3), last_sync_failure = left($4, 1000), "
                 "missing_on_primary = $5, claim_id = NULL, worker_id = NULL, "
@@ -186,11 +183,11 @@ absl::Status FailSync(db::Connection& tracking, const ReplicableSpec& spec, cons
 absl::StatusOr<int64_t> ReclaimStarted(db::Connection& tracking, const ReplicableSpec& spec,
                                        double dead_after_seconds, double timeout_seconds) {
   auto r = tracking.Exec(
-      Sql(spec,
-          "UPDATE $REG SET state = 0, claim_id = NULL, worker_id = NULL WHERE state = 1 AND ("
-          "worker_id IS NULL OR started_at < now() - make_interval(secs => $2) OR NOT EXISTS ("
-          "SELECT 1 FROM georep.workers w WHERE w.worker_id = $REG.worker_id "
-          "AND w.heartbeat_at > now() - make_interval(secs => $1)))"),
+      SpecSql(spec,
+              "UPDATE $REG SET state = 0, claim_id = NULL, worker_id = NULL WHERE state = 1 AND ("
+              "worker_id IS NULL OR started_at < now() - make_interval(secs => $2) OR NOT EXISTS ("
+              "SELECT 1 FROM georep.workers w WHERE w.worker_id = $REG.worker_id "
+              "AND w.heartbeat_at > now() - make_interval(secs => $1)))"),
       {absl::StrCat(dead_after_seconds), absl::StrCat(timeout_seconds)});
   if (!r.ok()) return r.status();
   return r->affected_rows();

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "db/connection.h"
 
@@ -113,6 +114,18 @@ std::string QuotedIdColumn(const ReplicableSpec& spec) { return db::QuoteIdent(s
 
 std::string RegistryTable(const ReplicableSpec& spec) {
   return absl::StrCat("georep.", spec.name, "_registry");
+}
+
+std::string StatesTable(const ReplicableSpec& spec) {
+  return absl::StrCat("georep.", spec.name, "_states");
+}
+
+std::string SpecSql(const ReplicableSpec& spec, absl::string_view text) {
+  return absl::StrReplaceAll(text, {{"$STATES", StatesTable(spec)},
+                                    {"$REG", RegistryTable(spec)},
+                                    {"$NAME", spec.name},
+                                    {"$MODEL", QuotedTable(spec)},
+                                    {"$ID", QuotedIdColumn(spec)}});
 }
 
 std::string PathSql(const ReplicableSpec& spec, absl::string_view alias) {

@@ -42,6 +42,11 @@ std::string QuotedTable(const ReplicableSpec& spec);
 std::string QuotedIdColumn(const ReplicableSpec& spec);
 // georep.<name>_registry in the tracking DB.
 std::string RegistryTable(const ReplicableSpec& spec);
+// georep.<name>_states in the main DB.
+std::string StatesTable(const ReplicableSpec& spec);
+// `text` with $REG, $STATES, $NAME, $MODEL and $ID replaced by the spec's
+// registry table, states table, name, quoted model table and id column.
+std::string SpecSql(const ReplicableSpec& spec, absl::string_view text);
 
 // root/relative, refusing an empty, absolute or NUL-containing path, "." or
 // ".." segments, and any symbolic link between root and the file, so a row can

@@ -22,14 +22,6 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-std::string Sql(const ReplicableSpec& spec, absl::string_view text) {
-  return absl::StrReplaceAll(text, {{"$STATES", StatesTable(spec)},
-                                    {"$REG", RegistryTable(spec)},
-                                    {"$NAME", spec.name},
-                                    {"$MODEL", QuotedTable(spec)},
-                                    {"$ID", QuotedIdColumn(spec)}});
-}
-
 void SleepUnless(const std::atomic<bool>& stop, double seconds) {
   auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (!stop.load() && std::chrono::steady_clock::now() < until) {
@@ -51,10 +43,11 @@ absl::StatusOr<std::map<int64_t, std::string>> PrimaryChecksums(db::Connection& 
   auto exists = standby.Exec("SELECT to_regclass($1) IS NOT NULL", {StatesTable(spec)});
   if (!exists.ok()) return exists.status();
   if (!exists->GetBool(0, 0) || ids.empty()) return out;
-  auto r = standby.Exec(Sql(spec,
-                            "SELECT model_id, checksum FROM $STATES WHERE state = 2 AND model_id = "
-                            "ANY($1::bigint[])"),
-                        {db::BigintArray(ids)});
+  auto r =
+      standby.Exec(SpecSql(spec,
+                           "SELECT model_id, checksum FROM $STATES WHERE state = 2 AND model_id = "
+                           "ANY($1::bigint[])"),
+                   {db::BigintArray(ids)});
   if (!r.ok()) return r.status();
   for (int i = 0; i < r->rows(); ++i) out[r->GetInt64(i, 0)] = std::string(r->Get(i, 1));
   return out;
@@ -70,10 +63,6 @@ db::Params ClaimParams(const VerificationOptions& opt, absl::string_view pick) {
 
 }  // namespace
 
-std::string StatesTable(const ReplicableSpec& spec) {
-  return absl::StrCat("georep.", spec.name, "_states");
-}
-
 absl::Status EnsureStateTable(db::Connection& main, const ReplicableSpec& spec) {
   return db::InTransaction(main, [&]() -> absl::Status {
     if (auto r = main.Exec("SELECT pg_advisory_xact_lock(hashtext('georep.states_ddl'))"); !r.ok())
@@ -81,7 +70,7 @@ absl::Status EnsureStateTable(db::Connection& main, const ReplicableSpec& spec) 
     auto exists = main.Exec("SELECT to_regclass($1) IS NOT NULL", {StatesTable(spec)});
     if (!exists.ok()) return exists.status();
     if (exists->GetBool(0, 0)) return absl::OkStatus();
-    return main.ExecScript(Sql(spec, R"sql(
+    return main.ExecScript(SpecSql(spec, R"sql(
 CREATE TABLE $STATES (
   model_id bigint PRIMARY KEY,
   state smallint NOT NULL DEFAULT 0,
@@ -143,14 +132,15 @@ void Checksummer::Run(const std::atomic<bool>& stop) {
 
 absl::Status Checksummer::BackfillStates(const ReplicableSpec& spec) {
   // One set-based statement each way; the main DB holds both tables.
-  auto add = main_->Exec(Sql(spec,
-                             "INSERT INTO $STATES (model_id) SELECT m.$ID FROM $MODEL m "
-                             "WHERE NOT EXISTS (SELECT 1 FROM $STATES s WHERE s.model_id = m.$ID) "
-                             "ON CONFLICT DO NOTHING"));
+  auto add =
+      main_->Exec(SpecSql(spec,
+                          "INSERT INTO $STATES (model_id) SELECT m.$ID FROM $MODEL m "
+                          "WHERE NOT EXISTS (SELECT 1 FROM $STATES s WHERE s.model_id = m.$ID) "
+                          "ON CONFLICT DO NOTHING"));
   if (!add.ok()) return add.status();
-  auto drop = main_->Exec(Sql(spec,
-                              "DELETE FROM $STATES s WHERE NOT EXISTS "
-                              "(SELECT 1 FROM $MODEL m WHERE m.$ID = s.model_id)"));
+  auto drop = main_->Exec(SpecSql(spec,
+                                  "DELETE FROM $STATES s WHERE NOT EXISTS "
+                                  "(SELECT 1 FROM $MODEL m WHERE m.$ID = s.model_id)"));
   return drop.status();
 }
 
@@ -169,7 +159,8 @@ absl::StatusOr<int> Checksummer::Round() {
     }
     // Rows of dead checksummers are released.
     auto reclaim = main_->Exec(
-        Sql(spec,
+        SpecSql(
+            spec,
             "UPDATE $STATES SET worker_id = NULL, state = CASE WHEN state = 1 THEN 0 ELSE state "
             "END "
             "WHERE worker_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM georep.workers w "
@@ -195,7 +186,8 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec) {
   for (absl::string_view pick : {"state = 0", "state = 3 AND retry_at <= now()",
                                  "state = 2 AND verified_at < now() - make_interval(secs => $3)"}) {
     claimed = main_->Exec(
-        Sql(spec,
+        SpecSql(
+            spec,
             absl::StrCat(
                 "UPDATE $STATES s SET state = CASE WHEN s.state = 2 THEN 2 ELSE 1 END, "
                 "started_at = now(), worker_id = $2 FROM (SELECT model_id FROM $STATES WHERE ",
@@ -251,22 +243,23 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec) {
   }
   absl::Status s = db::InTransaction(*main_, [&]() -> absl::Status {
     if (!ok_ids.empty()) {
-      auto r = main_->Exec(Sql(spec,
-                               "UPDATE $STATES s SET state = 2, checksum = v.sum, verified_at = "
-                               "now(), failure = NULL, "
-                               "retry_count = 0, retry_at = NULL, worker_id = NULL "
-                               "FROM unnest($1::bigint[], $2::text[]) AS v(id, sum) "
-                               "WHERE s.model_id = v.id AND s.worker_id = $3"),
-                           {db::BigintArray(ok_ids),
-                            absl::StrCat("{", absl::StrJoin(ok_sums, ","), "}"), opt_.worker_id});
+      auto r =
+          main_->Exec(SpecSql(spec,
+                              "UPDATE $STATES s SET state = 2, checksum = v.sum, verified_at = "
+                              "now(), failure = NULL, "
+                              "retry_count = 0, retry_at = NULL, worker_id = NULL "
+                              "FROM unnest($1::bigint[], $2::text[]) AS v(id, sum) "
+                              "WHERE s.model_id = v.id AND s.worker_id = $3"),
+                      {db::BigintArray(ok_ids), absl::StrCat("{", absl::StrJoin(ok_sums, ","), "}"),
+                       opt_.worker_id});
       if (!r.ok()) return r.status();
     }
     for (const Failed& f : failed) {
       auto r = main_->Exec(
-          Sql(spec,
-              "UPDATE $STATES SET state = 3, failure = left($2, 1000), "
-              "retry_count = retry_count + 1, retry_at = now() + make_interval(secs => $4), "
-              "worker_id = NULL WHERE model_id = $1 AND worker_id = $3"),
+          SpecSql(spec,
+                  "UPDATE $STATES SET state = 3, failure = left($2, 1000), "
+                  "retry_count = retry_count + 1, retry_at = now() + make_interval(secs => $4), "
+                  "worker_id = NULL WHERE model_id = $1 AND worker_id = $3"),
           {absl::StrCat(f.id), f.why, opt_.worker_id,
            absl::StrCat(RetryDelaySeconds(f.retries, false, Rand30))});
       if (!r.ok()) return r.status();
@@ -324,9 +317,9 @@ absl::StatusOr<int> Verifier::Round() {
 // Synced rows whose primary had no checksum: verified (or failed) once it has.
 absl::StatusOr<int> Verifier::SettleDisabled(const ReplicableSpec& spec) {
   auto rows = tracking_->Exec(
-      Sql(spec,
-          "SELECT model_id, checksum FROM $REG WHERE state = 2 AND verification_state = 4 "
-          "ORDER BY model_id LIMIT 1000"));
+      SpecSql(spec,
+              "SELECT model_id, checksum FROM $REG WHERE state = 2 AND verification_state = 4 "
+              "ORDER BY model_id LIMIT 1000"));
   if (!rows.ok()) return rows.status();
   if (rows->rows() == 0) return 0;
   std::vector<int64_t> ids;
@@ -341,22 +334,22 @@ absl::StatusOr<int> Verifier::SettleDisabled(const ReplicableSpec& spec) {
   }
   if (!match.empty()) {
     auto r = tracking_->Exec(
-        Sql(spec,
-            "UPDATE $REG SET verification_state = 2, verified_at = now(), "
-            "verification_failure = NULL WHERE state = 2 AND verification_state = 4 "
-            "AND model_id = ANY($1::bigint[])"),
+        SpecSql(spec,
+                "UPDATE $REG SET verification_state = 2, verified_at = now(), "
+                "verification_failure = NULL WHERE state = 2 AND verification_state = 4 "
+                "AND model_id = ANY($1::bigint[])"),
         {db::BigintArray(match)});
     if (!r.ok()) return r.status();
   }
   for (int64_t id : mismatch) {
     auto r = tracking_->Exec(
-        Sql(spec,
-            "UPDATE $REG SET verification_state = 3, verification_retry_count = "
-            "verification_retry_count + 1, "
-            "verification_failure = 'checksum does not match the primary''s', state = 3, "
-            "last_sync_failure = 'verification: checksum does not match the primary''s', "
-            "retry_count = retry_count + 1, retry_at = now() + make_interval(secs => $2) "
-            "WHERE model_id = $1 AND state = 2 AND verification_state = 4"),
+        SpecSql(spec,
+                "UPDATE $REG SET verification_state = 3, verification_retry_count = "
+                "verification_retry_count + 1, "
+                "verification_failure = 'checksum does not match the primary''s', state = 3, "
+                "last_sync_failure = 'verification: checksum does not match the primary''s', "
+                "retry_count = retry_count + 1, retry_at = now() + make_interval(secs => $2) "
+                "WHERE model_id = $1 AND state = 2 AND verification_state = 4"),
         {absl::StrCat(id), "0"});  // fetched again at once
     if (!r.ok()) return r.status();
   }
@@ -368,7 +361,8 @@ absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec) {
   if (auto s = Heartbeat(*tracking_, opt_.worker_id); !s.ok()) return s;
   // Rows of dead daemons: released (a started check goes back to pending).
   auto reclaim = tracking_->Exec(
-      Sql(spec,
+      SpecSql(
+          spec,
           "UPDATE $REG SET verification_worker = NULL, verification_state = CASE WHEN "
           "verification_state = 1 "
           "THEN 0 ELSE verification_state END WHERE verification_worker IS NOT NULL AND NOT EXISTS "
@@ -384,7 +378,8 @@ absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec) {
        {"verification_state = 0",
         "verification_state = 2 AND verified_at < now() - make_interval(secs => $3)"}) {
     claimed = tracking_->Exec(
-        Sql(spec,
+        SpecSql(
+            spec,
             absl::StrCat(
                 "UPDATE $REG r SET verification_state = CASE WHEN r.verification_state = 0 THEN 1 "
                 "ELSE r.verification_state END, verification_started_at = now(), "
@@ -436,13 +431,13 @@ absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec) {
     } else {
       int retries = static_cast<int>(claimed->GetInt64(i, 2));
       r = tracking_->Exec(
-          Sql(spec,
-              "UPDATE $REG SET verification_state = 3, verification_failure = left($3, 1000), "
-              "verification_retry_count = verification_retry_count + 1, verification_worker = "
-              "NULL, "
-              "state = 3, last_sync_failure = left($3, 1000), retry_count = retry_count + 1, "
-              "retry_at = now() + make_interval(secs => $4) "
-              "WHERE model_id = $1 AND verification_worker = $2 AND state = 2"),
+          SpecSql(spec,
+                  "UPDATE $REG SET verification_state = 3, verification_failure = left($3, 1000), "
+                  "verification_retry_count = verification_retry_count + 1, verification_worker = "
+                  "NULL, "
+                  "state = 3, last_sync_failure = left($3, 1000), retry_count = retry_count + 1, "
+                  "retry_at = now() + make_interval(secs => $4) "
+                  "WHERE model_id = $1 AND verification_worker = $2 AND state = 2"),
           // A damaged copy is fetched again at once; backoff only if repairs keep failing.
           {absl::StrCat(id), opt_.worker_id, failure,
            absl::StrCat(retries == 0 ? 0.0 : RetryDelaySeconds(retries - 1, false, Rand30))});
@@ -456,7 +451,8 @@ absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec) {
   }
   if (!verified_ids.empty()) {
     auto r = tracking_->Exec(
-        Sql(spec,
+        SpecSql(
+            spec,
             "UPDATE $REG r SET verification_state = 2, verified_at = now(), checksum = v.sum, "
             "verification_failure = NULL, verification_retry_count = 0, verification_worker = NULL "
             "FROM unnest($1::bigint[], $2::text[]) AS v(id, sum) "
@@ -469,11 +465,11 @@ absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec) {
     }
   }
   if (!disabled.empty()) {
-    auto r =
-        tracking_->Exec(Sql(spec,
-                            "UPDATE $REG SET verification_state = 4, verification_worker = NULL "
-                            "WHERE model_id = ANY($1::bigint[]) AND verification_worker = $2"),
-                        {db::BigintArray(disabled), opt_.worker_id});
+    auto r = tracking_->Exec(
+        SpecSql(spec,
+                "UPDATE $REG SET verification_state = 4, verification_worker = NULL "
+                "WHERE model_id = ANY($1::bigint[]) AND verification_worker = $2"),
+        {db::BigintArray(disabled), opt_.worker_id});
     if (!r.ok()) {
       (void)tracking_->Exec("ROLLBACK");
       return r.status();
@@ -498,9 +494,9 @@ std::string Where(const Selection& sel, absl::string_view failed_clause) {
 absl::StatusOr<int64_t> Resync(db::Connection& tracking, const ReplicableSpec& spec,
                                const Selection& sel) {
   auto r = tracking.Exec(
-      Sql(spec, absl::StrCat("UPDATE $REG SET state = 0, retry_count = 0, retry_at = NULL, "
-                             "missing_on_primary = false WHERE state <> 1 AND ",
-                             Where(sel, "(state = 3 OR verification_state = 3)"))));
+      SpecSql(spec, absl::StrCat("UPDATE $REG SET state = 0, retry_count = 0, retry_at = NULL, "
+                                 "missing_on_primary = false WHERE state <> 1 AND ",
+                                 Where(sel, "(state = 3 OR verification_state = 3)"))));
   if (!r.ok()) return r.status();
   return r->affected_rows();
 }
@@ -508,18 +504,18 @@ absl::StatusOr<int64_t> Resync(db::Connection& tracking, const ReplicableSpec& s
 absl::StatusOr<int64_t> ReverifySecondary(db::Connection& tracking, const ReplicableSpec& spec,
                                           const Selection& sel) {
   auto r = tracking.Exec(
-      Sql(spec, absl::StrCat("UPDATE $REG SET verification_state = 0 WHERE state = 2 AND "
-                             "verification_state <> 1 AND ",
-                             Where(sel, "verification_state = 3"))));
+      SpecSql(spec, absl::StrCat("UPDATE $REG SET verification_state = 0 WHERE state = 2 AND "
+                                 "verification_state <> 1 AND ",
+                                 Where(sel, "verification_state = 3"))));
   if (!r.ok()) return r.status();
   return r->affected_rows();
 }
 
 absl::StatusOr<int64_t> ReverifyPrimary(db::Connection& main, const ReplicableSpec& spec,
                                         const Selection& sel) {
-  auto r = main.Exec(
-      Sql(spec, absl::StrCat("UPDATE $STATES SET state = 0, retry_at = NULL WHERE state <> 1 AND ",
-                             Where(sel, "state = 3"))));
+  auto r = main.Exec(SpecSql(
+      spec, absl::StrCat("UPDATE $STATES SET state = 0, retry_at = NULL WHERE state <> 1 AND ",
+                         Where(sel, "state = 3"))));
   if (!r.ok()) return r.status();
   return r->affected_rows();
 }

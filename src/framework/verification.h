@@ -27,12 +27,11 @@
 
 #include "absl/status/statusor.h"
 #include "db/connection.h"
+#include "framework/spec.h"
 #include "georep/replicable.h"
 
 namespace georep::framework {
 
-// georep.<name>_states in the main DB.
-std::string StatesTable(const ReplicableSpec& spec);
 // Creates the states table with its indexes and count triggers (idempotent).
 absl::Status EnsureStateTable(db::Connection& main, const ReplicableSpec& spec);
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "sample/sample.h"
 #include "support/test_support.h"
 #include "support/topology.h"
 #include "transport/geo_auth.h"
@@ -20,17 +21,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-const std::vector<std::string> kKinds = {"upload",
-                                         "lfs_object",
-                                         "job_artifact",
-                                         "package_file",
-                                         "pipeline_artifact",
-                                         "terraform_state_version",
-                                         "merge_request_diff",
-                                         "pages_deployment",
-                                         "ci_secure_file",
-                                         "dependency_proxy_blob",
-                                         "dependency_proxy_manifest"};
+const std::vector<std::string>& kKinds = sample::BlobKinds();
 
 struct Item {
   std::string kind;
@@ -196,6 +187,10 @@ TEST_F(BlobSyncTest, ForgedRequestsAreRefusedAndServeNothing) {
     EXPECT_FALSE(nlohmann::json::parse(r.body, nullptr, false).is_discarded())
         << c.name << ": " << r.body;
   }
+
+  // The item must be synced before the site is disabled, or its own sync
+  // fails during the disabled window and adds a failed row below.
+  ASSERT_TRUE(test::WaitFor([&] { return SecondaryHas(item); }, 30));
 
   // A disabled site is refused (the primary re-reads sites every few seconds).
   ASSERT_EQ(
