@@ -3,7 +3,7 @@
 // verification workers, status counts, metrics, API routes, CLI verbs).
 //
 // A type is declared either in C++ (one short file under src/replicators/,
-// deriving BlobType) or in a site's TOML configuration ([[replicable]]); both
+// deriving BlobType or RepositoryType) or in a site's TOML configuration ([[replicable]]); both
 // become the same ReplicableSpec and run the same machinery.
 //
 //   struct PackageFile : BlobType {
@@ -28,8 +28,9 @@ struct ReplicableSpec {
   Strategy strategy = Strategy::kBlob;
   std::string model_table;       // the application's table, optionally schema-qualified
   std::string id_column = "id";  // bigint primary key of the model table
-  // Where the bytes live, relative to the storage root: literal text and
-  // {column} placeholders of the model row, e.g. "attachments/{owner_id}/{id}.bin".
+  // Where the bytes live, relative to the storage root (blobs) or the
+  // repository root (repositories): literal text and {column} placeholders of
+  // the model row, e.g. "attachments/{owner_id}/{id}.bin" or "{path}.wiki.git".
   std::string path_template;
   std::string origin;  // "built-in" or the config file that declared it
 };
@@ -37,6 +38,12 @@ struct ReplicableSpec {
 // Strategy bases. A C++ replicable derives one and adds constants.
 struct BlobType {
   static constexpr Strategy kStrategy = Strategy::kBlob;
+  static constexpr std::string_view kIdColumn = "id";
+};
+
+// A bare Git repository; the path template names its folder and ends in ".git".
+struct RepositoryType {
+  static constexpr Strategy kStrategy = Strategy::kRepository;
   static constexpr std::string_view kIdColumn = "id";
 };
 

@@ -46,4 +46,10 @@ struct GeoRouteContext {
 
 void AddGeoRoutes(Router& router, const GeoRouteContext& ctx);
 
+// Checks that `req` comes from an enabled secondary whose token is valid for
+// exactly `data`. nullopt when it does; else the 401/403 to answer.
+std::optional<HttpResponse> RefuseGeoRequest(SiteDirectory& sites, const HttpRequest& req,
+                                             const std::string& data);
+HttpResponse GeoError(int status, absl::string_view code, absl::string_view message);
+
 }  // namespace georep::api

@@ -102,6 +102,10 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     bool keep_alive = req.keep_alive();
     unsigned version = req.version();
+    if (out.stream) {
+      SendStream(out, keep_alive, version);
+      return;
+    }
     if (!out.file_path.empty()) {
       http::file_body::value_type file;
       beast::error_code fec;
@@ -125,6 +129,33 @@ class Session : public std::enable_shared_from_this<Session> {
     res->body() = std::move(out.body);
     res->prepare_payload();
     Send(res);
+  }
+
+  // A chunked body produced by out.stream, written synchronously: the
+  // producer (a git process) paces it.
+  void SendStream(const HttpResponse& out, bool keep_alive, unsigned version) {
+    http::response<http::empty_body> res{static_cast<http::status>(out.status), version};
+    Prepare(res, out, keep_alive);
+    res.chunked(true);
+    stream_.expires_never();
+    beast::error_code ec;
+    http::response_serializer<http::empty_body> sr{res};
+    http::write_header(stream_, sr, ec);
+    bool ok = !ec;
+    out.stream([&](absl::string_view piece) {
+      if (!ok) return false;
+      if (piece.empty()) return true;
+      asio::write(stream_, http::make_chunk(asio::buffer(piece.data(), piece.size())), ec);
+      ok = !ec;
+      return ok;
+    });
+    if (ok) asio::write(stream_, http::make_chunk_last(), ec);
+    if (!ok || ec || !keep_alive) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    Read();
   }
 
   template <typename Response>

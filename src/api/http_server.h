@@ -40,6 +40,11 @@ struct HttpResponse {
   // When set, the body is this file, streamed from disk (never held whole in
   // memory); a file that cannot be opened answers 404.
   std::string file_path;
+  // When set, the body is produced by this function, sent chunked as it
+  // comes: it calls `write` for each piece (false: the client is gone). It
+  // runs on the I/O thread, like the handler.
+  using Writer = std::function<bool(absl::string_view)>;
+  std::function<void(const Writer& write)> stream;
 
   static HttpResponse Json(int status, std::string body);
   static HttpResponse Text(int status, std::string body);

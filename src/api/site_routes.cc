@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "framework/verification.h"
+#include "git/repository.h"
 #include "nlohmann/json.hpp"
 
 namespace georep::api {
@@ -25,7 +26,18 @@ const MetricDef kMetrics[] = {
     {"geo_db_slot_active", "gauge", "Primary: 1 while a standby streams through the slot"},
     {"geo_retrieve_requests_total", "counter",
      "Primary: blob retrieve requests from secondaries, by replicable and HTTP status"},
+    {"geo_git_http_requests_total", "counter",
+     "Git smart HTTP requests, by service, route (user or geo) and HTTP status"},
+    {"geo_git_processes_total", "counter",
+     "git processes this daemon started (fetches, clones, http-backend)"},
 };
+
+// geo_<plural of the name>: geo_upload*s*, geo_project_repositor*ies*.
+std::string MetricPrefix(const ReplicableSpec& spec) {
+  const std::string& n = spec.name;
+  if (!n.empty() && n.back() == 'y') return absl::StrCat("geo_", n.substr(0, n.size() - 1), "ies");
+  return absl::StrCat("geo_", n, "s");
+}
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -35,6 +47,7 @@ nlohmann::json ReplicableCounts(bool primary, const framework::Counts& counts,
                                 const std::string& name);
 
 void UpdateMetrics(const SiteContext& ctx, const site::ReplicationSnapshot& snap) {
+  ctx.metrics->Set("geo_git_processes_total", {}, static_cast<double>(git::GitProcessesStarted()));
   MetricsRegistry& m = *ctx.metrics;
   if (ctx.registry_counts) {
     auto counts = ctx.registry_counts();
@@ -42,7 +55,7 @@ void UpdateMetrics(const SiteContext& ctx, const site::ReplicationSnapshot& snap
       for (const auto& spec : ctx.specs) {
         nlohmann::json c = ReplicableCounts(ctx.self.primary, *counts, spec.name);
         for (const auto& [key, value] : c.items()) {
-          m.Set(absl::StrCat("geo_", spec.name, "s_", key), {}, value.get<double>());
+          m.Set(absl::StrCat(MetricPrefix(spec), "_", key), {}, value.get<double>());
         }
       }
     }
@@ -78,19 +91,19 @@ std::vector<MetricDef> SiteMetricDefs(const std::vector<ReplicableSpec>& specs) 
       std::string help = std::string(what) == "registry"
                              ? absl::StrCat("Secondary: registry rows of ", spec.title, " items")
                              : absl::StrCat("Secondary: ", spec.title, " items in state ", what);
-      defs.push_back({absl::StrCat("geo_", spec.name, "s_", what), "gauge", help});
+      defs.push_back({absl::StrCat(MetricPrefix(spec), "_", what), "gauge", help});
     }
     defs.push_back(
-        {absl::StrCat("geo_", spec.name, "s_verified"), "gauge",
+        {absl::StrCat(MetricPrefix(spec), "_verified"), "gauge",
          absl::StrCat("Secondary: ", spec.title, " copies whose checksum matched the primary's")});
     defs.push_back(
-        {absl::StrCat("geo_", spec.name, "s_verification_disabled"), "gauge",
+        {absl::StrCat(MetricPrefix(spec), "_verification_disabled"), "gauge",
          absl::StrCat("Secondary: ", spec.title, " copies waiting for the primary's checksum")});
     defs.push_back(
-        {absl::StrCat("geo_", spec.name, "s_verification_failed"), "gauge",
+        {absl::StrCat(MetricPrefix(spec), "_verification_failed"), "gauge",
          absl::StrCat("Secondary: ", spec.title, " copies whose checksum did not match")});
     for (const char* what : kPrimaryNames) {
-      defs.push_back({absl::StrCat("geo_", spec.name, "s_", what), "gauge",
+      defs.push_back({absl::StrCat(MetricPrefix(spec), "_", what), "gauge",
                       absl::StrCat("Primary: ", spec.title, " items ", what)});
     }
   }

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "api/geo_routes.h"
+#include "api/git_routes.h"
 #include "api/http_server.h"
 #include "api/router.h"
 #include "api/site_routes.h"
@@ -78,6 +79,10 @@ int Serve(const site::Config& config) {
   if (!specs.ok()) return Fail(2, specs.status().message());
   if (auto s = MakeDirs(config.storage_root, 0755); !s.ok()) {
     return Fail(2, "setting \"storage.root\" in " + config.path + ": " + std::string(s.message()));
+  }
+  if (auto s = MakeDirs(config.repository_root, 0755); !s.ok()) {
+    return Fail(2, "setting \"storage.repository_root\" in " + config.path + ": " +
+                       std::string(s.message()));
   }
   if (self->primary) {
     auto skipped = events::InstallPublishTriggers(**main_db, *specs);
@@ -153,8 +158,8 @@ int Serve(const site::Config& config) {
   api::GeoRouteContext geo{config.main_database, config.storage_root, *specs, &site_directory,
                            &metrics};
   if (self->primary) api::AddGeoRoutes(router, geo);
-  sample::RouteContext sample_ctx{config.main_database, config.storage_root, self->primary,
-                                  primary_site ? primary_site->url : self->url};
+  sample::RouteContext sample_ctx{config.main_database, config.storage_root, config.repository_root,
+                                  self->primary, primary_site ? primary_site->url : self->url};
   sample::AddRoutes(router, sample_ctx);
 
   // The secondary engine: log cursor, backfill, sync scheduler.
@@ -169,6 +174,7 @@ int Serve(const site::Config& config) {
         config.main_database,      config.tracking_database,   worker_id,
         config.storage_root,       config.cursor_poll_seconds, config.cursor_lease_seconds,
         config.gap_timeout_seconds};
+    cursor_options.repository_root = config.repository_root;
     engine.emplace_back([&, cursor_options] {
       events::LogCursor cursor(cursor_options, *specs);
       cursor.Run(stop_engine);
@@ -188,7 +194,8 @@ int Serve(const site::Config& config) {
                   config.access_key,
                   config.secret_access_key,
                   worker_id,
-                  primary_site->name};
+                  primary_site->name,
+                  config.repository_root};
     while (!sched.sync.primary_url.empty() && sched.sync.primary_url.back() == '/')
       sched.sync.primary_url.pop_back();
     sched.capacity = std::max(1, self->files_max_capacity);
@@ -201,6 +208,7 @@ int Serve(const site::Config& config) {
   verify.main_conninfo = config.main_database;
   verify.tracking_conninfo = config.tracking_database;
   verify.storage_root = config.storage_root;
+  verify.repository_root = config.repository_root;
   verify.worker_id = worker_id;
   verify.interval_seconds = config.verification_interval_seconds;
   verify.dead_worker_seconds = config.dead_worker_seconds;
@@ -215,8 +223,33 @@ int Serve(const site::Config& config) {
       verifier.Run(stop_engine);
     });
   }
-  api::HttpServer server([&router](const api::HttpRequest& r) { return router.Handle(r); },
-                         config.http_threads);
+  api::GitRouteContext git_ctx;
+  git_ctx.primary = self->primary;
+  git_ctx.main_conninfo = config.main_database;
+  git_ctx.tracking_conninfo = config.tracking_database;
+  git_ctx.repository_root = config.repository_root;
+  git_ctx.specs = *specs;
+  git_ctx.sites = &site_directory;
+  git_ctx.metrics = &metrics;
+  if (primary_site) {
+    git_ctx.primary_url = primary_site->url;
+    while (!git_ctx.primary_url.empty() && git_ctx.primary_url.back() == '/')
+      git_ctx.primary_url.pop_back();
+  }
+  if (self->primary) {
+    git_ctx.on_push = [conninfo = config.main_database](const ReplicableSpec& spec,
+                                                        int64_t id) -> absl::Status {
+      db::Connection* conn = db::ThreadConnection(conninfo);
+      if (conn == nullptr) return absl::UnavailableError("main database unreachable");
+      return events::PublishRepositoryUpdated(*conn, spec, id);
+    };
+  }
+  api::HttpServer server(
+      [&router, &git_ctx](const api::HttpRequest& r) {
+        if (auto git = api::HandleGit(git_ctx, r)) return std::move(*git);
+        return router.Handle(r);
+      },
+      config.http_threads);
   auto port = server.Listen(listen->host, listen->port);
   if (!port.ok()) {
     return Fail(1, "setting \"http.listen\" in " + config.path + ": " +

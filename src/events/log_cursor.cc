@@ -180,7 +180,9 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
     } else if (e->name == "created" || e->name == "updated" || e->name == "deleted") {
       slot = {e->name, e->path};
     }
-    if (e->name == "updated" && !e->old_path.empty())
+    // A moved blob is fetched again at its new path; a moved repository is
+    // moved by its next sync (framework/repository_sync.h).
+    if (e->name == "updated" && !e->old_path.empty() && spec->second.strategy == Strategy::kBlob)
       stale_files.push_back({&spec->second, e->old_path});
   }
 
@@ -228,7 +230,8 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
         for (int64_t id : remove) {
           const std::string& p = items.at(id).path;
           if (!p.empty()) {
-            auto full = framework::ConfinedPath(opt_.storage_root, p);
+            auto full = framework::ConfinedPath(
+                framework::RootOf(spec, opt_.storage_root, opt_.repository_root), p);
             if (full.ok()) paths.insert(*full);
           }
         }
@@ -268,7 +271,7 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
     return s;
   }
   // After commit: the rows are gone, so no sync can put these files back.
-  for (const auto& [spec, path] : doomed_files) unlink(path.c_str());
+  for (const auto& [spec, path] : doomed_files) framework::RemoveLocalCopy(*spec, path);
   for (const auto& [spec, rel] : stale_files) {
     auto full = framework::ConfinedPath(opt_.storage_root, rel);
     if (full.ok()) unlink(full->c_str());

@@ -40,6 +40,7 @@ struct CursorOptions {
   double lease_seconds = 5;
   double gap_timeout_seconds = 3600;
   int batch_size = 1000;
+  std::string repository_root;  // where deleted repositories are removed from
 };
 
 class LogCursor {

@@ -16,6 +16,21 @@ absl::StatusOr<int64_t> PublishEvent(db::Connection& conn, const std::string& re
   return r->GetInt64(0, 0);
 }
 
+absl::Status PublishRepositoryUpdated(db::Connection& main, const ReplicableSpec& spec,
+                                      int64_t model_id) {
+  return db::InTransaction(main, [&]() -> absl::Status {
+    if (auto r = PublishEvent(main, spec.name, model_id, "updated"); !r.ok()) return r.status();
+    // worker_id = NULL: a checksum being computed of the old refs is not recorded.
+    auto r =
+        main.Exec(framework::SpecSql(spec,
+                                     "INSERT INTO $STATES (model_id) VALUES ($1) "
+                                     "ON CONFLICT (model_id) DO UPDATE SET state = 0, checksum "
+                                     "= NULL, retry_count = 0, retry_at = NULL, worker_id = NULL"),
+                  {absl::StrCat(model_id)});
+    return r.ok() ? absl::OkStatus() : r.status();
+  });
+}
+
 absl::StatusOr<std::vector<std::string>> InstallPublishTriggers(
     db::Connection& main, const std::vector<ReplicableSpec>& specs) {
   std::vector<std::string> missing;
@@ -46,7 +61,7 @@ BEGIN
   IF TG_OP = 'INSERT' THEN
     PERFORM georep.publish_event('$NAME', NEW.$ID, 'created');
     INSERT INTO $STATES (model_id) VALUES (NEW.$ID)
-      ON CONFLICT (model_id) DO UPDATE SET state = 0, checksum = NULL, retry_count = 0, retry_at = NULL;
+      ON CONFLICT (model_id) DO UPDATE SET state = 0, checksum = NULL, retry_count = 0, retry_at = NULL, worker_id = NULL;
   ELSIF TG_OP = 'DELETE' THEN
     PERFORM georep.publish_event('$NAME', OLD.$ID, 'deleted', jsonb_build_object('path', $OLDPATH));
     DELETE FROM $STATES WHERE model_id = OLD.$ID;
@@ -61,15 +76,18 @@ BEGIN
       PERFORM georep.publish_event('$NAME', NEW.$ID, 'updated');
     END IF;
     INSERT INTO $STATES (model_id) VALUES (NEW.$ID)
-      ON CONFLICT (model_id) DO UPDATE SET state = 0, checksum = NULL, retry_count = 0, retry_at = NULL;
+      ON CONFLICT (model_id) DO UPDATE SET state = 0, checksum = NULL, retry_count = 0, retry_at = NULL, worker_id = NULL;
   END IF;
   RETURN NULL;
 END $fn$;
+-- One pair per replicable: several replicables may share a model table.
 DROP TRIGGER IF EXISTS georep_publish ON $TABLE;
 DROP TRIGGER IF EXISTS georep_publish_update ON $TABLE;
-CREATE TRIGGER georep_publish AFTER INSERT OR DELETE ON $TABLE
+DROP TRIGGER IF EXISTS georep_publish_$NAME ON $TABLE;
+DROP TRIGGER IF EXISTS georep_publish_update_$NAME ON $TABLE;
+CREATE TRIGGER georep_publish_$NAME AFTER INSERT OR DELETE ON $TABLE
   FOR EACH ROW EXECUTE FUNCTION georep.publish_$NAME();
-CREATE TRIGGER georep_publish_update AFTER UPDATE ON $TABLE
+CREATE TRIGGER georep_publish_update_$NAME AFTER UPDATE ON $TABLE
   FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION georep.publish_$NAME();
 )sql",
                                             {{"$NAME", spec.name},

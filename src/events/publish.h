@@ -22,6 +22,11 @@ absl::StatusOr<int64_t> PublishEvent(db::Connection& conn, const std::string& re
                                      int64_t model_id, const std::string& event,
                                      const std::string& payload_json = "{}");
 
+// A repository's content changed (a push): publishes `updated` for it and
+// sends its primary checksum back to pending, in one transaction.
+absl::Status PublishRepositoryUpdated(db::Connection& main, const ReplicableSpec& spec,
+                                      int64_t model_id);
+
 // Installs (or refreshes) the row triggers that publish created, updated
 // and deleted events for every spec whose model table exists; a `deleted`
 // event carries {"path": …} so a secondary can remove the file after the row

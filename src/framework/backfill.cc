@@ -164,7 +164,7 @@ absl::StatusOr<BackfillStats> Backfill::Step(const ReplicableSpec& spec, bool* a
       if (!removed.ok()) return removed.status();
       stats.removed = removed->affected_rows();
       for (int i = 0; i < removed->rows(); ++i) {
-        if (!removed->IsNull(i, 0)) unlink(std::string(removed->Get(i, 0)).c_str());
+        if (!removed->IsNull(i, 0)) RemoveLocalCopy(spec, std::string(removed->Get(i, 0)));
       }
     }
   }

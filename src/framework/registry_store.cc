@@ -110,11 +110,14 @@ absl::StatusOr<std::vector<ClaimedItem>> ClaimBatch(db::Connection& tracking,
                 "WITH c AS (", pick,
                 " LIMIT $1 FOR UPDATE SKIP LOCKED) "
                 "UPDATE $REG r SET state = 1, claim_id = $2, worker_id = $3, started_at = now() "
-                "FROM c WHERE r.model_id = c.model_id RETURNING r.model_id, r.retry_count")),
+                "FROM c WHERE r.model_id = c.model_id RETURNING r.model_id, r.retry_count, "
+                "r.local_path")),
         {absl::StrCat(n), absl::StrCat(claim_id), worker_id});
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->rows(); ++i) {
-      out.push_back({r->GetInt64(i, 0), static_cast<int>(r->GetInt64(i, 1)), claim_id});
+      ClaimedItem item{r->GetInt64(i, 0), static_cast<int>(r->GetInt64(i, 1)), claim_id};
+      if (!r->IsNull(i, 2)) item.local_path = std::string(r->Get(i, 2));
+      out.push_back(std::move(item));
     }
     return absl::OkStatus();
   };

@@ -42,6 +42,7 @@ struct ClaimedItem {
   int64_t model_id = 0;
   int retry_count = 0;
   int64_t claim_id = 0;
+  std::optional<std::string> local_path;  // where the last sync put the copy
   // Filled by the scheduler for a whole batch at once: the model row's
   // relative path, or nullopt when the row (or its path) does not exist.
   bool looked_up = false;

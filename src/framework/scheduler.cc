@@ -1,8 +1,10 @@
 #include "framework/scheduler.h"
 
 #include <chrono>
+#include <map>
 
 #include "absl/strings/str_cat.h"
+#include "framework/repository_sync.h"
 #include "util/logging.h"
 
 namespace georep::framework {
@@ -37,9 +39,11 @@ absl::Status Scheduler::Housekeeping(db::Connection& tracking) {
     if (!n.ok()) return n.status();
     if (*n > 0) log::Info("reclaimed started rows", {{"replicable", spec.name}, {"rows", *n}});
   }
-  if (auto s = SweepTempFiles(tracking, opt_.sync.storage_root, opt_.dead_worker_seconds);
-      !s.ok()) {
-    return s;
+  for (const std::string& dir :
+       {opt_.sync.storage_root.empty() ? "" : TempDir(opt_.sync.storage_root),
+        opt_.sync.repository_root.empty() ? "" : RepositoryTempDir(opt_.sync.repository_root)}) {
+    if (dir.empty()) continue;
+    if (auto s = SweepTempFiles(tracking, dir, opt_.dead_worker_seconds); !s.ok()) return s;
   }
   return FoldCounts(tracking);
 }
@@ -126,7 +130,8 @@ void Scheduler::Loop() {
 }
 
 void Scheduler::Work() {
-  BlobSyncer syncer(opt_.sync);
+  // One syncer per strategy, made on first use.
+  std::map<Strategy, std::unique_ptr<Syncer>> syncers;
   while (true) {
     Job job;
     {
@@ -136,7 +141,10 @@ void Scheduler::Work() {
       job = queue_.front();
       queue_.pop_front();
     }
-    absl::Status s = syncer.Sync(specs_[job.spec], job.item);
+    const ReplicableSpec& spec = specs_[job.spec];
+    auto& syncer = syncers[spec.strategy];
+    if (!syncer) syncer = MakeSyncer(spec.strategy, opt_.sync);
+    absl::Status s = syncer->Sync(spec, job.item);
     if (!s.ok()) {
       log::Warn("sync outcome not recorded", {{"replicable", specs_[job.spec].name},
                                               {"id", job.item.model_id},

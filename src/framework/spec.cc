@@ -1,11 +1,14 @@
 #include "framework/spec.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <regex>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
@@ -67,6 +70,21 @@ absl::StatusOr<PathTemplate> ParsePathTemplate(absl::string_view text) {
   return t;
 }
 
+const std::string& RootOf(const ReplicableSpec& spec, const std::string& storage_root,
+                          const std::string& repository_root) {
+  return spec.strategy == Strategy::kRepository ? repository_root : storage_root;
+}
+
+void RemoveLocalCopy(const ReplicableSpec& spec, const std::string& full_path) {
+  if (full_path.empty() || full_path == "/") return;
+  if (spec.strategy == Strategy::kRepository) {
+    std::error_code ec;
+    std::filesystem::remove_all(full_path, ec);
+  } else {
+    unlink(full_path.c_str());
+  }
+}
+
 absl::Status ValidateSpec(const ReplicableSpec& spec) {
   static const std::regex kName("^[a-z][a-z0-9_]{0,40}$");
   static const std::regex kTable("^([a-z_][a-z0-9_]{0,62}\\.)?[a-z_][a-z0-9_]{0,62}$");
@@ -82,9 +100,10 @@ absl::Status ValidateSpec(const ReplicableSpec& spec) {
   }
   if (!IsIdentifier(spec.id_column))
     return bad(absl::StrCat("id column \"", spec.id_column, "\" is not a column name"));
-  if (spec.strategy != Strategy::kBlob) return bad("only the blob strategy is available");
   auto t = ParsePathTemplate(spec.path_template);
   if (!t.ok()) return bad(t.status().message());
+  if (spec.strategy == Strategy::kRepository && !absl::EndsWith(spec.path_template, ".git"))
+    return bad("a repository's path template must end in \".git\"");
   return absl::OkStatus();
 }
 

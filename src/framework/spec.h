@@ -48,6 +48,14 @@ std::string StatesTable(const ReplicableSpec& spec);
 // registry table, states table, name, quoted model table and id column.
 std::string SpecSql(const ReplicableSpec& spec, absl::string_view text);
 
+// Where copies of `spec` live: blobs under the storage root, repositories
+// under the repository root.
+const std::string& RootOf(const ReplicableSpec& spec, const std::string& storage_root,
+                          const std::string& repository_root);
+// Removes a local copy (a blob's file, a repository's folder); a missing one
+// is not an error.
+void RemoveLocalCopy(const ReplicableSpec& spec, const std::string& full_path);
+
 // root/relative, refusing an empty, absolute or NUL-containing path, "." or
 // ".." segments, and any symbolic link between root and the file, so a row can
 // never make Georep read or write outside its storage root.

@@ -12,6 +12,7 @@
 #include "framework/backoff.h"
 #include "framework/registry_store.h"
 #include "framework/spec.h"
+#include "git/repository.h"
 #include "util/logging.h"
 #include "util/sha256.h"
 
@@ -98,6 +99,11 @@ CREATE TRIGGER $NAME_states_count_delete AFTER DELETE ON $STATES REFERENCING OLD
 }
 
 // ---------------------------------------------------------------- primary
+
+absl::StatusOr<std::string> LocalChecksum(const ReplicableSpec& spec, const std::string& path) {
+  if (spec.strategy == Strategy::kRepository) return git::RefsChecksum(path);
+  return Sha256File(path);
+}
 
 Checksummer::Checksummer(VerificationOptions options, std::vector<ReplicableSpec> specs)
     : opt_(std::move(options)), specs_(std::move(specs)) {}
@@ -220,11 +226,12 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec) {
     if (claimed->IsNull(i, 3)) {
       failure = "model row or its path is gone";
     } else {
-      auto path = ConfinedPath(opt_.storage_root, claimed->Get(i, 3));
+      auto path =
+          ConfinedPath(RootOf(spec, opt_.storage_root, opt_.repository_root), claimed->Get(i, 3));
       if (!path.ok()) {
         failure = std::string(path.status().message());
       } else {
-        auto digest = Sha256File(*path);
+        auto digest = LocalChecksum(spec, *path);
         if (!digest.ok()) {
           failure = std::string(digest.status().message());
         } else if (recorded && *recorded != *digest) {
@@ -411,7 +418,7 @@ absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec) {
     std::string local;
     if (it != primary->end()) {
       auto digest = path.empty() ? absl::StatusOr<std::string>(absl::NotFoundError("no local copy"))
-                                 : Sha256File(path);
+                                 : LocalChecksum(spec, path);
       if (!digest.ok()) {
         failure = absl::StrCat("verification: ", digest.status().message());
       } else if (*digest != it->second) {

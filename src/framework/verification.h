@@ -39,6 +39,7 @@ struct VerificationOptions {
   std::string main_conninfo;      // primary: its main DB; secondary: the standby
   std::string tracking_conninfo;  // secondary only
   std::string storage_root;
+  std::string repository_root;
   std::string worker_id;
   // Re-read and re-check every file this often. 7 days: finds silent
   // corruption within a week while re-reading a 10 TB site costs about 3 h

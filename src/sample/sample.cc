@@ -70,7 +70,8 @@ absl::Status InstallSchema(db::Connection& main) {
                     "sha256 text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), "
                     "updated_at timestamptz NOT NULL DEFAULT now());\n");
   }
-  return main.ExecScript(sql);
+  if (auto s = main.ExecScript(sql); !s.ok()) return s;
+  return InstallRepositorySchema(main);
 }
 
 absl::StatusOr<Created> CreateBlob(db::Connection& main, const std::string& storage_root,
@@ -227,6 +228,7 @@ absl::StatusOr<int64_t> Seed(db::Connection& main, const std::string& storage_ro
 }
 
 void AddRoutes(api::Router& router, const RouteContext& ctx) {
+  AddRepositoryRoutes(router, ctx);  // before /api/v1/sample/{kind}
   auto read_only = [&ctx]() {
     return api::HttpResponse::Error(
         403, "READ_ONLY",

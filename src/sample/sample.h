@@ -43,16 +43,38 @@ absl::Status DeleteBlob(db::Connection& main, const std::string& storage_root,
 absl::StatusOr<int64_t> Seed(db::Connection& main, const std::string& storage_root, int64_t count,
                              int64_t size);
 
+// Repositories: namespaces (each with a wiki), projects (repository, wiki
+// and design repository) and snippets, under the repository root
+// (src/sample/repositories.cc).
+absl::Status InstallRepositorySchema(db::Connection& main);
+struct Project {
+  int64_t id = 0;
+  std::string path;  // "<group>/<name>"
+};
+absl::StatusOr<Project> CreateProject(db::Connection& main, const std::string& repository_root,
+                                      const std::string& path);
+absl::StatusOr<Project> RenameProject(db::Connection& main, const std::string& repository_root,
+                                      int64_t id, const std::string& new_path);
+absl::Status DeleteProject(db::Connection& main, const std::string& repository_root, int64_t id);
+absl::StatusOr<int64_t> CreateSnippet(db::Connection& main, const std::string& repository_root,
+                                      const std::string& title);
+
 struct RouteContext {
   std::string main_conninfo;
   std::string storage_root;
+  std::string repository_root;
   bool primary = true;
   std::string primary_url;  // named in the read-only error on a secondary
 };
 //   POST   /api/v1/sample/<kind>        raw bytes → 201 {"id","sha256","size"}
 //   PUT    /api/v1/sample/<kind>/<id>   replaces the bytes
 //   DELETE /api/v1/sample/<kind>/<id>
+//   POST   /api/v1/sample/projects      {"path": "group/name"} → 201 {"id", "path", …}
+//   PUT    /api/v1/sample/projects/<id> {"path": …} renames (moves its repositories)
+//   DELETE /api/v1/sample/projects/<id>
+//   POST   /api/v1/sample/snippets      → 201 {"id", …}
 // On a secondary every one answers 403 READ_ONLY.
 void AddRoutes(api::Router& router, const RouteContext& ctx);
+void AddRepositoryRoutes(api::Router& router, const RouteContext& ctx);
 
 }  // namespace georep::sample

@@ -105,9 +105,11 @@ absl::Status ParseReplicable(const toml::table& block, size_t index, const std::
   }
   if (strategy == "blob") {
     spec.strategy = Strategy::kBlob;
+  } else if (strategy == "repository") {
+    spec.strategy = Strategy::kRepository;
   } else {
     return SettingError(absl::StrCat(where, ".strategy"), path,
-                        absl::StrCat("\"", strategy, "\" is not a strategy (blob)"));
+                        absl::StrCat("\"", strategy, "\" is not a strategy (blob, repository)"));
   }
   config.replicables.push_back(std::move(spec));
   return absl::OkStatus();
@@ -352,6 +354,7 @@ std::string RenderConfig(const Config& config) {
       toml::table b{{"name", r.name}, {"table", r.model_table}, {"path_template", r.path_template}};
       if (!r.title.empty()) b.insert("title", r.title);
       if (r.id_column != "id") b.insert("id_column", r.id_column);
+      if (r.strategy == Strategy::kRepository) b.insert("strategy", "repository");
       blocks.push_back(std::move(b));
     }
     root.insert("replicable", std::move(blocks));

@@ -86,4 +86,8 @@ std::string BlobRequestData(const std::string& replicable, int64_t id) {
   return nlohmann::json{{"replicable_name", replicable}, {"replicable_id", id}}.dump();
 }
 
+std::string RepositoryRequestData(const std::string& scope) {
+  return nlohmann::json{{"scope", scope}}.dump();
+}
+
 }  // namespace georep::transport

@@ -42,5 +42,7 @@ absl::Status VerifyGeoToken(const std::string& token, const std::string& secret,
 
 // {"replicable_name": name, "replicable_id": id}
 std::string BlobRequestData(const std::string& replicable, int64_t id);
+// The `data` claim of a Git fetch: {"scope": <repository path without .git>}.
+std::string RepositoryRequestData(const std::string& scope);
 
 }  // namespace georep::transport

@@ -128,6 +128,55 @@ absl::StatusOr<CommandResult> Run(const std::vector<std::string>& argv, const Ru
   return result;
 }
 
+absl::StatusOr<PipedChild> SpawnPiped(const std::vector<std::string>& argv,
+                                      const RunOptions& options) {
+  if (argv.empty()) return absl::InvalidArgumentError("empty command");
+  ExecArgs args(argv, options.extra_env);
+  int out_pipe[2], in_pipe[2], err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0)
+    return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
+  if (pipe2(in_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
+    close(out_pipe[0]);
+    close(out_pipe[1]);
+    return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
+  }
+  pid_t pid = fork();
+  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+  if (pid == 0) {
+    dup2(in_pipe[0], 0);
+    dup2(out_pipe[1], 1);
+    if (!options.cwd.empty() && chdir(options.cwd.c_str()) != 0) _exit(126);
+    execvpe(args.argv[0], args.argv.data(), args.envp.data());
+    int e = errno;
+    (void)!write(err_pipe[1], &e, sizeof e);
+    _exit(127);
+  }
+  close(in_pipe[0]);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  // The exec error pipe closes unread on success (O_CLOEXEC).
+  int e = 0;
+  ssize_t n;
+  while ((n = read(err_pipe[0], &e, sizeof e)) < 0 && errno == EINTR) {
+  }
+  close(err_pipe[0]);
+  if (n == static_cast<ssize_t>(sizeof e)) {
+    close(in_pipe[1]);
+    close(out_pipe[0]);
+    WaitChild(pid);
+    return absl::NotFoundError(absl::StrCat("cannot run ", argv[0], ": ", strerror(e)));
+  }
+  return PipedChild{pid, in_pipe[1], out_pipe[0]};
+}
+
+int WaitChild(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 absl::StatusOr<std::string> RunChecked(const std::vector<std::string>& argv,
                                        const RunOptions& options) {
   absl::StatusOr<CommandResult> r = Run(argv, options);

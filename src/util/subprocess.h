@@ -38,6 +38,19 @@ absl::StatusOr<CommandResult> Run(const std::vector<std::string>& argv,
 absl::StatusOr<std::string> RunChecked(const std::vector<std::string>& argv,
                                        const RunOptions& options = {});
 
+// A running child whose stdin and stdout are pipes the caller holds (its
+// stderr is inherited). The caller closes both fds and reaps it with
+// WaitChild.
+struct PipedChild {
+  pid_t pid = -1;
+  int stdin_fd = -1;
+  int stdout_fd = -1;
+};
+absl::StatusOr<PipedChild> SpawnPiped(const std::vector<std::string>& argv,
+                                      const RunOptions& options = {});
+// Waits for a child; its exit code (128+N when killed by signal N).
+int WaitChild(pid_t pid);
+
 // Starts argv in a new session (so it outlives us and gets no terminal
 // signals), stdin from /dev/null, stdout and stderr appended to log_path.
 absl::StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv,

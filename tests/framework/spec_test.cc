@@ -18,8 +18,13 @@ ReplicableSpec Spec(std::string name, std::string table, std::string tmpl) {
 TEST(SpecTest, EveryBuiltinIsValidAndUnique) {
   auto specs = ResolveSpecs({});
   ASSERT_TRUE(specs.ok()) << specs.status();
-  EXPECT_EQ(specs->size(), 11u);
-  for (const auto& s : *specs) EXPECT_EQ(s.origin, "built-in");
+  int blobs = 0, repositories = 0;
+  for (const auto& s : *specs) {
+    EXPECT_EQ(s.origin, "built-in");
+    (s.strategy == Strategy::kBlob ? blobs : repositories)++;
+  }
+  EXPECT_EQ(blobs, 11);
+  EXPECT_EQ(repositories, 5);
 }
 
 TEST(SpecTest, DeclaredTypesJoinBuiltinsAndDuplicatesAreRefused) {
@@ -42,6 +47,8 @@ TEST(SpecTest, BadDeclarationsNameTheProblem) {
       {Spec("ok", "t", "/abs/{id}"), "must be relative"},
       {Spec("ok", "t", "{id"), "unclosed '{'"},
       {Spec("ok", "t", "{Id-x}"), "is not a column name"},
+      {ReplicableSpec{"repo", "", Strategy::kRepository, "t", "id", "{path}", "test"},
+       "must end in \".git\""},
   };
   for (const auto& c : cases) {
     absl::Status s = ValidateSpec(c.spec);

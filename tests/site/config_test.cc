@@ -176,7 +176,7 @@ TEST_F(ReplicableConfigTest, BadBlocksNameTheKey) {
                 .status()
                 .message(),
             "setting \"replicable[0].strategy\" in " + dir_ +
-                "/georep.toml: \"tape\" is not a strategy (blob)");
+                "/georep.toml: \"tape\" is not a strategy (blob, repository)");
   EXPECT_EQ(Load("[[replicable]]\nname = 5\n").status().message(),
             "setting \"replicable[0].name\" in " + dir_ + "/georep.toml: expected a string");
 }

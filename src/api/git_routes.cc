@@ -1,0 +1,141 @@
+#include "api/git_routes.h"
+
+#include <sys/stat.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "db/connection.h"
+#include "framework/repository_sync.h"
+#include "framework/spec.h"
+#include "git/http_backend.h"
+#include "transport/geo_auth.h"
+#include "util/logging.h"
+
+namespace georep::api {
+namespace {
+
+constexpr absl::string_view kGeoPrefix = "/geo/git/";
+
+struct GitPath {
+  bool geo = false;
+  std::string repo;     // "group/project.git"
+  std::string suffix;   // "/info/refs", "/git-upload-pack", "/git-receive-pack"
+  std::string service;  // "git-upload-pack" or "git-receive-pack"
+};
+
+std::optional<GitPath> ParseGitPath(const HttpRequest& req) {
+  GitPath out;
+  absl::string_view path = req.path;
+  if (absl::StartsWith(path, kGeoPrefix)) {
+    out.geo = true;
+    path.remove_prefix(kGeoPrefix.size() - 1);
+  }
+  for (absl::string_view suffix : {"/info/refs", "/git-upload-pack", "/git-receive-pack"}) {
+    if (!absl::EndsWith(path, suffix)) continue;
+    absl::string_view repo = path.substr(1, path.size() - suffix.size() - 1);
+    if (!absl::EndsWith(repo, ".git") || repo.size() <= 4) return std::nullopt;
+    out.repo = std::string(repo);
+    out.suffix = std::string(suffix);
+    out.service = suffix == "/info/refs" ? req.QueryParam("service") : std::string(suffix.substr(1));
+    return out;
+  }
+  return std::nullopt;
+}
+
+HttpResponse Redirect(const std::string& to) {
+  HttpResponse r = HttpResponse::Text(302, "served by the primary: " + to + "\n");
+  r.headers.emplace_back("Location", to);
+  return r;
+}
+
+HttpResponse Serve(const GitRouteContext& ctx, const HttpRequest& req, const GitPath& gp,
+                   const ReplicableSpec* spec, int64_t id) {
+  auto dir = framework::ConfinedPath(ctx.repository_root, gp.repo);
+  if (!dir.ok()) return HttpResponse::Error(403, "PATH_REFUSED", dir.status().message());
+  struct stat st;
+  if (stat(dir->c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return HttpResponse::Error(404, "REPOSITORY_NOT_FOUND", "the repository has no folder here");
+  bool push = gp.service == "git-receive-pack";
+  git::CgiRequest cgi{req.method,
+                      "/" + gp.repo + gp.suffix,
+                      req.query,
+                      req.Header("content-type"),
+                      req.Header("content-encoding"),
+                      req.Header("git-protocol"),
+                      req.remote_address,
+                      /*allow_push=*/push && ctx.primary && !gp.geo,
+                      req.body};
+  auto backend = git::RunHttpBackend(ctx.repository_root, cgi);
+  if (!backend.ok()) {
+    log::Error("git http-backend", {{"error", std::string(backend.status().message())}});
+    return HttpResponse::Error(500, "GIT_FAILED", "git http-backend failed");
+  }
+  HttpResponse r;
+  r.status = (*backend)->status;
+  r.content_type = (*backend)->content_type;
+  r.headers = (*backend)->headers;
+  bool notify = push && req.method == "POST" && ctx.on_push != nullptr;
+  r.stream = [backend = *backend, notify, spec, id, &ctx](const HttpResponse::Writer& write) {
+    int code = backend->Pump(write);
+    if (notify && code == 0) {
+      if (auto s = ctx.on_push(*spec, id); !s.ok()) {
+        log::Error("push accepted but its event was not published",
+                   {{"replicable", spec->name}, {"id", id}, {"error", std::string(s.message())}});
+      }
+    }
+  };
+  return r;
+}
+
+HttpResponse Handle(const GitRouteContext& ctx, const HttpRequest& req, const GitPath& gp) {
+  if (gp.service != "git-upload-pack" && gp.service != "git-receive-pack") {
+    return HttpResponse::Error(403, "SMART_HTTP_ONLY",
+                               "only Git's smart HTTP protocol is served (git ≥ 1.6.6)");
+  }
+  bool refs = gp.suffix == "/info/refs";
+  if (req.method != (refs ? "GET" : "POST"))
+    return HttpResponse::Error(405, "METHOD_NOT_ALLOWED", "method not allowed");
+  bool push = gp.service == "git-receive-pack";
+  if (gp.geo) {
+    if (!ctx.primary) return HttpResponse::Error(404, "NOT_FOUND", "not the primary");
+    if (push) return GeoError(403, "FORBIDDEN", "secondaries fetch; they never push");
+    if (auto refused = RefuseGeoRequest(
+            *ctx.sites, req, transport::RepositoryRequestData(framework::GitScope(gp.repo))))
+      return *refused;
+  }
+  // On a secondary a push never touches the local copy.
+  if (!ctx.primary && push) return Redirect(ctx.primary_url + req.target);
+
+  db::Connection* main = db::ThreadConnection(ctx.main_conninfo);
+  if (main == nullptr) return HttpResponse::Error(503, "UNAVAILABLE", "database unreachable");
+  auto found = framework::FindRepository(*main, ctx.specs, gp.repo);
+  if (!found.ok()) return HttpResponse::Error(503, "UNAVAILABLE", found.status().message());
+  if (!found->has_value())
+    return HttpResponse::Error(404, "REPOSITORY_NOT_FOUND", "no such repository: " + gp.repo);
+  const auto& repo = **found;
+  if (!ctx.primary) {
+    db::Connection* tracking = db::ThreadConnection(ctx.tracking_conninfo);
+    if (tracking == nullptr) return Redirect(ctx.primary_url + req.target);
+    auto current = framework::CopyIsCurrent(*main, *tracking, *repo.spec, repo.id);
+    if (!current.ok() || !*current) return Redirect(ctx.primary_url + req.target);
+  }
+  return Serve(ctx, req, gp, repo.spec, repo.id);
+}
+
+}  // namespace
+
+std::optional<HttpResponse> HandleGit(const GitRouteContext& ctx, const HttpRequest& req) {
+  auto gp = ParseGitPath(req);
+  if (!gp) return std::nullopt;
+  HttpResponse r = Handle(ctx, req, *gp);
+  if (ctx.metrics) {
+    ctx.metrics->Add("geo_git_http_requests_total",
+                     {{"service", gp->service == "git-receive-pack" ? "receive-pack" : "upload-pack"},
+                      {"route", gp->geo ? "geo" : "user"},
+                      {"status", absl::StrCat(r.status)}},
+                     1);
+  }
+  return r;
+}
+
+}  // namespace georep::api

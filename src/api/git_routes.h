@@ -1,0 +1,51 @@
+// Git's smart HTTP protocol on a site, for users and for secondaries:
+//
+//   GET  /<repo>.git/info/refs?service=git-upload-pack|git-receive-pack
+//   POST /<repo>.git/git-upload-pack | git-receive-pack
+//   GET  /geo/git/<repo>.git/info/refs?service=git-upload-pack   (primary,
+//   POST /geo/git/<repo>.git/git-upload-pack                      secondaries only)
+//
+// <repo> is a repository replicable's path ("group/project.wiki"), found by
+// rendering each repository type's path template in SQL. The real `git
+// http-backend` does the work (git/http_backend.h).
+//
+// Primary: clone, fetch and push. A push that git accepted publishes an
+// `updated` event for that repository before the client hears the end of the
+// response. /geo/git/ needs a GL-Geo token whose data is exactly
+// {"scope": "<repo>"} and serves fetches only.
+//
+// Secondary: clones and fetches are served from the local copy when it is
+// current (framework::CopyIsCurrent); otherwise, and for every push, the
+// answer is a 302 to the same URL on the primary, which git follows.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "api/geo_routes.h"
+#include "api/http_server.h"
+#include "georep/replicable.h"
+#include "util/metrics.h"
+
+namespace georep::api {
+
+struct GitRouteContext {
+  bool primary = true;
+  std::string main_conninfo;      // primary: its main DB; secondary: the standby
+  std::string tracking_conninfo;  // secondary
+  std::string repository_root;
+  std::vector<ReplicableSpec> specs;
+  SiteDirectory* sites = nullptr;      // primary: who may use /geo/git/
+  MetricsRegistry* metrics = nullptr;  // geo_git_http_requests_total
+  std::string primary_url;             // secondary: where pushes and stale reads go
+  // Primary: called after a push git accepted.
+  std::function<absl::Status(const ReplicableSpec&, int64_t)> on_push;
+};
+
+// nullopt when `req` is not a Git request.
+std::optional<HttpResponse> HandleGit(const GitRouteContext& ctx, const HttpRequest& req);
+
+}  // namespace georep::api

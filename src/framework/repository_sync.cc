@@ -1,0 +1,183 @@
+#include "framework/repository_sync.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "framework/spec.h"
+#include "git/repository.h"
+#include "transport/geo_auth.h"
+#include "util/fs.h"
+#include "util/random.h"
+
+namespace georep::framework {
+namespace fs = std::filesystem;
+namespace {
+
+// The last lines of git's output, for a failure message.
+std::string Tail(const std::string& output) {
+  std::string t = output.size() > 300 ? output.substr(output.size() - 300) : output;
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+  for (char& c : t) {
+    if (c == '\n') c = ' ';
+  }
+  return t;
+}
+
+}  // namespace
+
+std::string RepositoryTempDir(const std::string& repository_root) {
+  return repository_root + "/@geo-temporary";
+}
+
+std::string GitScope(const std::string& relative_path) {
+  return absl::EndsWith(relative_path, ".git")
+             ? relative_path.substr(0, relative_path.size() - 4)
+             : relative_path;
+}
+
+absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
+                                     bool* missing_on_primary) {
+  std::string what = absl::StrCat(spec.name, " ", item.model_id);
+  std::string rel;
+  std::optional<std::string> primary_checksum;
+  if (auto st = Lookup(spec, item, &rel, &primary_checksum); !st.ok()) return st;
+  auto local = ConfinedPath(ctx_.repository_root, rel);
+  if (!local.ok())
+    return absl::PermissionDeniedError(absl::StrCat(what, ": ", local.status().message()));
+  std::error_code ec;
+  // Renamed on the primary: the copy moves along, and the fetch below (if
+  // any) brings what changed.
+  if (item.local_path && *item.local_path != *local && fs::is_directory(*item.local_path, ec) &&
+      !fs::exists(*local, ec)) {
+    if (auto s = MakeDirs(fs::path(*local).parent_path().string(), 0755); !s.ok()) return s;
+    if (rename(item.local_path->c_str(), local->c_str()) != 0) {
+      return absl::InternalError(
+          absl::StrCat(what, ": move ", *item.local_path, " to ", *local, ": ", strerror(errno)));
+    }
+  }
+  std::optional<std::string> have;
+  bool present = fs::is_directory(*local, ec);
+  if (present) {
+    auto sum = git::RefsChecksum(*local);
+    if (sum.ok()) have = *sum;
+  }
+  auto complete = [&](const std::string& sum,
+                      const std::function<absl::Status()>& install) -> absl::Status {
+    int verification = !primary_checksum          ? kVerificationDisabled
+                       : *primary_checksum == sum ? kVerificationSucceeded
+                                                  : kVerificationPending;
+    SyncResult result{*local, 0, sum, verification};
+    auto done = CompleteSync(*tracking_, spec, item, result, install);
+    if (!done.ok()) {
+      tracking_.reset();
+      return done.status();
+    }
+    return absl::OkStatus();
+  };
+  // Nothing new: no git process at all.
+  if (have && primary_checksum && *have == *primary_checksum) {
+    return complete(*have, [] { return absl::OkStatus(); });
+  }
+
+  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  std::string auth =
+      transport::MakeGeoAuthorization(ctx_.access_key, ctx_.secret_access_key,
+                                      transport::RepositoryRequestData(GitScope(rel)), now);
+  RunOptions options;
+  options.extra_env = git::GitConfigEnv({{"http.extraHeader", "Authorization: " + auth},
+                                         {"http.lowSpeedLimit", "1000"},
+                                         {"http.lowSpeedTime", "120"},
+                                         {"credential.interactive", "false"}});
+  options.extra_env.push_back("GIT_TERMINAL_PROMPT=0");
+  std::string url = absl::StrCat(ctx_.primary_url, "/geo/git/", rel);
+  auto failed = [&](const std::string& verb, const std::string& output) {
+    *missing_on_primary = absl::StrContains(output, "not found");
+    return absl::UnavailableError(
+        absl::StrCat(verb, " ", what, " from ", ctx_.site_name, ": ", Tail(output)));
+  };
+
+  bool redownload = !have || item.retry_count >= kRetriesBeforeRedownload;
+  if (!redownload) {
+    auto r = git::RunGit({"-C", *local, "fetch", "--prune", "--quiet", url, "+refs/*:refs/*"},
+                         options);
+    if (!r.ok()) return r.status();
+    if (r->exit_code != 0) return failed("git fetch", r->output);
+    auto sum = git::RefsChecksum(*local);
+    if (!sum.ok()) return absl::DataLossError(absl::StrCat(what, ": ", sum.status().message()));
+    return complete(*sum, [] { return absl::OkStatus(); });
+  }
+
+  // A fresh mirror clone beside the copy, swapped in when complete.
+  std::string tmp = absl::StrCat(RepositoryTempDir(ctx_.repository_root), "/", ctx_.worker_id,
+                                 "-", RandomHex(8), ".git");
+  if (auto s = MakeDirs(RepositoryTempDir(ctx_.repository_root), 0755); !s.ok()) return s;
+  auto r = git::RunGit({"clone", "--mirror", "--quiet", url, tmp}, options);
+  if (!r.ok()) return r.status();
+  if (r->exit_code != 0) {
+    fs::remove_all(tmp, ec);
+    return failed("git clone", r->output);
+  }
+  auto sum = git::RefsChecksum(tmp);
+  if (!sum.ok()) {
+    fs::remove_all(tmp, ec);
+    return absl::DataLossError(absl::StrCat(what, ": ", sum.status().message()));
+  }
+  std::string old = tmp + ".old";
+  absl::Status s = complete(*sum, [&]() -> absl::Status {
+    if (auto d = MakeDirs(fs::path(*local).parent_path().string(), 0755); !d.ok()) return d;
+    bool replace = fs::exists(*local, ec);
+    if (replace && rename(local->c_str(), old.c_str()) != 0)
+      return absl::InternalError(absl::StrCat("move aside ", *local, ": ", strerror(errno)));
+    if (rename(tmp.c_str(), local->c_str()) != 0) {
+      std::string why = strerror(errno);
+      if (replace) rename(old.c_str(), local->c_str());
+      return absl::InternalError(absl::StrCat("rename into ", *local, ": ", why));
+    }
+    return absl::OkStatus();
+  });
+  fs::remove_all(old, ec);
+  fs::remove_all(tmp, ec);  // still there if the row was no longer ours
+  return s;
+}
+
+absl::StatusOr<std::optional<FoundRepository>> FindRepository(
+    db::Connection& main, const std::vector<ReplicableSpec>& specs,
+    const std::string& relative_path) {
+  for (const auto& spec : specs) {
+    if (spec.strategy != Strategy::kRepository) continue;
+    auto exists = main.Exec("SELECT to_regclass($1) IS NOT NULL", {spec.model_table});
+    if (!exists.ok()) return exists.status();
+    if (!exists->GetBool(0, 0)) continue;
+    auto r = main.Exec(absl::StrCat("SELECT m.", QuotedIdColumn(spec), " FROM ", QuotedTable(spec),
+                                    " m WHERE ", PathSql(spec, "m"), " = $1 LIMIT 1"),
+                       {relative_path});
+    if (!r.ok()) return r.status();
+    if (r->rows() > 0)
+      return std::optional<FoundRepository>(
+          FoundRepository{&spec, r->GetInt64(0, 0), relative_path});
+  }
+  return std::optional<FoundRepository>();
+}
+
+absl::StatusOr<bool> CopyIsCurrent(db::Connection& standby, db::Connection& tracking,
+                                   const ReplicableSpec& spec, int64_t id) {
+  auto mine = tracking.Exec(
+      SpecSql(spec,
+              "SELECT checksum FROM $REG WHERE model_id = $1 AND state = 2 AND "
+              "verification_state = 2"),
+      {absl::StrCat(id)});
+  if (!mine.ok()) return mine.status();
+  if (mine->rows() == 0 || mine->IsNull(0, 0)) return false;
+  auto theirs = standby.Exec(
+      SpecSql(spec, "SELECT checksum FROM $STATES WHERE model_id = $1 AND state = 2"),
+      {absl::StrCat(id)});
+  if (!theirs.ok()) return theirs.status();
+  return theirs->rows() > 0 && !theirs->IsNull(0, 0) && theirs->Get(0, 0) == mine->Get(0, 0);
+}
+
+}  // namespace georep::framework

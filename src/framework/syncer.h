@@ -1,0 +1,73 @@
+// What every strategy's sync of one claimed registry row shares: the
+// connections, the lookup of the model row's path and the primary's checksum,
+// and recording a failure with backoff. A strategy (blob_sync.h,
+// repository_sync.h) implements Fetch: get the bytes and complete the row.
+//
+// One Syncer per worker thread and strategy; MakeSyncer picks the class, so a
+// new strategy adds one case there and touches no other strategy.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "db/connection.h"
+#include "framework/registry_store.h"
+#include "georep/replicable.h"
+
+namespace georep::framework {
+
+struct SyncContext {
+  std::string standby_conninfo;
+  std::string tracking_conninfo;
+  std::string storage_root;
+  std::string primary_url;  // internal URL of the primary
+  std::string access_key;
+  std::string secret_access_key;
+  std::string worker_id;
+  std::string site_name;  // of the primary, for messages
+  std::string repository_root;
+};
+
+class Syncer {
+ public:
+  explicit Syncer(const SyncContext& ctx) : ctx_(ctx) {}
+  virtual ~Syncer() = default;
+
+  // Syncs one claimed item and records the outcome in its registry row.
+  // Returns an error only when the outcome could not be recorded.
+  absl::Status Sync(const ReplicableSpec& spec, const ClaimedItem& item);
+
+ protected:
+  // Fetches and completes the row (CompleteSync); on failure says whether the
+  // primary lacks the data. A kDataLoss error also fails verification.
+  virtual absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
+                             bool* missing_on_primary) = 0;
+  // The item's relative path and primary checksum (from the batch lookup, or
+  // looked up now); NotFound when the model row or its path is gone.
+  absl::Status Lookup(const ReplicableSpec& spec, const ClaimedItem& item, std::string* path,
+                      std::optional<std::string>* primary_checksum);
+
+  const SyncContext& ctx_;
+  std::unique_ptr<db::Connection> standby_;
+  std::unique_ptr<db::Connection> tracking_;
+
+ private:
+  absl::Status Connect();
+};
+
+std::unique_ptr<Syncer> MakeSyncer(Strategy strategy, const SyncContext& ctx);
+
+// The relative paths of a batch of claimed items, from the model table on the
+// standby, in one query; sets looked_up and path on each item.
+absl::Status ResolvePaths(db::Connection& standby, const ReplicableSpec& spec,
+                          std::vector<ClaimedItem>& items);
+
+// Temp files and folders of a worker are named "<worker id>-<random>…".
+// Removes those in `dir` whose worker is not alive (per georep.workers).
+absl::Status SweepTempFiles(db::Connection& tracking, const std::string& dir,
+                            double dead_after_seconds);
+
+}  // namespace georep::framework

@@ -1,0 +1,16 @@
+// A project's Git repository: the code users clone and push.
+// Verified by a digest of its refs (framework/git/refs_checksum.h).
+#pragma once
+
+#include "georep/replicable.h"
+
+namespace georep::replicators {
+
+struct ProjectRepository : RepositoryType {
+  static constexpr std::string_view kName = "project_repository";
+  static constexpr std::string_view kTitle = "Project repository";
+  static constexpr std::string_view kModelTable = "sample.projects";
+  static constexpr std::string_view kPathTemplate = "{path}.git";
+};
+
+}  // namespace georep::replicators

@@ -1,0 +1,273 @@
+// The sample forge's Git side: namespaces (groups, each with a wiki),
+// projects (a repository, a wiki and a design repository each) and snippets
+// (one repository each). Repositories are created on disk before the row
+// commits, like the blob files, so a replicated row always has its
+// repository on the primary.
+#include <filesystem>
+#include <regex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "framework/spec.h"
+#include "git/repository.h"
+#include "nlohmann/json.hpp"
+#include "sample/sample.h"
+#include "util/fs.h"
+
+namespace georep::sample {
+namespace fs = std::filesystem;
+namespace {
+
+// The repositories of a project at `path`, relative to the repository root.
+std::vector<std::string> ProjectRepositories(const std::string& path) {
+  return {path + ".git", path + ".wiki.git", path + ".design.git"};
+}
+
+absl::Status CheckProjectPath(const std::string& path) {
+  static const std::regex kPath("^[A-Za-z0-9][A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]+)*/[A-Za-z0-9][A-Za-z0-9_-]*$");
+  if (!std::regex_match(path, kPath)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "project path \"", path,
+        "\" must be <group>/<name>: letters, digits, '-' and '_' (and '.' inside the group)"));
+  }
+  return absl::OkStatus();
+}
+
+// The namespace row of `group`, created (with its wiki repository) if new.
+absl::StatusOr<int64_t> EnsureNamespace(db::Connection& main, const std::string& root,
+                                        const std::string& group,
+                                        std::vector<std::string>* created) {
+  auto found = main.Exec("SELECT id FROM sample.namespaces WHERE path = $1", {group});
+  if (!found.ok()) return found.status();
+  if (found->rows() > 0) return found->GetInt64(0, 0);
+  auto wiki = framework::ConfinedPath(root, group + ".wiki.git");
+  if (!wiki.ok()) return wiki.status();
+  if (auto s = git::InitBare(*wiki); !s.ok()) return s;
+  created->push_back(*wiki);
+  auto r = main.Exec("INSERT INTO sample.namespaces (path) VALUES ($1) RETURNING id", {group});
+  if (!r.ok()) return r.status();
+  return r->GetInt64(0, 0);
+}
+
+void RemoveAll(const std::vector<std::string>& dirs) {
+  std::error_code ec;
+  for (const auto& d : dirs) fs::remove_all(d, ec);
+}
+
+}  // namespace
+
+absl::Status InstallRepositorySchema(db::Connection& main) {
+  return main.ExecScript(R"sql(
+CREATE SCHEMA IF NOT EXISTS sample;
+CREATE TABLE IF NOT EXISTS sample.namespaces (
+  id bigserial PRIMARY KEY, path text NOT NULL UNIQUE,
+  created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS sample.projects (
+  id bigserial PRIMARY KEY, namespace_id bigint NOT NULL REFERENCES sample.namespaces,
+  path text NOT NULL UNIQUE,
+  created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS sample.snippets (
+  id bigserial PRIMARY KEY, title text NOT NULL DEFAULT '',
+  created_at timestamptz NOT NULL DEFAULT now());
+)sql");
+}
+
+absl::StatusOr<Project> CreateProject(db::Connection& main, const std::string& root,
+                                      const std::string& path) {
+  if (auto s = CheckProjectPath(path); !s.ok()) return s;
+  std::vector<std::string> created;
+  Project out{0, path};
+  absl::Status s = db::InTransaction(main, [&]() -> absl::Status {
+    auto taken = main.Exec("SELECT 1 FROM sample.projects WHERE path = $1", {path});
+    if (!taken.ok()) return taken.status();
+    if (taken->rows() > 0)
+      return absl::AlreadyExistsError(absl::StrCat("project \"", path, "\" already exists"));
+    std::string group = path.substr(0, path.find('/'));
+    auto ns = EnsureNamespace(main, root, group, &created);
+    if (!ns.ok()) return ns.status();
+    for (const auto& rel : ProjectRepositories(path)) {
+      auto dir = framework::ConfinedPath(root, rel);
+      if (!dir.ok()) return dir.status();
+      if (auto st = git::InitBare(*dir); !st.ok()) return st;
+      created.push_back(*dir);
+    }
+    auto r = main.Exec(
+        "INSERT INTO sample.projects (namespace_id, path) VALUES ($1, $2) RETURNING id",
+        {absl::StrCat(*ns), path});
+    if (!r.ok()) return r.status();
+    out.id = r->GetInt64(0, 0);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    RemoveAll(created);
+    return s;
+  }
+  return out;
+}
+
+absl::StatusOr<Project> RenameProject(db::Connection& main, const std::string& root, int64_t id,
+                                      const std::string& new_path) {
+  if (auto s = CheckProjectPath(new_path); !s.ok()) return s;
+  std::vector<std::string> created;
+  std::vector<std::pair<std::string, std::string>> moved;  // from, to
+  absl::Status s = db::InTransaction(main, [&]() -> absl::Status {
+    auto cur = main.Exec("SELECT path FROM sample.projects WHERE id = $1 FOR UPDATE",
+                         {absl::StrCat(id)});
+    if (!cur.ok()) return cur.status();
+    if (cur->rows() == 0) return absl::NotFoundError(absl::StrCat("no project ", id));
+    std::string old_path(cur->Get(0, 0));
+    if (old_path == new_path) return absl::OkStatus();
+    auto taken = main.Exec("SELECT 1 FROM sample.projects WHERE path = $1", {new_path});
+    if (!taken.ok()) return taken.status();
+    if (taken->rows() > 0)
+      return absl::AlreadyExistsError(absl::StrCat("project \"", new_path, "\" already exists"));
+    auto ns = EnsureNamespace(main, root, new_path.substr(0, new_path.find('/')), &created);
+    if (!ns.ok()) return ns.status();
+    auto from = ProjectRepositories(old_path), to = ProjectRepositories(new_path);
+    for (size_t i = 0; i < from.size(); ++i) {
+      auto a = framework::ConfinedPath(root, from[i]);
+      auto b = framework::ConfinedPath(root, to[i]);
+      if (!a.ok()) return a.status();
+      if (!b.ok()) return b.status();
+      if (auto d = MakeDirs(fs::path(*b).parent_path().string(), 0755); !d.ok()) return d;
+      if (rename(a->c_str(), b->c_str()) != 0)
+        return absl::InternalError(absl::StrCat("move ", *a, " to ", *b, ": ", strerror(errno)));
+      moved.emplace_back(*a, *b);
+    }
+    auto r = main.Exec("UPDATE sample.projects SET path = $2, namespace_id = $3, updated_at = now() "
+                       "WHERE id = $1",
+                       {absl::StrCat(id), new_path, absl::StrCat(*ns)});
+    return r.ok() ? absl::OkStatus() : r.status();
+  });
+  if (!s.ok()) {
+    for (auto it = moved.rbegin(); it != moved.rend(); ++it) rename(it->second.c_str(), it->first.c_str());
+    RemoveAll(created);
+    return s;
+  }
+  return Project{id, new_path};
+}
+
+absl::Status DeleteProject(db::Connection& main, const std::string& root, int64_t id) {
+  std::string path;
+  absl::Status s = db::InTransaction(main, [&]() -> absl::Status {
+    auto r = main.Exec("DELETE FROM sample.projects WHERE id = $1 RETURNING path",
+                       {absl::StrCat(id)});
+    if (!r.ok()) return r.status();
+    if (r->rows() == 0) return absl::NotFoundError(absl::StrCat("no project ", id));
+    path = std::string(r->Get(0, 0));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  // After commit: the repositories go once nothing refers to them.
+  for (const auto& rel : ProjectRepositories(path)) {
+    auto dir = framework::ConfinedPath(root, rel);
+    if (dir.ok()) RemoveAll({*dir});
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> CreateSnippet(db::Connection& main, const std::string& root,
+                                      const std::string& title) {
+  std::vector<std::string> created;
+  int64_t id = 0;
+  absl::Status s = db::InTransaction(main, [&]() -> absl::Status {
+    auto next = main.Exec("SELECT nextval(pg_get_serial_sequence('sample.snippets', 'id'))");
+    if (!next.ok()) return next.status();
+    id = next->GetInt64(0, 0);
+    auto dir = framework::ConfinedPath(root, absl::StrCat("@snippets/", id, ".git"));
+    if (!dir.ok()) return dir.status();
+    if (auto st = git::InitBare(*dir); !st.ok()) return st;
+    created.push_back(*dir);
+    auto r = main.Exec("INSERT INTO sample.snippets (id, title) VALUES ($1, $2)",
+                       {absl::StrCat(id), title});
+    return r.ok() ? absl::OkStatus() : r.status();
+  });
+  if (!s.ok()) {
+    RemoveAll(created);
+    return s;
+  }
+  return id;
+}
+
+void AddRepositoryRoutes(api::Router& router, const RouteContext& ctx) {
+  auto read_only = [&ctx]() {
+    return api::HttpResponse::Error(
+        403, "READ_ONLY",
+        absl::StrCat("this site is a read-only secondary; send writes to the primary at ",
+                     ctx.primary_url));
+  };
+  auto failed = [](const absl::Status& s) {
+    switch (s.code()) {
+      case absl::StatusCode::kNotFound:
+        return api::HttpResponse::Error(404, "NOT_FOUND", s.message());
+      case absl::StatusCode::kInvalidArgument:
+        return api::HttpResponse::Error(400, "BAD_REQUEST", s.message());
+      case absl::StatusCode::kAlreadyExists:
+        return api::HttpResponse::Error(409, "CONFLICT", s.message());
+      default:
+        return api::HttpResponse::Error(500, "INTERNAL", s.message());
+    }
+  };
+  // The request body's "path" string.
+  auto path_of = [](const api::HttpRequest& req) -> absl::StatusOr<std::string> {
+    auto j = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("path") || !j["path"].is_string())
+      return absl::InvalidArgumentError(R"(the body must be JSON {"path": "<group>/<name>"})");
+    return j["path"].get<std::string>();
+  };
+  auto project_json = [](const Project& p, int status) {
+    nlohmann::json j = {{"id", p.id},
+                        {"path", p.path},
+                        {"http_url_to_repo", "/" + p.path + ".git"},
+                        {"wiki_url", "/" + p.path + ".wiki.git"}};
+    return api::HttpResponse::Json(status, j.dump() + "\n");
+  };
+  auto with_db = [&ctx, read_only](auto body) {
+    return [&ctx, read_only, body](const api::HttpRequest& req, const api::PathParams& p) {
+      if (!ctx.primary) return read_only();
+      db::Connection* c = db::ThreadConnection(ctx.main_conninfo);
+      if (c == nullptr)
+        return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
+      return body(*c, req, p);
+    };
+  };
+  router.Add("POST", "/api/v1/sample/projects",
+             with_db([&ctx, failed, path_of, project_json](
+                         db::Connection& c, const api::HttpRequest& req, const api::PathParams&) {
+               auto path = path_of(req);
+               if (!path.ok()) return failed(path.status());
+               auto p = CreateProject(c, ctx.repository_root, *path);
+               return p.ok() ? project_json(*p, 201) : failed(p.status());
+             }));
+  router.Add("PUT", "/api/v1/sample/projects/{id}",
+             with_db([&ctx, failed, path_of, project_json](
+                         db::Connection& c, const api::HttpRequest& req, const api::PathParams& pp) {
+               int64_t id;
+               if (!absl::SimpleAtoi(pp.at("id"), &id))
+                 return api::HttpResponse::Error(404, "NOT_FOUND", "bad id");
+               auto path = path_of(req);
+               if (!path.ok()) return failed(path.status());
+               auto p = RenameProject(c, ctx.repository_root, id, *path);
+               return p.ok() ? project_json(*p, 200) : failed(p.status());
+             }));
+  router.Add("DELETE", "/api/v1/sample/projects/{id}",
+             with_db([&ctx, failed](db::Connection& c, const api::HttpRequest&,
+                                    const api::PathParams& pp) {
+               int64_t id;
+               if (!absl::SimpleAtoi(pp.at("id"), &id))
+                 return api::HttpResponse::Error(404, "NOT_FOUND", "bad id");
+               absl::Status s = DeleteProject(c, ctx.repository_root, id);
+               return s.ok() ? api::HttpResponse::Json(200, "{\"deleted\":true}\n") : failed(s);
+             }));
+  router.Add("POST", "/api/v1/sample/snippets",
+             with_db([&ctx, failed](db::Connection& c, const api::HttpRequest& req,
+                                    const api::PathParams&) {
+               auto id = CreateSnippet(c, ctx.repository_root, req.body.substr(0, 200));
+               if (!id.ok()) return failed(id.status());
+               nlohmann::json j = {{"id", *id},
+                                   {"http_url_to_repo", absl::StrCat("/@snippets/", *id, ".git")}};
+               return api::HttpResponse::Json(201, j.dump() + "\n");
+             }));
+}
+
+}  // namespace georep::sample
