@@ -36,7 +36,8 @@ std::optional<GitPath> ParseGitPath(const HttpRequest& req) {
     if (!absl::EndsWith(repo, ".git") || repo.size() <= 4) return std::nullopt;
     out.repo = std::string(repo);
     out.suffix = std::string(suffix);
-    out.service = suffix == "/info/refs" ? req.QueryParam("service") : std::string(suffix.substr(1));
+    out.service =
+        suffix == "/info/refs" ? req.QueryParam("service") : std::string(suffix.substr(1));
     return out;
   }
   return std::nullopt;
@@ -129,11 +130,12 @@ std::optional<HttpResponse> HandleGit(const GitRouteContext& ctx, const HttpRequ
   if (!gp) return std::nullopt;
   HttpResponse r = Handle(ctx, req, *gp);
   if (ctx.metrics) {
-    ctx.metrics->Add("geo_git_http_requests_total",
-                     {{"service", gp->service == "git-receive-pack" ? "receive-pack" : "upload-pack"},
-                      {"route", gp->geo ? "geo" : "user"},
-                      {"status", absl::StrCat(r.status)}},
-                     1);
+    ctx.metrics->Add(
+        "geo_git_http_requests_total",
+        {{"service", gp->service == "git-receive-pack" ? "receive-pack" : "upload-pack"},
+         {"route", gp->geo ? "geo" : "user"},
+         {"status", absl::StrCat(r.status)}},
+        1);
   }
   return r;
 }

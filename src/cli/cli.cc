@@ -1,12 +1,14 @@
 #include "cli/cli.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "cli/demo.h"
+#include "cli/git_shell.h"
 #include "cli/status_view.h"
 #include "daemon/serve.h"
 #include "db/connection.h"
@@ -18,6 +20,7 @@
 #include "site/config.h"
 #include "site/sites.h"
 #include "transport/http_client.h"
+#include "util/logging.h"
 #include "util/net.h"
 
 namespace georep::cli {
@@ -226,6 +229,13 @@ int Main(int argc, char** argv) {
     add_config(sub);
   }
 
+  CLI::App* git_shell = app.add_subcommand(
+      "git-shell",
+      "Git over SSH: the forced command for authorized_keys (command=\"georep git-shell "
+      "--config …\") or sshd's ForceCommand. Serves git-upload-pack from this site and, on a "
+      "secondary, sends git-receive-pack on to the primary. Reads SSH_ORIGINAL_COMMAND.");
+  add_config(git_shell);
+
   CLI::App* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -252,6 +262,11 @@ int Main(int argc, char** argv) {
     return 2;
   }
   if (serve->parsed()) return daemon::Serve(*config);
+  if (git_shell->parsed()) {
+    log::SetLevel(log::Level::kWarn);
+    const char* original = std::getenv("SSH_ORIGINAL_COMMAND");
+    return GitShell(*config, original == nullptr ? "" : original);
+  }
   if (resync->parsed() || reverify->parsed()) {
     const char* verb = resync->parsed() ? "resync" : "reverify";
     if (op_id <= 0 && !op_failed && !op_all) return Fail(2, verb, "name an id, --failed or --all");

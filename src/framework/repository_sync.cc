@@ -10,6 +10,7 @@
 #include "git/repository.h"
 #include "transport/geo_auth.h"
 #include "util/fs.h"
+#include "util/logging.h"
 #include "util/random.h"
 
 namespace georep::framework {
@@ -26,6 +27,18 @@ std::string Tail(const std::string& output) {
   return t;
 }
 
+// Git's words for a failure to reach or hear the remote, as opposed to a
+// problem with the local repository.
+bool TransportFailure(const std::string& output) {
+  for (const char* sign :
+       {"unable to access", "RPC failed", "early EOF", "The requested URL returned error",
+        "Could not resolve", "Failed to connect", "timed out", "Operation too slow", "not found",
+        "Connection refused", "transfer closed"}) {
+    if (absl::StrContains(output, sign)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string RepositoryTempDir(const std::string& repository_root) {
@@ -33,9 +46,8 @@ std::string RepositoryTempDir(const std::string& repository_root) {
 }
 
 std::string GitScope(const std::string& relative_path) {
-  return absl::EndsWith(relative_path, ".git")
-             ? relative_path.substr(0, relative_path.size() - 4)
-             : relative_path;
+  return absl::EndsWith(relative_path, ".git") ? relative_path.substr(0, relative_path.size() - 4)
+                                               : relative_path;
 }
 
 absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
@@ -103,18 +115,24 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
 
   bool redownload = !have || item.retry_count >= kRetriesBeforeRedownload;
   if (!redownload) {
-    auto r = git::RunGit({"-C", *local, "fetch", "--prune", "--quiet", url, "+refs/*:refs/*"},
-                         options);
+    auto r =
+        git::RunGit({"-C", *local, "fetch", "--prune", "--quiet", url, "+refs/*:refs/*"}, options);
     if (!r.ok()) return r.status();
-    if (r->exit_code != 0) return failed("git fetch", r->output);
-    auto sum = git::RefsChecksum(*local);
-    if (!sum.ok()) return absl::DataLossError(absl::StrCat(what, ": ", sum.status().message()));
-    return complete(*sum, [] { return absl::OkStatus(); });
+    if (r->exit_code == 0) {
+      auto sum = git::RefsChecksum(*local);
+      if (!sum.ok()) return absl::DataLossError(absl::StrCat(what, ": ", sum.status().message()));
+      return complete(*sum, [] { return absl::OkStatus(); });
+    }
+    // The primary could not be reached: retry later. Anything else is the
+    // local copy's fault (a broken ref or object): clone afresh now.
+    if (TransportFailure(r->output)) return failed("git fetch", r->output);
+    log::Warn("fetch into the local copy failed; cloning it afresh",
+              {{"replicable", spec.name}, {"id", item.model_id}, {"error", Tail(r->output)}});
   }
 
   // A fresh mirror clone beside the copy, swapped in when complete.
-  std::string tmp = absl::StrCat(RepositoryTempDir(ctx_.repository_root), "/", ctx_.worker_id,
-                                 "-", RandomHex(8), ".git");
+  std::string tmp = absl::StrCat(RepositoryTempDir(ctx_.repository_root), "/", ctx_.worker_id, "-",
+                                 RandomHex(8), ".git");
   if (auto s = MakeDirs(RepositoryTempDir(ctx_.repository_root), 0755); !s.ok()) return s;
   auto r = git::RunGit({"clone", "--mirror", "--quiet", url, tmp}, options);
   if (!r.ok()) return r.status();
@@ -166,16 +184,16 @@ absl::StatusOr<std::optional<FoundRepository>> FindRepository(
 
 absl::StatusOr<bool> CopyIsCurrent(db::Connection& standby, db::Connection& tracking,
                                    const ReplicableSpec& spec, int64_t id) {
-  auto mine = tracking.Exec(
-      SpecSql(spec,
-              "SELECT checksum FROM $REG WHERE model_id = $1 AND state = 2 AND "
-              "verification_state = 2"),
-      {absl::StrCat(id)});
+  auto mine =
+      tracking.Exec(SpecSql(spec,
+                            "SELECT checksum FROM $REG WHERE model_id = $1 AND state = 2 AND "
+                            "verification_state = 2"),
+                    {absl::StrCat(id)});
   if (!mine.ok()) return mine.status();
   if (mine->rows() == 0 || mine->IsNull(0, 0)) return false;
-  auto theirs = standby.Exec(
-      SpecSql(spec, "SELECT checksum FROM $STATES WHERE model_id = $1 AND state = 2"),
-      {absl::StrCat(id)});
+  auto theirs =
+      standby.Exec(SpecSql(spec, "SELECT checksum FROM $STATES WHERE model_id = $1 AND state = 2"),
+                   {absl::StrCat(id)});
   if (!theirs.ok()) return theirs.status();
   return theirs->rows() > 0 && !theirs->IsNull(0, 0) && theirs->Get(0, 0) == mine->Get(0, 0);
 }

@@ -39,9 +39,9 @@ struct RefCloser {
 };
 
 bool Counted(const char* name) {
-  static constexpr const char* kPrefixes[] = {"refs/heads/",          "refs/tags/",
-                                              "refs/keep-around/",    "refs/merge-requests/",
-                                              "refs/environments/",   "refs/notes/"};
+  static constexpr const char* kPrefixes[] = {"refs/heads/",        "refs/tags/",
+                                              "refs/keep-around/",  "refs/merge-requests/",
+                                              "refs/environments/", "refs/notes/"};
   for (const char* p : kPrefixes) {
     if (absl::StartsWith(name, p)) return true;
   }
@@ -87,8 +87,14 @@ absl::StatusOr<std::string> RefsChecksum(const std::string& path) {
   std::unique_ptr<git_repository, RepoCloser> repo(raw);
   std::array<unsigned char, 20> acc{};
   git_oid head;
-  // HEAD counts when it resolves (an empty repository's HEAD is unborn).
-  if (git_reference_name_to_id(&head, repo.get(), "HEAD") == 0) Fold(acc, head, "HEAD");
+  // HEAD counts when it resolves (an empty repository's HEAD is unborn); a
+  // HEAD that points at an unreadable ref is damage.
+  int head_rc = git_reference_name_to_id(&head, repo.get(), "HEAD");
+  if (head_rc == 0) {
+    Fold(acc, head, "HEAD");
+  } else if (head_rc != GIT_ENOTFOUND) {
+    return absl::DataLossError(absl::StrCat("repository ", path, ": HEAD: ", LastError()));
+  }
   git_reference_iterator* it_raw = nullptr;
   if (git_reference_iterator_new(&it_raw, repo.get()) != 0) {
     return absl::DataLossError(absl::StrCat("repository ", path, ": refs: ", LastError()));
@@ -102,7 +108,8 @@ absl::StatusOr<std::string> RefsChecksum(const std::string& path) {
     if (!Counted(name)) continue;
     git_oid oid;
     if (git_reference_name_to_id(&oid, repo.get(), name) != 0) {
-      return absl::DataLossError(absl::StrCat("repository ", path, ": ref ", name, ": ", LastError()));
+      return absl::DataLossError(
+          absl::StrCat("repository ", path, ": ref ", name, ": ", LastError()));
     }
     Fold(acc, oid, name);
   }

@@ -24,7 +24,8 @@ std::vector<std::string> ProjectRepositories(const std::string& path) {
 }
 
 absl::Status CheckProjectPath(const std::string& path) {
-  static const std::regex kPath("^[A-Za-z0-9][A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]+)*/[A-Za-z0-9][A-Za-z0-9_-]*$");
+  static const std::regex kPath(
+      "^[A-Za-z0-9][A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]+)*/[A-Za-z0-9][A-Za-z0-9_-]*$");
   if (!std::regex_match(path, kPath)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "project path \"", path,
@@ -91,9 +92,9 @@ absl::StatusOr<Project> CreateProject(db::Connection& main, const std::string& r
       if (auto st = git::InitBare(*dir); !st.ok()) return st;
       created.push_back(*dir);
     }
-    auto r = main.Exec(
-        "INSERT INTO sample.projects (namespace_id, path) VALUES ($1, $2) RETURNING id",
-        {absl::StrCat(*ns), path});
+    auto r =
+        main.Exec("INSERT INTO sample.projects (namespace_id, path) VALUES ($1, $2) RETURNING id",
+                  {absl::StrCat(*ns), path});
     if (!r.ok()) return r.status();
     out.id = r->GetInt64(0, 0);
     return absl::OkStatus();
@@ -111,8 +112,8 @@ absl::StatusOr<Project> RenameProject(db::Connection& main, const std::string& r
   std::vector<std::string> created;
   std::vector<std::pair<std::string, std::string>> moved;  // from, to
   absl::Status s = db::InTransaction(main, [&]() -> absl::Status {
-    auto cur = main.Exec("SELECT path FROM sample.projects WHERE id = $1 FOR UPDATE",
-                         {absl::StrCat(id)});
+    auto cur =
+        main.Exec("SELECT path FROM sample.projects WHERE id = $1 FOR UPDATE", {absl::StrCat(id)});
     if (!cur.ok()) return cur.status();
     if (cur->rows() == 0) return absl::NotFoundError(absl::StrCat("no project ", id));
     std::string old_path(cur->Get(0, 0));
@@ -134,13 +135,15 @@ absl::StatusOr<Project> RenameProject(db::Connection& main, const std::string& r
         return absl::InternalError(absl::StrCat("move ", *a, " to ", *b, ": ", strerror(errno)));
       moved.emplace_back(*a, *b);
     }
-    auto r = main.Exec("UPDATE sample.projects SET path = $2, namespace_id = $3, updated_at = now() "
-                       "WHERE id = $1",
-                       {absl::StrCat(id), new_path, absl::StrCat(*ns)});
+    auto r = main.Exec(
+        "UPDATE sample.projects SET path = $2, namespace_id = $3, updated_at = now() "
+        "WHERE id = $1",
+        {absl::StrCat(id), new_path, absl::StrCat(*ns)});
     return r.ok() ? absl::OkStatus() : r.status();
   });
   if (!s.ok()) {
-    for (auto it = moved.rbegin(); it != moved.rend(); ++it) rename(it->second.c_str(), it->first.c_str());
+    for (auto it = moved.rbegin(); it != moved.rend(); ++it)
+      rename(it->second.c_str(), it->first.c_str());
     RemoveAll(created);
     return s;
   }
@@ -150,8 +153,8 @@ absl::StatusOr<Project> RenameProject(db::Connection& main, const std::string& r
 absl::Status DeleteProject(db::Connection& main, const std::string& root, int64_t id) {
   std::string path;
   absl::Status s = db::InTransaction(main, [&]() -> absl::Status {
-    auto r = main.Exec("DELETE FROM sample.projects WHERE id = $1 RETURNING path",
-                       {absl::StrCat(id)});
+    auto r =
+        main.Exec("DELETE FROM sample.projects WHERE id = $1 RETURNING path", {absl::StrCat(id)});
     if (!r.ok()) return r.status();
     if (r->rows() == 0) return absl::NotFoundError(absl::StrCat("no project ", id));
     path = std::string(r->Get(0, 0));
@@ -239,17 +242,18 @@ void AddRepositoryRoutes(api::Router& router, const RouteContext& ctx) {
                auto p = CreateProject(c, ctx.repository_root, *path);
                return p.ok() ? project_json(*p, 201) : failed(p.status());
              }));
-  router.Add("PUT", "/api/v1/sample/projects/{id}",
-             with_db([&ctx, failed, path_of, project_json](
-                         db::Connection& c, const api::HttpRequest& req, const api::PathParams& pp) {
-               int64_t id;
-               if (!absl::SimpleAtoi(pp.at("id"), &id))
-                 return api::HttpResponse::Error(404, "NOT_FOUND", "bad id");
-               auto path = path_of(req);
-               if (!path.ok()) return failed(path.status());
-               auto p = RenameProject(c, ctx.repository_root, id, *path);
-               return p.ok() ? project_json(*p, 200) : failed(p.status());
-             }));
+  router.Add(
+      "PUT", "/api/v1/sample/projects/{id}",
+      with_db([&ctx, failed, path_of, project_json](db::Connection& c, const api::HttpRequest& req,
+                                                    const api::PathParams& pp) {
+        int64_t id;
+        if (!absl::SimpleAtoi(pp.at("id"), &id))
+          return api::HttpResponse::Error(404, "NOT_FOUND", "bad id");
+        auto path = path_of(req);
+        if (!path.ok()) return failed(path.status());
+        auto p = RenameProject(c, ctx.repository_root, id, *path);
+        return p.ok() ? project_json(*p, 200) : failed(p.status());
+      }));
   router.Add("DELETE", "/api/v1/sample/projects/{id}",
              with_db([&ctx, failed](db::Connection& c, const api::HttpRequest&,
                                     const api::PathParams& pp) {

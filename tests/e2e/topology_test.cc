@@ -83,7 +83,8 @@ TEST_F(TopologyTest, SecondaryReportsTheDatabaseLegAtRest) {
       [&] {
         st = Status("secondary-1");
         return !st.is_null() && st["database"]["streaming"] == true &&
-               st["database"]["replay_lag_seconds"] == 0.0;
+               st["database"]["replay_lag_seconds"] == 0.0 &&
+               st["database"]["receive_lsn"] == st["database"]["replay_lsn"];
       },
       10))
       << st.dump();

@@ -1,0 +1,438 @@
+// Git repositories through real daemons and the real git client: pushes to
+// the primary reach clones from the secondary, pushes to the secondary (HTTP
+// and SSH through a real sshd) land on the primary, wikis, renames and
+// deletes propagate, a damaged copy is repaired, and unchanged repositories
+// cost no git process.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "git/repository.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "support/test_support.h"
+#include "support/topology.h"
+#include "site/config.h"
+#include "transport/geo_auth.h"
+#include "util/fs.h"
+#include "util/net.h"
+
+namespace georep {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+const std::vector<std::string> kRepositoryTypes = {
+    "project_repository", "project_wiki_repository", "design_management_repository",
+    "group_wiki_repository", "snippet_repository"};
+
+// git, failing the test with its output on a non-zero exit.
+std::string Git(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
+  std::vector<std::string> argv = {"git", "-c", "user.name=Test", "-c", "user.email=t@example.com",
+                                   "-c", "init.defaultBranch=main"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunOptions o;
+  o.extra_env = env;
+  o.extra_env.push_back("GIT_TERMINAL_PROMPT=0");
+  auto r = Run(argv, o);
+  EXPECT_TRUE(r.ok()) << r.status();
+  if (!r.ok()) return "";
+  EXPECT_EQ(r->exit_code, 0) << absl::StrJoin(args, " ") << ":\n" << r->output;
+  return r->output;
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// A working tree with `n` new commits on main.
+void Commit(const std::string& work, int n, const std::string& tag) {
+  for (int i = 0; i < n; ++i) {
+    ASSERT_TRUE(WriteFileAtomic(absl::StrCat(work, "/", tag, "-", i, ".txt"),
+                                absl::StrCat(tag, " ", i, "\n"))
+                    .ok());
+    Git({"-C", work, "add", "-A"});
+    Git({"-C", work, "commit", "-q", "-m", absl::StrCat(tag, " ", i)});
+  }
+}
+
+// A private sshd on loopback whose only key runs `georep git-shell`.
+class Sshd {
+ public:
+  Sshd(const std::string& dir, const std::string& site_config) : dir_(dir) {
+    port_ = FreeTcpPort().value_or(0);
+    fs::create_directories("/run/sshd");
+    for (const char* key : {"host", "user"}) {
+      auto r = Run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir + "/" + key});
+      EXPECT_TRUE(r.ok() && r->exit_code == 0) << (r.ok() ? r->output : "");
+    }
+    auto pub = ReadFile(dir + "/user.pub");
+    EXPECT_TRUE(pub.ok());
+    EXPECT_TRUE(WriteFileAtomic(dir + "/authorized_keys",
+                                absl::StrCat("command=\"", test::GeorepBinary(),
+                                             " git-shell --config ", site_config,
+                                             "\",no-pty,no-port-forwarding,no-agent-forwarding,"
+                                             "no-X11-forwarding ",
+                                             pub.ok() ? *pub : ""))
+                    .ok());
+    EXPECT_TRUE(WriteFileAtomic(dir + "/sshd_config",
+                                absl::StrCat("Port ", port_,
+                                             "\nListenAddress 127.0.0.1\nHostKey ", dir,
+                                             "/host\nPidFile ", dir,
+                                             "/sshd.pid\nAuthorizedKeysFile ", dir,
+                                             "/authorized_keys\nUsePAM no\nStrictModes no\n"
+                                             "PasswordAuthentication no\n"
+                                             "KbdInteractiveAuthentication no\n"
+                                             "PermitRootLogin prohibit-password\n"))
+                    .ok());
+    auto r = Run({"/usr/sbin/sshd", "-f", dir + "/sshd_config", "-E", dir + "/sshd.log"});
+    ok_ = r.ok() && r->exit_code == 0;
+    EXPECT_TRUE(ok_) << (r.ok() ? r->output : std::string(r.status().message()));
+    test::WaitFor([&] { return fs::exists(dir + "/sshd.pid"); }, 5);
+  }
+  ~Sshd() {
+    auto pid = ReadFile(dir_ + "/sshd.pid");
+    int p = 0;
+    if (pid.ok() && absl::SimpleAtoi(Trim(*pid), &p) && p > 0) kill(p, SIGTERM);
+  }
+  bool ok() const { return ok_; }
+  int port() const { return port_; }
+  std::string Url(const std::string& repo) const {
+    return absl::StrCat("ssh://root@127.0.0.1:", port_, "/", repo);
+  }
+  std::vector<std::string> Env() const {
+    return {absl::StrCat("GIT_SSH_COMMAND=ssh -i ", dir_,
+                         "/user -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                         "-o LogLevel=ERROR")};
+  }
+
+ private:
+  std::string dir_;
+  int port_ = 0;
+  bool ok_ = false;
+};
+
+class RepositoryTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    topo_ = new test::Topology({"--seed", "0"}, {"GEOREP_VERIFICATION_INTERVAL_SECONDS=3600"});
+    work_ = test::MakeTempDir("git-work");
+  }
+  static void TearDownTestSuite() {
+    delete topo_;
+    topo_ = nullptr;
+    test::RemoveTree(work_);
+  }
+  void SetUp() override {
+    if (!topo_->ok()) GTEST_SKIP() << topo_->up_output();
+  }
+
+  static int64_t CreateProject(const std::string& path) {
+    auto r = topo_->Post("primary", "/api/v1/sample/projects",
+                         nlohmann::json{{"path", path}}.dump());
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r.status == 201 ? nlohmann::json::parse(r.body)["id"].get<int64_t>() : 0;
+  }
+  static std::string Root(const std::string& site) {
+    return topo_->Site(site)["repository_root"].get<std::string>();
+  }
+  static std::string Digest(const std::string& site, const std::string& repo) {
+    auto d = git::RefsChecksum(Root(site) + "/" + repo);
+    return d.ok() ? *d : std::string(d.status().message());
+  }
+  // The copy on the secondary has the primary's refs and is verified.
+  static bool Replicated(const std::string& repo) {
+    return Digest("secondary-1", repo) == Digest("primary", repo);
+  }
+  static double Metric(const std::string& site, const std::string& line_prefix) {
+    auto r = topo_->Request(site, "GET", "/metrics");
+    double total = 0;
+    for (absl::string_view line : absl::StrSplit(r.body, '\n')) {
+      if (!absl::StartsWith(line, line_prefix)) continue;
+      double v = 0;
+      if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) total += v;
+    }
+    return total;
+  }
+  static std::string Head(const std::string& url) {
+    std::string out = Git({"ls-remote", url, "refs/heads/main"});
+    return out.substr(0, out.find('\t'));
+  }
+  static std::string NewWork(const std::string& name) {
+    std::string w = work_ + "/" + name;
+    Git({"init", "-q", w});
+    return w;
+  }
+
+  static test::Topology* topo_;
+  static std::string work_;
+};
+
+test::Topology* RepositoryTest::topo_ = nullptr;
+std::string RepositoryTest::work_;
+
+TEST_F(RepositoryTest, CommitsPushedToThePrimaryAreClonedFromTheSecondary) {
+  CreateProject("alpha/app");
+  std::string w = NewWork("app");
+  Commit(w, 5, "first");
+  Git({"-C", w, "push", "-q", topo_->Url("primary") + "/alpha/app.git", "main"});
+  std::string head = Trim(Git({"-C", w, "rev-parse", "HEAD"}));
+  ASSERT_TRUE(test::WaitFor([] { return Replicated("alpha/app.git"); }, 30))
+      << Digest("secondary-1", "alpha/app.git") << " vs " << Digest("primary", "alpha/app.git");
+
+  // Both sides' checksums, as recorded, match the refs on disk.
+  auto primary = topo_->MainDb("primary");
+  auto tracking = topo_->TrackingDb("secondary-1");
+  std::string sum = Digest("primary", "alpha/app.git");
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        auto p = primary->Exec(
+            "SELECT s.checksum FROM georep.project_repository_states s JOIN sample.projects m "
+            "ON m.id = s.model_id WHERE m.path = 'alpha/app' AND s.state = 2");
+        auto t = tracking->Exec(
+            "SELECT checksum FROM georep.project_repository_registry WHERE state = 2 AND "
+            "verification_state = 2 AND local_path LIKE '%/alpha/app.git'");
+        return p.ok() && t.ok() && p->rows() == 1 && t->rows() == 1 && p->Get(0, 0) == sum &&
+               t->Get(0, 0) == sum;
+      },
+      30));
+
+  // A clone from the secondary is served there, not sent to the primary.
+  double local = Metric("secondary-1", "geo_git_http_requests_total{service=\"upload-pack\","
+                                       "route=\"user\",status=\"200\"}");
+  Git({"clone", "-q", topo_->Url("secondary-1") + "/alpha/app.git", work_ + "/app-clone"});
+  EXPECT_EQ(Trim(Git({"-C", work_ + "/app-clone", "rev-parse", "HEAD"})), head);
+  EXPECT_EQ(Trim(Git({"-C", work_ + "/app-clone", "rev-list", "--count", "HEAD"})), "5");
+  EXPECT_GT(Metric("secondary-1", "geo_git_http_requests_total{service=\"upload-pack\","
+                                  "route=\"user\",status=\"200\"}"),
+            local);
+}
+
+TEST_F(RepositoryTest, PushesToTheSecondaryLandOnThePrimaryOverHttpAndSsh) {
+  CreateProject("alpha/tool");
+  std::string w = NewWork("tool");
+  Commit(w, 2, "base");
+  Git({"-C", w, "push", "-q", topo_->Url("primary") + "/alpha/tool.git", "main"});
+  ASSERT_TRUE(test::WaitFor([] { return Replicated("alpha/tool.git"); }, 30));
+
+  // HTTP: the secondary answers 302 and git follows it to the primary.
+  Commit(w, 1, "http");
+  std::string out = Git({"-C", w, "push", topo_->Url("secondary-1") + "/alpha/tool.git", "main"});
+  EXPECT_NE(out.find("redirecting to " + topo_->Url("primary")), std::string::npos) << out;
+  std::string head = Trim(Git({"-C", w, "rev-parse", "HEAD"}));
+  EXPECT_EQ(Head(topo_->Url("primary") + "/alpha/tool.git"), head);
+  // Served by the secondary itself (no redirect) once its copy is verified.
+  EXPECT_TRUE(test::WaitFor(
+      [&] { return Head(topo_->Url("secondary-1") + "/alpha/tool.git") == head; }, 30))
+      << Head(topo_->Url("secondary-1") + "/alpha/tool.git");
+
+  // SSH: georep git-shell as sshd's forced command proxies the push.
+  Sshd sshd(test::MakeTempDir("sshd"), topo_->Config("secondary-1"));
+  ASSERT_TRUE(sshd.ok());
+  std::string via = work_ + "/tool-ssh";
+  Git({"clone", "-q", sshd.Url("alpha/tool.git"), via}, sshd.Env());
+  EXPECT_EQ(Trim(Git({"-C", via, "rev-parse", "HEAD"})), head);
+  Commit(via, 1, "ssh");
+  out = Git({"-C", via, "push", "origin", "main"}, sshd.Env());
+  EXPECT_NE(out.find("your push goes to the primary"), std::string::npos) << out;
+  std::string ssh_head = Trim(Git({"-C", via, "rev-parse", "HEAD"}));
+  EXPECT_EQ(Head(topo_->Url("primary") + "/alpha/tool.git"), ssh_head);
+  ASSERT_TRUE(test::WaitFor([] { return Replicated("alpha/tool.git"); }, 30));
+  Git({"-C", via, "fetch", "-q", "origin"}, sshd.Env());
+  EXPECT_EQ(Trim(Git({"-C", via, "rev-parse", "origin/main"})), ssh_head);
+
+  // Anything but git is refused by the forced command.
+  RunOptions o;
+  o.extra_env = sshd.Env();
+  auto shell =
+      georep::Run({"sh", "-c", absl::StrCat("$GIT_SSH_COMMAND -p ", sshd.port(), " root@127.0.0.1 ls /")},
+          o);
+  ASSERT_TRUE(shell.ok());
+  EXPECT_NE(shell->exit_code, 0);
+  EXPECT_NE(shell->output.find("only git-upload-pack and git-receive-pack"), std::string::npos)
+      << shell->output;
+}
+
+TEST_F(RepositoryTest, WikiPushesRenamesAndDeletesPropagate) {
+  int64_t id = CreateProject("beta/site");
+  std::string w = NewWork("wiki");
+  Commit(w, 3, "page");
+  Git({"-C", w, "push", "-q", topo_->Url("primary") + "/beta/site.wiki.git", "main"});
+  Git({"-C", w, "push", "-q", topo_->Url("primary") + "/beta/site.git", "main"});
+  ASSERT_TRUE(test::WaitFor(
+      [] { return Replicated("beta/site.wiki.git") && Replicated("beta/site.git"); }, 30));
+  EXPECT_NE(Digest("secondary-1", "beta/site.wiki.git"), git::kEmptyRefsChecksum);
+
+  // Rename: every repository of the project moves on the secondary.
+  auto r = topo_->Request("primary", "PUT", absl::StrCat("/api/v1/sample/projects/", id),
+                          R"({"path":"gamma/site"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::string sec = Root("secondary-1");
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        return fs::exists(sec + "/gamma/site.git") && fs::exists(sec + "/gamma/site.wiki.git") &&
+               fs::exists(sec + "/gamma/site.design.git") && !fs::exists(sec + "/beta/site.git") &&
+               !fs::exists(sec + "/beta/site.wiki.git") && fs::exists(sec + "/gamma.wiki.git");
+      },
+      30));
+  ASSERT_TRUE(test::WaitFor([] { return Replicated("gamma/site.wiki.git"); }, 30));
+  Git({"clone", "-q", topo_->Url("secondary-1") + "/gamma/site.wiki.git", work_ + "/wiki-clone"});
+  EXPECT_EQ(Trim(Git({"-C", work_ + "/wiki-clone", "rev-list", "--count", "HEAD"})), "3");
+
+  // Delete: gone from the secondary too.
+  r = topo_->Request("primary", "DELETE", absl::StrCat("/api/v1/sample/projects/", id));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        return !fs::exists(sec + "/gamma/site.git") && !fs::exists(sec + "/gamma/site.wiki.git") &&
+               !fs::exists(sec + "/gamma/site.design.git");
+      },
+      30));
+}
+
+TEST_F(RepositoryTest, AMovedOrCorruptedRefIsFoundByVerificationAndRepaired) {
+  CreateProject("delta/one");
+  CreateProject("delta/two");
+  std::string w = NewWork("delta");
+  Commit(w, 3, "d");
+  for (const char* p : {"one", "two"})
+    Git({"-C", w, "push", "-q", topo_->Url("primary") + "/delta/" + p + ".git", "main"});
+  ASSERT_TRUE(test::WaitFor(
+      [] { return Replicated("delta/one.git") && Replicated("delta/two.git"); }, 30));
+  std::string good = Digest("primary", "delta/one.git");
+  // Let both copies be verified before damaging them.
+  auto tracking = topo_->TrackingDb("secondary-1");
+  auto verified = [&](const std::string& repo) {
+    auto r = tracking->Exec(
+        "SELECT 1 FROM georep.project_repository_registry WHERE verification_state = 2 AND "
+        "local_path LIKE $1",
+        {"%/" + repo});
+    return r.ok() && r->rows() == 1;
+  };
+  ASSERT_TRUE(test::WaitFor([&] { return verified("delta/one.git") && verified("delta/two.git"); },
+                            30));
+
+  std::string sec = Root("secondary-1");
+  // Moved: main points at an older commit. Corrupted: the ref file is garbage.
+  std::string older = Trim(Git({"-C", w, "rev-parse", "HEAD~2"}));
+  Git({"-C", sec + "/delta/one.git", "update-ref", "refs/heads/main", older});
+  ASSERT_TRUE(WriteFileAtomic(sec + "/delta/two.git/refs/heads/main", "not a hash\n").ok());
+  EXPECT_NE(Digest("secondary-1", "delta/one.git"), good);
+
+  auto rv = test::RunGeorep(
+      {"reverify", "project_repository", "--all", "--config", topo_->Config("secondary-1")});
+  ASSERT_EQ(rv.exit_code, 0) << rv.output;
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        return Replicated("delta/one.git") && Replicated("delta/two.git") &&
+               verified("delta/one.git") && verified("delta/two.git");
+      },
+      60))
+      << Digest("secondary-1", "delta/one.git") << " / " << Digest("secondary-1", "delta/two.git");
+}
+
+TEST_F(RepositoryTest, UnchangedRepositoriesAreCheckedWithoutStartingGit) {
+  // 70 projects: 210 repositories (plus a group wiki), all verified.
+  for (int i = 0; i < 70; ++i) CreateProject(absl::StrCat("many/p", i));
+  auto tracking = topo_->TrackingDb("secondary-1");
+  auto unverified = [&]() {
+    int64_t n = 0;
+    for (const auto& type : kRepositoryTypes) {
+      auto r = tracking->Exec(absl::StrCat("SELECT count(*) FROM georep.", type,
+                                           "_registry WHERE state <> 2 OR verification_state <> 2"));
+      n += r.ok() ? r->GetInt64(0, 0) : 1;
+    }
+    return n;
+  };
+  auto start = Clock::now();
+  ASSERT_TRUE(test::WaitFor([&] { return unverified() == 0; }, 120)) << unverified();
+  std::printf("[ figures  ] 210 new repositories synced and verified in %.1f s\n",
+              std::chrono::duration<double>(Clock::now() - start).count());
+
+  double git_before = Metric("secondary-1", "geo_git_processes_total");
+  double fetches_before = Metric("primary", "geo_git_http_requests_total{service=\"upload-pack\","
+                                            "route=\"geo\"");
+  auto since = tracking->Exec("SELECT now()");
+  ASSERT_TRUE(since.ok());
+  std::string t0(since->Get(0, 0));
+  int64_t rows = 0;
+  for (const auto& type : {"project_repository", "project_wiki_repository",
+                           "design_management_repository"}) {
+    auto rs = test::RunGeorep({"resync", type, "--all", "--config", topo_->Config("secondary-1")});
+    ASSERT_EQ(rs.exit_code, 0) << rs.output;
+    auto r = tracking->Exec(absl::StrCat("SELECT count(*) FROM georep.", type, "_registry"));
+    rows += r.ok() ? r->GetInt64(0, 0) : 0;
+  }
+  ASSERT_GE(rows, 200);
+  start = Clock::now();
+  // Every row synced again after the resync.
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        int64_t done = 0;
+        for (const auto& type : {"project_repository", "project_wiki_repository",
+                                 "design_management_repository"}) {
+          auto r = tracking->Exec(absl::StrCat("SELECT count(*) FROM georep.", type,
+                                               "_registry WHERE state = 2 AND last_synced_at > $1"),
+                                  {t0});
+          done += r.ok() ? r->GetInt64(0, 0) : 0;
+        }
+        return done == rows;
+      },
+      60));
+  std::printf("[ figures  ] %lld unchanged repositories re-checked in %.2f s\n",
+              static_cast<long long>(rows),
+              std::chrono::duration<double>(Clock::now() - start).count());
+  EXPECT_EQ(Metric("secondary-1", "geo_git_processes_total"), git_before);
+  EXPECT_EQ(Metric("primary", "geo_git_http_requests_total{service=\"upload-pack\","
+                              "route=\"geo\""),
+            fetches_before);
+}
+
+TEST_F(RepositoryTest, ForgedGeoFetchesAreRefused) {
+  CreateProject("eps/secret");
+  CreateProject("eps/open");
+  // No token, a garbage token, and a push through the replication route.
+  auto none = topo_->Request("primary", "GET",
+                             "/geo/git/eps/secret.git/info/refs?service=git-upload-pack");
+  EXPECT_EQ(none.status, 401) << none.body;
+  auto forged = topo_->Request("primary", "GET",
+                               "/geo/git/eps/secret.git/info/refs?service=git-upload-pack", "",
+                               {"Authorization: GL-Geo nokey:not.a.jwt"});
+  EXPECT_EQ(forged.status, 401) << forged.body;
+  // The secondary's own valid token, for another repository.
+  auto config = site::LoadConfig(topo_->Config("secondary-1"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  std::string auth = transport::MakeGeoAuthorization(
+      config->access_key, config->secret_access_key, transport::RepositoryRequestData("eps/open"),
+      std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  auto other = topo_->Request("primary", "GET",
+                              "/geo/git/eps/secret.git/info/refs?service=git-upload-pack", "",
+                              {"Authorization: " + auth});
+  EXPECT_EQ(other.status, 403) << other.body;
+  auto right = topo_->Request("primary", "GET",
+                              "/geo/git/eps/open.git/info/refs?service=git-upload-pack", "",
+                              {"Authorization: " + auth});
+  EXPECT_EQ(right.status, 200) << right.body;
+  auto push = topo_->Request("primary", "GET",
+                             "/geo/git/eps/secret.git/info/refs?service=git-receive-pack");
+  EXPECT_EQ(push.status, 403) << push.body;
+  auto missing = topo_->Request("primary", "GET", "/nope/none.git/info/refs?service=git-upload-pack");
+  EXPECT_EQ(missing.status, 404) << missing.body;
+  auto dumb = topo_->Request("primary", "GET", "/eps/secret.git/info/refs");
+  EXPECT_EQ(dumb.status, 403) << dumb.body;
+}
+
+}  // namespace
+}  // namespace georep
