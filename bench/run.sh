@@ -8,9 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
 SMALL_N=100000; SMALL_SIZE=4096; LARGE=$((1 << 30)); LAT_N=50; VERIFY_N=256; VERIFY_SIZE=8388608
+GIT_ARGS=(--commits 3000 --repos 10000 --changed 1000 --baseline 100)
 while (($#)); do
   case "$1" in
-    --quick) QUICK=1; SMALL_N=2000; LARGE=$((64 << 20)); LAT_N=10; VERIFY_N=16; VERIFY_SIZE=1048576 ;;
+    --quick) QUICK=1; SMALL_N=2000; LARGE=$((64 << 20)); LAT_N=10; VERIFY_N=16; VERIFY_SIZE=1048576
+             GIT_ARGS=(--commits 200 --repos 300 --changed 30 --baseline 10) ;;
     --small-count) SMALL_N=$2; shift ;;
     --small-size) SMALL_SIZE=$2; shift ;;
     --large-size) LARGE=$2; shift ;;
@@ -137,7 +139,11 @@ row "$(python3 -c "print(f'| re-verification: $VERIFY_N x {$VERIFY_SIZE/2**20:.0
 
 row "| backfill: 1,000,000 existing rows → registry rows | not measured here yet (e2e: 100,000 in 4.4 s) | INSERT … SELECT | — |"
 row "| queue: claim + complete 1,000,000 rows, 2 workers | not measured here yet | — | — |"
-row "| git initial / unchanged / changed | not available (Git replication has not landed) | git clone --mirror / git fetch | — |"
+# -- Git repositories (bench/git.sh, same topology) -------------------------
+bench/git.sh "$DIR/demo" "${GIT_ARGS[@]}" > "$DIR/git-rows"
+while IFS= read -r line; do
+  [[ $line == "| git "* ]] && row "$line"
+done < "$DIR/git-rows"
 
 {
   echo "# Benchmark results"

@@ -22,6 +22,7 @@
 #include "transport/http_client.h"
 #include "util/logging.h"
 #include "util/net.h"
+#include "util/random.h"
 
 namespace georep::cli {
 namespace {
@@ -198,11 +199,18 @@ int Main(int argc, char** argv) {
       "seed", "Create sample blobs on the primary (rows and files), spread over every sample type");
   int64_t seed_count = 1000;
   int64_t seed_size = 4096;
+  int64_t seed_projects = 0;
   sample_seed->add_option("--count", seed_count, "How many blobs")
-      ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
+      ->check(CLI::Range(int64_t{0}, int64_t{100000000}))
       ->capture_default_str();
   sample_seed->add_option("--size", seed_size, "Bytes per blob")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
+      ->capture_default_str();
+  sample_seed
+      ->add_option("--projects", seed_projects,
+                   "Also create this many empty projects (a repository, a wiki and a "
+                   "design repository each), named seed-<random>/p<n>")
+      ->check(CLI::Range(int64_t{0}, int64_t{1000000}))
       ->capture_default_str();
   add_config(sample_seed);
   demo_up->add_option("--seed", demo_options.seed, "Sample blobs to create on a fresh primary")
@@ -297,10 +305,22 @@ int Main(int argc, char** argv) {
     auto conn = OpenMain(*config);
     if (!conn.ok()) return Fail(1, "sample seed", conn.status().message());
     if (auto s = sample::InstallSchema(**conn); !s.ok()) return Fail(1, "sample seed", s.message());
-    auto n = sample::Seed(**conn, config->storage_root, seed_count, seed_size);
-    if (!n.ok()) return Fail(1, "sample seed", n.status().message());
-    std::printf("created %lld sample blobs of %lld bytes under %s\n", static_cast<long long>(*n),
-                static_cast<long long>(seed_size), config->storage_root.c_str());
+    if (seed_count > 0) {
+      auto n = sample::Seed(**conn, config->storage_root, seed_count, seed_size);
+      if (!n.ok()) return Fail(1, "sample seed", n.status().message());
+      std::printf("created %lld sample blobs of %lld bytes under %s\n", static_cast<long long>(*n),
+                  static_cast<long long>(seed_size), config->storage_root.c_str());
+    }
+    std::string group = "seed-" + RandomHex(3);
+    for (int64_t i = 0; i < seed_projects; ++i) {
+      auto p = sample::CreateProject(**conn, config->repository_root, absl::StrCat(group, "/p", i));
+      if (!p.ok()) return Fail(1, "sample seed", p.status().message());
+    }
+    if (seed_projects > 0) {
+      std::printf("created %lld sample projects %s/p0… under %s\n",
+                  static_cast<long long>(seed_projects), group.c_str(),
+                  config->repository_root.c_str());
+    }
     return 0;
   }
   if (migrate->parsed()) return RunMigrate(*config, migrate_target);

@@ -92,8 +92,7 @@ bool ReadSection(std::string* raw, std::vector<std::string>* lines) {
 // A push from an SSH client, sent to the primary's smart HTTP endpoint.
 int ProxyPush(const std::string& primary_url, const std::string& primary_name,
               const std::string& repo) {
-  std::fprintf(stderr,
-               "georep: this is a secondary site; your push goes to the primary (%s, %s)\n",
+  std::fprintf(stderr, "georep: this is a secondary site; your push goes to the primary (%s, %s)\n",
                primary_name.c_str(), primary_url.c_str());
   std::string base = absl::StrCat(primary_url, "/", repo);
   transport::RequestOptions get;
@@ -109,7 +108,8 @@ int ProxyPush(const std::string& primary_url, const std::string& primary_name,
     if (!absl::SimpleHexAtoi(adv.substr(0, 4), &n) || adv.size() < static_cast<size_t>(n) + 4)
       return Refuse("the primary's ref advertisement is malformed");
     adv.remove_prefix(static_cast<size_t>(n));
-    if (!absl::StartsWith(adv, "0000")) return Refuse("the primary's ref advertisement is malformed");
+    if (!absl::StartsWith(adv, "0000"))
+      return Refuse("the primary's ref advertisement is malformed");
     adv.remove_prefix(4);
   }
   if (!WriteAll(1, adv)) return 1;
@@ -192,8 +192,9 @@ int GitShell(const site::Config& config, const std::string& ssh_original_command
       current = c.ok() && *c;
     }
     if (access(dir->c_str(), F_OK) != 0) {
-      return Refuse(absl::StrCat(cmd->repo, " is not on this secondary yet; clone it from the "
-                                            "primary: ",
+      return Refuse(absl::StrCat(cmd->repo,
+                                 " is not on this secondary yet; clone it from the "
+                                 "primary: ",
                                  url, "/", cmd->repo));
     }
     if (!current) {
@@ -219,12 +220,11 @@ int GitShell(const site::Config& config, const std::string& ssh_original_command
   int code = WaitChild(pid);
   if (code != 0) return code;
   auto again = db::Connection::Open(config.main_database);
-  absl::Status published = again.ok()
-                               ? events::PublishRepositoryUpdated(**again, *repo.spec, repo.id)
-                               : again.status();
+  absl::Status published =
+      again.ok() ? events::PublishRepositoryUpdated(**again, *repo.spec, repo.id) : again.status();
   if (!published.ok())
-    return Refuse(absl::StrCat("push accepted, but its event was not published: ",
-                               published.message()));
+    return Refuse(
+        absl::StrCat("push accepted, but its event was not published: ", published.message()));
   return 0;
 }
 

@@ -93,6 +93,23 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
   if (have && primary_checksum && *have == *primary_checksum) {
     return complete(*have, [] { return absl::OkStatus(); });
   }
+  // An empty repository on the primary (a new project's wiki, say) is made
+  // here, again without git. Its HEAD names main, as the sample forge's do;
+  // should the primary's name another branch, the first fetch's digest
+  // differs and the copy is cloned afresh after kRetriesBeforeRedownload.
+  if (!present && primary_checksum && *primary_checksum == git::kEmptyRefsChecksum) {
+    std::string tmp = absl::StrCat(RepositoryTempDir(ctx_.repository_root), "/", ctx_.worker_id,
+                                   "-", RandomHex(8), ".git");
+    if (auto s = git::InitBare(tmp); !s.ok()) return s;
+    absl::Status s = complete(git::kEmptyRefsChecksum, [&]() -> absl::Status {
+      if (auto d = MakeDirs(fs::path(*local).parent_path().string(), 0755); !d.ok()) return d;
+      if (rename(tmp.c_str(), local->c_str()) != 0)
+        return absl::InternalError(absl::StrCat("rename into ", *local, ": ", strerror(errno)));
+      return absl::OkStatus();
+    });
+    fs::remove_all(tmp, ec);
+    return s;
+  }
 
   int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                     std::chrono::system_clock::now().time_since_epoch())

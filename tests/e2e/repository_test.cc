@@ -3,6 +3,8 @@
 // and SSH through a real sshd) land on the primary, wikis, renames and
 // deletes propagate, a damaged copy is repaired, and unchanged repositories
 // cost no git process.
+#include "git/repository.h"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -15,12 +17,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "git/repository.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "site/config.h"
 #include "support/test_support.h"
 #include "support/topology.h"
-#include "site/config.h"
 #include "transport/geo_auth.h"
 #include "util/fs.h"
 #include "util/net.h"
@@ -31,14 +32,19 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-const std::vector<std::string> kRepositoryTypes = {
-    "project_repository", "project_wiki_repository", "design_management_repository",
-    "group_wiki_repository", "snippet_repository"};
+const std::vector<std::string> kRepositoryTypes = {"project_repository", "project_wiki_repository",
+                                                   "design_management_repository",
+                                                   "group_wiki_repository", "snippet_repository"};
 
 // git, failing the test with its output on a non-zero exit.
 std::string Git(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
-  std::vector<std::string> argv = {"git", "-c", "user.name=Test", "-c", "user.email=t@example.com",
-                                   "-c", "init.defaultBranch=main"};
+  std::vector<std::string> argv = {"git",
+                                   "-c",
+                                   "user.name=Test",
+                                   "-c",
+                                   "user.email=t@example.com",
+                                   "-c",
+                                   "init.defaultBranch=main"};
   argv.insert(argv.end(), args.begin(), args.end());
   RunOptions o;
   o.extra_env = env;
@@ -85,16 +91,15 @@ class Sshd {
                                              "no-X11-forwarding ",
                                              pub.ok() ? *pub : ""))
                     .ok());
-    EXPECT_TRUE(WriteFileAtomic(dir + "/sshd_config",
-                                absl::StrCat("Port ", port_,
-                                             "\nListenAddress 127.0.0.1\nHostKey ", dir,
-                                             "/host\nPidFile ", dir,
-                                             "/sshd.pid\nAuthorizedKeysFile ", dir,
-                                             "/authorized_keys\nUsePAM no\nStrictModes no\n"
-                                             "PasswordAuthentication no\n"
-                                             "KbdInteractiveAuthentication no\n"
-                                             "PermitRootLogin prohibit-password\n"))
-                    .ok());
+    EXPECT_TRUE(
+        WriteFileAtomic(dir + "/sshd_config",
+                        absl::StrCat("Port ", port_, "\nListenAddress 127.0.0.1\nHostKey ", dir,
+                                     "/host\nPidFile ", dir, "/sshd.pid\nAuthorizedKeysFile ", dir,
+                                     "/authorized_keys\nUsePAM no\nStrictModes no\n"
+                                     "PasswordAuthentication no\n"
+                                     "KbdInteractiveAuthentication no\n"
+                                     "PermitRootLogin prohibit-password\n"))
+            .ok());
     auto r = Run({"/usr/sbin/sshd", "-f", dir + "/sshd_config", "-E", dir + "/sshd.log"});
     ok_ = r.ok() && r->exit_code == 0;
     EXPECT_TRUE(ok_) << (r.ok() ? r->output : std::string(r.status().message()));
@@ -138,8 +143,8 @@ class RepositoryTest : public ::testing::Test {
   }
 
   static int64_t CreateProject(const std::string& path) {
-    auto r = topo_->Post("primary", "/api/v1/sample/projects",
-                         nlohmann::json{{"path", path}}.dump());
+    auto r =
+        topo_->Post("primary", "/api/v1/sample/projects", nlohmann::json{{"path", path}}.dump());
     EXPECT_EQ(r.status, 201) << r.body;
     return r.status == 201 ? nlohmann::json::parse(r.body)["id"].get<int64_t>() : 0;
   }
@@ -208,13 +213,15 @@ TEST_F(RepositoryTest, CommitsPushedToThePrimaryAreClonedFromTheSecondary) {
       30));
 
   // A clone from the secondary is served there, not sent to the primary.
-  double local = Metric("secondary-1", "geo_git_http_requests_total{service=\"upload-pack\","
-                                       "route=\"user\",status=\"200\"}");
+  double local = Metric("secondary-1",
+                        "geo_git_http_requests_total{service=\"upload-pack\","
+                        "route=\"user\",status=\"200\"}");
   Git({"clone", "-q", topo_->Url("secondary-1") + "/alpha/app.git", work_ + "/app-clone"});
   EXPECT_EQ(Trim(Git({"-C", work_ + "/app-clone", "rev-parse", "HEAD"})), head);
   EXPECT_EQ(Trim(Git({"-C", work_ + "/app-clone", "rev-list", "--count", "HEAD"})), "5");
-  EXPECT_GT(Metric("secondary-1", "geo_git_http_requests_total{service=\"upload-pack\","
-                                  "route=\"user\",status=\"200\"}"),
+  EXPECT_GT(Metric("secondary-1",
+                   "geo_git_http_requests_total{service=\"upload-pack\","
+                   "route=\"user\",status=\"200\"}"),
             local);
 }
 
@@ -254,9 +261,8 @@ TEST_F(RepositoryTest, PushesToTheSecondaryLandOnThePrimaryOverHttpAndSsh) {
   // Anything but git is refused by the forced command.
   RunOptions o;
   o.extra_env = sshd.Env();
-  auto shell =
-      georep::Run({"sh", "-c", absl::StrCat("$GIT_SSH_COMMAND -p ", sshd.port(), " root@127.0.0.1 ls /")},
-          o);
+  auto shell = georep::Run(
+      {"sh", "-c", absl::StrCat("$GIT_SSH_COMMAND -p ", sshd.port(), " root@127.0.0.1 ls /")}, o);
   ASSERT_TRUE(shell.ok());
   EXPECT_NE(shell->exit_code, 0);
   EXPECT_NE(shell->output.find("only git-upload-pack and git-receive-pack"), std::string::npos)
@@ -307,8 +313,8 @@ TEST_F(RepositoryTest, AMovedOrCorruptedRefIsFoundByVerificationAndRepaired) {
   Commit(w, 3, "d");
   for (const char* p : {"one", "two"})
     Git({"-C", w, "push", "-q", topo_->Url("primary") + "/delta/" + p + ".git", "main"});
-  ASSERT_TRUE(test::WaitFor(
-      [] { return Replicated("delta/one.git") && Replicated("delta/two.git"); }, 30));
+  ASSERT_TRUE(
+      test::WaitFor([] { return Replicated("delta/one.git") && Replicated("delta/two.git"); }, 30));
   std::string good = Digest("primary", "delta/one.git");
   // Let both copies be verified before damaging them.
   auto tracking = topo_->TrackingDb("secondary-1");
@@ -319,8 +325,8 @@ TEST_F(RepositoryTest, AMovedOrCorruptedRefIsFoundByVerificationAndRepaired) {
         {"%/" + repo});
     return r.ok() && r->rows() == 1;
   };
-  ASSERT_TRUE(test::WaitFor([&] { return verified("delta/one.git") && verified("delta/two.git"); },
-                            30));
+  ASSERT_TRUE(
+      test::WaitFor([&] { return verified("delta/one.git") && verified("delta/two.git"); }, 30));
 
   std::string sec = Root("secondary-1");
   // Moved: main points at an older commit. Corrupted: the ref file is garbage.
@@ -348,8 +354,9 @@ TEST_F(RepositoryTest, UnchangedRepositoriesAreCheckedWithoutStartingGit) {
   auto unverified = [&]() {
     int64_t n = 0;
     for (const auto& type : kRepositoryTypes) {
-      auto r = tracking->Exec(absl::StrCat("SELECT count(*) FROM georep.", type,
-                                           "_registry WHERE state <> 2 OR verification_state <> 2"));
+      auto r =
+          tracking->Exec(absl::StrCat("SELECT count(*) FROM georep.", type,
+                                      "_registry WHERE state <> 2 OR verification_state <> 2"));
       n += r.ok() ? r->GetInt64(0, 0) : 1;
     }
     return n;
@@ -360,14 +367,15 @@ TEST_F(RepositoryTest, UnchangedRepositoriesAreCheckedWithoutStartingGit) {
               std::chrono::duration<double>(Clock::now() - start).count());
 
   double git_before = Metric("secondary-1", "geo_git_processes_total");
-  double fetches_before = Metric("primary", "geo_git_http_requests_total{service=\"upload-pack\","
-                                            "route=\"geo\"");
+  double fetches_before = Metric("primary",
+                                 "geo_git_http_requests_total{service=\"upload-pack\","
+                                 "route=\"geo\"");
   auto since = tracking->Exec("SELECT now()");
   ASSERT_TRUE(since.ok());
   std::string t0(since->Get(0, 0));
   int64_t rows = 0;
-  for (const auto& type : {"project_repository", "project_wiki_repository",
-                           "design_management_repository"}) {
+  for (const auto& type :
+       {"project_repository", "project_wiki_repository", "design_management_repository"}) {
     auto rs = test::RunGeorep({"resync", type, "--all", "--config", topo_->Config("secondary-1")});
     ASSERT_EQ(rs.exit_code, 0) << rs.output;
     auto r = tracking->Exec(absl::StrCat("SELECT count(*) FROM georep.", type, "_registry"));
@@ -379,8 +387,8 @@ TEST_F(RepositoryTest, UnchangedRepositoriesAreCheckedWithoutStartingGit) {
   ASSERT_TRUE(test::WaitFor(
       [&] {
         int64_t done = 0;
-        for (const auto& type : {"project_repository", "project_wiki_repository",
-                                 "design_management_repository"}) {
+        for (const auto& type :
+             {"project_repository", "project_wiki_repository", "design_management_repository"}) {
           auto r = tracking->Exec(absl::StrCat("SELECT count(*) FROM georep.", type,
                                                "_registry WHERE state = 2 AND last_synced_at > $1"),
                                   {t0});
@@ -393,8 +401,9 @@ TEST_F(RepositoryTest, UnchangedRepositoriesAreCheckedWithoutStartingGit) {
               static_cast<long long>(rows),
               std::chrono::duration<double>(Clock::now() - start).count());
   EXPECT_EQ(Metric("secondary-1", "geo_git_processes_total"), git_before);
-  EXPECT_EQ(Metric("primary", "geo_git_http_requests_total{service=\"upload-pack\","
-                              "route=\"geo\""),
+  EXPECT_EQ(Metric("primary",
+                   "geo_git_http_requests_total{service=\"upload-pack\","
+                   "route=\"geo\""),
             fetches_before);
 }
 
@@ -402,12 +411,12 @@ TEST_F(RepositoryTest, ForgedGeoFetchesAreRefused) {
   CreateProject("eps/secret");
   CreateProject("eps/open");
   // No token, a garbage token, and a push through the replication route.
-  auto none = topo_->Request("primary", "GET",
-                             "/geo/git/eps/secret.git/info/refs?service=git-upload-pack");
+  auto none =
+      topo_->Request("primary", "GET", "/geo/git/eps/secret.git/info/refs?service=git-upload-pack");
   EXPECT_EQ(none.status, 401) << none.body;
-  auto forged = topo_->Request("primary", "GET",
-                               "/geo/git/eps/secret.git/info/refs?service=git-upload-pack", "",
-                               {"Authorization: GL-Geo nokey:not.a.jwt"});
+  auto forged =
+      topo_->Request("primary", "GET", "/geo/git/eps/secret.git/info/refs?service=git-upload-pack",
+                     "", {"Authorization: GL-Geo nokey:not.a.jwt"});
   EXPECT_EQ(forged.status, 401) << forged.body;
   // The secondary's own valid token, for another repository.
   auto config = site::LoadConfig(topo_->Config("secondary-1"));
@@ -417,18 +426,19 @@ TEST_F(RepositoryTest, ForgedGeoFetchesAreRefused) {
       std::chrono::duration_cast<std::chrono::seconds>(
           std::chrono::system_clock::now().time_since_epoch())
           .count());
-  auto other = topo_->Request("primary", "GET",
-                              "/geo/git/eps/secret.git/info/refs?service=git-upload-pack", "",
-                              {"Authorization: " + auth});
+  auto other =
+      topo_->Request("primary", "GET", "/geo/git/eps/secret.git/info/refs?service=git-upload-pack",
+                     "", {"Authorization: " + auth});
   EXPECT_EQ(other.status, 403) << other.body;
-  auto right = topo_->Request("primary", "GET",
-                              "/geo/git/eps/open.git/info/refs?service=git-upload-pack", "",
-                              {"Authorization: " + auth});
+  auto right =
+      topo_->Request("primary", "GET", "/geo/git/eps/open.git/info/refs?service=git-upload-pack",
+                     "", {"Authorization: " + auth});
   EXPECT_EQ(right.status, 200) << right.body;
   auto push = topo_->Request("primary", "GET",
                              "/geo/git/eps/secret.git/info/refs?service=git-receive-pack");
   EXPECT_EQ(push.status, 403) << push.body;
-  auto missing = topo_->Request("primary", "GET", "/nope/none.git/info/refs?service=git-upload-pack");
+  auto missing =
+      topo_->Request("primary", "GET", "/nope/none.git/info/refs?service=git-upload-pack");
   EXPECT_EQ(missing.status, 404) << missing.body;
   auto dumb = topo_->Request("primary", "GET", "/eps/secret.git/info/refs");
   EXPECT_EQ(dumb.status, 403) << dumb.body;
