@@ -27,12 +27,11 @@ std::string TempDir(const std::string& storage_root) { return storage_root + "/.
 absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
                                bool* missing_on_primary) {
   std::string what = absl::StrCat(spec.name, " ", item.model_id);
-  std::string rel;
-  std::optional<std::string> primary_checksum;
-  if (auto st = Lookup(spec, item, &rel, &primary_checksum); !st.ok()) return st;
-  auto local = ConfinedPath(ctx_.storage_root, rel);
-  if (!local.ok())
-    return absl::PermissionDeniedError(absl::StrCat(what, ": ", local.status().message()));
+  Target target;
+  if (auto st = Lookup(spec, item, &target); !st.ok()) return st;
+  const std::string& rel = target.path;
+  const std::optional<std::string>& primary_checksum = target.primary_checksum;
+  const std::string& local = target.local;
 
   std::string tmp =
       absl::StrCat(TempDir(ctx_.storage_root), "/", ctx_.worker_id, "-", RandomHex(8));
@@ -55,7 +54,7 @@ absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& it
                                                got->http_status, " ",
                                                got->error_body.substr(0, 200)));
   }
-  if (auto s = MakeDirs(fs::path(*local).parent_path().string(), 0755); !s.ok()) {
+  if (auto s = MakeDirs(fs::path(local).parent_path().string(), 0755); !s.ok()) {
     unlink(tmp.c_str());
     return s;
   }
@@ -65,11 +64,11 @@ absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& it
     return absl::DataLossError(absl::StrCat("fetch ", what, ": checksum ", got->sha256,
                                             " does not match the primary's ", *primary_checksum));
   }
-  SyncResult result{*local, got->size, got->sha256,
+  SyncResult result{local, got->size, got->sha256,
                     primary_checksum ? kVerificationSucceeded : kVerificationDisabled};
   auto done = CompleteSync(*tracking_, spec, item, result, [&]() -> absl::Status {
-    if (rename(tmp.c_str(), local->c_str()) != 0) {
-      return absl::InternalError(absl::StrCat("rename into ", *local, ": ", strerror(errno)));
+    if (rename(tmp.c_str(), local.c_str()) != 0) {
+      return absl::InternalError(absl::StrCat("rename into ", local, ": ", strerror(errno)));
     }
     return absl::OkStatus();
   });

@@ -53,27 +53,26 @@ std::string GitScope(const std::string& relative_path) {
 absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
                                      bool* missing_on_primary) {
   std::string what = absl::StrCat(spec.name, " ", item.model_id);
-  std::string rel;
-  std::optional<std::string> primary_checksum;
-  if (auto st = Lookup(spec, item, &rel, &primary_checksum); !st.ok()) return st;
-  auto local = ConfinedPath(ctx_.repository_root, rel);
-  if (!local.ok())
-    return absl::PermissionDeniedError(absl::StrCat(what, ": ", local.status().message()));
+  Target target;
+  if (auto st = Lookup(spec, item, &target); !st.ok()) return st;
+  const std::string& rel = target.path;
+  const std::optional<std::string>& primary_checksum = target.primary_checksum;
+  const std::string& local = target.local;
   std::error_code ec;
   // Renamed on the primary: the copy moves along, and the fetch below (if
   // any) brings what changed.
-  if (item.local_path && *item.local_path != *local && fs::is_directory(*item.local_path, ec) &&
-      !fs::exists(*local, ec)) {
-    if (auto s = MakeDirs(fs::path(*local).parent_path().string(), 0755); !s.ok()) return s;
-    if (rename(item.local_path->c_str(), local->c_str()) != 0) {
+  if (item.local_path && *item.local_path != local && fs::is_directory(*item.local_path, ec) &&
+      !fs::exists(local, ec)) {
+    if (auto s = MakeDirs(fs::path(local).parent_path().string(), 0755); !s.ok()) return s;
+    if (rename(item.local_path->c_str(), local.c_str()) != 0) {
       return absl::InternalError(
-          absl::StrCat(what, ": move ", *item.local_path, " to ", *local, ": ", strerror(errno)));
+          absl::StrCat(what, ": move ", *item.local_path, " to ", local, ": ", strerror(errno)));
     }
   }
   std::optional<std::string> have;
-  bool present = fs::is_directory(*local, ec);
+  bool present = fs::is_directory(local, ec);
   if (present) {
-    auto sum = git::RefsChecksum(*local);
+    auto sum = git::RefsChecksum(local);
     if (sum.ok()) have = *sum;
   }
   auto complete = [&](const std::string& sum,
@@ -81,7 +80,7 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
     int verification = !primary_checksum          ? kVerificationDisabled
                        : *primary_checksum == sum ? kVerificationSucceeded
                                                   : kVerificationPending;
-    SyncResult result{*local, 0, sum, verification};
+    SyncResult result{local, 0, sum, verification};
     auto done = CompleteSync(*tracking_, spec, item, result, install);
     if (!done.ok()) {
       tracking_.reset();
@@ -102,9 +101,9 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
                                    "-", RandomHex(8), ".git");
     if (auto s = git::InitBare(tmp); !s.ok()) return s;
     absl::Status s = complete(git::kEmptyRefsChecksum, [&]() -> absl::Status {
-      if (auto d = MakeDirs(fs::path(*local).parent_path().string(), 0755); !d.ok()) return d;
-      if (rename(tmp.c_str(), local->c_str()) != 0)
-        return absl::InternalError(absl::StrCat("rename into ", *local, ": ", strerror(errno)));
+      if (auto d = MakeDirs(fs::path(local).parent_path().string(), 0755); !d.ok()) return d;
+      if (rename(tmp.c_str(), local.c_str()) != 0)
+        return absl::InternalError(absl::StrCat("rename into ", local, ": ", strerror(errno)));
       return absl::OkStatus();
     });
     fs::remove_all(tmp, ec);
@@ -133,10 +132,10 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
   bool redownload = !have || item.retry_count >= kRetriesBeforeRedownload;
   if (!redownload) {
     auto r =
-        git::RunGit({"-C", *local, "fetch", "--prune", "--quiet", url, "+refs/*:refs/*"}, options);
+        git::RunGit({"-C", local, "fetch", "--prune", "--quiet", url, "+refs/*:refs/*"}, options);
     if (!r.ok()) return r.status();
     if (r->exit_code == 0) {
-      auto sum = git::RefsChecksum(*local);
+      auto sum = git::RefsChecksum(local);
       if (!sum.ok()) return absl::DataLossError(absl::StrCat(what, ": ", sum.status().message()));
       return complete(*sum, [] { return absl::OkStatus(); });
     }
@@ -164,14 +163,14 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
   }
   std::string old = tmp + ".old";
   absl::Status s = complete(*sum, [&]() -> absl::Status {
-    if (auto d = MakeDirs(fs::path(*local).parent_path().string(), 0755); !d.ok()) return d;
-    bool replace = fs::exists(*local, ec);
-    if (replace && rename(local->c_str(), old.c_str()) != 0)
-      return absl::InternalError(absl::StrCat("move aside ", *local, ": ", strerror(errno)));
-    if (rename(tmp.c_str(), local->c_str()) != 0) {
+    if (auto d = MakeDirs(fs::path(local).parent_path().string(), 0755); !d.ok()) return d;
+    bool replace = fs::exists(local, ec);
+    if (replace && rename(local.c_str(), old.c_str()) != 0)
+      return absl::InternalError(absl::StrCat("move aside ", local, ": ", strerror(errno)));
+    if (rename(tmp.c_str(), local.c_str()) != 0) {
       std::string why = strerror(errno);
-      if (replace) rename(old.c_str(), local->c_str());
-      return absl::InternalError(absl::StrCat("rename into ", *local, ": ", why));
+      if (replace) rename(old.c_str(), local.c_str());
+      return absl::InternalError(absl::StrCat("rename into ", local, ": ", why));
     }
     return absl::OkStatus();
   });

@@ -93,11 +93,10 @@ absl::Status Syncer::Sync(const ReplicableSpec& spec, const ClaimedItem& item) {
   return recorded;
 }
 
-absl::Status Syncer::Lookup(const ReplicableSpec& spec, const ClaimedItem& item, std::string* path,
-                            std::optional<std::string>* primary_checksum) {
+absl::Status Syncer::Lookup(const ReplicableSpec& spec, const ClaimedItem& item, Target* target) {
   std::string what = absl::StrCat(spec.name, " ", item.model_id);
   std::optional<std::string> rel = item.path;
-  *primary_checksum = item.primary_checksum;
+  target->primary_checksum = item.primary_checksum;
   if (!item.looked_up) {
     std::vector<ClaimedItem> one = {item};
     if (auto s = ResolvePaths(*standby_, spec, one); !s.ok()) {
@@ -105,13 +104,17 @@ absl::Status Syncer::Lookup(const ReplicableSpec& spec, const ClaimedItem& item,
       return absl::Status(s.code(), absl::StrCat("look up ", what, ": ", s.message()));
     }
     rel = one[0].path;
-    *primary_checksum = one[0].primary_checksum;
+    target->primary_checksum = one[0].primary_checksum;
   }
   if (!rel) {
     return absl::NotFoundError(
         absl::StrCat(what, ": no such row in ", spec.model_table, " (or its path is NULL)"));
   }
-  *path = *rel;
+  auto local = ConfinedPath(RootOf(spec, ctx_.storage_root, ctx_.repository_root), *rel);
+  if (!local.ok())
+    return absl::PermissionDeniedError(absl::StrCat(what, ": ", local.status().message()));
+  target->path = *rel;
+  target->local = *local;
   return absl::OkStatus();
 }
 

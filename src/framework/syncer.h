@@ -45,10 +45,15 @@ class Syncer {
   // primary lacks the data. A kDataLoss error also fails verification.
   virtual absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
                              bool* missing_on_primary) = 0;
-  // The item's relative path and primary checksum (from the batch lookup, or
-  // looked up now); NotFound when the model row or its path is gone.
-  absl::Status Lookup(const ReplicableSpec& spec, const ClaimedItem& item, std::string* path,
-                      std::optional<std::string>* primary_checksum);
+  struct Target {
+    std::string path;   // relative to the strategy's root
+    std::string local;  // confined to that root
+    std::optional<std::string> primary_checksum;
+  };
+  // Where the item goes and the primary's checksum (from the batch lookup, or
+  // looked up now); NotFound when the model row or its path is gone,
+  // PermissionDenied when the path would leave the root.
+  absl::Status Lookup(const ReplicableSpec& spec, const ClaimedItem& item, Target* target);
 
   const SyncContext& ctx_;
   std::unique_ptr<db::Connection> standby_;
