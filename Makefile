@@ -40,7 +40,7 @@ bench: build
 
 bench-quick: build
 	@scripts/install-bench-deps
-	bench/run.sh --quick
+	bench/run.sh --quick --out $(BUILD)/bench-quick.md
 
 # Debug build with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan: deps

@@ -3,16 +3,22 @@
 # standby, tracking DB, two daemons on loopback), each figure beside a
 # baseline measured in the same run on the same data. Writes bench/RESULTS.md.
 #
-#   bench/run.sh [--quick] [--small-count N] [--small-size B] [--large-size B] [--latency-count N]
+#   bench/run.sh [--quick] [--out FILE] [--small-count N] [--small-size B] [--large-size B]
+#                [--latency-count N]
+#
+# --quick: small sizes, for CI to prove every scenario still runs (never how
+# fast). --out: where the table goes (default bench/RESULTS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
+OUT=bench/RESULTS.md
 SMALL_N=100000; SMALL_SIZE=4096; LARGE=$((1 << 30)); LAT_N=50; VERIFY_N=256; VERIFY_SIZE=8388608
 GIT_ARGS=(--commits 3000 --repos 10000 --changed 300 --baseline 100)
 while (($#)); do
   case "$1" in
     --quick) QUICK=1; SMALL_N=2000; LARGE=$((64 << 20)); LAT_N=10; VERIFY_N=16; VERIFY_SIZE=1048576
              GIT_ARGS=(--commits 200 --repos 300 --changed 30 --baseline 10) ;;
+    --out) OUT=$2; shift ;;
     --small-count) SMALL_N=$2; shift ;;
     --small-size) SMALL_SIZE=$2; shift ;;
     --large-size) LARGE=$2; shift ;;
@@ -145,6 +151,9 @@ while IFS= read -r line; do
   [[ $line == "| git "* ]] && row "$line"
 done < "$DIR/git-rows"
 
+# Hand-written analysis below the table (sections from the first "## ") is kept.
+NOTES=""
+[[ -f $OUT ]] && NOTES=$(sed -n '/^## /,$p' "$OUT")
 {
   echo "# Benchmark results"
   echo
@@ -154,5 +163,7 @@ done < "$DIR/git-rows"
   echo "| scenario | Georep | baseline (same run, same data) | ratio |"
   echo "|---|---|---|---|"
   printf '%s\n' "${ROWS[@]}"
-} > bench/RESULTS.md
-echo "wrote bench/RESULTS.md"
+  if [[ -n $NOTES ]]; then printf '\n%s\n' "$NOTES"; fi
+} > "$OUT.new"
+mv "$OUT.new" "$OUT"
+echo "wrote $OUT"
