@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 QUICK=0
 OUT=bench/RESULTS.md
 SMALL_N=100000; SMALL_SIZE=4096; LARGE=$((1 << 30)); LAT_N=50; VERIFY_N=256; VERIFY_SIZE=8388608
-GIT_ARGS=(--commits 3000 --repos 10000 --changed 300 --baseline 100)
+GIT_ARGS=(--commits 3000 --repos 10000 --changed 200 --baseline 100)
 while (($#)); do
   case "$1" in
     --quick) QUICK=1; SMALL_N=2000; LARGE=$((64 << 20)); LAT_N=10; VERIFY_N=16; VERIFY_SIZE=1048576

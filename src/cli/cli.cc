@@ -312,9 +312,9 @@ int Main(int argc, char** argv) {
                   static_cast<long long>(seed_size), config->storage_root.c_str());
     }
     std::string group = "seed-" + RandomHex(3);
-    for (int64_t i = 0; i < seed_projects; ++i) {
-      auto p = sample::CreateProject(**conn, config->repository_root, absl::StrCat(group, "/p", i));
-      if (!p.ok()) return Fail(1, "sample seed", p.status().message());
+    if (auto s = sample::SeedProjects(**conn, config->repository_root, group, seed_projects);
+        !s.ok()) {
+      return Fail(1, "sample seed", s.message());
     }
     if (seed_projects > 0) {
       std::printf("created %lld sample projects %s/p0… under %s\n",

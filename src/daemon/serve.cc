@@ -170,15 +170,6 @@ int Serve(const site::Config& config) {
   std::vector<std::thread> engine;
   std::unique_ptr<framework::Scheduler> scheduler;
   if (!self->primary) {
-    events::CursorOptions cursor_options{
-        config.main_database,      config.tracking_database,   worker_id,
-        config.storage_root,       config.cursor_poll_seconds, config.cursor_lease_seconds,
-        config.gap_timeout_seconds};
-    cursor_options.repository_root = config.repository_root;
-    engine.emplace_back([&, cursor_options] {
-      events::LogCursor cursor(cursor_options, *specs);
-      cursor.Run(stop_engine);
-    });
     framework::BackfillOptions backfill_options{
         config.main_database, config.tracking_database, worker_id,
         config.storage_root,  config.backfill_batch,    config.backfill_interval_seconds};
@@ -203,6 +194,19 @@ int Serve(const site::Config& config) {
     sched.sync_timeout_seconds = config.sync_timeout_seconds;
     scheduler = std::make_unique<framework::Scheduler>(sched, *specs);
     scheduler->Start();
+    // The log cursor wakes the scheduler when it has queued work.
+    events::CursorOptions cursor_options{
+        config.main_database,      config.tracking_database,   worker_id,
+        config.storage_root,       config.cursor_poll_seconds, config.cursor_lease_seconds,
+        config.gap_timeout_seconds};
+    cursor_options.repository_root = config.repository_root;
+    cursor_options.on_applied = [&scheduler] {
+      if (scheduler) scheduler->Wake();
+    };
+    engine.emplace_back([&, cursor_options] {
+      events::LogCursor cursor(cursor_options, *specs);
+      cursor.Run(stop_engine);
+    });
   }
   framework::VerificationOptions verify;
   verify.main_conninfo = config.main_database;

@@ -1,7 +1,9 @@
 #include "db/connection.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -128,6 +130,31 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
 }
 
 Connection::~Connection() { PQfinish(conn_); }
+
+absl::StatusOr<bool> Connection::WaitForNotification(double seconds) {
+  auto drain = [this]() {
+    bool any = false;
+    while (PGnotify* n = PQnotifies(conn_)) {
+      PQfreemem(n);
+      any = true;
+    }
+    return any;
+  };
+  if (PQconsumeInput(conn_) == 0) {
+    return absl::UnavailableError(
+        absl::StrCat(display_, ": ", absl::StripTrailingAsciiWhitespace(PQerrorMessage(conn_))));
+  }
+  if (drain()) return true;
+  pollfd pfd{PQsocket(conn_), POLLIN, 0};
+  int rc = poll(&pfd, 1, static_cast<int>(seconds * 1000));
+  if (rc < 0 && errno != EINTR) return absl::InternalError(absl::StrCat("poll: ", strerror(errno)));
+  if (rc <= 0) return false;
+  if (PQconsumeInput(conn_) == 0) {
+    return absl::UnavailableError(
+        absl::StrCat(display_, ": ", absl::StripTrailingAsciiWhitespace(PQerrorMessage(conn_))));
+  }
+  return drain();
+}
 
 absl::Status Connection::ErrorFromResult(pg_result* res, absl::string_view sql) {
   const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;

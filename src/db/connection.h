@@ -60,6 +60,10 @@ class Connection {
   // Several statements, no parameters (migrations).
   absl::Status ExecScript(absl::string_view sql);
 
+  // After `LISTEN channel`: waits up to `seconds` for a notification (or
+  // returns at once if one arrived meanwhile); true if any came. Drains them.
+  absl::StatusOr<bool> WaitForNotification(double seconds);
+
   // True if the server is a standby in recovery (read-only).
   absl::StatusOr<bool> InRecovery();
 

@@ -270,6 +270,7 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
     }
     return s;
   }
+  if (!actions.empty() && opt_.on_applied) opt_.on_applied();
   // After commit: the rows are gone, so no sync can put these files back.
   for (const auto& [spec, path] : doomed_files) framework::RemoveLocalCopy(*spec, path);
   for (const auto& [spec, rel] : stale_files) {

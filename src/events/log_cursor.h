@@ -20,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -40,7 +41,8 @@ struct CursorOptions {
   double lease_seconds = 5;
   double gap_timeout_seconds = 3600;
   int batch_size = 1000;
-  std::string repository_root;  // where deleted repositories are removed from
+  std::string repository_root;       // where deleted repositories are removed from
+  std::function<void()> on_applied;  // after a batch that changed registries
 };
 
 class LogCursor {

@@ -20,6 +20,7 @@ absl::Status PublishRepositoryUpdated(db::Connection& main, const ReplicableSpec
                                       int64_t model_id) {
   return db::InTransaction(main, [&]() -> absl::Status {
     if (auto r = PublishEvent(main, spec.name, model_id, "updated"); !r.ok()) return r.status();
+    if (auto n = main.Exec("SELECT pg_notify('georep_checksum', '')"); !n.ok()) return n.status();
     // worker_id = NULL: a checksum being computed of the old refs is not recorded.
     auto r =
         main.Exec(framework::SpecSql(spec,
@@ -62,6 +63,7 @@ BEGIN
     PERFORM georep.publish_event('$NAME', NEW.$ID, 'created');
     INSERT INTO $STATES (model_id) VALUES (NEW.$ID)
       ON CONFLICT (model_id) DO UPDATE SET state = 0, checksum = NULL, retry_count = 0, retry_at = NULL, worker_id = NULL;
+    PERFORM pg_notify('georep_checksum', '');
   ELSIF TG_OP = 'DELETE' THEN
     PERFORM georep.publish_event('$NAME', OLD.$ID, 'deleted', jsonb_build_object('path', $OLDPATH));
     DELETE FROM $STATES WHERE model_id = OLD.$ID;
@@ -77,6 +79,7 @@ BEGIN
     END IF;
     INSERT INTO $STATES (model_id) VALUES (NEW.$ID)
       ON CONFLICT (model_id) DO UPDATE SET state = 0, checksum = NULL, retry_count = 0, retry_at = NULL, worker_id = NULL;
+    PERFORM pg_notify('georep_checksum', '');
   END IF;
   RETURN NULL;
 END $fn$;

@@ -21,6 +21,14 @@ void Scheduler::Start() {
   for (int i = 0; i < opt_.capacity; ++i) workers_.emplace_back([this] { Work(); });
 }
 
+void Scheduler::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+  }
+  free_cv_.notify_all();
+}
+
 void Scheduler::Stop() {
   stop_ = true;
   work_cv_.notify_all();
@@ -124,8 +132,11 @@ void Scheduler::Loop() {
     // Full: wait until half the queue has drained. Idle: poll.
     auto wait = claimed > 0 ? std::chrono::duration<double>(1.0)
                             : std::chrono::duration<double>(opt_.idle_poll_seconds);
-    free_cv_.wait_for(lock, wait,
-                      [&] { return stop_.load() || (claimed > 0 && in_flight_ <= room_max / 2); });
+    free_cv_.wait_for(lock, wait, [&] {
+      return stop_.load() || (claimed > 0 && in_flight_ <= room_max / 2) ||
+             (claimed == 0 && woken_);
+    });
+    woken_ = false;
   }
 }
 

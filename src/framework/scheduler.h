@@ -32,6 +32,8 @@ struct SchedulerOptions {
   int queue_factor = 4;  // claimed rows kept ready: capacity × this
   double dead_worker_seconds = 15;
   double sync_timeout_seconds = 3600;
+  // With nothing to do, look again this often (resyncs, retries coming due,
+  // backfilled rows); new events wake it at once (Wake, from the log cursor).
   double idle_poll_seconds = 0.2;
 };
 
@@ -42,6 +44,8 @@ class Scheduler {
 
   void Start();
   void Stop();
+  // New work may be waiting (the log cursor applied events): claim now.
+  void Wake();
 
  private:
   struct Job {
@@ -66,6 +70,7 @@ class Scheduler {
   std::condition_variable free_cv_;  // a worker finished a job
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // queued + running
+  bool woken_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace georep::framework

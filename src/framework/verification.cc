@@ -114,6 +114,8 @@ absl::Status Checksummer::Connect() {
   if (!c.ok()) return c.status();
   // A result lost in a crash only means that file is checksummed again.
   if (auto r = (*c)->Exec("SET synchronous_commit = off"); !r.ok()) return r.status();
+  // Publish triggers notify on every new or changed row: checksum it at once.
+  if (auto r = (*c)->Exec("LISTEN georep_checksum"); !r.ok()) return r.status();
   main_ = std::move(*c);
   return absl::OkStatus();
 }
@@ -131,7 +133,19 @@ void Checksummer::Run(const std::atomic<bool>& stop) {
       continue;
     }
     last_error.clear();
-    if (*n == 0) SleepUnless(stop, opt_.idle_poll_seconds);
+    if (*n > 0) continue;
+    // Idle: woken by a notification, else a round every kIdleRoundSeconds
+    // (re-verification and retries come due without one).
+    constexpr double kIdleRoundSeconds = 2.0;
+    for (double waited = 0; waited < kIdleRoundSeconds && !stop.load();
+         waited += opt_.idle_poll_seconds) {
+      auto woken = main_->WaitForNotification(opt_.idle_poll_seconds);
+      if (!woken.ok()) {
+        main_.reset();
+        break;
+      }
+      if (*woken) break;
+    }
   }
   if (main_) (void)RetireWorker(*main_, opt_.worker_id);
 }

@@ -106,6 +106,36 @@ absl::StatusOr<Project> CreateProject(db::Connection& main, const std::string& r
   return out;
 }
 
+absl::Status SeedProjects(db::Connection& main, const std::string& root, const std::string& group,
+                          int64_t count) {
+  constexpr int64_t kPerTransaction = 500;  // one commit (and fsync) per batch
+  for (int64_t start = 0; start < count; start += kPerTransaction) {
+    std::vector<std::string> created;
+    absl::Status s = db::InTransaction(main, [&]() -> absl::Status {
+      auto ns = EnsureNamespace(main, root, group, &created);
+      if (!ns.ok()) return ns.status();
+      for (int64_t i = start; i < std::min(count, start + kPerTransaction); ++i) {
+        std::string path = absl::StrCat(group, "/p", i);
+        for (const auto& rel : ProjectRepositories(path)) {
+          auto dir = framework::ConfinedPath(root, rel);
+          if (!dir.ok()) return dir.status();
+          if (auto st = git::InitBare(*dir); !st.ok()) return st;
+          created.push_back(*dir);
+        }
+        auto r = main.Exec("INSERT INTO sample.projects (namespace_id, path) VALUES ($1, $2)",
+                           {absl::StrCat(*ns), path});
+        if (!r.ok()) return r.status();
+      }
+      return absl::OkStatus();
+    });
+    if (!s.ok()) {
+      RemoveAll(created);
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Project> RenameProject(db::Connection& main, const std::string& root, int64_t id,
                                       const std::string& new_path) {
   if (auto s = CheckProjectPath(new_path); !s.ok()) return s;

@@ -53,6 +53,9 @@ struct Project {
 };
 absl::StatusOr<Project> CreateProject(db::Connection& main, const std::string& repository_root,
                                       const std::string& path);
+// `count` empty projects <group>/p0…, a few hundred per transaction.
+absl::Status SeedProjects(db::Connection& main, const std::string& repository_root,
+                          const std::string& group, int64_t count);
 absl::StatusOr<Project> RenameProject(db::Connection& main, const std::string& repository_root,
                                       int64_t id, const std::string& new_path);
 absl::Status DeleteProject(db::Connection& main, const std::string& repository_root, int64_t id);

@@ -17,8 +17,8 @@ namespace georep::git {
 namespace {
 
 std::string Git(const std::string& dir, const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"git", "-C", dir, "-c", "user.name=T", "-c",
-                                   "user.email=t@example.com"};
+  std::vector<std::string> argv = {
+      "git", "-C", dir, "-c", "user.name=T", "-c", "user.email=t@example.com"};
   argv.insert(argv.end(), args.begin(), args.end());
   auto r = Run(argv);
   EXPECT_TRUE(r.ok() && r->exit_code == 0) << (r.ok() ? r->output : "");
