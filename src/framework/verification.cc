@@ -324,13 +324,31 @@ void Verifier::Run(const std::atomic<bool>& stop) {
 
 absl::StatusOr<int> Verifier::Round() {
   if (auto s = Connect(); !s.ok()) return s;
+  if (auto s = Heartbeat(*tracking_, opt_.worker_id); !s.ok()) return s;
+  // The maintained counts say which queries can find anything, so an idle
+  // site costs one query a round rather than several per type.
+  auto counts = ReadCounts(*tracking_);
+  auto has = [&](const ReplicableSpec& spec, int state) {
+    if (!counts.ok()) return true;
+    auto it = counts->find(spec.name + ":verification");
+    if (it == counts->end()) return false;
+    auto c = it->second.find(state);
+    return c != it->second.end() && c->second > 0;
+  };
+  // Copies due for re-verification are looked for a few times per interval.
+  bool due = Now() - last_due_check_ >= std::min(5.0, opt_.interval_seconds / 4);
+  if (due) last_due_check_ = Now();
   int done = 0;
   for (const auto& spec : specs_) {
-    auto settled = SettleDisabled(spec);
-    if (!settled.ok()) return settled.status();
-    auto scrubbed = Scrub(spec);
+    if (has(spec, kVerificationDisabled)) {
+      auto settled = SettleDisabled(spec);
+      if (!settled.ok()) return settled.status();
+      done += *settled;
+    }
+    auto scrubbed = Scrub(spec, has(spec, kVerificationPending), has(spec, kVerificationStarted),
+                          due && has(spec, kVerificationSucceeded));
     if (!scrubbed.ok()) return scrubbed.status();
-    done += *settled + *scrubbed;
+    done += *scrubbed;
   }
   return done;
 }
@@ -378,26 +396,30 @@ absl::StatusOr<int> Verifier::SettleDisabled(const ReplicableSpec& spec) {
 }
 
 // Re-reads synced copies that are due (interval) or asked for (pending).
-absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec) {
-  if (auto s = Heartbeat(*tracking_, opt_.worker_id); !s.ok()) return s;
+absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec, bool pending, bool started,
+                                    bool due) {
+  if (!pending && !started && !due) return 0;
   // Rows of dead daemons: released (a started check goes back to pending).
-  auto reclaim = tracking_->Exec(
-      SpecSql(
-          spec,
-          "UPDATE $REG SET verification_worker = NULL, verification_state = CASE WHEN "
-          "verification_state = 1 "
-          "THEN 0 ELSE verification_state END WHERE verification_worker IS NOT NULL AND NOT EXISTS "
-          "("
-          "SELECT 1 FROM georep.workers w WHERE w.worker_id = $REG.verification_worker "
-          "AND w.heartbeat_at > now() - make_interval(secs => $1))"),
-      {absl::StrCat(opt_.dead_worker_seconds)});
-  if (!reclaim.ok()) return reclaim.status();
+  if (started) {
+    auto reclaim = tracking_->Exec(
+        SpecSql(spec,
+                "UPDATE $REG SET verification_worker = NULL, verification_state = CASE WHEN "
+                "verification_state = 1 "
+                "THEN 0 ELSE verification_state END WHERE verification_worker IS NOT NULL AND NOT "
+                "EXISTS "
+                "("
+                "SELECT 1 FROM georep.workers w WHERE w.worker_id = $REG.verification_worker "
+                "AND w.heartbeat_at > now() - make_interval(secs => $1))"),
+        {absl::StrCat(opt_.dead_worker_seconds)});
+    if (!reclaim.ok()) return reclaim.status();
+  }
   // Asked for (pending → started), else due on the interval (a verified copy
   // stays counted as verified while it is re-read).
   absl::StatusOr<db::Result> claimed = absl::InternalError("unset");
   for (absl::string_view pick :
        {"verification_state = 0",
         "verification_state = 2 AND verified_at < now() - make_interval(secs => $3)"}) {
+    if (pick == "verification_state = 0" ? !(pending || started) : !due) continue;
     claimed = tracking_->Exec(
         SpecSql(
             spec,
@@ -413,7 +435,7 @@ absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec) {
     if (!claimed.ok()) return claimed.status();
     if (claimed->rows() > 0) break;
   }
-  if (claimed->rows() == 0) return 0;
+  if (!claimed.ok() || claimed->rows() == 0) return 0;  // nothing was looked for
   std::vector<int64_t> ids;
   for (int i = 0; i < claimed->rows(); ++i) ids.push_back(claimed->GetInt64(i, 0));
   auto primary = PrimaryChecksums(*standby_, spec, ids);

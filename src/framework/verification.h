@@ -80,12 +80,16 @@ class Verifier {
  private:
   absl::Status Connect();
   absl::StatusOr<int> SettleDisabled(const ReplicableSpec& spec);
-  absl::StatusOr<int> Scrub(const ReplicableSpec& spec);
+  // Claims and checks one batch: pending checks (and ones released from dead
+  // daemons), else copies due on the interval; the flags skip what cannot
+  // find anything.
+  absl::StatusOr<int> Scrub(const ReplicableSpec& spec, bool pending, bool started, bool due);
 
   VerificationOptions opt_;
   std::vector<ReplicableSpec> specs_;
   std::unique_ptr<db::Connection> standby_;
   std::unique_ptr<db::Connection> tracking_;
+  double last_due_check_ = 0;
 };
 
 // Operator actions. `id` 0 with `failed_only` false means every row.
