@@ -25,11 +25,8 @@ namespace fs = std::filesystem;
 std::string TempDir(const std::string& storage_root) { return storage_root + "/.georep-tmp"; }
 
 absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
-                               bool* missing_on_primary) {
+                               const Target& target, bool* missing_on_primary) {
   std::string what = absl::StrCat(spec.name, " ", item.model_id);
-  Target target;
-  if (auto st = Lookup(spec, item, &target); !st.ok()) return st;
-  const std::string& rel = target.path;
   const std::optional<std::string>& primary_checksum = target.primary_checksum;
   const std::string& local = target.local;
 

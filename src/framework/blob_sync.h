@@ -31,7 +31,7 @@ class BlobSyncer : public Syncer {
   explicit BlobSyncer(const SyncContext& ctx) : Syncer(ctx) {}
 
  protected:
-  absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
+  absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item, const Target& target,
                      bool* missing_on_primary) override;
 
  private:

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "framework/spec.h"
+#include "framework/verification.h"
 #include "git/repository.h"
 #include "transport/geo_auth.h"
 #include "util/fs.h"
@@ -51,10 +52,8 @@ std::string GitScope(const std::string& relative_path) {
 }
 
 absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
-                                     bool* missing_on_primary) {
+                                     const Target& target, bool* missing_on_primary) {
   std::string what = absl::StrCat(spec.name, " ", item.model_id);
-  Target target;
-  if (auto st = Lookup(spec, item, &target); !st.ok()) return st;
   const std::string& rel = target.path;
   const std::optional<std::string>& primary_checksum = target.primary_checksum;
   const std::string& local = target.local;
@@ -207,11 +206,10 @@ absl::StatusOr<bool> CopyIsCurrent(db::Connection& standby, db::Connection& trac
                     {absl::StrCat(id)});
   if (!mine.ok()) return mine.status();
   if (mine->rows() == 0 || mine->IsNull(0, 0)) return false;
-  auto theirs =
-      standby.Exec(SpecSql(spec, "SELECT checksum FROM $STATES WHERE model_id = $1 AND state = 2"),
-                   {absl::StrCat(id)});
+  auto theirs = PrimaryChecksums(standby, spec, {id});
   if (!theirs.ok()) return theirs.status();
-  return theirs->rows() > 0 && !theirs->IsNull(0, 0) && theirs->Get(0, 0) == mine->Get(0, 0);
+  auto it = theirs->find(id);
+  return it != theirs->end() && it->second == mine->Get(0, 0);
 }
 
 }  // namespace georep::framework

@@ -30,7 +30,7 @@ class RepositorySyncer : public Syncer {
   explicit RepositorySyncer(const SyncContext& ctx) : Syncer(ctx) {}
 
  protected:
-  absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
+  absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item, const Target& target,
                      bool* missing_on_primary) override;
 };
 

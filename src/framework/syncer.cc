@@ -75,7 +75,9 @@ absl::Status ResolvePaths(db::Connection& standby, const ReplicableSpec& spec,
 absl::Status Syncer::Sync(const ReplicableSpec& spec, const ClaimedItem& item) {
   if (auto s = Connect(); !s.ok()) return s;
   bool missing = false;
-  absl::Status s = Fetch(spec, item, &missing);
+  Target target;
+  absl::Status s = Lookup(spec, item, &target);
+  if (s.ok()) s = Fetch(spec, item, target, &missing);
   if (s.ok()) return absl::OkStatus();
   if (auto c = Connect(); !c.ok()) return c;  // the row stays started; it is reclaimed later
   thread_local std::mt19937 rng(std::random_device{}());

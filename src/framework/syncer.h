@@ -41,10 +41,6 @@ class Syncer {
   absl::Status Sync(const ReplicableSpec& spec, const ClaimedItem& item);
 
  protected:
-  // Fetches and completes the row (CompleteSync); on failure says whether the
-  // primary lacks the data. A kDataLoss error also fails verification.
-  virtual absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
-                             bool* missing_on_primary) = 0;
   struct Target {
     std::string path;   // relative to the strategy's root
     std::string local;  // confined to that root
@@ -54,6 +50,11 @@ class Syncer {
   // looked up now); NotFound when the model row or its path is gone,
   // PermissionDenied when the path would leave the root.
   absl::Status Lookup(const ReplicableSpec& spec, const ClaimedItem& item, Target* target);
+  // Fetches `target` and completes the row (CompleteSync); on failure says
+  // whether the primary lacks the data. A kDataLoss error also fails
+  // verification.
+  virtual absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
+                             const Target& target, bool* missing_on_primary) = 0;
 
   const SyncContext& ctx_;
   std::unique_ptr<db::Connection> standby_;

@@ -35,8 +35,8 @@ int Rand30() {
   return static_cast<int>(rng() % 30);
 }
 
-// The primary's verdicts for a batch of ids, from the standby: id → checksum
-// for rows whose checksum state is succeeded; ids absent have none (yet).
+}  // namespace
+
 absl::StatusOr<std::map<int64_t, std::string>> PrimaryChecksums(db::Connection& standby,
                                                                 const ReplicableSpec& spec,
                                                                 const std::vector<int64_t>& ids) {
@@ -53,6 +53,8 @@ absl::StatusOr<std::map<int64_t, std::string>> PrimaryChecksums(db::Connection& 
   for (int i = 0; i < r->rows(); ++i) out[r->GetInt64(i, 0)] = std::string(r->Get(i, 1));
   return out;
 }
+
+namespace {
 
 // $1 batch, $2 worker, and $3 the interval when the statement uses it (an
 // unused parameter has no type PostgreSQL could infer).

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,17 @@
 #include "georep/replicable.h"
 
 namespace georep::framework {
+
+// The checksum of a local copy: SHA-256 of a blob's bytes, the refs digest
+// of a repository (git/repository.h).
+absl::StatusOr<std::string> LocalChecksum(const ReplicableSpec& spec, const std::string& path);
+
+// The primary's verdicts for a batch of ids, read on a standby: id →
+// checksum for rows whose checksum state is succeeded; ids absent have none
+// (yet).
+absl::StatusOr<std::map<int64_t, std::string>> PrimaryChecksums(db::Connection& standby,
+                                                                const ReplicableSpec& spec,
+                                                                const std::vector<int64_t>& ids);
 
 // Creates the states table with its indexes and count triggers (idempotent).
 absl::Status EnsureStateTable(db::Connection& main, const ReplicableSpec& spec);
