@@ -30,7 +30,7 @@ while (($#)); do
   esac
   shift
 done
-GEOREP=$PWD/build/georep
+GEOREP=${GEOREP:-$PWD/build/georep}
 WORK=$(mktemp -d /tmp/georep-bench-git-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 topo() { python3 -c "import json; t=json.load(open('$DEMO/topology.json')); print($1)"; }

@@ -4,30 +4,38 @@
 # baseline measured in the same run on the same data. Writes bench/RESULTS.md.
 #
 #   bench/run.sh [--quick] [--out FILE] [--small-count N] [--small-size B] [--large-size B]
-#                [--latency-count N]
+#                [--latency-count N] [--engine-rows N] [--only LIST]
 #
 # --quick: small sizes, for CI to prove every scenario still runs (never how
-# fast). --out: where the table goes (default bench/RESULTS.md).
+# fast). --out: where the table goes (default bench/RESULTS.md). --only: a
+# comma-separated subset of small,latency,large,verify,engine,git (the table
+# then holds only those rows; use it with --out). GEOREP=path runs another
+# build of the binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
 OUT=bench/RESULTS.md
-SMALL_N=100000; SMALL_SIZE=4096; LARGE=$((1 << 30)); LAT_N=50; VERIFY_N=256; VERIFY_SIZE=8388608
+ONLY=small,latency,large,verify,engine,git
+SMALL_N=100000; SMALL_SIZE=4096; LARGE=$((1 << 30)); LAT_N=50; VERIFY_N=256; VERIFY_SIZE=8388608; ENGINE_N=1000000
 GIT_ARGS=(--commits 3000 --repos 10000 --changed 200 --baseline 100)
 while (($#)); do
   case "$1" in
-    --quick) QUICK=1; SMALL_N=2000; LARGE=$((64 << 20)); LAT_N=10; VERIFY_N=16; VERIFY_SIZE=1048576
+    --quick) QUICK=1; SMALL_N=2000; LARGE=$((64 << 20)); LAT_N=10; VERIFY_N=16; VERIFY_SIZE=1048576; ENGINE_N=20000
              GIT_ARGS=(--commits 200 --repos 300 --changed 30 --baseline 10) ;;
     --out) OUT=$2; shift ;;
     --small-count) SMALL_N=$2; shift ;;
     --small-size) SMALL_SIZE=$2; shift ;;
     --large-size) LARGE=$2; shift ;;
     --latency-count) LAT_N=$2; shift ;;
+    --engine-rows) ENGINE_N=$2; shift ;;
+    --only) ONLY=$2; shift ;;
     *) echo "bench/run.sh: unknown argument $1 (see the header of this file)" >&2; exit 2 ;;
   esac
   shift
 done
-GEOREP=$PWD/build/georep
+GEOREP=${GEOREP:-$PWD/build/georep}
+export GEOREP
+want() { [[ ,$ONLY, == *,$1,* ]]; }
 DIR=$(mktemp -d /tmp/georep-bench-XXXXXX)
 chmod 755 "$DIR"
 NGINX_PID=""; RSYNC_PID=""
@@ -55,15 +63,25 @@ verified() {
     echo "select count(*) as n from georep.${k}_registry where state = 2 and verification_state = 2 union all"; done) select 0) x"
 }
 wait_verified() { until [[ $(verified) -ge $1 ]]; do sleep 0.02; done; }
+stop_secondary() {  # until `demo up` starts it again
+  local pid; pid=$(topo "t['sites'][1]['pid']")
+  kill -TERM "$pid"
+  while [[ -e /proc/$pid && $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]; do sleep 0.05; done
+}
 ROWS=()
 row() { ROWS+=("$1"); printf '%s\n' "$1"; }
 
 echo "Georep benchmarks ($([[ $QUICK == 1 ]] && echo quick || echo full)), work folder $DIR"
 
+scenario_small() {
 # -- many small blobs: Georep vs an rsync daemon on loopback ----------------
+# Like rsync, Georep gets the files once they all exist: the secondary's
+# daemon is stopped while they are created, and the clock starts when
+# `demo up` starts it again (its log cursor then reads every event).
 before=$(verified)
+stop_secondary
 "$GEOREP" sample seed --count "$SMALL_N" --size "$SMALL_SIZE" --config "$PCONF" >/dev/null
-t0=$(now); wait_verified $((before + SMALL_N)); t1=$(now)
+t0=$(now); "$GEOREP" demo up --dir "$DIR/demo" --seed 0 >/dev/null; wait_verified $((before + SMALL_N)); t1=$(now)
 mkdir -p "$DIR/rsync-dest"
 RSYNC_PORT=$(free_port)
 cat > "$DIR/rsyncd.conf" <<CONF
@@ -82,7 +100,9 @@ t2=$(now); rsync -a --exclude .georep-tmp "$PSTORE/" "rsync://127.0.0.1:$RSYNC_P
 row "$(python3 -c "
 g=$t1-$t0; r=$t3-$t2; n=$SMALL_N
 print(f'| many small blobs: {n} x $SMALL_SIZE B, until verified | {n/g:,.0f} items/s ({g:.1f} s) | rsync daemon: {n/r:,.0f} items/s ({r:.1f} s) | {r/g:.2f} |')")"
+}
 
+scenario_latency() {
 # -- latency: commit on primary -> verified copy on secondary ---------------
 for size in 1024 65536 1048576; do
   head -c "$size" /dev/urandom > "$DIR/blob-$size"
@@ -106,7 +126,9 @@ print(f"| latency, {int(sys.argv[3]) // 1024} KiB blobs at ~50/s: commit to veri
 PY
 )"
 done
+}
 
+scenario_large() {
 # -- one large blob: Georep vs curl from nginx ------------------------------
 before=$(verified)
 "$GEOREP" sample seed --count 1 --size "$LARGE" --config "$PCONF" >/dev/null
@@ -133,7 +155,9 @@ t2=$(now); curl -s -o "$DIR/curl.out" "http://127.0.0.1:$NGINX_PORT/$LARGE_REL";
 row "$(python3 -c "
 g=$t1-$t0; c=$t3-$t2; mb=$LARGE/1e6
 print(f'| one large blob: {$LARGE/2**20:.0f} MiB, until verified | {mb/g:,.0f} MB/s ({g:.2f} s) | curl from nginx: {mb/c:,.0f} MB/s ({c:.2f} s) | {c/g:.2f} |')")"
+}
 
+scenario_verify() {
 # -- verification (its own topology) ---------------------------------------
 while IFS= read -r line; do
   case "$line" in
@@ -142,14 +166,31 @@ while IFS= read -r line; do
   esac
 done < <(bench/verification.sh "$VERIFY_N" "$VERIFY_SIZE")
 row "$(python3 -c "print(f'| re-verification: $VERIFY_N x {$VERIFY_SIZE/2**20:.0f} MiB, one thread | $G MB/s | openssl dgst -sha256: $O MB/s | {$G/$O:.2f} |')")"
+}
 
-row "| backfill: 1,000,000 existing rows → registry rows | not measured here yet (e2e: 100,000 in 4.4 s) | INSERT … SELECT | — |"
-row "| queue: claim + complete 1,000,000 rows, 2 workers | not measured here yet | — | — |"
+scenario_engine() {
+# -- backfill and queue: the registry engine alone (bench/engine.cc) ---------
+"$PWD/build/bench/georep-bench-engine" --primary "$MAINDB" --standby "$(topo "t['sites'][1]['main_db']")" \
+  --tracking "$TRACKING" --rows "$ENGINE_N" > "$DIR/engine-rows"
+while IFS= read -r line; do
+  [[ $line == "| backfill"* || $line == "| queue"* ]] && row "$line"
+done < "$DIR/engine-rows"
+}
+
+scenario_git() {
 # -- Git repositories (bench/git.sh, same topology) -------------------------
 bench/git.sh "$DIR/demo" "${GIT_ARGS[@]}" > "$DIR/git-rows"
 while IFS= read -r line; do
   [[ $line == "| git "* ]] && row "$line"
 done < "$DIR/git-rows"
+}
+
+for s in small latency large verify engine git; do
+  if want "$s"; then
+    t_start=$(now); "scenario_$s"
+    python3 -c "print(f'  (scenario $s took {$(now) - $t_start:.0f} s)')" >&2
+  fi
+done
 
 # Hand-written analysis below the table (sections from the first "## ") is kept.
 NOTES=""

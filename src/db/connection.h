@@ -89,6 +89,8 @@ Connection* ThreadConnection(const std::string& conninfo);
 
 // {1,2,3}: a bigint[] parameter.
 std::string BigintArray(const std::vector<int64_t>& ids);
+// {"a","b\"c"}: a text[] parameter (every element quoted and escaped).
+std::string TextArray(const std::vector<std::string>& values);
 
 // The conninfo with any password removed (for logs and errors).
 std::string RedactConninfo(const std::string& conninfo);

@@ -148,6 +148,52 @@ BEGIN
 END $$;
 )sql";
 
+// The count triggers with static SQL: PL/pgSQL then plans each statement
+// once per registry table, where EXECUTE format(…) parsed and planned it on
+// every firing (about 8 % of the CPU of a busy secondary).
+constexpr absl::string_view kStaticCountTriggers = R"sql(
+CREATE OR REPLACE FUNCTION georep.count_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_ARGV[1] = 'state' THEN
+    INSERT INTO georep.registry_count_deltas SELECT TG_ARGV[0], state, count(*) FROM new_rows GROUP BY 2;
+  ELSIF TG_ARGV[1] = 'verification_state' THEN
+    INSERT INTO georep.registry_count_deltas
+      SELECT TG_ARGV[0], verification_state, count(*) FROM new_rows GROUP BY 2;
+  ELSE
+    RAISE EXCEPTION 'georep.count_insert: no counted column %', TG_ARGV[1];
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION georep.count_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_ARGV[1] = 'state' THEN
+    INSERT INTO georep.registry_count_deltas SELECT TG_ARGV[0], s, sum(d) FROM
+      (SELECT state AS s, -1 AS d FROM old_rows UNION ALL SELECT state, 1 FROM new_rows) x
+      GROUP BY s HAVING sum(d) <> 0;
+  ELSIF TG_ARGV[1] = 'verification_state' THEN
+    INSERT INTO georep.registry_count_deltas SELECT TG_ARGV[0], s, sum(d) FROM
+      (SELECT verification_state AS s, -1 AS d FROM old_rows
+       UNION ALL SELECT verification_state, 1 FROM new_rows) x
+      GROUP BY s HAVING sum(d) <> 0;
+  ELSE
+    RAISE EXCEPTION 'georep.count_update: no counted column %', TG_ARGV[1];
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION georep.count_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_ARGV[1] = 'state' THEN
+    INSERT INTO georep.registry_count_deltas SELECT TG_ARGV[0], state, -count(*) FROM old_rows GROUP BY 2;
+  ELSIF TG_ARGV[1] = 'verification_state' THEN
+    INSERT INTO georep.registry_count_deltas
+      SELECT TG_ARGV[0], verification_state, -count(*) FROM old_rows GROUP BY 2;
+  ELSE
+    RAISE EXCEPTION 'georep.count_delete: no counted column %', TG_ARGV[1];
+  END IF;
+  RETURN NULL;
+END $$;
+)sql";
+
 constexpr absl::string_view kTrackingBackfill = R"sql(
 -- Where the consistency backfill of each replicable has got to.
 CREATE TABLE georep.backfill_state (
@@ -160,10 +206,13 @@ CREATE TABLE georep.backfill_state (
 
 const std::vector<Migration>& Migrations(DatabaseKind kind) {
   static const std::vector<Migration> main = {{1, "sites and event log", kMainV1},
-                                              {2, "workers and counts", kWorkersAndCounts}};
-  static const std::vector<Migration> tracking = {{1, "cursor, gaps and leases", kTrackingV1},
-                                                  {2, "workers and counts", kWorkersAndCounts},
-                                                  {3, "backfill state", kTrackingBackfill}};
+                                              {2, "workers and counts", kWorkersAndCounts},
+                                              {3, "static count triggers", kStaticCountTriggers}};
+  static const std::vector<Migration> tracking = {
+      {1, "cursor, gaps and leases", kTrackingV1},
+      {2, "workers and counts", kWorkersAndCounts},
+      {3, "backfill state", kTrackingBackfill},
+      {4, "static count triggers", kStaticCountTriggers}};
   return kind == DatabaseKind::kMain ? main : tracking;
 }
 

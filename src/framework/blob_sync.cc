@@ -63,12 +63,14 @@ absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& it
   }
   SyncResult result{local, got->size, got->sha256,
                     primary_checksum ? kVerificationSucceeded : kVerificationDisabled};
-  auto done = CompleteSync(*tracking_, spec, item, result, [&]() -> absl::Status {
+  std::function<absl::Status()> install = [&]() -> absl::Status {
     if (rename(tmp.c_str(), local.c_str()) != 0) {
       return absl::InternalError(absl::StrCat("rename into ", local, ": ", strerror(errno)));
     }
     return absl::OkStatus();
-  });
+  };
+  auto done = ctx_.completions ? ctx_.completions->Complete(*tracking_, spec, item, result, install)
+                               : CompleteSync(*tracking_, spec, item, result, install);
   if (!done.ok() || !*done) unlink(tmp.c_str());
   if (!done.ok()) {
     tracking_.reset();

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "framework/spec.h"
@@ -139,28 +141,110 @@ absl::StatusOr<std::vector<ClaimedItem>> ClaimBatch(db::Connection& tracking,
 absl::StatusOr<bool> CompleteSync(db::Connection& tracking, const ReplicableSpec& spec,
                                   const ClaimedItem& item, const SyncResult& result,
                                   const std::function<absl::Status()>& install) {
-  bool done = false;
-  absl::Status s = db::InTransaction(tracking, [&]() -> absl::Status {
-    auto r = tracking.Exec(
-        SpecSql(
-            spec,
-            "UPDATE $REG SET state = 2, last_synced_at = now(), retry_count = 0, retry_at = NULL, "
-            "last_sync_failure = NULL, missing_on_primary = false, claim_id = NULL, "
-            "worker_id = NULL, local_path = $3, file_size = $4, checksum = $5, "
-            "verification_state = $6::smallint, verified_at = CASE WHEN $6::smallint = 2 THEN "
-            "now() END, "
-            "verification_failure = NULL, verification_retry_count = 0, verification_worker = NULL "
-            "WHERE model_id = $1 AND state = 1 AND claim_id = $2"),
-        {absl::StrCat(item.model_id), absl::StrCat(item.claim_id), result.local_path,
-         absl::StrCat(result.size), result.checksum, absl::StrCat(result.verification_state)});
-    if (!r.ok()) return r.status();
-    if (r->affected_rows() == 0) return absl::OkStatus();
-    if (auto st = install(); !st.ok()) return st;
-    done = true;
+  std::vector<Completion> one = {{&item, &result, &install}};
+  if (auto s = CompleteSyncBatch(tracking, spec, one); !s.ok()) return s;
+  if (!one[0].status.ok()) return one[0].status;
+  return one[0].done;
+}
+
+absl::Status CompleteSyncBatch(db::Connection& tracking, const ReplicableSpec& spec,
+                               std::vector<Completion>& batch) {
+  if (batch.empty()) return absl::OkStatus();
+  for (auto& c : batch) {
+    c.done = false;
+    c.status = absl::OkStatus();
+  }
+  std::set<int64_t> installed;  // installs that ran and succeeded, across attempts
+  while (true) {
+    std::vector<int64_t> ids, claims, sizes, states;
+    std::vector<std::string> paths, checksums;
+    for (const auto& c : batch) {
+      if (!c.status.ok()) continue;
+      ids.push_back(c.item->model_id);
+      claims.push_back(c.item->claim_id);
+      paths.push_back(c.result->local_path);
+      sizes.push_back(c.result->size);
+      checksums.push_back(c.result->checksum);
+      states.push_back(c.result->verification_state);
+    }
+    if (ids.empty()) return absl::OkStatus();
+    bool install_failed = false;
+    std::set<int64_t> marked;
+    absl::Status s = db::InTransaction(tracking, [&]() -> absl::Status {
+      // Only rows still started under their claim: an `updated` reset or a
+      // reclaim meanwhile means the row is not ours, and its install must not
+      // run. The UPDATE locks the rows it marks until the installs are done.
+      auto r = tracking.Exec(
+          SpecSql(spec,
+                  "UPDATE $REG r SET state = 2, last_synced_at = now(), retry_count = 0, "
+                  "retry_at = NULL, last_sync_failure = NULL, missing_on_primary = false, "
+                  "claim_id = NULL, worker_id = NULL, local_path = u.local_path, "
+                  "file_size = u.size, checksum = u.checksum, verification_state = u.vstate, "
+                  "verified_at = CASE WHEN u.vstate = 2 THEN now() END, "
+                  "verification_failure = NULL, verification_retry_count = 0, "
+                  "verification_worker = NULL "
+                  "FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], "
+                  "$6::smallint[]) AS u(model_id, claim_id, local_path, size, checksum, vstate) "
+                  "WHERE r.model_id = u.model_id AND r.state = 1 AND r.claim_id = u.claim_id "
+                  "RETURNING r.model_id"),
+          {db::BigintArray(ids), db::BigintArray(claims), db::TextArray(paths),
+           db::BigintArray(sizes), db::TextArray(checksums), db::BigintArray(states)});
+      if (!r.ok()) return r.status();
+      for (int i = 0; i < r->rows(); ++i) marked.insert(r->GetInt64(i, 0));
+      for (auto& c : batch) {
+        int64_t id = c.item->model_id;
+        if (!c.status.ok() || !marked.contains(id) || installed.contains(id)) continue;
+        c.status = (*c.install)();
+        if (c.status.ok()) {
+          installed.insert(id);
+        } else {
+          install_failed = true;
+        }
+      }
+      // A failed install leaves its row started: undo the batch, and mark the
+      // others again without it.
+      return install_failed ? absl::AbortedError("an install failed") : absl::OkStatus();
+    });
+    if (install_failed) continue;
+    if (!s.ok()) return s;
+    for (auto& c : batch) c.done = marked.contains(c.item->model_id);
     return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return done;
+  }
+}
+
+absl::StatusOr<bool> CompletionGroup::Complete(db::Connection& tracking, const ReplicableSpec& spec,
+                                               const ClaimedItem& item, const SyncResult& result,
+                                               const std::function<absl::Status()>& install) {
+  Entry mine{{&item, &result, &install}};
+  std::unique_lock lock(mu_);
+  Queue& q = queues_[spec.name];
+  q.waiting.push_back(&mine);
+  while (!mine.finished) {
+    if (q.recording) {
+      cv_.wait(lock);
+      continue;
+    }
+    // No batch of this replicable in progress, so `mine` is still waiting:
+    // record all of them.
+    q.recording = true;
+    std::vector<Entry*> taken;
+    taken.swap(q.waiting);
+    lock.unlock();
+    std::vector<Completion> batch;
+    for (Entry* e : taken) batch.push_back(e->completion);
+    absl::Status s = CompleteSyncBatch(tracking, spec, batch);
+    lock.lock();
+    for (size_t i = 0; i < taken.size(); ++i) {
+      taken[i]->completion = batch[i];
+      taken[i]->error = s;
+      taken[i]->finished = true;
+    }
+    q.recording = false;
+    cv_.notify_all();
+  }
+  if (!mine.error.ok()) return mine.error;
+  if (!mine.completion.status.ok()) return mine.completion.status;
+  return mine.completion.done;
 }
 
 absl::Status FailSync(db::Connection& tracking, const ReplicableSpec& spec, const ClaimedItem& item,

@@ -10,8 +10,11 @@
 // Stateless; every call takes the connection to use.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,6 +74,52 @@ struct SyncResult {
 absl::StatusOr<bool> CompleteSync(db::Connection& tracking, const ReplicableSpec& spec,
                                   const ClaimedItem& item, const SyncResult& result,
                                   const std::function<absl::Status()>& install);
+
+// One row of CompleteSyncBatch: what to record, and the outcome.
+struct Completion {
+  const ClaimedItem* item = nullptr;
+  const SyncResult* result = nullptr;
+  const std::function<absl::Status()>* install = nullptr;
+  bool done = false;    // marked synced (its install ran and succeeded)
+  absl::Status status;  // the install's error; the row stays started
+};
+
+// CompleteSync of many rows of one replicable in one transaction: marks
+// synced the rows still started under their claim and runs their installs
+// while they are locked. A row whose install fails keeps its error in
+// `status` and stays started; the others are marked again without it. An
+// error is the transaction's: nothing was recorded (installs that ran may
+// have put files in place; their rows are synced again later).
+absl::Status CompleteSyncBatch(db::Connection& tracking, const ReplicableSpec& spec,
+                               std::vector<Completion>& batch);
+
+// Group commit of CompleteSync across the worker threads of one daemon. A
+// worker hands its finished row to Complete; if no batch of that replicable
+// is being recorded, it records every row of it waiting, in one transaction
+// on its own connection, while the others wait for their outcome. A lone row
+// goes at once, so an idle site's latency is unchanged, and replicables never
+// wait for each other; under load a replicable's rows share a transaction,
+// its round trips and its count-trigger runs.
+class CompletionGroup {
+ public:
+  absl::StatusOr<bool> Complete(db::Connection& tracking, const ReplicableSpec& spec,
+                                const ClaimedItem& item, const SyncResult& result,
+                                const std::function<absl::Status()>& install);
+
+ private:
+  struct Entry {
+    Completion completion;
+    absl::Status error;  // the transaction's
+    bool finished = false;
+  };
+  struct Queue {
+    bool recording = false;       // a thread is recording a batch
+    std::vector<Entry*> waiting;  // not yet taken into a batch
+  };
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, Queue> queues_;  // by replicable
+};
 
 // Marks a claimed row failed with a retry time `delay_seconds` from now
 // (and its verification failed too, for a checksum mismatch).

@@ -12,7 +12,9 @@ namespace georep::framework {
 using Clock = std::chrono::steady_clock;
 
 Scheduler::Scheduler(SchedulerOptions options, std::vector<ReplicableSpec> specs)
-    : opt_(std::move(options)), specs_(std::move(specs)) {}
+    : opt_(std::move(options)), specs_(std::move(specs)) {
+  if (!opt_.sync.completions) opt_.sync.completions = std::make_shared<CompletionGroup>();
+}
 
 Scheduler::~Scheduler() { Stop(); }
 

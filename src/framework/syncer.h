@@ -29,6 +29,9 @@ struct SyncContext {
   std::string worker_id;
   std::string site_name;  // of the primary, for messages
   std::string repository_root;
+  // Shared by one daemon's workers, so finished rows share transactions
+  // (set by the Scheduler); null: each row is completed alone.
+  std::shared_ptr<CompletionGroup> completions;
 };
 
 class Syncer {

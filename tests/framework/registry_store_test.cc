@@ -1,5 +1,9 @@
 #include "framework/registry_store.h"
 
+#include <atomic>
+#include <map>
+#include <thread>
+
 #include "gtest/gtest.h"
 #include "support/two_db.h"
 
@@ -66,6 +70,92 @@ TEST_F(RegistryStoreTest, CompletionIsGuardedByStateAndClaim) {
                  return absl::InternalError("disk full");
                }).ok());
   EXPECT_EQ(CountState(1), 1);
+}
+
+TEST_F(RegistryStoreTest, BatchCompletionRecordsEachRowOnItsOwnMerits) {
+  Insert(4);
+  auto claimed = *ClaimBatch(*tracking_, spec_, "w", 4);
+  ASSERT_EQ(claimed.size(), 4u);
+  // Row 0 was reset by an update event meanwhile; row 1's install fails.
+  ASSERT_TRUE(tracking_
+                  ->Exec("UPDATE georep.file_registry SET state = 0 WHERE model_id = $1",
+                         {std::to_string(claimed[0].model_id)})
+                  .ok());
+  std::vector<SyncResult> results = {
+      {"/a", 1, "c0", kVerificationSucceeded},
+      {"/b", 2, "c1", kVerificationSucceeded},
+      {"/odd \"path\", {with} \\ marks", 3, "c2", kVerificationSucceeded},
+      {"/d", 4, "c3", kVerificationDisabled}};
+  std::vector<int> calls(4, 0);
+  std::vector<std::function<absl::Status()>> installs;
+  for (int i = 0; i < 4; ++i) {
+    installs.push_back([&calls, i]() -> absl::Status {
+      ++calls[i];
+      return i == 1 ? absl::InternalError("disk full") : absl::OkStatus();
+    });
+  }
+  std::vector<Completion> batch;
+  for (int i = 0; i < 4; ++i) batch.push_back({&claimed[i], &results[i], &installs[i]});
+  ASSERT_TRUE(CompleteSyncBatch(*tracking_, spec_, batch).ok());
+
+  EXPECT_FALSE(batch[0].done);
+  EXPECT_EQ(calls[0], 0) << "a stale result must not be put in place";
+  EXPECT_FALSE(batch[1].done);
+  EXPECT_EQ(batch[1].status.message(), "disk full");
+  EXPECT_TRUE(batch[2].done);
+  EXPECT_TRUE(batch[3].done);
+  EXPECT_EQ(calls[2], 1) << "installs run once, even when the batch is marked again";
+  EXPECT_EQ(calls[3], 1);
+  auto rows = tracking_->Exec(
+      "SELECT model_id, state, local_path, file_size, checksum, verification_state, "
+      "verified_at IS NOT NULL FROM georep.file_registry ORDER BY model_id");
+  ASSERT_TRUE(rows.ok());
+  std::map<int64_t, int> row_of;
+  for (int r = 0; r < rows->rows(); ++r) row_of[rows->GetInt64(r, 0)] = r;
+  auto at = [&](int i) { return row_of.at(claimed[i].model_id); };
+  EXPECT_EQ(rows->GetInt64(at(0), 1), 0);
+  EXPECT_EQ(rows->GetInt64(at(1), 1), 1) << "a failed install leaves its row started";
+  EXPECT_EQ(rows->GetInt64(at(2), 1), 2);
+  EXPECT_EQ(rows->Get(at(2), 2), "/odd \"path\", {with} \\ marks");
+  EXPECT_EQ(rows->GetInt64(at(2), 3), 3);
+  EXPECT_EQ(rows->Get(at(2), 4), "c2");
+  EXPECT_TRUE(rows->GetBool(at(2), 6));
+  EXPECT_EQ(rows->GetInt64(at(3), 5), kVerificationDisabled);
+  EXPECT_FALSE(rows->GetBool(at(3), 6));
+  EXPECT_EQ(CountState(2), 2);
+}
+
+TEST_F(RegistryStoreTest, GroupCommitCompletesEveryWorkersRowOnce) {
+  constexpr int kThreads = 8, kPerThread = 25;
+  Insert(kThreads * kPerThread);
+  CompletionGroup group;
+  std::atomic<int> installs{0}, done{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto conn = db::Connection::Open(tracking_conninfo_);
+      ASSERT_TRUE(conn.ok());
+      for (int k = 0; k < kPerThread; ++k) {
+        auto items = ClaimBatch(**conn, spec_, "w" + std::to_string(t), 1);
+        ASSERT_TRUE(items.ok() && items->size() == 1u);
+        SyncResult result{"/f" + std::to_string((*items)[0].model_id), 1, "c",
+                          kVerificationSucceeded};
+        auto ok = group.Complete(**conn, spec_, (*items)[0], result, [&] {
+          ++installs;
+          return absl::OkStatus();
+        });
+        ASSERT_TRUE(ok.ok()) << ok.status();
+        if (*ok) ++done;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(done.load(), kThreads * kPerThread);
+  EXPECT_EQ(installs.load(), kThreads * kPerThread);
+  EXPECT_EQ(CountState(2), kThreads * kPerThread);
+  auto paths = tracking_->Exec(
+      "SELECT count(*) FROM georep.file_registry WHERE local_path = '/f' || model_id");
+  EXPECT_EQ(paths->GetInt64(0, 0), kThreads * kPerThread);
 }
 
 TEST_F(RegistryStoreTest, FailuresBackOffAndRetriesTakeAtMostHalf) {
