@@ -17,7 +17,7 @@ QUICK=0
 OUT=bench/RESULTS.md
 ONLY=small,latency,large,verify,engine,git
 SMALL_N=100000; SMALL_SIZE=4096; LARGE=$((1 << 30)); LAT_N=50; VERIFY_N=256; VERIFY_SIZE=8388608; ENGINE_N=1000000
-GIT_ARGS=(--commits 3000 --repos 10000 --changed 200 --baseline 100)
+GIT_ARGS=(--commits 3000 --repos 10000 --changed 200 --baseline 50)
 while (($#)); do
   case "$1" in
     --quick) QUICK=1; SMALL_N=2000; LARGE=$((64 << 20)); LAT_N=10; VERIFY_N=16; VERIFY_SIZE=1048576; ENGINE_N=20000
@@ -106,14 +106,20 @@ scenario_latency() {
 # -- latency: commit on primary -> verified copy on secondary ---------------
 for size in 1024 65536 1048576; do
   head -c "$size" /dev/urandom > "$DIR/blob-$size"
-  ids=()
   before=$(verified)
+  # One upload started every 20 ms (about 50 per second), each in the
+  # background so that a slow response does not slow the pace.
+  pids=()
   for ((i = 0; i < LAT_N; i++)); do
-    ids+=("$(curl -s --data-binary @"$DIR/blob-$size" "$PRIMARY_URL/api/v1/sample/upload" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')")
-    sleep 0.02  # about 50 per second
+    curl -s --data-binary @"$DIR/blob-$size" -o "$DIR/up-$size-$i" "$PRIMARY_URL/api/v1/sample/upload" &
+    pids+=($!)
+    sleep 0.02
   done
+  wait "${pids[@]}"
+  idlist=$(python3 -c "
+import json, sys
+print(','.join(str(json.load(open(f))['id']) for f in sys.argv[1:]))" "$DIR"/up-"$size"-*)
   wait_verified $((before + LAT_N))
-  idlist=$(IFS=,; echo "${ids[*]}")
   psql "$MAINDB" -Atc "select id, extract(epoch from created_at) from sample.uploads where id in ($idlist)" > "$DIR/created"
   psql "$TRACKING" -Atc "select model_id, extract(epoch from verified_at) from georep.upload_registry where model_id in ($idlist)" > "$DIR/verified"
   row "$(python3 - "$DIR/created" "$DIR/verified" "$size" <<'PY'
@@ -171,7 +177,7 @@ row "$(python3 -c "print(f'| re-verification: $VERIFY_N x {$VERIFY_SIZE/2**20:.0
 scenario_engine() {
 # -- backfill and queue: the registry engine alone (bench/engine.cc) ---------
 "$PWD/build/bench/georep-bench-engine" --primary "$MAINDB" --standby "$(topo "t['sites'][1]['main_db']")" \
-  --tracking "$TRACKING" --rows "$ENGINE_N" > "$DIR/engine-rows"
+  --tracking "$TRACKING" --rows "$ENGINE_N" --single $((ENGINE_N / 50)) > "$DIR/engine-rows"
 while IFS= read -r line; do
   [[ $line == "| backfill"* || $line == "| queue"* ]] && row "$line"
 done < "$DIR/engine-rows"
