@@ -48,7 +48,8 @@ std::string Thousands(int64_t n) {
 }
 
 [[noreturn]] void Die(const std::string& what, const absl::Status& s) {
-  std::fprintf(stderr, "georep-bench-engine: %s: %s\n", what.c_str(), std::string(s.message()).c_str());
+  std::fprintf(stderr, "georep-bench-engine: %s: %s\n", what.c_str(),
+               std::string(s.message()).c_str());
   std::exit(1);
 }
 
@@ -105,7 +106,8 @@ int64_t RegistryRows(db::Connection& tracking, const std::string& name, const ch
 void Backfill(const Options& o) {
   auto primary = Open(o.primary);
   Must(*primary, "CREATE SCHEMA georep_bench");
-  Must(*primary, "CREATE TABLE georep_bench.items (id bigint PRIMARY KEY, file_path text NOT NULL)");
+  Must(*primary,
+       "CREATE TABLE georep_bench.items (id bigint PRIMARY KEY, file_path text NOT NULL)");
   auto t0 = Clock::now();
   Must(*primary,
        "INSERT INTO georep_bench.items SELECT g, 'bench/' || g FROM generate_series(1, $1) g",
@@ -133,7 +135,8 @@ void Backfill(const Options& o) {
   if (!stats.ok()) Die("backfill", stats.status());
   int64_t created = RegistryRows(*tracking, "bench_item", " WHERE state = 0");
   if (!stats->pass_complete || stats->created != o.rows || created != o.rows) {
-    std::fprintf(stderr, "georep-bench-engine: backfill created %lld rows (%lld pending), not %lld\n",
+    std::fprintf(stderr,
+                 "georep-bench-engine: backfill created %lld rows (%lld pending), not %lld\n",
                  static_cast<long long>(stats->created), static_cast<long long>(created),
                  static_cast<long long>(o.rows));
     std::exit(1);
@@ -184,7 +187,8 @@ double DrainQueue(const Options& o, const ReplicableSpec& spec, int64_t limit, b
           size_t n = grouped ? std::min<size_t>(o.complete, items->size() - i) : 1;
           std::vector<framework::Completion> batch;
           for (size_t k = i; k < i + n; ++k) batch.push_back({&(*items)[k], &results[k], &install});
-          if (auto s = framework::CompleteSyncBatch(*conn, spec, batch); !s.ok()) Die("complete", s);
+          if (auto s = framework::CompleteSyncBatch(*conn, spec, batch); !s.ok())
+            Die("complete", s);
           for (const auto& c : batch) {
             if (!c.done) Die("complete", absl::InternalError("a claimed row was not completed"));
           }
@@ -242,15 +246,21 @@ int main(int argc, char** argv) {
   app.add_option("--standby", o.standby, "conninfo of a secondary's standby of it")->required();
   app.add_option("--tracking", o.tracking, "conninfo of that secondary's tracking database")
       ->required();
-  app.add_option("--rows", o.rows, "model rows (and queue rows)")->capture_default_str()
+  app.add_option("--rows", o.rows, "model rows (and queue rows)")
+      ->capture_default_str()
       ->check(CLI::Range(int64_t{2}, int64_t{1} << 40));
-  app.add_option("--workers", o.workers, "queue worker threads")->capture_default_str()
+  app.add_option("--workers", o.workers, "queue worker threads")
+      ->capture_default_str()
       ->check(CLI::Range(1, 64));
-  app.add_option("--claim", o.claim, "rows per claim")->capture_default_str()->check(CLI::Range(1, 100000));
-  app.add_option("--complete", o.complete, "rows per group commit")->capture_default_str()
+  app.add_option("--claim", o.claim, "rows per claim")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--complete", o.complete, "rows per group commit")
+      ->capture_default_str()
       ->check(CLI::Range(1, 100000));
   app.add_option("--single", o.single, "rows completed one by one, for comparison")
-      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   CLI11_PARSE(app, argc, argv);
   DropAll(o);  // a previous run killed half-way
   Backfill(o);

@@ -19,6 +19,13 @@ class RegistryStoreTest : public test::TwoDbTest {
                    {std::to_string(n)})
             .ok());
   }
+  // What an `updated` event does to a row, here while it is being synced.
+  void ResetToPending(int64_t model_id) {
+    ASSERT_TRUE(tracking_
+                    ->Exec("UPDATE georep.file_registry SET state = 0 WHERE model_id = $1",
+                           {std::to_string(model_id)})
+                    .ok());
+  }
 };
 
 TEST_F(RegistryStoreTest, ClaimsAreExclusiveAcrossWorkers) {
@@ -42,10 +49,7 @@ TEST_F(RegistryStoreTest, CompletionIsGuardedByStateAndClaim) {
   auto claimed = *ClaimBatch(*tracking_, spec_, "w", 2);
   ASSERT_EQ(claimed.size(), 2u);
   // An update event resets the first item to pending while it syncs.
-  ASSERT_TRUE(tracking_
-                  ->Exec("UPDATE georep.file_registry SET state = 0 WHERE model_id = $1",
-                         {std::to_string(claimed[0].model_id)})
-                  .ok());
+  ResetToPending(claimed[0].model_id);
   bool installed = false;
   auto first = CompleteSync(*tracking_, spec_, claimed[0], {"/x", 1, "abc"}, [&] {
     installed = true;
@@ -77,10 +81,7 @@ TEST_F(RegistryStoreTest, BatchCompletionRecordsEachRowOnItsOwnMerits) {
   auto claimed = *ClaimBatch(*tracking_, spec_, "w", 4);
   ASSERT_EQ(claimed.size(), 4u);
   // Row 0 was reset by an update event meanwhile; row 1's install fails.
-  ASSERT_TRUE(tracking_
-                  ->Exec("UPDATE georep.file_registry SET state = 0 WHERE model_id = $1",
-                         {std::to_string(claimed[0].model_id)})
-                  .ok());
+  ResetToPending(claimed[0].model_id);
   std::vector<SyncResult> results = {
       {"/a", 1, "c0", kVerificationSucceeded},
       {"/b", 2, "c1", kVerificationSucceeded},
