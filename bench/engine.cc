@@ -8,10 +8,10 @@
 //   beside PostgreSQL's own `INSERT … SELECT` of N rows into an identical
 //   registry table (same indexes and count triggers) in the same database.
 // queue: the N pending rows the backfill left, claimed and completed by
-//   --workers threads the way a daemon does (ClaimBatch of capacity ×
-//   queue_factor rows, CompleteSyncBatch of up to capacity rows), with no
-//   download in between; beside the same with each row completed alone
-//   (CompleteSync), on the first --single rows.
+//   --workers threads the way a daemon does (ClaimBatch of the rows it keeps
+//   ready, CompleteSyncBatch of up to one worker's batch), with no download in
+//   between; beside the same with each row completed alone (CompleteSync), on
+//   the first --single rows.
 //
 // The replicable "bench_item" is not compiled into the daemons, so they
 // never touch these rows. Everything created is dropped at the end.
@@ -79,8 +79,10 @@ struct Options {
   std::string primary, standby, tracking;
   int64_t rows = 1000000;
   int workers = 2;
-  int claim = 40;     // capacity × queue_factor of a daemon's scheduler
-  int complete = 10;  // capacity: the most finished rows one group commit takes
+  // As a daemon's scheduler with capacity 10 and batch_max 16 for one
+  // replicable: rows claimed ahead, and the most one worker completes at once.
+  int claim = 160;
+  int complete = 16;
   int64_t single = 50000;
 };
 
@@ -224,7 +226,7 @@ void Queue(const Options& o) {
   }
   int64_t grouped = synced - after_single;
   std::printf(
-      "| queue: claim + complete %s pending rows, %d workers (claims of %d, group commits of "
+      "| queue: claim + complete %s pending rows, %d workers (claims of %d, completions of up to "
       "%d) | %s rows/s (%.1f s for %s) | each row completed alone: %s rows/s (%s rows) | "
       "%.2f |\n",
       Thousands(o.rows).c_str(), o.workers, o.claim, o.complete,

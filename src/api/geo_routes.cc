@@ -1,11 +1,14 @@
 #include "api/geo_routes.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "db/connection.h"
 #include "framework/spec.h"
 #include "nlohmann/json.hpp"
@@ -57,40 +60,158 @@ absl::StatusOr<std::optional<site::Site>> SiteDirectory::ByAccessKey(
 
 namespace {
 
+const ReplicableSpec* BlobSpec(const GeoRouteContext& ctx, const std::string& name) {
+  for (const auto& s : ctx.specs) {
+    if (s.name == name && s.strategy == Strategy::kBlob) return &s;
+  }
+  return nullptr;
+}
+
+// The model rows' relative paths (NULL paths left out), one query.
+absl::StatusOr<std::map<int64_t, std::string>> RowPaths(const GeoRouteContext& ctx,
+                                                        const ReplicableSpec& spec,
+                                                        const std::vector<int64_t>& ids) {
+  db::Connection* conn = db::ThreadConnection(ctx.main_conninfo);
+  if (conn == nullptr) return absl::UnavailableError("main database unreachable");
+  auto rows = conn->Exec(
+      absl::StrCat("SELECT m.", framework::QuotedIdColumn(spec), ", ",
+                   framework::PathSql(spec, "m"), " FROM ", framework::QuotedTable(spec),
+                   " m WHERE m.", framework::QuotedIdColumn(spec), " = ANY($1::bigint[])"),
+      {db::BigintArray(ids)});
+  if (!rows.ok()) return absl::UnavailableError("main database query failed");
+  std::map<int64_t, std::string> out;
+  for (int i = 0; i < rows->rows(); ++i) {
+    if (!rows->IsNull(i, 1)) out[rows->GetInt64(i, 0)] = std::string(rows->Get(i, 1));
+  }
+  return out;
+}
+
+// The file of a row, confined to the storage root; the HTTP code when not.
+absl::StatusOr<std::string> BlobFile(const GeoRouteContext& ctx, const ReplicableSpec& spec,
+                                     int64_t id, const std::string& rel, int* code) {
+  auto path = framework::ConfinedPath(ctx.storage_root, rel);
+  if (!path.ok()) {
+    log::Warn(
+        "refused row path",
+        {{"replicable", spec.name}, {"id", id}, {"error", std::string(path.status().message())}});
+    *code = 403;
+    return path.status();
+  }
+  struct stat st;
+  if (stat(path->c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    *code = 404;
+    return absl::NotFoundError("file not found");
+  }
+  return *path;
+}
+
 HttpResponse Retrieve(const GeoRouteContext& ctx, const HttpRequest& req, const PathParams& p) {
   int64_t id = 0;
   if (!absl::SimpleAtoi(p.at("id"), &id) || id <= 0) return GeoError(404, "NOT_FOUND", "bad id");
   if (auto refused =
           RefuseGeoRequest(*ctx.sites, req, transport::BlobRequestData(p.at("replicable"), id)))
     return *refused;
-  const ReplicableSpec* spec = nullptr;
-  for (const auto& s : ctx.specs) {
-    if (s.name == p.at("replicable") && s.strategy == Strategy::kBlob) spec = &s;
-  }
+  const ReplicableSpec* spec = BlobSpec(ctx, p.at("replicable"));
   if (spec == nullptr) return GeoError(404, "UNKNOWN_REPLICABLE", "no such replicable");
-
-  db::Connection* conn = db::ThreadConnection(ctx.main_conninfo);
-  if (conn == nullptr) return GeoError(503, "UNAVAILABLE", "main database unreachable");
-  auto row = conn->Exec(absl::StrCat("SELECT ", framework::PathSql(*spec, "m"), " FROM ",
-                                     framework::QuotedTable(*spec), " m WHERE m.",
-                                     framework::QuotedIdColumn(*spec), " = $1"),
-                        {absl::StrCat(id)});
-  if (!row.ok()) return GeoError(503, "UNAVAILABLE", "main database query failed");
-  if (row->rows() == 0 || row->IsNull(0, 0))
-    return GeoError(404, "FILE_NOT_FOUND", "no such record");
-  auto path = framework::ConfinedPath(ctx.storage_root, row->Get(0, 0));
-  if (!path.ok()) {
-    log::Warn(
-        "refused row path",
-        {{"replicable", spec->name}, {"id", id}, {"error", std::string(path.status().message())}});
-    return GeoError(403, "PATH_REFUSED", "the record's path is outside the storage root");
+  auto paths = RowPaths(ctx, *spec, {id});
+  if (!paths.ok()) return GeoError(503, "UNAVAILABLE", paths.status().message());
+  if (!paths->contains(id)) return GeoError(404, "FILE_NOT_FOUND", "no such record");
+  int code = 0;
+  auto file = BlobFile(ctx, *spec, id, paths->at(id), &code);
+  if (!file.ok()) {
+    return code == 403
+               ? GeoError(403, "PATH_REFUSED", "the record's path is outside the storage root")
+               : GeoError(404, "FILE_NOT_FOUND", "file not found");
   }
-  struct stat st;
-  if (stat(path->c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-    return GeoError(404, "FILE_NOT_FOUND", "file not found");
   HttpResponse r;
   r.content_type = "application/octet-stream";
-  r.file_path = *path;
+  r.file_path = *file;
+  return r;
+}
+
+HttpResponse RetrieveBatch(const GeoRouteContext& ctx, const HttpRequest& req, const PathParams& p,
+                           std::map<int, int64_t>& blobs) {
+  std::vector<int64_t> ids;
+  for (absl::string_view part : absl::StrSplit(p.at("ids"), ',')) {
+    int64_t id = 0;
+    if (!absl::SimpleAtoi(part, &id) || id <= 0) return GeoError(404, "NOT_FOUND", "bad id list");
+    ids.push_back(id);
+  }
+  if (ids.size() > kMaxBatchIds) {
+    return GeoError(400, "TOO_MANY_IDS", absl::StrCat("at most ", kMaxBatchIds, " ids a request"));
+  }
+  if (auto refused = RefuseGeoRequest(*ctx.sites, req,
+                                      transport::BlobBatchRequestData(p.at("replicable"), ids)))
+    return *refused;
+  const ReplicableSpec* spec = BlobSpec(ctx, p.at("replicable"));
+  if (spec == nullptr) return GeoError(404, "UNKNOWN_REPLICABLE", "no such replicable");
+  auto paths = RowPaths(ctx, *spec, ids);
+  if (!paths.ok()) return GeoError(503, "UNAVAILABLE", paths.status().message());
+  // Each file is opened here, on the handler's thread, so the stream only
+  // copies bytes; a file is sent with the size it had when opened.
+  struct Part {
+    int64_t id;
+    int code;
+    int fd = -1;
+    int64_t size = 0;
+  };
+  struct Parts : std::vector<Part> {
+    ~Parts() {  // also when the response is never streamed
+      for (Part& p : *this) {
+        if (p.fd >= 0) close(p.fd);
+      }
+    }
+  };
+  auto parts = std::make_shared<Parts>();
+  for (int64_t id : ids) {
+    Part part{id, 404};
+    if (auto it = paths->find(id); it != paths->end()) {
+      auto file = BlobFile(ctx, *spec, id, it->second, &part.code);
+      if (file.ok()) part.fd = open(file->c_str(), O_RDONLY | O_CLOEXEC);
+      struct stat st;
+      if (part.fd >= 0 && fstat(part.fd, &st) == 0) {
+        part.code = 200;
+        part.size = st.st_size;
+      } else if (file.ok()) {
+        part.code = 404;
+      }
+    }
+    ++blobs[part.code];
+    parts->push_back(part);
+  }
+  HttpResponse r;
+  r.content_type = "application/x-georep-blob-batch";
+  r.stream = [parts](const HttpResponse::Writer& write) {
+    constexpr size_t kFlushAt = 256 * 1024;
+    std::string buf;
+    bool client_gone = false;
+    for (Part& part : *parts) {
+      if (!client_gone) {
+        absl::StrAppend(&buf, part.id, " ", part.code, " ", part.size, "\n");
+        int64_t left = part.size;
+        while (left > 0) {
+          size_t at = buf.size();
+          buf.resize(at + std::min<int64_t>(left, 64 * 1024));
+          ssize_t n = read(part.fd, buf.data() + at, buf.size() - at);
+          if (n <= 0) {  // shrank since it was opened: the framing cannot hold
+            buf.resize(at);
+            client_gone = true;
+            break;
+          }
+          buf.resize(at + static_cast<size_t>(n));
+          left -= n;
+          if (buf.size() >= kFlushAt) {
+            if (!write(buf)) client_gone = true;
+            buf.clear();
+            if (client_gone) break;
+          }
+        }
+      }
+      if (part.fd >= 0) close(part.fd);
+      part.fd = -1;
+    }
+    if (!client_gone && !buf.empty()) write(buf);
+  };
   return r;
 }
 
@@ -119,16 +240,33 @@ std::optional<HttpResponse> RefuseGeoRequest(SiteDirectory& sites, const HttpReq
 }
 
 void AddGeoRoutes(Router& router, const GeoRouteContext& ctx) {
+  auto counted = [&ctx](auto handler) {
+    return [&ctx, handler](const HttpRequest& req, const PathParams& p) {
+      std::map<int, int64_t> blobs;  // by the HTTP code each blob was answered with
+      HttpResponse r = handler(ctx, req, p, blobs);
+      if (ctx.metrics) {
+        ctx.metrics->Add("geo_retrieve_requests_total",
+                         {{"replicable", p.at("replicable")}, {"status", absl::StrCat(r.status)}},
+                         1);
+        for (const auto& [code, n] : blobs) {
+          ctx.metrics->Add("geo_retrieve_blobs_total",
+                           {{"replicable", p.at("replicable")}, {"status", absl::StrCat(code)}}, n);
+        }
+      }
+      return r;
+    };
+  };
   router.Add("GET", "/geo/retrieve/{replicable}/{id}",
-             [&ctx](const HttpRequest& req, const PathParams& p) {
+             counted([](const GeoRouteContext& ctx, const HttpRequest& req, const PathParams& p,
+                        std::map<int, int64_t>& blobs) {
                HttpResponse r = Retrieve(ctx, req, p);
-               if (ctx.metrics) {
-                 ctx.metrics->Add(
-                     "geo_retrieve_requests_total",
-                     {{"replicable", p.at("replicable")}, {"status", absl::StrCat(r.status)}}, 1);
-               }
+               ++blobs[r.status];
                return r;
-             });
+             }));
+  router.Add(
+      "GET", "/geo/retrieve-batch/{replicable}/{ids}",
+      counted([](const GeoRouteContext& ctx, const HttpRequest& req, const PathParams& p,
+                 std::map<int, int64_t>& blobs) { return RetrieveBatch(ctx, req, p, blobs); }));
 }
 
 }  // namespace georep::api

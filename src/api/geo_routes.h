@@ -1,8 +1,13 @@
 // The primary's endpoints for secondaries:
 //   GET /geo/retrieve/<replicable>/<id>   the bytes of one blob
+//   GET /geo/retrieve-batch/<replicable>/<id>,<id>,…
+//       up to kMaxBatchIds small blobs in one response: for each id in the
+//       order asked, a line "<id> <code> <size>\n", then <size> bytes when
+//       <code> is 200. Other codes (size 0): 404 no such row or file, 403 the
+//       row's path leaves the storage root.
 // Every request must carry "Authorization: GL-Geo <access_key>:<JWT>" of an
-// enabled secondary, valid for exactly this replicable and id; anything else
-// is a 401 or 403 with a JSON error and nothing served.
+// enabled secondary, valid for exactly this replicable and id (or id list);
+// anything else is a 401 or 403 with a JSON error and nothing served.
 #pragma once
 
 #include <map>
@@ -41,8 +46,10 @@ struct GeoRouteContext {
   std::string storage_root;
   std::vector<ReplicableSpec> specs;
   SiteDirectory* sites = nullptr;
-  MetricsRegistry* metrics = nullptr;  // counts geo_retrieve_requests_total
+  MetricsRegistry* metrics = nullptr;  // geo_retrieve_requests_total, geo_retrieve_blobs_total
 };
+
+inline constexpr size_t kMaxBatchIds = 100;
 
 void AddGeoRoutes(Router& router, const GeoRouteContext& ctx);
 

@@ -26,6 +26,9 @@ const MetricDef kMetrics[] = {
     {"geo_db_slot_active", "gauge", "Primary: 1 while a standby streams through the slot"},
     {"geo_retrieve_requests_total", "counter",
      "Primary: blob retrieve requests from secondaries, by replicable and HTTP status"},
+    {"geo_retrieve_blobs_total", "counter",
+     "Primary: blobs answered to secondaries (one a request, or many in a batch), by replicable "
+     "and status"},
     {"geo_git_http_requests_total", "counter",
      "Git smart HTTP requests, by service, route (user or geo) and HTTP status"},
     {"geo_git_processes_total", "counter",

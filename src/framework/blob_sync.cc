@@ -11,6 +11,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "framework/backoff.h"
 #include "framework/spec.h"
 #include "framework/verification.h"
@@ -77,6 +78,110 @@ absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& it
     return done.status();
   }
   return absl::OkStatus();
+}
+
+absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
+                                   const std::vector<ClaimedItem>& items) {
+  if (items.size() <= 1) return Syncer::SyncBatch(spec, items);
+  if (auto s = Connect(); !s.ok()) return s;
+  absl::Status first = absl::OkStatus();
+  auto note = [&](const absl::Status& s) {
+    if (!s.ok() && first.ok()) first = s;
+  };
+  std::vector<const ClaimedItem*> asked;
+  std::vector<Target> targets;
+  std::vector<transport::BatchPart> parts;
+  std::vector<int64_t> ids;
+  for (const auto& item : items) {
+    if (auto c = Connect(); !c.ok()) return c;  // the rows stay started; they are reclaimed later
+    Target target;
+    if (absl::Status s = Lookup(spec, item, &target); !s.ok()) {
+      note(RecordFailure(spec, item, s, false));
+      continue;
+    }
+    asked.push_back(&item);
+    targets.push_back(std::move(target));
+    parts.push_back({item.model_id, absl::StrCat(TempDir(ctx_.storage_root), "/", ctx_.worker_id,
+                                                 "-", RandomHex(8))});
+    ids.push_back(item.model_id);
+  }
+  if (asked.empty()) return first;
+
+  std::string what = absl::StrCat(spec.name, " ", absl::StrJoin(ids, ","));
+  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  std::string url = absl::StrCat(ctx_.primary_url, "/geo/retrieve-batch/", spec.name, "/",
+                                 absl::StrJoin(ids, ","));
+  std::string auth =
+      transport::MakeGeoAuthorization(ctx_.access_key, ctx_.secret_access_key,
+                                      transport::BlobBatchRequestData(spec.name, ids), now);
+  transport::BatchDownload got = downloader_.DownloadBatch(url, {"Authorization: " + auth}, parts);
+
+  std::vector<SyncResult> results(asked.size());
+  std::vector<std::function<absl::Status()>> installs(asked.size());
+  std::vector<Completion> completions;
+  std::vector<size_t> completing;  // index into asked, per completion
+  for (size_t i = 0; i < asked.size(); ++i) {
+    const ClaimedItem& item = *asked[i];
+    const transport::BatchPart& part = parts[i];
+    std::string one = absl::StrCat(spec.name, " ", item.model_id);
+    absl::Status s = absl::OkStatus();
+    bool missing = false;
+    if (got.http_status != 200) {
+      s = absl::UnavailableError(
+          got.http_status == 0
+              ? absl::StrCat("fetch ", what, " from ", ctx_.site_name, ": ", got.error.message())
+              : absl::StrCat("fetch ", what, " from ", ctx_.site_name, ": HTTP ", got.http_status,
+                             " ", got.error_body.substr(0, 200)));
+    } else if (!part.received) {
+      s = absl::UnavailableError(
+          absl::StrCat("fetch ", one, " from ", ctx_.site_name, ": ",
+                       got.error.ok() ? "the batch response ended early" : got.error.message()));
+    } else if (part.code != 200) {
+      missing = part.code == 404;
+      s = absl::UnavailableError(
+          absl::StrCat("fetch ", one, " from ", ctx_.site_name, ": ",
+                       part.code == 404 ? "HTTP 404 FILE_NOT_FOUND" : "HTTP 403 PATH_REFUSED"));
+    } else if (targets[i].primary_checksum && *targets[i].primary_checksum != part.sha256) {
+      unlink(part.dest.c_str());
+      s = absl::DataLossError(absl::StrCat("fetch ", one, ": checksum ", part.sha256,
+                                           " does not match the primary's ",
+                                           *targets[i].primary_checksum));
+    } else if (auto d = MakeDirs(fs::path(targets[i].local).parent_path().string(), 0755);
+               !d.ok()) {
+      unlink(part.dest.c_str());
+      s = d;
+    }
+    if (!s.ok()) {
+      note(RecordFailure(spec, item, s, missing));
+      continue;
+    }
+    results[i] = {targets[i].local, part.size, part.sha256,
+                  targets[i].primary_checksum ? kVerificationSucceeded : kVerificationDisabled};
+    installs[i] = [src = part.dest, dst = targets[i].local]() -> absl::Status {
+      if (rename(src.c_str(), dst.c_str()) != 0) {
+        return absl::InternalError(absl::StrCat("rename into ", dst, ": ", strerror(errno)));
+      }
+      return absl::OkStatus();
+    };
+    completions.push_back({&item, &results[i], &installs[i]});
+    completing.push_back(i);
+  }
+  if (completions.empty()) return first;
+  absl::Status recorded = Connect();
+  if (recorded.ok()) recorded = CompleteSyncBatch(*tracking_, spec, completions);
+  if (!recorded.ok()) tracking_.reset();
+  for (size_t k = 0; k < completions.size(); ++k) {
+    const Completion& c = completions[k];
+    if (!recorded.ok() || !c.done) unlink(parts[completing[k]].dest.c_str());
+    if (!recorded.ok()) {
+      note(RecordFailure(spec, *c.item, recorded, false));
+    } else if (!c.status.ok()) {
+      note(RecordFailure(spec, *c.item, c.status, false));
+    }
+  }
+  return first;
 }
 
 }  // namespace georep::framework

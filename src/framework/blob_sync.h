@@ -16,6 +16,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "db/connection.h"
@@ -29,6 +30,10 @@ namespace georep::framework {
 class BlobSyncer : public Syncer {
  public:
   explicit BlobSyncer(const SyncContext& ctx) : Syncer(ctx) {}
+  // Many items in one request (/geo/retrieve-batch), each written, fsynced
+  // and checked like a single download; all completed in one transaction.
+  absl::Status SyncBatch(const ReplicableSpec& spec,
+                         const std::vector<ClaimedItem>& items) override;
 
  protected:
   absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item, const Target& target,

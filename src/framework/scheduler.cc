@@ -1,5 +1,6 @@
 #include "framework/scheduler.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 
@@ -77,7 +78,8 @@ void Scheduler::Loop() {
   size_t next_spec = 0;
   Clock::time_point last_housekeeping{};
   std::string last_error;
-  const int room_max = opt_.capacity * std::max(1, opt_.queue_factor);
+  // Enough rows ready for every worker to take a full batch.
+  const int room_max = opt_.capacity * std::max({1, opt_.queue_factor, opt_.batch_max});
   while (!stop_) {
     if (!tracking || !standby) {
       auto t = db::Connection::Open(opt_.sync.tracking_conninfo);
@@ -160,26 +162,39 @@ void Scheduler::Work() {
   // One syncer per strategy, made on first use.
   std::map<Strategy, std::unique_ptr<Syncer>> syncers;
   while (true) {
-    Job job;
+    size_t spec_index;
+    std::vector<ClaimedItem> items;
     {
       std::unique_lock lock(mu_);
       work_cv_.wait(lock, [this] { return stop_.load() || !queue_.empty(); });
       if (stop_) return;  // queued rows stay started; the next daemon reclaims them
-      job = queue_.front();
-      queue_.pop_front();
+      spec_index = queue_.front().spec;
+      // Under load a blob worker takes its share of the queue's next rows of
+      // the same replicable, fetched in one request; alone, one row.
+      size_t take = 1;
+      if (specs_[spec_index].strategy == Strategy::kBlob) {
+        take = std::clamp<size_t>(queue_.size() / std::max(1, opt_.capacity), 1,
+                                  std::max(1, opt_.batch_max));
+      }
+      while (items.size() < take && !queue_.empty() && queue_.front().spec == spec_index) {
+        items.push_back(std::move(queue_.front().item));
+        queue_.pop_front();
+      }
     }
-    const ReplicableSpec& spec = specs_[job.spec];
+    const ReplicableSpec& spec = specs_[spec_index];
     auto& syncer = syncers[spec.strategy];
     if (!syncer) syncer = MakeSyncer(spec.strategy, opt_.sync);
-    absl::Status s = syncer->Sync(spec, job.item);
+    absl::Status s =
+        items.size() == 1 ? syncer->Sync(spec, items[0]) : syncer->SyncBatch(spec, items);
     if (!s.ok()) {
-      log::Warn("sync outcome not recorded", {{"replicable", specs_[job.spec].name},
-                                              {"id", job.item.model_id},
+      log::Warn("sync outcome not recorded", {{"replicable", spec.name},
+                                              {"id", items[0].model_id},
+                                              {"rows", static_cast<int64_t>(items.size())},
                                               {"error", std::string(s.message())}});
     }
     {
       std::lock_guard lock(mu_);
-      --in_flight_;
+      in_flight_ -= static_cast<int>(items.size());
     }
     free_cv_.notify_all();
   }

@@ -29,7 +29,10 @@ namespace georep::framework {
 struct SchedulerOptions {
   SyncContext sync;
   int capacity = 10;     // concurrent blob syncs (geo_nodes.files_max_capacity)
-  int queue_factor = 4;  // claimed rows kept ready: capacity × this
+  int queue_factor = 4;  // claimed rows kept ready: capacity × this (× batch_max if more)
+  // Most blobs of one replicable a worker fetches in one request (under
+  // load: a worker takes its share of the queue; 1 turns batching off).
+  int batch_max = 16;
   double dead_worker_seconds = 15;
   double sync_timeout_seconds = 3600;
   // With nothing to do, look again this often (resyncs, retries coming due,

@@ -79,6 +79,19 @@ absl::Status Syncer::Sync(const ReplicableSpec& spec, const ClaimedItem& item) {
   absl::Status s = Lookup(spec, item, &target);
   if (s.ok()) s = Fetch(spec, item, target, &missing);
   if (s.ok()) return absl::OkStatus();
+  return RecordFailure(spec, item, s, missing);
+}
+
+absl::Status Syncer::SyncBatch(const ReplicableSpec& spec, const std::vector<ClaimedItem>& items) {
+  absl::Status first = absl::OkStatus();
+  for (const auto& item : items) {
+    if (auto s = Sync(spec, item); !s.ok() && first.ok()) first = s;
+  }
+  return first;
+}
+
+absl::Status Syncer::RecordFailure(const ReplicableSpec& spec, const ClaimedItem& item,
+                                   const absl::Status& s, bool missing) {
   if (auto c = Connect(); !c.ok()) return c;  // the row stays started; it is reclaimed later
   thread_local std::mt19937 rng(std::random_device{}());
   double delay =

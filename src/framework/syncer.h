@@ -42,6 +42,9 @@ class Syncer {
   // Syncs one claimed item and records the outcome in its registry row.
   // Returns an error only when the outcome could not be recorded.
   absl::Status Sync(const ReplicableSpec& spec, const ClaimedItem& item);
+  // Several claimed items of one replicable; by default one Sync each. A
+  // strategy that can fetch many items at once overrides it.
+  virtual absl::Status SyncBatch(const ReplicableSpec& spec, const std::vector<ClaimedItem>& items);
 
  protected:
   struct Target {
@@ -59,12 +62,15 @@ class Syncer {
   virtual absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
                              const Target& target, bool* missing_on_primary) = 0;
 
+  // Records a failed sync with its backoff (kDataLoss also fails
+  // verification); an error only when it could not be recorded.
+  absl::Status RecordFailure(const ReplicableSpec& spec, const ClaimedItem& item,
+                             const absl::Status& s, bool missing);
+  absl::Status Connect();
+
   const SyncContext& ctx_;
   std::unique_ptr<db::Connection> standby_;
   std::unique_ptr<db::Connection> tracking_;
-
- private:
-  absl::Status Connect();
 };
 
 std::unique_ptr<Syncer> MakeSyncer(Strategy strategy, const SyncContext& ctx);

@@ -8,7 +8,9 @@
 #include <cstring>
 #include <mutex>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "util/sha256.h"
 
 namespace georep::transport {
@@ -24,15 +26,20 @@ struct Sink {
   int write_errno = 0;
 };
 
+// Reads the status at the first piece; keeps the first KiB of a non-200
+// body. True when the piece was such a body (and so is consumed).
+bool KeptErrorBody(CURL* curl, long* status, std::string* error_body, const char* data,
+                   size_t len) {
+  if (*status == 0) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+  if (*status == 200) return false;
+  if (error_body->size() < 1024) error_body->append(data, std::min(len, 1024 - error_body->size()));
+  return true;
+}
+
 size_t OnData(char* data, size_t size, size_t n, void* user) {
   Sink* s = static_cast<Sink*>(user);
   size_t len = size * n;
-  if (s->status == 0) curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &s->status);
-  if (s->status != 200) {
-    if (s->error_body.size() < 1024)
-      s->error_body.append(data, std::min(len, 1024 - s->error_body.size()));
-    return len;
-  }
+  if (KeptErrorBody(s->curl, &s->status, &s->error_body, data, len)) return len;
   size_t off = 0;
   while (off < len) {
     ssize_t w = write(s->fd, data + off, len - off);
@@ -58,21 +65,16 @@ BlobDownloader::BlobDownloader() {
 
 BlobDownloader::~BlobDownloader() { curl_easy_cleanup(curl_); }
 
-absl::StatusOr<DownloadResult> BlobDownloader::Download(const std::string& url,
-                                                        const std::vector<std::string>& headers,
-                                                        const std::string& dest) {
-  int fd = open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return absl::PermissionDeniedError(absl::StrCat("create ", dest, ": ", strerror(errno)));
-  Sink sink{curl_, fd, {}, 0, 0, {}, 0};
+int BlobDownloader::Get(const std::string& url, const std::vector<std::string>& headers,
+                        WriteCallback on_data, void* data) {
   curl_slist* list = nullptr;
   for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
-  curl_easy_reset(curl_);
+  curl_easy_reset(curl_);  // keeps the connection
   curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, OnData);
-  curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(curl_, CURLOPT_WRITEDATA, data);
   curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT, 60L);
   // No overall timeout (large blobs); give up if under 1 KiB/s for 60 s.
   curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_LIMIT, 1024L);
@@ -81,6 +83,17 @@ absl::StatusOr<DownloadResult> BlobDownloader::Download(const std::string& url,
   curl_easy_setopt(curl_, CURLOPT_BUFFERSIZE, 512L * 1024);
   CURLcode rc = curl_easy_perform(curl_);
   curl_slist_free_all(list);
+  return rc;
+}
+
+absl::StatusOr<DownloadResult> BlobDownloader::Download(const std::string& url,
+                                                        const std::vector<std::string>& headers,
+                                                        const std::string& dest) {
+  int fd = open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return absl::PermissionDeniedError(absl::StrCat("create ", dest, ": ", strerror(errno)));
+  Sink sink{curl_, fd, {}, 0, 0, {}, 0};
+  int rc = Get(url, headers, OnData, &sink);
   if (sink.status == 0) curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &sink.status);
 
   absl::Status error = absl::OkStatus();
@@ -88,7 +101,8 @@ absl::StatusOr<DownloadResult> BlobDownloader::Download(const std::string& url,
     error = sink.write_errno
                 ? absl::ResourceExhaustedError(
                       absl::StrCat("write ", dest, ": ", strerror(sink.write_errno)))
-                : absl::UnavailableError(absl::StrCat("GET ", url, ": ", curl_easy_strerror(rc)));
+                : absl::UnavailableError(absl::StrCat(
+                      "GET ", url, ": ", curl_easy_strerror(static_cast<CURLcode>(rc))));
   } else if (sink.status == 200 && fdatasync(fd) != 0) {
     error = absl::InternalError(absl::StrCat("fsync ", dest, ": ", strerror(errno)));
   }
@@ -101,6 +115,144 @@ absl::StatusOr<DownloadResult> BlobDownloader::Download(const std::string& url,
   if (sink.status == 200) {
     out.size = sink.size;
     out.sha256 = sink.hash.HexDigest();
+  }
+  return out;
+}
+
+BatchReceiver::~BatchReceiver() { Abandon(); }
+
+void BatchReceiver::Abandon() {
+  if (fd_ < 0) return;
+  close(fd_);
+  unlink((*parts_)[next_].dest.c_str());
+  fd_ = -1;
+}
+
+bool BatchReceiver::Header() {
+  std::vector<std::string> f = absl::StrSplit(line_, ' ');
+  int64_t id = 0, size = -1;
+  int code = 0;
+  if (f.size() != 3 || !absl::SimpleAtoi(f[0], &id) || !absl::SimpleAtoi(f[1], &code) ||
+      !absl::SimpleAtoi(f[2], &size) || size < 0) {
+    error_ =
+        absl::DataLossError(absl::StrCat("batch: bad part line \"", line_.substr(0, 80), "\""));
+    return false;
+  }
+  if (next_ >= parts_->size() || (*parts_)[next_].id != id) {
+    error_ = absl::DataLossError(absl::StrCat("batch: part for id ", id, " out of order"));
+    return false;
+  }
+  BatchPart& part = (*parts_)[next_];
+  part.code = code;
+  part.size = size;
+  if (code != 200) {
+    if (size != 0) {
+      error_ =
+          absl::DataLossError(absl::StrCat("batch: part ", id, " has code ", code, " and bytes"));
+      return false;
+    }
+    part.received = true;
+    ++next_;
+    return true;
+  }
+  fd_ = open(part.dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    error_ = absl::PermissionDeniedError(absl::StrCat("create ", part.dest, ": ", strerror(errno)));
+    return false;
+  }
+  in_body_ = true;
+  left_ = size;
+  return left_ > 0 || Finish();
+}
+
+bool BatchReceiver::Finish() {
+  BatchPart& part = (*parts_)[next_];
+  if (fdatasync(fd_) != 0) {
+    error_ = absl::InternalError(absl::StrCat("fsync ", part.dest, ": ", strerror(errno)));
+    Abandon();
+    return false;
+  }
+  close(fd_);
+  fd_ = -1;
+  part.sha256 = hash_.HexDigest();
+  part.received = true;
+  in_body_ = false;
+  ++next_;
+  return true;
+}
+
+bool BatchReceiver::Feed(const char* data, size_t len) {
+  if (!error_.ok()) return false;
+  size_t off = 0;
+  while (off < len) {
+    if (!in_body_) {
+      const char* nl = static_cast<const char*>(memchr(data + off, '\n', len - off));
+      size_t end = nl ? static_cast<size_t>(nl - data) : len;
+      line_.append(data + off, end - off);
+      off = nl ? end + 1 : len;
+      if (line_.size() > 100) {
+        error_ = absl::DataLossError("batch: part line too long");
+        return false;
+      }
+      if (!nl) break;
+      bool ok = Header();
+      line_.clear();
+      if (!ok) return false;
+      continue;
+    }
+    size_t n = static_cast<size_t>(std::min<int64_t>(left_, static_cast<int64_t>(len - off)));
+    for (size_t done = 0; done < n;) {
+      ssize_t w = write(fd_, data + off + done, n - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        error_ = absl::ResourceExhaustedError(
+            absl::StrCat("write ", (*parts_)[next_].dest, ": ", strerror(errno)));
+        Abandon();
+        return false;
+      }
+      done += static_cast<size_t>(w);
+    }
+    hash_.Update(data + off, n);
+    off += n;
+    left_ -= static_cast<int64_t>(n);
+    if (left_ == 0 && !Finish()) return false;
+  }
+  return true;
+}
+
+namespace {
+
+struct BatchSink {
+  CURL* curl;
+  BatchReceiver* receiver;
+  long status = 0;
+  std::string error_body;
+};
+
+size_t OnBatchData(char* data, size_t size, size_t n, void* user) {
+  BatchSink* s = static_cast<BatchSink*>(user);
+  size_t len = size * n;
+  if (KeptErrorBody(s->curl, &s->status, &s->error_body, data, len)) return len;
+  return s->receiver->Feed(data, len) ? len : 0;  // 0 aborts the transfer
+}
+
+}  // namespace
+
+BatchDownload BlobDownloader::DownloadBatch(const std::string& url,
+                                            const std::vector<std::string>& headers,
+                                            std::vector<BatchPart>& parts) {
+  BatchDownload out;
+  BatchReceiver receiver(&parts);
+  BatchSink sink{curl_, &receiver, 0, {}};
+  int rc = Get(url, headers, OnBatchData, &sink);
+  if (sink.status == 0) curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &sink.status);
+  out.http_status = sink.status;
+  out.error_body = std::move(sink.error_body);
+  if (!receiver.error().ok()) {
+    out.error = receiver.error();
+  } else if (rc != CURLE_OK) {
+    out.error = absl::UnavailableError(
+        absl::StrCat("GET ", url, ": ", curl_easy_strerror(static_cast<CURLcode>(rc))));
   }
   return out;
 }

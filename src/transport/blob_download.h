@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "util/sha256.h"
 
 typedef void CURL;
 
@@ -18,6 +19,51 @@ struct DownloadResult {
   int64_t size = 0;        // bytes written (200 only)
   std::string sha256;      // of the bytes written (200 only)
   std::string error_body;  // first KiB of a non-200 body
+};
+
+// One blob of a batch response (framing: api/geo_routes.h).
+struct BatchPart {
+  int64_t id = 0;
+  std::string dest;  // where the bytes of a 200 go: created (O_EXCL), fsynced
+  // The outcome.
+  bool received = false;  // its line, and its bytes for a 200, arrived whole
+  int code = 0;           // 200; 404 no such row or file; 403 path refused
+  int64_t size = 0;
+  std::string sha256;  // of the bytes written (200 only)
+};
+
+// Parses a batch body fed in pieces, writing each 200 part to its dest.
+// Parts must come in the order of `parts`. A part cut short is removed.
+class BatchReceiver {
+ public:
+  explicit BatchReceiver(std::vector<BatchPart>* parts) : parts_(parts) {}
+  ~BatchReceiver();
+  BatchReceiver(const BatchReceiver&) = delete;
+  BatchReceiver& operator=(const BatchReceiver&) = delete;
+
+  // False once the body breaks the framing or a write fails (see error()).
+  bool Feed(const char* data, size_t len);
+  const absl::Status& error() const { return error_; }
+
+ private:
+  bool Header();   // parses line_
+  bool Finish();   // the current 200 part is complete
+  void Abandon();  // closes and removes a half-written part
+
+  std::vector<BatchPart>* parts_;
+  size_t next_ = 0;
+  std::string line_;
+  bool in_body_ = false;
+  int fd_ = -1;
+  int64_t left_ = 0;
+  Sha256 hash_;
+  absl::Status error_;
+};
+
+struct BatchDownload {
+  long http_status = 0;
+  std::string error_body;  // first KiB of a non-200 body
+  absl::Status error;      // network or framing error; parts not received are unknown
 };
 
 class BlobDownloader {
@@ -32,8 +78,17 @@ class BlobDownloader {
   absl::StatusOr<DownloadResult> Download(const std::string& url,
                                           const std::vector<std::string>& headers,
                                           const std::string& dest);
+  // GETs a batch (api/geo_routes.h) into the parts' dests; see BatchPart for
+  // what each part got.
+  BatchDownload DownloadBatch(const std::string& url, const std::vector<std::string>& headers,
+                              std::vector<BatchPart>& parts);
 
  private:
+  // One GET on the kept connection, the body to `on_data` (a curl write
+  // callback) with `data`; returns the CURLcode.
+  using WriteCallback = size_t (*)(char* bytes, size_t size, size_t n, void* data);
+  int Get(const std::string& url, const std::vector<std::string>& headers, WriteCallback on_data,
+          void* data);
   CURL* curl_;
 };
 

@@ -86,6 +86,10 @@ std::string BlobRequestData(const std::string& replicable, int64_t id) {
   return nlohmann::json{{"replicable_name", replicable}, {"replicable_id", id}}.dump();
 }
 
+std::string BlobBatchRequestData(const std::string& replicable, const std::vector<int64_t>& ids) {
+  return nlohmann::json{{"replicable_name", replicable}, {"replicable_ids", ids}}.dump();
+}
+
 std::string RepositoryRequestData(const std::string& scope) {
   return nlohmann::json{{"scope", scope}}.dump();
 }

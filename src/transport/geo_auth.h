@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -42,6 +43,8 @@ absl::Status VerifyGeoToken(const std::string& token, const std::string& secret,
 
 // {"replicable_name": name, "replicable_id": id}
 std::string BlobRequestData(const std::string& replicable, int64_t id);
+// The `data` claim of a batch of blobs: {"replicable_name": …, "replicable_ids": [...]}.
+std::string BlobBatchRequestData(const std::string& replicable, const std::vector<int64_t>& ids);
 // The `data` claim of a Git fetch: {"scope": <repository path without .git>}.
 std::string RepositoryRequestData(const std::string& scope);
 

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "sample/sample.h"
@@ -143,6 +144,53 @@ TEST_F(BlobSyncTest, WritesOnTheSecondaryAreRefused) {
   EXPECT_EQ(r.status, 403);
   EXPECT_NE(r.body.find("READ_ONLY"), std::string::npos);
   EXPECT_NE(r.body.find(topo_->Url("primary")), std::string::npos) << r.body;
+}
+
+TEST_F(BlobSyncTest, BatchRetrieveServesExactlyTheIdsItsTokenNames) {
+  std::vector<std::string> bytes = {"first blob", std::string(70000, 'b'), ""};
+  std::vector<int64_t> ids;
+  for (const auto& b : bytes) ids.push_back(Create("upload", b).id);
+  auto main = topo_->MainDb("primary");
+  auto missing = main->Exec(
+      "INSERT INTO sample.uploads (file_path, size, sha256) VALUES ('upload/ff/gone', 0, '') "
+      "RETURNING id");
+  ASSERT_TRUE(missing.ok());
+  std::vector<int64_t> asked = {ids[0], missing->GetInt64(0, 0), ids[1], ids[2]};
+  std::string path = absl::StrCat("/geo/retrieve-batch/upload/", absl::StrJoin(asked, ","));
+  std::string key = SecondaryAccessKey(), secret = SecondarySecret();
+  auto token = [&](const std::vector<int64_t>& for_ids) {
+    return transport::MakeGeoAuthorization(
+        key, secret, transport::BlobBatchRequestData("upload", for_ids), Now());
+  };
+
+  auto good = Retrieve(path, token(asked));
+  ASSERT_EQ(good.status, 200) << good.body;
+  std::string expected =
+      absl::StrCat(ids[0], " 200 ", bytes[0].size(), "\n", bytes[0], asked[1], " 404 0\n", ids[1],
+                   " 200 ", bytes[1].size(), "\n", bytes[1], ids[2], " 200 0\n");
+  EXPECT_EQ(good.body, expected);
+
+  std::vector<int64_t> reordered = {asked[2], asked[1], asked[0], asked[3]};
+  std::vector<int64_t> fewer = {asked[0], asked[2], asked[3]};
+  EXPECT_EQ(Retrieve(path, token(reordered)).status, 403) << "the token names another list";
+  EXPECT_EQ(Retrieve(path, token(fewer)).status, 403);
+  EXPECT_EQ(Retrieve(path, transport::MakeGeoAuthorization(
+                               key, secret, transport::BlobRequestData("upload", ids[0]), Now()))
+                .status,
+            403)
+      << "a single blob's token does not open a batch";
+  auto none = topo_->Request("primary", "GET", path);
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.body.find(bytes[0]), std::string::npos);
+  std::vector<int64_t> many(101, ids[0]);
+  EXPECT_EQ(
+      Retrieve(absl::StrCat("/geo/retrieve-batch/upload/", absl::StrJoin(many, ",")), token(many))
+          .status,
+      400);
+  EXPECT_EQ(Retrieve("/geo/retrieve-batch/upload/1,x", token({1})).status, 404);
+  // The row without a file goes, so that other tests count only their own failures.
+  ASSERT_TRUE(
+      main->Exec("DELETE FROM sample.uploads WHERE id = $1", {absl::StrCat(asked[1])}).ok());
 }
 
 TEST_F(BlobSyncTest, ForgedRequestsAreRefusedAndServeNothing) {
