@@ -72,8 +72,8 @@ TEST_F(BatchReceiverTest, ABodyCutShortLeavesNoPartialFile) {
 
 TEST_F(BatchReceiverTest, RefusesPartsItDidNotAskFor) {
   for (const std::string& body :
-       std::vector<std::string>{"2 200 1\nx", "1 200 1\nx1 200 1\ny", "1 two 1\n",
-                                "1 404 3\nabc", std::string(200, '1')}) {
+       std::vector<std::string>{"2 200 1\nx", "1 200 1\nx1 200 1\ny", "1 two 1\n", "1 404 3\nabc",
+                                std::string(200, '1')}) {
     auto parts = Parts({1, 2});
     {
       BatchReceiver r(&parts);
