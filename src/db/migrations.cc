@@ -204,6 +204,20 @@ CREATE TABLE georep.backfill_state (
 );
 )sql";
 
+// Sequence gaps as ranges of ids, so a gap of any size (a large transaction
+// committing after a later one) is one row and nothing is capped.
+constexpr absl::string_view kTrackingGapRanges = R"sql(
+ALTER TABLE georep.event_gaps RENAME TO event_gaps_v1;
+CREATE TABLE georep.event_gaps (
+  first_id bigint PRIMARY KEY,
+  last_id bigint NOT NULL CHECK (last_id >= first_id),
+  first_seen_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO georep.event_gaps (first_id, last_id, first_seen_at)
+  SELECT event_id, event_id, first_seen_at FROM georep.event_gaps_v1;
+DROP TABLE georep.event_gaps_v1;
+)sql";
+
 const std::vector<Migration>& Migrations(DatabaseKind kind) {
   static const std::vector<Migration> main = {{1, "sites and event log", kMainV1},
                                               {2, "workers and counts", kWorkersAndCounts},
@@ -212,7 +226,8 @@ const std::vector<Migration>& Migrations(DatabaseKind kind) {
       {1, "cursor, gaps and leases", kTrackingV1},
       {2, "workers and counts", kWorkersAndCounts},
       {3, "backfill state", kTrackingBackfill},
-      {4, "static count triggers", kStaticCountTriggers}};
+      {4, "static count triggers", kStaticCountTriggers},
+      {5, "gap ranges", kTrackingGapRanges}};
   return kind == DatabaseKind::kMain ? main : tracking;
 }
 

@@ -15,8 +15,6 @@
 namespace georep::events {
 namespace {
 
-constexpr size_t kMaxNewGapsPerBatch = 10000;
-
 struct Event {
   int64_t id;
   std::string replicable;
@@ -41,6 +39,34 @@ absl::StatusOr<std::vector<Event>> ReadEvents(db::Connection& standby, absl::str
                    r->GetInt64(i, 3), std::string(r->Get(i, 4)), std::string(r->Get(i, 5))});
   }
   return out;
+}
+
+// A run of event ids skipped by the cursor that may still commit.
+struct GapRange {
+  int64_t first;
+  int64_t last;
+  int64_t first_seen_us;  // when the cursor first skipped it, µs since the epoch
+};
+
+// What is left of `gaps` (sorted, disjoint) once the sorted, unique ids in
+// `found` have turned up: the first ids of the ranges that changed, and the
+// pieces that replace them (keeping their first_seen time).
+void SplitGaps(const std::vector<GapRange>& gaps, const std::vector<int64_t>& found,
+               std::vector<int64_t>* touched, std::vector<GapRange>* pieces) {
+  size_t k = 0;
+  for (const GapRange& g : gaps) {
+    while (k < found.size() && found[k] < g.first) ++k;
+    size_t begin = k;
+    while (k < found.size() && found[k] <= g.last) ++k;
+    if (begin == k) continue;
+    touched->push_back(g.first);
+    int64_t from = g.first;
+    for (size_t j = begin; j < k; ++j) {
+      if (found[j] > from) pieces->push_back({from, found[j] - 1, g.first_seen_us});
+      from = found[j] + 1;
+    }
+    if (from <= g.last) pieces->push_back({from, g.last, g.first_seen_us});
+  }
 }
 
 }  // namespace
@@ -131,34 +157,51 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
   }
   int64_t last = pos->GetInt64(0, 0);
 
-  auto gap_rows =
-      tracking_->Exec("SELECT event_id FROM georep.event_gaps ORDER BY event_id LIMIT 10000");
+  auto gap_rows = tracking_->Exec(
+      "SELECT first_id, last_id, (extract(epoch FROM first_seen_at) * 1000000)::bigint "
+      "FROM georep.event_gaps ORDER BY first_id");
   if (!gap_rows.ok()) return gap_rows.status();
-  std::vector<int64_t> gaps;
-  for (int i = 0; i < gap_rows->rows(); ++i) gaps.push_back(gap_rows->GetInt64(i, 0));
+  std::vector<GapRange> gaps;
+  std::vector<int64_t> gap_first, gap_last;
+  for (int i = 0; i < gap_rows->rows(); ++i) {
+    gaps.push_back({gap_rows->GetInt64(i, 0), gap_rows->GetInt64(i, 1), gap_rows->GetInt64(i, 2)});
+    gap_first.push_back(gaps.back().first);
+    gap_last.push_back(gaps.back().last);
+  }
 
   auto fresh = ReadEvents(*standby_, "WHERE l.id > $1 ORDER BY l.id LIMIT $2",
                           {absl::StrCat(last), absl::StrCat(opt_.batch_size)});
   if (!fresh.ok()) return fresh.status();
+  // Late commits inside the gaps, a batch at a time: what is not read now
+  // stays in its range for the next cycle.
   std::vector<Event> late;
   if (!gaps.empty()) {
-    auto found = ReadEvents(*standby_, "WHERE l.id = ANY($1::bigint[]) ORDER BY l.id",
-                            {db::BigintArray(gaps)});
+    auto found = ReadEvents(
+        *standby_,
+        "JOIN unnest($1::bigint[], $2::bigint[]) AS g(lo, hi) "
+        "ON l.id BETWEEN g.lo AND g.hi ORDER BY l.id LIMIT $3",
+        {db::BigintArray(gap_first), db::BigintArray(gap_last), absl::StrCat(opt_.batch_size)});
     if (!found.ok()) return found.status();
     late = std::move(*found);
   }
   if (fresh->empty() && late.empty() && gaps.empty()) return 0;
 
-  // Ids skipped inside this batch may still commit.
-  std::vector<int64_t> new_gaps;
+  // Ids skipped inside this batch may still commit: one range per run,
+  // however long.
+  std::vector<int64_t> new_first, new_last;
   int64_t expect = last + 1;
   for (const Event& e : *fresh) {
-    for (int64_t id = expect; id < e.id && new_gaps.size() < kMaxNewGapsPerBatch; ++id)
-      new_gaps.push_back(id);
+    if (e.id > expect) {
+      new_first.push_back(expect);
+      new_last.push_back(e.id - 1);
+    }
     expect = e.id + 1;
   }
   std::vector<int64_t> resolved;
   for (const Event& e : late) resolved.push_back(e.id);
+  std::vector<int64_t> touched;
+  std::vector<GapRange> pieces;
+  SplitGaps(gaps, resolved, &touched, &pieces);
 
   // The last event per item decides: created (keep a synced row), updated
   // (sync again), deleted (drop the row and the file).
@@ -238,16 +281,30 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
         for (const auto& p : paths) doomed_files.push_back({&spec, p});
       }
     }
-    if (!new_gaps.empty()) {
-      auto r = tracking_->Exec(
-          "INSERT INTO georep.event_gaps (event_id) SELECT unnest($1::bigint[]) ON CONFLICT DO "
-          "NOTHING",
-          {db::BigintArray(new_gaps)});
+    if (!touched.empty()) {
+      auto r = tracking_->Exec("DELETE FROM georep.event_gaps WHERE first_id = ANY($1::bigint[])",
+                               {db::BigintArray(touched)});
       if (!r.ok()) return r.status();
     }
-    if (!resolved.empty()) {
-      auto r = tracking_->Exec("DELETE FROM georep.event_gaps WHERE event_id = ANY($1::bigint[])",
-                               {db::BigintArray(resolved)});
+    if (!pieces.empty()) {
+      std::vector<int64_t> first, last_ids, seen;
+      for (const GapRange& p : pieces) {
+        first.push_back(p.first);
+        last_ids.push_back(p.last);
+        seen.push_back(p.first_seen_us);
+      }
+      auto r = tracking_->Exec(
+          "INSERT INTO georep.event_gaps (first_id, last_id, first_seen_at) "
+          "SELECT f, l, to_timestamp(s / 1000000.0) "
+          "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS p(f, l, s)",
+          {db::BigintArray(first), db::BigintArray(last_ids), db::BigintArray(seen)});
+      if (!r.ok()) return r.status();
+    }
+    if (!new_first.empty()) {
+      auto r = tracking_->Exec(
+          "INSERT INTO georep.event_gaps (first_id, last_id) "
+          "SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING",
+          {db::BigintArray(new_first), db::BigintArray(new_last)});
       if (!r.ok()) return r.status();
     }
     auto expired = tracking_->Exec(

@@ -10,9 +10,11 @@
 //
 // Event ids come from a sequence and can commit out of order. Ids skipped
 // between the cursor and the newest event seen are kept in georep.event_gaps
-// and looked for again on every cycle (a late commit shows up within one
-// poll, not GitLab's ten minutes), until they are found or `gap_timeout`
-// passes; anything missed even then is found by the consistency backfill.
+// as ranges (one row per run of ids, whatever its length, so a transaction
+// of any size that commits late loses nothing) and looked for again on every
+// cycle (a late commit shows up within one poll, not GitLab's ten minutes),
+// a batch at a time, until they are found or `gap_timeout` passes; anything
+// missed even then is found by the consistency backfill.
 // With no saved position the cursor starts at the newest event: rows that
 // existed before are the backfill's job.
 //

@@ -90,6 +90,28 @@ TEST_F(LogCursorTest, EventsCommittedOutOfIdOrderAreNotMissed) {
             absl::StrCat("{", std::min(early, late), ",", std::max(early, late), "}"));
 }
 
+// A transaction holding more ids than any per-batch limit commits after a
+// later one: every one of its events is still applied.
+TEST_F(LogCursorTest, ALargeTransactionCommittedLateLosesNoEvent) {
+  constexpr int kLate = 12000;
+  LogCursor cursor(Options("a"), {spec_});
+  ASSERT_EQ(*cursor.Cycle(), 0);
+  auto slow = std::move(*db::Connection::Open(conninfo_));
+  ASSERT_TRUE(slow->Exec("BEGIN").ok());
+  ASSERT_TRUE(slow->Exec("INSERT INTO t.files (path) SELECT 'late/' || g FROM "
+                         "generate_series(1, $1) g",
+                         {absl::StrCat(kLate)})
+                  .ok());
+  InsertFile(*main_, "early");  // a higher event id, committed first
+  EXPECT_EQ(*cursor.Cycle(), 1);
+  ASSERT_TRUE(slow->Exec("COMMIT").ok());
+  int applied = 0;
+  for (int i = 0; i < 100 && RegistryRows() < kLate + 1; ++i) applied += *cursor.Cycle();
+  EXPECT_EQ(applied, kLate);
+  EXPECT_EQ(RegistryRows(), kLate + 1);
+  EXPECT_EQ(tracking_->Exec("SELECT count(*) FROM georep.event_gaps")->GetInt64(0, 0), 0);
+}
+
 TEST_F(LogCursorTest, RolledBackIdsAreForgottenAfterTheGapTimeout) {
   CursorOptions opt = Options("a");
   opt.gap_timeout_seconds = 1;
