@@ -1,7 +1,9 @@
 // The blob strategy's sync of one claimed registry row on a secondary:
 // find where the model row says the file lives, download it from the
 // primary into a temp file (hashing while streaming), fsync, and rename it
-// into place in the same transaction that marks the row synced.
+// into place in the same transaction that marks the row synced; the folder
+// is fsynced (once per folder per batch) before that transaction commits,
+// so no row says synced for a file a crash could still take away.
 //
 // Temp files live in <storage_root>/.georep-tmp (same file system, so the
 // rename is atomic) and carry the worker id in their name, so files left by

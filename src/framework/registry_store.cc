@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "framework/spec.h"
+#include "util/fs.h"
 
 namespace georep::framework {
 namespace {}  // namespace
@@ -147,8 +148,12 @@ absl::StatusOr<bool> CompleteSync(db::Connection& tracking, const ReplicableSpec
   return one[0].done;
 }
 
+absl::Status MakeInstallsDurable(const std::vector<std::string>& installed_paths) {
+  return SyncParentDirectories(installed_paths).status();
+}
+
 absl::Status CompleteSyncBatch(db::Connection& tracking, const ReplicableSpec& spec,
-                               std::vector<Completion>& batch) {
+                               std::vector<Completion>& batch, const DurabilityBarrier& durable) {
   if (batch.empty()) return absl::OkStatus();
   for (auto& c : batch) {
     c.done = false;
@@ -203,7 +208,20 @@ absl::Status CompleteSyncBatch(db::Connection& tracking, const ReplicableSpec& s
       }
       // A failed install leaves its row started: undo the batch, and mark the
       // others again without it.
-      return install_failed ? absl::AbortedError("an install failed") : absl::OkStatus();
+      if (install_failed) return absl::AbortedError("an install failed");
+      // No row is recorded synced before its new entry is durable.
+      std::vector<std::string> entries;
+      for (const auto& c : batch) {
+        int64_t id = c.item->model_id;
+        if (marked.contains(id) && installed.contains(id) && c.result->new_entry)
+          entries.push_back(c.result->local_path);
+      }
+      if (entries.empty()) return absl::OkStatus();
+      if (absl::Status d = durable(entries); !d.ok()) {
+        return absl::Status(d.code(),
+                            absl::StrCat("make ", spec.name, " copies durable: ", d.message()));
+      }
+      return absl::OkStatus();
     });
     if (install_failed) continue;
     if (!s.ok()) return s;

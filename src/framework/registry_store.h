@@ -65,10 +65,20 @@ struct SyncResult {
   int64_t size = 0;
   std::string checksum;                            // SHA-256 hex of the bytes
   int verification_state = kVerificationDisabled;  // succeeded when it matched the primary's
+  // The install puts a new entry at local_path (a rename into place): its
+  // folder is fsynced before the row is recorded synced. False when the copy
+  // was updated in place and is already durable.
+  bool new_entry = true;
 };
 
+// Makes the entries that a batch's installs put in place durable, before the
+// batch's rows are recorded synced: fsyncs the folder of each, once per folder.
+absl::Status MakeInstallsDurable(const std::vector<std::string>& installed_paths);
+using DurabilityBarrier = std::function<absl::Status(const std::vector<std::string>&)>;
+
 // Marks a claimed row synced. Runs `install` (rename into place) inside the
-// transaction after the row is locked, so a concurrent delete waits for it.
+// transaction after the row is locked, so a concurrent delete waits for it,
+// and makes what it installed durable before the transaction commits.
 // Returns false, without calling `install`, if the row is no longer started
 // under this claim.
 absl::StatusOr<bool> CompleteSync(db::Connection& tracking, const ReplicableSpec& spec,
@@ -89,9 +99,12 @@ struct Completion {
 // while they are locked. A row whose install fails keeps its error in
 // `status` and stays started; the others are marked again without it. An
 // error is the transaction's: nothing was recorded (installs that ran may
-// have put files in place; their rows are synced again later).
+// have put files in place; their rows are synced again later). `durable`
+// runs after the installs, before the commit, with the paths of the rows'
+// new entries; its error is the transaction's.
 absl::Status CompleteSyncBatch(db::Connection& tracking, const ReplicableSpec& spec,
-                               std::vector<Completion>& batch);
+                               std::vector<Completion>& batch,
+                               const DurabilityBarrier& durable = MakeInstallsDurable);
 
 // Group commit of CompleteSync across the worker threads of one daemon. A
 // worker hands its finished row to Complete; if no batch of that replicable

@@ -58,6 +58,7 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
   const std::optional<std::string>& primary_checksum = target.primary_checksum;
   const std::string& local = target.local;
   std::error_code ec;
+  bool moved = false;
   // Renamed on the primary: the copy moves along, and the fetch below (if
   // any) brings what changed.
   if (item.local_path && *item.local_path != local && fs::is_directory(*item.local_path, ec) &&
@@ -67,6 +68,7 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
       return absl::InternalError(
           absl::StrCat(what, ": move ", *item.local_path, " to ", local, ": ", strerror(errno)));
     }
+    moved = true;
   }
   std::optional<std::string> have;
   bool present = fs::is_directory(local, ec);
@@ -74,12 +76,15 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
     auto sum = git::RefsChecksum(local);
     if (sum.ok()) have = *sum;
   }
-  auto complete = [&](const std::string& sum,
-                      const std::function<absl::Status()>& install) -> absl::Status {
+  // `new_entry`: the copy was put (or moved) into place, so its folder must be
+  // made durable before the row is recorded; a fetch in place is made durable
+  // by git itself (core.fsync below).
+  auto complete = [&](const std::string& sum, const std::function<absl::Status()>& install,
+                      bool new_entry) -> absl::Status {
     int verification = !primary_checksum          ? kVerificationDisabled
                        : *primary_checksum == sum ? kVerificationSucceeded
                                                   : kVerificationPending;
-    SyncResult result{local, 0, sum, verification};
+    SyncResult result{local, 0, sum, verification, new_entry};
     auto done = CompleteSync(*tracking_, spec, item, result, install);
     if (!done.ok()) {
       tracking_.reset();
@@ -89,7 +94,8 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
   };
   // Nothing new: no git process at all.
   if (have && primary_checksum && *have == *primary_checksum) {
-    return complete(*have, [] { return absl::OkStatus(); });
+    return complete(
+        *have, [] { return absl::OkStatus(); }, moved);
   }
   // An empty repository on the primary (a new project's wiki, say) is made
   // here, again without git. Its HEAD names main, as the sample forge's do;
@@ -99,12 +105,15 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
     std::string tmp = absl::StrCat(RepositoryTempDir(ctx_.repository_root), "/", ctx_.worker_id,
                                    "-", RandomHex(8), ".git");
     if (auto s = git::InitBare(tmp); !s.ok()) return s;
-    absl::Status s = complete(git::kEmptyRefsChecksum, [&]() -> absl::Status {
-      if (auto d = MakeDirs(fs::path(local).parent_path().string(), 0755); !d.ok()) return d;
-      if (rename(tmp.c_str(), local.c_str()) != 0)
-        return absl::InternalError(absl::StrCat("rename into ", local, ": ", strerror(errno)));
-      return absl::OkStatus();
-    });
+    absl::Status s = complete(
+        git::kEmptyRefsChecksum,
+        [&]() -> absl::Status {
+          if (auto d = MakeDirs(fs::path(local).parent_path().string(), 0755); !d.ok()) return d;
+          if (rename(tmp.c_str(), local.c_str()) != 0)
+            return absl::InternalError(absl::StrCat("rename into ", local, ": ", strerror(errno)));
+          return absl::OkStatus();
+        },
+        true);
     fs::remove_all(tmp, ec);
     return s;
   }
@@ -119,6 +128,9 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
   options.extra_env = git::GitConfigEnv({{"http.extraHeader", "Authorization: " + auth},
                                          {"http.lowSpeedLimit", "1000"},
                                          {"http.lowSpeedTime", "120"},
+                                         // Objects and refs are on disk before the
+                                         // row that says so is recorded.
+                                         {"core.fsync", "objects,reference,pack-metadata"},
                                          {"credential.interactive", "false"}});
   options.extra_env.push_back("GIT_TERMINAL_PROMPT=0");
   std::string url = absl::StrCat(ctx_.primary_url, "/geo/git/", rel);
@@ -136,7 +148,8 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
     if (r->exit_code == 0) {
       auto sum = git::RefsChecksum(local);
       if (!sum.ok()) return absl::DataLossError(absl::StrCat(what, ": ", sum.status().message()));
-      return complete(*sum, [] { return absl::OkStatus(); });
+      return complete(
+          *sum, [] { return absl::OkStatus(); }, moved);
     }
     // The primary could not be reached: retry later. Anything else is the
     // local copy's fault (a broken ref or object): clone afresh now.
@@ -161,18 +174,21 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
     return absl::DataLossError(absl::StrCat(what, ": ", sum.status().message()));
   }
   std::string old = tmp + ".old";
-  absl::Status s = complete(*sum, [&]() -> absl::Status {
-    if (auto d = MakeDirs(fs::path(local).parent_path().string(), 0755); !d.ok()) return d;
-    bool replace = fs::exists(local, ec);
-    if (replace && rename(local.c_str(), old.c_str()) != 0)
-      return absl::InternalError(absl::StrCat("move aside ", local, ": ", strerror(errno)));
-    if (rename(tmp.c_str(), local.c_str()) != 0) {
-      std::string why = strerror(errno);
-      if (replace) rename(old.c_str(), local.c_str());
-      return absl::InternalError(absl::StrCat("rename into ", local, ": ", why));
-    }
-    return absl::OkStatus();
-  });
+  absl::Status s = complete(
+      *sum,
+      [&]() -> absl::Status {
+        if (auto d = MakeDirs(fs::path(local).parent_path().string(), 0755); !d.ok()) return d;
+        bool replace = fs::exists(local, ec);
+        if (replace && rename(local.c_str(), old.c_str()) != 0)
+          return absl::InternalError(absl::StrCat("move aside ", local, ": ", strerror(errno)));
+        if (rename(tmp.c_str(), local.c_str()) != 0) {
+          std::string why = strerror(errno);
+          if (replace) rename(old.c_str(), local.c_str());
+          return absl::InternalError(absl::StrCat("rename into ", local, ": ", why));
+        }
+        return absl::OkStatus();
+      },
+      true);
   fs::remove_all(old, ec);
   fs::remove_all(tmp, ec);  // still there if the row was no longer ours
   return s;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +17,33 @@
 #include "util/random.h"
 
 namespace georep {
+namespace {
+
+absl::Status SyncDirectory(const std::string& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return absl::InternalError(absl::StrCat("open folder ", dir, ": ", strerror(errno)));
+  int rc = fsync(fd);
+  int e = errno;
+  close(fd);
+  if (rc != 0) return absl::InternalError(absl::StrCat("fsync folder ", dir, ": ", strerror(e)));
+  return absl::OkStatus();
+}
+
+std::string ParentOf(const std::string& path) {
+  std::string parent = std::filesystem::path(path).parent_path().string();
+  return parent.empty() ? "." : parent;
+}
+
+}  // namespace
+
+absl::StatusOr<int> SyncParentDirectories(const std::vector<std::string>& paths) {
+  std::set<std::string> dirs;
+  for (const auto& p : paths) dirs.insert(ParentOf(p));
+  for (const auto& d : dirs) {
+    if (auto s = SyncDirectory(d); !s.ok()) return s;
+  }
+  return static_cast<int>(dirs.size());
+}
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -55,14 +83,23 @@ absl::Status WriteFileAtomic(const std::string& path, absl::string_view content,
     unlink(tmp.c_str());
     return absl::InternalError(absl::StrCat("rename ", tmp, " to ", path, ": ", strerror(e)));
   }
-  return absl::OkStatus();
+  return SyncDirectory(ParentOf(path));
 }
 
 absl::Status MakeDirs(const std::string& path, int mode, const std::string& owner) {
   std::error_code ec;
+  // The folders missing now, deepest first: each one created is made durable
+  // in its parent.
+  std::vector<std::string> missing;
+  for (std::filesystem::path p = std::filesystem::path(path).lexically_normal();
+       !p.empty() && !std::filesystem::exists(p, ec); p = p.parent_path()) {
+    missing.push_back(p.string());
+    if (p == p.parent_path()) break;
+  }
   std::filesystem::create_directories(path, ec);
   if (ec)
     return absl::PermissionDeniedError(absl::StrCat("create directory ", path, ": ", ec.message()));
+  if (auto synced = SyncParentDirectories(missing); !synced.ok()) return synced.status();
   if (chmod(path.c_str(), mode) != 0) {
     return absl::PermissionDeniedError(absl::StrCat("chmod ", path, ": ", strerror(errno)));
   }

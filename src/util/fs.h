@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -11,13 +12,19 @@ namespace georep {
 
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 
-// Writes to a temp file beside `path`, fsyncs it and renames it over `path`,
-// so a reader sees the old content or the new, never a part.
+// Writes to a temp file beside `path`, fsyncs it, renames it over `path` and
+// fsyncs the folder, so a reader sees the old content or the new, never a
+// part, and the new content survives a crash once this returns.
 absl::Status WriteFileAtomic(const std::string& path, absl::string_view content, int mode = 0644);
 
 // mkdir -p, then chmod `mode`; if `owner` is not empty and we are root, chown
-// the leaf to that user (and its group).
+// the leaf to that user (and its group). Folders it creates are durable when
+// it returns (the folder holding each is fsynced).
 absl::Status MakeDirs(const std::string& path, int mode = 0755, const std::string& owner = "");
+
+// fsyncs the folder holding each of `paths`, once per folder, so entries
+// renamed or created there survive a crash. Returns how many folders.
+absl::StatusOr<int> SyncParentDirectories(const std::vector<std::string>& paths);
 
 // Absolute, lexically normalised form of `path` (relative to the cwd).
 std::string AbsolutePath(const std::string& path);

@@ -1,11 +1,16 @@
 #include "framework/registry_store.h"
 
+#include <stdio.h>
+
+#include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <thread>
 
 #include "gtest/gtest.h"
 #include "support/two_db.h"
+#include "util/fs.h"
 
 namespace georep::framework {
 namespace {
@@ -124,6 +129,64 @@ TEST_F(RegistryStoreTest, BatchCompletionRecordsEachRowOnItsOwnMerits) {
   EXPECT_EQ(rows->GetInt64(at(3), 5), kVerificationDisabled);
   EXPECT_FALSE(rows->GetBool(at(3), 6));
   EXPECT_EQ(CountState(2), 2);
+}
+
+// A copy renamed into place is made durable (its folder fsynced) before its
+// row says synced: the barrier runs after the renames, while no other session
+// can yet see the rows synced, and a barrier that fails records nothing.
+TEST_F(RegistryStoreTest, NoRowIsRecordedSyncedBeforeItsCopyIsDurable) {
+  Insert(3);
+  auto claimed = *ClaimBatch(*tracking_, spec_, "w", 3);
+  ASSERT_EQ(claimed.size(), 3u);
+  std::vector<std::string> finals = {storage_ + "/a/1", storage_ + "/a/2", storage_ + "/b/3"};
+  std::vector<SyncResult> results;
+  std::vector<std::function<absl::Status()>> installs;
+  for (size_t i = 0; i < claimed.size(); ++i) {
+    ASSERT_TRUE(MakeDirs(std::filesystem::path(finals[i]).parent_path().string()).ok());
+    std::string tmp = absl::StrCat(storage_, "/tmp-", i);
+    ASSERT_TRUE(WriteFileAtomic(tmp, "bytes").ok());
+    results.push_back({finals[i], 5, "sum"});
+    installs.push_back([tmp, dst = finals[i]]() -> absl::Status {
+      return rename(tmp.c_str(), dst.c_str()) == 0 ? absl::OkStatus()
+                                                   : absl::InternalError("rename");
+    });
+  }
+  std::vector<Completion> batch;
+  for (size_t i = 0; i < claimed.size(); ++i)
+    batch.push_back({&claimed[i], &results[i], &installs[i]});
+  auto observer = std::move(*db::Connection::Open(tracking_conninfo_));
+  std::vector<std::string> barrier_paths;
+  bool in_place = false;
+  int64_t synced_meanwhile = -1;
+  auto barrier = [&](const std::vector<std::string>& paths) -> absl::Status {
+    barrier_paths = paths;
+    in_place = true;
+    for (const auto& f : finals) in_place = in_place && std::filesystem::exists(f);
+    auto r = observer->Exec("SELECT count(*) FROM georep.file_registry WHERE state = 2");
+    synced_meanwhile = r.ok() ? r->GetInt64(0, 0) : -1;
+    return MakeInstallsDurable(paths);
+  };
+  ASSERT_TRUE(CompleteSyncBatch(*tracking_, spec_, batch, barrier).ok());
+  std::sort(barrier_paths.begin(), barrier_paths.end());
+  EXPECT_EQ(barrier_paths, finals);
+  EXPECT_TRUE(in_place) << "the barrier runs after the renames";
+  EXPECT_EQ(synced_meanwhile, 0) << "and before the rows are committed synced";
+  EXPECT_EQ(CountState(2), 3);
+
+  // The folders cannot be made durable (an fsync error): nothing is recorded.
+  ASSERT_TRUE(tracking_->Exec("INSERT INTO georep.file_registry (model_id) VALUES (4)").ok());
+  auto more = *ClaimBatch(*tracking_, spec_, "w", 1);
+  ASSERT_EQ(more.size(), 1u);
+  SyncResult r4{storage_ + "/b/4", 1, "sum"};
+  std::function<absl::Status()> noop = [] { return absl::OkStatus(); };
+  std::vector<Completion> one = {{&more[0], &r4, &noop}};
+  auto failed = CompleteSyncBatch(*tracking_, spec_, one, [](const std::vector<std::string>&) {
+    return absl::InternalError("fsync folder b: Input/output error");
+  });
+  EXPECT_FALSE(failed.ok());
+  EXPECT_NE(failed.message().find("Input/output error"), std::string::npos) << failed;
+  EXPECT_EQ(CountState(2), 3);
+  EXPECT_EQ(CountState(1), 1) << "the row stays started, to be reclaimed and synced again";
 }
 
 TEST_F(RegistryStoreTest, GroupCommitCompletesEveryWorkersRowOnce) {

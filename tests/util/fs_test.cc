@@ -22,5 +22,18 @@ TEST(FsTest, AtomicWriteReplacesWholeAndLeavesNoTempFile) {
   test::RemoveTree(dir);
 }
 
+TEST(FsTest, ParentFoldersAreSyncedOncePerFolder) {
+  std::string dir = test::MakeTempDir("fs");
+  ASSERT_TRUE(MakeDirs(dir + "/x/y/z").ok());
+  EXPECT_TRUE(std::filesystem::is_directory(dir + "/x/y/z"));
+  auto n = SyncParentDirectories({dir + "/x/y/z/a", dir + "/x/y/z/b", dir + "/x/c"});
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 2);
+  auto missing = SyncParentDirectories({dir + "/nope/f"});
+  EXPECT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find(dir + "/nope"), std::string::npos) << missing.status();
+  test::RemoveTree(dir);
+}
+
 }  // namespace
 }  // namespace georep
