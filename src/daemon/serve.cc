@@ -215,6 +215,7 @@ int Serve(const site::Config& config) {
   verify.repository_root = config.repository_root;
   verify.worker_id = worker_id;
   verify.interval_seconds = config.verification_interval_seconds;
+  verify.repository_interval_seconds = config.repository_interval_seconds;
   verify.dead_worker_seconds = config.dead_worker_seconds;
   if (self->primary) {
     engine.emplace_back([&, verify] {

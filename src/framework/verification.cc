@@ -58,9 +58,10 @@ namespace {
 
 // $1 batch, $2 worker, and $3 the interval when the statement uses it (an
 // unused parameter has no type PostgreSQL could infer).
-db::Params ClaimParams(const VerificationOptions& opt, absl::string_view pick) {
+db::Params ClaimParams(const VerificationOptions& opt, absl::string_view pick,
+                       double interval_seconds) {
   db::Params p = {absl::StrCat(opt.batch), opt.worker_id};
-  if (absl::StrContains(pick, "$3")) p.push_back(absl::StrCat(opt.interval_seconds));
+  if (absl::StrContains(pick, "$3")) p.push_back(absl::StrCat(interval_seconds));
   return p;
 }
 
@@ -218,7 +219,9 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec) {
                 "WHERE s.model_id = c.model_id RETURNING s.model_id, s.checksum, s.retry_count, "
                 "(SELECT ",
                 PathSql(spec, "m"), " FROM $MODEL m WHERE m.$ID = s.model_id)")),
-        ClaimParams(opt_, pick));
+        ClaimParams(opt_, pick,
+                    spec.strategy == Strategy::kRepository ? opt_.repository_interval_seconds
+                                                           : opt_.interval_seconds));
     if (!claimed.ok()) return claimed.status();
     if (claimed->rows() > 0) break;
   }
@@ -233,6 +236,7 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec) {
     std::string why;
   };
   std::vector<Failed> failed;
+  std::vector<int64_t> changed;  // repositories whose refs moved without an event
   for (int i = 0; i < claimed->rows(); ++i) {
     int64_t id = claimed->GetInt64(i, 0);
     std::optional<std::string> recorded;
@@ -250,6 +254,14 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec) {
         auto digest = LocalChecksum(spec, *path);
         if (!digest.ok()) {
           failure = std::string(digest.status().message());
+        } else if (recorded && *recorded != *digest && spec.strategy == Strategy::kRepository) {
+          // A push whose event was lost, or a write behind the application:
+          // a new state of a mutable item, published like any update.
+          log::Info("repository changed without an event; publishing it",
+                    {{"replicable", spec.name}, {"id", id}, {"checksum", *digest}});
+          changed.push_back(id);
+          ok_ids.push_back(id);
+          ok_sums.push_back(*digest);
         } else if (recorded && *recorded != *digest) {
           failure = absl::StrCat("checksum changed since it was last verified (", *recorded, " → ",
                                  *digest, "): the file was modified outside the application");
@@ -275,6 +287,12 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec) {
                               "WHERE s.model_id = v.id AND s.worker_id = $3"),
                       {db::BigintArray(ok_ids), absl::StrCat("{", absl::StrJoin(ok_sums, ","), "}"),
                        opt_.worker_id});
+      if (!r.ok()) return r.status();
+    }
+    if (!changed.empty()) {
+      auto r = main_->Exec(
+          "SELECT georep.publish_event($1, id, 'updated') FROM unnest($2::bigint[]) AS id",
+          {spec.name, db::BigintArray(changed)});
       if (!r.ok()) return r.status();
     }
     for (const Failed& f : failed) {
@@ -340,8 +358,13 @@ absl::StatusOr<int> Verifier::Round() {
   // Copies due for re-verification are looked for a few times per interval.
   bool due = Now() - last_due_check_ >= std::min(5.0, opt_.interval_seconds / 4);
   if (due) last_due_check_ = Now();
+  bool reconcile = Now() - last_reconcile_ >= opt_.repository_interval_seconds;
   int done = 0;
   for (const auto& spec : specs_) {
+    if (reconcile && spec.strategy == Strategy::kRepository) {
+      auto queued = ReconcileRepositories(spec);
+      if (!queued.ok()) return queued.status();
+    }
     if (has(spec, kVerificationDisabled)) {
       auto settled = SettleDisabled(spec);
       if (!settled.ok()) return settled.status();
@@ -352,7 +375,44 @@ absl::StatusOr<int> Verifier::Round() {
     if (!scrubbed.ok()) return scrubbed.status();
     done += *scrubbed;
   }
+  if (reconcile) last_reconcile_ = Now();
   return done;
+}
+
+absl::StatusOr<int> Verifier::ReconcileRepositories(const ReplicableSpec& spec) {
+  auto exists = standby_->Exec("SELECT to_regclass($1) IS NOT NULL", {StatesTable(spec)});
+  if (!exists.ok()) return exists.status();
+  if (!exists->GetBool(0, 0)) return 0;
+  // The primary's digests, a chunk of ids at a time (they live in another
+  // database), each chunk compared with the registry by one statement.
+  constexpr int kChunk = 10000;
+  int queued = 0;
+  int64_t after = 0;
+  while (true) {
+    auto theirs = standby_->Exec(
+        SpecSql(spec,
+                "SELECT coalesce(array_agg(model_id ORDER BY model_id), '{}')::text, "
+                "coalesce(array_agg(checksum ORDER BY model_id), '{}')::text, max(model_id) FROM "
+                "(SELECT model_id, checksum FROM $STATES WHERE state = 2 AND model_id > $1 "
+                "ORDER BY model_id LIMIT $2) c"),
+        {absl::StrCat(after), absl::StrCat(kChunk)});
+    if (!theirs.ok()) return theirs.status();
+    if (theirs->IsNull(0, 2)) break;
+    auto r = tracking_->Exec(
+        SpecSql(spec,
+                "UPDATE $REG r SET state = 0, retry_count = 0, retry_at = NULL, "
+                "missing_on_primary = false FROM unnest($1::bigint[], $2::text[]) AS p(id, sum) "
+                "WHERE r.model_id = p.id AND r.state = 2 AND r.checksum IS DISTINCT FROM p.sum"),
+        {std::string(theirs->Get(0, 0)), std::string(theirs->Get(0, 1))});
+    if (!r.ok()) return r.status();
+    queued += static_cast<int>(r->affected_rows());
+    after = theirs->GetInt64(0, 2);
+  }
+  if (queued > 0) {
+    log::Info("repositories differing from the primary queued for sync",
+              {{"replicable", spec.name}, {"count", static_cast<int64_t>(queued)}});
+  }
+  return queued;
 }
 
 // Synced rows whose primary had no checksum: verified (or failed) once it has.
@@ -433,7 +493,7 @@ absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec, bool pending, bo
                 " AND verification_worker IS NULL LIMIT $1 FOR UPDATE SKIP LOCKED) c "
                 "WHERE r.model_id = c.model_id "
                 "RETURNING r.model_id, coalesce(r.local_path, ''), r.verification_retry_count")),
-        ClaimParams(opt_, pick));
+        ClaimParams(opt_, pick, opt_.interval_seconds));
     if (!claimed.ok()) return claimed.status();
     if (claimed->rows() > 0) break;
   }

@@ -4,8 +4,10 @@
 // in step by the publish triggers and a set-based backfill). The Checksummer
 // claims pending rows, computes the SHA-256 of the file while reading it,
 // and records it; on re-verification it compares with the checksum it
-// recorded before, so a file changed behind the application's back becomes a
-// checksum failure. The rows reach secondaries by streaming replication.
+// recorded before, so a blob changed behind the application's back becomes a
+// checksum failure. A repository is mutable: a changed refs digest is a new
+// state, recorded with an `updated` event in one transaction. The rows reach
+// secondaries by streaming replication.
 //
 // Secondary: verification columns in each registry row. A download whose
 // streamed SHA-256 equals the primary's is verified with no second read
@@ -14,7 +16,9 @@
 // when the primary's checksum arrives, and scrubs synced files (re-reads
 // them) on the re-verification interval or on request. A mismatch or a
 // missing file marks the row verification-failed and sync-failed, so the
-// scheduler re-downloads it with backoff.
+// scheduler re-downloads it with backoff. Every repository_interval_seconds
+// it compares every synced repository's digest with the primary's, a chunk
+// of ids per statement, and queues the ones that differ.
 //
 // Both run on one thread each; they claim with FOR UPDATE SKIP LOCKED, so
 // several daemons can share the work.
@@ -57,6 +61,14 @@ struct VerificationOptions {
   // corruption within a week while re-reading a 10 TB site costs about 3 h
   // of one core per week at SHA-NI speed (≈1 GB/s), under 2 % of its time.
   double interval_seconds = 7 * 24 * 3600;
+  // Repositories change in place (a push is an update, not a new file), and
+  // their refs digest costs no git process, so they are looked at far more
+  // often: the primary re-reads every repository's refs this often, records
+  // a changed digest and publishes an `updated` event with it (a push whose
+  // event was lost, or a write behind the application's back, is replicated
+  // all the same); a secondary compares every synced repository's digest
+  // with the primary's this often and queues the ones that differ.
+  double repository_interval_seconds = 300;
   double dead_worker_seconds = 15;
   int batch = 500;
   double idle_poll_seconds = 0.25;  // bounds how soon a new item is checksummed / verified
@@ -92,6 +104,9 @@ class Verifier {
  private:
   absl::Status Connect();
   absl::StatusOr<int> SettleDisabled(const ReplicableSpec& spec);
+  // Synced repositories whose digest is not the primary's now: back to
+  // pending. Returns how many.
+  absl::StatusOr<int> ReconcileRepositories(const ReplicableSpec& spec);
   // Claims and checks one batch: pending checks (and ones released from dead
   // daemons), else copies due on the interval; the flags skip what cannot
   // find anything.
@@ -102,6 +117,7 @@ class Verifier {
   std::unique_ptr<db::Connection> standby_;
   std::unique_ptr<db::Connection> tracking_;
   double last_due_check_ = 0;
+  double last_reconcile_ = 0;
 };
 
 // Operator actions. `id` 0 with `failed_only` false means every row.

@@ -179,6 +179,11 @@ const std::vector<SettingDef>& Settings() {
       Seconds("verification.interval_seconds",
               "re-checksum every file this often, on both sides (1 to 31536000; default 7 days)",
               &Config::verification_interval_seconds, 1, 31536000),
+      Seconds("verification.repository_interval_seconds",
+              "re-read every repository's refs on the primary (a change without an event is "
+              "published) and compare every copy's digest with the primary's on a secondary, "
+              "this often (1 to 86400; default 300)",
+              &Config::repository_interval_seconds, 1, 86400),
       Seconds("sync.dead_worker_seconds",
               "reclaim the rows of a daemon silent this long (3 to 3600)",
               &Config::dead_worker_seconds, 3, 3600),

@@ -42,6 +42,9 @@ struct Config {
   double sync_timeout_seconds = 3600;     // a started sync older than this is reclaimed
   double dead_worker_seconds = 15;  // a daemon silent this long has its started rows reclaimed
   double verification_interval_seconds = 7 * 24 * 3600;  // re-checksum every file this often
+  // Re-read every repository's refs (primary) and compare every copy's digest
+  // with the primary's (secondary) this often; refs cost no git process.
+  double repository_interval_seconds = 300;
 
   // Replicables declared in this file ([[replicable]] blocks), in file order.
   std::vector<ReplicableSpec> replicables;

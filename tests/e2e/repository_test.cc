@@ -130,7 +130,9 @@ class Sshd {
 class RepositoryTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    topo_ = new test::Topology({"--seed", "0"}, {"GEOREP_VERIFICATION_INTERVAL_SECONDS=3600"});
+    topo_ =
+        new test::Topology({"--seed", "0"}, {"GEOREP_VERIFICATION_INTERVAL_SECONDS=3600",
+                                             "GEOREP_VERIFICATION_REPOSITORY_INTERVAL_SECONDS=2"});
     work_ = test::MakeTempDir("git-work");
   }
   static void TearDownTestSuite() {
@@ -345,6 +347,44 @@ TEST_F(RepositoryTest, AMovedOrCorruptedRefIsFoundByVerificationAndRepaired) {
       },
       60))
       << Digest("secondary-1", "delta/one.git") << " / " << Digest("secondary-1", "delta/two.git");
+}
+
+// A push that published no event (written straight into the primary's
+// repository, as a crash between a push and its event would leave it): the
+// primary records the new refs as a new state and publishes it, and the
+// secondary's copy follows, instead of staying "verified" and stale while the
+// primary marks its own repository failed.
+TEST_F(RepositoryTest, ARepositoryChangedWithoutAnEventIsReplicatedAllTheSame) {
+  int64_t id = CreateProject("zeta/quiet");
+  std::string w = NewWork("quiet");
+  Commit(w, 2, "q");
+  Git({"-C", w, "push", "-q", topo_->Url("primary") + "/zeta/quiet.git", "main"});
+  auto tracking = topo_->TrackingDb("secondary-1");
+  auto verified = [&] {
+    auto r = tracking->Exec(
+        "SELECT checksum FROM georep.project_repository_registry WHERE model_id = $1 AND "
+        "state = 2 AND verification_state = 2",
+        {absl::StrCat(id)});
+    return Replicated("zeta/quiet.git") && r.ok() && r->rows() == 1 &&
+           r->Get(0, 0) == Digest("primary", "zeta/quiet.git");
+  };
+  ASSERT_TRUE(test::WaitFor(verified, 30));
+
+  Commit(w, 1, "behind");
+  Git({"-C", w, "push", "-q", Root("primary") + "/zeta/quiet.git", "main"});
+  std::string head = Trim(Git({"-C", w, "rev-parse", "HEAD"}));
+  EXPECT_TRUE(test::WaitFor(verified, 60))
+      << Digest("secondary-1", "zeta/quiet.git") << " vs " << Digest("primary", "zeta/quiet.git");
+  auto primary = topo_->MainDb("primary");
+  auto state = primary->Exec(
+      "SELECT state, checksum, coalesce(failure, '') FROM georep.project_repository_states WHERE "
+      "model_id = $1",
+      {absl::StrCat(id)});
+  ASSERT_TRUE(state.ok() && state->rows() == 1);
+  EXPECT_EQ(state->GetInt64(0, 0), 2) << state->Get(0, 2);
+  EXPECT_EQ(state->Get(0, 1), Digest("primary", "zeta/quiet.git"));
+  Git({"clone", "-q", topo_->Url("secondary-1") + "/zeta/quiet.git", work_ + "/quiet-clone"});
+  EXPECT_EQ(Trim(Git({"-C", work_ + "/quiet-clone", "rev-parse", "HEAD"})), head);
 }
 
 TEST_F(RepositoryTest, UnchangedRepositoriesAreCheckedWithoutStartingGit) {
