@@ -6,7 +6,7 @@ BUILD_TYPE ?= RelWithDebInfo
 DEMO_DIR   ?= var/demo
 GEOREP     := $(BUILD)/georep
 
-.PHONY: all deps build test test-unit demo demo-down bench bench-quick asan format format-check clean
+.PHONY: all deps build test test-unit demo demo-down bench bench-quick asan layers format format-check clean
 
 all: build
 
@@ -19,7 +19,7 @@ $(BUILD)/build.ninja: | deps
 build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD)
 
-test: build format-check
+test: build format-check layers
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j2
 
 test-unit: build
@@ -47,6 +47,10 @@ asan: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGEOREP_SANITIZE=ON
 	cmake --build build-asan
 	cd build-asan && ctest --output-on-failure -j2 -L 'unit|pg'
+
+# The dependency diagram of src/ (scripts/check-layers has the table).
+layers:
+	scripts/check-layers
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

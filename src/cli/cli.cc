@@ -269,7 +269,18 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "georep: %s\n", std::string(config.status().message()).c_str());
     return 2;
   }
-  if (serve->parsed()) return daemon::Serve(*config);
+  if (serve->parsed()) {
+    daemon::ServeHooks hooks;
+    if (config->sample_enabled) {
+      hooks.add_routes = [&config, routes = std::make_shared<sample::RouteContext>()](
+                             api::Router& router, bool primary, const std::string& primary_url) {
+        *routes = {config->main_database, config->storage_root, config->repository_root, primary,
+                   primary_url};
+        sample::AddRoutes(router, *routes);
+      };
+    }
+    return daemon::Serve(*config, hooks);
+  }
   if (git_shell->parsed()) {
     log::SetLevel(log::Level::kWarn);
     const char* original = std::getenv("SSH_ORIGINAL_COMMAND");

@@ -322,6 +322,7 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
     c.http_listen = absl::StrCat("127.0.0.1:", s.http_port);
     c.storage_root = s.storage_root;
     c.repository_root = s.repository_root;
+    c.sample_enabled = true;  // the demo's application is the sample forge
     if (s.role == "secondary") {
       auto row = site::FindSite(**main_conn, s.name, /*with_secret=*/true);
       if (!row.ok()) return row.status();

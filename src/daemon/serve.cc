@@ -24,7 +24,6 @@
 #include "framework/scheduler.h"
 #include "framework/spec.h"
 #include "framework/verification.h"
-#include "sample/sample.h"
 #include "site/replication.h"
 #include "site/sites.h"
 #include "util/fs.h"
@@ -43,7 +42,7 @@ int Fail(int code, absl::string_view message) {
 
 }  // namespace
 
-int Serve(const site::Config& config) {
+int Serve(const site::Config& config, const ServeHooks& hooks) {
   log::SetLevel(config.log_level);
   auto listen = ParseHostPort(config.http_listen);
   if (!listen.ok()) return Fail(2, listen.status().message());
@@ -158,9 +157,8 @@ int Serve(const site::Config& config) {
   api::GeoRouteContext geo{config.main_database, config.storage_root, *specs, &site_directory,
                            &metrics};
   if (self->primary) api::AddGeoRoutes(router, geo);
-  sample::RouteContext sample_ctx{config.main_database, config.storage_root, config.repository_root,
-                                  self->primary, primary_site ? primary_site->url : self->url};
-  sample::AddRoutes(router, sample_ctx);
+  if (hooks.add_routes)
+    hooks.add_routes(router, self->primary, primary_site ? primary_site->url : self->url);
 
   // The secondary engine: log cursor, backfill, sync scheduler.
   char host[128] = {0};

@@ -17,8 +17,8 @@
 namespace georep::site {
 namespace {
 
-using Value = std::variant<std::string, int64_t, double>;
-enum class Type { kString, kInt, kDouble };
+using Value = std::variant<std::string, int64_t, double, bool>;
+enum class Type { kString, kInt, kDouble, kBool };
 
 struct SettingDef {
   absl::string_view key;
@@ -37,6 +37,7 @@ template <typename T>
 T As(const Value& v) {
   if constexpr (std::is_same_v<T, std::string>) return std::get<std::string>(v);
   if constexpr (std::is_same_v<T, int>) return static_cast<int>(std::get<int64_t>(v));
+  if constexpr (std::is_same_v<T, bool>) return std::get<bool>(v);
   if constexpr (std::is_same_v<T, double>) {
     return std::holds_alternative<int64_t>(v) ? static_cast<double>(std::get<int64_t>(v))
                                               : std::get<double>(v);
@@ -67,6 +68,18 @@ SettingDef Seconds(absl::string_view key, absl::string_view help, double Config:
             return absl::OkStatus();
           },
           [member](const Config& c) -> std::optional<Value> { return Value(c.*member); }};
+}
+
+SettingDef Bool(absl::string_view key, absl::string_view help, bool Config::*member) {
+  return {key, Type::kBool, help,
+          [member](Config& c, const Value& v) {
+            c.*member = As<bool>(v);
+            return absl::OkStatus();
+          },
+          [member](const Config& c) -> std::optional<Value> {
+            if (!(c.*member)) return std::nullopt;  // the default is off
+            return Value(true);
+          }};
 }
 
 // Keys of a [[replicable]] block.
@@ -140,6 +153,10 @@ const std::vector<SettingDef>& Settings() {
        },
        [](const Config& c) -> std::optional<Value> { return Value(int64_t{c.http_threads}); }},
       String("storage.root", "folder of blob files", &Config::storage_root),
+      Bool("sample.enabled",
+           "serve the sample forge's API (/api/v1/sample/...), the demo's application "
+           "(true or false; default false)",
+           &Config::sample_enabled),
       String("storage.repository_root", "folder of bare Git repositories",
              &Config::repository_root),
       String("auth.access_key", "secondary: access key from `georep site add`",
@@ -213,6 +230,8 @@ const char* TypeName(Type t) {
       return "an integer";
     case Type::kDouble:
       return "a number";
+    case Type::kBool:
+      return "true or false";
   }
   return "";
 }
@@ -236,6 +255,9 @@ absl::StatusOr<Value> FromToml(const SettingDef& def, const toml::node& node) {
       if (auto v = node.value_exact<double>()) return Value(*v);
       if (auto v = node.value_exact<int64_t>()) return Value(*v);
       break;
+    case Type::kBool:
+      if (auto v = node.value_exact<bool>()) return Value(*v);
+      break;
   }
   return absl::InvalidArgumentError(absl::StrCat("expected ", TypeName(def.type)));
 }
@@ -254,6 +276,10 @@ absl::StatusOr<Value> FromText(const SettingDef& def, const std::string& text) {
       if (absl::SimpleAtod(text, &v)) return Value(v);
       break;
     }
+    case Type::kBool:
+      if (text == "true") return Value(true);
+      if (text == "false") return Value(false);
+      break;
   }
   return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not ", TypeName(def.type)));
 }

@@ -27,6 +27,7 @@ struct Config {
   int http_threads = 4;                                  // HTTP worker threads
   std::string storage_root = "/var/lib/georep/storage";  // blob files
   std::string repository_root = "/var/lib/georep/repositories";  // bare Git repositories
+  bool sample_enabled = false;    // serve the sample forge's API (the demo's application)
   std::string access_key;         // secondaries: key issued by `georep site add`
   std::string secret_access_key;  // secondaries: secret printed once by `georep site add`
   log::Level log_level = log::Level::kInfo;  // debug, info, warn, error

@@ -42,6 +42,26 @@ TEST_F(ConfigTest, LoadsMinimalFileWithDefaults) {
   EXPECT_EQ(c->log_level, log::Level::kInfo);
 }
 
+TEST_F(ConfigTest, TheSampleApplicationIsOffUnlessEnabled) {
+  auto off = LoadConfig(Write(kMinimal), Env());
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_FALSE(off->sample_enabled);
+  auto on = LoadConfig(Write(std::string(kMinimal) + "[sample]\nenabled = true\n"), Env());
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_TRUE(on->sample_enabled);
+  // Rendered (as the demo writes it) and read back.
+  auto again = LoadConfig(Write(RenderConfig(*on)), Env());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->sample_enabled);
+  auto env_off = LoadConfig(Write(RenderConfig(*on)), Env({{"GEOREP_SAMPLE_ENABLED", "false"}}));
+  ASSERT_TRUE(env_off.ok()) << env_off.status();
+  EXPECT_FALSE(env_off->sample_enabled);
+  auto bad = LoadConfig(Write(std::string(kMinimal) + "[sample]\nenabled = \"yes\"\n"), Env());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("\"sample.enabled\""), std::string::npos) << bad.status();
+  EXPECT_NE(bad.status().message().find("true or false"), std::string::npos) << bad.status();
+}
+
 TEST_F(ConfigTest, MissingFileNamesThePath) {
   auto c = LoadConfig(dir_ + "/nope.toml", Env());
   ASSERT_FALSE(c.ok());
