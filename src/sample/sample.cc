@@ -20,18 +20,17 @@
 namespace georep::sample {
 namespace fs = std::filesystem;
 
+// The blob replicables of the built-in list whose model tables are the
+// sample's: one list, so a new blob type is a new sample kind by itself.
 const std::vector<std::string>& BlobKinds() {
-  static const std::vector<std::string> kinds = {"upload",
-                                                 "lfs_object",
-                                                 "job_artifact",
-                                                 "package_file",
-                                                 "pipeline_artifact",
-                                                 "terraform_state_version",
-                                                 "merge_request_diff",
-                                                 "pages_deployment",
-                                                 "ci_secure_file",
-                                                 "dependency_proxy_blob",
-                                                 "dependency_proxy_manifest"};
+  static const std::vector<std::string> kinds = [] {
+    std::vector<std::string> out;
+    for (const auto& spec : framework::BuiltinReplicables()) {
+      if (spec.strategy == Strategy::kBlob && spec.model_table == TableOf(spec.name))
+        out.push_back(spec.name);
+    }
+    return out;
+  }();
   return kinds;
 }
 
