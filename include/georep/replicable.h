@@ -22,6 +22,18 @@ namespace georep {
 
 enum class Strategy { kBlob, kRepository };
 
+// The names a `[[replicable]]` block's `strategy` takes.
+constexpr const char* StrategyName(Strategy s) {
+  switch (s) {
+    case Strategy::kBlob:
+      return "blob";
+    case Strategy::kRepository:
+      return "repository";
+  }
+  return "";
+}
+inline constexpr Strategy kStrategies[] = {Strategy::kBlob, Strategy::kRepository};
+
 struct ReplicableSpec {
   std::string name;   // lower_snake_case: tables, metrics, API, CLI
   std::string title;  // for people (admin page)

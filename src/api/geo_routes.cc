@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "db/connection.h"
 #include "framework/spec.h"
+#include "framework/strategy.h"
 #include "nlohmann/json.hpp"
 #include "transport/geo_auth.h"
 #include "util/logging.h"
@@ -62,7 +63,7 @@ namespace {
 
 const ReplicableSpec* BlobSpec(const GeoRouteContext& ctx, const std::string& name) {
   for (const auto& s : ctx.specs) {
-    if (s.name == name && s.strategy == Strategy::kBlob) return &s;
+    if (s.name == name && framework::DescriptorOf(s).served_by_retrieve) return &s;
   }
   return nullptr;
 }

@@ -5,7 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "db/connection.h"
-#include "framework/repository_sync.h"
+#include "framework/repository/repository_sync.h"
 #include "framework/spec.h"
 #include "git/http_backend.h"
 #include "transport/geo_auth.h"

@@ -4,7 +4,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "framework/verification.h"
+#include "framework/primary_states.h"
+#include "framework/registry_store.h"
 #include "git/repository.h"
 #include "nlohmann/json.hpp"
 

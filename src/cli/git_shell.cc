@@ -11,7 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "db/connection.h"
 #include "events/publish.h"
-#include "framework/repository_sync.h"
+#include "framework/repository/repository_sync.h"
 #include "framework/spec.h"
 #include "git/repository.h"
 #include "site/sites.h"

@@ -9,7 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "framework/registry_store.h"
 #include "framework/spec.h"
+#include "framework/strategy.h"
 #include "util/logging.h"
 
 namespace georep::events {
@@ -224,8 +226,9 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
       slot = {e->name, e->path};
     }
     // A moved blob is fetched again at its new path; a moved repository is
-    // moved by its next sync (framework/repository_sync.h).
-    if (e->name == "updated" && !e->old_path.empty() && spec->second.strategy == Strategy::kBlob)
+    // moved by its next sync (framework/repository/repository_sync.h).
+    if (e->name == "updated" && !e->old_path.empty() &&
+        !framework::DescriptorOf(spec->second).sync_moves_copy)
       stale_files.push_back({&spec->second, e->old_path});
   }
 
@@ -243,33 +246,12 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
       for (const auto& [id, a] : items) {
         (a.kind == "created" ? create : a.kind == "updated" ? update : remove).push_back(id);
       }
-      std::string reg = framework::RegistryTable(spec);
-      if (!create.empty()) {
-        auto r = tracking_->Exec(
-            absl::StrCat("INSERT INTO ", reg, " (model_id) SELECT unnest($1::bigint[]) ",
-                         "ON CONFLICT (model_id) DO NOTHING"),
-            {db::BigintArray(create)});
-        if (!r.ok()) return r.status();
-      }
-      if (!update.empty()) {
-        auto r = tracking_->Exec(
-            absl::StrCat(
-                "INSERT INTO ", reg,
-                " (model_id) SELECT unnest($1::bigint[]) ON CONFLICT (model_id) DO UPDATE ",
-                "SET state = 0, retry_count = 0, retry_at = NULL, missing_on_primary = false"),
-            {db::BigintArray(update)});
-        if (!r.ok()) return r.status();
-      }
+      if (auto r = framework::ApplyCreated(*tracking_, spec, create); !r.ok()) return r;
+      if (auto r = framework::ApplyUpdated(*tracking_, spec, update); !r.ok()) return r;
       if (!remove.empty()) {
-        auto r = tracking_->Exec(
-            absl::StrCat("DELETE FROM ", reg,
-                         " WHERE model_id = ANY($1::bigint[]) RETURNING local_path"),
-            {db::BigintArray(remove)});
-        if (!r.ok()) return r.status();
-        std::set<std::string> paths;
-        for (int i = 0; i < r->rows(); ++i) {
-          if (!r->IsNull(i, 0)) paths.insert(std::string(r->Get(i, 0)));
-        }
+        auto removed = framework::RemoveRows(*tracking_, spec, remove);
+        if (!removed.ok()) return removed.status();
+        std::set<std::string> paths(removed->local_paths.begin(), removed->local_paths.end());
         for (int64_t id : remove) {
           const std::string& p = items.at(id).path;
           if (!p.empty()) {

@@ -2,8 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "framework/primary_states.h"
 #include "framework/spec.h"
-#include "framework/verification.h"
 
 namespace georep::events {
 
@@ -21,14 +21,7 @@ absl::Status PublishRepositoryUpdated(db::Connection& main, const ReplicableSpec
   return db::InTransaction(main, [&]() -> absl::Status {
     if (auto r = PublishEvent(main, spec.name, model_id, "updated"); !r.ok()) return r.status();
     if (auto n = main.Exec("SELECT pg_notify('georep_checksum', '')"); !n.ok()) return n.status();
-    // worker_id = NULL: a checksum being computed of the old refs is not recorded.
-    auto r =
-        main.Exec(framework::SpecSql(spec,
-                                     "INSERT INTO $STATES (model_id) VALUES ($1) "
-                                     "ON CONFLICT (model_id) DO UPDATE SET state = 0, checksum "
-                                     "= NULL, retry_count = 0, retry_at = NULL, worker_id = NULL"),
-                  {absl::StrCat(model_id)});
-    return r.ok() ? absl::OkStatus() : r.status();
+    return framework::ResetState(main, spec, model_id);
   });
 }
 
@@ -54,31 +47,30 @@ absl::StatusOr<std::vector<std::string>> InstallPublishTriggers(
         missing.push_back(spec.name);
         continue;
       }
-      std::string sql = absl::StrReplaceAll(R"sql(
+      std::string sql = absl::StrReplaceAll(
+          R"sql(
 CREATE OR REPLACE FUNCTION georep.publish_$NAME() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
   -- The event, and the primary's checksum state of the row: a new or changed
   -- row is checksummed (again), a deleted one forgotten.
   IF TG_OP = 'INSERT' THEN
     PERFORM georep.publish_event('$NAME', NEW.$ID, 'created');
-    INSERT INTO $STATES (model_id) VALUES (NEW.$ID)
-      ON CONFLICT (model_id) DO UPDATE SET state = 0, checksum = NULL, retry_count = 0, retry_at = NULL, worker_id = NULL;
+    $RESET_NEW;
     PERFORM pg_notify('georep_checksum', '');
   ELSIF TG_OP = 'DELETE' THEN
     PERFORM georep.publish_event('$NAME', OLD.$ID, 'deleted', jsonb_build_object('path', $OLDPATH));
-    DELETE FROM $STATES WHERE model_id = OLD.$ID;
+    $FORGET_OLD;
   ELSE
     IF NEW.$ID IS DISTINCT FROM OLD.$ID THEN
       PERFORM georep.publish_event('$NAME', OLD.$ID, 'deleted', jsonb_build_object('path', $OLDPATH));
       PERFORM georep.publish_event('$NAME', NEW.$ID, 'created');
-      DELETE FROM $STATES WHERE model_id = OLD.$ID;
+      $FORGET_OLD;
     ELSIF $OLDPATH IS DISTINCT FROM $NEWPATH THEN
       PERFORM georep.publish_event('$NAME', NEW.$ID, 'updated', jsonb_build_object('old_path', $OLDPATH));
     ELSE
       PERFORM georep.publish_event('$NAME', NEW.$ID, 'updated');
     END IF;
-    INSERT INTO $STATES (model_id) VALUES (NEW.$ID)
-      ON CONFLICT (model_id) DO UPDATE SET state = 0, checksum = NULL, retry_count = 0, retry_at = NULL, worker_id = NULL;
+    $RESET_NEW;
     PERFORM pg_notify('georep_checksum', '');
   END IF;
   RETURN NULL;
@@ -93,12 +85,14 @@ CREATE TRIGGER georep_publish_$NAME AFTER INSERT OR DELETE ON $TABLE
 CREATE TRIGGER georep_publish_update_$NAME AFTER UPDATE ON $TABLE
   FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION georep.publish_$NAME();
 )sql",
-                                            {{"$NAME", spec.name},
-                                             {"$ID", framework::QuotedIdColumn(spec)},
-                                             {"$TABLE", framework::QuotedTable(spec)},
-                                             {"$STATES", framework::StatesTable(spec)},
-                                             {"$OLDPATH", framework::PathSql(spec, "OLD")},
-                                             {"$NEWPATH", framework::PathSql(spec, "NEW")}});
+          {{"$NAME", spec.name},
+           {"$ID", framework::QuotedIdColumn(spec)},
+           {"$TABLE", framework::QuotedTable(spec)},
+           {"$RESET_NEW", framework::ResetStateSql(spec, "NEW." + framework::QuotedIdColumn(spec))},
+           {"$FORGET_OLD",
+            framework::ForgetStateSql(spec, "OLD." + framework::QuotedIdColumn(spec))},
+           {"$OLDPATH", framework::PathSql(spec, "OLD")},
+           {"$NEWPATH", framework::PathSql(spec, "NEW")}});
       if (auto st = main.ExecScript(sql); !st.ok()) {
         return absl::Status(st.code(),
                             absl::StrCat("publish triggers of ", spec.name, ": ", st.message()));

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "framework/registry_store.h"
 #include "framework/spec.h"
 #include "util/logging.h"
 
@@ -126,47 +127,29 @@ absl::StatusOr<BackfillStats> Backfill::Step(const ReplicableSpec& spec, bool* a
   std::vector<int64_t> ids = Ids(*model);
   *at_end = static_cast<int>(ids.size()) < opt_.batch;
   // This step covers [lo, hi]; at the end of the table, everything above lo.
-  std::string hi_clause = *at_end ? "" : absl::StrCat(" AND model_id <= ", ids.back());
-  std::string reg = RegistryTable(spec);
-  std::string id_array = db::BigintArray(ids);
-
-  if (!ids.empty()) {
-    auto created = tracking_->Exec(
-        absl::StrCat("INSERT INTO ", reg,
-                     " (model_id) SELECT unnest($1::bigint[]) ON CONFLICT (model_id) DO NOTHING"),
-        {id_array});
-    if (!created.ok()) return created.status();
-    stats.created = created->affected_rows();
-  }
-  auto candidates =
-      tracking_->Exec(absl::StrCat("SELECT model_id FROM ", reg, " WHERE model_id >= $1", hi_clause,
-                                   " AND model_id NOT IN (SELECT unnest($2::bigint[]))"),
-                      {absl::StrCat(lo), id_array});
-  if (!candidates.ok()) return candidates.status();
-  if (candidates->rows() > 0) {
-    std::vector<int64_t> maybe = Ids(*candidates);
+  std::optional<int64_t> hi;
+  if (!*at_end) hi = ids.back();
+  auto created = InsertMissing(*tracking_, spec, ids);
+  if (!created.ok()) return created.status();
+  stats.created = *created;
+  auto maybe = RowsNotIn(*tracking_, spec, lo, hi, ids);
+  if (!maybe.ok()) return maybe.status();
+  if (!maybe->empty()) {
     auto still =
         standby_->Exec(absl::StrCat("SELECT ", QuotedIdColumn(spec), " FROM ", QuotedTable(spec),
                                     " WHERE ", QuotedIdColumn(spec), " = ANY($1::bigint[])"),
-                       {db::BigintArray(maybe)});
+                       {db::BigintArray(*maybe)});
     if (!still.ok()) return still.status();
     std::vector<int64_t> alive_ids = Ids(*still);
     std::set<int64_t> alive(alive_ids.begin(), alive_ids.end());
     std::vector<int64_t> orphans;
-    for (int64_t id : maybe) {
+    for (int64_t id : *maybe) {
       if (!alive.contains(id)) orphans.push_back(id);
     }
-    if (!orphans.empty()) {
-      auto removed =
-          tracking_->Exec(absl::StrCat("DELETE FROM ", reg,
-                                       " WHERE model_id = ANY($1::bigint[]) RETURNING local_path"),
-                          {db::BigintArray(orphans)});
-      if (!removed.ok()) return removed.status();
-      stats.removed = removed->affected_rows();
-      for (int i = 0; i < removed->rows(); ++i) {
-        if (!removed->IsNull(i, 0)) RemoveLocalCopy(spec, std::string(removed->Get(i, 0)));
-      }
-    }
+    auto removed = RemoveRows(*tracking_, spec, orphans);
+    if (!removed.ok()) return removed.status();
+    stats.removed = removed->count;
+    for (const auto& path : removed->local_paths) RemoveLocalCopy(spec, path);
   }
   auto saved =
       tracking_->Exec(absl::StrCat("UPDATE georep.backfill_state SET next_id = $2",

@@ -10,38 +10,6 @@
 #include "util/fs.h"
 
 namespace georep::framework {
-namespace {}  // namespace
-
-const char* VerificationStateName(int state) {
-  switch (state) {
-    case kVerificationPending:
-      return "verification_pending";
-    case kVerificationStarted:
-      return "verification_started";
-    case kVerificationSucceeded:
-      return "verified";
-    case kVerificationFailed:
-      return "verification_failed";
-    case kVerificationDisabled:
-      return "verification_disabled";
-  }
-  return "unknown";
-}
-
-const char* SyncStateName(int state) {
-  switch (state) {
-    case 0:
-      return "pending";
-    case 1:
-      return "started";
-    case 2:
-      return "synced";
-    case 3:
-      return "failed";
-  }
-  return "unknown";
-}
-
 absl::Status EnsureRegistryTable(db::Connection& tracking, const ReplicableSpec& spec) {
   return db::InTransaction(tracking, [&]() -> absl::Status {
     if (auto r = tracking.Exec("SELECT pg_advisory_xact_lock(hashtext('georep.registry_ddl'))");
@@ -54,7 +22,7 @@ absl::Status EnsureRegistryTable(db::Connection& tracking, const ReplicableSpec&
     return tracking.ExecScript(SpecSql(spec, R"sql(
 CREATE TABLE $REG (
   model_id bigint PRIMARY KEY,
-  state smallint NOT NULL DEFAULT 0,
+  state smallint NOT NULL DEFAULT $S_PENDING,
   retry_count integer NOT NULL DEFAULT 0,
   retry_at timestamptz,
   claim_id bigint,
@@ -66,7 +34,7 @@ CREATE TABLE $REG (
   local_path text,
   file_size bigint,
   checksum text,
-  verification_state smallint NOT NULL DEFAULT 0,
+  verification_state smallint NOT NULL DEFAULT $V_PENDING,
   verified_at timestamptz,
   verification_failure text,
   verification_retry_count integer NOT NULL DEFAULT 0,
@@ -74,11 +42,13 @@ CREATE TABLE $REG (
   verification_worker text,
   created_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX $NAME_registry_pending ON $REG (model_id) WHERE state = 0;
-CREATE INDEX $NAME_registry_failed ON $REG (retry_at) WHERE state = 3;
-CREATE INDEX $NAME_registry_started ON $REG (worker_id) WHERE state = 1;
-CREATE INDEX $NAME_registry_to_verify ON $REG (model_id) WHERE state = 2 AND verification_state IN (0, 4);
-CREATE INDEX $NAME_registry_verified ON $REG (verified_at) WHERE state = 2 AND verification_state = 2;
+CREATE INDEX $NAME_registry_pending ON $REG (model_id) WHERE state = $S_PENDING;
+CREATE INDEX $NAME_registry_failed ON $REG (retry_at) WHERE state = $S_FAILED;
+CREATE INDEX $NAME_registry_started ON $REG (worker_id) WHERE state = $S_STARTED;
+CREATE INDEX $NAME_registry_to_verify ON $REG (model_id)
+  WHERE state = $S_SYNCED AND verification_state IN ($V_PENDING, $V_DISABLED);
+CREATE INDEX $NAME_registry_verified ON $REG (verified_at)
+  WHERE state = $S_SYNCED AND verification_state = $V_SUCCEEDED;
 CREATE INDEX $NAME_registry_verifying ON $REG (verification_worker) WHERE verification_worker IS NOT NULL;
 ALTER TABLE $REG SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_cost_delay = 0);
 CREATE TRIGGER $NAME_registry_count_insert AFTER INSERT ON $REG REFERENCING NEW TABLE AS new_rows
@@ -107,14 +77,14 @@ absl::StatusOr<std::vector<ClaimedItem>> ClaimBatch(db::Connection& tracking,
   int64_t claim_id = static_cast<int64_t>(getpid()) << 32 ^ static_cast<int64_t>(random());
   auto claim = [&](absl::string_view pick, int n) -> absl::Status {
     auto r = tracking.Exec(
-        SpecSql(
-            spec,
-            absl::StrCat(
-                "WITH c AS (", pick,
-                " LIMIT $1 FOR UPDATE SKIP LOCKED) "
-                "UPDATE $REG r SET state = 1, claim_id = $2, worker_id = $3, started_at = now() "
-                "FROM c WHERE r.model_id = c.model_id RETURNING r.model_id, r.retry_count, "
-                "r.local_path")),
+        SpecSql(spec,
+                absl::StrCat(
+                    "WITH c AS (", pick,
+                    " LIMIT $1 FOR UPDATE SKIP LOCKED) "
+                    "UPDATE $REG r SET state = $S_STARTED, claim_id = $2, worker_id = $3, "
+                    "started_at = now() "
+                    "FROM c WHERE r.model_id = c.model_id RETURNING r.model_id, r.retry_count, "
+                    "r.local_path")),
         {absl::StrCat(n), absl::StrCat(claim_id), worker_id});
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->rows(); ++i) {
@@ -125,14 +95,14 @@ absl::StatusOr<std::vector<ClaimedItem>> ClaimBatch(db::Connection& tracking,
     return absl::OkStatus();
   };
   int retries = std::max(1, limit / 2);
-  if (auto s =
-          claim("SELECT model_id FROM $REG WHERE state = 3 AND retry_at <= now() ORDER BY retry_at",
-                retries);
+  if (auto s = claim("SELECT model_id FROM $REG WHERE state = $S_FAILED AND retry_at <= now() "
+                     "ORDER BY retry_at",
+                     retries);
       !s.ok()) {
     return s;
   }
-  if (auto s =
-          claim("SELECT model_id FROM $REG WHERE state = 0", limit - static_cast<int>(out.size()));
+  if (auto s = claim("SELECT model_id FROM $REG WHERE state = $S_PENDING",
+                     limit - static_cast<int>(out.size()));
       !s.ok()) {
     return s;
   }
@@ -180,18 +150,19 @@ absl::Status CompleteSyncBatch(db::Connection& tracking, const ReplicableSpec& s
       // reclaim meanwhile means the row is not ours, and its install must not
       // run. The UPDATE locks the rows it marks until the installs are done.
       auto r = tracking.Exec(
-          SpecSql(spec,
-                  "UPDATE $REG r SET state = 2, last_synced_at = now(), retry_count = 0, "
-                  "retry_at = NULL, last_sync_failure = NULL, missing_on_primary = false, "
-                  "claim_id = NULL, worker_id = NULL, local_path = u.local_path, "
-                  "file_size = u.size, checksum = u.checksum, verification_state = u.vstate, "
-                  "verified_at = CASE WHEN u.vstate = 2 THEN now() END, "
-                  "verification_failure = NULL, verification_retry_count = 0, "
-                  "verification_worker = NULL "
-                  "FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], "
-                  "$6::smallint[]) AS u(model_id, claim_id, local_path, size, checksum, vstate) "
-                  "WHERE r.model_id = u.model_id AND r.state = 1 AND r.claim_id = u.claim_id "
-                  "RETURNING r.model_id"),
+          SpecSql(
+              spec,
+              "UPDATE $REG r SET state = $S_SYNCED, last_synced_at = now(), retry_count = 0, "
+              "retry_at = NULL, last_sync_failure = NULL, missing_on_primary = false, "
+              "claim_id = NULL, worker_id = NULL, local_path = u.local_path, "
+              "file_size = u.size, checksum = u.checksum, verification_state = u.vstate, "
+              "verified_at = CASE WHEN u.vstate = $V_SUCCEEDED THEN now() END, "
+              "verification_failure = NULL, verification_retry_count = 0, "
+              "verification_worker = NULL "
+              "FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], "
+              "$6::smallint[]) AS u(model_id, claim_id, local_path, size, checksum, vstate) "
+              "WHERE r.model_id = u.model_id AND r.state = $S_STARTED AND r.claim_id = u.claim_id "
+              "RETURNING r.model_id"),
           {db::BigintArray(ids), db::BigintArray(claims), db::TextArray(paths),
            db::BigintArray(sizes), db::TextArray(checksums), db::BigintArray(states)});
       if (!r.ok()) return r.status();
@@ -271,15 +242,15 @@ absl::Status FailSync(db::Connection& tracking, const ReplicableSpec& spec, cons
   return tracking
       .Exec(SpecSql(
                 spec,
-                "UPDATE $REG SET state = 3, retry_count = retry_count + 1, "
+                "UPDATE $REG SET state = $S_FAILED, retry_count = retry_count + 1, "
                 "retry_at = now() + make_interval(secs => $3), last_sync_failure = left($4, 1000), "
                 "missing_on_primary = $5, claim_id = NULL, worker_id = NULL, "
-                "verification_state = CASE WHEN $6 THEN 3 ELSE verification_state END, "
+                "verification_state = CASE WHEN $6 THEN $V_FAILED ELSE verification_state END, "
                 "verification_failure = CASE WHEN $6 THEN left($4, 1000) ELSE verification_failure "
                 "END, "
                 "verification_retry_count = verification_retry_count + CASE WHEN $6 THEN 1 ELSE 0 "
                 "END "
-                "WHERE model_id = $1 AND state = 1 AND claim_id = $2"),
+                "WHERE model_id = $1 AND state = $S_STARTED AND claim_id = $2"),
             {absl::StrCat(item.model_id), absl::StrCat(item.claim_id), absl::StrCat(delay_seconds),
              error, missing_on_primary ? "true" : "false", verification_failed ? "true" : "false"})
       .status();
@@ -289,7 +260,8 @@ absl::StatusOr<int64_t> ReclaimStarted(db::Connection& tracking, const Replicabl
                                        double dead_after_seconds, double timeout_seconds) {
   auto r = tracking.Exec(
       SpecSql(spec,
-              "UPDATE $REG SET state = 0, claim_id = NULL, worker_id = NULL WHERE state = 1 AND ("
+              "UPDATE $REG SET state = $S_PENDING, claim_id = NULL, worker_id = NULL "
+              "WHERE state = $S_STARTED AND ("
               "worker_id IS NULL OR started_at < now() - make_interval(secs => $2) OR NOT EXISTS ("
               "SELECT 1 FROM georep.workers w WHERE w.worker_id = $REG.worker_id "
               "AND w.heartbeat_at > now() - make_interval(secs => $1)))"),
@@ -328,6 +300,250 @@ absl::Status Heartbeat(db::Connection& tracking, const std::string& worker_id) {
 
 absl::Status RetireWorker(db::Connection& tracking, const std::string& worker_id) {
   return tracking.Exec("DELETE FROM georep.workers WHERE worker_id = $1", {worker_id}).status();
+}
+
+// ---------------------------------------------------------------- events
+
+absl::Status ApplyCreated(db::Connection& tracking, const ReplicableSpec& spec,
+                          const std::vector<int64_t>& ids) {
+  if (ids.empty()) return absl::OkStatus();
+  return tracking
+      .Exec(SpecSql(spec,
+                    "INSERT INTO $REG (model_id) SELECT unnest($1::bigint[]) "
+                    "ON CONFLICT (model_id) DO NOTHING"),
+            {db::BigintArray(ids)})
+      .status();
+}
+
+absl::Status ApplyUpdated(db::Connection& tracking, const ReplicableSpec& spec,
+                          const std::vector<int64_t>& ids) {
+  if (ids.empty()) return absl::OkStatus();
+  return tracking
+      .Exec(SpecSql(spec,
+                    "INSERT INTO $REG (model_id) SELECT unnest($1::bigint[]) "
+                    "ON CONFLICT (model_id) DO UPDATE SET state = $S_PENDING, retry_count = 0, "
+                    "retry_at = NULL, missing_on_primary = false"),
+            {db::BigintArray(ids)})
+      .status();
+}
+
+absl::StatusOr<RemovedRows> RemoveRows(db::Connection& tracking, const ReplicableSpec& spec,
+                                       const std::vector<int64_t>& ids) {
+  RemovedRows out;
+  if (ids.empty()) return out;
+  auto r = tracking.Exec(
+      SpecSql(spec, "DELETE FROM $REG WHERE model_id = ANY($1::bigint[]) RETURNING local_path"),
+      {db::BigintArray(ids)});
+  if (!r.ok()) return r.status();
+  out.count = r->affected_rows();
+  for (int i = 0; i < r->rows(); ++i) {
+    if (!r->IsNull(i, 0)) out.local_paths.push_back(std::string(r->Get(i, 0)));
+  }
+  return out;
+}
+
+// -------------------------------------------------------------- backfill
+
+absl::StatusOr<int64_t> InsertMissing(db::Connection& tracking, const ReplicableSpec& spec,
+                                      const std::vector<int64_t>& ids) {
+  if (ids.empty()) return 0;
+  auto r = tracking.Exec(SpecSql(spec,
+                                 "INSERT INTO $REG (model_id) SELECT unnest($1::bigint[]) "
+                                 "ON CONFLICT (model_id) DO NOTHING"),
+                         {db::BigintArray(ids)});
+  if (!r.ok()) return r.status();
+  return r->affected_rows();
+}
+
+absl::StatusOr<std::vector<int64_t>> RowsNotIn(db::Connection& tracking, const ReplicableSpec& spec,
+                                               int64_t lo, std::optional<int64_t> hi,
+                                               const std::vector<int64_t>& ids) {
+  auto r = tracking.Exec(
+      SpecSql(spec, absl::StrCat("SELECT model_id FROM $REG WHERE model_id >= $1",
+                                 hi ? absl::StrCat(" AND model_id <= ", *hi) : "",
+                                 " AND model_id NOT IN (SELECT unnest($2::bigint[]))")),
+      {absl::StrCat(lo), db::BigintArray(ids)});
+  if (!r.ok()) return r.status();
+  std::vector<int64_t> out;
+  for (int i = 0; i < r->rows(); ++i) out.push_back(r->GetInt64(i, 0));
+  return out;
+}
+
+// ---------------------------------------------------------- verification
+
+absl::Status ReleaseDeadVerifications(db::Connection& tracking, const ReplicableSpec& spec,
+                                      double dead_after_seconds) {
+  return tracking
+      .Exec(SpecSql(spec,
+                    "UPDATE $REG SET verification_worker = NULL, verification_state = CASE WHEN "
+                    "verification_state = $V_STARTED THEN $V_PENDING ELSE verification_state END "
+                    "WHERE verification_worker IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+                    "georep.workers w WHERE w.worker_id = $REG.verification_worker "
+                    "AND w.heartbeat_at > now() - make_interval(secs => $1))"),
+            {absl::StrCat(dead_after_seconds)})
+      .status();
+}
+
+absl::StatusOr<std::vector<VerificationClaim>> ClaimVerifications(db::Connection& tracking,
+                                                                  const ReplicableSpec& spec,
+                                                                  const std::string& worker_id,
+                                                                  int limit, VerificationPick pick,
+                                                                  double interval_seconds) {
+  bool due = pick == VerificationPick::kDue;
+  db::Params params = {absl::StrCat(limit), worker_id};
+  // An unused parameter has no type PostgreSQL could infer.
+  if (due) params.push_back(absl::StrCat(interval_seconds));
+  auto r = tracking.Exec(
+      SpecSql(spec, absl::StrCat(
+                        "UPDATE $REG r SET verification_state = CASE WHEN r.verification_state = "
+                        "$V_PENDING THEN $V_STARTED ELSE r.verification_state END, "
+                        "verification_started_at = now(), verification_worker = $2 FROM (SELECT "
+                        "model_id FROM $REG WHERE state = $S_SYNCED AND ",
+                        due ? "verification_state = $V_SUCCEEDED AND verified_at < now() - "
+                              "make_interval(secs => $3)"
+                            : "verification_state = $V_PENDING",
+                        " AND verification_worker IS NULL LIMIT $1 FOR UPDATE SKIP LOCKED) c "
+                        "WHERE r.model_id = c.model_id "
+                        "RETURNING r.model_id, coalesce(r.local_path, ''), "
+                        "r.verification_retry_count")),
+      params);
+  if (!r.ok()) return r.status();
+  std::vector<VerificationClaim> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    out.push_back(
+        {r->GetInt64(i, 0), std::string(r->Get(i, 1)), static_cast<int>(r->GetInt64(i, 2))});
+  }
+  return out;
+}
+
+absl::Status RecordVerified(db::Connection& tracking, const ReplicableSpec& spec,
+                            const std::string& worker_id, const std::vector<int64_t>& ids,
+                            const std::vector<std::string>& checksums) {
+  if (ids.empty()) return absl::OkStatus();
+  return tracking
+      .Exec(SpecSql(spec,
+                    "UPDATE $REG r SET verification_state = $V_SUCCEEDED, verified_at = now(), "
+                    "checksum = v.sum, verification_failure = NULL, verification_retry_count = 0, "
+                    "verification_worker = NULL FROM unnest($1::bigint[], $2::text[]) AS v(id, "
+                    "sum) WHERE r.model_id = v.id AND r.verification_worker = $3"),
+            {db::BigintArray(ids), db::TextArray(checksums), worker_id})
+      .status();
+}
+
+absl::Status RecordVerificationFailure(db::Connection& tracking, const ReplicableSpec& spec,
+                                       const std::string& worker_id, int64_t id,
+                                       const std::string& failure, double retry_delay_seconds) {
+  return tracking
+      .Exec(SpecSql(spec,
+                    "UPDATE $REG SET verification_state = $V_FAILED, verification_failure = "
+                    "left($3, 1000), verification_retry_count = verification_retry_count + 1, "
+                    "verification_worker = NULL, state = $S_FAILED, last_sync_failure = left($3, "
+                    "1000), retry_count = retry_count + 1, retry_at = now() + make_interval(secs "
+                    "=> $4) WHERE model_id = $1 AND verification_worker = $2 AND state = "
+                    "$S_SYNCED"),
+            {absl::StrCat(id), worker_id, failure, absl::StrCat(retry_delay_seconds)})
+      .status();
+}
+
+absl::Status RecordVerificationDisabled(db::Connection& tracking, const ReplicableSpec& spec,
+                                        const std::string& worker_id,
+                                        const std::vector<int64_t>& ids) {
+  if (ids.empty()) return absl::OkStatus();
+  return tracking
+      .Exec(SpecSql(spec,
+                    "UPDATE $REG SET verification_state = $V_DISABLED, verification_worker = NULL "
+                    "WHERE model_id = ANY($1::bigint[]) AND verification_worker = $2"),
+            {db::BigintArray(ids), worker_id})
+      .status();
+}
+
+absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> DisabledRows(
+    db::Connection& tracking, const ReplicableSpec& spec, int limit) {
+  auto r = tracking.Exec(SpecSql(spec,
+                                 "SELECT model_id, checksum FROM $REG WHERE state = $S_SYNCED AND "
+                                 "verification_state = $V_DISABLED ORDER BY model_id LIMIT $1"),
+                         {absl::StrCat(limit)});
+  if (!r.ok()) return r.status();
+  std::vector<std::pair<int64_t, std::string>> out;
+  for (int i = 0; i < r->rows(); ++i) out.push_back({r->GetInt64(i, 0), std::string(r->Get(i, 1))});
+  return out;
+}
+
+absl::Status SettleDisabled(db::Connection& tracking, const ReplicableSpec& spec,
+                            const std::vector<int64_t>& matching,
+                            const std::vector<int64_t>& mismatching) {
+  if (!matching.empty()) {
+    auto r = tracking.Exec(
+        SpecSql(spec,
+                "UPDATE $REG SET verification_state = $V_SUCCEEDED, verified_at = now(), "
+                "verification_failure = NULL WHERE state = $S_SYNCED AND verification_state = "
+                "$V_DISABLED AND model_id = ANY($1::bigint[])"),
+        {db::BigintArray(matching)});
+    if (!r.ok()) return r.status();
+  }
+  if (!mismatching.empty()) {
+    // Fetched again at once.
+    auto r = tracking.Exec(
+        SpecSql(spec,
+                "UPDATE $REG SET verification_state = $V_FAILED, verification_retry_count = "
+                "verification_retry_count + 1, verification_failure = 'checksum does not match "
+                "the primary''s', state = $S_FAILED, last_sync_failure = 'verification: checksum "
+                "does not match the primary''s', retry_count = retry_count + 1, retry_at = now() "
+                "WHERE model_id = ANY($1::bigint[]) AND state = $S_SYNCED AND verification_state "
+                "= $V_DISABLED"),
+        {db::BigintArray(mismatching)});
+    if (!r.ok()) return r.status();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> QueueDiffering(db::Connection& tracking, const ReplicableSpec& spec,
+                                       const std::string& ids, const std::string& checksums) {
+  auto r = tracking.Exec(
+      SpecSql(spec,
+              "UPDATE $REG r SET state = $S_PENDING, retry_count = 0, retry_at = NULL, "
+              "missing_on_primary = false FROM unnest($1::bigint[], $2::text[]) AS p(id, sum) "
+              "WHERE r.model_id = p.id AND r.state = $S_SYNCED AND r.checksum IS DISTINCT FROM "
+              "p.sum"),
+      {ids, checksums});
+  if (!r.ok()) return r.status();
+  return r->affected_rows();
+}
+
+absl::StatusOr<std::optional<std::string>> VerifiedChecksum(db::Connection& tracking,
+                                                            const ReplicableSpec& spec,
+                                                            int64_t id) {
+  auto r = tracking.Exec(SpecSql(spec,
+                                 "SELECT checksum FROM $REG WHERE model_id = $1 AND state = "
+                                 "$S_SYNCED AND verification_state = $V_SUCCEEDED"),
+                         {absl::StrCat(id)});
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0 || r->IsNull(0, 0)) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(r->Get(0, 0)));
+}
+
+// ------------------------------------------------------------- operators
+
+absl::StatusOr<int64_t> Resync(db::Connection& tracking, const ReplicableSpec& spec,
+                               const Selection& sel) {
+  auto r = tracking.Exec(SpecSql(
+      spec, absl::StrCat("UPDATE $REG SET state = $S_PENDING, retry_count = 0, retry_at = NULL, "
+                         "missing_on_primary = false WHERE state <> $S_STARTED AND ",
+                         SelectionSql(sel,
+                                      "(state = $S_FAILED OR verification_state = "
+                                      "$V_FAILED)"))));
+  if (!r.ok()) return r.status();
+  return r->affected_rows();
+}
+
+absl::StatusOr<int64_t> ReverifySecondary(db::Connection& tracking, const ReplicableSpec& spec,
+                                          const Selection& sel) {
+  auto r = tracking.Exec(
+      SpecSql(spec, absl::StrCat("UPDATE $REG SET verification_state = $V_PENDING WHERE state = "
+                                 "$S_SYNCED AND verification_state <> $V_STARTED AND ",
+                                 SelectionSql(sel, "verification_state = $V_FAILED"))));
+  if (!r.ok()) return r.status();
+  return r->affected_rows();
 }
 
 }  // namespace georep::framework

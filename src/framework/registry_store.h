@@ -1,11 +1,20 @@
 // The registry tables of a secondary's tracking database: one row per item
-// of each replicable, the durable queue of all sync work.
+// of each replicable, the durable queue of all sync and verification work.
+// Every statement on georep.<name>_registry lives in this file: the state
+// machine of framework/states.h is readable here in one piece.
 //
-// States: 0 pending, 1 started, 2 synced, 3 failed. A row is claimed
-// (pending → started) with FOR UPDATE SKIP LOCKED and a claim id; it is
-// completed or failed only if it is still started under that claim, so an
-// `updated` event that reset it to pending meanwhile, or a reclaim after its
-// worker died, makes the late result a no-op and the item is synced again.
+// Invariants:
+//   - A row is claimed (pending → started, or a failed row due for a retry)
+//     with FOR UPDATE SKIP LOCKED and a claim id; it is completed or failed
+//     only while it is still started under that claim, so an `updated` event
+//     that reset it to pending meanwhile, or a reclaim after its worker died,
+//     makes the late result a no-op and the item is synced again.
+//   - A row is recorded synced only after its copy is in place and durable.
+//   - A verification failure is also a sync failure (the copy is fetched
+//     again); a verification is recorded only under its claim
+//     (verification_worker) and only while the row is synced.
+//   - Deleting a row is the only way a copy is removed; the caller removes
+//     the local paths returned, after the commit.
 //
 // Stateless; every call takes the connection to use.
 #pragma once
@@ -21,21 +30,10 @@
 
 #include "absl/status/statusor.h"
 #include "db/connection.h"
+#include "framework/states.h"
 #include "georep/replicable.h"
 
 namespace georep::framework {
-
-enum class SyncState : int { kPending = 0, kStarted = 1, kSynced = 2, kFailed = 3 };
-const char* SyncStateName(int state);
-// Verification states, of a secondary's copy and of the primary's checksum.
-enum VerificationState : int {
-  kVerificationPending = 0,
-  kVerificationStarted = 1,
-  kVerificationSucceeded = 2,
-  kVerificationFailed = 3,
-  kVerificationDisabled = 4,  // the primary has no checksum yet
-};
-const char* VerificationStateName(int state);
 
 // Creates the registry table of `spec` with its indexes and count triggers
 // (idempotent).
@@ -153,5 +151,92 @@ absl::Status FoldCounts(db::Connection& tracking);
 // Worker liveness.
 absl::Status Heartbeat(db::Connection& tracking, const std::string& worker_id);
 absl::Status RetireWorker(db::Connection& tracking, const std::string& worker_id);
+
+// ---- the log cursor's effects of events (events/log_cursor.h)
+
+// `created`: a pending row, unless there is one (a synced copy stays).
+absl::Status ApplyCreated(db::Connection& tracking, const ReplicableSpec& spec,
+                          const std::vector<int64_t>& ids);
+// `updated`: pending again, with a fresh retry count (synced anew).
+absl::Status ApplyUpdated(db::Connection& tracking, const ReplicableSpec& spec,
+                          const std::vector<int64_t>& ids);
+// `deleted`, or an orphan found by the backfill: the rows go. Returns how
+// many, and the local paths they named, for the caller to remove after the
+// commit.
+struct RemovedRows {
+  int64_t count = 0;
+  std::vector<std::string> local_paths;
+};
+absl::StatusOr<RemovedRows> RemoveRows(db::Connection& tracking, const ReplicableSpec& spec,
+                                       const std::vector<int64_t>& ids);
+
+// ---- the consistency backfill (framework/backfill.h)
+
+// Pending rows for those of `ids` that have none. Returns how many.
+absl::StatusOr<int64_t> InsertMissing(db::Connection& tracking, const ReplicableSpec& spec,
+                                      const std::vector<int64_t>& ids);
+// Ids of rows in [lo, hi] (no upper bound when hi is nullopt) not in `ids`.
+absl::StatusOr<std::vector<int64_t>> RowsNotIn(db::Connection& tracking, const ReplicableSpec& spec,
+                                               int64_t lo, std::optional<int64_t> hi,
+                                               const std::vector<int64_t>& ids);
+
+// ---- verification of copies on a secondary (framework/verifier.h)
+
+// Checks claimed by verifiers whose heartbeat stopped are released (a
+// started check goes back to pending).
+absl::Status ReleaseDeadVerifications(db::Connection& tracking, const ReplicableSpec& spec,
+                                      double dead_after_seconds);
+enum class VerificationPick {
+  kAsked,  // pending: after a sync that could not be verified inline, or reverify
+  kDue,    // verified longer ago than the interval (stays counted verified)
+};
+struct VerificationClaim {
+  int64_t model_id = 0;
+  std::string local_path;  // empty when the row names none
+  int retry_count = 0;     // verification retries
+};
+absl::StatusOr<std::vector<VerificationClaim>> ClaimVerifications(db::Connection& tracking,
+                                                                  const ReplicableSpec& spec,
+                                                                  const std::string& worker_id,
+                                                                  int limit, VerificationPick pick,
+                                                                  double interval_seconds);
+// The outcomes of claimed checks.
+absl::Status RecordVerified(db::Connection& tracking, const ReplicableSpec& spec,
+                            const std::string& worker_id, const std::vector<int64_t>& ids,
+                            const std::vector<std::string>& checksums);
+// Also a sync failure: fetched again after `retry_delay_seconds`.
+absl::Status RecordVerificationFailure(db::Connection& tracking, const ReplicableSpec& spec,
+                                       const std::string& worker_id, int64_t id,
+                                       const std::string& failure, double retry_delay_seconds);
+// The primary has no (trusted) checksum: disabled until it has.
+absl::Status RecordVerificationDisabled(db::Connection& tracking, const ReplicableSpec& spec,
+                                        const std::string& worker_id,
+                                        const std::vector<int64_t>& ids);
+// Synced rows waiting for the primary's checksum: id → the copy's checksum.
+absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> DisabledRows(
+    db::Connection& tracking, const ReplicableSpec& spec, int limit);
+// The primary's checksum arrived: equal → verified; different → failed and
+// fetched again at once.
+absl::Status SettleDisabled(db::Connection& tracking, const ReplicableSpec& spec,
+                            const std::vector<int64_t>& matching,
+                            const std::vector<int64_t>& mismatching);
+// Synced rows whose checksum is not the primary's (bigint[] and text[]
+// literals of the primary's ids and checksums) go back to pending. Returns
+// how many.
+absl::StatusOr<int64_t> QueueDiffering(db::Connection& tracking, const ReplicableSpec& spec,
+                                       const std::string& ids, const std::string& checksums);
+// The checksum of a synced and verified copy; nullopt otherwise.
+absl::StatusOr<std::optional<std::string>> VerifiedChecksum(db::Connection& tracking,
+                                                            const ReplicableSpec& spec, int64_t id);
+
+// ---- operators
+
+// Sync again: rows back to pending (not those being synced). Returns rows
+// changed.
+absl::StatusOr<int64_t> Resync(db::Connection& tracking, const ReplicableSpec& spec,
+                               const Selection& sel);
+// Re-read and re-check synced copies.
+absl::StatusOr<int64_t> ReverifySecondary(db::Connection& tracking, const ReplicableSpec& spec,
+                                          const Selection& sel);
 
 }  // namespace georep::framework

@@ -5,7 +5,8 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "framework/repository_sync.h"
+#include "framework/repository/repository_sync.h"
+#include "framework/strategy.h"
 #include "util/logging.h"
 
 namespace georep::framework {
@@ -172,7 +173,7 @@ void Scheduler::Work() {
       // Under load a blob worker takes its share of the queue's next rows of
       // the same replicable, fetched in one request; alone, one row.
       size_t take = 1;
-      if (specs_[spec_index].strategy == Strategy::kBlob) {
+      if (DescriptorOf(specs_[spec_index]).fetches_many) {
         take = std::clamp<size_t>(queue_.size() / std::max(1, opt_.capacity), 1,
                                   std::max(1, opt_.batch_max));
       }

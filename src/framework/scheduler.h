@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "framework/blob_sync.h"
+#include "framework/blob/blob_sync.h"
 #include "framework/registry_store.h"
 #include "georep/replicable.h"
 

@@ -13,6 +13,8 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "db/connection.h"
+#include "framework/states.h"
+#include "framework/strategy.h"
 
 namespace georep::framework {
 namespace {
@@ -72,17 +74,12 @@ absl::StatusOr<PathTemplate> ParsePathTemplate(absl::string_view text) {
 
 const std::string& RootOf(const ReplicableSpec& spec, const std::string& storage_root,
                           const std::string& repository_root) {
-  return spec.strategy == Strategy::kRepository ? repository_root : storage_root;
+  return DescriptorOf(spec).under_repository_root ? repository_root : storage_root;
 }
 
 void RemoveLocalCopy(const ReplicableSpec& spec, const std::string& full_path) {
   if (full_path.empty() || full_path == "/") return;
-  if (spec.strategy == Strategy::kRepository) {
-    std::error_code ec;
-    std::filesystem::remove_all(full_path, ec);
-  } else {
-    unlink(full_path.c_str());
-  }
+  DescriptorOf(spec).remove_local_copy(full_path);
 }
 
 absl::Status ValidateSpec(const ReplicableSpec& spec) {
@@ -102,8 +99,11 @@ absl::Status ValidateSpec(const ReplicableSpec& spec) {
     return bad(absl::StrCat("id column \"", spec.id_column, "\" is not a column name"));
   auto t = ParsePathTemplate(spec.path_template);
   if (!t.ok()) return bad(t.status().message());
-  if (spec.strategy == Strategy::kRepository && !absl::EndsWith(spec.path_template, ".git"))
-    return bad("a repository's path template must end in \".git\"");
+  absl::string_view suffix = DescriptorOf(spec).path_suffix;
+  if (!absl::EndsWith(spec.path_template, suffix)) {
+    return bad(absl::StrCat("a ", StrategyName(spec.strategy), "'s path template must end in \"",
+                            suffix, "\""));
+  }
   return absl::OkStatus();
 }
 
@@ -140,11 +140,11 @@ std::string StatesTable(const ReplicableSpec& spec) {
 }
 
 std::string SpecSql(const ReplicableSpec& spec, absl::string_view text) {
-  return absl::StrReplaceAll(text, {{"$STATES", StatesTable(spec)},
-                                    {"$REG", RegistryTable(spec)},
-                                    {"$NAME", spec.name},
-                                    {"$MODEL", QuotedTable(spec)},
-                                    {"$ID", QuotedIdColumn(spec)}});
+  return StateSql(absl::StrReplaceAll(text, {{"$STATES", StatesTable(spec)},
+                                             {"$REG", RegistryTable(spec)},
+                                             {"$NAME", spec.name},
+                                             {"$MODEL", QuotedTable(spec)},
+                                             {"$ID", QuotedIdColumn(spec)}}));
 }
 
 std::string PathSql(const ReplicableSpec& spec, absl::string_view alias) {

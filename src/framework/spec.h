@@ -45,7 +45,9 @@ std::string RegistryTable(const ReplicableSpec& spec);
 // georep.<name>_states in the main DB.
 std::string StatesTable(const ReplicableSpec& spec);
 // `text` with $REG, $STATES, $NAME, $MODEL and $ID replaced by the spec's
-// registry table, states table, name, quoted model table and id column.
+// registry table, states table, name, quoted model table and id column, and
+// the states' tokens ($S_SYNCED, $V_SUCCEEDED …, framework/states.h) by
+// their numbers.
 std::string SpecSql(const ReplicableSpec& spec, absl::string_view text);
 
 // Where copies of `spec` live: blobs under the storage root, repositories

@@ -7,9 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/backoff.h"
-#include "framework/blob_sync.h"
-#include "framework/repository_sync.h"
+#include "framework/primary_states.h"
 #include "framework/spec.h"
+#include "framework/strategy.h"
 #include "util/fs.h"
 #include "util/logging.h"
 
@@ -17,13 +17,7 @@ namespace georep::framework {
 namespace fs = std::filesystem;
 
 std::unique_ptr<Syncer> MakeSyncer(Strategy strategy, const SyncContext& ctx) {
-  switch (strategy) {
-    case Strategy::kBlob:
-      return std::make_unique<BlobSyncer>(ctx);
-    case Strategy::kRepository:
-      return std::make_unique<RepositorySyncer>(ctx);
-  }
-  return nullptr;
+  return DescriptorOf(strategy).make_syncer(ctx);
 }
 
 absl::Status Syncer::Connect() {
@@ -43,10 +37,8 @@ absl::Status ResolvePaths(db::Connection& standby, const ReplicableSpec& spec,
   auto states = standby.Exec("SELECT to_regclass($1) IS NOT NULL", {StatesTable(spec)});
   if (!states.ok()) return states.status();
   std::string checksum_sql =
-      states->GetBool(0, 0)
-          ? absl::StrCat("(SELECT s.checksum FROM ", StatesTable(spec), " s WHERE s.model_id = m.",
-                         QuotedIdColumn(spec), " AND s.state = 2)")
-          : "NULL::text";
+      states->GetBool(0, 0) ? SucceededChecksumSql(spec, absl::StrCat("m.", QuotedIdColumn(spec)))
+                            : "NULL::text";
   auto r = standby.Exec(absl::StrCat("SELECT m.", QuotedIdColumn(spec), ", ", PathSql(spec, "m"),
                                      ", ", checksum_sql, " FROM ", QuotedTable(spec), " m WHERE m.",
                                      QuotedIdColumn(spec), " = ANY($1::bigint[])"),

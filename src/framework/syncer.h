@@ -3,8 +3,8 @@
 // and recording a failure with backoff. A strategy (blob_sync.h,
 // repository_sync.h) implements Fetch: get the bytes and complete the row.
 //
-// One Syncer per worker thread and strategy; MakeSyncer picks the class, so a
-// new strategy adds one case there and touches no other strategy.
+// One Syncer per worker thread and strategy; MakeSyncer asks the strategy's
+// descriptor (framework/strategy.h) for it.
 #pragma once
 
 #include <memory>

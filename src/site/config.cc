@@ -116,13 +116,18 @@ absl::Status ParseReplicable(const toml::table& block, size_t index, const std::
                             {"path_template", &spec.path_template}}) {
     if (value->empty()) return SettingError(absl::StrCat(where, ".", key), path, "required");
   }
-  if (strategy == "blob") {
-    spec.strategy = Strategy::kBlob;
-  } else if (strategy == "repository") {
-    spec.strategy = Strategy::kRepository;
-  } else {
+  bool known = false;
+  std::string names;
+  for (Strategy s : kStrategies) {
+    absl::StrAppend(&names, names.empty() ? "" : ", ", StrategyName(s));
+    if (strategy == StrategyName(s)) {
+      spec.strategy = s;
+      known = true;
+    }
+  }
+  if (!known) {
     return SettingError(absl::StrCat(where, ".strategy"), path,
-                        absl::StrCat("\"", strategy, "\" is not a strategy (blob, repository)"));
+                        absl::StrCat("\"", strategy, "\" is not a strategy (", names, ")"));
   }
   config.replicables.push_back(std::move(spec));
   return absl::OkStatus();
@@ -385,7 +390,8 @@ std::string RenderConfig(const Config& config) {
       toml::table b{{"name", r.name}, {"table", r.model_table}, {"path_template", r.path_template}};
       if (!r.title.empty()) b.insert("title", r.title);
       if (r.id_column != "id") b.insert("id_column", r.id_column);
-      if (r.strategy == Strategy::kRepository) b.insert("strategy", "repository");
+      if (r.strategy != Strategy::kBlob)
+        b.insert("strategy", std::string(StrategyName(r.strategy)));
       blocks.push_back(std::move(b));
     }
     root.insert("replicable", std::move(blocks));

@@ -7,7 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "events/publish.h"
-#include "framework/verification.h"
+#include "framework/checksummer.h"
+#include "framework/verifier.h"
 #include "git/repository.h"
 #include "gtest/gtest.h"
 #include "support/two_db.h"

@@ -1,4 +1,4 @@
-#include "framework/blob_sync.h"
+#include "framework/blob/blob_sync.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -14,7 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "framework/backoff.h"
 #include "framework/spec.h"
-#include "framework/verification.h"
+#include "framework/states.h"
 #include "transport/geo_auth.h"
 #include "util/fs.h"
 #include "util/logging.h"

@@ -1,4 +1,4 @@
-#include "framework/repository_sync.h"
+#include "framework/repository/repository_sync.h"
 
 #include <chrono>
 #include <cstdio>
@@ -6,8 +6,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "framework/primary_states.h"
 #include "framework/spec.h"
-#include "framework/verification.h"
 #include "git/repository.h"
 #include "transport/geo_auth.h"
 #include "util/fs.h"
@@ -215,17 +215,13 @@ absl::StatusOr<std::optional<FoundRepository>> FindRepository(
 
 absl::StatusOr<bool> CopyIsCurrent(db::Connection& standby, db::Connection& tracking,
                                    const ReplicableSpec& spec, int64_t id) {
-  auto mine =
-      tracking.Exec(SpecSql(spec,
-                            "SELECT checksum FROM $REG WHERE model_id = $1 AND state = 2 AND "
-                            "verification_state = 2"),
-                    {absl::StrCat(id)});
+  auto mine = VerifiedChecksum(tracking, spec, id);
   if (!mine.ok()) return mine.status();
-  if (mine->rows() == 0 || mine->IsNull(0, 0)) return false;
+  if (!*mine) return false;
   auto theirs = PrimaryChecksums(standby, spec, {id});
   if (!theirs.ok()) return theirs.status();
   auto it = theirs->find(id);
-  return it != theirs->end() && it->second == mine->Get(0, 0);
+  return it != theirs->end() && it->second == **mine;
 }
 
 }  // namespace georep::framework

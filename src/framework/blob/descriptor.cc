@@ -1,0 +1,28 @@
+#include "framework/blob/descriptor.h"
+
+#include <unistd.h>
+
+#include "framework/blob/blob_sync.h"
+#include "util/sha256.h"
+
+namespace georep::framework {
+
+const StrategyDescriptor& BlobStrategy() {
+  static const StrategyDescriptor d{
+      .strategy = Strategy::kBlob,
+      .path_suffix = "",
+      .under_repository_root = false,
+      .mutable_in_place = false,
+      .fetches_many = true,
+      .served_by_retrieve = true,
+      .sync_moves_copy = false,
+      .local_checksum = [](const std::string& path) { return Sha256File(path); },
+      .remove_local_copy = [](const std::string& path) { unlink(path.c_str()); },
+      .make_syncer = [](const SyncContext& ctx) -> std::unique_ptr<Syncer> {
+        return std::make_unique<BlobSyncer>(ctx);
+      },
+  };
+  return d;
+}
+
+}  // namespace georep::framework

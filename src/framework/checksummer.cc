@@ -1,0 +1,183 @@
+#include "framework/checksummer.h"
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "framework/backoff.h"
+#include "framework/primary_states.h"
+#include "framework/registry_store.h"
+#include "framework/spec.h"
+#include "framework/strategy.h"
+#include "util/logging.h"
+
+namespace georep::framework {
+namespace {
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void SleepUnless(const std::atomic<bool>& stop, double seconds) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (!stop.load() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+int Rand30() {
+  thread_local std::mt19937 rng(std::random_device{}());
+  return static_cast<int>(rng() % 30);
+}
+
+}  // namespace
+
+Checksummer::Checksummer(VerificationOptions options, std::vector<ReplicableSpec> specs)
+    : opt_(std::move(options)), specs_(std::move(specs)) {}
+
+absl::Status Checksummer::Connect() {
+  if (main_) return absl::OkStatus();
+  auto c = db::Connection::Open(opt_.main_conninfo);
+  if (!c.ok()) return c.status();
+  // A result lost in a crash only means that item is checksummed again.
+  if (auto r = (*c)->Exec("SET synchronous_commit = off"); !r.ok()) return r.status();
+  // Publish triggers notify on every new or changed row: checksum it at once.
+  if (auto r = (*c)->Exec("LISTEN georep_checksum"); !r.ok()) return r.status();
+  main_ = std::move(*c);
+  return absl::OkStatus();
+}
+
+void Checksummer::Run(const std::atomic<bool>& stop) {
+  std::string last_error;
+  while (!stop.load()) {
+    auto n = Round();
+    if (!n.ok()) {
+      std::string msg(n.status().message());
+      if (msg != last_error) log::Warn("checksummer round failed", {{"error", msg}});
+      last_error = msg;
+      main_.reset();
+      SleepUnless(stop, 1.0);
+      continue;
+    }
+    last_error.clear();
+    if (*n > 0) continue;
+    // Idle: woken by a notification, else a round every kIdleRoundSeconds
+    // (re-verification and retries come due without one).
+    constexpr double kIdleRoundSeconds = 2.0;
+    for (double waited = 0; waited < kIdleRoundSeconds && !stop.load();
+         waited += opt_.idle_poll_seconds) {
+      auto woken = main_->WaitForNotification(opt_.idle_poll_seconds);
+      if (!woken.ok()) {
+        main_.reset();
+        break;
+      }
+      if (*woken) break;
+    }
+  }
+  if (main_) (void)RetireWorker(*main_, opt_.worker_id);
+}
+
+absl::StatusOr<int> Checksummer::Round() {
+  if (auto s = Connect(); !s.ok()) return s;
+  if (auto s = Heartbeat(*main_, opt_.worker_id); !s.ok()) return s;
+  bool backfill = Now() - last_backfill_ > 60;
+  int done = 0;
+  for (const auto& spec : specs_) {
+    auto exists = main_->Exec("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL",
+                              {spec.model_table, StatesTable(spec)});
+    if (!exists.ok()) return exists.status();
+    if (!exists->GetBool(0, 0)) continue;
+    if (backfill) {
+      if (auto s = BackfillStates(*main_, spec); !s.ok()) return s;
+    }
+    if (auto s = ReleaseDeadChecksummers(*main_, spec, opt_.dead_worker_seconds); !s.ok()) return s;
+    auto n = ChecksumBatch(spec);
+    if (!n.ok()) return n.status();
+    done += *n;
+  }
+  if (backfill) last_backfill_ = Now();
+  (void)FoldCounts(*main_);
+  return done;
+}
+
+absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec) {
+  const StrategyDescriptor& strategy = DescriptorOf(spec);
+  double interval =
+      strategy.mutable_in_place ? opt_.repository_interval_seconds : opt_.interval_seconds;
+  std::vector<ChecksumClaim> claimed;
+  for (ChecksumPick pick : {ChecksumPick::kPending, ChecksumPick::kRetry, ChecksumPick::kDue}) {
+    auto c = ClaimChecksums(*main_, spec, opt_.worker_id, opt_.batch, pick, interval);
+    if (!c.ok()) return c.status();
+    claimed = std::move(*c);
+    if (!claimed.empty()) break;
+  }
+  if (claimed.empty()) return 0;
+  // Checksum the batch, then record it in one transaction: successes with one
+  // statement, failures (rare) one by one.
+  std::vector<int64_t> ok_ids;
+  std::vector<std::string> ok_sums;
+  struct Failed {
+    int64_t id;
+    int retries;
+    std::string why;
+  };
+  std::vector<Failed> failed;
+  std::vector<int64_t> changed;  // items changed in place without an event
+  for (const ChecksumClaim& c : claimed) {
+    std::string failure;
+    if (!c.path) {
+      failure = "model row or its path is gone";
+    } else {
+      auto path = ConfinedPath(RootOf(spec, opt_.storage_root, opt_.repository_root), *c.path);
+      if (!path.ok()) {
+        failure = std::string(path.status().message());
+      } else {
+        auto digest = strategy.local_checksum(*path);
+        if (!digest.ok()) {
+          failure = std::string(digest.status().message());
+        } else if (c.recorded && *c.recorded != *digest && strategy.mutable_in_place) {
+          // A push whose event was lost, or a write behind the application:
+          // a new state of a mutable item, published like any update.
+          log::Info("changed without an event; publishing it",
+                    {{"replicable", spec.name}, {"id", c.model_id}, {"checksum", *digest}});
+          changed.push_back(c.model_id);
+          ok_ids.push_back(c.model_id);
+          ok_sums.push_back(*digest);
+        } else if (c.recorded && *c.recorded != *digest) {
+          failure =
+              absl::StrCat("checksum changed since it was last verified (", *c.recorded, " → ",
+                           *digest, "): the file was modified outside the application");
+        } else {
+          ok_ids.push_back(c.model_id);
+          ok_sums.push_back(*digest);
+        }
+      }
+    }
+    if (!failure.empty()) {
+      log::Warn("checksum failed",
+                {{"replicable", spec.name}, {"id", c.model_id}, {"error", failure}});
+      failed.push_back({c.model_id, c.retry_count, failure});
+    }
+  }
+  absl::Status s = db::InTransaction(*main_, [&]() -> absl::Status {
+    if (auto r = RecordChecksums(*main_, spec, opt_.worker_id, ok_ids, ok_sums); !r.ok()) return r;
+    if (!changed.empty()) {
+      auto r = main_->Exec(
+          "SELECT georep.publish_event($1, id, 'updated') FROM unnest($2::bigint[]) AS id",
+          {spec.name, db::BigintArray(changed)});
+      if (!r.ok()) return r.status();
+    }
+    for (const Failed& f : failed) {
+      if (auto r = RecordChecksumFailure(*main_, spec, opt_.worker_id, f.id, f.why,
+                                         RetryDelaySeconds(f.retries, false, Rand30));
+          !r.ok())
+        return r;
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return static_cast<int>(claimed.size());
+}
+
+}  // namespace georep::framework

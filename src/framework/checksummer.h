@@ -1,0 +1,45 @@
+// The primary's checksummer: claims rows of georep.<name>_states
+// (framework/primary_states.h) and records the checksum of each item, so
+// that every secondary can verify its copy against it.
+//
+// It claims pending rows, then failed rows due for a retry, then succeeded
+// rows due for re-verification, and computes each item's checksum with its
+// strategy's local_checksum. A re-verification compares with the checksum
+// recorded before: a blob changed behind the application's back becomes a
+// checksum failure; an item that changes in place (a repository) is a new
+// state, recorded and published as an `updated` event in one transaction.
+//
+// One thread runs a Checksummer; several daemons may share the work (claims
+// use FOR UPDATE SKIP LOCKED).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "db/connection.h"
+#include "framework/verification_options.h"
+#include "georep/replicable.h"
+
+namespace georep::framework {
+
+class Checksummer {
+ public:
+  Checksummer(VerificationOptions options, std::vector<ReplicableSpec> specs);
+  void Run(const std::atomic<bool>& stop);
+  // One round: backfill states, release dead claims, checksum one batch per
+  // replicable. Returns how many items were checksummed.
+  absl::StatusOr<int> Round();
+
+ private:
+  absl::Status Connect();
+  absl::StatusOr<int> ChecksumBatch(const ReplicableSpec& spec);
+
+  VerificationOptions opt_;
+  std::vector<ReplicableSpec> specs_;
+  std::unique_ptr<db::Connection> main_;
+  double last_backfill_ = 0;
+};
+
+}  // namespace georep::framework

@@ -1,0 +1,32 @@
+#include "framework/repository/descriptor.h"
+
+#include <filesystem>
+
+#include "framework/repository/repository_sync.h"
+#include "git/repository.h"
+
+namespace georep::framework {
+
+const StrategyDescriptor& RepositoryStrategy() {
+  static const StrategyDescriptor d{
+      .strategy = Strategy::kRepository,
+      .path_suffix = ".git",
+      .under_repository_root = true,
+      .mutable_in_place = true,
+      .fetches_many = false,
+      .served_by_retrieve = false,
+      .sync_moves_copy = true,
+      .local_checksum = [](const std::string& path) { return git::RefsChecksum(path); },
+      .remove_local_copy =
+          [](const std::string& path) {
+            std::error_code ec;
+            std::filesystem::remove_all(path, ec);
+          },
+      .make_syncer = [](const SyncContext& ctx) -> std::unique_ptr<Syncer> {
+        return std::make_unique<RepositorySyncer>(ctx);
+      },
+  };
+  return d;
+}
+
+}  // namespace georep::framework

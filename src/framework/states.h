@@ -1,0 +1,50 @@
+// The replication states of DESIGN §3, named once, and their one rendering
+// into SQL: statements write $S_SYNCED, $V_SUCCEEDED … (SpecSql replaces
+// them), never bare numbers. The numbers are stored in smallint columns and
+// must never change.
+//
+//   registry (sync):  pending → started → synced | failed → (retry) started;
+//                     synced | failed → pending (update event, resync,
+//                     reconciliation, verification mismatch)
+//   verification:     pending → started → succeeded | failed;
+//                     pending → disabled (the primary has no checksum yet);
+//                     disabled → succeeded | failed (its checksum arrived);
+//                     succeeded | failed → pending (interval, reverify)
+// The primary's checksum states (<name>_states) use the verification states.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace georep::framework {
+
+enum class SyncState : int { kPending = 0, kStarted = 1, kSynced = 2, kFailed = 3 };
+const char* SyncStateName(int state);
+
+// Verification states, of a secondary's copy and of the primary's checksum.
+enum VerificationState : int {
+  kVerificationPending = 0,
+  kVerificationStarted = 1,
+  kVerificationSucceeded = 2,
+  kVerificationFailed = 3,
+  kVerificationDisabled = 4,  // the primary has no checksum yet
+};
+const char* VerificationStateName(int state);
+
+// `text` with $S_PENDING, $S_STARTED, $S_SYNCED, $S_FAILED and $V_PENDING,
+// $V_STARTED, $V_SUCCEEDED, $V_FAILED, $V_DISABLED replaced by the states'
+// numbers.
+std::string StateSql(absl::string_view text);
+
+// Which rows an operator's action applies to: one id, the failed ones, or all.
+struct Selection {
+  int64_t id = 0;
+  bool failed_only = false;
+  bool all = false;
+};
+// The WHERE condition of `sel`: its id, `failed_clause`, or true.
+std::string SelectionSql(const Selection& sel, absl::string_view failed_clause);
+
+}  // namespace georep::framework

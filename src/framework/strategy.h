@@ -1,0 +1,52 @@
+// A strategy (how one kind of replicable travels and is checked) as a table
+// of functions and flags. Callers ask the descriptor of a spec's strategy
+// instead of switching on it; each strategy lives in its own folder
+// (framework/blob/, framework/repository/) with its descriptor, and the list
+// in strategy.cc names them. A third strategy is a new folder, one line in
+// that list, and its value and name in include/georep/replicable.h.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "georep/replicable.h"
+
+namespace georep::framework {
+
+struct SyncContext;
+class Syncer;
+
+struct StrategyDescriptor {
+  Strategy strategy;
+  const char* path_suffix = "";  // every path template must end in it (".git")
+  // Copies live under the repository root (else the storage root).
+  bool under_repository_root = false;
+  // Items change in place: a changed checksum on the primary is a new state
+  // (recorded and published as an update), not tampering, and every copy's
+  // checksum is compared with the primary's every repository interval.
+  bool mutable_in_place = false;
+  // A worker takes its share of a busy queue and fetches it in one request
+  // (else one item at a time).
+  bool fetches_many = false;
+  // Served to secondaries by GET /geo/retrieve (and /geo/retrieve-batch).
+  bool served_by_retrieve = false;
+  // A sync moves the copy when the model row's path changes (else the
+  // cursor removes the copy at the old path and the new one is fetched).
+  bool sync_moves_copy = false;
+  // The checksum of a local copy.
+  absl::StatusOr<std::string> (*local_checksum)(const std::string& path) = nullptr;
+  // Removes a local copy; a missing one is not an error.
+  void (*remove_local_copy)(const std::string& path) = nullptr;
+  // One worker thread's syncer.
+  std::unique_ptr<Syncer> (*make_syncer)(const SyncContext& ctx) = nullptr;
+};
+
+// The descriptor of `strategy`; every Strategy has one.
+const StrategyDescriptor& DescriptorOf(Strategy strategy);
+inline const StrategyDescriptor& DescriptorOf(const ReplicableSpec& spec) {
+  return DescriptorOf(spec.strategy);
+}
+
+}  // namespace georep::framework

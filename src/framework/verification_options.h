@@ -1,0 +1,33 @@
+// Settings shared by the primary's checksummer and a secondary's verifier
+// (framework/checksummer.h, framework/verifier.h); every default is the
+// site configuration's (site/config.h), which fills these in.
+#pragma once
+
+#include <string>
+
+namespace georep::framework {
+
+struct VerificationOptions {
+  std::string main_conninfo;      // primary: its main DB; secondary: the standby
+  std::string tracking_conninfo;  // secondary only
+  std::string storage_root;
+  std::string repository_root;
+  std::string worker_id;
+  // Re-read and re-check every file this often. 7 days: finds silent
+  // corruption within a week while re-reading a 10 TB site costs about 3 h
+  // of one core per week at SHA-NI speed (≈1 GB/s), under 2 % of its time.
+  double interval_seconds = 7 * 24 * 3600;
+  // Items that change in place (repositories: a push is an update, not a
+  // new file), whose checksum costs no git process, are looked at far more
+  // often: the primary re-reads every one this often, records a changed
+  // checksum and publishes an `updated` event with it (a push whose event
+  // was lost, or a write behind the application's back, is replicated all
+  // the same); a secondary compares every synced copy's checksum with the
+  // primary's this often and queues the ones that differ.
+  double repository_interval_seconds = 300;
+  double dead_worker_seconds = 15;
+  int batch = 500;
+  double idle_poll_seconds = 0.25;  // bounds how soon a new item is checksummed / verified
+};
+
+}  // namespace georep::framework

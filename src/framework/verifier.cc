@@ -1,0 +1,217 @@
+#include "framework/verifier.h"
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "framework/backoff.h"
+#include "framework/primary_states.h"
+#include "framework/registry_store.h"
+#include "framework/spec.h"
+#include "framework/strategy.h"
+#include "util/logging.h"
+
+namespace georep::framework {
+namespace {
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void SleepUnless(const std::atomic<bool>& stop, double seconds) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (!stop.load() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+int Rand30() {
+  thread_local std::mt19937 rng(std::random_device{}());
+  return static_cast<int>(rng() % 30);
+}
+
+}  // namespace
+
+Verifier::Verifier(VerificationOptions options, std::vector<ReplicableSpec> specs)
+    : opt_(std::move(options)), specs_(std::move(specs)) {}
+
+absl::Status Verifier::Connect() {
+  if (auto s = db::EnsureOpen(standby_, opt_.main_conninfo); !s.ok()) return s;
+  if (auto s = db::EnsureOpen(tracking_, opt_.tracking_conninfo, "SET synchronous_commit = off");
+      !s.ok())
+    return s;
+  return absl::OkStatus();
+}
+
+void Verifier::Run(const std::atomic<bool>& stop) {
+  std::string last_error;
+  while (!stop.load()) {
+    auto n = Round();
+    if (!n.ok()) {
+      std::string msg(n.status().message());
+      if (msg != last_error) log::Warn("verifier round failed", {{"error", msg}});
+      last_error = msg;
+      standby_.reset();
+      tracking_.reset();
+      SleepUnless(stop, 1.0);
+      continue;
+    }
+    last_error.clear();
+    if (*n == 0) SleepUnless(stop, opt_.idle_poll_seconds);
+  }
+}
+
+absl::StatusOr<int> Verifier::Round() {
+  if (auto s = Connect(); !s.ok()) return s;
+  if (auto s = Heartbeat(*tracking_, opt_.worker_id); !s.ok()) return s;
+  // The maintained counts say which queries can find anything, so an idle
+  // site costs one query a round rather than several per type.
+  auto counts = ReadCounts(*tracking_);
+  auto has = [&](const ReplicableSpec& spec, int state) {
+    if (!counts.ok()) return true;
+    auto it = counts->find(spec.name + ":verification");
+    if (it == counts->end()) return false;
+    auto c = it->second.find(state);
+    return c != it->second.end() && c->second > 0;
+  };
+  // Copies due for re-verification are looked for a few times per interval.
+  bool due = Now() - last_due_check_ >= std::min(5.0, opt_.interval_seconds / 4);
+  if (due) last_due_check_ = Now();
+  bool reconcile = Now() - last_reconcile_ >= opt_.repository_interval_seconds;
+  int done = 0;
+  for (const auto& spec : specs_) {
+    if (reconcile && DescriptorOf(spec).mutable_in_place) {
+      auto queued = Reconcile(spec);
+      if (!queued.ok()) return queued.status();
+    }
+    if (has(spec, kVerificationDisabled)) {
+      auto settled = SettleDisabledRows(spec);
+      if (!settled.ok()) return settled.status();
+      done += *settled;
+    }
+    auto scrubbed = Scrub(spec, has(spec, kVerificationPending), has(spec, kVerificationStarted),
+                          due && has(spec, kVerificationSucceeded));
+    if (!scrubbed.ok()) return scrubbed.status();
+    done += *scrubbed;
+  }
+  if (reconcile) last_reconcile_ = Now();
+  return done;
+}
+
+absl::StatusOr<int> Verifier::Reconcile(const ReplicableSpec& spec) {
+  // The primary's checksums live in another database: a chunk of ids at a
+  // time, each compared with the registry by one statement.
+  constexpr int kChunk = 10000;
+  int64_t queued = 0;
+  int64_t after = 0;
+  while (true) {
+    auto theirs = SucceededChecksumsAfter(*standby_, spec, after, kChunk);
+    if (!theirs.ok()) return theirs.status();
+    if (!theirs->last_id) break;
+    auto n = QueueDiffering(*tracking_, spec, theirs->ids, theirs->checksums);
+    if (!n.ok()) return n.status();
+    queued += *n;
+    after = *theirs->last_id;
+  }
+  if (queued > 0) {
+    log::Info("copies differing from the primary queued for sync",
+              {{"replicable", spec.name}, {"count", queued}});
+  }
+  return static_cast<int>(queued);
+}
+
+// Synced rows whose primary had no checksum: verified (or failed) once it has.
+absl::StatusOr<int> Verifier::SettleDisabledRows(const ReplicableSpec& spec) {
+  auto rows = DisabledRows(*tracking_, spec, 1000);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return 0;
+  std::vector<int64_t> ids;
+  for (const auto& [id, sum] : *rows) ids.push_back(id);
+  auto primary = PrimaryChecksums(*standby_, spec, ids);
+  if (!primary.ok()) return primary.status();
+  std::vector<int64_t> match, mismatch;
+  for (const auto& [id, sum] : *rows) {
+    auto it = primary->find(id);
+    if (it == primary->end()) continue;
+    (it->second == sum ? match : mismatch).push_back(id);
+  }
+  if (auto s = SettleDisabled(*tracking_, spec, match, mismatch); !s.ok()) return s;
+  return static_cast<int>(match.size() + mismatch.size());
+}
+
+// Re-reads synced copies that are due (interval) or asked for (pending).
+absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec, bool pending, bool started,
+                                    bool due) {
+  if (!pending && !started && !due) return 0;
+  if (started) {
+    if (auto s = ReleaseDeadVerifications(*tracking_, spec, opt_.dead_worker_seconds); !s.ok())
+      return s;
+  }
+  // Asked for (pending → started), else due on the interval.
+  std::vector<VerificationClaim> claimed;
+  for (VerificationPick pick : {VerificationPick::kAsked, VerificationPick::kDue}) {
+    if (pick == VerificationPick::kAsked ? !(pending || started) : !due) continue;
+    auto c = ClaimVerifications(*tracking_, spec, opt_.worker_id, opt_.batch, pick,
+                                opt_.interval_seconds);
+    if (!c.ok()) return c.status();
+    claimed = std::move(*c);
+    if (!claimed.empty()) break;
+  }
+  if (claimed.empty()) return 0;
+  std::vector<int64_t> ids;
+  for (const auto& c : claimed) ids.push_back(c.model_id);
+  auto primary = PrimaryChecksums(*standby_, spec, ids);
+  if (!primary.ok()) return primary.status();
+  // Check first, then record the whole batch in one transaction: verified and
+  // disabled rows with one statement each, failures one by one.
+  const StrategyDescriptor& strategy = DescriptorOf(spec);
+  std::vector<int64_t> verified_ids, disabled;
+  std::vector<std::string> verified_sums;
+  struct Failed {
+    int64_t id;
+    int retries;
+    std::string why;
+  };
+  std::vector<Failed> failed;
+  for (const VerificationClaim& c : claimed) {
+    auto it = primary->find(c.model_id);
+    if (it == primary->end()) {
+      disabled.push_back(c.model_id);
+      continue;
+    }
+    auto digest = c.local_path.empty()
+                      ? absl::StatusOr<std::string>(absl::NotFoundError("no local copy"))
+                      : strategy.local_checksum(c.local_path);
+    if (!digest.ok()) {
+      failed.push_back(
+          {c.model_id, c.retry_count, absl::StrCat("verification: ", digest.status().message())});
+    } else if (*digest != it->second) {
+      failed.push_back({c.model_id, c.retry_count,
+                        absl::StrCat("verification: checksum ", *digest,
+                                     " does not match the primary's ", it->second)});
+    } else {
+      verified_ids.push_back(c.model_id);
+      verified_sums.push_back(*digest);
+    }
+  }
+  absl::Status s = db::InTransaction(*tracking_, [&]() -> absl::Status {
+    for (const Failed& f : failed) {
+      log::Warn("verification failed; resyncing",
+                {{"replicable", spec.name}, {"id", f.id}, {"error", f.why}});
+      // A damaged copy is fetched again at once; backoff only if repairs keep failing.
+      double delay = f.retries == 0 ? 0.0 : RetryDelaySeconds(f.retries - 1, false, Rand30);
+      if (auto r = RecordVerificationFailure(*tracking_, spec, opt_.worker_id, f.id, f.why, delay);
+          !r.ok())
+        return r;
+    }
+    if (auto r = RecordVerified(*tracking_, spec, opt_.worker_id, verified_ids, verified_sums);
+        !r.ok())
+      return r;
+    return RecordVerificationDisabled(*tracking_, spec, opt_.worker_id, disabled);
+  });
+  if (!s.ok()) return s;
+  return static_cast<int>(claimed.size());
+}
+
+}  // namespace georep::framework

@@ -1,0 +1,57 @@
+// A secondary's verifier: checks the copies its registries say are synced
+// against the primary's checksums (framework/primary_states.h, read on the
+// standby), recording the outcomes in the registry rows
+// (framework/registry_store.h).
+//
+// A download whose streamed checksum equals the primary's is verified with
+// no second read (the sync records it); with no primary checksum yet the row
+// is `disabled` until one arrives. Each round the verifier:
+//   - settles disabled rows whose primary checksum arrived;
+//   - scrubs: re-reads copies asked for (reverify) or due on the interval;
+//     a mismatch or a missing file fails verification and sync, so the
+//     scheduler fetches the copy again (at once, then with backoff);
+//   - every repository_interval_seconds, for strategies whose items change
+//     in place, compares every synced copy's checksum with the primary's, a
+//     chunk of ids per statement, and queues the ones that differ.
+//
+// One thread runs a Verifier; several daemons may share the work.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "db/connection.h"
+#include "framework/verification_options.h"
+#include "georep/replicable.h"
+
+namespace georep::framework {
+
+class Verifier {
+ public:
+  Verifier(VerificationOptions options, std::vector<ReplicableSpec> specs);
+  void Run(const std::atomic<bool>& stop);
+  // One round over every replicable. Returns rows settled or checked.
+  absl::StatusOr<int> Round();
+
+ private:
+  absl::Status Connect();
+  absl::StatusOr<int> SettleDisabledRows(const ReplicableSpec& spec);
+  // Claims and checks one batch: pending checks (and ones released from dead
+  // daemons), else copies due on the interval; the flags skip what cannot
+  // find anything.
+  absl::StatusOr<int> Scrub(const ReplicableSpec& spec, bool pending, bool started, bool due);
+  // Synced copies whose checksum is not the primary's now: back to pending.
+  // Returns how many.
+  absl::StatusOr<int> Reconcile(const ReplicableSpec& spec);
+
+  VerificationOptions opt_;
+  std::vector<ReplicableSpec> specs_;
+  std::unique_ptr<db::Connection> standby_;
+  std::unique_ptr<db::Connection> tracking_;
+  double last_due_check_ = 0;
+  double last_reconcile_ = 0;
+};
+
+}  // namespace georep::framework
