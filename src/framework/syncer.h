@@ -1,7 +1,8 @@
 // What every strategy's sync of one claimed registry row shares: the
 // connections, the lookup of the model row's path and the primary's checksum,
-// and recording a failure with backoff. A strategy (blob_sync.h,
-// repository_sync.h) implements Fetch: get the bytes and complete the row.
+// and recording a failure with backoff. A strategy (blob/blob_sync.h,
+// repository/repository_sync.h) implements Fetch: get the bytes and
+// complete the row.
 //
 // One Syncer per worker thread and strategy; MakeSyncer asks the strategy's
 // descriptor (framework/strategy.h) for it.

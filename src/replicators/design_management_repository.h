@@ -1,5 +1,5 @@
 // A project's design files (issue designs), kept in a Git repository.
-// Verified by a digest of its refs (framework/git/refs_checksum.h).
+// Verified by a digest of its refs (git/repository.h, RefsChecksum).
 #pragma once
 
 #include "georep/replicable.h"

@@ -1,5 +1,5 @@
 // A group's wiki, a Git repository named after the group.
-// Verified by a digest of its refs (framework/git/refs_checksum.h).
+// Verified by a digest of its refs (git/repository.h, RefsChecksum).
 #pragma once
 
 #include "georep/replicable.h"
