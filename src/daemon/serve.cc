@@ -3,10 +3,8 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -15,16 +13,12 @@
 #include "api/http_server.h"
 #include "api/router.h"
 #include "api/site_routes.h"
+#include "daemon/engines.h"
 #include "db/connection.h"
 #include "db/migrations.h"
-#include "events/log_cursor.h"
 #include "events/publish.h"
-#include "framework/backfill.h"
-#include "framework/checksummer.h"
 #include "framework/registry_store.h"
-#include "framework/scheduler.h"
 #include "framework/spec.h"
-#include "framework/verifier.h"
 #include "site/replication.h"
 #include "site/sites.h"
 #include "util/fs.h"
@@ -161,71 +155,16 @@ int Serve(const site::Config& config, const ServeHooks& hooks) {
   if (hooks.add_routes)
     hooks.add_routes(router, self->primary, primary_site ? primary_site->url : self->url);
 
-  // The secondary engine: log cursor, backfill, sync scheduler.
+  // The engine of this site's role: its threads run until it is destroyed.
   char host[128] = {0};
   gethostname(host, sizeof host - 1);
-  std::string worker_id = absl::StrCat(host, ".", getpid(), ".", RandomHex(3));
-  std::atomic<bool> stop_engine{false};
-  std::vector<std::thread> engine;
-  std::unique_ptr<framework::Scheduler> scheduler;
-  if (!self->primary) {
-    framework::BackfillOptions backfill_options{
-        config.main_database, config.tracking_database, worker_id,
-        config.storage_root,  config.backfill_batch,    config.backfill_interval_seconds};
-    engine.emplace_back([&, backfill_options] {
-      framework::Backfill backfill(backfill_options, *specs);
-      backfill.Run(stop_engine);
-    });
-    framework::SchedulerOptions sched;
-    sched.sync = {config.main_database,
-                  config.tracking_database,
-                  config.storage_root,
-                  primary_site->InternalUrl(),
-                  config.access_key,
-                  config.secret_access_key,
-                  worker_id,
-                  primary_site->name,
-                  config.repository_root};
-    while (!sched.sync.primary_url.empty() && sched.sync.primary_url.back() == '/')
-      sched.sync.primary_url.pop_back();
-    sched.capacity = std::max(1, self->files_max_capacity);
-    sched.dead_worker_seconds = config.dead_worker_seconds;
-    sched.sync_timeout_seconds = config.sync_timeout_seconds;
-    scheduler = std::make_unique<framework::Scheduler>(sched, *specs);
-    scheduler->Start();
-    // The log cursor wakes the scheduler when it has queued work.
-    events::CursorOptions cursor_options{
-        config.main_database,      config.tracking_database,   worker_id,
-        config.storage_root,       config.cursor_poll_seconds, config.cursor_lease_seconds,
-        config.gap_timeout_seconds};
-    cursor_options.repository_root = config.repository_root;
-    cursor_options.on_applied = [&scheduler] {
-      if (scheduler) scheduler->Wake();
-    };
-    engine.emplace_back([&, cursor_options] {
-      events::LogCursor cursor(cursor_options, *specs);
-      cursor.Run(stop_engine);
-    });
-  }
-  framework::VerificationOptions verify;
-  verify.main_conninfo = config.main_database;
-  verify.tracking_conninfo = config.tracking_database;
-  verify.storage_root = config.storage_root;
-  verify.repository_root = config.repository_root;
-  verify.worker_id = worker_id;
-  verify.interval_seconds = config.verification_interval_seconds;
-  verify.repository_interval_seconds = config.repository_interval_seconds;
-  verify.dead_worker_seconds = config.dead_worker_seconds;
+  SiteContext site{&config, *specs, absl::StrCat(host, ".", getpid(), ".", RandomHex(3))};
+  std::unique_ptr<PrimaryEngine> primary_engine;
+  std::unique_ptr<SecondaryEngine> secondary_engine;
   if (self->primary) {
-    engine.emplace_back([&, verify] {
-      framework::Checksummer checksummer(verify, *specs);
-      checksummer.Run(stop_engine);
-    });
+    primary_engine = std::make_unique<PrimaryEngine>(site);
   } else {
-    engine.emplace_back([&, verify] {
-      framework::Verifier verifier(verify, *specs);
-      verifier.Run(stop_engine);
-    });
+    secondary_engine = std::make_unique<SecondaryEngine>(site, *self, *primary_site);
   }
   api::GitRouteContext git_ctx;
   git_ctx.primary = self->primary;
@@ -271,14 +210,8 @@ int Serve(const site::Config& config, const ServeHooks& hooks) {
   sigwait(&signals, &sig);
   log::Info("shutting down", {{"signal", sig}});
   server.Stop();
-  stop_engine = true;
-  for (auto& t : engine) t.join();
-  if (scheduler) {
-    scheduler->Stop();
-    // Rows this daemon still held go back to the queue at once.
-    auto tracking = db::Connection::Open(config.tracking_database);
-    if (tracking.ok()) (void)framework::RetireWorker(**tracking, worker_id);
-  }
+  primary_engine.reset();
+  secondary_engine.reset();
   monitor.Stop();
   log::Info("stopped");
   return 0;

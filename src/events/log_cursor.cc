@@ -9,10 +9,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "db/lease.h"
 #include "framework/registry_store.h"
 #include "framework/spec.h"
 #include "framework/strategy.h"
 #include "util/logging.h"
+#include "util/loop.h"
 
 namespace georep::events {
 namespace {
@@ -84,54 +86,31 @@ absl::Status LogCursor::Connect() {
   return absl::OkStatus();
 }
 
-void LogCursor::Run(const std::atomic<bool>& stop) {
+void LogCursor::Run(const StopSignal& stop) {
   bool was_holder = false;
-  std::string last_error;
-  while (!stop.load()) {
+  LoopOptions loop{"log cursor", 1.0, [this] {
+                     standby_.reset();
+                     tracking_.reset();
+                     holds_lease_ = false;
+                   }};
+  RunLoop(loop, stop, [&]() -> absl::StatusOr<double> {
     auto n = Cycle();
-    if (!n.ok()) {
-      std::string msg(n.status().message());
-      if (msg != last_error) log::Warn("log cursor cycle failed", {{"error", msg}});
-      last_error = msg;
-      standby_.reset();
-      tracking_.reset();
-      holds_lease_ = false;
-    } else {
-      last_error.clear();
-    }
     if (holds_lease_ != was_holder) {
       log::Info(holds_lease_ ? "log cursor lease taken" : "log cursor lease lost",
                 {{"holder", opt_.holder}});
       was_holder = holds_lease_;
     }
+    if (!n.ok()) return n.status();
     // A full batch means more is waiting: go again at once.
-    if (n.ok() && *n >= opt_.batch_size) continue;
-    double wait = holds_lease_ ? opt_.poll_seconds : std::min(opt_.lease_seconds / 4, 1.0);
-    if (!n.ok()) wait = 1.0;
-    auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait);
-    while (!stop.load() && std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-  if (holds_lease_ && tracking_) {
-    // Hand over at once rather than after the time to live.
-    (void)tracking_->Exec("DELETE FROM georep.leases WHERE name = $1 AND holder = $2",
-                          {kCursorLease, opt_.holder});
-  }
+    if (*n >= opt_.batch_size) return 0.0;
+    return holds_lease_ ? opt_.poll_seconds : std::min(opt_.lease_seconds / 4, 1.0);
+  });
+  // Hand over at once rather than after the time to live.
+  if (holds_lease_ && tracking_) (void)db::ReleaseLease(*tracking_, kCursorLease, opt_.holder);
 }
 
 absl::StatusOr<bool> LogCursor::TakeLease() {
-  auto r = tracking_->Exec(
-      "INSERT INTO georep.leases (name, holder, expires_at) VALUES ($1, $2, now() + "
-      "make_interval(secs => $3)) "
-      "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = "
-      "EXCLUDED.expires_at, "
-      "acquired_at = CASE WHEN leases.holder = EXCLUDED.holder THEN leases.acquired_at ELSE now() "
-      "END "
-      "WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < now() RETURNING holder",
-      {kCursorLease, opt_.holder, absl::StrCat(opt_.lease_seconds)});
-  if (!r.ok()) return r.status();
-  return r->rows() == 1;
+  return db::TakeLease(*tracking_, kCursorLease, opt_.holder, opt_.lease_seconds);
 }
 
 absl::StatusOr<int> LogCursor::Cycle() {
@@ -234,12 +213,9 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
 
   std::vector<std::pair<const ReplicableSpec*, std::string>> doomed_files;
   absl::Status s = db::InTransaction(*tracking_, [&]() -> absl::Status {
-    auto fence = tracking_->Exec(
-        "UPDATE georep.leases SET expires_at = now() + make_interval(secs => $3) WHERE name = $1 "
-        "AND holder = $2",
-        {kCursorLease, opt_.holder, absl::StrCat(opt_.lease_seconds)});
+    auto fence = db::RenewLease(*tracking_, kCursorLease, opt_.holder, opt_.lease_seconds);
     if (!fence.ok()) return fence.status();
-    if (fence->affected_rows() == 0) return absl::AbortedError("log cursor lease lost");
+    if (!*fence) return absl::AbortedError("log cursor lease lost");
     for (const auto& [name, items] : actions) {
       const ReplicableSpec& spec = specs_.at(name);
       std::vector<int64_t> create, update, remove;

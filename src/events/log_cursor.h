@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "db/connection.h"
 #include "georep/replicable.h"
+#include "util/stop_signal.h"
 
 namespace georep::events {
 
@@ -51,8 +52,8 @@ class LogCursor {
  public:
   LogCursor(CursorOptions options, std::vector<ReplicableSpec> specs);
 
-  // Cycles until `stop` is set.
-  void Run(const std::atomic<bool>& stop);
+  // Cycles until `stop`.
+  void Run(const StopSignal& stop);
 
   // One cycle: take or renew the lease and, if held, apply one batch.
   // Returns the number of events applied, or -1 when another holder has the lease.

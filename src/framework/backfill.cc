@@ -8,9 +8,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "db/lease.h"
 #include "framework/registry_store.h"
 #include "framework/spec.h"
 #include "util/logging.h"
+#include "util/loop.h"
 
 namespace georep::framework {
 namespace {
@@ -35,49 +37,25 @@ absl::Status Backfill::Connect() {
   return absl::OkStatus();
 }
 
-void Backfill::Run(const std::atomic<bool>& stop) {
-  std::string last_error;
-  while (!stop.load()) {
-    double wait = 1.0;
-    absl::Status s = Connect();
-    if (s.ok()) {
-      // The lease outlives a step comfortably; a dead holder frees it in 30 s.
-      auto lease = tracking_->Exec(
-          "INSERT INTO georep.leases (name, holder, expires_at) VALUES ($1, $2, now() + interval "
-          "'30 seconds') "
-          "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = "
-          "EXCLUDED.expires_at "
-          "WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < now() RETURNING holder",
-          {kLease, opt_.holder});
-      if (!lease.ok()) {
-        s = lease.status();
-      } else if (lease->rows() == 1) {
-        auto stats = Pass(5.0);
-        if (!stats.ok()) {
-          s = stats.status();
-        } else {
-          if (stats->created || stats->removed) {
-            log::Info("backfill", {{"created", stats->created}, {"removed", stats->removed}});
-          }
-          wait = stats->pass_complete ? opt_.interval_seconds : 0;
-        }
-      }
+void Backfill::Run(const StopSignal& stop) {
+  LoopOptions loop{"backfill", 1.0, [this] {
+                     standby_.reset();
+                     tracking_.reset();
+                   }};
+  RunLoop(loop, stop, [&]() -> absl::StatusOr<double> {
+    if (auto s = Connect(); !s.ok()) return s;
+    // The lease outlives a step comfortably; a dead holder frees it in 30 s.
+    auto held = db::TakeLease(*tracking_, kLease, opt_.holder, 30);
+    if (!held.ok()) return held.status();
+    if (!*held) return 1.0;
+    auto stats = Pass(5.0);
+    if (!stats.ok()) return stats.status();
+    if (stats->created || stats->removed) {
+      log::Info("backfill", {{"created", stats->created}, {"removed", stats->removed}});
     }
-    if (!s.ok()) {
-      std::string msg(s.message());
-      if (msg != last_error) log::Warn("backfill failed", {{"error", msg}});
-      last_error = msg;
-      standby_.reset();
-      tracking_.reset();
-    }
-    auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait);
-    while (!stop.load() && std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  }
-  if (tracking_)
-    (void)tracking_->Exec("DELETE FROM georep.leases WHERE name = $1 AND holder = $2",
-                          {kLease, opt_.holder});
+    return stats->pass_complete ? opt_.interval_seconds : 0.0;
+  });
+  if (tracking_) (void)db::ReleaseLease(*tracking_, kLease, opt_.holder);
 }
 
 absl::StatusOr<BackfillStats> Backfill::Pass(double budget_seconds) {

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "db/connection.h"
 #include "georep/replicable.h"
+#include "util/stop_signal.h"
 
 namespace georep::framework {
 
@@ -42,7 +43,7 @@ class Backfill {
  public:
   Backfill(BackfillOptions options, std::vector<ReplicableSpec> specs);
 
-  void Run(const std::atomic<bool>& stop);
+  void Run(const StopSignal& stop);
   // Steps every replicable until each has reached the end of its table, or
   // `budget_seconds` pass.
   absl::StatusOr<BackfillStats> Pass(double budget_seconds);

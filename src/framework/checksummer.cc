@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <random>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "framework/backoff.h"
@@ -11,19 +10,13 @@
 #include "framework/spec.h"
 #include "framework/strategy.h"
 #include "util/logging.h"
+#include "util/loop.h"
 
 namespace georep::framework {
 namespace {
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-void SleepUnless(const std::atomic<bool>& stop, double seconds) {
-  auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (!stop.load() && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
 }
 
 int Rand30() {
@@ -48,33 +41,23 @@ absl::Status Checksummer::Connect() {
   return absl::OkStatus();
 }
 
-void Checksummer::Run(const std::atomic<bool>& stop) {
-  std::string last_error;
-  while (!stop.load()) {
+void Checksummer::Run(const StopSignal& stop) {
+  LoopOptions loop{"checksummer", 1.0, [this] { main_.reset(); }};
+  RunLoop(loop, stop, [&]() -> absl::StatusOr<double> {
     auto n = Round();
-    if (!n.ok()) {
-      std::string msg(n.status().message());
-      if (msg != last_error) log::Warn("checksummer round failed", {{"error", msg}});
-      last_error = msg;
-      main_.reset();
-      SleepUnless(stop, 1.0);
-      continue;
-    }
-    last_error.clear();
-    if (*n > 0) continue;
+    if (!n.ok()) return n.status();
+    if (*n > 0) return 0.0;
     // Idle: woken by a notification, else a round every kIdleRoundSeconds
     // (re-verification and retries come due without one).
     constexpr double kIdleRoundSeconds = 2.0;
-    for (double waited = 0; waited < kIdleRoundSeconds && !stop.load();
+    for (double waited = 0; waited < kIdleRoundSeconds && !stop.stopped();
          waited += opt_.idle_poll_seconds) {
       auto woken = main_->WaitForNotification(opt_.idle_poll_seconds);
-      if (!woken.ok()) {
-        main_.reset();
-        break;
-      }
+      if (!woken.ok()) return woken.status();
       if (*woken) break;
     }
-  }
+    return 0.0;
+  });
   if (main_) (void)RetireWorker(*main_, opt_.worker_id);
 }
 

@@ -21,13 +21,14 @@
 #include "db/connection.h"
 #include "framework/verification_options.h"
 #include "georep/replicable.h"
+#include "util/stop_signal.h"
 
 namespace georep::framework {
 
 class Checksummer {
  public:
   Checksummer(VerificationOptions options, std::vector<ReplicableSpec> specs);
-  void Run(const std::atomic<bool>& stop);
+  void Run(const StopSignal& stop);
   // One round: backfill states, release dead claims, checksum one batch per
   // replicable. Returns how many items were checksummed.
   absl::StatusOr<int> Round();

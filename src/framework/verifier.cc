@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <random>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "framework/backoff.h"
@@ -11,19 +10,13 @@
 #include "framework/spec.h"
 #include "framework/strategy.h"
 #include "util/logging.h"
+#include "util/loop.h"
 
 namespace georep::framework {
 namespace {
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-void SleepUnless(const std::atomic<bool>& stop, double seconds) {
-  auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (!stop.load() && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
 }
 
 int Rand30() {
@@ -44,22 +37,16 @@ absl::Status Verifier::Connect() {
   return absl::OkStatus();
 }
 
-void Verifier::Run(const std::atomic<bool>& stop) {
-  std::string last_error;
-  while (!stop.load()) {
+void Verifier::Run(const StopSignal& stop) {
+  LoopOptions loop{"verifier", 1.0, [this] {
+                     standby_.reset();
+                     tracking_.reset();
+                   }};
+  RunLoop(loop, stop, [&]() -> absl::StatusOr<double> {
     auto n = Round();
-    if (!n.ok()) {
-      std::string msg(n.status().message());
-      if (msg != last_error) log::Warn("verifier round failed", {{"error", msg}});
-      last_error = msg;
-      standby_.reset();
-      tracking_.reset();
-      SleepUnless(stop, 1.0);
-      continue;
-    }
-    last_error.clear();
-    if (*n == 0) SleepUnless(stop, opt_.idle_poll_seconds);
-  }
+    if (!n.ok()) return n.status();
+    return *n == 0 ? opt_.idle_poll_seconds : 0.0;
+  });
 }
 
 absl::StatusOr<int> Verifier::Round() {

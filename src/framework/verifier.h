@@ -25,13 +25,14 @@
 #include "db/connection.h"
 #include "framework/verification_options.h"
 #include "georep/replicable.h"
+#include "util/stop_signal.h"
 
 namespace georep::framework {
 
 class Verifier {
  public:
   Verifier(VerificationOptions options, std::vector<ReplicableSpec> specs);
-  void Run(const std::atomic<bool>& stop);
+  void Run(const StopSignal& stop);
   // One round over every replicable. Returns rows settled or checked.
   absl::StatusOr<int> Round();
 

@@ -1,0 +1,41 @@
+#include "util/loop.h"
+
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "util/stop_signal.h"
+
+namespace georep {
+namespace {
+
+TEST(StopSignalTest, StopWakesAWaiterAtOnce) {
+  StopSignal stop;
+  EXPECT_FALSE(stop.WaitFor(0.001));
+  bool woke = false;
+  // An hour's wait: this test would time out if Stop() did not end it.
+  std::thread waiter([&] { woke = stop.WaitFor(3600); });
+  stop.Stop();
+  waiter.join();
+  EXPECT_TRUE(woke);
+  EXPECT_TRUE(stop.stopped());
+  EXPECT_TRUE(stop.WaitFor(3600)) << "a stopped signal does not wait";
+}
+
+TEST(LoopTest, ErrorsResetAndRetryUntilStopped) {
+  StopSignal stop;
+  int rounds = 0;
+  int resets = 0;
+  LoopOptions options{"test loop", 0.001, [&] { ++resets; }};
+  RunLoop(options, stop, [&]() -> absl::StatusOr<double> {
+    ++rounds;
+    if (rounds <= 2) return absl::UnavailableError("database down");
+    if (rounds < 4) return 0.0;  // more work: at once
+    stop.Stop();
+    return 3600.0;  // an idle wait that Stop() cuts short
+  });
+  EXPECT_EQ(rounds, 4);
+  EXPECT_EQ(resets, 2);
+}
+
+}  // namespace
+}  // namespace georep
