@@ -50,7 +50,7 @@ absl::Status SiteDirectory::Refresh() {
 
 absl::StatusOr<std::optional<site::Site>> SiteDirectory::ByAccessKey(
     const std::string& access_key) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (Now() - loaded_at_ > ttl_seconds_) {
     if (auto s = Refresh(); !s.ok()) return s;
   }

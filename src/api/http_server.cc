@@ -47,6 +47,38 @@ HttpResponse HttpResponse::Error(int status, absl::string_view code, absl::strin
   return Json(status, j.dump() + "\n");
 }
 
+HttpResponse HttpResponse::FromStatus(const absl::Status& status) {
+  struct Mapping {
+    int http;
+    const char* code;
+  };
+  auto map = [](absl::StatusCode c) -> Mapping {
+    switch (c) {
+      case absl::StatusCode::kNotFound:
+        return {404, "NOT_FOUND"};
+      case absl::StatusCode::kInvalidArgument:
+      case absl::StatusCode::kOutOfRange:
+        return {400, "BAD_REQUEST"};
+      case absl::StatusCode::kAlreadyExists:
+      case absl::StatusCode::kFailedPrecondition:
+        return {409, "CONFLICT"};
+      case absl::StatusCode::kPermissionDenied:
+        return {403, "FORBIDDEN"};
+      case absl::StatusCode::kUnauthenticated:
+        return {401, "UNAUTHORIZED"};
+      case absl::StatusCode::kUnavailable:
+      case absl::StatusCode::kResourceExhausted:
+        return {503, "UNAVAILABLE"};
+      case absl::StatusCode::kDeadlineExceeded:
+        return {504, "TIMEOUT"};
+      default:
+        return {500, "INTERNAL"};
+    }
+  };
+  Mapping m = map(status.code());
+  return Error(m.http, m.code, status.message());
+}
+
 namespace {
 
 constexpr uint64_t kBodyLimit = uint64_t{1} << 30;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -50,6 +51,11 @@ struct HttpResponse {
   static HttpResponse Text(int status, std::string body);
   // {"error": message, "code": code}
   static HttpResponse Error(int status, absl::string_view code, absl::string_view message);
+  // The error of a failed operation: the one mapping of status codes to HTTP
+  // for the whole API (NotFound 404, InvalidArgument 400, AlreadyExists and
+  // FailedPrecondition 409, PermissionDenied 403, Unauthenticated 401,
+  // Unavailable and ResourceExhausted 503, DeadlineExceeded 504, else 500).
+  static HttpResponse FromStatus(const absl::Status& status);
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;

@@ -11,6 +11,7 @@
 #include "framework/strategy.h"
 #include "util/logging.h"
 #include "util/loop.h"
+#include "util/status_macros.h"
 
 namespace georep::framework {
 namespace {
@@ -62,22 +63,20 @@ void Checksummer::Run(const StopSignal& stop) {
 }
 
 absl::StatusOr<int> Checksummer::Round() {
-  if (auto s = Connect(); !s.ok()) return s;
-  if (auto s = Heartbeat(*main_, opt_.worker_id); !s.ok()) return s;
+  GEOREP_RETURN_IF_ERROR(Connect());
+  GEOREP_RETURN_IF_ERROR(Heartbeat(*main_, opt_.worker_id));
   bool backfill = Now() - last_backfill_ > 60;
   int done = 0;
   for (const auto& spec : specs_) {
-    auto exists = main_->Exec("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL",
-                              {spec.model_table, StatesTable(spec)});
-    if (!exists.ok()) return exists.status();
-    if (!exists->GetBool(0, 0)) continue;
-    if (backfill) {
-      if (auto s = BackfillStates(*main_, spec); !s.ok()) return s;
-    }
-    if (auto s = ReleaseDeadChecksummers(*main_, spec, opt_.dead_worker_seconds); !s.ok()) return s;
-    auto n = ChecksumBatch(spec);
-    if (!n.ok()) return n.status();
-    done += *n;
+    GEOREP_ASSIGN_OR_RETURN(
+        db::Result exists,
+        main_->Exec("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL",
+                    {spec.model_table, StatesTable(spec)}));
+    if (!exists.GetBool(0, 0)) continue;
+    if (backfill) GEOREP_RETURN_IF_ERROR(BackfillStates(*main_, spec));
+    GEOREP_RETURN_IF_ERROR(ReleaseDeadChecksummers(*main_, spec, opt_.dead_worker_seconds));
+    GEOREP_ASSIGN_OR_RETURN(int n, ChecksumBatch(spec));
+    done += n;
   }
   if (backfill) last_backfill_ = Now();
   (void)FoldCounts(*main_);
@@ -143,23 +142,22 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec) {
       failed.push_back({c.model_id, c.retry_count, failure});
     }
   }
-  absl::Status s = db::InTransaction(*main_, [&]() -> absl::Status {
-    if (auto r = RecordChecksums(*main_, spec, opt_.worker_id, ok_ids, ok_sums); !r.ok()) return r;
+  GEOREP_RETURN_IF_ERROR(db::InTransaction(*main_, [&]() -> absl::Status {
+    GEOREP_RETURN_IF_ERROR(RecordChecksums(*main_, spec, opt_.worker_id, ok_ids, ok_sums));
     if (!changed.empty()) {
-      auto r = main_->Exec(
-          "SELECT georep.publish_event($1, id, 'updated') FROM unnest($2::bigint[]) AS id",
-          {spec.name, db::BigintArray(changed)});
-      if (!r.ok()) return r.status();
+      GEOREP_RETURN_IF_ERROR(
+          main_
+              ->Exec(
+                  "SELECT georep.publish_event($1, id, 'updated') FROM unnest($2::bigint[]) AS id",
+                  {spec.name, db::BigintArray(changed)})
+              .status());
     }
     for (const Failed& f : failed) {
-      if (auto r = RecordChecksumFailure(*main_, spec, opt_.worker_id, f.id, f.why,
-                                         RetryDelaySeconds(f.retries, false, Rand30));
-          !r.ok())
-        return r;
+      GEOREP_RETURN_IF_ERROR(RecordChecksumFailure(*main_, spec, opt_.worker_id, f.id, f.why,
+                                                   RetryDelaySeconds(f.retries, false, Rand30)));
     }
     return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
+  }));
   return static_cast<int>(claimed.size());
 }
 

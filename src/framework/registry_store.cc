@@ -205,12 +205,12 @@ absl::StatusOr<bool> CompletionGroup::Complete(db::Connection& tracking, const R
                                                const ClaimedItem& item, const SyncResult& result,
                                                const std::function<absl::Status()>& install) {
   Entry mine{{&item, &result, &install}};
-  std::unique_lock lock(mu_);
+  mu_.Lock();
   Queue& q = queues_[spec.name];
   q.waiting.push_back(&mine);
   while (!mine.finished) {
     if (q.recording) {
-      cv_.wait(lock);
+      cv_.Wait(&mu_);
       continue;
     }
     // No batch of this replicable in progress, so `mine` is still waiting:
@@ -218,22 +218,25 @@ absl::StatusOr<bool> CompletionGroup::Complete(db::Connection& tracking, const R
     q.recording = true;
     std::vector<Entry*> taken;
     taken.swap(q.waiting);
-    lock.unlock();
+    mu_.Unlock();
     std::vector<Completion> batch;
     for (Entry* e : taken) batch.push_back(e->completion);
     absl::Status s = CompleteSyncBatch(tracking, spec, batch);
-    lock.lock();
+    mu_.Lock();
     for (size_t i = 0; i < taken.size(); ++i) {
       taken[i]->completion = batch[i];
       taken[i]->error = s;
       taken[i]->finished = true;
     }
     q.recording = false;
-    cv_.notify_all();
+    cv_.SignalAll();
   }
-  if (!mine.error.ok()) return mine.error;
-  if (!mine.completion.status.ok()) return mine.completion.status;
-  return mine.completion.done;
+  absl::Status error = mine.error;
+  Completion outcome = mine.completion;
+  mu_.Unlock();
+  if (!error.ok()) return error;
+  if (!outcome.status.ok()) return outcome.status;
+  return outcome.done;
 }
 
 absl::Status FailSync(db::Connection& tracking, const ReplicableSpec& spec, const ClaimedItem& item,

@@ -19,16 +19,16 @@
 // Stateless; every call takes the connection to use.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "db/connection.h"
 #include "framework/states.h"
 #include "georep/replicable.h"
@@ -127,9 +127,9 @@ class CompletionGroup {
     bool recording = false;       // a thread is recording a batch
     std::vector<Entry*> waiting;  // not yet taken into a batch
   };
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::string, Queue> queues_;  // by replicable
+  absl::Mutex mu_;
+  absl::CondVar cv_;                                          // a batch was recorded
+  std::map<std::string, Queue> queues_ ABSL_GUARDED_BY(mu_);  // by replicable
 };
 
 // Marks a claimed row failed with a retry time `delay_seconds` from now

@@ -20,23 +20,26 @@ Scheduler::Scheduler(SchedulerOptions options, std::vector<ReplicableSpec> specs
 
 Scheduler::~Scheduler() { Stop(); }
 
+bool Scheduler::stopped() {
+  absl::MutexLock lock(&mu_);
+  return stop_;
+}
+
 void Scheduler::Start() {
   loop_ = std::thread([this] { Loop(); });
   for (int i = 0; i < opt_.capacity; ++i) workers_.emplace_back([this] { Work(); });
 }
 
 void Scheduler::Wake() {
-  {
-    std::lock_guard lock(mu_);
-    woken_ = true;
-  }
-  free_cv_.notify_all();
+  absl::MutexLock lock(&mu_);  // waiters' conditions are evaluated on release
+  woken_ = true;
 }
 
 void Scheduler::Stop() {
-  stop_ = true;
-  work_cv_.notify_all();
-  free_cv_.notify_all();
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
   if (loop_.joinable()) loop_.join();
   for (auto& w : workers_) {
     if (w.joinable()) w.join();
@@ -67,7 +70,7 @@ absl::StatusOr<int> Scheduler::ClaimInto(db::Connection& tracking, db::Connectio
   if (items->empty()) return 0;
   // A failed lookup leaves the items unresolved; each worker then looks its own up.
   (void)ResolvePaths(standby, specs_[spec], *items);
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (auto& item : *items) queue_.push_back({spec, std::move(item)});
   in_flight_ += static_cast<int>(items->size());
   return static_cast<int>(items->size());
@@ -81,7 +84,7 @@ void Scheduler::Loop() {
   std::string last_error;
   // Enough rows ready for every worker to take a full batch.
   const int room_max = opt_.capacity * std::max({1, opt_.queue_factor, opt_.batch_max});
-  while (!stop_) {
+  while (!stopped()) {
     if (!tracking || !standby) {
       auto t = db::Connection::Open(opt_.sync.tracking_conninfo);
       auto s = t.ok() ? db::Connection::Open(opt_.sync.standby_conninfo) : t.status();
@@ -89,8 +92,8 @@ void Scheduler::Loop() {
         std::string msg(!t.ok() ? t.status().message() : s.status().message());
         if (msg != last_error) log::Warn("scheduler: database unreachable", {{"error", msg}});
         last_error = msg;
-        std::unique_lock lock(mu_);
-        free_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_.load(); });
+        absl::MutexLock lock(&mu_);
+        mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(1));
         continue;
       }
       tracking = std::move(*t);
@@ -109,7 +112,7 @@ void Scheduler::Loop() {
 
     int room;
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       room = room_max - in_flight_;
     }
     int claimed = 0;
@@ -145,16 +148,15 @@ void Scheduler::Loop() {
       }
       next_spec = (next_spec + 1) % specs_.size();
     }
-    if (claimed > 0) work_cv_.notify_all();
-    std::unique_lock lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (claimed > 0 && in_flight_ < room_max) continue;  // more may be waiting
-    // Full: wait until half the queue has drained. Idle: poll.
-    auto wait = claimed > 0 ? std::chrono::duration<double>(1.0)
-                            : std::chrono::duration<double>(opt_.idle_poll_seconds);
-    free_cv_.wait_for(lock, wait, [&] {
-      return stop_.load() || (claimed > 0 && in_flight_ <= room_max / 2) ||
-             (claimed == 0 && woken_);
-    });
+    // Full: wait until half the queue has drained. Idle: poll, or a wake-up.
+    auto ready = [&]() {
+      mu_.AssertReaderHeld();
+      return stop_ || (claimed > 0 && in_flight_ <= room_max / 2) || (claimed == 0 && woken_);
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&ready),
+                         absl::Seconds(claimed > 0 ? 1.0 : opt_.idle_poll_seconds));
     woken_ = false;
   }
 }
@@ -166,8 +168,12 @@ void Scheduler::Work() {
     size_t spec_index;
     std::vector<ClaimedItem> items;
     {
-      std::unique_lock lock(mu_);
-      work_cv_.wait(lock, [this] { return stop_.load() || !queue_.empty(); });
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() {
+        mu_.AssertReaderHeld();
+        return stop_ || !queue_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
       if (stop_) return;  // queued rows stay started; the next daemon reclaims them
       spec_index = queue_.front().spec;
       // Under load a blob worker takes its share of the queue's next rows of
@@ -193,11 +199,8 @@ void Scheduler::Work() {
                                               {"rows", static_cast<int64_t>(items.size())},
                                               {"error", std::string(s.message())}});
     }
-    {
-      std::lock_guard lock(mu_);
-      in_flight_ -= static_cast<int>(items.size());
-    }
-    free_cv_.notify_all();
+    absl::MutexLock lock(&mu_);
+    in_flight_ -= static_cast<int>(items.size());
   }
 }
 

@@ -12,14 +12,12 @@
 // Thread-safe: Start/Stop from one thread; workers synchronise on mu_.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "framework/blob/blob_sync.h"
 #include "framework/registry_store.h"
 #include "georep/replicable.h"
@@ -57,6 +55,7 @@ class Scheduler {
   };
   void Loop();
   void Work();
+  bool stopped() ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Housekeeping(db::Connection& tracking);
   // Claims a batch of one replicable and queues it; returns how many.
   absl::StatusOr<int> ClaimInto(db::Connection& tracking, db::Connection& standby, size_t spec,
@@ -64,13 +63,13 @@ class Scheduler {
 
   SchedulerOptions opt_;
   std::vector<ReplicableSpec> specs_;
-  std::atomic<bool> stop_{false};
   std::thread loop_;
   std::vector<std::thread> workers_;
 
-  std::mutex mu_;
-  std::condition_variable work_cv_;  // a job was queued, or stop
-  std::condition_variable free_cv_;  // a worker finished a job
+  // Waiters wait on conditions over these (absl::Mutex evaluates them when
+  // it is released), not on condition variables.
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // queued + running
   bool woken_ ABSL_GUARDED_BY(mu_) = false;

@@ -66,12 +66,11 @@ absl::Status ResolvePaths(db::Connection& standby, const ReplicableSpec& spec,
 
 absl::Status Syncer::Sync(const ReplicableSpec& spec, const ClaimedItem& item) {
   if (auto s = Connect(); !s.ok()) return s;
-  bool missing = false;
   Target target;
   absl::Status s = Lookup(spec, item, &target);
-  if (s.ok()) s = Fetch(spec, item, target, &missing);
+  if (s.ok()) s = Fetch(spec, item, target);
   if (s.ok()) return absl::OkStatus();
-  return RecordFailure(spec, item, s, missing);
+  return RecordFailure(spec, item, s);
 }
 
 absl::Status Syncer::SyncBatch(const ReplicableSpec& spec, const std::vector<ClaimedItem>& items) {
@@ -83,8 +82,9 @@ absl::Status Syncer::SyncBatch(const ReplicableSpec& spec, const std::vector<Cla
 }
 
 absl::Status Syncer::RecordFailure(const ReplicableSpec& spec, const ClaimedItem& item,
-                                   const absl::Status& s, bool missing) {
+                                   const absl::Status& s) {
   if (auto c = Connect(); !c.ok()) return c;  // the row stays started; it is reclaimed later
+  bool missing = s.code() == absl::StatusCode::kNotFound;
   thread_local std::mt19937 rng(std::random_device{}());
   double delay =
       RetryDelaySeconds(item.retry_count, missing, [] { return static_cast<int>(rng() % 30); });
@@ -114,7 +114,7 @@ absl::Status Syncer::Lookup(const ReplicableSpec& spec, const ClaimedItem& item,
     target->primary_checksum = one[0].primary_checksum;
   }
   if (!rel) {
-    return absl::NotFoundError(
+    return absl::FailedPreconditionError(
         absl::StrCat(what, ": no such row in ", spec.model_table, " (or its path is NULL)"));
   }
   auto local = ConfinedPath(RootOf(spec, ctx_.storage_root, ctx_.repository_root), *rel);

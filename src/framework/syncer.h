@@ -54,19 +54,21 @@ class Syncer {
     std::optional<std::string> primary_checksum;
   };
   // Where the item goes and the primary's checksum (from the batch lookup, or
-  // looked up now); NotFound when the model row or its path is gone,
-  // PermissionDenied when the path would leave the root.
+  // looked up now); FailedPrecondition when the model row or its path is
+  // gone here, PermissionDenied when the path would leave the root.
   absl::Status Lookup(const ReplicableSpec& spec, const ClaimedItem& item, Target* target);
-  // Fetches `target` and completes the row (CompleteSync); on failure says
-  // whether the primary lacks the data. A kDataLoss error also fails
-  // verification.
+  // Fetches `target` and completes the row (CompleteSync). Its error's code
+  // is the decision: NotFound when the primary lacks the data (longer
+  // backoff, flagged missing on primary), DataLoss when the bytes do not
+  // match the primary's checksum (also fails verification), else a failure
+  // retried with backoff.
   virtual absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
-                             const Target& target, bool* missing_on_primary) = 0;
+                             const Target& target) = 0;
 
-  // Records a failed sync with its backoff (kDataLoss also fails
-  // verification); an error only when it could not be recorded.
+  // Records a failed sync with its backoff, decided by the code of `s` (see
+  // Fetch); an error only when it could not be recorded.
   absl::Status RecordFailure(const ReplicableSpec& spec, const ClaimedItem& item,
-                             const absl::Status& s, bool missing);
+                             const absl::Status& s);
   absl::Status Connect();
 
   const SyncContext& ctx_;

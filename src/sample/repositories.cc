@@ -229,18 +229,7 @@ void AddRepositoryRoutes(api::Router& router, const RouteContext& ctx) {
         absl::StrCat("this site is a read-only secondary; send writes to the primary at ",
                      ctx.primary_url));
   };
-  auto failed = [](const absl::Status& s) {
-    switch (s.code()) {
-      case absl::StatusCode::kNotFound:
-        return api::HttpResponse::Error(404, "NOT_FOUND", s.message());
-      case absl::StatusCode::kInvalidArgument:
-        return api::HttpResponse::Error(400, "BAD_REQUEST", s.message());
-      case absl::StatusCode::kAlreadyExists:
-        return api::HttpResponse::Error(409, "CONFLICT", s.message());
-      default:
-        return api::HttpResponse::Error(500, "INTERNAL", s.message());
-    }
-  };
+  auto failed = [](const absl::Status& s) { return api::HttpResponse::FromStatus(s); };
   // The request body's "path" string.
   auto path_of = [](const api::HttpRequest& req) -> absl::StatusOr<std::string> {
     auto j = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);

@@ -244,11 +244,7 @@ void AddRoutes(api::Router& router, const RouteContext& ctx) {
     return c.get();
   };
   auto answer = [](const absl::StatusOr<Created>& r) {
-    if (!r.ok()) {
-      int status = r.status().code() == absl::StatusCode::kNotFound ? 404 : 500;
-      return api::HttpResponse::Error(status, status == 404 ? "NOT_FOUND" : "INTERNAL",
-                                      r.status().message());
-    }
+    if (!r.ok()) return api::HttpResponse::FromStatus(r.status());
     nlohmann::json j = {{"id", r->id}, {"sha256", r->sha256}, {"size", r->size}};
     return api::HttpResponse::Json(201, j.dump() + "\n");
   };
@@ -283,11 +279,7 @@ void AddRoutes(api::Router& router, const RouteContext& ctx) {
                if (c == nullptr)
                  return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
                absl::Status s = DeleteBlob(*c, ctx.storage_root, p.at("kind"), id);
-               if (!s.ok()) {
-                 int status = s.code() == absl::StatusCode::kNotFound ? 404 : 500;
-                 return api::HttpResponse::Error(status, status == 404 ? "NOT_FOUND" : "INTERNAL",
-                                                 s.message());
-               }
+               if (!s.ok()) return api::HttpResponse::FromStatus(s);
                return api::HttpResponse::Json(200, "{\"deleted\":true}\n");
              });
 }

@@ -58,26 +58,19 @@ void ReplicationMonitor::Start() {
 }
 
 void ReplicationMonitor::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
+  stop_.Stop();
   if (thread_.joinable()) thread_.join();
 }
 
 ReplicationSnapshot ReplicationMonitor::Latest() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return latest_;
 }
 
 void ReplicationMonitor::Loop() {
-  std::unique_lock lock(mu_);
-  while (!stop_) {
-    lock.unlock();
+  while (!stop_.stopped()) {
     SampleOnce();
-    lock.lock();
-    cv_.wait_for(lock, std::chrono::duration<double>(interval_seconds_), [this] { return stop_; });
+    stop_.WaitFor(interval_seconds_);
   }
 }
 
@@ -123,7 +116,7 @@ void ReplicationMonitor::SampleOnce() {
   sample.caught_up = snap.streaming && snap.replay_backlog_bytes == 0;
   sample.last_replay_time = snap.last_replay_time;
 
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   bool was_reachable = latest_.database_reachable || !latest_.sampled;
   if (snap.database_reachable) {
     // Only a standby has a replay lag; a primary is its own source.

@@ -8,9 +8,7 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -18,6 +16,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "util/stop_signal.h"
 
 namespace georep::site {
 
@@ -82,11 +82,10 @@ class ReplicationMonitor {
 
   const std::string conninfo_;
   const double interval_seconds_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
+  mutable absl::Mutex mu_;
   ReplicationSnapshot latest_ ABSL_GUARDED_BY(mu_);
   std::optional<double> last_caught_up_ ABSL_GUARDED_BY(mu_);
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  StopSignal stop_;
   std::thread thread_;
 };
 

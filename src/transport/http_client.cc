@@ -72,4 +72,13 @@ absl::StatusOr<HttpResult> HttpRequest(const std::string& url, const RequestOpti
   return result;
 }
 
+absl::Status StatusFromHttp(long http_status, std::string message) {
+  if (http_status == 404) return absl::NotFoundError(message);
+  if (http_status == 401) return absl::UnauthenticatedError(message);
+  if (http_status == 403) return absl::PermissionDeniedError(message);
+  if (http_status >= 400 && http_status < 500 && http_status != 408 && http_status != 429)
+    return absl::InvalidArgumentError(message);
+  return absl::UnavailableError(message);
+}
+
 }  // namespace georep::transport

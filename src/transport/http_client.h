@@ -28,4 +28,10 @@ struct RequestOptions {
 // status (even 500) is a result.
 absl::StatusOr<HttpResult> HttpRequest(const std::string& url, const RequestOptions& options = {});
 
+// What a peer's HTTP error status tells its caller, as a status code: 404
+// NotFound (the peer has no such thing), 401 Unauthenticated, 403
+// PermissionDenied, other 4xx InvalidArgument, anything else Unavailable
+// (retry later). The one mapping of HTTP answers from another site.
+absl::Status StatusFromHttp(long http_status, std::string message);
+
 }  // namespace georep::transport

@@ -141,7 +141,7 @@ class RepositoryTest : public ::testing::Test {
     test::RemoveTree(work_);
   }
   void SetUp() override {
-    if (!topo_->ok()) GTEST_SKIP() << topo_->up_output();
+    ASSERT_TRUE(topo_->ok()) << "demo did not come up: " << topo_->up_output();
   }
 
   static int64_t CreateProject(const std::string& path) {

@@ -51,7 +51,7 @@ class VerificationTest : public ::testing::Test {
     topo_ = nullptr;
   }
   void SetUp() override {
-    if (!topo_->ok()) GTEST_SKIP() << topo_->up_output();
+    ASSERT_TRUE(topo_->ok()) << "demo did not come up: " << topo_->up_output();
   }
   static int64_t Verified(const std::string& kind) {
     return topo_->Count("secondary-1", kind, "verified");

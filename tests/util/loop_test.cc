@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "util/status_macros.h"
 #include "util/stop_signal.h"
 
 namespace georep {
@@ -35,6 +36,25 @@ TEST(LoopTest, ErrorsResetAndRetryUntilStopped) {
   });
   EXPECT_EQ(rounds, 4);
   EXPECT_EQ(resets, 2);
+}
+
+absl::StatusOr<int> Half(int n) {
+  if (n % 2 != 0) return absl::InvalidArgumentError("odd");
+  return n / 2;
+}
+
+absl::StatusOr<int> Quarter(int n) {
+  GEOREP_ASSIGN_OR_RETURN(int half, Half(n));
+  GEOREP_ASSIGN_OR_RETURN(auto quarter, Half(half));
+  GEOREP_RETURN_IF_ERROR(quarter > 100 ? absl::OutOfRangeError("big") : absl::OkStatus());
+  return quarter;
+}
+
+TEST(StatusMacrosTest, ReturnTheFirstError) {
+  EXPECT_EQ(*Quarter(8), 2);
+  EXPECT_EQ(Quarter(6).status().message(), "odd");
+  EXPECT_EQ(Quarter(7).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Quarter(800).status().code(), absl::StatusCode::kOutOfRange);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "framework/spec.h"
 #include "framework/states.h"
 #include "transport/geo_auth.h"
+#include "transport/http_client.h"
 #include "util/fs.h"
 #include "util/logging.h"
 #include "util/random.h"
@@ -26,7 +27,7 @@ namespace fs = std::filesystem;
 std::string TempDir(const std::string& storage_root) { return storage_root + "/.georep-tmp"; }
 
 absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
-                               const Target& target, bool* missing_on_primary) {
+                               const Target& target) {
   std::string what = absl::StrCat(spec.name, " ", item.model_id);
   const std::optional<std::string>& primary_checksum = target.primary_checksum;
   const std::string& local = target.local;
@@ -46,11 +47,9 @@ absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& it
                                                           ": ", got.status().message()));
   }
   if (got->http_status != 200) {
-    *missing_on_primary =
-        got->http_status == 404 && got->error_body.find("FILE_NOT_FOUND") != std::string::npos;
-    return absl::UnavailableError(absl::StrCat("fetch ", what, " from ", ctx_.site_name, ": HTTP ",
-                                               got->http_status, " ",
-                                               got->error_body.substr(0, 200)));
+    return transport::StatusFromHttp(
+        got->http_status, absl::StrCat("fetch ", what, " from ", ctx_.site_name, ": HTTP ",
+                                       got->http_status, " ", got->error_body.substr(0, 200)));
   }
   if (auto s = MakeDirs(fs::path(local).parent_path().string(), 0755); !s.ok()) {
     unlink(tmp.c_str());
@@ -96,7 +95,7 @@ absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
     if (auto c = Connect(); !c.ok()) return c;  // the rows stay started; they are reclaimed later
     Target target;
     if (absl::Status s = Lookup(spec, item, &target); !s.ok()) {
-      note(RecordFailure(spec, item, s, false));
+      note(RecordFailure(spec, item, s));
       continue;
     }
     asked.push_back(&item);
@@ -127,7 +126,7 @@ absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
     const transport::BatchPart& part = parts[i];
     std::string one = absl::StrCat(spec.name, " ", item.model_id);
     absl::Status s = absl::OkStatus();
-    bool missing = false;
+    // The batch as a whole failing says nothing of any one item: retried.
     if (got.http_status != 200) {
       s = absl::UnavailableError(
           got.http_status == 0
@@ -139,8 +138,8 @@ absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
           absl::StrCat("fetch ", one, " from ", ctx_.site_name, ": ",
                        got.error.ok() ? "the batch response ended early" : got.error.message()));
     } else if (part.code != 200) {
-      missing = part.code == 404;
-      s = absl::UnavailableError(
+      s = transport::StatusFromHttp(
+          part.code,
           absl::StrCat("fetch ", one, " from ", ctx_.site_name, ": ",
                        part.code == 404 ? "HTTP 404 FILE_NOT_FOUND" : "HTTP 403 PATH_REFUSED"));
     } else if (targets[i].primary_checksum && *targets[i].primary_checksum != part.sha256) {
@@ -154,7 +153,7 @@ absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
       s = d;
     }
     if (!s.ok()) {
-      note(RecordFailure(spec, item, s, missing));
+      note(RecordFailure(spec, item, s));
       continue;
     }
     results[i] = {targets[i].local, part.size, part.sha256,
@@ -176,9 +175,9 @@ absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
     const Completion& c = completions[k];
     if (!recorded.ok() || !c.done) unlink(parts[completing[k]].dest.c_str());
     if (!recorded.ok()) {
-      note(RecordFailure(spec, *c.item, recorded, false));
+      note(RecordFailure(spec, *c.item, recorded));
     } else if (!c.status.ok()) {
-      note(RecordFailure(spec, *c.item, c.status, false));
+      note(RecordFailure(spec, *c.item, c.status));
     }
   }
   return first;

@@ -38,8 +38,8 @@ class BlobSyncer : public Syncer {
                          const std::vector<ClaimedItem>& items) override;
 
  protected:
-  absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item, const Target& target,
-                     bool* missing_on_primary) override;
+  absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
+                     const Target& target) override;
 
  private:
   transport::BlobDownloader downloader_;

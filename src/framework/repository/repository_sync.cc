@@ -52,7 +52,7 @@ std::string GitScope(const std::string& relative_path) {
 }
 
 absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
-                                     const Target& target, bool* missing_on_primary) {
+                                     const Target& target) {
   std::string what = absl::StrCat(spec.name, " ", item.model_id);
   const std::string& rel = target.path;
   const std::optional<std::string>& primary_checksum = target.primary_checksum;
@@ -134,10 +134,13 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
                                          {"credential.interactive", "false"}});
   options.extra_env.push_back("GIT_TERMINAL_PROMPT=0");
   std::string url = absl::StrCat(ctx_.primary_url, "/geo/git/", rel);
+  // The primary's "not found" is its verdict on the repository; anything
+  // else is retried.
   auto failed = [&](const std::string& verb, const std::string& output) {
-    *missing_on_primary = absl::StrContains(output, "not found");
-    return absl::UnavailableError(
-        absl::StrCat(verb, " ", what, " from ", ctx_.site_name, ": ", Tail(output)));
+    std::string message =
+        absl::StrCat(verb, " ", what, " from ", ctx_.site_name, ": ", Tail(output));
+    return absl::StrContains(output, "not found") ? absl::NotFoundError(message)
+                                                  : absl::UnavailableError(message);
   };
 
   bool redownload = !have || item.retry_count >= kRetriesBeforeRedownload;

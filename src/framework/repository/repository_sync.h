@@ -30,8 +30,8 @@ class RepositorySyncer : public Syncer {
   explicit RepositorySyncer(const SyncContext& ctx) : Syncer(ctx) {}
 
  protected:
-  absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item, const Target& target,
-                     bool* missing_on_primary) override;
+  absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
+                     const Target& target) override;
 };
 
 // <repository_root>/@geo-temporary
