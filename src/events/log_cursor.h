@@ -30,6 +30,7 @@
 
 #include "absl/status/statusor.h"
 #include "db/connection.h"
+#include "georep/defaults.h"
 #include "georep/replicable.h"
 #include "util/stop_signal.h"
 
@@ -40,9 +41,9 @@ struct CursorOptions {
   std::string tracking_conninfo;
   std::string holder;        // this daemon's worker id
   std::string storage_root;  // where deleted blobs are removed from
-  double poll_seconds = 0.1;
-  double lease_seconds = 5;
-  double gap_timeout_seconds = 3600;
+  double poll_seconds = defaults::kCursorPollSeconds;
+  double lease_seconds = defaults::kCursorLeaseSeconds;
+  double gap_timeout_seconds = defaults::kGapTimeoutSeconds;
   int batch_size = 1000;
   std::string repository_root;       // where deleted repositories are removed from
   std::function<void()> on_applied;  // after a batch that changed registries

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "db/connection.h"
+#include "georep/defaults.h"
 #include "georep/replicable.h"
 #include "util/stop_signal.h"
 
@@ -29,8 +30,8 @@ struct BackfillOptions {
   std::string tracking_conninfo;
   std::string holder;        // lease holder id
   std::string storage_root;  // orphans' files are removed from here
-  int batch = 50000;
-  double interval_seconds = 60;  // pause between complete passes
+  int batch = defaults::kBackfillBatch;
+  double interval_seconds = defaults::kBackfillIntervalSeconds;  // pause between complete passes
 };
 
 struct BackfillStats {

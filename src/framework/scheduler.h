@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "framework/blob/blob_sync.h"
 #include "framework/registry_store.h"
+#include "georep/defaults.h"
 #include "georep/replicable.h"
 
 namespace georep::framework {
@@ -31,8 +32,8 @@ struct SchedulerOptions {
   // Most blobs of one replicable a worker fetches in one request (under
   // load: a worker takes its share of the queue; 1 turns batching off).
   int batch_max = 16;
-  double dead_worker_seconds = 15;
-  double sync_timeout_seconds = 3600;
+  double dead_worker_seconds = defaults::kDeadWorkerSeconds;
+  double sync_timeout_seconds = defaults::kSyncTimeoutSeconds;
   // With nothing to do, look again this often (resyncs, retries coming due,
   // backfilled rows); new events wake it at once (Wake, from the log cursor).
   double idle_poll_seconds = 0.2;

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "georep/defaults.h"
+
 namespace georep::framework {
 
 struct VerificationOptions {
@@ -13,10 +15,7 @@ struct VerificationOptions {
   std::string storage_root;
   std::string repository_root;
   std::string worker_id;
-  // Re-read and re-check every file this often. 7 days: finds silent
-  // corruption within a week while re-reading a 10 TB site costs about 3 h
-  // of one core per week at SHA-NI speed (≈1 GB/s), under 2 % of its time.
-  double interval_seconds = 7 * 24 * 3600;
+  double interval_seconds = defaults::kVerificationIntervalSeconds;
   // Items that change in place (repositories: a push is an update, not a
   // new file), whose checksum costs no git process, are looked at far more
   // often: the primary re-reads every one this often, records a changed
@@ -24,8 +23,8 @@ struct VerificationOptions {
   // was lost, or a write behind the application's back, is replicated all
   // the same); a secondary compares every synced copy's checksum with the
   // primary's this often and queues the ones that differ.
-  double repository_interval_seconds = 300;
-  double dead_worker_seconds = 15;
+  double repository_interval_seconds = defaults::kRepositoryIntervalSeconds;
+  double dead_worker_seconds = defaults::kDeadWorkerSeconds;
   int batch = 500;
   double idle_poll_seconds = 0.25;  // bounds how soon a new item is checksummed / verified
 };

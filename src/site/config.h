@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "georep/defaults.h"
 #include "georep/replicable.h"
 #include "util/logging.h"
 
@@ -34,18 +35,16 @@ struct Config {
   double monitor_interval_seconds = 1.0;     // how often replication state is sampled
 
   // Secondary engine.
-  double cursor_poll_seconds = 0.1;  // how often the log cursor looks for new events
-  double cursor_lease_seconds =
-      5;  // the cursor lease's time to live; a standby takes over after it
-  double gap_timeout_seconds = 3600;      // how long a skipped event id is awaited (late commits)
-  int backfill_batch = 50000;             // model ids per backfill step
-  double backfill_interval_seconds = 60;  // pause between full backfill passes
-  double sync_timeout_seconds = 3600;     // a started sync older than this is reclaimed
-  double dead_worker_seconds = 15;  // a daemon silent this long has its started rows reclaimed
-  double verification_interval_seconds = 7 * 24 * 3600;  // re-checksum every file this often
-  // Re-read every repository's refs (primary) and compare every copy's digest
-  // with the primary's (secondary) this often; refs cost no git process.
-  double repository_interval_seconds = 300;
+  // (defaults and their reasons: include/georep/defaults.h)
+  double cursor_poll_seconds = defaults::kCursorPollSeconds;
+  double cursor_lease_seconds = defaults::kCursorLeaseSeconds;  // a standby takes over after it
+  double gap_timeout_seconds = defaults::kGapTimeoutSeconds;    // late commits
+  int backfill_batch = defaults::kBackfillBatch;
+  double backfill_interval_seconds = defaults::kBackfillIntervalSeconds;
+  double sync_timeout_seconds = defaults::kSyncTimeoutSeconds;
+  double dead_worker_seconds = defaults::kDeadWorkerSeconds;
+  double verification_interval_seconds = defaults::kVerificationIntervalSeconds;
+  double repository_interval_seconds = defaults::kRepositoryIntervalSeconds;
 
   // Replicables declared in this file ([[replicable]] blocks), in file order.
   std::vector<ReplicableSpec> replicables;

@@ -1,0 +1,51 @@
+#include "cli/verbs.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+
+namespace georep::cli {
+
+int Fail(int code, absl::string_view verb, absl::string_view message) {
+  std::fprintf(stderr, "georep %.*s: %.*s\n", static_cast<int>(verb.size()), verb.data(),
+               static_cast<int>(message.size()), message.data());
+  return code;
+}
+
+int CodeFor(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kAlreadyExists:
+      return 2;
+    default:
+      return 1;
+  }
+}
+
+void AddConfig(CLI::App* verb, VerbContext& ctx) {
+  verb->add_option("-c,--config", ctx.config_path, "Site configuration file (TOML)")
+      ->capture_default_str();
+}
+
+std::unique_ptr<site::Config> LoadConfigOrFail(VerbContext& ctx) {
+  auto config = site::LoadConfig(ctx.config_path);
+  if (!config.ok()) {
+    std::fprintf(stderr, "georep: %s\n", std::string(config.status().message()).c_str());
+    ctx.exit_code = 2;
+    return nullptr;
+  }
+  return std::make_unique<site::Config>(std::move(*config));
+}
+
+absl::StatusOr<std::unique_ptr<db::Connection>> OpenMain(const site::Config& config) {
+  auto conn = db::Connection::Open(config.main_database);
+  if (!conn.ok()) {
+    return absl::Status(conn.status().code(),
+                        absl::StrCat("main database (setting \"database.main\" in ", config.path,
+                                     "): ", conn.status().message()));
+  }
+  return conn;
+}
+
+}  // namespace georep::cli

@@ -1,0 +1,41 @@
+// What the verb groups of the `georep` command line share: the --config
+// option, loading the configuration, failing with one line and an exit
+// code. Each group (verbs_*.cc) adds its verbs to the app with a callback
+// that runs the verb and sets the exit code.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "db/connection.h"
+#include "site/config.h"
+
+namespace georep::cli {
+
+struct VerbContext {
+  std::string config_path = "./georep.toml";
+  int exit_code = 0;
+};
+
+// Prints "georep VERB: MESSAGE" on stderr; returns `code`.
+int Fail(int code, absl::string_view verb, absl::string_view message);
+// Exit code for a status: bad input 2, everything else 1.
+int CodeFor(const absl::Status& s);
+// Adds -c/--config to a verb.
+void AddConfig(CLI::App* verb, VerbContext& ctx);
+// The configuration at ctx.config_path; on error prints it and sets exit 2.
+std::unique_ptr<site::Config> LoadConfigOrFail(VerbContext& ctx);
+// The main database of `config`, with the setting named in the error.
+absl::StatusOr<std::unique_ptr<db::Connection>> OpenMain(const site::Config& config);
+
+void AddServeVerbs(CLI::App& app, VerbContext& ctx);     // serve, git-shell
+void AddDbVerbs(CLI::App& app, VerbContext& ctx);        // db migrate
+void AddSiteVerbs(CLI::App& app, VerbContext& ctx);      // site add|list|remove|enable|disable
+void AddOperatorVerbs(CLI::App& app, VerbContext& ctx);  // status, resync, reverify
+void AddDemoVerbs(CLI::App& app, VerbContext& ctx);      // demo up|status|down, sample seed
+
+}  // namespace georep::cli

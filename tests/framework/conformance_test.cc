@@ -1,0 +1,272 @@
+// The conformance suite every replicable passes: each built-in type, and one
+// declared only in a site's TOML. For each: the spec is valid, its publish
+// triggers install, a new item is published, the log cursor turns the event
+// into a registry row, the primary checksums it, a secondary fetches it from
+// the primary's real HTTP endpoints (retrieve, or Git smart HTTP with the
+// real git), and the row ends synced and verified against the primary's
+// checksum, with the copy's own checksum equal to it.
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "api/geo_routes.h"
+#include "api/git_routes.h"
+#include "api/http_server.h"
+#include "api/router.h"
+#include "api/site_routes.h"
+#include "events/log_cursor.h"
+#include "events/publish.h"
+#include "framework/checksummer.h"
+#include "framework/primary_states.h"
+#include "framework/registry_store.h"
+#include "framework/spec.h"
+#include "framework/strategy.h"
+#include "framework/syncer.h"
+#include "gtest/gtest.h"
+#include "sample/sample.h"
+#include "site/config.h"
+#include "site/sites.h"
+#include "support/two_db.h"
+#include "util/fs.h"
+#include "util/metrics.h"
+#include "util/subprocess.h"
+
+namespace georep::framework {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kDeclaredName[] = "attachment";
+
+// The replicable under test: a built-in by name, or the one declared in TOML.
+absl::StatusOr<ReplicableSpec> SpecNamed(const std::string& name, const std::string& dir) {
+  std::string path = dir + "/site.toml";
+  auto written = WriteFileAtomic(path, R"(site_name = "s"
+[database]
+main = "dbname=unused"
+[[replicable]]
+name = "attachment"
+title = "Attachment"
+table = "custom.attachments"
+path_template = "attachments/{owner_id}/{file_name}"
+)");
+  if (!written.ok()) return written;
+  auto config = site::LoadConfig(path);
+  if (!config.ok()) return config.status();
+  auto specs = ResolveSpecs(config->replicables);
+  if (!specs.ok()) return specs.status();
+  for (const auto& s : *specs) {
+    if (s.name == name) return s;
+  }
+  return absl::NotFoundError(name);
+}
+
+std::vector<std::string> AllNames() {
+  std::vector<std::string> names;
+  for (const auto& s : BuiltinReplicables()) names.push_back(s.name);
+  names.push_back(kDeclaredName);
+  return names;
+}
+
+class ConformanceTest : public test::TwoDbTest, public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    test::TwoDbTest::SetUp();
+    dir_ = test::MakeTempDir("conformance");
+    for (const char* d : {"/primary/storage", "/primary/repos", "/secondary/storage",
+                          "/secondary/repos", "/secondary/storage/.georep-tmp", "/work"}) {
+      ASSERT_TRUE(MakeDirs(dir_ + d).ok());
+    }
+    auto spec = SpecNamed(GetParam(), dir_);
+    ASSERT_TRUE(spec.ok()) << spec.status();
+    spec_under_test_ = *spec;
+    ASSERT_TRUE(sample::InstallSchema(*main_).ok());
+    ASSERT_TRUE(main_
+                    ->ExecScript("CREATE SCHEMA custom; CREATE TABLE custom.attachments (id "
+                                 "bigserial PRIMARY KEY, owner_id bigint NOT NULL, file_name text "
+                                 "NOT NULL)")
+                    .ok());
+    auto primary = site::AddSite(*main_, {"primary", "http://127.0.0.1", "", true});
+    ASSERT_TRUE(primary.ok()) << primary.status();
+    auto secondary = site::AddSite(*main_, {"secondary", "http://127.0.0.1:1", "", false});
+    ASSERT_TRUE(secondary.ok()) << secondary.status();
+    secondary_ = *secondary;
+    StartPrimaryHttp();
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+    server_.reset();
+    test::RemoveTree(dir_);
+    test::TwoDbTest::TearDown();
+  }
+
+  // The primary's retrieve and Git endpoints, on loopback.
+  void StartPrimaryHttp() {
+    sites_ = std::make_unique<api::SiteDirectory>(conninfo_, 0);
+    metrics_ = std::make_unique<MetricsRegistry>(api::SiteMetricDefs({spec_under_test_}));
+    geo_ = {conninfo_, dir_ + "/primary/storage", {spec_under_test_}, sites_.get(), metrics_.get()};
+    api::AddGeoRoutes(router_, geo_);
+    git_.primary = true;
+    git_.main_conninfo = conninfo_;
+    git_.repository_root = dir_ + "/primary/repos";
+    git_.specs = {spec_under_test_};
+    git_.sites = sites_.get();
+    git_.metrics = metrics_.get();
+    server_ = std::make_unique<api::HttpServer>(
+        [this](const api::HttpRequest& r) {
+          if (auto g = api::HandleGit(git_, r)) return std::move(*g);
+          return router_.Handle(r);
+        },
+        2);
+    auto port = server_->Listen("127.0.0.1", 0);
+    ASSERT_TRUE(port.ok()) << port.status();
+    primary_url_ = absl::StrCat("http://127.0.0.1:", *port);
+    server_->Start();
+  }
+
+  void Git(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"git",
+                                     "-c",
+                                     "user.name=T",
+                                     "-c",
+                                     "user.email=t@example.com",
+                                     "-c",
+                                     "init.defaultBranch=main"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = georep::Run(argv);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->exit_code, 0) << r->output;
+  }
+
+  // A new item of the type under test, on the primary.
+  void CreateItem() {
+    const ReplicableSpec& spec = spec_under_test_;
+    std::string storage = dir_ + "/primary/storage";
+    std::string repos = dir_ + "/primary/repos";
+    if (spec.name == kDeclaredName) {
+      ASSERT_TRUE(MakeDirs(storage + "/attachments/7").ok());
+      ASSERT_TRUE(WriteFileAtomic(storage + "/attachments/7/report.pdf", "attached bytes").ok());
+      ASSERT_TRUE(main_
+                      ->Exec("INSERT INTO custom.attachments (owner_id, file_name) VALUES (7, "
+                             "'report.pdf')")
+                      .ok());
+      return;
+    }
+    if (DescriptorOf(spec).under_repository_root) {
+      if (spec.model_table == "sample.snippets") {
+        ASSERT_TRUE(sample::CreateSnippet(*main_, repos, "conformance").ok());
+      } else {
+        ASSERT_TRUE(sample::CreateProject(*main_, repos, "conf/app").ok());
+      }
+      return;
+    }
+    auto created = sample::CreateBlob(*main_, storage, spec.name, "bytes of " + spec.name);
+    ASSERT_TRUE(created.ok()) << created.status();
+  }
+
+  // A commit pushed into every repository of the item, so a sync clones
+  // real history (an empty one is made without git).
+  void CommitToRepositories() {
+    std::string work = dir_ + "/work";
+    Git({"init", "-q", work});
+    std::ofstream(work + "/README") << "conformance";
+    Git({"-C", work, "add", "-A"});
+    Git({"-C", work, "commit", "-q", "-m", "first"});
+    for (const auto& entry : fs::recursive_directory_iterator(dir_ + "/primary/repos")) {
+      if (entry.is_directory() && entry.path().extension() == ".git")
+        Git({"-C", work, "push", "-q", entry.path().string(), "main"});
+    }
+  }
+
+  std::string dir_;
+  ReplicableSpec spec_under_test_;
+  site::Site secondary_;
+  std::unique_ptr<api::SiteDirectory> sites_;
+  std::unique_ptr<MetricsRegistry> metrics_;
+  api::GeoRouteContext geo_;
+  api::GitRouteContext git_;
+  api::Router router_;
+  std::unique_ptr<api::HttpServer> server_;
+  std::string primary_url_;
+};
+
+TEST_P(ConformanceTest, PublishedItemIsSyncedAndVerified) {
+  const ReplicableSpec& spec = spec_under_test_;
+  ASSERT_TRUE(ValidateSpec(spec).ok());
+
+  // Publishing: the triggers install on the model table.
+  auto skipped = events::InstallPublishTriggers(*main_, {spec});
+  ASSERT_TRUE(skipped.ok()) << skipped.status();
+  EXPECT_TRUE(skipped->empty()) << "no model table for " << spec.name;
+  ASSERT_TRUE(EnsureRegistryTable(*tracking_, spec).ok());
+  events::LogCursor cursor({.standby_conninfo = conninfo_,
+                            .tracking_conninfo = tracking_conninfo_,
+                            .holder = "cursor",
+                            .storage_root = dir_ + "/secondary/storage",
+                            .repository_root = dir_ + "/secondary/repos"},
+                           {spec});
+  ASSERT_TRUE(cursor.Cycle().ok());  // starts at the newest event
+
+  CreateItem();
+  if (DescriptorOf(spec).under_repository_root) CommitToRepositories();
+
+  // The event becomes a pending registry row.
+  auto applied = cursor.Cycle();
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_GE(*applied, 1);
+  auto rows = tracking_->Exec(
+      SpecSql(spec, "SELECT model_id FROM $REG WHERE state = $S_PENDING ORDER BY model_id"));
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->rows(), 1) << "one pending row for the new " << spec.name;
+  int64_t id = rows->GetInt64(0, 0);
+
+  // The primary checksums it.
+  Checksummer checksummer({.main_conninfo = conninfo_,
+                           .storage_root = dir_ + "/primary/storage",
+                           .repository_root = dir_ + "/primary/repos",
+                           .worker_id = "checksummer"},
+                          {spec});
+  ASSERT_TRUE(checksummer.Round().ok());
+  auto primary_sums = PrimaryChecksums(*main_, spec, {id});
+  ASSERT_TRUE(primary_sums.ok()) << primary_sums.status();
+  ASSERT_TRUE(primary_sums->contains(id)) << "the primary has no checksum of " << spec.name;
+  std::string primary_sum = primary_sums->at(id);
+
+  // A secondary syncs it over HTTP.
+  SyncContext ctx{.standby_conninfo = conninfo_,
+                  .tracking_conninfo = tracking_conninfo_,
+                  .storage_root = dir_ + "/secondary/storage",
+                  .primary_url = primary_url_,
+                  .access_key = secondary_.access_key,
+                  .secret_access_key = secondary_.secret_access_key,
+                  .worker_id = "worker",
+                  .site_name = "primary",
+                  .repository_root = dir_ + "/secondary/repos"};
+  auto claimed = ClaimBatch(*tracking_, spec, "worker", 10);
+  ASSERT_TRUE(claimed.ok()) << claimed.status();
+  ASSERT_EQ(claimed->size(), 1u);
+  ASSERT_TRUE(ResolvePaths(*main_, spec, *claimed).ok());
+  auto syncer = MakeSyncer(spec.strategy, ctx);
+  ASSERT_TRUE(syncer->Sync(spec, (*claimed)[0]).ok());
+
+  auto row = tracking_->Exec(
+      SpecSql(spec,
+              "SELECT state, verification_state, checksum, coalesce(local_path, ''), "
+              "coalesce(last_sync_failure, '') FROM $REG WHERE model_id = $1"),
+      {absl::StrCat(id)});
+  ASSERT_TRUE(row.ok() && row->rows() == 1);
+  EXPECT_EQ(row->GetInt64(0, 0), static_cast<int>(SyncState::kSynced)) << row->Get(0, 4);
+  EXPECT_EQ(row->GetInt64(0, 1), kVerificationSucceeded);
+  EXPECT_EQ(row->Get(0, 2), primary_sum);
+  auto local = DescriptorOf(spec).local_checksum(std::string(row->Get(0, 3)));
+  ASSERT_TRUE(local.ok()) << local.status();
+  EXPECT_EQ(*local, primary_sum) << "the copy on disk is the primary's";
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryReplicable, ConformanceTest, ::testing::ValuesIn(AllNames()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+}  // namespace
+}  // namespace georep::framework
