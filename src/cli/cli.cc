@@ -18,6 +18,7 @@ int Main(int argc, char** argv) {
   AddSiteVerbs(app, ctx);
   AddOperatorVerbs(app, ctx);
   AddDemoVerbs(app, ctx);
+  AddDisasterRecoveryVerbs(app, ctx);
   app.add_subcommand("version", "Print the version")->callback([] { std::puts("georep 0.1.0"); });
   try {
     app.parse(argc, argv);  // runs the chosen verb's callback

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -37,5 +38,6 @@ void AddDbVerbs(CLI::App& app, VerbContext& ctx);        // db migrate
 void AddSiteVerbs(CLI::App& app, VerbContext& ctx);      // site add|list|remove|enable|disable
 void AddOperatorVerbs(CLI::App& app, VerbContext& ctx);  // status, resync, reverify
 void AddDemoVerbs(CLI::App& app, VerbContext& ctx);      // demo up|status|down, sample seed
+void AddDisasterRecoveryVerbs(CLI::App& app, VerbContext& ctx);  // dataloss
 
 }  // namespace georep::cli

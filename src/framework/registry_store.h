@@ -229,6 +229,18 @@ absl::StatusOr<int64_t> QueueDiffering(db::Connection& tracking, const Replicabl
 absl::StatusOr<std::optional<std::string>> VerifiedChecksum(db::Connection& tracking,
                                                             const ReplicableSpec& spec, int64_t id);
 
+// ---- the data-loss report (framework/dataloss.h)
+
+struct RegistryState {
+  int state = 0;
+  int verification_state = 0;
+  std::string failure;  // the last sync failure, if any
+};
+// The rows with ids in [first, last], by id.
+absl::StatusOr<std::map<int64_t, RegistryState>> RegistryStates(db::Connection& tracking,
+                                                                const ReplicableSpec& spec,
+                                                                int64_t first, int64_t last);
+
 // ---- operators
 
 // Sync again: rows back to pending (not those being synced). Returns rows

@@ -159,6 +159,25 @@ absl::StatusOr<std::optional<std::string>> VerifiedChecksum(db::Connection& trac
   return std::optional<std::string>(std::string(r->Get(0, 0)));
 }
 
+// ------------------------------------------------------------- data loss
+
+absl::StatusOr<std::map<int64_t, RegistryState>> RegistryStates(db::Connection& tracking,
+                                                                const ReplicableSpec& spec,
+                                                                int64_t first, int64_t last) {
+  auto r = tracking.Exec(SpecSql(spec,
+                                 "SELECT model_id, state, verification_state, "
+                                 "coalesce(last_sync_failure, '') FROM $REG "
+                                 "WHERE model_id BETWEEN $1 AND $2"),
+                         {absl::StrCat(first), absl::StrCat(last)});
+  if (!r.ok()) return r.status();
+  std::map<int64_t, RegistryState> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    out[r->GetInt64(i, 0)] = {static_cast<int>(r->GetInt64(i, 1)),
+                              static_cast<int>(r->GetInt64(i, 2)), std::string(r->Get(i, 3))};
+  }
+  return out;
+}
+
 // ------------------------------------------------------------- operators
 
 absl::StatusOr<int64_t> Resync(db::Connection& tracking, const ReplicableSpec& spec,

@@ -263,6 +263,118 @@ TEST_P(ConformanceTest, PublishedItemIsSyncedAndVerified) {
   EXPECT_EQ(*local, primary_sum) << "the copy on disk is the primary's";
 }
 
+// The syncer's failures, decided by their status codes, for a blob type.
+class SyncFailureTest : public ConformanceTest {
+ protected:
+  // A published, checksummed item, claimed by the secondary's worker.
+  struct Claimed {
+    int64_t id = 0;
+    std::string primary_file;
+    std::vector<ClaimedItem> items;
+  };
+  Claimed PublishAndClaim() {
+    Claimed c;
+    const ReplicableSpec& spec = spec_under_test_;
+    auto skipped = events::InstallPublishTriggers(*main_, {spec});
+    EXPECT_TRUE(skipped.ok());
+    EXPECT_TRUE(EnsureRegistryTable(*tracking_, spec).ok());
+    auto created = sample::CreateBlob(*main_, dir_ + "/primary/storage", spec.name, "original");
+    EXPECT_TRUE(created.ok()) << created.status();
+    if (!created.ok()) return c;
+    c.id = created->id;
+    EXPECT_TRUE(InsertMissing(*tracking_, spec, {c.id}).ok());
+    Checksummer checksummer({.main_conninfo = conninfo_,
+                             .storage_root = dir_ + "/primary/storage",
+                             .repository_root = dir_ + "/primary/repos",
+                             .worker_id = "checksummer"},
+                            {spec});
+    EXPECT_TRUE(checksummer.Round().ok());
+    auto path =
+        main_->Exec(absl::StrCat("SELECT file_path FROM ", spec.model_table, " WHERE id = ", c.id));
+    EXPECT_TRUE(path.ok() && path->rows() == 1);
+    c.primary_file = dir_ + "/primary/storage/" + std::string(path->Get(0, 0));
+    auto claimed = ClaimBatch(*tracking_, spec, "worker", 10);
+    EXPECT_TRUE(claimed.ok() && claimed->size() == 1u);
+    if (claimed.ok()) c.items = *claimed;
+    EXPECT_TRUE(ResolvePaths(*main_, spec, c.items).ok());
+    return c;
+  }
+  absl::Status Sync(const Claimed& c) {
+    SyncContext ctx{.standby_conninfo = conninfo_,
+                    .tracking_conninfo = tracking_conninfo_,
+                    .storage_root = dir_ + "/secondary/storage",
+                    .primary_url = primary_url_,
+                    .access_key = secondary_.access_key,
+                    .secret_access_key = secondary_.secret_access_key,
+                    .worker_id = "worker",
+                    .site_name = "primary",
+                    .repository_root = dir_ + "/secondary/repos"};
+    return MakeSyncer(spec_under_test_.strategy, ctx)->Sync(spec_under_test_, c.items.at(0));
+  }
+  // state, verification_state, missing_on_primary, last_sync_failure
+  std::vector<std::string> Row(int64_t id) {
+    auto r = tracking_->Exec(
+        SpecSql(spec_under_test_,
+                "SELECT state::text, verification_state::text, missing_on_primary::text, "
+                "coalesce(last_sync_failure, ''), coalesce(local_path, '') FROM $REG "
+                "WHERE model_id = $1"),
+        {absl::StrCat(id)});
+    if (!r.ok() || r->rows() != 1) return {};
+    return {std::string(r->Get(0, 0)), std::string(r->Get(0, 1)), std::string(r->Get(0, 2)),
+            std::string(r->Get(0, 3)), std::string(r->Get(0, 4))};
+  }
+  int64_t FilesUnder(const std::string& dir) {
+    int64_t n = 0;
+    for (const auto& e : fs::recursive_directory_iterator(dir)) n += e.is_regular_file();
+    return n;
+  }
+};
+
+TEST_P(SyncFailureTest, BytesThatDoNotMatchThePrimarysChecksumAreNeverInstalled) {
+  Claimed c = PublishAndClaim();
+  ASSERT_FALSE(c.items.empty());
+  // Changed on the primary behind the application's back: what is served
+  // no longer has the checksum the primary recorded.
+  ASSERT_TRUE(WriteFileAtomic(c.primary_file, "tampered").ok());
+  ASSERT_TRUE(Sync(c).ok());
+  auto row = Row(c.id);
+  ASSERT_EQ(row.size(), 5u);
+  EXPECT_EQ(row[0], absl::StrCat(static_cast<int>(SyncState::kFailed)));
+  EXPECT_EQ(row[1], absl::StrCat(static_cast<int>(kVerificationFailed)));
+  EXPECT_EQ(row[2], "false");
+  EXPECT_NE(row[3].find("does not match the primary's"), std::string::npos) << row[3];
+  EXPECT_EQ(FilesUnder(dir_ + "/secondary/storage"), 0) << "nothing installed, no temp file left";
+}
+
+TEST_P(SyncFailureTest, AFileMissingOnThePrimaryIsFlaggedSo) {
+  Claimed c = PublishAndClaim();
+  ASSERT_FALSE(c.items.empty());
+  ASSERT_TRUE(fs::remove(c.primary_file));
+  ASSERT_TRUE(Sync(c).ok());
+  auto row = Row(c.id);
+  ASSERT_EQ(row.size(), 5u);
+  EXPECT_EQ(row[0], absl::StrCat(static_cast<int>(SyncState::kFailed)));
+  EXPECT_EQ(row[2], "true") << "missing on the primary: the longer backoff";
+  EXPECT_NE(row[3].find("404"), std::string::npos) << row[3];
+}
+
+TEST_P(SyncFailureTest, ACopyThatCannotBePutInPlaceFailsAndLeavesNoFile) {
+  Claimed c = PublishAndClaim();
+  ASSERT_FALSE(c.items.empty());
+  // A file stands where the copy's folder must go.
+  std::string top = dir_ + "/secondary/storage/" + spec_under_test_.name;
+  ASSERT_TRUE(WriteFileAtomic(top, "in the way").ok());
+  ASSERT_TRUE(Sync(c).ok());
+  auto row = Row(c.id);
+  ASSERT_EQ(row.size(), 5u);
+  EXPECT_EQ(row[0], absl::StrCat(static_cast<int>(SyncState::kFailed)));
+  EXPECT_EQ(row[2], "false");
+  EXPECT_NE(row[3].find(top), std::string::npos) << row[3];
+  EXPECT_EQ(FilesUnder(dir_ + "/secondary/storage/.georep-tmp"), 0) << "no temp file left";
+}
+
+INSTANTIATE_TEST_SUITE_P(Blob, SyncFailureTest, ::testing::Values("upload"));
+
 INSTANTIATE_TEST_SUITE_P(EveryReplicable, ConformanceTest, ::testing::ValuesIn(AllNames()),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;

@@ -1,0 +1,41 @@
+// What a secondary would lack if it were promoted now, as far as its own
+// databases can tell: events in the replayed log that its cursor has not
+// applied, and per replicable the exact items that are not synced and
+// verified. (The database leg, WAL not yet replayed, is the operator
+// verb's: it needs the primary, cli/verbs_dr.cc.)
+//
+// Read-only; reads the standby (model rows, event log) and the tracking
+// database (cursor, gaps, registries) in chunks, so it is exact at any size.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "db/connection.h"
+#include "georep/replicable.h"
+
+namespace georep::framework {
+
+struct EventBacklog {
+  int64_t cursor = 0;       // the last event id the cursor applied
+  int64_t last_event = 0;   // the newest event id in the replayed log
+  int64_t not_applied = 0;  // events after the cursor, and late ones inside its gaps
+};
+absl::StatusOr<EventBacklog> UnappliedEvents(db::Connection& standby, db::Connection& tracking);
+
+struct MissingItem {
+  int64_t id = 0;
+  std::string path;    // relative to the strategy's root; empty if the row has none
+  std::string reason;  // "no registry row", "pending", "failed: …", "not verified" …
+};
+struct ReplicableLoss {
+  std::string name;
+  int64_t items = 0;                 // model rows on the standby
+  std::vector<MissingItem> missing;  // of those, not synced and verified here
+};
+absl::StatusOr<ReplicableLoss> UnverifiedItems(db::Connection& standby, db::Connection& tracking,
+                                               const ReplicableSpec& spec);
+
+}  // namespace georep::framework
