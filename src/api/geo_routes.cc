@@ -14,16 +14,11 @@
 #include "framework/strategy.h"
 #include "nlohmann/json.hpp"
 #include "transport/geo_auth.h"
+#include "util/clock.h"
 #include "util/logging.h"
 
 namespace georep::api {
-namespace {
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 HttpResponse GeoError(int status, absl::string_view code, absl::string_view message) {
   nlohmann::json j = {{"error", std::string(message)}, {"geo_code", std::string(code)}};
@@ -44,14 +39,14 @@ absl::Status SiteDirectory::Refresh() {
     if (full.ok()) fresh[full->access_key] = *full;
   }
   by_key_ = std::move(fresh);
-  loaded_at_ = Now();
+  loaded_at_ = WallSeconds();
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<site::Site>> SiteDirectory::ByAccessKey(
     const std::string& access_key) {
   absl::MutexLock lock(&mu_);
-  if (Now() - loaded_at_ > ttl_seconds_) {
+  if (WallSeconds() - loaded_at_ > ttl_seconds_) {
     if (auto s = Refresh(); !s.ok()) return s;
   }
   auto it = by_key_.find(access_key);
@@ -230,7 +225,7 @@ std::optional<HttpResponse> RefuseGeoRequest(SiteDirectory& sites, const HttpReq
   if (!who.enabled) return GeoError(403, "SITE_DISABLED", "site is disabled");
   if (who.primary) return GeoError(403, "FORBIDDEN", "the primary does not replicate from itself");
   // What is asked for, exactly as the token says.
-  int64_t now = static_cast<int64_t>(Now());
+  int64_t now = static_cast<int64_t>(WallSeconds());
   if (auto s = transport::VerifyGeoToken(creds->token, who.secret_access_key, data, now); !s.ok()) {
     int status = s.code() == absl::StatusCode::kPermissionDenied ? 403 : 401;
     log::Warn("refused geo request",

@@ -8,6 +8,7 @@
 #include "framework/registry_store.h"
 #include "git/repository.h"
 #include "nlohmann/json.hpp"
+#include "util/clock.h"
 
 namespace georep::api {
 namespace {
@@ -22,6 +23,8 @@ const MetricDef kMetrics[] = {
     {"geo_db_replication_streaming", "gauge",
      "Secondary: 1 while the standby streams WAL from the primary"},
     {"geo_db_replay_backlog_bytes", "gauge", "Secondary: WAL received but not yet replayed"},
+    {"geo_replication_paused", "gauge",
+     "Secondary: 1 while an operator has paused its replication (georep replication pause)"},
     {"geo_db_slot_retained_bytes", "gauge",
      "Primary: WAL kept for a replication slot, by slot name"},
     {"geo_db_slot_active", "gauge", "Primary: 1 while a standby streams through the slot"},
@@ -43,10 +46,6 @@ std::string MetricPrefix(const ReplicableSpec& spec) {
   return absl::StrCat("geo_", n, "s");
 }
 
-double Now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 nlohmann::json ReplicableCounts(bool primary, const framework::Counts& counts,
                                 const std::string& name);
 
@@ -66,12 +65,13 @@ void UpdateMetrics(const SiteContext& ctx, const site::ReplicationSnapshot& snap
   }
   m.Set("georep_up", {}, 1);
   m.Set("georep_site_info", {{"site", ctx.self.name}, {"role", std::string(ctx.self.Role())}}, 1);
-  m.Set("georep_uptime_seconds", {}, Now() - ctx.started_at);
+  m.Set("georep_uptime_seconds", {}, WallSeconds() - ctx.started_at);
   m.Set("geo_db_reachable", {}, snap.database_reachable ? 1 : 0);
   if (!ctx.self.primary) {
     m.Set("geo_db_replication_lag_seconds", {}, snap.replay_lag_seconds);
     m.Set("geo_db_replication_streaming", {}, snap.streaming ? 1 : 0);
     m.Set("geo_db_replay_backlog_bytes", {}, static_cast<double>(snap.replay_backlog_bytes));
+    m.Set("geo_replication_paused", {}, ctx.paused && ctx.paused() ? 1 : 0);
   } else {
     m.Clear("geo_db_slot_retained_bytes");
     m.Clear("geo_db_slot_active");
@@ -187,10 +187,12 @@ std::string StatusJson(const SiteContext& ctx) {
     for (const auto& spec : ctx.specs)
       replicables.push_back({{"name", spec.name}, {"title", spec.title}});
   }
-  nlohmann::json j = {{"site", ctx.self.name},         {"replicables", replicables},
-                      {"role", ctx.self.Role()},       {"url", ctx.self.url},
-                      {"enabled", ctx.self.enabled},   {"uptime_seconds", Now() - ctx.started_at},
-                      {"sampled_at", snap.sampled_at}, {"database", db}};
+  nlohmann::json j = {
+      {"site", ctx.self.name},         {"replicables", replicables},
+      {"role", ctx.self.Role()},       {"url", ctx.self.url},
+      {"enabled", ctx.self.enabled},   {"uptime_seconds", WallSeconds() - ctx.started_at},
+      {"sampled_at", snap.sampled_at}, {"database", db}};
+  if (!ctx.self.primary) j["paused"] = ctx.paused && ctx.paused();
   return j.dump(2) + "\n";
 }
 

@@ -26,6 +26,8 @@ struct SiteContext {
   std::vector<ReplicableSpec> specs;
   // Secondary: the registry counts from its tracking DB.
   std::function<absl::StatusOr<framework::Counts>()> registry_counts;
+  // Secondary: whether an operator paused its replication.
+  std::function<bool()> paused;
 };
 
 // The metric list of a site (name, type, help), read by /metrics: the fixed

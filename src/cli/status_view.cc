@@ -34,6 +34,11 @@ std::string RenderStatus(const std::string& status_json) {
   if (!db.value("reachable", false)) {
     absl::StrAppend(&out, "database  UNREACHABLE: ", Str(db, "error"), "\n");
   }
+  if (j.value("paused", false)) {
+    absl::StrAppend(&out,
+                    "PAUSED    by an operator: no replay, sync or verification until "
+                    "`georep replication resume`\n");
+  }
   if (j["role"] == "secondary") {
     absl::StrAppend(&out,
                     absl::StrFormat("database  %s, replay lag %.1f s, backlog %s\n"

@@ -38,6 +38,6 @@ void AddDbVerbs(CLI::App& app, VerbContext& ctx);        // db migrate
 void AddSiteVerbs(CLI::App& app, VerbContext& ctx);      // site add|list|remove|enable|disable
 void AddOperatorVerbs(CLI::App& app, VerbContext& ctx);  // status, resync, reverify
 void AddDemoVerbs(CLI::App& app, VerbContext& ctx);      // demo up|status|down, sample seed
-void AddDisasterRecoveryVerbs(CLI::App& app, VerbContext& ctx);  // dataloss
+void AddDisasterRecoveryVerbs(CLI::App& app, VerbContext& ctx);  // dataloss, replication
 
 }  // namespace georep::cli

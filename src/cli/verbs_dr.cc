@@ -1,5 +1,9 @@
-// dataloss: what this secondary would lack if it were promoted now.
+// dataloss: what this secondary would lack if it were promoted now;
+// replication pause|resume: an operator's pause of a secondary.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <memory>
 
@@ -8,6 +12,7 @@
 #include "framework/dataloss.h"
 #include "framework/spec.h"
 #include "nlohmann/json.hpp"
+#include "site/pause.h"
 #include "site/sites.h"
 #include "transport/http_client.h"
 
@@ -152,9 +157,59 @@ int RunDataloss(const site::Config& config, bool json) {
   return lose ? 1 : 0;
 }
 
+// Who paused: user@host, for the status.
+std::string Operator() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  const char* user = std::getenv("USER");
+  return absl::StrCat(user == nullptr ? "unknown" : user, "@", host);
+}
+
+int RunPause(const site::Config& config, bool pause) {
+  const char* verb = pause ? "replication pause" : "replication resume";
+  if (config.tracking_database.empty()) {
+    return Fail(2, verb,
+                absl::StrCat("runs on a secondary (setting \"database.tracking\" in ", config.path,
+                             " is not set: this is the primary's configuration)"));
+  }
+  auto standby = OpenMain(config);
+  if (!standby.ok()) return Fail(1, verb, standby.status().message());
+  auto tracking = db::Connection::Open(config.tracking_database);
+  if (!tracking.ok()) return Fail(1, verb, tracking.status().message());
+  absl::Status s = pause ? site::PauseReplication(**tracking, **standby, Operator())
+                         : site::ResumeReplication(**tracking, **standby);
+  if (!s.ok()) return Fail(CodeFor(s), verb, s.message());
+  if (pause) {
+    std::printf(
+        "site \"%s\" paused: WAL replay stopped; sync and verification stop within %g s and "
+        "stay stopped across restarts until `georep replication resume`\n",
+        config.site_name.c_str(), config.monitor_interval_seconds);
+  } else {
+    std::printf("site \"%s\" resumed: replay, sync and verification continue\n",
+                config.site_name.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 void AddDisasterRecoveryVerbs(CLI::App& app, VerbContext& ctx) {
+  CLI::App* replication = app.add_subcommand("replication", "Pause or resume a secondary");
+  replication->require_subcommand(1);
+  for (bool pause : {true, false}) {
+    CLI::App* sub = replication->add_subcommand(
+        pause ? "pause" : "resume",
+        pause ? "Secondary: pause WAL replay and all sync and verification work (kept across "
+                "restarts of the daemon and of the standby until resumed)"
+              : "Secondary: resume what `replication pause` stopped; nothing is lost, nothing "
+                "fetched twice");
+    AddConfig(sub, ctx);
+    sub->callback([&ctx, pause] {
+      auto config = LoadConfigOrFail(ctx);
+      if (config) ctx.exit_code = RunPause(*config, pause);
+    });
+  }
+
   CLI::App* dataloss = app.add_subcommand(
       "dataloss",
       "Secondary: what it would lack if promoted now: WAL not replayed (asked of the primary; "

@@ -6,6 +6,10 @@
 #include "framework/checksummer.h"
 #include "framework/registry_store.h"
 #include "framework/verifier.h"
+#include "site/pause.h"
+#include "util/logging.h"
+#include "util/loop.h"
+#include "util/status_macros.h"
 
 namespace georep::daemon {
 namespace {
@@ -99,6 +103,49 @@ SecondaryEngine::~SecondaryEngine() {
   // Rows this daemon still held go back to the queue at once.
   auto tracking = db::Connection::Open(site_.config->tracking_database);
   if (tracking.ok()) (void)framework::RetireWorker(**tracking, site_.worker_id);
+}
+
+PausableSecondary::PausableSecondary(const SiteContext& site, const site::Site& self,
+                                     const site::Site& primary, double poll_seconds)
+    : site_(site), self_(self), primary_(primary), poll_seconds_(poll_seconds) {
+  watcher_ = std::thread([this] { Watch(); });
+}
+
+PausableSecondary::~PausableSecondary() {
+  stop_.Stop();
+  watcher_.join();
+}
+
+void PausableSecondary::Watch() {
+  std::unique_ptr<db::Connection> tracking;
+  std::unique_ptr<db::Connection> standby;
+  LoopOptions loop{"pause watcher", 1.0, [&] {
+                     tracking.reset();
+                     standby.reset();
+                   }};
+  bool first = true;
+  RunLoop(loop, stop_, [&]() -> absl::StatusOr<double> {
+    GEOREP_RETURN_IF_ERROR(db::EnsureOpen(tracking, site_.config->tracking_database));
+    GEOREP_ASSIGN_OR_RETURN(site::PauseState pause, site::ReadPause(*tracking));
+    if (pause.paused) {
+      GEOREP_RETURN_IF_ERROR(db::EnsureOpen(standby, site_.config->main_database));
+      GEOREP_RETURN_IF_ERROR(site::EnforcePause(*standby, true));
+    }
+    if (pause.paused != paused_.load() || first) {
+      log::Info(pause.paused ? "replication paused: no sync or verification until resumed"
+                             : "replication running",
+                {{"since", pause.since}, {"by", pause.by}});
+    }
+    first = false;
+    paused_ = pause.paused;
+    if (pause.paused) {
+      engine_.reset();  // stops and joins its threads; held rows go back to pending
+    } else if (!engine_) {
+      engine_ = std::make_unique<SecondaryEngine>(site_, self_, primary_);
+    }
+    return poll_seconds_;
+  });
+  engine_.reset();
 }
 
 }  // namespace georep::daemon

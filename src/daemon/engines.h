@@ -10,6 +10,7 @@
 // Not thread-safe: one thread builds and destroys an engine.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -55,6 +56,35 @@ class SecondaryEngine {
   StopSignal stop_;
   std::unique_ptr<framework::Scheduler> scheduler_;
   std::vector<std::thread> threads_;
+};
+
+// A secondary's engine under the operator's pause (site/pause.h): a watcher
+// reads the pause every `poll_seconds`; while paused it keeps the standby's
+// replay paused and no engine runs (no sync, no verification); on resume it
+// builds the engine again. Rows a stopped engine held go back to pending,
+// so nothing is lost; finished syncs stay recorded, so nothing is fetched
+// twice.
+class PausableSecondary {
+ public:
+  PausableSecondary(const SiteContext& site, const site::Site& self, const site::Site& primary,
+                    double poll_seconds);
+  ~PausableSecondary();
+  PausableSecondary(const PausableSecondary&) = delete;
+  PausableSecondary& operator=(const PausableSecondary&) = delete;
+
+  bool paused() const { return paused_.load(); }
+
+ private:
+  void Watch();
+
+  SiteContext site_;
+  site::Site self_;
+  site::Site primary_;
+  double poll_seconds_;
+  std::atomic<bool> paused_{false};
+  std::unique_ptr<SecondaryEngine> engine_;  // only the watcher thread touches it
+  StopSignal stop_;
+  std::thread watcher_;
 };
 
 }  // namespace georep::daemon

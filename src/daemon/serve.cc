@@ -160,11 +160,13 @@ int Serve(const site::Config& config, const ServeHooks& hooks) {
   gethostname(host, sizeof host - 1);
   SiteContext site{&config, *specs, absl::StrCat(host, ".", getpid(), ".", RandomHex(3))};
   std::unique_ptr<PrimaryEngine> primary_engine;
-  std::unique_ptr<SecondaryEngine> secondary_engine;
+  std::unique_ptr<PausableSecondary> secondary_engine;
   if (self->primary) {
     primary_engine = std::make_unique<PrimaryEngine>(site);
   } else {
-    secondary_engine = std::make_unique<SecondaryEngine>(site, *self, *primary_site);
+    secondary_engine = std::make_unique<PausableSecondary>(site, *self, *primary_site,
+                                                           config.monitor_interval_seconds);
+    ctx.paused = [engine = secondary_engine.get()] { return engine->paused(); };
   }
   api::GitRouteContext git_ctx;
   git_ctx.primary = self->primary;

@@ -218,6 +218,17 @@ INSERT INTO georep.event_gaps (first_id, last_id, first_seen_at)
 DROP TABLE georep.event_gaps_v1;
 )sql";
 
+// An operator's pause of this secondary (`georep replication pause`): one
+// row while paused; the daemon enforces it, across restarts of either the
+// daemon or the standby.
+constexpr absl::string_view kTrackingPause = R"sql(
+CREATE TABLE georep.replication_pause (
+  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+  paused_at timestamptz NOT NULL DEFAULT now(),
+  paused_by text NOT NULL
+);
+)sql";
+
 const std::vector<Migration>& Migrations(DatabaseKind kind) {
   static const std::vector<Migration> main = {{1, "sites and event log", kMainV1},
                                               {2, "workers and counts", kWorkersAndCounts},
@@ -227,7 +238,8 @@ const std::vector<Migration>& Migrations(DatabaseKind kind) {
       {2, "workers and counts", kWorkersAndCounts},
       {3, "backfill state", kTrackingBackfill},
       {4, "static count triggers", kStaticCountTriggers},
-      {5, "gap ranges", kTrackingGapRanges}};
+      {5, "gap ranges", kTrackingGapRanges},
+      {6, "replication pause", kTrackingPause}};
   return kind == DatabaseKind::kMain ? main : tracking;
 }
 

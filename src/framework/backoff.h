@@ -19,4 +19,8 @@ inline constexpr double kMissingRetryCapSeconds = 4 * 3600;
 double RetryDelaySeconds(int retry_count, bool missing_on_primary,
                          const std::function<int()>& rand30);
 
+// A uniform integer in [0, 30) from a per-thread generator: the rand30 of
+// RetryDelaySeconds outside tests.
+int Jitter30();
+
 }  // namespace georep::framework

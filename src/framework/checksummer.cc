@@ -1,31 +1,18 @@
 #include "framework/checksummer.h"
 
-#include <chrono>
-#include <random>
-
 #include "absl/strings/str_cat.h"
 #include "framework/backoff.h"
 #include "framework/primary_states.h"
 #include "framework/registry_store.h"
 #include "framework/spec.h"
 #include "framework/strategy.h"
+#include "util/clock.h"
 #include "util/logging.h"
 #include "util/loop.h"
 #include "util/status_macros.h"
 
 namespace georep::framework {
-namespace {
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-int Rand30() {
-  thread_local std::mt19937 rng(std::random_device{}());
-  return static_cast<int>(rng() % 30);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Checksummer::Checksummer(VerificationOptions options, std::vector<ReplicableSpec> specs)
     : opt_(std::move(options)), specs_(std::move(specs)) {}
@@ -65,7 +52,7 @@ void Checksummer::Run(const StopSignal& stop) {
 absl::StatusOr<int> Checksummer::Round() {
   GEOREP_RETURN_IF_ERROR(Connect());
   GEOREP_RETURN_IF_ERROR(Heartbeat(*main_, opt_.worker_id));
-  bool backfill = Now() - last_backfill_ > 60;
+  bool backfill = MonotonicSeconds() - last_backfill_ > 60;
   int done = 0;
   for (const auto& spec : specs_) {
     GEOREP_ASSIGN_OR_RETURN(
@@ -78,7 +65,7 @@ absl::StatusOr<int> Checksummer::Round() {
     GEOREP_ASSIGN_OR_RETURN(int n, ChecksumBatch(spec));
     done += n;
   }
-  if (backfill) last_backfill_ = Now();
+  if (backfill) last_backfill_ = MonotonicSeconds();
   (void)FoldCounts(*main_);
   return done;
 }
@@ -154,7 +141,7 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec) {
     }
     for (const Failed& f : failed) {
       GEOREP_RETURN_IF_ERROR(RecordChecksumFailure(*main_, spec, opt_.worker_id, f.id, f.why,
-                                                   RetryDelaySeconds(f.retries, false, Rand30)));
+                                                   RetryDelaySeconds(f.retries, false, Jitter30)));
     }
     return absl::OkStatus();
   }));

@@ -85,9 +85,7 @@ absl::Status Syncer::RecordFailure(const ReplicableSpec& spec, const ClaimedItem
                                    const absl::Status& s) {
   if (auto c = Connect(); !c.ok()) return c;  // the row stays started; it is reclaimed later
   bool missing = s.code() == absl::StatusCode::kNotFound;
-  thread_local std::mt19937 rng(std::random_device{}());
-  double delay =
-      RetryDelaySeconds(item.retry_count, missing, [] { return static_cast<int>(rng() % 30); });
+  double delay = RetryDelaySeconds(item.retry_count, missing, Jitter30);
   log::Debug(
       "sync failed",
       {{"replicable", spec.name}, {"id", item.model_id}, {"error", std::string(s.message())}});

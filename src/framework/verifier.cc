@@ -1,30 +1,17 @@
 #include "framework/verifier.h"
 
-#include <chrono>
-#include <random>
-
 #include "absl/strings/str_cat.h"
 #include "framework/backoff.h"
 #include "framework/primary_states.h"
 #include "framework/registry_store.h"
 #include "framework/spec.h"
 #include "framework/strategy.h"
+#include "util/clock.h"
 #include "util/logging.h"
 #include "util/loop.h"
 
 namespace georep::framework {
-namespace {
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-int Rand30() {
-  thread_local std::mt19937 rng(std::random_device{}());
-  return static_cast<int>(rng() % 30);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Verifier::Verifier(VerificationOptions options, std::vector<ReplicableSpec> specs)
     : opt_(std::move(options)), specs_(std::move(specs)) {}
@@ -63,9 +50,9 @@ absl::StatusOr<int> Verifier::Round() {
     return c != it->second.end() && c->second > 0;
   };
   // Copies due for re-verification are looked for a few times per interval.
-  bool due = Now() - last_due_check_ >= std::min(5.0, opt_.interval_seconds / 4);
-  if (due) last_due_check_ = Now();
-  bool reconcile = Now() - last_reconcile_ >= opt_.repository_interval_seconds;
+  bool due = MonotonicSeconds() - last_due_check_ >= std::min(5.0, opt_.interval_seconds / 4);
+  if (due) last_due_check_ = MonotonicSeconds();
+  bool reconcile = MonotonicSeconds() - last_reconcile_ >= opt_.repository_interval_seconds;
   int done = 0;
   for (const auto& spec : specs_) {
     if (reconcile && DescriptorOf(spec).mutable_in_place) {
@@ -82,7 +69,7 @@ absl::StatusOr<int> Verifier::Round() {
     if (!scrubbed.ok()) return scrubbed.status();
     done += *scrubbed;
   }
-  if (reconcile) last_reconcile_ = Now();
+  if (reconcile) last_reconcile_ = MonotonicSeconds();
   return done;
 }
 
@@ -187,7 +174,7 @@ absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec, bool pending, bo
       log::Warn("verification failed; resyncing",
                 {{"replicable", spec.name}, {"id", f.id}, {"error", f.why}});
       // A damaged copy is fetched again at once; backoff only if repairs keep failing.
-      double delay = f.retries == 0 ? 0.0 : RetryDelaySeconds(f.retries - 1, false, Rand30);
+      double delay = f.retries == 0 ? 0.0 : RetryDelaySeconds(f.retries - 1, false, Jitter30);
       if (auto r = RecordVerificationFailure(*tracking_, spec, opt_.worker_id, f.id, f.why, delay);
           !r.ok())
         return r;

@@ -124,18 +124,17 @@ class ConformanceTest : public test::TwoDbTest, public ::testing::WithParamInter
     server_->Start();
   }
 
-  void Git(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"git",
-                                     "-c",
-                                     "user.name=T",
-                                     "-c",
-                                     "user.email=t@example.com",
-                                     "-c",
-                                     "init.defaultBranch=main"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto r = georep::Run(argv);
-    ASSERT_TRUE(r.ok()) << r.status();
-    ASSERT_EQ(r->exit_code, 0) << r->output;
+  // The secondary's worker, pulling from the primary's HTTP endpoints.
+  SyncContext SecondaryContext() const {
+    return {.standby_conninfo = conninfo_,
+            .tracking_conninfo = tracking_conninfo_,
+            .storage_root = dir_ + "/secondary/storage",
+            .primary_url = primary_url_,
+            .access_key = secondary_.access_key,
+            .secret_access_key = secondary_.secret_access_key,
+            .worker_id = "worker",
+            .site_name = "primary",
+            .repository_root = dir_ + "/secondary/repos"};
   }
 
   // A new item of the type under test, on the primary.
@@ -168,13 +167,13 @@ class ConformanceTest : public test::TwoDbTest, public ::testing::WithParamInter
   // real history (an empty one is made without git).
   void CommitToRepositories() {
     std::string work = dir_ + "/work";
-    Git({"init", "-q", work});
+    test::Git({"init", "-q", work});
     std::ofstream(work + "/README") << "conformance";
-    Git({"-C", work, "add", "-A"});
-    Git({"-C", work, "commit", "-q", "-m", "first"});
+    test::Git({"-C", work, "add", "-A"});
+    test::Git({"-C", work, "commit", "-q", "-m", "first"});
     for (const auto& entry : fs::recursive_directory_iterator(dir_ + "/primary/repos")) {
       if (entry.is_directory() && entry.path().extension() == ".git")
-        Git({"-C", work, "push", "-q", entry.path().string(), "main"});
+        test::Git({"-C", work, "push", "-q", entry.path().string(), "main"});
     }
   }
 
@@ -233,15 +232,7 @@ TEST_P(ConformanceTest, PublishedItemIsSyncedAndVerified) {
   std::string primary_sum = primary_sums->at(id);
 
   // A secondary syncs it over HTTP.
-  SyncContext ctx{.standby_conninfo = conninfo_,
-                  .tracking_conninfo = tracking_conninfo_,
-                  .storage_root = dir_ + "/secondary/storage",
-                  .primary_url = primary_url_,
-                  .access_key = secondary_.access_key,
-                  .secret_access_key = secondary_.secret_access_key,
-                  .worker_id = "worker",
-                  .site_name = "primary",
-                  .repository_root = dir_ + "/secondary/repos"};
+  SyncContext ctx = SecondaryContext();
   auto claimed = ClaimBatch(*tracking_, spec, "worker", 10);
   ASSERT_TRUE(claimed.ok()) << claimed.status();
   ASSERT_EQ(claimed->size(), 1u);
@@ -300,16 +291,8 @@ class SyncFailureTest : public ConformanceTest {
     return c;
   }
   absl::Status Sync(const Claimed& c) {
-    SyncContext ctx{.standby_conninfo = conninfo_,
-                    .tracking_conninfo = tracking_conninfo_,
-                    .storage_root = dir_ + "/secondary/storage",
-                    .primary_url = primary_url_,
-                    .access_key = secondary_.access_key,
-                    .secret_access_key = secondary_.secret_access_key,
-                    .worker_id = "worker",
-                    .site_name = "primary",
-                    .repository_root = dir_ + "/secondary/repos"};
-    return MakeSyncer(spec_under_test_.strategy, ctx)->Sync(spec_under_test_, c.items.at(0));
+    return MakeSyncer(spec_under_test_.strategy, SecondaryContext())
+        ->Sync(spec_under_test_, c.items.at(0));
   }
   // state, verification_state, missing_on_primary, last_sync_failure
   std::vector<std::string> Row(int64_t id) {

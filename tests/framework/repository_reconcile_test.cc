@@ -30,32 +30,19 @@ class RepositoryReconcileTest : public test::TwoDbTest {
     auto skipped = events::InstallPublishTriggers(*main_, {repo_spec_});
     ASSERT_TRUE(skipped.ok()) << skipped.status();
     ASSERT_TRUE(EnsureRegistryTable(*tracking_, repo_spec_).ok());
-    Git({"init", "-q", work_});
+    test::Git({"init", "-q", work_});
   }
   void TearDown() override {
     test::RemoveTree(repos_);
     test::RemoveTree(work_);
     test::TwoDbTest::TearDown();
   }
-  void Git(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"git",
-                                     "-c",
-                                     "user.name=T",
-                                     "-c",
-                                     "user.email=t@example.com",
-                                     "-c",
-                                     "init.defaultBranch=main"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto r = georep::Run(argv);
-    ASSERT_TRUE(r.ok()) << r.status();
-    ASSERT_EQ(r->exit_code, 0) << r->output;
-  }
   // A commit pushed straight into the bare repository: no event at all.
   void PushOutOfBand(const std::string& bare, const std::string& tag) {
     std::ofstream(work_ + "/" + tag) << tag;
-    Git({"-C", work_, "add", "-A"});
-    Git({"-C", work_, "commit", "-q", "-m", tag});
-    Git({"-C", work_, "push", "-q", bare, "main"});
+    test::Git({"-C", work_, "add", "-A"});
+    test::Git({"-C", work_, "commit", "-q", "-m", tag});
+    test::Git({"-C", work_, "push", "-q", bare, "main"});
   }
   VerificationOptions Options() {
     VerificationOptions o;

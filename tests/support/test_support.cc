@@ -46,6 +46,20 @@ CommandResult RunGeorep(const std::vector<std::string>& args,
   return *r;
 }
 
+void Git(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"git",
+                                   "-c",
+                                   "user.name=T",
+                                   "-c",
+                                   "user.email=t@example.com",
+                                   "-c",
+                                   "init.defaultBranch=main"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = georep::Run(argv);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->exit_code, 0) << r->output;
+}
+
 bool WaitFor(const std::function<bool()>& pred, double seconds) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (std::chrono::steady_clock::now() < deadline) {

@@ -27,6 +27,9 @@ std::string GeorepBinary();
 CommandResult RunGeorep(const std::vector<std::string>& args,
                         const std::vector<std::string>& extra_env = {});
 
+// The real git, with a test identity; the test fails on a non-zero exit.
+void Git(const std::vector<std::string>& args);
+
 // Polls `pred` every 50 ms until it holds or `seconds` pass.
 bool WaitFor(const std::function<bool()>& pred, double seconds);
 
