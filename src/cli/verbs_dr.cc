@@ -72,8 +72,14 @@ nlohmann::json DatabaseLeg(db::Connection& standby, const std::optional<site::Si
   return db;
 }
 
-int RunDataloss(const site::Config& config, bool json) {
-  const char* verb = "dataloss";
+// A secondary's standby and tracking database; a verb run with the
+// primary's configuration is refused (exit 2), an unreachable database is
+// exit 1. Returns 0 when both are open.
+struct SecondaryDatabases {
+  std::unique_ptr<db::Connection> standby;
+  std::unique_ptr<db::Connection> tracking;
+};
+int OpenSecondary(const site::Config& config, const char* verb, SecondaryDatabases* out) {
   if (config.tracking_database.empty()) {
     return Fail(2, verb,
                 absl::StrCat("runs on a secondary (setting \"database.tracking\" in ", config.path,
@@ -83,23 +89,34 @@ int RunDataloss(const site::Config& config, bool json) {
   if (!standby.ok()) return Fail(1, verb, standby.status().message());
   auto tracking = db::Connection::Open(config.tracking_database);
   if (!tracking.ok()) return Fail(1, verb, tracking.status().message());
+  out->standby = std::move(*standby);
+  out->tracking = std::move(*tracking);
+  return 0;
+}
+
+int RunDataloss(const site::Config& config, bool json) {
+  const char* verb = "dataloss";
+  SecondaryDatabases dbs;
+  if (int code = OpenSecondary(config, verb, &dbs); code != 0) return code;
+  auto& standby = dbs.standby;
+  auto& tracking = dbs.tracking;
   auto specs = framework::ResolveSpecs(config.replicables);
   if (!specs.ok()) return Fail(2, verb, specs.status().message());
-  auto sites = site::ListSites(**standby);
+  auto sites = site::ListSites(*standby);
   if (!sites.ok()) return Fail(1, verb, sites.status().message());
   std::optional<site::Site> primary;
   for (const auto& s : *sites) {
     if (s.primary && s.name != config.site_name) primary = s;
   }
 
-  nlohmann::json db = DatabaseLeg(**standby, primary);
-  auto events = framework::UnappliedEvents(**standby, **tracking);
+  nlohmann::json db = DatabaseLeg(*standby, primary);
+  auto events = framework::UnappliedEvents(*standby, *tracking);
   if (!events.ok()) return Fail(1, verb, events.status().message());
   nlohmann::json replicables = nlohmann::json::array();
   int64_t missing_items = 0;
   std::vector<framework::ReplicableLoss> losses;
   for (const auto& spec : *specs) {
-    auto loss = framework::UnverifiedItems(**standby, **tracking, spec);
+    auto loss = framework::UnverifiedItems(*standby, *tracking, spec);
     if (!loss.ok()) return Fail(1, verb, absl::StrCat(spec.name, ": ", loss.status().message()));
     missing_items += static_cast<int64_t>(loss->missing.size());
     nlohmann::json items = nlohmann::json::array();
@@ -167,17 +184,12 @@ std::string Operator() {
 
 int RunPause(const site::Config& config, bool pause) {
   const char* verb = pause ? "replication pause" : "replication resume";
-  if (config.tracking_database.empty()) {
-    return Fail(2, verb,
-                absl::StrCat("runs on a secondary (setting \"database.tracking\" in ", config.path,
-                             " is not set: this is the primary's configuration)"));
-  }
-  auto standby = OpenMain(config);
-  if (!standby.ok()) return Fail(1, verb, standby.status().message());
-  auto tracking = db::Connection::Open(config.tracking_database);
-  if (!tracking.ok()) return Fail(1, verb, tracking.status().message());
-  absl::Status s = pause ? site::PauseReplication(**tracking, **standby, Operator())
-                         : site::ResumeReplication(**tracking, **standby);
+  SecondaryDatabases dbs;
+  if (int code = OpenSecondary(config, verb, &dbs); code != 0) return code;
+  auto& standby = dbs.standby;
+  auto& tracking = dbs.tracking;
+  absl::Status s = pause ? site::PauseReplication(*tracking, *standby, Operator())
+                         : site::ResumeReplication(*tracking, *standby);
   if (!s.ok()) return Fail(CodeFor(s), verb, s.message());
   if (pause) {
     std::printf(

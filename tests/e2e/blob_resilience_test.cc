@@ -40,20 +40,10 @@ int64_t TempFiles(const test::Topology& topo) {
   return n;
 }
 
-// geo_retrieve_blobs_total with status 200 (blobs served, alone or in a
-// batch), summed, from the primary.
+// Blobs the primary has served to secondaries, alone or in batches.
 int64_t Served(const test::Topology& topo) {
-  auto m = topo.Request("primary", "GET", "/metrics");
-  int64_t total = 0;
-  size_t at = 0;
-  while ((at = m.body.find("geo_retrieve_blobs_total{", at)) != std::string::npos) {
-    size_t end = m.body.find('\n', at);
-    std::string line = m.body.substr(at, end - at);
-    if (line.find("status=\"200\"") != std::string::npos)
-      total += std::stoll(line.substr(line.rfind(' ') + 1));
-    at = end;
-  }
-  return total;
+  return static_cast<int64_t>(
+      topo.MetricSum("primary", "geo_retrieve_blobs_total", "status=\"200\""));
 }
 
 TEST(BlobResilienceTest, KillNineDuringSyncLosesAndStrandsNothing) {

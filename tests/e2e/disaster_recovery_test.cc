@@ -97,20 +97,10 @@ TEST(DisasterRecoveryTest, DataLossReportNamesExactlyTheItemsASecondaryLacks) {
   EXPECT_NE(primary.output.find("runs on a secondary"), std::string::npos) << primary.output;
 }
 
-// Blobs the primary has served to secondaries (geo_retrieve_blobs_total,
-// status 200, summed).
+// Blobs the primary has served to secondaries, alone or in batches.
 int64_t Served(const test::Topology& topo) {
-  auto m = topo.Request("primary", "GET", "/metrics");
-  int64_t total = 0;
-  size_t at = 0;
-  while ((at = m.body.find("geo_retrieve_blobs_total{", at)) != std::string::npos) {
-    size_t end = m.body.find('\n', at);
-    std::string line = m.body.substr(at, end - at);
-    if (line.find("status=\"200\"") != std::string::npos)
-      total += std::stoll(line.substr(line.rfind(' ') + 1));
-    at = end;
-  }
-  return total;
+  return static_cast<int64_t>(
+      topo.MetricSum("primary", "geo_retrieve_blobs_total", "status=\"200\""));
 }
 
 TEST(DisasterRecoveryTest, APauseHoldsAcrossARestartAndResumeLosesNothingAndFetchesNothingTwice) {

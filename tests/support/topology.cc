@@ -100,4 +100,22 @@ transport::HttpResult Topology::Request(const std::string& site, const std::stri
   return r.ok() ? *r : transport::HttpResult{};
 }
 
+double Topology::MetricSum(const std::string& site, const std::string& name,
+                           const std::string& label) const {
+  auto m = Request(site, "GET", "/metrics");
+  double total = 0;
+  size_t at = 0;
+  while ((at = m.body.find(name, at)) != std::string::npos) {
+    size_t end = m.body.find('\n', at);
+    std::string line = m.body.substr(at, end - at);
+    at = end;
+    // The metric itself, not one whose name starts with it.
+    char next = line.size() > name.size() ? line[name.size()] : '\0';
+    if (next != '{' && next != ' ') continue;
+    if (!label.empty() && line.find(label) == std::string::npos) continue;
+    total += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return total;
+}
+
 }  // namespace georep::test

@@ -39,6 +39,11 @@ class Topology {
   // Sum over all replicables.
   int64_t TotalCount(const std::string& site, const std::string& state) const;
 
+  // The sum of the samples of metric `name` on a site's /metrics whose
+  // labels contain `label` (e.g. "status=\"200\"").
+  double MetricSum(const std::string& site, const std::string& name,
+                   const std::string& label = "") const;
+
   transport::HttpResult Post(const std::string& site, const std::string& path,
                              const std::string& body) const;
   transport::HttpResult Request(const std::string& site, const std::string& method,
