@@ -53,7 +53,9 @@ nlohmann::json DatabaseLeg(db::Connection& standby, const std::optional<site::Si
     return db;
   }
   auto status = nlohmann::json::parse(res->body, nullptr, false);
-  if (status.is_discarded() || !status.contains("database") ||
+  // Whatever the answer holds, only a string WAL position is used (a
+  // malformed one is refused by PostgreSQL's pg_lsn below).
+  if (!status.is_object() || !status.contains("database") || !status["database"].is_object() ||
       !status["database"].value("current_lsn", nlohmann::json()).is_string() ||
       here->IsNull(0, 0)) {
     db["primary_error"] = "the primary's status names no WAL position";
