@@ -45,7 +45,7 @@ absl::Status SiteDirectory::Refresh() {
 
 absl::StatusOr<std::optional<site::Site>> SiteDirectory::ByAccessKey(
     const std::string& access_key) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (WallSeconds() - loaded_at_ > ttl_seconds_) {
     if (auto s = Refresh(); !s.ok()) return s;
   }

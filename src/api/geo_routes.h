@@ -16,11 +16,11 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "api/router.h"
 #include "georep/replicable.h"
 #include "site/sites.h"
 #include "util/metrics.h"
+#include "util/mutex.h"
 
 namespace georep::api {
 
@@ -36,7 +36,7 @@ class SiteDirectory {
   absl::Status Refresh() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const std::string conninfo_;
   const double ttl_seconds_;
-  absl::Mutex mu_;
+  Mutex mu_;
   std::map<std::string, site::Site> by_key_ ABSL_GUARDED_BY(mu_);
   double loaded_at_ ABSL_GUARDED_BY(mu_) = -1e9;
 };

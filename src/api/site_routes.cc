@@ -9,6 +9,7 @@
 #include "git/repository.h"
 #include "nlohmann/json.hpp"
 #include "util/clock.h"
+#include "util/loop.h"
 
 namespace georep::api {
 namespace {
@@ -37,6 +38,8 @@ const MetricDef kMetrics[] = {
      "Git smart HTTP requests, by service, route (user or geo) and HTTP status"},
     {"geo_git_processes_total", "counter",
      "git processes this daemon started (fetches, clones, http-backend)"},
+    {"georep_loop_errors_total", "counter",
+     "Failed rounds of each background loop (log cursor, scheduler, verifier, ...), by loop"},
 };
 
 // geo_<plural of the name>: geo_upload*s*, geo_project_repositor*ies*.
@@ -62,6 +65,9 @@ void UpdateMetrics(const SiteContext& ctx, const site::ReplicationSnapshot& snap
         }
       }
     }
+  }
+  for (const auto& [loop, errors] : LoopErrorCounts()) {
+    m.Set("georep_loop_errors_total", {{"loop", loop}}, static_cast<double>(errors));
   }
   m.Set("georep_up", {}, 1);
   m.Set("georep_site_info", {{"site", ctx.self.name}, {"role", std::string(ctx.self.Role())}}, 1);

@@ -95,8 +95,7 @@ int ProxyPush(const std::string& primary_url, const std::string& primary_name,
   std::fprintf(stderr, "georep: this is a secondary site; your push goes to the primary (%s, %s)\n",
                primary_name.c_str(), primary_url.c_str());
   std::string base = absl::StrCat(primary_url, "/", repo);
-  transport::RequestOptions get;
-  get.timeout_seconds = 300;
+  transport::RequestOptions get{.timeout_seconds = 300};
   auto refs = transport::HttpRequest(base + "/info/refs?service=git-receive-pack", get);
   if (!refs.ok()) return Refuse(absl::StrCat("primary unreachable: ", refs.status().message()));
   if (refs->status != 200)
@@ -140,12 +139,11 @@ int ProxyPush(const std::string& primary_url, const std::string& primary_name,
       body.append(buf, static_cast<size_t>(k));
     }
   }
-  transport::RequestOptions post;
-  post.method = "POST";
-  post.body = std::move(body);
-  post.timeout_seconds = 3600;
-  post.headers = {"Content-Type: application/x-git-receive-pack-request",
-                  "Accept: application/x-git-receive-pack-result"};
+  transport::RequestOptions post{.method = "POST",
+                                 .body = std::move(body),
+                                 .headers = {"Content-Type: application/x-git-receive-pack-request",
+                                             "Accept: application/x-git-receive-pack-result"},
+                                 .timeout_seconds = 3600};
   auto result = transport::HttpRequest(base + "/git-receive-pack", post);
   if (!result.ok()) return Refuse(absl::StrCat("push to the primary: ", result.status().message()));
   if (result->status != 200)

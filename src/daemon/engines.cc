@@ -60,19 +60,19 @@ SecondaryEngine::SecondaryEngine(const SiteContext& site, const site::Site& self
     b.Run(stop_);
   });
 
-  framework::SchedulerOptions sched;
-  sched.sync = {.standby_conninfo = c.main_database,
-                .tracking_conninfo = c.tracking_database,
-                .storage_root = c.storage_root,
-                .primary_url = WithoutTrailingSlash(primary.InternalUrl()),
-                .access_key = c.access_key,
-                .secret_access_key = c.secret_access_key,
-                .worker_id = site.worker_id,
-                .site_name = primary.name,
-                .repository_root = c.repository_root};
-  sched.capacity = std::max(1, self.files_max_capacity);
-  sched.dead_worker_seconds = c.dead_worker_seconds;
-  sched.sync_timeout_seconds = c.sync_timeout_seconds;
+  framework::SchedulerOptions sched{
+      .sync = {.standby_conninfo = c.main_database,
+               .tracking_conninfo = c.tracking_database,
+               .storage_root = c.storage_root,
+               .primary_url = WithoutTrailingSlash(primary.InternalUrl()),
+               .access_key = c.access_key,
+               .secret_access_key = c.secret_access_key,
+               .worker_id = site.worker_id,
+               .site_name = primary.name,
+               .repository_root = c.repository_root},
+      .capacity = std::max(1, self.files_max_capacity),
+      .dead_worker_seconds = c.dead_worker_seconds,
+      .sync_timeout_seconds = c.sync_timeout_seconds};
   scheduler_ = std::make_unique<framework::Scheduler>(sched, site.specs);
   scheduler_->Start();
 

@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -21,6 +20,7 @@
 #include "framework/spec.h"
 #include "site/replication.h"
 #include "site/sites.h"
+#include "util/clock.h"
 #include "util/fs.h"
 #include "util/logging.h"
 #include "util/metrics.h"
@@ -124,13 +124,7 @@ int Serve(const site::Config& config, const ServeHooks& hooks) {
   monitor.Start();
 
   MetricsRegistry metrics(api::SiteMetricDefs(*specs));
-  api::SiteContext ctx{
-      config,
-      *self,
-      &monitor,
-      &metrics,
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(),
-      *specs};
+  api::SiteContext ctx{config, *self, &monitor, &metrics, WallSeconds(), *specs};
   {
     // Secondary: registry counts in its tracking DB; primary: checksum counts in the main DB.
     std::string counts_db = self->primary ? config.main_database : config.tracking_database;

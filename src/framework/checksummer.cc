@@ -52,7 +52,7 @@ void Checksummer::Run(const StopSignal& stop) {
 absl::StatusOr<int> Checksummer::Round() {
   GEOREP_RETURN_IF_ERROR(Connect());
   GEOREP_RETURN_IF_ERROR(Heartbeat(*main_, opt_.worker_id));
-  bool backfill = MonotonicSeconds() - last_backfill_ > 60;
+  bool backfill = opt_.clock->Monotonic() - last_backfill_ > 60;
   int done = 0;
   for (const auto& spec : specs_) {
     GEOREP_ASSIGN_OR_RETURN(
@@ -65,7 +65,7 @@ absl::StatusOr<int> Checksummer::Round() {
     GEOREP_ASSIGN_OR_RETURN(int n, ChecksumBatch(spec));
     done += n;
   }
-  if (backfill) last_backfill_ = MonotonicSeconds();
+  if (backfill) last_backfill_ = opt_.clock->Monotonic();
   (void)FoldCounts(*main_);
   return done;
 }

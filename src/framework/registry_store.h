@@ -28,10 +28,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "db/connection.h"
 #include "framework/states.h"
 #include "georep/replicable.h"
+#include "util/mutex.h"
 
 namespace georep::framework {
 
@@ -127,8 +127,8 @@ class CompletionGroup {
     bool recording = false;       // a thread is recording a batch
     std::vector<Entry*> waiting;  // not yet taken into a batch
   };
-  absl::Mutex mu_;
-  absl::CondVar cv_;                                          // a batch was recorded
+  Mutex mu_;
+  CondVar cv_;                                                // a batch was recorded
   std::map<std::string, Queue> queues_ ABSL_GUARDED_BY(mu_);  // by replicable
 };
 

@@ -5,9 +5,9 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "framework/repository/repository_sync.h"
 #include "framework/strategy.h"
 #include "util/logging.h"
+#include "util/loop.h"
 
 namespace georep::framework {
 
@@ -21,7 +21,7 @@ Scheduler::Scheduler(SchedulerOptions options, std::vector<ReplicableSpec> specs
 Scheduler::~Scheduler() { Stop(); }
 
 bool Scheduler::stopped() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return stop_;
 }
 
@@ -31,13 +31,13 @@ void Scheduler::Start() {
 }
 
 void Scheduler::Wake() {
-  absl::MutexLock lock(&mu_);  // waiters' conditions are evaluated on release
+  MutexLock lock(&mu_);  // waiters' conditions are evaluated on release
   woken_ = true;
 }
 
 void Scheduler::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
   if (loop_.joinable()) loop_.join();
@@ -54,10 +54,12 @@ absl::Status Scheduler::Housekeeping(db::Connection& tracking) {
     if (!n.ok()) return n.status();
     if (*n > 0) log::Info("reclaimed started rows", {{"replicable", spec.name}, {"rows", *n}});
   }
-  for (const std::string& dir :
-       {opt_.sync.storage_root.empty() ? "" : TempDir(opt_.sync.storage_root),
-        opt_.sync.repository_root.empty() ? "" : RepositoryTempDir(opt_.sync.repository_root)}) {
-    if (dir.empty()) continue;
+  for (Strategy strategy : kStrategies) {
+    const StrategyDescriptor& d = DescriptorOf(strategy);
+    const std::string& root =
+        d.under_repository_root ? opt_.sync.repository_root : opt_.sync.storage_root;
+    if (root.empty()) continue;
+    std::string dir = d.temp_dir(root);
     if (auto s = SweepTempFiles(tracking, dir, opt_.dead_worker_seconds); !s.ok()) return s;
   }
   return FoldCounts(tracking);
@@ -70,7 +72,7 @@ absl::StatusOr<int> Scheduler::ClaimInto(db::Connection& tracking, db::Connectio
   if (items->empty()) return 0;
   // A failed lookup leaves the items unresolved; each worker then looks its own up.
   (void)ResolvePaths(standby, specs_[spec], *items);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (auto& item : *items) queue_.push_back({spec, std::move(item)});
   in_flight_ += static_cast<int>(items->size());
   return static_cast<int>(items->size());
@@ -90,9 +92,10 @@ void Scheduler::Loop() {
       auto s = t.ok() ? db::Connection::Open(opt_.sync.standby_conninfo) : t.status();
       if (!t.ok() || !s.ok()) {
         std::string msg(!t.ok() ? t.status().message() : s.status().message());
+        CountLoopError("scheduler");
         if (msg != last_error) log::Warn("scheduler: database unreachable", {{"error", msg}});
         last_error = msg;
-        absl::MutexLock lock(&mu_);
+        MutexLock lock(&mu_);
         mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(1));
         continue;
       }
@@ -103,6 +106,7 @@ void Scheduler::Loop() {
     }
     if (Clock::now() - last_housekeeping > std::chrono::seconds(2)) {
       if (auto s = Housekeeping(*tracking); !s.ok()) {
+        CountLoopError("scheduler");
         log::Warn("scheduler housekeeping failed", {{"error", std::string(s.message())}});
         tracking.reset();
         continue;
@@ -112,7 +116,7 @@ void Scheduler::Loop() {
 
     int room;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       room = room_max - in_flight_;
     }
     int claimed = 0;
@@ -138,6 +142,7 @@ void Scheduler::Loop() {
         if (idle(specs_[i])) continue;
         auto n = ClaimInto(*tracking, *standby, i, std::min(per_spec, room - claimed));
         if (!n.ok()) {
+          CountLoopError("scheduler");
           log::Warn("claim failed",
                     {{"replicable", specs_[i].name}, {"error", std::string(n.status().message())}});
           tracking.reset();
@@ -148,7 +153,7 @@ void Scheduler::Loop() {
       }
       next_spec = (next_spec + 1) % specs_.size();
     }
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (claimed > 0 && in_flight_ < room_max) continue;  // more may be waiting
     // Full: wait until half the queue has drained. Idle: poll, or a wake-up.
     auto ready = [&]() {
@@ -168,7 +173,7 @@ void Scheduler::Work() {
     size_t spec_index;
     std::vector<ClaimedItem> items;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       auto ready = [this]() {
         mu_.AssertReaderHeld();
         return stop_ || !queue_.empty();
@@ -190,7 +195,10 @@ void Scheduler::Work() {
     }
     const ReplicableSpec& spec = specs_[spec_index];
     auto& syncer = syncers[spec.strategy];
-    if (!syncer) syncer = MakeSyncer(spec.strategy, opt_.sync);
+    if (!syncer) {
+      syncer = opt_.make_syncer ? opt_.make_syncer(spec.strategy, opt_.sync)
+                                : MakeSyncer(spec.strategy, opt_.sync);
+    }
     absl::Status s =
         items.size() == 1 ? syncer->Sync(spec, items[0]) : syncer->SyncBatch(spec, items);
     if (!s.ok()) {
@@ -199,7 +207,7 @@ void Scheduler::Work() {
                                               {"rows", static_cast<int64_t>(items.size())},
                                               {"error", std::string(s.message())}});
     }
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     in_flight_ -= static_cast<int>(items.size());
   }
 }

@@ -13,15 +13,17 @@
 #pragma once
 
 #include <deque>
+#include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
-#include "framework/blob/blob_sync.h"
 #include "framework/registry_store.h"
+#include "framework/syncer.h"
 #include "georep/defaults.h"
 #include "georep/replicable.h"
+#include "util/mutex.h"
 
 namespace georep::framework {
 
@@ -37,6 +39,9 @@ struct SchedulerOptions {
   // With nothing to do, look again this often (resyncs, retries coming due,
   // backfilled rows); new events wake it at once (Wake, from the log cursor).
   double idle_poll_seconds = 0.2;
+  // Makes a worker thread's syncer for a strategy; empty: the strategy's own
+  // (MakeSyncer). Tests hand in a fake.
+  std::function<std::unique_ptr<Syncer>(Strategy, const SyncContext&)> make_syncer;
 };
 
 class Scheduler {
@@ -67,9 +72,9 @@ class Scheduler {
   std::thread loop_;
   std::vector<std::thread> workers_;
 
-  // Waiters wait on conditions over these (absl::Mutex evaluates them when
+  // Waiters wait on conditions over these (Mutex evaluates them when
   // it is released), not on condition variables.
-  absl::Mutex mu_;
+  Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // queued + running

@@ -39,6 +39,9 @@ struct StrategyDescriptor {
   absl::StatusOr<std::string> (*local_checksum)(const std::string& path) = nullptr;
   // Removes a local copy; a missing one is not an error.
   void (*remove_local_copy)(const std::string& path) = nullptr;
+  // Where a sync's temp files live under the strategy's root (swept of a
+  // dead worker's leftovers).
+  std::string (*temp_dir)(const std::string& root) = nullptr;
   // One worker thread's syncer.
   std::unique_ptr<Syncer> (*make_syncer)(const SyncContext& ctx) = nullptr;
 };

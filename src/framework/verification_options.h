@@ -6,6 +6,7 @@
 #include <string>
 
 #include "georep/defaults.h"
+#include "util/clock.h"
 
 namespace georep::framework {
 
@@ -26,7 +27,8 @@ struct VerificationOptions {
   double repository_interval_seconds = defaults::kRepositoryIntervalSeconds;
   double dead_worker_seconds = defaults::kDeadWorkerSeconds;
   int batch = 500;
-  double idle_poll_seconds = 0.25;  // bounds how soon a new item is checksummed / verified
+  double idle_poll_seconds = 0.25;     // bounds how soon a new item is checksummed / verified
+  const Clock* clock = SystemClock();  // what "this often" is measured by
 };
 
 }  // namespace georep::framework

@@ -50,9 +50,9 @@ absl::StatusOr<int> Verifier::Round() {
     return c != it->second.end() && c->second > 0;
   };
   // Copies due for re-verification are looked for a few times per interval.
-  bool due = MonotonicSeconds() - last_due_check_ >= std::min(5.0, opt_.interval_seconds / 4);
-  if (due) last_due_check_ = MonotonicSeconds();
-  bool reconcile = MonotonicSeconds() - last_reconcile_ >= opt_.repository_interval_seconds;
+  bool due = opt_.clock->Monotonic() - last_due_check_ >= std::min(5.0, opt_.interval_seconds / 4);
+  if (due) last_due_check_ = opt_.clock->Monotonic();
+  bool reconcile = opt_.clock->Monotonic() - last_reconcile_ >= opt_.repository_interval_seconds;
   int done = 0;
   for (const auto& spec : specs_) {
     if (reconcile && DescriptorOf(spec).mutable_in_place) {
@@ -69,7 +69,7 @@ absl::StatusOr<int> Verifier::Round() {
     if (!scrubbed.ok()) return scrubbed.status();
     done += *scrubbed;
   }
-  if (reconcile) last_reconcile_ = MonotonicSeconds();
+  if (reconcile) last_reconcile_ = opt_.clock->Monotonic();
   return done;
 }
 

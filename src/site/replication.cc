@@ -1,18 +1,14 @@
 #include "site/replication.h"
 
-#include <chrono>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "db/connection.h"
+#include "util/clock.h"
 #include "util/logging.h"
 
 namespace georep::site {
 namespace {
-
-double NowSeconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 constexpr char kStandbySql[] = R"sql(
 SELECT pg_is_in_recovery(),
@@ -63,7 +59,7 @@ void ReplicationMonitor::Stop() {
 }
 
 ReplicationSnapshot ReplicationMonitor::Latest() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return latest_;
 }
 
@@ -79,7 +75,7 @@ void ReplicationMonitor::SampleOnce() {
   // standby is simply seen at the next sample.
   ReplicationSnapshot snap;
   snap.sampled = true;
-  snap.sampled_at = NowSeconds();
+  snap.sampled_at = WallSeconds();
   StandbySample sample{.now = snap.sampled_at};
   auto conn = db::Connection::Open(conninfo_);
   absl::Status error = conn.status();
@@ -116,7 +112,7 @@ void ReplicationMonitor::SampleOnce() {
   sample.caught_up = snap.streaming && snap.replay_backlog_bytes == 0;
   sample.last_replay_time = snap.last_replay_time;
 
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   bool was_reachable = latest_.database_reachable || !latest_.sampled;
   if (snap.database_reachable) {
     // Only a standby has a replay lag; a primary is its own source.

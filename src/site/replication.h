@@ -16,7 +16,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "util/mutex.h"
 #include "util/stop_signal.h"
 
 namespace georep::site {
@@ -82,7 +82,7 @@ class ReplicationMonitor {
 
   const std::string conninfo_;
   const double interval_seconds_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   ReplicationSnapshot latest_ ABSL_GUARDED_BY(mu_);
   std::optional<double> last_caught_up_ ABSL_GUARDED_BY(mu_);
   StopSignal stop_;

@@ -1,8 +1,35 @@
 #include "util/loop.h"
 
+#include "absl/base/thread_annotations.h"
 #include "util/logging.h"
+#include "util/mutex.h"
 
 namespace georep {
+namespace {
+
+struct ErrorCounts {
+  Mutex mu;
+  std::map<std::string, int64_t> by_loop ABSL_GUARDED_BY(mu);
+};
+
+ErrorCounts& Errors() {
+  static ErrorCounts* counts = new ErrorCounts;  // never destroyed: loops may outlive main
+  return *counts;
+}
+
+}  // namespace
+
+void CountLoopError(std::string_view loop) {
+  ErrorCounts& e = Errors();
+  MutexLock lock(&e.mu);
+  ++e.by_loop[std::string(loop)];
+}
+
+std::map<std::string, int64_t> LoopErrorCounts() {
+  ErrorCounts& e = Errors();
+  MutexLock lock(&e.mu);
+  return e.by_loop;
+}
 
 void RunLoop(const LoopOptions& options, const StopSignal& stop,
              const std::function<absl::StatusOr<double>()>& round) {
@@ -10,6 +37,7 @@ void RunLoop(const LoopOptions& options, const StopSignal& stop,
   while (!stop.stopped()) {
     absl::StatusOr<double> wait = round();
     if (!wait.ok()) {
+      CountLoopError(options.name);
       std::string msg(wait.status().message());
       if (msg != last_error) log::Warn(options.name + " round failed", {{"error", msg}});
       last_error = msg;

@@ -3,8 +3,11 @@
 // its connections, and wait — interruptibly — before the next round.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "util/stop_signal.h"
@@ -21,5 +24,11 @@ struct LoopOptions {
 // next one (0: go again at once), or an error.
 void RunLoop(const LoopOptions& options, const StopSignal& stop,
              const std::function<absl::StatusOr<double>()>& round);
+
+// Failed rounds of every background loop of this process since it started,
+// by loop name (the georep_loop_errors_total metric). RunLoop counts its
+// own; a loop with its own skeleton calls CountLoopError.
+void CountLoopError(std::string_view loop);
+std::map<std::string, int64_t> LoopErrorCounts();
 
 }  // namespace georep

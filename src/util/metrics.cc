@@ -46,24 +46,24 @@ void MetricsRegistry::CheckDeclared(absl::string_view name) const {
 
 void MetricsRegistry::Set(absl::string_view name, const Labels& labels, double value) {
   CheckDeclared(name);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   values_[std::string(name)][labels] = value;
 }
 
 void MetricsRegistry::Add(absl::string_view name, const Labels& labels, double delta) {
   CheckDeclared(name);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   values_[std::string(name)][labels] += delta;
 }
 
 void MetricsRegistry::Clear(absl::string_view name) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = values_.find(name);
   if (it != values_.end()) it->second.clear();
 }
 
 std::string MetricsRegistry::Render() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::string out;
   for (const auto& d : defs_) {
     auto it = values_.find(d.name);

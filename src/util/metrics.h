@@ -13,7 +13,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "util/mutex.h"
 
 namespace georep {
 
@@ -42,7 +42,7 @@ class MetricsRegistry {
  private:
   void CheckDeclared(absl::string_view name) const;
   std::vector<MetricDef> defs_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::map<std::string, std::map<Labels, double>, std::less<>> values_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -5,17 +5,17 @@
 namespace georep {
 
 void StopSignal::Stop() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   stopped_ = true;
 }
 
 bool StopSignal::stopped() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return stopped_;
 }
 
 bool StopSignal::WaitFor(double seconds) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto is_stopped = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopped_; };
   mu_.AwaitWithTimeout(absl::Condition(&is_stopped), absl::Seconds(seconds > 0 ? seconds : 0));
   return stopped_;

@@ -11,6 +11,7 @@
 #include "framework/verifier.h"
 #include "git/repository.h"
 #include "gtest/gtest.h"
+#include "support/fake_clock.h"
 #include "support/two_db.h"
 #include "util/subprocess.h"
 
@@ -129,6 +130,37 @@ TEST_F(RepositoryReconcileTest, ASecondaryQueuesEveryCopyWhoseDigestIsNotThePrim
       "georep.repo_registry");
   ASSERT_TRUE(states.ok());
   EXPECT_EQ(states->Get(0, 0), "1:2 2:0 3:2 4:1") << "only the stale copy is queued";
+}
+
+TEST_F(RepositoryReconcileTest, ASecondaryComparesDigestsOnItsIntervalNotEveryRound) {
+  ASSERT_TRUE(main_->Exec("INSERT INTO t.repos (id, path) VALUES (1, 'a')").ok());
+  ASSERT_TRUE(
+      main_->Exec("UPDATE georep.repo_states SET state = 2, checksum = 'one' WHERE model_id = 1")
+          .ok());
+  ASSERT_TRUE(tracking_
+                  ->Exec("INSERT INTO georep.repo_registry (model_id, state, checksum, "
+                         "verification_state, verified_at) VALUES (1, 2, 'one', 2, now())")
+                  .ok());
+  auto state = [&] {
+    auto r = tracking_->Exec("SELECT state FROM georep.repo_registry WHERE model_id = 1");
+    return r.ok() ? r->GetInt64(0, 0) : -1;
+  };
+  test::FakeClock clock;
+  VerificationOptions options = Options();
+  options.clock = &clock;
+  Verifier verifier(options, {repo_spec_});
+  ASSERT_TRUE(verifier.Round().ok());
+  ASSERT_EQ(state(), 2) << "current: nothing to queue";
+
+  // The primary's digest moves on; its event is lost.
+  ASSERT_TRUE(
+      main_->Exec("UPDATE georep.repo_states SET checksum = 'two' WHERE model_id = 1").ok());
+  clock.Advance(30);
+  ASSERT_TRUE(verifier.Round().ok());
+  EXPECT_EQ(state(), 2) << "half an interval on: not compared yet";
+  clock.Advance(31);
+  ASSERT_TRUE(verifier.Round().ok());
+  EXPECT_EQ(state(), 0) << "an interval on: the stale copy is queued";
 }
 
 }  // namespace

@@ -36,6 +36,7 @@ TEST(LoopTest, ErrorsResetAndRetryUntilStopped) {
   });
   EXPECT_EQ(rounds, 4);
   EXPECT_EQ(resets, 2);
+  EXPECT_EQ(LoopErrorCounts()["test loop"], 2) << "each failed round counted, by loop";
 }
 
 absl::StatusOr<int> Half(int n) {

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -17,6 +16,7 @@
 #include "framework/states.h"
 #include "transport/geo_auth.h"
 #include "transport/http_client.h"
+#include "util/clock.h"
 #include "util/fs.h"
 #include "util/logging.h"
 #include "util/random.h"
@@ -34,9 +34,7 @@ absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& it
 
   std::string tmp =
       absl::StrCat(TempDir(ctx_.storage_root), "/", ctx_.worker_id, "-", RandomHex(8));
-  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
+  auto now = static_cast<int64_t>(WallSeconds());
   std::string url = absl::StrCat(ctx_.primary_url, "/geo/retrieve/", spec.name, "/", item.model_id);
   std::string auth =
       transport::MakeGeoAuthorization(ctx_.access_key, ctx_.secret_access_key,
@@ -107,9 +105,7 @@ absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
   if (asked.empty()) return first;
 
   std::string what = absl::StrCat(spec.name, " ", absl::StrJoin(ids, ","));
-  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
+  auto now = static_cast<int64_t>(WallSeconds());
   std::string url = absl::StrCat(ctx_.primary_url, "/geo/retrieve-batch/", spec.name, "/",
                                  absl::StrJoin(ids, ","));
   std::string auth =

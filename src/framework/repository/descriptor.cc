@@ -22,6 +22,7 @@ const StrategyDescriptor& RepositoryStrategy() {
             std::error_code ec;
             std::filesystem::remove_all(path, ec);
           },
+      .temp_dir = RepositoryTempDir,
       .make_syncer = [](const SyncContext& ctx) -> std::unique_ptr<Syncer> {
         return std::make_unique<RepositorySyncer>(ctx);
       },

@@ -1,6 +1,5 @@
 #include "framework/repository/repository_sync.h"
 
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 
@@ -10,6 +9,7 @@
 #include "framework/spec.h"
 #include "git/repository.h"
 #include "transport/geo_auth.h"
+#include "util/clock.h"
 #include "util/fs.h"
 #include "util/logging.h"
 #include "util/random.h"
@@ -118,20 +118,18 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
     return s;
   }
 
-  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
+  auto now = static_cast<int64_t>(WallSeconds());
   std::string auth =
       transport::MakeGeoAuthorization(ctx_.access_key, ctx_.secret_access_key,
                                       transport::RepositoryRequestData(GitScope(rel)), now);
-  RunOptions options;
-  options.extra_env = git::GitConfigEnv({{"http.extraHeader", "Authorization: " + auth},
-                                         {"http.lowSpeedLimit", "1000"},
-                                         {"http.lowSpeedTime", "120"},
-                                         // Objects and refs are on disk before the
-                                         // row that says so is recorded.
-                                         {"core.fsync", "objects,reference,pack-metadata"},
-                                         {"credential.interactive", "false"}});
+  RunOptions options{.extra_env =
+                         git::GitConfigEnv({{"http.extraHeader", "Authorization: " + auth},
+                                            {"http.lowSpeedLimit", "1000"},
+                                            {"http.lowSpeedTime", "120"},
+                                            // Objects and refs are on disk before the row that
+                                            // says so is recorded.
+                                            {"core.fsync", "objects,reference,pack-metadata"},
+                                            {"credential.interactive", "false"}})};
   options.extra_env.push_back("GIT_TERMINAL_PROMPT=0");
   std::string url = absl::StrCat(ctx_.primary_url, "/geo/git/", rel);
   // The primary's "not found" is its verdict on the repository; anything
