@@ -9,7 +9,7 @@
 #
 # --quick: small sizes, for CI to prove every scenario still runs (never how
 # fast). --out: where the table goes (default bench/RESULTS.md). --only: a
-# comma-separated subset of small,latency,large,verify,engine,git (the table
+# comma-separated subset of small,latency,large,verify,engine,git,failover (the table
 # then holds only those rows; use it with --out). GEOREP=path runs another
 # build of the binary. Size flags given after --quick override it.
 #
@@ -20,12 +20,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
 OUT=bench/RESULTS.md
-ONLY=small,latency,large,verify,engine,git
+ONLY=small,latency,large,verify,engine,git,failover
+FAIL_N=10000; FAIL_PROJECTS=34
 SMALL_N=100000; SMALL_SIZE=4096; LARGE=$((1 << 30)); LAT_N=50; VERIFY_N=256; VERIFY_SIZE=8388608; ENGINE_N=1000000
 GIT_ARGS=(--commits 3000 --repos 10000 --changed 200 --baseline 50)
 while (($#)); do
   case "$1" in
-    --quick) QUICK=1; SMALL_N=2000; LARGE=$((64 << 20)); LAT_N=10; VERIFY_N=16; VERIFY_SIZE=1048576; ENGINE_N=20000
+    --quick) QUICK=1; FAIL_N=500; FAIL_PROJECTS=5; SMALL_N=2000; LARGE=$((64 << 20)); LAT_N=10; VERIFY_N=16; VERIFY_SIZE=1048576; ENGINE_N=20000
              GIT_ARGS=(--commits 200 --repos 300 --changed 30 --baseline 10) ;;
     --out) OUT=$2; shift ;;
     --small-count) SMALL_N=$2; shift ;;
@@ -192,6 +193,28 @@ while IFS= read -r line; do
 done < "$DIR/engine-rows"
 }
 
+scenario_failover() {
+# -- planned failover: `georep promote` of the secondary, last (it swaps the
+# roles). RTO: from the primary's maintenance mode to the first write the
+# new primary accepts; the floor is pg_promote of the same standby, timed
+# inside the same command.
+"$GEOREP" sample seed --count "$FAIL_N" --projects "$FAIL_PROJECTS" --config "$PCONF" >/dev/null
+total=$(psql "$MAINDB" -Atc "select $(for k in $KINDS; do echo "(select count(*) from georep.${k}_states) +"; done) 0")
+SCONF=$(topo "t['sites'][1]['config']")
+# Caught up first (nothing would be lost), so the RTO is the switch alone.
+for _ in $(seq 3000); do "$GEOREP" dataloss --config "$SCONF" >/dev/null && break; sleep 0.2; done
+"$GEOREP" dataloss --config "$SCONF" > "$DIR/dataloss.txt" || {
+  echo "bench: the secondary did not catch up; georep dataloss says:" >&2; tail -20 "$DIR/dataloss.txt" >&2; exit 1; }
+"$GEOREP" promote --config "$SCONF" --json --timeout 600 2>/dev/null > "$DIR/promote.json"
+SURL=$(topo "t['sites'][1]['url']")
+t0=$(now); code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary x "$SURL/api/v1/sample/upload"); t1=$(now)
+[[ $code == 201 ]] || { echo "bench: the new primary refused a write (HTTP $code)" >&2; exit 1; }
+row "$(python3 -c "
+import json; j=json.load(open('$DIR/promote.json'))
+rto=j['rto_seconds']; floor=j['promote_database_seconds']
+print(f'| planned failover of a demo holding {$total:,} items ({$FAIL_PROJECTS * 3} repositories), RTO to the first accepted write | {rto:.2f} s (RPO 0) | pg_promote of the same standby: {floor:.2f} s | {floor/rto:.2f} |')")"
+}
+
 scenario_git() {
 # -- Git repositories (bench/git.sh, same topology) -------------------------
 bench/git.sh "$DIR/demo" "${GIT_ARGS[@]}" > "$DIR/git-rows"
@@ -200,7 +223,7 @@ while IFS= read -r line; do
 done < "$DIR/git-rows"
 }
 
-for s in small latency large verify engine git; do
+for s in small latency large verify engine git failover; do
   if want "$s"; then
     t_start=$(now); "scenario_$s"
     python3 -c "print(f'  (scenario $s took {$(now) - $t_start:.0f} s)')" >&2

@@ -235,9 +235,50 @@ std::optional<HttpResponse> RefuseGeoRequest(SiteDirectory& sites, const HttpReq
   return std::nullopt;
 }
 
+namespace {
+
+// POST /geo/maintenance
+HttpResponse Maintenance(const GeoRouteContext& ctx, const HttpRequest& req) {
+  auto body = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object() || !body.value("enabled", nlohmann::json()).is_boolean() ||
+      !body.value("reason", nlohmann::json()).is_string()) {
+    return GeoError(400, "BAD_REQUEST",
+                    R"(the body must be JSON {"enabled": bool, "reason": text})");
+  }
+  bool enabled = body["enabled"];
+  std::string reason = body["reason"];
+  if (auto refused =
+          RefuseGeoRequest(*ctx.sites, req, transport::MaintenanceRequestData(enabled, reason)))
+    return *refused;
+  db::Connection* conn = db::ThreadConnection(ctx.main_conninfo);
+  if (conn == nullptr) return GeoError(503, "UNAVAILABLE", "main database unreachable");
+  if (auto s = site::SetMaintenance(*conn, enabled, reason); !s.ok())
+    return GeoError(503, "UNAVAILABLE", s.message());
+  // The gate closes now, not at the watcher's next read.
+  site::RoleState role = ctx.role->Get();
+  role.maintenance = enabled;
+  role.maintenance_reason = enabled ? reason : "";
+  ctx.role->Set(role);
+  if (enabled) log::Warn("maintenance mode on: writes refused", {{"reason", reason}});
+  int64_t in_flight = ctx.role->writes_in_flight();
+  auto lsn = conn->Exec("SELECT pg_current_wal_lsn()::text");
+  if (!lsn.ok()) return GeoError(503, "UNAVAILABLE", lsn.status().message());
+  nlohmann::json j = {{"maintenance", enabled},
+                      {"writes_in_flight", in_flight},
+                      {"current_lsn", std::string(lsn->Get(0, 0))}};
+  return HttpResponse::Json(200, j.dump() + "\n");
+}
+
+}  // namespace
+
 void AddGeoRoutes(Router& router, const GeoRouteContext& ctx) {
+  router.Add("POST", "/geo/maintenance", [&ctx](const HttpRequest& req, const PathParams&) {
+    if (!ctx.role->primary()) return GeoError(404, "NOT_FOUND", "not the primary");
+    return Maintenance(ctx, req);
+  });
   auto counted = [&ctx](auto handler) {
     return [&ctx, handler](const HttpRequest& req, const PathParams& p) {
+      if (!ctx.role->primary()) return GeoError(404, "NOT_FOUND", "not the primary");
       std::map<int, int64_t> blobs;  // by the HTTP code each blob was answered with
       HttpResponse r = handler(ctx, req, p, blobs);
       if (ctx.metrics) {

@@ -5,6 +5,13 @@
 //       order asked, a line "<id> <code> <size>\n", then <size> bytes when
 //       <code> is 200. Other codes (size 0): 404 no such row or file, 403 the
 //       row's path leaves the storage root.
+//   POST /geo/maintenance   {"enabled": bool, "reason": text}: turns the
+//       primary's maintenance mode on or off (a planned promotion of a
+//       secondary); answers {"maintenance", "writes_in_flight",
+//       "current_lsn"} once the write gate is closed (or open), read in
+//       that order, so a caller that sees 0 writes in flight knows every
+//       write this daemon accepted is at or before that WAL position.
+// On a site that is not the primary every route answers 404.
 // Every request must carry "Authorization: GL-Geo <access_key>:<JWT>" of an
 // enabled secondary, valid for exactly this replicable and id (or id list);
 // anything else is a 401 or 403 with a JSON error and nothing served.
@@ -18,6 +25,7 @@
 #include "absl/base/thread_annotations.h"
 #include "api/router.h"
 #include "georep/replicable.h"
+#include "site/role.h"
 #include "site/sites.h"
 #include "util/metrics.h"
 #include "util/mutex.h"
@@ -47,6 +55,7 @@ struct GeoRouteContext {
   std::vector<ReplicableSpec> specs;
   SiteDirectory* sites = nullptr;
   MetricsRegistry* metrics = nullptr;  // geo_retrieve_requests_total, geo_retrieve_blobs_total
+  site::LiveRole* role = nullptr;      // serves only while primary; maintenance is set here
 };
 
 inline constexpr size_t kMaxBatchIds = 100;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "api/write_gate.h"
 #include "db/connection.h"
 #include "framework/repository/repository_sync.h"
 #include "framework/spec.h"
@@ -50,13 +51,21 @@ HttpResponse Redirect(const std::string& to) {
 }
 
 HttpResponse Serve(const GitRouteContext& ctx, const HttpRequest& req, const GitPath& gp,
-                   const ReplicableSpec* spec, int64_t id) {
+                   const ReplicableSpec* spec, int64_t id, bool primary) {
   auto dir = framework::ConfinedPath(ctx.repository_root, gp.repo);
   if (!dir.ok()) return HttpResponse::Error(403, "PATH_REFUSED", dir.status().message());
   struct stat st;
   if (stat(dir->c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return HttpResponse::Error(404, "REPOSITORY_NOT_FOUND", "the repository has no folder here");
   bool push = gp.service == "git-receive-pack";
+  // A push is a write: refused in maintenance mode, and counted in flight
+  // until git has finished, so a planned promotion waits for it.
+  std::shared_ptr<site::LiveRole::WriteTicket> ticket;
+  if (push && primary && !gp.geo) {
+    auto t = ctx.role->BeginWrite();
+    if (!t.ok()) return WriteRefused(t.status());
+    ticket = std::make_shared<site::LiveRole::WriteTicket>(std::move(*t));
+  }
   git::CgiRequest cgi{req.method,
                       "/" + gp.repo + gp.suffix,
                       req.query,
@@ -64,7 +73,7 @@ HttpResponse Serve(const GitRouteContext& ctx, const HttpRequest& req, const Git
                       req.Header("content-encoding"),
                       req.Header("git-protocol"),
                       req.remote_address,
-                      /*allow_push=*/push && ctx.primary && !gp.geo,
+                      /*allow_push=*/push && primary && !gp.geo,
                       req.body};
   auto backend = git::RunHttpBackend(ctx.repository_root, cgi);
   if (!backend.ok()) {
@@ -76,7 +85,8 @@ HttpResponse Serve(const GitRouteContext& ctx, const HttpRequest& req, const Git
   r.content_type = (*backend)->content_type;
   r.headers = (*backend)->headers;
   bool notify = push && req.method == "POST" && ctx.on_push != nullptr;
-  r.stream = [backend = *backend, notify, spec, id, &ctx](const HttpResponse::Writer& write) {
+  r.stream = [backend = *backend, notify, spec, id, &ctx,
+              ticket](const HttpResponse::Writer& write) {
     int code = backend->Pump(write);
     if (notify && code == 0) {
       if (auto s = ctx.on_push(*spec, id); !s.ok()) {
@@ -97,15 +107,19 @@ HttpResponse Handle(const GitRouteContext& ctx, const HttpRequest& req, const Gi
   if (req.method != (refs ? "GET" : "POST"))
     return HttpResponse::Error(405, "METHOD_NOT_ALLOWED", "method not allowed");
   bool push = gp.service == "git-receive-pack";
+  const site::RoleState role = ctx.role->Get();
+  const bool primary = role.self.primary;
+  std::string primary_url = role.primary ? role.primary->url : "";
+  while (!primary_url.empty() && primary_url.back() == '/') primary_url.pop_back();
   if (gp.geo) {
-    if (!ctx.primary) return HttpResponse::Error(404, "NOT_FOUND", "not the primary");
+    if (!primary) return HttpResponse::Error(404, "NOT_FOUND", "not the primary");
     if (push) return GeoError(403, "FORBIDDEN", "secondaries fetch; they never push");
     if (auto refused = RefuseGeoRequest(
             *ctx.sites, req, transport::RepositoryRequestData(framework::GitScope(gp.repo))))
       return *refused;
   }
   // On a secondary a push never touches the local copy.
-  if (!ctx.primary && push) return Redirect(ctx.primary_url + req.target);
+  if (!primary && push) return Redirect(primary_url + req.target);
 
   db::Connection* main = db::ThreadConnection(ctx.main_conninfo);
   if (main == nullptr) return HttpResponse::Error(503, "UNAVAILABLE", "database unreachable");
@@ -114,13 +128,13 @@ HttpResponse Handle(const GitRouteContext& ctx, const HttpRequest& req, const Gi
   if (!found->has_value())
     return HttpResponse::Error(404, "REPOSITORY_NOT_FOUND", "no such repository: " + gp.repo);
   const auto& repo = **found;
-  if (!ctx.primary) {
+  if (!primary) {
     db::Connection* tracking = db::ThreadConnection(ctx.tracking_conninfo);
-    if (tracking == nullptr) return Redirect(ctx.primary_url + req.target);
+    if (tracking == nullptr) return Redirect(primary_url + req.target);
     auto current = framework::CopyIsCurrent(*main, *tracking, *repo.spec, repo.id);
-    if (!current.ok() || !*current) return Redirect(ctx.primary_url + req.target);
+    if (!current.ok() || !*current) return Redirect(primary_url + req.target);
   }
-  return Serve(ctx, req, gp, repo.spec, repo.id);
+  return Serve(ctx, req, gp, repo.spec, repo.id, primary);
 }
 
 }  // namespace

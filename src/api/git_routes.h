@@ -28,19 +28,22 @@
 #include "api/geo_routes.h"
 #include "api/http_server.h"
 #include "georep/replicable.h"
+#include "site/role.h"
 #include "util/metrics.h"
 
 namespace georep::api {
 
 struct GitRouteContext {
-  bool primary = true;
+  // Primary or secondary, now; the primary's URL (where a secondary sends
+  // pushes and stale reads); pushes pass its write gate (refused in
+  // maintenance mode).
+  const site::LiveRole* role = nullptr;
   std::string main_conninfo;      // primary: its main DB; secondary: the standby
   std::string tracking_conninfo;  // secondary
   std::string repository_root;
   std::vector<ReplicableSpec> specs;
   SiteDirectory* sites = nullptr;      // primary: who may use /geo/git/
   MetricsRegistry* metrics = nullptr;  // geo_git_http_requests_total
-  std::string primary_url;             // secondary: where pushes and stale reads go
   // Primary: called after a push git accepted.
   std::function<absl::Status(const ReplicableSpec&, int64_t)> on_push;
 };

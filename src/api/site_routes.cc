@@ -53,13 +53,14 @@ nlohmann::json ReplicableCounts(bool primary, const framework::Counts& counts,
                                 const std::string& name);
 
 void UpdateMetrics(const SiteContext& ctx, const site::ReplicationSnapshot& snap) {
+  const site::Site self = ctx.role->Get().self;
   ctx.metrics->Set("geo_git_processes_total", {}, static_cast<double>(git::GitProcessesStarted()));
   MetricsRegistry& m = *ctx.metrics;
   if (ctx.registry_counts) {
-    auto counts = ctx.registry_counts();
+    auto counts = ctx.registry_counts(self.primary);
     if (counts.ok()) {
       for (const auto& spec : ctx.specs) {
-        nlohmann::json c = ReplicableCounts(ctx.self.primary, *counts, spec.name);
+        nlohmann::json c = ReplicableCounts(self.primary, *counts, spec.name);
         for (const auto& [key, value] : c.items()) {
           m.Set(absl::StrCat(MetricPrefix(spec), "_", key), {}, value.get<double>());
         }
@@ -70,10 +71,11 @@ void UpdateMetrics(const SiteContext& ctx, const site::ReplicationSnapshot& snap
     m.Set("georep_loop_errors_total", {{"loop", loop}}, static_cast<double>(errors));
   }
   m.Set("georep_up", {}, 1);
-  m.Set("georep_site_info", {{"site", ctx.self.name}, {"role", std::string(ctx.self.Role())}}, 1);
+  m.Clear("georep_site_info");
+  m.Set("georep_site_info", {{"site", self.name}, {"role", std::string(self.Role())}}, 1);
   m.Set("georep_uptime_seconds", {}, WallSeconds() - ctx.started_at);
   m.Set("geo_db_reachable", {}, snap.database_reachable ? 1 : 0);
-  if (!ctx.self.primary) {
+  if (!self.primary) {
     m.Set("geo_db_replication_lag_seconds", {}, snap.replay_lag_seconds);
     m.Set("geo_db_replication_streaming", {}, snap.streaming ? 1 : 0);
     m.Set("geo_db_replay_backlog_bytes", {}, static_cast<double>(snap.replay_backlog_bytes));
@@ -154,10 +156,12 @@ nlohmann::json ReplicableCounts(bool primary, const framework::Counts& counts,
 }  // namespace
 
 std::string StatusJson(const SiteContext& ctx) {
+  const site::RoleState role = ctx.role->Get();
+  const site::Site& self = role.self;
   site::ReplicationSnapshot snap = ctx.monitor->Latest();
   nlohmann::json db = {{"reachable", snap.database_reachable}};
   if (!snap.error.empty()) db["error"] = snap.error;
-  if (!ctx.self.primary) {
+  if (!self.primary) {
     db["streaming"] = snap.streaming;
     db["receive_lsn"] =
         snap.receive_lsn.empty() ? nlohmann::json() : nlohmann::json(snap.receive_lsn);
@@ -183,22 +187,29 @@ std::string StatusJson(const SiteContext& ctx) {
   }
   nlohmann::json replicables = nlohmann::json::array();
   if (ctx.registry_counts) {
-    auto counts = ctx.registry_counts();
+    auto counts = ctx.registry_counts(self.primary);
     for (const auto& spec : ctx.specs) {
       nlohmann::json r = {{"name", spec.name}, {"title", spec.title}};
-      if (counts.ok()) r.update(ReplicableCounts(ctx.self.primary, *counts, spec.name));
+      if (counts.ok()) r.update(ReplicableCounts(self.primary, *counts, spec.name));
       replicables.push_back(r);
     }
   } else {
     for (const auto& spec : ctx.specs)
       replicables.push_back({{"name", spec.name}, {"title", spec.title}});
   }
-  nlohmann::json j = {
-      {"site", ctx.self.name},         {"replicables", replicables},
-      {"role", ctx.self.Role()},       {"url", ctx.self.url},
-      {"enabled", ctx.self.enabled},   {"uptime_seconds", WallSeconds() - ctx.started_at},
-      {"sampled_at", snap.sampled_at}, {"database", db}};
-  if (!ctx.self.primary) j["paused"] = ctx.paused && ctx.paused();
+  nlohmann::json j = {{"site", self.name},
+                      {"replicables", replicables},
+                      {"role", self.Role()},
+                      {"url", self.url},
+                      {"enabled", self.enabled},
+                      {"uptime_seconds", WallSeconds() - ctx.started_at},
+                      {"sampled_at", snap.sampled_at},
+                      {"database", db}};
+  if (!self.primary) j["paused"] = ctx.paused && ctx.paused();
+  if (self.primary) {
+    j["maintenance"] = role.maintenance;
+    j["writes_in_flight"] = ctx.role->writes_in_flight();
+  }
   return j.dump(2) + "\n";
 }
 
@@ -216,7 +227,7 @@ HttpResponse Operate(const SiteContext& ctx, const PathParams& p, const std::str
     return HttpResponse::Error(404, "NOT_FOUND", "bad id");
   }
   absl::StatusOr<int64_t> changed = int64_t{0};
-  if (ctx.self.primary) {
+  if (ctx.role->primary()) {
     if (action == "resync") {
       return HttpResponse::Error(400, "PRIMARY",
                                  "resync runs on a secondary; the primary has the data");
@@ -252,7 +263,8 @@ void AddSiteRoutes(Router& router, const SiteContext& ctx) {
                });
   }
   router.Add("GET", "/api/v1/health", [&ctx](const HttpRequest&, const PathParams&) {
-    nlohmann::json j = {{"status", "ok"}, {"site", ctx.self.name}, {"role", ctx.self.Role()}};
+    const site::Site self = ctx.role->Get().self;
+    nlohmann::json j = {{"status", "ok"}, {"site", self.name}, {"role", self.Role()}};
     return HttpResponse::Json(200, j.dump() + "\n");
   });
   router.Add("GET", "/api/v1/status", [&ctx](const HttpRequest&, const PathParams&) {

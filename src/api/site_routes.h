@@ -11,6 +11,7 @@
 #include "georep/replicable.h"
 #include "site/config.h"
 #include "site/replication.h"
+#include "site/role.h"
 #include "site/sites.h"
 #include "util/metrics.h"
 
@@ -19,13 +20,14 @@ namespace georep::api {
 // What the routes read. Owned by the daemon; outlives the server.
 struct SiteContext {
   site::Config config;
-  site::Site self;  // this site's geo_nodes row (no secret)
+  const site::LiveRole* role = nullptr;  // this site's geo_nodes row and role, now
   site::ReplicationMonitor* monitor = nullptr;
   MetricsRegistry* metrics = nullptr;
   double started_at = 0;  // unix seconds
   std::vector<ReplicableSpec> specs;
-  // Secondary: the registry counts from its tracking DB.
-  std::function<absl::StatusOr<framework::Counts>()> registry_counts;
+  // Secondary: the registry counts from its tracking DB; primary: the
+  // checksum counts from its main DB.
+  std::function<absl::StatusOr<framework::Counts>(bool primary)> registry_counts;
   // Secondary: whether an operator paused its replication.
   std::function<bool()> paused;
 };

@@ -48,4 +48,19 @@ absl::StatusOr<std::unique_ptr<db::Connection>> OpenMain(const site::Config& con
   return conn;
 }
 
+int OpenSecondary(const site::Config& config, const char* verb, SecondaryDatabases* out) {
+  if (config.tracking_database.empty()) {
+    return Fail(2, verb,
+                absl::StrCat("runs on a secondary (setting \"database.tracking\" in ", config.path,
+                             " is not set: this is the primary's configuration)"));
+  }
+  auto standby = OpenMain(config);
+  if (!standby.ok()) return Fail(1, verb, standby.status().message());
+  auto tracking = db::Connection::Open(config.tracking_database);
+  if (!tracking.ok()) return Fail(1, verb, tracking.status().message());
+  out->standby = std::move(*standby);
+  out->tracking = std::move(*tracking);
+  return 0;
+}
+
 }  // namespace georep::cli

@@ -33,11 +33,21 @@ std::unique_ptr<site::Config> LoadConfigOrFail(VerbContext& ctx);
 // The main database of `config`, with the setting named in the error.
 absl::StatusOr<std::unique_ptr<db::Connection>> OpenMain(const site::Config& config);
 
+// A secondary's standby and tracking database; a verb run with the
+// primary's configuration is refused (exit 2), an unreachable database is
+// exit 1. Returns 0 when both are open.
+struct SecondaryDatabases {
+  std::unique_ptr<db::Connection> standby;
+  std::unique_ptr<db::Connection> tracking;
+};
+int OpenSecondary(const site::Config& config, const char* verb, SecondaryDatabases* out);
+
 void AddServeVerbs(CLI::App& app, VerbContext& ctx);     // serve, git-shell
 void AddDbVerbs(CLI::App& app, VerbContext& ctx);        // db migrate
 void AddSiteVerbs(CLI::App& app, VerbContext& ctx);      // site add|list|remove|enable|disable
 void AddOperatorVerbs(CLI::App& app, VerbContext& ctx);  // status, resync, reverify
 void AddDemoVerbs(CLI::App& app, VerbContext& ctx);      // demo up|status|down, sample seed
 void AddDisasterRecoveryVerbs(CLI::App& app, VerbContext& ctx);  // dataloss, replication
+void AddPromotionVerbs(CLI::App& app, VerbContext& ctx);         // promote, maintenance
 
 }  // namespace georep::cli

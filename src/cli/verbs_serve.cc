@@ -24,9 +24,8 @@ void AddServeVerbs(CLI::App& app, VerbContext& ctx) {
     if (config->sample_enabled) {
       // The sample forge is the demo's application: its routes, on request.
       hooks.add_routes = [&config, routes = std::make_shared<sample::RouteContext>()](
-                             api::Router& router, bool primary, const std::string& primary_url) {
-        *routes = {config->main_database, config->storage_root, config->repository_root, primary,
-                   primary_url};
+                             api::Router& router, const site::LiveRole* role) {
+        *routes = {config->main_database, config->storage_root, config->repository_root, role};
         sample::AddRoutes(router, *routes);
       };
     }

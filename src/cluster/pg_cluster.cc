@@ -113,9 +113,10 @@ absl::Status PgCluster::Start() {
   return absl::OkStatus();
 }
 
-absl::Status PgCluster::Stop() {
+absl::Status PgCluster::Stop(bool immediate) {
   if (!IsRunning()) return absl::OkStatus();
-  auto out = PgRun("pg_ctl", {"-D", opt_.data_dir, "-m", "fast", "-w", "-t", "60", "stop"});
+  auto out = PgRun("pg_ctl", {"-D", opt_.data_dir, "-m", immediate ? "immediate" : "fast", "-w",
+                              "-t", "60", "stop"});
   return out.status();
 }
 

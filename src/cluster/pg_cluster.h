@@ -45,7 +45,9 @@ class PgCluster {
   absl::Status InitStandby(int primary_port, const std::string& slot);
 
   absl::Status Start();
-  absl::Status Stop();  // fast shutdown; OK if not running
+  // Fast shutdown; `immediate`: as a crash would (no checkpoint, recovery at
+  // the next start). OK if not running.
+  absl::Status Stop(bool immediate = false);
 
   // Creates database `name` if it does not exist (server must be running).
   absl::Status CreateDatabase(const std::string& name);

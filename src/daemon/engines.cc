@@ -1,7 +1,9 @@
 #include "daemon/engines.h"
 
+#include "absl/strings/str_cat.h"
 #include "db/connection.h"
 #include "events/log_cursor.h"
+#include "events/publish.h"
 #include "framework/backfill.h"
 #include "framework/checksummer.h"
 #include "framework/registry_store.h"
@@ -105,47 +107,106 @@ SecondaryEngine::~SecondaryEngine() {
   if (tracking.ok()) (void)framework::RetireWorker(**tracking, site_.worker_id);
 }
 
-PausableSecondary::PausableSecondary(const SiteContext& site, const site::Site& self,
-                                     const site::Site& primary, double poll_seconds)
-    : site_(site), self_(self), primary_(primary), poll_seconds_(poll_seconds) {
+SiteRunner::SiteRunner(const SiteContext& site, site::LiveRole* role, double role_poll_seconds)
+    : site_(site), role_(role), poll_seconds_(role_poll_seconds) {
   watcher_ = std::thread([this] { Watch(); });
 }
 
-PausableSecondary::~PausableSecondary() {
+SiteRunner::~SiteRunner() {
   stop_.Stop();
   watcher_.join();
 }
 
-void PausableSecondary::Watch() {
-  std::unique_ptr<db::Connection> tracking;
-  std::unique_ptr<db::Connection> standby;
-  LoopOptions loop{"pause watcher", 1.0, [&] {
-                     tracking.reset();
-                     standby.reset();
+void SiteRunner::Watch() {
+  LoopOptions loop{"role watcher", 1.0, [&] {
+                     main_.reset();
+                     tracking_.reset();
                    }};
-  bool first = true;
-  RunLoop(loop, stop_, [&]() -> absl::StatusOr<double> {
-    GEOREP_RETURN_IF_ERROR(db::EnsureOpen(tracking, site_.config->tracking_database));
-    GEOREP_ASSIGN_OR_RETURN(site::PauseState pause, site::ReadPause(*tracking));
-    if (pause.paused) {
-      GEOREP_RETURN_IF_ERROR(db::EnsureOpen(standby, site_.config->main_database));
-      GEOREP_RETURN_IF_ERROR(site::EnforcePause(*standby, true));
+  RunLoop(loop, stop_, [&] { return Round(); });
+  primary_engine_.reset();
+  secondary_engine_.reset();
+}
+
+absl::Status SiteRunner::BecomePrimary() {
+  if (triggers_checked_) return absl::OkStatus();
+  // Replicated from the old primary when this site was promoted; installed
+  // (idempotently) all the same, for replicables declared only here.
+  auto skipped = events::InstallPublishTriggers(*main_, site_.specs);
+  if (!skipped.ok()) return skipped.status();
+  triggers_checked_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status SiteRunner::PrepareSecondary() {
+  if (site_.config->tracking_database.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "setting \"database.tracking\" in ", site_.config->path, ": required on a secondary"));
+  }
+  GEOREP_RETURN_IF_ERROR(db::EnsureOpen(tracking_, site_.config->tracking_database));
+  if (registries_ready_) return absl::OkStatus();
+  for (const auto& spec : site_.specs) {
+    GEOREP_RETURN_IF_ERROR(framework::EnsureRegistryTable(*tracking_, spec));
+  }
+  registries_ready_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<double> SiteRunner::Round() {
+  GEOREP_RETURN_IF_ERROR(db::EnsureOpen(main_, site_.config->main_database));
+  GEOREP_ASSIGN_OR_RETURN(site::RoleState role, site::ReadRole(*main_, site_.config->site_name));
+  role_->Set(role);
+
+  Running want = Running::kNone;
+  std::string state;
+  bool paused = false;
+  if (role.self.primary) {
+    if (role.standby) {
+      state = "geo_nodes names this site the primary, but its main database is a standby";
+    } else if (role.maintenance) {
+      state = "primary in maintenance mode: writes refused, background writers stopped";
+    } else {
+      want = Running::kPrimary;
+      state = "primary";
     }
-    if (pause.paused != paused_.load() || first) {
-      log::Info(pause.paused ? "replication paused: no sync or verification until resumed"
-                             : "replication running",
-                {{"since", pause.since}, {"by", pause.by}});
+  } else if (!role.primary) {
+    state = "secondary with no primary in geo_nodes";
+  } else {
+    GEOREP_RETURN_IF_ERROR(PrepareSecondary());
+    GEOREP_ASSIGN_OR_RETURN(site::PauseState pause, site::ReadPause(*tracking_));
+    paused = pause.paused;
+    if (paused) {
+      GEOREP_RETURN_IF_ERROR(site::EnforcePause(*main_, true));
+      state = absl::StrCat("secondary, paused since ", pause.since, " by ", pause.by,
+                           ": no sync or verification until resumed");
+    } else {
+      want = Running::kSecondary;
+      state =
+          absl::StrCat("secondary of ", role.primary->name, " at ", role.primary->InternalUrl());
     }
-    first = false;
-    paused_ = pause.paused;
-    if (pause.paused) {
-      engine_.reset();  // stops and joins its threads; held rows go back to pending
-    } else if (!engine_) {
-      engine_ = std::make_unique<SecondaryEngine>(site_, self_, primary_);
-    }
-    return poll_seconds_;
-  });
-  engine_.reset();
+  }
+  paused_ = paused;
+  if (state != last_state_) {
+    log::Info("site role", {{"site", role.self.name}, {"state", state}});
+    last_state_ = state;
+  }
+
+  bool new_upstream = role.primary && (role.primary->id != pulling_from_ ||
+                                       role.primary->InternalUrl() != pulling_url_);
+  if (want != Running::kSecondary || new_upstream) {
+    secondary_engine_.reset();  // stops and joins; held rows go back to pending
+  }
+  if (want != Running::kPrimary) primary_engine_.reset();
+  if (want == Running::kPrimary && !primary_engine_) {
+    GEOREP_RETURN_IF_ERROR(BecomePrimary());
+    primary_engine_ = std::make_unique<PrimaryEngine>(site_);
+  }
+  if (want == Running::kSecondary && !secondary_engine_) {
+    secondary_engine_ = std::make_unique<SecondaryEngine>(site_, role.self, *role.primary);
+    pulling_from_ = role.primary->id;
+    pulling_url_ = role.primary->InternalUrl();
+  }
+  running_ = want;
+  return poll_seconds_;
 }
 
 }  // namespace georep::daemon

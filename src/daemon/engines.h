@@ -1,7 +1,7 @@
 // The two engines a site daemon runs, one at a time, by its role in
-// geo_nodes. Each owns its threads: built, it runs; destroyed, it stops and
-// joins them. A role change (promotion) is "destroy one engine, build the
-// other" in the same process.
+// geo_nodes, and the runner that picks one. Each engine owns its threads:
+// built, it runs; destroyed, it stops and joins them. A role change
+// (promotion) is "destroy one engine, build the other" in the same process.
 //
 //   PrimaryEngine    the checksummer (publish triggers are installed before).
 //   SecondaryEngine  the log cursor, the consistency backfill, the sync
@@ -16,9 +16,11 @@
 #include <thread>
 #include <vector>
 
+#include "db/connection.h"
 #include "framework/scheduler.h"
 #include "georep/replicable.h"
 #include "site/config.h"
+#include "site/role.h"
 #include "site/sites.h"
 #include "util/stop_signal.h"
 
@@ -58,31 +60,53 @@ class SecondaryEngine {
   std::vector<std::thread> threads_;
 };
 
-// A secondary's engine under the operator's pause (site/pause.h): a watcher
-// reads the pause every `poll_seconds`; while paused it keeps the standby's
-// replay paused and no engine runs (no sync, no verification); on resume it
-// builds the engine again. Rows a stopped engine held go back to pending,
-// so nothing is lost; finished syncs stay recorded, so nothing is fetched
-// twice.
-class PausableSecondary {
+// Runs the engine this site's role calls for, and changes it when the role
+// changes, without a restart. A watcher re-reads the role (site/role.h)
+// every `role_poll_seconds` and publishes it in `role`, and, on a
+// secondary, the operator's pause (site/pause.h):
+//
+//   primary, not in maintenance   PrimaryEngine
+//   primary in maintenance        none (the WAL stands still for a promotion)
+//   secondary                     SecondaryEngine pulling from the primary,
+//                                 rebuilt if another site becomes primary
+//   secondary, paused             none; the standby's replay kept paused
+//
+// A secondary whose main database was promoted and whose geo_nodes row now
+// says primary (georep promote) becomes the primary here: its publish
+// triggers are checked and the PrimaryEngine starts. Rows a stopped
+// secondary engine held go back to pending, so nothing is lost; finished
+// syncs stay recorded, so nothing is fetched twice.
+class SiteRunner {
  public:
-  PausableSecondary(const SiteContext& site, const site::Site& self, const site::Site& primary,
-                    double poll_seconds);
-  ~PausableSecondary();
-  PausableSecondary(const PausableSecondary&) = delete;
-  PausableSecondary& operator=(const PausableSecondary&) = delete;
+  SiteRunner(const SiteContext& site, site::LiveRole* role, double role_poll_seconds);
+  ~SiteRunner();
+  SiteRunner(const SiteRunner&) = delete;
+  SiteRunner& operator=(const SiteRunner&) = delete;
 
   bool paused() const { return paused_.load(); }
 
  private:
+  enum class Running { kNone, kPrimary, kSecondary };
   void Watch();
+  absl::StatusOr<double> Round();
+  absl::Status BecomePrimary();
+  absl::Status PrepareSecondary();
 
   SiteContext site_;
-  site::Site self_;
-  site::Site primary_;
+  site::LiveRole* role_;
   double poll_seconds_;
   std::atomic<bool> paused_{false};
-  std::unique_ptr<SecondaryEngine> engine_;  // only the watcher thread touches it
+  // Only the watcher thread touches these.
+  std::unique_ptr<db::Connection> main_;
+  std::unique_ptr<db::Connection> tracking_;
+  std::unique_ptr<PrimaryEngine> primary_engine_;
+  std::unique_ptr<SecondaryEngine> secondary_engine_;
+  Running running_ = Running::kNone;
+  int64_t pulling_from_ = 0;  // the primary's site id the secondary engine pulls from
+  std::string pulling_url_;
+  bool triggers_checked_ = false;
+  bool registries_ready_ = false;
+  std::string last_state_;  // for one log line a change
   StopSignal stop_;
   std::thread watcher_;
 };

@@ -35,6 +35,10 @@ int Fail(int code, absl::string_view message) {
   return code;
 }
 
+// How often the daemon re-reads its role (a promotion is taken up within
+// this) and, on a secondary, the operator's pause.
+constexpr double kRolePollSeconds = 1.0;
+
 }  // namespace
 
 int Serve(const site::Config& config, const ServeHooks& hooks) {
@@ -83,8 +87,8 @@ int Serve(const site::Config& config, const ServeHooks& hooks) {
     if (!skipped.ok()) return Fail(1, skipped.status().message());
     for (const auto& name : *skipped)
       log::Info("replicable has no model table here; not published", {{"replicable", name}});
-  }
-  if (!self->primary) {
+  } else {
+    // A secondary's own checks; its registries are made by the runner.
     if (config.tracking_database.empty()) {
       return Fail(2,
                   "setting \"database.tracking\" in " + config.path + ": required on a secondary");
@@ -97,26 +101,16 @@ int Serve(const site::Config& config, const ServeHooks& hooks) {
     if (auto s = db::CheckSchema(**tracking, db::DatabaseKind::kTracking); !s.ok()) {
       return Fail(1, s.message());
     }
-    for (const auto& spec : *specs) {
-      if (auto s = framework::EnsureRegistryTable(**tracking, spec); !s.ok())
-        return Fail(1, s.message());
-    }
     if (config.access_key.empty() || config.secret_access_key.empty()) {
       return Fail(2, "settings \"auth.access_key\" and \"auth.secret_access_key\" in " +
                          config.path + ": required on a secondary (from `georep site add`)");
     }
   }
-  // The primary, for secondaries to pull from.
-  std::optional<site::Site> primary_site;
-  if (!self->primary) {
-    auto sites = site::ListSites(**main_db);
-    if (!sites.ok()) return Fail(1, sites.status().message());
-    for (const auto& s : *sites) {
-      if (s.primary) primary_site = s;
-    }
-    if (!primary_site)
-      return Fail(1, "no primary site in geo_nodes; add one with `georep site add NAME --primary`");
-  }
+  auto initial_role = site::ReadRole(**main_db, config.site_name);
+  if (!initial_role.ok()) return Fail(1, initial_role.status().message());
+  if (!self->primary && !initial_role->primary)
+    return Fail(1, "no primary site in geo_nodes; add one with `georep site add NAME --primary`");
+  site::LiveRole role(*initial_role);
   main_db->reset();
 
   site::ReplicationMonitor monitor(config.main_database, config.monitor_interval_seconds);
@@ -124,65 +118,43 @@ int Serve(const site::Config& config, const ServeHooks& hooks) {
   monitor.Start();
 
   MetricsRegistry metrics(api::SiteMetricDefs(*specs));
-  api::SiteContext ctx{config, *self, &monitor, &metrics, WallSeconds(), *specs};
-  {
-    // Secondary: registry counts in its tracking DB; primary: checksum counts in the main DB.
-    std::string counts_db = self->primary ? config.main_database : config.tracking_database;
-    ctx.registry_counts = [conninfo = counts_db]() -> absl::StatusOr<framework::Counts> {
-      thread_local std::unique_ptr<db::Connection> conn;
-      if (!conn) {
-        auto c = db::Connection::Open(conninfo);
-        if (!c.ok()) return c.status();
-        conn = std::move(*c);
-      }
-      auto counts = framework::ReadCounts(*conn);
-      if (!counts.ok()) conn.reset();
-      return counts;
-    };
-  }
+  api::SiteContext ctx{config, &role, &monitor, &metrics, WallSeconds(), *specs};
+  // Secondary: registry counts in its tracking DB; primary: checksum counts in the main DB.
+  ctx.registry_counts = [&config](bool primary) -> absl::StatusOr<framework::Counts> {
+    db::Connection* conn =
+        db::ThreadConnection(primary ? config.main_database : config.tracking_database);
+    if (conn == nullptr) return absl::UnavailableError("database unreachable");
+    return framework::ReadCounts(*conn);
+  };
   api::Router router;
   api::AddSiteRoutes(router, ctx);
   api::SiteDirectory site_directory(config.main_database);
-  api::GeoRouteContext geo{config.main_database, config.storage_root, *specs, &site_directory,
-                           &metrics};
-  if (self->primary) api::AddGeoRoutes(router, geo);
-  if (hooks.add_routes)
-    hooks.add_routes(router, self->primary, primary_site ? primary_site->url : self->url);
+  // Mounted on every site; they serve while this site is the primary.
+  api::GeoRouteContext geo{
+      config.main_database, config.storage_root, *specs, &site_directory, &metrics, &role};
+  api::AddGeoRoutes(router, geo);
+  if (hooks.add_routes) hooks.add_routes(router, &role);
 
   // The engine of this site's role: its threads run until it is destroyed.
   char host[128] = {0};
   gethostname(host, sizeof host - 1);
   SiteContext site{&config, *specs, absl::StrCat(host, ".", getpid(), ".", RandomHex(3))};
-  std::unique_ptr<PrimaryEngine> primary_engine;
-  std::unique_ptr<PausableSecondary> secondary_engine;
-  if (self->primary) {
-    primary_engine = std::make_unique<PrimaryEngine>(site);
-  } else {
-    secondary_engine = std::make_unique<PausableSecondary>(site, *self, *primary_site,
-                                                           config.monitor_interval_seconds);
-    ctx.paused = [engine = secondary_engine.get()] { return engine->paused(); };
-  }
+  auto runner = std::make_unique<SiteRunner>(site, &role, kRolePollSeconds);
+  ctx.paused = [r = runner.get()] { return r->paused(); };
   api::GitRouteContext git_ctx;
-  git_ctx.primary = self->primary;
+  git_ctx.role = &role;
   git_ctx.main_conninfo = config.main_database;
   git_ctx.tracking_conninfo = config.tracking_database;
   git_ctx.repository_root = config.repository_root;
   git_ctx.specs = *specs;
   git_ctx.sites = &site_directory;
   git_ctx.metrics = &metrics;
-  if (primary_site) {
-    git_ctx.primary_url = primary_site->url;
-    while (!git_ctx.primary_url.empty() && git_ctx.primary_url.back() == '/')
-      git_ctx.primary_url.pop_back();
-  }
-  if (self->primary) {
-    git_ctx.on_push = [conninfo = config.main_database](const ReplicableSpec& spec,
-                                                        int64_t id) -> absl::Status {
-      db::Connection* conn = db::ThreadConnection(conninfo);
-      if (conn == nullptr) return absl::UnavailableError("main database unreachable");
-      return events::PublishRepositoryUpdated(*conn, spec, id);
-    };
-  }
+  git_ctx.on_push = [conninfo = config.main_database](const ReplicableSpec& spec,
+                                                      int64_t id) -> absl::Status {
+    db::Connection* conn = db::ThreadConnection(conninfo);
+    if (conn == nullptr) return absl::UnavailableError("main database unreachable");
+    return events::PublishRepositoryUpdated(*conn, spec, id);
+  };
   api::HttpServer server(
       [&router, &git_ctx](const api::HttpRequest& r) {
         if (auto git = api::HandleGit(git_ctx, r)) return std::move(*git);
@@ -206,8 +178,7 @@ int Serve(const site::Config& config, const ServeHooks& hooks) {
   sigwait(&signals, &sig);
   log::Info("shutting down", {{"signal", sig}});
   server.Stop();
-  primary_engine.reset();
-  secondary_engine.reset();
+  runner.reset();
   monitor.Stop();
   log::Info("stopped");
   return 0;

@@ -7,15 +7,17 @@
 
 #include "api/router.h"
 #include "site/config.h"
+#include "site/role.h"
 
 namespace georep::daemon {
 
 // What the host application adds to a site daemon (the daemon itself knows
 // no application).
 struct ServeHooks {
-  // Mounts the application's own routes; `primary_url` is the primary's URL
-  // (this site's own on the primary).
-  std::function<void(api::Router& router, bool primary, const std::string& primary_url)> add_routes;
+  // Mounts the application's own routes. Their writes pass `role`'s write
+  // gate (site::LiveRole::BeginWrite: refused on a secondary and in
+  // maintenance mode); the role changes at run time on a promotion.
+  std::function<void(api::Router& router, const site::LiveRole* role)> add_routes;
 };
 
 // Runs until a termination signal; returns the process exit code. Start-up

@@ -229,10 +229,22 @@ CREATE TABLE georep.replication_pause (
 );
 )sql";
 
+// Maintenance mode of the primary (site/role.h): while the row is there,
+// its daemon refuses the application's writes and Git pushes. Replicated to
+// every standby; a promotion deletes it on the new primary.
+constexpr absl::string_view kMainMaintenance = R"sql(
+CREATE TABLE georep.maintenance (
+  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+  since timestamptz NOT NULL DEFAULT now(),
+  reason text NOT NULL
+);
+)sql";
+
 const std::vector<Migration>& Migrations(DatabaseKind kind) {
   static const std::vector<Migration> main = {{1, "sites and event log", kMainV1},
                                               {2, "workers and counts", kWorkersAndCounts},
-                                              {3, "static count triggers", kStaticCountTriggers}};
+                                              {3, "static count triggers", kStaticCountTriggers},
+                                              {4, "maintenance mode", kMainMaintenance}};
   static const std::vector<Migration> tracking = {
       {1, "cursor, gaps and leases", kTrackingV1},
       {2, "workers and counts", kWorkersAndCounts},

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "api/write_gate.h"
 #include "framework/spec.h"
 #include "git/repository.h"
 #include "nlohmann/json.hpp"
@@ -223,12 +224,6 @@ absl::StatusOr<int64_t> CreateSnippet(db::Connection& main, const std::string& r
 }
 
 void AddRepositoryRoutes(api::Router& router, const RouteContext& ctx) {
-  auto read_only = [&ctx]() {
-    return api::HttpResponse::Error(
-        403, "READ_ONLY",
-        absl::StrCat("this site is a read-only secondary; send writes to the primary at ",
-                     ctx.primary_url));
-  };
   auto failed = [](const absl::Status& s) { return api::HttpResponse::FromStatus(s); };
   // The request body's "path" string.
   auto path_of = [](const api::HttpRequest& req) -> absl::StatusOr<std::string> {
@@ -244,9 +239,10 @@ void AddRepositoryRoutes(api::Router& router, const RouteContext& ctx) {
                         {"wiki_url", "/" + p.path + ".wiki.git"}};
     return api::HttpResponse::Json(status, j.dump() + "\n");
   };
-  auto with_db = [&ctx, read_only](auto body) {
-    return [&ctx, read_only, body](const api::HttpRequest& req, const api::PathParams& p) {
-      if (!ctx.primary) return read_only();
+  auto with_db = [&ctx](auto body) {
+    return [&ctx, body](const api::HttpRequest& req, const api::PathParams& p) {
+      auto ticket = ctx.role->BeginWrite();  // counted in flight until answered
+      if (!ticket.ok()) return api::WriteRefused(ticket.status());
       db::Connection* c = db::ThreadConnection(ctx.main_conninfo);
       if (c == nullptr)
         return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");

@@ -11,6 +11,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "api/write_gate.h"
 #include "framework/spec.h"
 #include "nlohmann/json.hpp"
 #include "util/fs.h"
@@ -228,12 +229,6 @@ absl::StatusOr<int64_t> Seed(db::Connection& main, const std::string& storage_ro
 
 void AddRoutes(api::Router& router, const RouteContext& ctx) {
   AddRepositoryRoutes(router, ctx);  // before /api/v1/sample/{kind}
-  auto read_only = [&ctx]() {
-    return api::HttpResponse::Error(
-        403, "READ_ONLY",
-        absl::StrCat("this site is a read-only secondary; send writes to the primary at ",
-                     ctx.primary_url));
-  };
   auto conn = [&ctx]() -> db::Connection* {
     thread_local std::unique_ptr<db::Connection> c;
     if (!c) {
@@ -250,7 +245,8 @@ void AddRoutes(api::Router& router, const RouteContext& ctx) {
   };
   router.Add("POST", "/api/v1/sample/{kind}",
              [=, &ctx](const api::HttpRequest& req, const api::PathParams& p) {
-               if (!ctx.primary) return read_only();
+               auto ticket = ctx.role->BeginWrite();  // counted in flight until answered
+               if (!ticket.ok()) return api::WriteRefused(ticket.status());
                db::Connection* c = conn();
                if (c == nullptr)
                  return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
@@ -258,7 +254,8 @@ void AddRoutes(api::Router& router, const RouteContext& ctx) {
              });
   router.Add("PUT", "/api/v1/sample/{kind}/{id}",
              [=, &ctx](const api::HttpRequest& req, const api::PathParams& p) {
-               if (!ctx.primary) return read_only();
+               auto ticket = ctx.role->BeginWrite();  // counted in flight until answered
+               if (!ticket.ok()) return api::WriteRefused(ticket.status());
                int64_t id;
                if (!absl::SimpleAtoi(p.at("id"), &id))
                  return api::HttpResponse::Error(404, "NOT_FOUND", "bad id");
@@ -271,7 +268,8 @@ void AddRoutes(api::Router& router, const RouteContext& ctx) {
              });
   router.Add("DELETE", "/api/v1/sample/{kind}/{id}",
              [=, &ctx](const api::HttpRequest&, const api::PathParams& p) {
-               if (!ctx.primary) return read_only();
+               auto ticket = ctx.role->BeginWrite();  // counted in flight until answered
+               if (!ticket.ok()) return api::WriteRefused(ticket.status());
                int64_t id;
                if (!absl::SimpleAtoi(p.at("id"), &id))
                  return api::HttpResponse::Error(404, "NOT_FOUND", "bad id");

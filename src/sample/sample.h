@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "api/router.h"
 #include "db/connection.h"
+#include "site/role.h"
 
 namespace georep::sample {
 
@@ -66,8 +67,9 @@ struct RouteContext {
   std::string main_conninfo;
   std::string storage_root;
   std::string repository_root;
-  bool primary = true;
-  std::string primary_url;  // named in the read-only error on a secondary
+  // Writes pass its gate: refused on a secondary (naming the primary) and
+  // in maintenance mode.
+  const site::LiveRole* role = nullptr;
 };
 //   POST   /api/v1/sample/<kind>        raw bytes → 201 {"id","sha256","size"}
 //   PUT    /api/v1/sample/<kind>/<id>   replaces the bytes

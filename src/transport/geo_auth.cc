@@ -94,4 +94,8 @@ std::string RepositoryRequestData(const std::string& scope) {
   return nlohmann::json{{"scope", scope}}.dump();
 }
 
+std::string MaintenanceRequestData(bool enabled, const std::string& reason) {
+  return nlohmann::json{{"enabled", enabled}, {"reason", reason}}.dump();
+}
+
 }  // namespace georep::transport

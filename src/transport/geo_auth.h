@@ -47,5 +47,8 @@ std::string BlobRequestData(const std::string& replicable, int64_t id);
 std::string BlobBatchRequestData(const std::string& replicable, const std::vector<int64_t>& ids);
 // The `data` claim of a Git fetch: {"scope": <repository path without .git>}.
 std::string RepositoryRequestData(const std::string& scope);
+// The `data` claim of a maintenance-mode request to the primary (POST
+// /geo/maintenance): {"enabled": …, "reason": …}.
+std::string MaintenanceRequestData(bool enabled, const std::string& reason);
 
 }  // namespace georep::transport

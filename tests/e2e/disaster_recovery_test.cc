@@ -4,13 +4,22 @@
 // holds across a restart, and `resume` converges with nothing fetched twice.
 #include <signal.h>
 
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "cluster/pg_cluster.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "support/test_support.h"
 #include "support/topology.h"
+#include "util/fs.h"
+#include "util/sha256.h"
+#include "util/subprocess.h"
 
 namespace georep {
 namespace {
@@ -154,6 +163,254 @@ TEST(DisasterRecoveryTest, APauseHoldsAcrossARestartAndResumeLosesNothingAndFetc
   EXPECT_EQ(topo.Count("secondary-1", "upload", "synced"), 5);
   EXPECT_FALSE(status_paused());
   EXPECT_EQ(Served(topo), 5) << "each blob fetched once";
+}
+
+// The JSON document a verb printed on stdout after its progress lines.
+nlohmann::json JsonOf(const std::string& output) {
+  size_t at = output.rfind("\n{");
+  at = output.starts_with("{") ? 0 : (at == std::string::npos ? at : at + 1);
+  if (at == std::string::npos) return nlohmann::json::value_t::discarded;
+  return nlohmann::json::parse(output.substr(at), nullptr, false);
+}
+
+// git as a writer runs it: a failure is a result, not a test failure.
+CommandResult GitRun(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"git", "-c", "user.name=T", "-c", "user.email=t@example.com"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = Run(argv, {.extra_env = {"GIT_TERMINAL_PROMPT=0"}});
+  return r.ok() ? *r : CommandResult{127, std::string(r.status().message())};
+}
+
+struct Written {
+  std::string kind;
+  int64_t id;
+  std::string sha256;
+};
+
+TEST(DisasterRecoveryTest, APlannedPromotionUnderWriteLoadLosesNoAcknowledgedWrite) {
+  test::Topology topo({"--seed", "0"});
+  ASSERT_TRUE(topo.ok()) << "demo did not come up: " << topo.up_output();
+  auto project = topo.Post("primary", "/api/v1/sample/projects", R"({"path": "dr/app"})");
+  ASSERT_EQ(project.status, 201) << project.body;
+  std::string work = test::MakeTempDir("failover-work");
+  test::Git({"init", "-q", work});
+  const std::string old_url = topo.Url("primary");
+
+  // A writer that keeps writing blobs of three kinds and pushing commits to
+  // the primary, and remembers every write the primary acknowledged.
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::vector<Written> acked;
+  std::vector<std::string> pushed;  // commit ids the primary accepted
+  int64_t refused = 0;
+  std::thread writer([&] {
+    const char* kinds[] = {"upload", "lfs_object", "package_file"};
+    for (int i = 0; !stop.load(); ++i) {
+      std::string kind = kinds[i % 3];
+      auto r = topo.Post("primary", "/api/v1/sample/" + kind, absl::StrCat("write ", i));
+      auto j = nlohmann::json::parse(r.body, nullptr, false);
+      std::lock_guard<std::mutex> lock(mu);
+      if (r.status == 201 && j.is_object()) {
+        acked.push_back({kind, j["id"].get<int64_t>(), j["sha256"].get<std::string>()});
+      } else {
+        ++refused;
+      }
+      if (i % 10 != 0) continue;
+      std::ofstream(work + "/f") << i;
+      GitRun({"-C", work, "add", "-A"});
+      GitRun({"-C", work, "commit", "-q", "--allow-empty", "-m", absl::StrCat("c", i)});
+      if (GitRun({"-C", work, "push", "-q", old_url + "/dr/app.git", "HEAD:main"}).exit_code == 0) {
+        pushed.push_back(GitRun({"-C", work, "rev-parse", "HEAD"}).output.substr(0, 40));
+      }
+    }
+  });
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        std::lock_guard<std::mutex> lock(mu);
+        return acked.size() >= 30 && pushed.size() >= 2;
+      },
+      120));
+
+  auto promote = test::RunGeorep(
+      {"promote", "--config", topo.Config("secondary-1"), "--timeout", "240", "--json"});
+  stop = true;
+  writer.join();
+  ASSERT_EQ(promote.exit_code, 0) << promote.output;
+  nlohmann::json outcome = JsonOf(promote.output);
+  ASSERT_TRUE(outcome.is_object()) << promote.output;
+  EXPECT_TRUE(outcome["planned"].get<bool>());
+  EXPECT_FALSE(outcome["would_lose_data"].get<bool>()) << promote.output;
+  ASSERT_TRUE(outcome["rto_seconds"].is_number()) << promote.output;
+  std::printf(
+      "planned promotion under load: RTO %.2f s, %zu blobs and %zu pushes acknowledged, "
+      "%lld writes refused during the switch\n",
+      outcome["rto_seconds"].get<double>(), acked.size(), pushed.size(),
+      static_cast<long long>(refused));
+
+  // The roles have changed, in the daemons and in geo_nodes.
+  EXPECT_EQ(topo.Status("secondary-1").value("role", ""), "primary");
+  auto sites = topo.MainDb("secondary-1")
+                   ->Exec(
+                       "SELECT string_agg(name || ':' || is_primary || ':' || enabled, ' ' "
+                       "ORDER BY name) FROM georep.geo_nodes");
+  ASSERT_TRUE(sites.ok());
+  EXPECT_EQ(sites->Get(0, 0), "primary:false:false secondary-1:true:true");
+
+  // Every acknowledged blob is on the new primary, byte for byte.
+  std::string storage = topo.Site("secondary-1")["storage_root"];
+  for (const auto& w : acked) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "%02lx", static_cast<long>(w.id % 256));
+    auto sha = Sha256File(absl::StrCat(storage, "/", w.kind, "/", hex, "/", w.id));
+    EXPECT_TRUE(sha.ok() && *sha == w.sha256) << w.kind << " " << w.id << " lost";
+  }
+  // Every acknowledged push too.
+  std::string repo = topo.Site("secondary-1")["repository_root"].get<std::string>() + "/dr/app.git";
+  for (const auto& commit : pushed) {
+    EXPECT_EQ(GitRun({"-C", repo, "cat-file", "-e", commit + "^{commit}"}).exit_code, 0)
+        << "commit " << commit << " lost";
+  }
+
+  // The old primary refuses writes (it stays in maintenance mode); the new
+  // one takes them, Git pushes included.
+  auto old = topo.Post("primary", "/api/v1/sample/upload", "after");
+  EXPECT_EQ(old.status, 503) << old.body;
+  EXPECT_NE(old.body.find("MAINTENANCE"), std::string::npos) << old.body;
+  auto fresh = topo.Post("secondary-1", "/api/v1/sample/upload", "after");
+  EXPECT_EQ(fresh.status, 201) << fresh.body;
+  GitRun({"-C", work, "commit", "-q", "--allow-empty", "-m", "after"});
+  auto push =
+      GitRun({"-C", work, "push", "-q", topo.Url("secondary-1") + "/dr/app.git", "HEAD:main"});
+  EXPECT_EQ(push.exit_code, 0) << push.output;
+  test::RemoveTree(work);
+}
+
+TEST(DisasterRecoveryTest, AForcedPromotionLosesExactlyWhatItsReportListed) {
+  test::Topology topo({"--seed", "0"});
+  ASSERT_TRUE(topo.ok()) << "demo did not come up: " << topo.up_output();
+
+  // Two writers keep the primary busy; every acknowledged blob is kept.
+  const std::string url = topo.Url("primary");
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::vector<Written> acked;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2; ++w) {
+    writers.emplace_back([&, w] {
+      const char* kinds[] = {"upload", "lfs_object", "package_file"};
+      for (int i = 0; !stop.load(); ++i) {
+        std::string kind = kinds[(i + w) % 3];
+        // Not topo.Post: a refused connection is expected here.
+        auto r = transport::HttpRequest(
+            url + "/api/v1/sample/" + kind,
+            {.method = "POST",
+             .body = std::string(4096 * (1 + i % 8), static_cast<char>('a' + i % 26))});
+        if (!r.ok() || r->status != 201) continue;
+        auto j = nlohmann::json::parse(r->body, nullptr, false);
+        if (!j.is_object()) continue;
+        std::lock_guard<std::mutex> lock(mu);
+        acked.push_back({kind, j["id"].get<int64_t>(), j["sha256"].get<std::string>()});
+      }
+    });
+  }
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        std::lock_guard<std::mutex> lock(mu);
+        return acked.size() >= 60;
+      },
+      120));
+  // Some of it is on the secondary already, some not.
+  ASSERT_TRUE(test::WaitFor([&] { return topo.TotalCount("secondary-1", "synced") >= 30; }, 120));
+
+  // The primary dies: its daemon killed, its PostgreSQL stopped as a crash
+  // would, while writes are in flight.
+  ASSERT_EQ(kill(topo.Pid("primary"), SIGKILL), 0);
+  const auto& c = topo.Site("primary")["clusters"][0];
+  cluster::PgCluster pg({c["data_dir"], c["port"], c["log"]});
+  ASSERT_TRUE(pg.Stop(/*immediate=*/true).ok());
+  stop = true;
+  for (auto& t : writers) t.join();
+  // What reached the standby is replayed and its events applied (the
+  // report counts what is not, but the ground truth below is per row).
+  auto standby = topo.MainDb("secondary-1");
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        auto r = standby->Exec(
+            "SELECT pg_last_wal_receive_lsn() IS NULL OR "
+            "pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn()");
+        return r.ok() && r->GetBool(0, 0);
+      },
+      60));
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        Report d = Dataloss(topo);
+        return d.json.is_object() && d.json["events"]["not_applied"] == 0;
+      },
+      60))
+      << Dataloss(topo).output;
+
+  auto promote = test::RunGeorep(
+      {"promote", "--config", topo.Config("secondary-1"), "--force", "--yes", "--json"});
+  ASSERT_EQ(promote.exit_code, 0) << promote.output;
+  nlohmann::json outcome = JsonOf(promote.output);
+  ASSERT_TRUE(outcome.is_object()) << promote.output;
+  EXPECT_FALSE(outcome["planned"].get<bool>());
+  EXPECT_TRUE(outcome["would_lose_data"].get<bool>()) << "the primary could not be asked";
+  EXPECT_FALSE(outcome["report"]["database"]["primary_reachable"].get<bool>());
+  EXPECT_EQ(topo.Status("secondary-1").value("role", ""), "primary");
+
+  // The report's items, by what it says of each.
+  std::set<std::string> listed_absent;  // no copy here
+  std::set<std::string> listed_unverified;
+  std::map<std::string, int> reasons;
+  for (const auto& r : outcome["report"]["replicables"]) {
+    for (const auto& m : r["missing"]) {
+      std::string key = absl::StrCat(r["name"].get<std::string>(), ":", m["id"].get<int64_t>());
+      std::string reason = m["reason"];
+      ++reasons[reason.substr(0, reason.find(':'))];
+      (reason.starts_with("synced") ? listed_unverified : listed_absent).insert(key);
+    }
+  }
+  // The ground truth: every blob row the new primary has (acknowledged or
+  // not: the primary may have died between its commit and its answer), and
+  // whether its bytes are here.
+  auto promoted = topo.MainDb("secondary-1");
+  std::string storage = topo.Site("secondary-1")["storage_root"];
+  std::set<std::string> absent;
+  std::set<std::string> rows;
+  int64_t unverified_but_intact = 0;
+  for (const char* kind : {"upload", "lfs_object", "package_file"}) {
+    auto r = promoted->Exec(absl::StrCat("SELECT id, file_path, sha256 FROM sample.", kind, "s"));
+    ASSERT_TRUE(r.ok()) << r.status();
+    for (int i = 0; i < r->rows(); ++i) {
+      std::string key = absl::StrCat(kind, ":", r->GetInt64(i, 0));
+      rows.insert(key);
+      auto sha = Sha256File(absl::StrCat(storage, "/", r->Get(i, 1)));
+      if (!sha.ok() || *sha != r->Get(i, 2)) {
+        absent.insert(key);
+      } else if (listed_unverified.contains(key)) {
+        ++unverified_but_intact;
+      }
+    }
+  }
+  int64_t rows_lost = 0;  // acknowledged, but its WAL never reached the standby
+  for (const auto& w : acked) {
+    if (!rows.contains(absl::StrCat(w.kind, ":", w.id))) ++rows_lost;
+  }
+  EXPECT_EQ(absent, listed_absent) << "the report named exactly the blobs that are not here:\n"
+                                   << outcome["report"].dump(1);
+  std::printf(
+      "forced promotion: RTO %.2f s; %zu blobs acknowledged, %zu listed and absent, "
+      "%zu listed as not verified (%lld of them intact), %lld rows never replicated\n",
+      outcome["rto_seconds"].is_number() ? outcome["rto_seconds"].get<double>() : -1.0,
+      acked.size(), listed_absent.size(), listed_unverified.size(),
+      static_cast<long long>(unverified_but_intact), static_cast<long long>(rows_lost));
+
+  for (const auto& [reason, n] : reasons) std::printf("  %d × %s\n", n, reason.c_str());
+
+  // The new primary takes writes.
+  auto fresh = topo.Post("secondary-1", "/api/v1/sample/upload", "after the loss");
+  EXPECT_EQ(fresh.status, 201) << fresh.body;
 }
 
 }  // namespace

@@ -88,6 +88,8 @@ class ConformanceTest : public test::TwoDbTest, public ::testing::WithParamInter
                     .ok());
     auto primary = site::AddSite(*main_, {"primary", "http://127.0.0.1", "", true});
     ASSERT_TRUE(primary.ok()) << primary.status();
+    role_ =
+        std::make_unique<site::LiveRole>(site::RoleState{.self = *primary, .primary = *primary});
     auto secondary = site::AddSite(*main_, {"secondary", "http://127.0.0.1:1", "", false});
     ASSERT_TRUE(secondary.ok()) << secondary.status();
     secondary_ = *secondary;
@@ -104,9 +106,10 @@ class ConformanceTest : public test::TwoDbTest, public ::testing::WithParamInter
   void StartPrimaryHttp() {
     sites_ = std::make_unique<api::SiteDirectory>(conninfo_, 0);
     metrics_ = std::make_unique<MetricsRegistry>(api::SiteMetricDefs({spec_under_test_}));
-    geo_ = {conninfo_, dir_ + "/primary/storage", {spec_under_test_}, sites_.get(), metrics_.get()};
+    geo_ = {conninfo_,  dir_ + "/primary/storage", {spec_under_test_}, sites_.get(), metrics_.get(),
+            role_.get()};
     api::AddGeoRoutes(router_, geo_);
-    git_.primary = true;
+    git_.role = role_.get();
     git_.main_conninfo = conninfo_;
     git_.repository_root = dir_ + "/primary/repos";
     git_.specs = {spec_under_test_};
@@ -180,6 +183,7 @@ class ConformanceTest : public test::TwoDbTest, public ::testing::WithParamInter
   std::string dir_;
   ReplicableSpec spec_under_test_;
   site::Site secondary_;
+  std::unique_ptr<site::LiveRole> role_;
   std::unique_ptr<api::SiteDirectory> sites_;
   std::unique_ptr<MetricsRegistry> metrics_;
   api::GeoRouteContext geo_;
