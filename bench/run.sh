@@ -200,6 +200,7 @@ scenario_failover() {
 # inside the same command.
 "$GEOREP" sample seed --count "$FAIL_N" --projects "$FAIL_PROJECTS" --config "$PCONF" >/dev/null
 total=$(psql "$MAINDB" -Atc "select $(for k in $KINDS; do echo "(select count(*) from georep.${k}_states) +"; done) 0")
+repos=$(psql "$MAINDB" -Atc "select $(for k in $KINDS; do [[ $k == *repository ]] && echo "(select count(*) from georep.${k}_states) +"; done) 0")
 SCONF=$(topo "t['sites'][1]['config']")
 # Caught up first (nothing would be lost), so the RTO is the switch alone.
 for _ in $(seq 3000); do "$GEOREP" dataloss --config "$SCONF" >/dev/null && break; sleep 0.2; done
@@ -212,7 +213,7 @@ t0=$(now); code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary x
 row "$(python3 -c "
 import json; j=json.load(open('$DIR/promote.json'))
 rto=j['rto_seconds']; floor=j['promote_database_seconds']
-print(f'| planned failover of a demo holding {$total:,} items ({$FAIL_PROJECTS * 3} repositories), RTO to the first accepted write | {rto:.2f} s (RPO 0) | pg_promote of the same standby: {floor:.2f} s | {floor/rto:.2f} |')")"
+print(f'| planned failover of a demo holding {$total:,} items ({$repos:,} of them repositories), RTO to the first accepted write | {rto:.2f} s (RPO 0) | pg_promote of the same standby: {floor:.2f} s | {floor/rto:.2f} |')")"
 }
 
 scenario_git() {
