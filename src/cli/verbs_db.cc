@@ -1,10 +1,14 @@
-// db migrate: the versioned schema of the main and tracking databases.
+// db migrate: the versioned schema of the main and tracking databases;
+// db replicate: a standby of a remote primary, for a secondary on another
+// machine.
 #include <cstdio>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "cli/verbs.h"
+#include "cluster/pg_cluster.h"
 #include "db/migrations.h"
+#include "util/fs.h"
 
 namespace georep::cli {
 namespace {
@@ -29,6 +33,61 @@ int RunMigrate(const site::Config& config, const std::string& which) {
   return 0;
 }
 
+struct ReplicateOptions {
+  std::string host;
+  int port = 5432;
+  std::string user = "replicator";
+  std::string slot;
+  std::string data_dir;
+  std::string password_file;
+};
+
+int RunReplicate(const site::Config& config, const ReplicateOptions& o) {
+  const char* verb = "db replicate";
+  if (config.tracking_database.empty()) {
+    return Fail(
+        2, verb,
+        absl::StrCat("makes a secondary's standby; ", config.path,
+                     " sets no \"database.tracking\", so it is the primary's configuration"));
+  }
+  if (o.data_dir.empty() || o.data_dir.front() != '/') {
+    return Fail(2, verb,
+                absl::StrCat("--data-dir must be an absolute path, not \"", o.data_dir, "\""));
+  }
+  cluster::ReplicaSource source{.host = o.host,
+                                .port = o.port,
+                                .user = o.user,
+                                .slot = o.slot.empty() ? config.site_name : o.slot,
+                                // As the site's own connections do.
+                                .sslmode = db::ConninfoValue(config.main_database, "sslmode"),
+                                .application_name = config.site_name};
+  for (char& c : source.slot) {
+    if (c == '-' || c == '.') c = '_';  // slot names: lower case, digits and _
+  }
+  if (!o.password_file.empty()) {
+    auto text = ReadFile(o.password_file);
+    if (!text.ok()) {
+      return Fail(2, verb,
+                  absl::StrCat("--password-file ", o.password_file, ": ", text.status().message()));
+    }
+    source.password = text->substr(0, text->find('\n'));
+  }
+  std::printf("copying %s:%d into %s (pg_basebackup, slot %s) …\n", source.host.c_str(),
+              source.port, o.data_dir.c_str(), source.slot.c_str());
+  std::fflush(stdout);
+  if (auto s = cluster::ReplicateFrom(source, o.data_dir); !s.ok())
+    return Fail(CodeFor(s), verb, s.message());
+  std::printf(
+      "standby ready in %s: it streams from %s:%d through slot %s (standby.signal and "
+      "primary_conninfo written).\n"
+      "Next: start it with your PostgreSQL service (its postgresql.conf is the primary's: check "
+      "port and paths), point \"database.main\" in %s at it, then `georep db migrate --config %s` "
+      "(tracking DB) and `georep serve --config %s`.\n",
+      o.data_dir.c_str(), source.host.c_str(), source.port, source.slot.c_str(),
+      config.path.c_str(), config.path.c_str(), config.path.c_str());
+  return 0;
+}
+
 }  // namespace
 
 void AddDbVerbs(CLI::App& app, VerbContext& ctx) {
@@ -47,6 +106,27 @@ void AddDbVerbs(CLI::App& app, VerbContext& ctx) {
   migrate->callback([&ctx, target] {
     auto config = LoadConfigOrFail(ctx);
     if (config) ctx.exit_code = RunMigrate(*config, *target);
+  });
+
+  CLI::App* replicate = dbcmd->add_subcommand(
+      "replicate",
+      "Secondary: make its standby, on this machine, of the primary's PostgreSQL on another one "
+      "(pg_basebackup, configured to stream through a replication slot; sslmode as in "
+      "\"database.main\"). The operator's PostgreSQL service then runs it.");
+  AddConfig(replicate, ctx);
+  auto ro = std::make_shared<ReplicateOptions>();
+  replicate->add_option("--primary-host", ro->host, "The primary's PostgreSQL host")->required();
+  replicate->add_option("--primary-port", ro->port, "Its port")->capture_default_str();
+  replicate->add_option("--user", ro->user, "A role with REPLICATION")->capture_default_str();
+  replicate->add_option("--slot", ro->slot,
+                        "Physical replication slot (created if missing; default: the site name)");
+  replicate->add_option("--data-dir", ro->data_dir, "Absent or empty folder for the standby")
+      ->required();
+  replicate->add_option("--password-file", ro->password_file,
+                        "File whose first line is the password (else PGPASSFILE or ~/.pgpass)");
+  replicate->callback([&ctx, ro] {
+    auto config = LoadConfigOrFail(ctx);
+    if (config) ctx.exit_code = RunReplicate(*config, *ro);
   });
 }
 

@@ -101,6 +101,64 @@ absl::Status PgCluster::InitStandby(int primary_port, const std::string& slot) {
   return AppendSettings(absl::StrCat("port = ", opt_.port, "\n"));
 }
 
+absl::Status ReplicateFrom(const ReplicaSource& source, const std::string& data_dir) {
+  std::error_code ec;
+  if (fs::exists(data_dir, ec) && !fs::is_empty(data_dir, ec)) {
+    return absl::InvalidArgumentError(absl::StrCat("data directory ", data_dir,
+                                                   fs::exists(fs::path(data_dir) / "PG_VERSION")
+                                                       ? " already holds a PostgreSQL cluster"
+                                                       : " is not empty",
+                                                   ": give an absent or empty one"));
+  }
+  if (auto s = MakeDirs(data_dir, 0700, kPostgresUser); !s.ok()) return s;
+  auto bin = PgBinDir();
+  if (!bin.ok()) return bin.status();
+  std::string conn =
+      absl::StrCat("host=", db::QuoteConninfoValue(source.host), " port=", source.port,
+                   " user=", db::QuoteConninfoValue(source.user));
+  if (!source.sslmode.empty())
+    absl::StrAppend(&conn, " sslmode=", db::QuoteConninfoValue(source.sslmode));
+  if (!source.application_name.empty())
+    absl::StrAppend(&conn, " application_name=", db::QuoteConninfoValue(source.application_name));
+  RunOptions options;
+  if (!source.password.empty()) options.extra_env.push_back("PGPASSWORD=" + source.password);
+  auto run = [&](bool create_slot) {
+    std::vector<std::string> argv = {*bin + "/pg_basebackup",
+                                     "-d",
+                                     conn,
+                                     "-D",
+                                     data_dir,
+                                     "-R",
+                                     "-X",
+                                     "stream",
+                                     "-c",
+                                     "fast",
+                                     "-S",
+                                     source.slot};
+    if (create_slot) argv.push_back("-C");
+    return Run(AsUnprivileged(kPostgresUser, argv), options);
+  };
+  auto r = run(true);
+  if (r.ok() && r->exit_code != 0 && r->output.find("already exists") != std::string::npos) {
+    // The slot is there (a standby made before): use it.
+    std::error_code ignored;
+    for (const auto& e : fs::directory_iterator(data_dir, ignored))
+      fs::remove_all(e.path(), ignored);
+    r = run(false);
+  }
+  if (!r.ok()) return r.status();
+  if (r->exit_code != 0) {
+    std::error_code ignored;
+    for (const auto& e : fs::directory_iterator(data_dir, ignored))
+      fs::remove_all(e.path(), ignored);
+    std::string out = r->output;
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return absl::UnavailableError(
+        absl::StrCat("pg_basebackup from ", source.host, ":", source.port, " failed: ", out));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status PgCluster::Start() {
   if (IsRunning()) return absl::OkStatus();
   if (auto s = PrepareDirs(opt_); !s.ok()) return s;

@@ -55,14 +55,32 @@ class PgCluster {
   // libpq conninfo for database `dbname` as the postgres superuser.
   std::string Conninfo(const std::string& dbname) const;
 
- private:
+  // Appends settings to postgresql.conf (the last one of a name wins).
   absl::Status AppendSettings(const std::string& text);
 
+ private:
   ClusterOptions opt_;
 };
 
 // Folder with initdb, pg_ctl, pg_basebackup (GEOREP_PG_BIN, else the newest
 // /usr/lib/postgresql/*/bin).
 absl::StatusOr<std::string> PgBinDir();
+
+// A primary somewhere else, to make a standby of (`georep db replicate`).
+struct ReplicaSource {
+  std::string host;
+  int port = 5432;
+  std::string user;              // with the REPLICATION attribute
+  std::string slot;              // physical replication slot; created unless it exists
+  std::string sslmode;           // empty: libpq's default
+  std::string password;          // empty: PGPASSFILE or ~/.pgpass
+  std::string application_name;  // how the primary names this standby
+};
+
+// pg_basebackup of `source` into `data_dir` (absent or empty; made with
+// mode 0700, owned by postgres when we are root), written as a standby of it
+// (standby.signal and primary_conninfo, -R) streaming through its slot. The
+// operator's own PostgreSQL service then starts it.
+absl::Status ReplicateFrom(const ReplicaSource& source, const std::string& data_dir);
 
 }  // namespace georep::cluster

@@ -107,6 +107,29 @@ std::string TextArray(const std::vector<std::string>& values) {
   return out;
 }
 
+std::string QuoteConninfoValue(absl::string_view value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\\' || c == '\'') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('\'');
+  return out;
+}
+
+std::string ConninfoValue(const std::string& conninfo, const std::string& key) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+  if (error != nullptr) PQfreemem(error);
+  if (options == nullptr) return "";
+  std::string value;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (key == o->keyword && o->val != nullptr) value = o->val;
+  }
+  PQconninfoFree(options);
+  return value;
+}
+
 std::string QuoteIdent(absl::string_view ident) {
   std::string out = "\"";
   for (char c : ident) {

@@ -95,6 +95,12 @@ std::string TextArray(const std::vector<std::string>& values);
 // The conninfo with any password removed (for logs and errors).
 std::string RedactConninfo(const std::string& conninfo);
 
+// A conninfo value quoted for a key=value string ('…', with \ and ' escaped).
+std::string QuoteConninfoValue(absl::string_view value);
+// The value of `key` in a conninfo (key=value or URI); empty if not set or
+// the conninfo cannot be parsed.
+std::string ConninfoValue(const std::string& conninfo, const std::string& key);
+
 // Quotes an identifier for SQL ("name" with embedded quotes doubled).
 std::string QuoteIdent(absl::string_view ident);
 

@@ -12,6 +12,7 @@
 #include "support/test_support.h"
 #include "transport/http_client.h"
 #include "util/fs.h"
+#include "util/net.h"
 
 namespace georep {
 namespace {
@@ -171,6 +172,72 @@ TEST_F(TopologyTest, LagRisesWhileThePrimaryIsDownAndRecovers) {
       },
       20))
       << st.dump();
+}
+
+TEST_F(TopologyTest, DbReplicateMakesAStandbyOfARemotePrimary) {
+  std::string dir = test::MakeTempDir("replica");
+  std::string data = dir + "/data";
+  std::string port = absl::StrCat(Site("primary")["clusters"][0]["port"].get<int>());
+  std::vector<std::string> args = {"db",
+                                   "replicate",
+                                   "--config",
+                                   topo_->Config("secondary-1"),
+                                   "--primary-host",
+                                   "127.0.0.1",
+                                   "--primary-port",
+                                   port,
+                                   "--user",
+                                   "postgres",
+                                   "--slot",
+                                   "replicate_test",
+                                   "--data-dir",
+                                   data};
+  auto made = RunGeorep(args);
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  EXPECT_NE(made.output.find("standby ready"), std::string::npos) << made.output;
+
+  // Started by "the operator's service" (here pg_ctl), it streams.
+  auto free = FreeTcpPort();
+  ASSERT_TRUE(free.ok());
+  cluster::PgCluster pg({data, *free, dir + "/log/pg.log"});
+  ASSERT_TRUE(pg.AppendSettings(absl::StrCat("port = ", *free, "\n")).ok());
+  ASSERT_TRUE(pg.Start().ok());
+  auto standby = Connect(pg.Conninfo("postgres"));
+  ASSERT_TRUE(standby);
+  auto recovery = standby->Exec("SELECT pg_is_in_recovery()");
+  ASSERT_TRUE(recovery.ok());
+  EXPECT_TRUE(recovery->GetBool(0, 0));
+  auto primary = Connect(Site("primary")["main_db"]);
+  ASSERT_TRUE(primary);
+  ASSERT_TRUE(primary->Exec("CREATE TABLE replicate_probe (id int)").ok());
+  // The primary's main database, as copied.
+  auto probe = Connect(pg.Conninfo(db::ConninfoValue(Site("primary")["main_db"], "dbname")));
+  ASSERT_TRUE(probe);
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        auto r = probe->Exec("SELECT to_regclass('replicate_probe') IS NOT NULL");
+        return r.ok() && r->GetBool(0, 0);
+      },
+      30));
+  standby.reset();
+  probe.reset();
+  ASSERT_TRUE(pg.Stop().ok());
+  (void)primary->Exec("SELECT pg_drop_replication_slot('replicate_test')");
+
+  // The same folder again: refused, naming it; nothing touched.
+  auto again = RunGeorep(args);
+  EXPECT_EQ(again.exit_code, 2) << again.output;
+  EXPECT_NE(again.output.find("already holds a PostgreSQL cluster"), std::string::npos)
+      << again.output;
+  // A primary that does not answer: exit 1, the folder left empty.
+  args[7] = "1";
+  args[13] = dir + "/other";
+  auto down = RunGeorep(args);
+  EXPECT_EQ(down.exit_code, 1) << down.output;
+  EXPECT_NE(down.output.find("pg_basebackup from 127.0.0.1:1 failed"), std::string::npos)
+      << down.output;
+  EXPECT_TRUE(std::filesystem::is_empty(dir + "/other"));
+  test::RemoveTree(dir);
 }
 
 }  // namespace
