@@ -13,9 +13,11 @@
 #include "framework/spec.h"
 #include "framework/strategy.h"
 #include "nlohmann/json.hpp"
+#include "site/reports.h"
 #include "transport/geo_auth.h"
 #include "util/clock.h"
 #include "util/logging.h"
+#include "util/sha256.h"
 
 namespace georep::api {
 namespace {}  // namespace
@@ -214,7 +216,7 @@ HttpResponse RetrieveBatch(const GeoRouteContext& ctx, const HttpRequest& req, c
 }  // namespace
 
 std::optional<HttpResponse> RefuseGeoRequest(SiteDirectory& sites, const HttpRequest& req,
-                                             const std::string& data) {
+                                             const std::string& data, site::Site* asking) {
   // Who is asking.
   auto creds = transport::ParseGeoAuthorization(req.Header("authorization"));
   if (!creds.ok()) return GeoError(401, "UNAUTHORIZED", creds.status().message());
@@ -232,6 +234,7 @@ std::optional<HttpResponse> RefuseGeoRequest(SiteDirectory& sites, const HttpReq
               {{"site", who.name}, {"path", req.path}, {"error", std::string(s.message())}});
     return GeoError(status, status == 403 ? "FORBIDDEN" : "UNAUTHORIZED", s.message());
   }
+  if (asking != nullptr) *asking = who;
   return std::nullopt;
 }
 
@@ -269,9 +272,33 @@ HttpResponse Maintenance(const GeoRouteContext& ctx, const HttpRequest& req) {
   return HttpResponse::Json(200, j.dump() + "\n");
 }
 
+// POST /geo/status
+HttpResponse StatusReport(const GeoRouteContext& ctx, const HttpRequest& req) {
+  constexpr size_t kMaxReport = 1 << 20;
+  if (req.body.size() > kMaxReport) {
+    return GeoError(413, "TOO_LARGE",
+                    absl::StrCat("a status report is at most ", kMaxReport, " bytes"));
+  }
+  site::Site who;
+  if (auto refused = RefuseGeoRequest(
+          *ctx.sites, req, transport::StatusReportRequestData(Sha256Hex(req.body)), &who))
+    return *refused;
+  auto body = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object()) return GeoError(400, "BAD_REQUEST", "the report must be a JSON object");
+  db::Connection* conn = db::ThreadConnection(ctx.main_conninfo);
+  if (conn == nullptr) return GeoError(503, "UNAVAILABLE", "main database unreachable");
+  if (auto s = site::StoreReport(*conn, who.id, body.dump()); !s.ok())
+    return GeoError(503, "UNAVAILABLE", s.message());
+  return HttpResponse::Json(200, "{\"stored\":true}\n");
+}
+
 }  // namespace
 
 void AddGeoRoutes(Router& router, const GeoRouteContext& ctx) {
+  router.Add("POST", "/geo/status", [&ctx](const HttpRequest& req, const PathParams&) {
+    if (!ctx.role->primary()) return GeoError(404, "NOT_FOUND", "not the primary");
+    return StatusReport(ctx, req);
+  });
   router.Add("POST", "/geo/maintenance", [&ctx](const HttpRequest& req, const PathParams&) {
     if (!ctx.role->primary()) return GeoError(404, "NOT_FOUND", "not the primary");
     return Maintenance(ctx, req);

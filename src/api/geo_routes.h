@@ -11,6 +11,8 @@
 //       "current_lsn"} once the write gate is closed (or open), read in
 //       that order, so a caller that sees 0 writes in flight knows every
 //       write this daemon accepted is at or before that WAL position.
+//   POST /geo/status   a secondary's status report (its /api/v1/status
+//       JSON, at most 1 MiB), kept as its latest (site/reports.h).
 // On a site that is not the primary every route answers 404.
 // Every request must carry "Authorization: GL-Geo <access_key>:<JWT>" of an
 // enabled secondary, valid for exactly this replicable and id (or id list);
@@ -64,8 +66,9 @@ void AddGeoRoutes(Router& router, const GeoRouteContext& ctx);
 
 // Checks that `req` comes from an enabled secondary whose token is valid for
 // exactly `data`. nullopt when it does; else the 401/403 to answer.
+// `who`, when given, is set to the asking site.
 std::optional<HttpResponse> RefuseGeoRequest(SiteDirectory& sites, const HttpRequest& req,
-                                             const std::string& data);
+                                             const std::string& data, site::Site* who = nullptr);
 HttpResponse GeoError(int status, absl::string_view code, absl::string_view message);
 
 }  // namespace georep::api

@@ -13,6 +13,7 @@
 #include "api/router.h"
 #include "api/site_routes.h"
 #include "daemon/engines.h"
+#include "daemon/reporter.h"
 #include "db/connection.h"
 #include "db/migrations.h"
 #include "events/publish.h"
@@ -141,6 +142,8 @@ int Serve(const site::Config& config, const ServeHooks& hooks) {
   SiteContext site{&config, *specs, absl::StrCat(host, ".", getpid(), ".", RandomHex(3))};
   auto runner = std::make_unique<SiteRunner>(site, &role, kRolePollSeconds);
   ctx.paused = [r = runner.get()] { return r->paused(); };
+  auto reporter =
+      std::make_unique<StatusReporter>(&config, &role, [&ctx] { return api::StatusJson(ctx); });
   api::GitRouteContext git_ctx;
   git_ctx.role = &role;
   git_ctx.main_conninfo = config.main_database;
@@ -178,6 +181,7 @@ int Serve(const site::Config& config, const ServeHooks& hooks) {
   sigwait(&signals, &sig);
   log::Info("shutting down", {{"signal", sig}});
   server.Stop();
+  reporter.reset();
   runner.reset();
   monitor.Stop();
   log::Info("stopped");

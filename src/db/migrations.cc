@@ -240,11 +240,22 @@ CREATE TABLE georep.maintenance (
 );
 )sql";
 
+// The latest status report of each secondary (site/reports.h), kept by the
+// primary and replicated, so every site can show the fleet.
+constexpr absl::string_view kMainSiteReports = R"sql(
+CREATE TABLE georep.site_reports (
+  site_id bigint PRIMARY KEY REFERENCES georep.geo_nodes (id) ON DELETE CASCADE,
+  reported_at timestamptz NOT NULL DEFAULT now(),
+  report jsonb NOT NULL
+);
+)sql";
+
 const std::vector<Migration>& Migrations(DatabaseKind kind) {
   static const std::vector<Migration> main = {{1, "sites and event log", kMainV1},
                                               {2, "workers and counts", kWorkersAndCounts},
                                               {3, "static count triggers", kStaticCountTriggers},
-                                              {4, "maintenance mode", kMainMaintenance}};
+                                              {4, "maintenance mode", kMainMaintenance},
+                                              {5, "site status reports", kMainSiteReports}};
   static const std::vector<Migration> tracking = {
       {1, "cursor, gaps and leases", kTrackingV1},
       {2, "workers and counts", kWorkersAndCounts},

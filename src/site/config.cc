@@ -219,6 +219,9 @@ const std::vector<SettingDef>& Settings() {
          return absl::OkStatus();
        },
        [](const Config& c) -> std::optional<Value> { return Value(c.monitor_interval_seconds); }},
+      Seconds("monitor.report_interval_seconds",
+              "secondary: how often it sends its status to the primary (0.2 to 3600; default 10)",
+              &Config::report_interval_seconds, 0.2, 3600),
   };
   return defs;
 }

@@ -33,6 +33,7 @@ struct Config {
   std::string secret_access_key;  // secondaries: secret printed once by `georep site add`
   log::Level log_level = log::Level::kInfo;  // debug, info, warn, error
   double monitor_interval_seconds = 1.0;     // how often replication state is sampled
+  double report_interval_seconds = 10.0;     // secondaries: how often they report to the primary
 
   // Secondary engine.
   // (defaults and their reasons: include/georep/defaults.h)

@@ -94,6 +94,10 @@ std::string RepositoryRequestData(const std::string& scope) {
   return nlohmann::json{{"scope", scope}}.dump();
 }
 
+std::string StatusReportRequestData(const std::string& body_sha256) {
+  return nlohmann::json{{"status_sha256", body_sha256}}.dump();
+}
+
 std::string MaintenanceRequestData(bool enabled, const std::string& reason) {
   return nlohmann::json{{"enabled", enabled}, {"reason", reason}}.dump();
 }

@@ -50,5 +50,8 @@ std::string RepositoryRequestData(const std::string& scope);
 // The `data` claim of a maintenance-mode request to the primary (POST
 // /geo/maintenance): {"enabled": …, "reason": …}.
 std::string MaintenanceRequestData(bool enabled, const std::string& reason);
+// The `data` claim of a secondary's status report (POST /geo/status): the
+// SHA-256 of the body it signs, {"status_sha256": …}.
+std::string StatusReportRequestData(const std::string& body_sha256);
 
 }  // namespace georep::transport

@@ -128,6 +128,19 @@ TEST(DisasterRecoveryTest, APauseHoldsAcrossARestartAndResumeLosesNothingAndFetc
   ASSERT_EQ(pause.exit_code, 0) << pause.output;
   EXPECT_TRUE(replay_paused());
   EXPECT_TRUE(test::WaitFor(status_paused, 30)) << topo.Status("secondary-1").dump();
+  // The primary sees it too, from the secondary's status reports.
+  auto primary_view_paused = [&] {
+    auto r = topo.Request("primary", "GET", "/api/v1/sites");
+    auto sites = nlohmann::json::parse(r.body, nullptr, false);
+    if (!sites.is_array()) return false;
+    for (const auto& s : sites) {
+      if (s["name"] == "secondary-1" && s["status"].is_object())
+        return s["status"].value("paused", false);
+    }
+    return false;
+  };
+  EXPECT_TRUE(test::WaitFor(primary_view_paused, 60))
+      << topo.Request("primary", "GET", "/api/v1/sites").body;
 
   // Writes during the pause reach the standby's disk, not its database.
   for (int i = 0; i < 5; ++i) {
@@ -162,6 +175,7 @@ TEST(DisasterRecoveryTest, APauseHoldsAcrossARestartAndResumeLosesNothingAndFetc
       << Dataloss(topo).output;
   EXPECT_EQ(topo.Count("secondary-1", "upload", "synced"), 5);
   EXPECT_FALSE(status_paused());
+  EXPECT_TRUE(test::WaitFor([&] { return !primary_view_paused(); }, 60));
   EXPECT_EQ(Served(topo), 5) << "each blob fetched once";
 }
 

@@ -240,5 +240,43 @@ TEST_F(TopologyTest, DbReplicateMakesAStandbyOfARemotePrimary) {
   test::RemoveTree(dir);
 }
 
+TEST_F(TopologyTest, EverySiteShowsTheFleetWithTheSecondarysLatestReport) {
+  for (const char* asked : {"primary", "secondary-1"}) {
+    nlohmann::json sites;
+    // A report reaches the primary within monitor.report_interval_seconds,
+    // and its replica a moment later.
+    ASSERT_TRUE(test::WaitFor(
+        [&] {
+          auto r = topo_->Request(asked, "GET", "/api/v1/sites");
+          sites = nlohmann::json::parse(r.body, nullptr, false);
+          if (r.status != 200 || !sites.is_array() || sites.size() != 2) return false;
+          for (const auto& s : sites) {
+            if (s["name"] == "secondary-1") return s["status"].is_object();
+          }
+          return false;
+        },
+        60))
+        << asked << ": " << sites.dump();
+    for (const auto& s : sites) {
+      EXPECT_EQ(s["current"].get<bool>(), s["name"] == asked) << s.dump();
+      EXPECT_EQ(s["primary"].get<bool>(), s["name"] == "primary") << s.dump();
+      if (s["name"] != "secondary-1") continue;
+      const auto& status = s["status"];
+      EXPECT_EQ(status["site"], "secondary-1");
+      EXPECT_EQ(status["role"], "secondary");
+      EXPECT_TRUE(status["replicables"].is_array() && !status["replicables"].empty());
+      // The standby's own view, as of the report (whether it streamed then
+      // depends on what the tests before did to the primary).
+      EXPECT_TRUE(status["database"]["reachable"].get<bool>()) << status.dump();
+      EXPECT_TRUE(status["database"].contains("replay_lsn")) << status.dump();
+      EXPECT_LT(s["report_age_seconds"].get<double>(), 60);
+    }
+  }
+  // A report signed with a key the primary does not know is refused.
+  auto forged = topo_->Request("primary", "POST", "/geo/status", "{}",
+                               {"Authorization: GL-Geo nosuchkey:abc.def.ghi"});
+  EXPECT_EQ(forged.status, 401) << forged.body;
+}
+
 }  // namespace
 }  // namespace georep

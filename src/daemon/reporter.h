@@ -1,0 +1,39 @@
+// A secondary's status reports to the primary: every
+// monitor.report_interval_seconds, its /api/v1/status document, signed with
+// its Geo key (POST /geo/status), so the primary, and through its replica
+// every site, sees the whole fleet (site/reports.h). Idle on the primary;
+// follows a change of primary (the role is read at each round).
+//
+// Owns its thread: built, it runs; destroyed, it stops and joins.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "site/config.h"
+#include "site/role.h"
+#include "util/stop_signal.h"
+
+namespace georep::daemon {
+
+class StatusReporter {
+ public:
+  StatusReporter(const site::Config* config, const site::LiveRole* role,
+                 std::function<std::string()> status_json);
+  ~StatusReporter();
+  StatusReporter(const StatusReporter&) = delete;
+  StatusReporter& operator=(const StatusReporter&) = delete;
+
+ private:
+  absl::StatusOr<double> Round();
+
+  const site::Config* config_;
+  const site::LiveRole* role_;
+  std::function<std::string()> status_json_;
+  StopSignal stop_;
+  std::thread thread_;
+};
+
+}  // namespace georep::daemon
