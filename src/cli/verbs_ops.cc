@@ -9,6 +9,7 @@
 #include "framework/primary_states.h"
 #include "framework/registry_store.h"
 #include "framework/spec.h"
+#include "nlohmann/json.hpp"
 #include "transport/http_client.h"
 #include "util/net.h"
 
@@ -33,7 +34,11 @@ int RunStatus(const std::string& config_path, std::string url, bool json) {
                 absl::StrCat(url, "/api/v1/status answered HTTP ", res->status, ": ", res->body));
   }
   std::fputs(json ? res->body.c_str() : RenderStatus(res->body).c_str(), stdout);
-  return 0;
+  // The verdict: a site whose database its daemon cannot reach is not well.
+  auto j = nlohmann::json::parse(res->body, nullptr, false);
+  bool reachable = j.is_object() && j.contains("database") && j["database"].is_object() &&
+                   j["database"].value("reachable", false);
+  return reachable ? 0 : 1;
 }
 
 struct OperatorArgs {
@@ -74,7 +79,10 @@ int RunResyncOrReverify(const site::Config& config, const OperatorArgs& args, bo
 }  // namespace
 
 void AddOperatorVerbs(CLI::App& app, VerbContext& ctx) {
-  CLI::App* status = app.add_subcommand("status", "Show a site's replication status");
+  CLI::App* status = app.add_subcommand(
+      "status",
+      "Show a site's replication status; exit 1 when its daemon cannot be asked or cannot reach "
+      "its database");
   AddConfig(status, ctx);
   auto url = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
