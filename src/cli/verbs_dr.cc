@@ -62,9 +62,9 @@ int RunPause(const site::Config& config, bool pause) {
   if (!s.ok()) return Fail(CodeFor(s), verb, s.message());
   if (pause) {
     std::printf(
-        "site \"%s\" paused: WAL replay stopped; sync and verification stop within %g s and "
+        "site \"%s\" paused: WAL replay stopped; sync and verification stop within a second and "
         "stay stopped across restarts until `georep replication resume`\n",
-        config.site_name.c_str(), config.monitor_interval_seconds);
+        config.site_name.c_str());
   } else {
     std::printf("site \"%s\" resumed: replay, sync and verification continue\n",
                 config.site_name.c_str());

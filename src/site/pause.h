@@ -3,7 +3,7 @@
 // until resumed. The pause is a row in the tracking database, so it
 // survives a restart of the daemon or of the standby (whose own replay
 // pause does not): a running daemon enforces it (EnforcePause) every
-// monitor interval. Every statement on georep.replication_pause is here.
+// second (daemon::SiteRunner). Every statement on georep.replication_pause is here.
 //
 // Stateless; every call takes the connections to use.
 #pragma once
