@@ -100,7 +100,8 @@ class Promotion {
   int Forced();
   // pg_promote, the geo_nodes switch, and the wait for the daemon; prints
   // the outcome. `started`: when writes stopped (RTO's start).
-  int Finish(double started, const LossReport& report);
+  // `database_promoted`: only the geo_nodes switch and the wait are left.
+  int Finish(double started, const LossReport& report, bool database_promoted = false);
   void Progress(const std::string& line) {
     if (!opt_.json) std::fprintf(stderr, "%s\n", line.c_str());
   }
@@ -121,6 +122,19 @@ int Promotion::Run() {
   specs_ = *specs;
   auto role = site::ReadRole(*dbs_.standby, config_.site_name);
   if (!role.ok()) return Fail(CodeFor(role.status()), verb_, role.status().message());
+  self_ = role->self;
+  primary_ = role->primary;
+  if (!role->standby && !role->self.primary) {
+    // The database was promoted but geo_nodes was not switched: a
+    // promotion cut short (killed, or the switch failed). Finish it.
+    Progress(absl::StrCat("the main database (", dbs_.standby->display_name(),
+                          ") is already promoted but geo_nodes still names \"",
+                          primary_ ? primary_->name : "no site",
+                          "\" the primary: finishing the promotion cut short"));
+    LossReport unknown;
+    unknown.site = self_.name;
+    return Finish(MonotonicSeconds(), unknown, /*database_promoted=*/true);
+  }
   if (!role->standby || role->self.primary) {
     return Fail(2, verb_,
                 absl::StrCat("site \"", config_.site_name,
@@ -128,8 +142,6 @@ int Promotion::Run() {
                              "database ",
                              dbs_.standby->display_name(), " is not a standby)"));
   }
-  self_ = role->self;
-  primary_ = role->primary;
   return opt_.force ? Forced() : Planned();
 }
 
@@ -227,13 +239,16 @@ int Promotion::Forced() {
   return Finish(started, *report);
 }
 
-int Promotion::Finish(double started, const LossReport& report) {
-  Progress(absl::StrCat("promoting the standby (", dbs_.standby->display_name(), ")"));
-  double promote_started = MonotonicSeconds();
-  if (auto s = site::PromoteDatabase(*dbs_.standby, 60); !s.ok()) {
-    return Fail(1, verb_, s.message());
+int Promotion::Finish(double started, const LossReport& report, bool database_promoted) {
+  double promote_seconds = 0;
+  if (!database_promoted) {
+    Progress(absl::StrCat("promoting the standby (", dbs_.standby->display_name(), ")"));
+    double promote_started = MonotonicSeconds();
+    if (auto s = site::PromoteDatabase(*dbs_.standby, 60); !s.ok()) {
+      return Fail(1, verb_, s.message());
+    }
+    promote_seconds = MonotonicSeconds() - promote_started;
   }
-  double promote_seconds = MonotonicSeconds() - promote_started;
   if (auto s = site::RecordPromotion(*dbs_.standby, self_.name); !s.ok()) {
     return Fail(1, verb_,
                 absl::StrCat("the database is promoted, but geo_nodes could not be switched (",
@@ -264,7 +279,8 @@ int Promotion::Finish(double started, const LossReport& report) {
           config_.path.c_str());
     }
     std::printf("RPO: %s\n",
-                !report.would_lose_data
+                database_promoted ? "as it stood when the promotion was cut short"
+                : !report.would_lose_data
                     ? "0, nothing lost"
                     : absl::StrCat("what the report above lists (", report.Summary(), ")").c_str());
   }

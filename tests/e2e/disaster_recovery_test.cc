@@ -427,5 +427,54 @@ TEST(DisasterRecoveryTest, AForcedPromotionLosesExactlyWhatItsReportListed) {
   EXPECT_EQ(fresh.status, 201) << fresh.body;
 }
 
+TEST(DisasterRecoveryTest, APromotionCutShortAfterTheDatabaseIsFinishedByRunningItAgain) {
+  test::Topology topo({"--seed", "0"});
+  ASSERT_TRUE(topo.ok()) << "demo did not come up: " << topo.up_output();
+  // As if `georep promote` was killed right after pg_promote: the database
+  // is writable, geo_nodes still names the old primary.
+  auto standby = topo.MainDb("secondary-1");
+  auto promoted = standby->Exec("SELECT pg_promote(true, 60)");
+  ASSERT_TRUE(promoted.ok() && promoted->GetBool(0, 0)) << promoted.status();
+  EXPECT_EQ(topo.Status("secondary-1").value("role", ""), "secondary");
+
+  auto again = test::RunGeorep({"promote", "--config", topo.Config("secondary-1")});
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("finishing the promotion cut short"), std::string::npos)
+      << again.output;
+  auto sites = standby->Exec(
+      "SELECT string_agg(name || ':' || is_primary || ':' || enabled, ' ' ORDER BY name) "
+      "FROM georep.geo_nodes");
+  ASSERT_TRUE(sites.ok());
+  EXPECT_EQ(sites->Get(0, 0), "primary:false:false secondary-1:true:true");
+  EXPECT_EQ(topo.Status("secondary-1").value("role", ""), "primary");
+  auto fresh = topo.Post("secondary-1", "/api/v1/sample/upload", "after");
+  EXPECT_EQ(fresh.status, 201) << fresh.body;
+
+  // A third run has nothing left to do and says so.
+  auto third = test::RunGeorep({"promote", "--config", topo.Config("secondary-1")});
+  EXPECT_EQ(third.exit_code, 2) << third.output;
+  EXPECT_NE(third.output.find("is already the primary"), std::string::npos) << third.output;
+}
+
+TEST(DisasterRecoveryTest, MaintenanceRequestsMustBeSignedAndWellFormed) {
+  test::Topology topo({"--seed", "0"});
+  ASSERT_TRUE(topo.ok()) << "demo did not come up: " << topo.up_output();
+  auto forged =
+      topo.Request("primary", "POST", "/geo/maintenance", R"({"enabled": true, "reason": "x"})",
+                   {"Authorization: GL-Geo nosuchkey:abc.def.ghi"});
+  EXPECT_EQ(forged.status, 401) << forged.body;
+  auto malformed = topo.Request("primary", "POST", "/geo/maintenance", "[1, 2]");
+  EXPECT_EQ(malformed.status, 400) << malformed.body;
+  auto big = topo.Request("primary", "POST", "/geo/status", std::string((1 << 20) + 1, ' '));
+  EXPECT_EQ(big.status, 413) << big.body.substr(0, 200);
+  // Nothing of that turned maintenance on: the primary still takes writes.
+  auto write = topo.Post("primary", "/api/v1/sample/upload", "still open");
+  EXPECT_EQ(write.status, 201) << write.body;
+  // A secondary serves none of the primary's routes.
+  auto on_secondary = topo.Request("secondary-1", "POST", "/geo/maintenance",
+                                   R"({"enabled": true, "reason": "x"})");
+  EXPECT_EQ(on_secondary.status, 404) << on_secondary.body;
+}
+
 }  // namespace
 }  // namespace georep
