@@ -120,6 +120,7 @@ nlohmann::json LossReport::Json() const {
           {"database", database},
           {"events",
            {{"cursor", events.cursor},
+            {"cursor_started", events.started},
             {"last_event", events.last_event},
             {"not_applied", events.not_applied}}},
           {"replicables", list},
@@ -149,9 +150,15 @@ void LossReport::Print(FILE* out) const {
             ? database["last_replayed_commit"].get<std::string>().c_str()
             : "none");
   }
-  std::fprintf(out, "events: %lld not applied (cursor at %lld, last event %lld)\n",
-               static_cast<long long>(events.not_applied), static_cast<long long>(events.cursor),
-               static_cast<long long>(events.last_event));
+  if (events.started) {
+    std::fprintf(out, "events: %lld not applied (cursor at %lld, last event %lld)\n",
+                 static_cast<long long>(events.not_applied), static_cast<long long>(events.cursor),
+                 static_cast<long long>(events.last_event));
+  } else {
+    std::fprintf(
+        out, "events: %lld not applied (the log cursor has not started; last event %lld)\n",
+        static_cast<long long>(events.not_applied), static_cast<long long>(events.last_event));
+  }
   for (const auto& loss : replicables) {
     if (loss.missing.empty()) continue;
     std::fprintf(out, "%s: %zu of %lld items not synced and verified\n", loss.name.c_str(),

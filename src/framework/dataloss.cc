@@ -16,12 +16,12 @@ absl::StatusOr<EventBacklog> UnappliedEvents(db::Connection& standby, db::Connec
   auto last = standby.Exec("SELECT coalesce(max(id), 0) FROM georep.geo_event_log");
   if (!last.ok()) return last.status();
   b.last_event = last->GetInt64(0, 0);
-  // No position yet: the cursor starts at the newest event; nothing is owed.
-  if (cursor->rows() == 0) {
-    b.cursor = b.last_event;
-    return b;
-  }
-  b.cursor = cursor->GetInt64(0, 0);
+  // No position yet: this site's cursor has never run, so it has applied no
+  // event in the log (cursor 0). When it starts it takes the newest event as
+  // its position and backfill covers what came before; until then every
+  // event is owed.
+  b.started = cursor->rows() > 0;
+  b.cursor = b.started ? cursor->GetInt64(0, 0) : 0;
   auto gaps = tracking.Exec("SELECT first_id, last_id FROM georep.event_gaps");
   if (!gaps.ok()) return gaps.status();
   std::vector<int64_t> lo, hi;

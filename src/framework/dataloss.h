@@ -19,7 +19,8 @@
 namespace georep::framework {
 
 struct EventBacklog {
-  int64_t cursor = 0;       // the last event id the cursor applied
+  bool started = false;     // the cursor has recorded a position
+  int64_t cursor = 0;       // the last event id the cursor applied (0 before it starts)
   int64_t last_event = 0;   // the newest event id in the replayed log
   int64_t not_applied = 0;  // events after the cursor, and late ones inside its gaps
 };

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "events/publish.h"
+#include "framework/dataloss.h"
 #include "gtest/gtest.h"
 #include "support/two_db.h"
 
@@ -43,6 +44,31 @@ TEST_F(LogCursorTest, StartsAtTheNewestEventThenAppliesNewOnes) {
       "SELECT array_agg(model_id ORDER BY model_id)::text FROM georep.file_registry");
   EXPECT_EQ(r->Get(0, 0), absl::StrCat("{", id1, ",", id2, "}"));
   EXPECT_EQ(*cursor.Cycle(), 0);
+}
+
+// The loss report's count of events a site still owes: before its cursor has
+// ever run, every event in the log (it has applied none); once it runs, those
+// after its position.
+TEST_F(LogCursorTest, EventsOwedBeforeTheCursorFirstRunsAreAllOfTheLog) {
+  InsertFile(*main_, "one");
+  InsertFile(*main_, "two");
+  auto owed = framework::UnappliedEvents(*main_, *tracking_);
+  ASSERT_TRUE(owed.ok()) << owed.status();
+  EXPECT_FALSE(owed->started);
+  EXPECT_EQ(owed->last_event, 2);
+  EXPECT_EQ(owed->not_applied, 2);
+
+  LogCursor cursor(Options("a"), {spec_});
+  ASSERT_EQ(*cursor.Cycle(), 0);  // takes the newest event as its position
+  InsertFile(*main_, "three");
+  owed = framework::UnappliedEvents(*main_, *tracking_);
+  ASSERT_TRUE(owed.ok()) << owed.status();
+  EXPECT_TRUE(owed->started);
+  EXPECT_EQ(owed->cursor, 2);
+  EXPECT_EQ(owed->not_applied, 1);
+  ASSERT_EQ(*cursor.Cycle(), 1);
+  owed = framework::UnappliedEvents(*main_, *tracking_);
+  EXPECT_EQ(owed->not_applied, 0);
 }
 
 TEST_F(LogCursorTest, UpdatedResyncsAndDeletedRemovesRowAndFile) {
