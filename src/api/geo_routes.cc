@@ -14,6 +14,7 @@
 #include "framework/strategy.h"
 #include "nlohmann/json.hpp"
 #include "site/reports.h"
+#include "site/upstream.h"
 #include "transport/geo_auth.h"
 #include "util/clock.h"
 #include "util/logging.h"
@@ -272,6 +273,47 @@ HttpResponse Maintenance(const GeoRouteContext& ctx, const HttpRequest& req) {
   return HttpResponse::Json(200, j.dump() + "\n");
 }
 
+// POST /geo/handover
+HttpResponse Handover(const GeoRouteContext& ctx, const HttpRequest& req) {
+  auto body = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object() || !body.value("action", nlohmann::json()).is_string() ||
+      !body.value("new_primary", nlohmann::json()).is_string() ||
+      (body["action"] != "detach" && body["action"] != "reattach")) {
+    return GeoError(
+        400, "BAD_REQUEST",
+        R"(the body must be JSON {"action": "detach"|"reattach", "new_primary": name})");
+  }
+  std::string action = body["action"];
+  std::string new_primary = body["new_primary"];
+  site::Site who;
+  if (auto refused = RefuseGeoRequest(*ctx.sites, req,
+                                      transport::HandoverRequestData(action, new_primary), &who))
+    return *refused;
+  if (who.name != new_primary) {
+    return GeoError(403, "FORBIDDEN",
+                    absl::StrCat("site \"", who.name, "\" may not hand over to \"", new_primary,
+                                 "\", only to itself"));
+  }
+  db::Connection* standby = db::ThreadConnection(ctx.main_conninfo);
+  db::Connection* tracking = db::ThreadConnection(ctx.tracking_conninfo);
+  if (standby == nullptr || tracking == nullptr)
+    return GeoError(503, "UNAVAILABLE", "database unreachable");
+  nlohmann::json j = {{"action", action}};
+  if (action == "detach") {
+    auto reached = site::DetachUpstream(*standby, *tracking, new_primary, 10);
+    if (!reached.ok()) return GeoError(503, "UNAVAILABLE", reached.status().message());
+    log::Warn("standby detached from the old primary for a promotion",
+              {{"new_primary", new_primary}, {"received_lsn", site::FormatLsn(*reached)}});
+    j["received_lsn"] = site::FormatLsn(*reached);
+  } else {
+    if (auto s = site::ReattachUpstream(*standby, *tracking); !s.ok())
+      return GeoError(503, "UNAVAILABLE", s.message());
+    log::Warn("standby reattached to its upstream: the promotion was abandoned",
+              {{"new_primary", new_primary}});
+  }
+  return HttpResponse::Json(200, j.dump() + "\n");
+}
+
 // POST /geo/status
 HttpResponse StatusReport(const GeoRouteContext& ctx, const HttpRequest& req) {
   constexpr size_t kMaxReport = 1 << 20;
@@ -298,6 +340,11 @@ void AddGeoRoutes(Router& router, const GeoRouteContext& ctx) {
   router.Add("POST", "/geo/status", [&ctx](const HttpRequest& req, const PathParams&) {
     if (!ctx.role->primary()) return GeoError(404, "NOT_FOUND", "not the primary");
     return StatusReport(ctx, req);
+  });
+  router.Add("POST", "/geo/handover", [&ctx](const HttpRequest& req, const PathParams&) {
+    if (ctx.role->primary() || ctx.tracking_conninfo.empty())
+      return GeoError(404, "NOT_FOUND", "not a secondary");
+    return Handover(ctx, req);
   });
   router.Add("POST", "/geo/maintenance", [&ctx](const HttpRequest& req, const PathParams&) {
     if (!ctx.role->primary()) return GeoError(404, "NOT_FOUND", "not the primary");

@@ -11,9 +11,17 @@
 //       "current_lsn"} once the write gate is closed (or open), read in
 //       that order, so a caller that sees 0 writes in flight knows every
 //       write this daemon accepted is at or before that WAL position.
+//   POST /geo/handover   {"action": "detach"|"reattach", "new_primary":
+//       name}, served by a secondary, asked by the secondary being promoted
+//       (new_primary, and no other): "detach" stops this site's standby
+//       receiving WAL from the old primary and answers {"received_lsn"},
+//       how far it got, so the promotion happens at or after that point
+//       and this site can follow the new primary by streaming alone;
+//       "reattach" undoes it when the promotion is abandoned.
 //   POST /geo/status   a secondary's status report (its /api/v1/status
 //       JSON, at most 1 MiB), kept as its latest (site/reports.h).
-// On a site that is not the primary every route answers 404.
+// On a site that is not the primary every route but /geo/handover answers
+// 404; /geo/handover answers 404 on the primary.
 // Every request must carry "Authorization: GL-Geo <access_key>:<JWT>" of an
 // enabled secondary, valid for exactly this replicable and id (or id list);
 // anything else is a 401 or 403 with a JSON error and nothing served.
@@ -53,6 +61,7 @@ class SiteDirectory {
 
 struct GeoRouteContext {
   std::string main_conninfo;
+  std::string tracking_conninfo;  // secondaries (/geo/handover)
   std::string storage_root;
   std::vector<ReplicableSpec> specs;
   SiteDirectory* sites = nullptr;

@@ -198,15 +198,21 @@ std::string StatusJson(const SiteContext& ctx) {
     for (const auto& spec : ctx.specs)
       replicables.push_back({{"name", spec.name}, {"title", spec.title}});
   }
-  nlohmann::json j = {{"site", self.name},
-                      {"replicables", replicables},
-                      {"role", self.Role()},
-                      {"url", self.url},
-                      {"enabled", self.enabled},
-                      {"uptime_seconds", WallSeconds() - ctx.started_at},
-                      {"sampled_at", snap.sampled_at},
-                      {"database", db}};
-  if (!self.primary) j["paused"] = ctx.paused && ctx.paused();
+  nlohmann::json j = {
+      {"site", self.name},
+      {"replicables", replicables},
+      {"role", self.Role()},
+      {"primary", role.primary ? nlohmann::json(role.primary->name) : nlohmann::json()},
+      {"url", self.url},
+      {"enabled", self.enabled},
+      {"uptime_seconds", WallSeconds() - ctx.started_at},
+      {"sampled_at", snap.sampled_at},
+      {"database", db}};
+  if (!self.primary) {
+    j["paused"] = ctx.paused && ctx.paused();
+    std::string detached = ctx.detached_for ? ctx.detached_for() : "";
+    j["detached_for"] = detached.empty() ? nlohmann::json() : nlohmann::json(detached);
+  }
   if (self.primary) {
     j["maintenance"] = role.maintenance;
     j["writes_in_flight"] = ctx.role->writes_in_flight();

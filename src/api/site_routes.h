@@ -30,6 +30,9 @@ struct SiteContext {
   std::function<absl::StatusOr<framework::Counts>(bool primary)> registry_counts;
   // Secondary: whether an operator paused its replication.
   std::function<bool()> paused;
+  // Secondary: the site being promoted that detached its standby from the
+  // old primary (site/upstream.h); empty when none.
+  std::function<std::string()> detached_for;
 };
 
 // The metric list of a site (name, type, help), read by /metrics: the fixed

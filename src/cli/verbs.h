@@ -49,5 +49,6 @@ void AddOperatorVerbs(CLI::App& app, VerbContext& ctx);  // status, resync, reve
 void AddDemoVerbs(CLI::App& app, VerbContext& ctx);      // demo up|status|down, sample seed
 void AddDisasterRecoveryVerbs(CLI::App& app, VerbContext& ctx);  // dataloss, replication
 void AddPromotionVerbs(CLI::App& app, VerbContext& ctx);         // promote, maintenance
+void AddFollowVerb(CLI::App& app, VerbContext& ctx);             // follow
 
 }  // namespace georep::cli

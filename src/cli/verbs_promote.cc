@@ -17,6 +17,7 @@
 #include "site/pause.h"
 #include "site/role.h"
 #include "site/sites.h"
+#include "site/upstream.h"
 #include "transport/geo_auth.h"
 #include "transport/http_client.h"
 #include "util/clock.h"
@@ -35,21 +36,19 @@ struct MaintenanceAnswer {
   std::string current_lsn;
 };
 
-// Asks the primary's daemon to turn maintenance mode on or off, signed with
-// this secondary's Geo key.
-absl::StatusOr<MaintenanceAnswer> AskMaintenance(const site::Config& config,
-                                                 const site::Site& primary, bool enabled,
-                                                 const std::string& reason) {
-  std::string data = transport::MaintenanceRequestData(enabled, reason);
+// POSTs `body` to another site's daemon, signed with this secondary's Geo
+// key over `data`; its JSON answer, or the error it gave.
+absl::StatusOr<nlohmann::json> PostSigned(const site::Config& config, const site::Site& to,
+                                          const std::string& path, const std::string& data,
+                                          const nlohmann::json& body) {
   std::string auth = transport::MakeGeoAuthorization(config.access_key, config.secret_access_key,
                                                      data, static_cast<int64_t>(WallSeconds()));
-  nlohmann::json body = {{"enabled", enabled}, {"reason", reason}};
   auto res = transport::HttpRequest(
-      Trimmed(primary.InternalUrl()) + "/geo/maintenance",
+      Trimmed(to.InternalUrl()) + path,
       {.method = "POST",
        .body = body.dump(),
        .headers = {"Authorization: " + auth, "Content-Type: application/json"},
-       .timeout_seconds = 10});
+       .timeout_seconds = 15});
   if (!res.ok()) return res.status();
   auto j = nlohmann::json::parse(res->body, nullptr, false);
   if (res->status != 200) {
@@ -58,7 +57,20 @@ absl::StatusOr<MaintenanceAnswer> AskMaintenance(const site::Config& config,
                           : res->body.substr(0, 200);
     return transport::StatusFromHttp(res->status, absl::StrCat("HTTP ", res->status, ": ", why));
   }
-  if (!j.is_object() || !j.value("writes_in_flight", nlohmann::json()).is_number_integer() ||
+  if (!j.is_object()) return absl::UnavailableError("the answer is not a JSON object");
+  return j;
+}
+
+// Asks the primary's daemon to turn maintenance mode on or off.
+absl::StatusOr<MaintenanceAnswer> AskMaintenance(const site::Config& config,
+                                                 const site::Site& primary, bool enabled,
+                                                 const std::string& reason) {
+  auto answer = PostSigned(config, primary, "/geo/maintenance",
+                           transport::MaintenanceRequestData(enabled, reason),
+                           {{"enabled", enabled}, {"reason", reason}});
+  if (!answer.ok()) return answer.status();
+  const nlohmann::json& j = *answer;
+  if (!j.value("writes_in_flight", nlohmann::json()).is_number_integer() ||
       !j.value("current_lsn", nlohmann::json()).is_string()) {
     return absl::UnavailableError("the primary's answer has no writes_in_flight and current_lsn");
   }
@@ -81,6 +93,15 @@ bool WaitForDaemonAsPrimary(const site::Site& self, double seconds) {
   }
   return false;
 }
+
+// Another secondary, asked to stop receiving the old primary's WAL before
+// this site is promoted (POST /geo/handover), so it can follow by streaming.
+struct Follower {
+  site::Site site;
+  bool detached = false;
+  uint64_t received = 0;  // how far its standby got
+  std::string error;      // why it was not detached
+};
 
 struct PromoteOptions {
   bool force = false;
@@ -105,6 +126,13 @@ class Promotion {
   void Progress(const std::string& line) {
     if (!opt_.json) std::fprintf(stderr, "%s\n", line.c_str());
   }
+  // Detaches every other enabled secondary's standby from the old primary;
+  // the highest position they received, 0 if none was detached.
+  uint64_t DetachFollowers();
+  // Undoes DetachFollowers (the promotion is abandoned).
+  void ReattachFollowers();
+  // Waits until this site's standby has replayed `lsn` or `deadline` passes.
+  absl::Status WaitForReplay(uint64_t lsn, double deadline);
 
   const char* verb_ = "promote";
   const site::Config& config_;
@@ -113,7 +141,74 @@ class Promotion {
   std::vector<ReplicableSpec> specs_;
   site::Site self_;
   std::optional<site::Site> primary_;
+  std::vector<Follower> followers_;
 };
+
+uint64_t Promotion::DetachFollowers() {
+  auto sites = site::ListSites(*dbs_.standby);
+  if (!sites.ok()) {
+    Progress(absl::StrCat("cannot list the other secondaries (", sites.status().message(),
+                          "): none is detached from the old primary"));
+    return 0;
+  }
+  uint64_t highest = 0;
+  for (const auto& other : *sites) {
+    if (other.primary || !other.enabled || other.name == self_.name) continue;
+    Follower f{other};
+    auto answer = PostSigned(config_, other, "/geo/handover",
+                             transport::HandoverRequestData("detach", self_.name),
+                             {{"action", "detach"}, {"new_primary", self_.name}});
+    absl::StatusOr<uint64_t> lsn =
+        answer.ok() && (*answer).value("received_lsn", nlohmann::json()).is_string()
+            ? site::ParseLsn((*answer)["received_lsn"])
+            : absl::StatusOr<uint64_t>(answer.status());
+    if (answer.ok() && !lsn.ok()) lsn = absl::UnavailableError("its answer has no received_lsn");
+    if (lsn.ok()) {
+      f.detached = true;
+      f.received = *lsn;
+      highest = std::max(highest, *lsn);
+      Progress(absl::StrCat("site \"", other.name, "\" stopped receiving from the old primary at ",
+                            site::FormatLsn(*lsn)));
+    } else {
+      f.error = std::string(lsn.status().message());
+      Progress(absl::StrCat("site \"", other.name, "\" could not be detached (", f.error,
+                            "): if it replays the old primary's WAL past the promotion, "
+                            "`georep follow` will say it needs a new copy"));
+    }
+    followers_.push_back(std::move(f));
+  }
+  return highest;
+}
+
+void Promotion::ReattachFollowers() {
+  for (auto& f : followers_) {
+    if (!f.detached) continue;
+    auto answer = PostSigned(config_, f.site, "/geo/handover",
+                             transport::HandoverRequestData("reattach", self_.name),
+                             {{"action", "reattach"}, {"new_primary", self_.name}});
+    Progress(answer.ok()
+                 ? absl::StrCat("site \"", f.site.name, "\" streams from the old primary again")
+                 : absl::StrCat("site \"", f.site.name, "\" could not be reattached (",
+                                answer.status().message(),
+                                "): it stays detached until `georep follow --primary ",
+                                primary_ ? primary_->url : "URL", "`"));
+    f.detached = !answer.ok();
+  }
+}
+
+absl::Status Promotion::WaitForReplay(uint64_t lsn, double deadline) {
+  while (true) {
+    auto pos = site::ReadLocalPosition(*dbs_.standby);
+    if (!pos.ok()) return pos.status();
+    if (pos->replayed >= lsn) return absl::OkStatus();
+    if (MonotonicSeconds() > deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("this site's standby replayed up to ", site::FormatLsn(pos->replayed),
+                       ", short of ", site::FormatLsn(lsn), " which another secondary received"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
 
 int Promotion::Run() {
   if (int code = OpenSecondary(config_, verb_, &dbs_); code != 0) return code;
@@ -184,7 +279,21 @@ int Promotion::Planned() {
       report = ComputeLoss(self_.name, *dbs_.standby, *dbs_.tracking, specs_, primary_,
                            answer->current_lsn);
       if (!report.ok()) return Fail(1, verb_, report.status().message());
-      if (!report->would_lose_data) return Finish(started, *report);
+      if (!report->would_lose_data) {
+        // The other secondaries stop receiving the old primary's WAL, and
+        // this site is promoted no earlier than the furthest of them got:
+        // they can then follow it by streaming.
+        uint64_t furthest = DetachFollowers();
+        if (auto s = WaitForReplay(furthest, deadline); !s.ok()) {
+          ReattachFollowers();
+          auto off = AskMaintenance(config_, *primary_, false, "");
+          return Fail(1, verb_,
+                      absl::StrCat(s.message(), "; not promoted; the primary ",
+                                   off.ok() ? "is out of maintenance mode again"
+                                            : "is still in maintenance mode"));
+        }
+        return Finish(started, *report);
+      }
       line = absl::StrCat("catching up: ", report->Summary());
     }
     if (line != last_line || MonotonicSeconds() - last_print > 5) {
@@ -194,7 +303,14 @@ int Promotion::Planned() {
     }
     if (MonotonicSeconds() > deadline) {
       auto off = AskMaintenance(config_, *primary_, false, "");
-      if (report.ok() && !opt_.json) report->Print(stderr);
+      if (report.ok()) {
+        if (opt_.json) {
+          std::puts(
+              nlohmann::json{{"promoted", false}, {"report", report->Json()}}.dump(2).c_str());
+        } else {
+          report->Print(stderr);
+        }
+      }
       return Fail(1, verb_,
                   absl::StrCat("not caught up within ", opt_.timeout_seconds, " s (", line,
                                "); not promoted; the primary ",
@@ -232,6 +348,9 @@ int Promotion::Forced() {
                  : absl::StrCat("the old primary \"", primary_->name, "\" cannot be reached (",
                                 fenced.status().message(), "); make sure it stays down"));
   }
+  // The other secondaries stop taking the old primary's WAL (if it is
+  // still alive); whether each can follow by streaming, `follow` tells.
+  DetachFollowers();
   // A paused site is promoted as it stands: the pause ends.
   if (auto s = site::ResumeReplication(*dbs_.tracking, *dbs_.standby); !s.ok()) {
     return Fail(1, verb_, s.message());
@@ -245,6 +364,7 @@ int Promotion::Finish(double started, const LossReport& report, bool database_pr
     Progress(absl::StrCat("promoting the standby (", dbs_.standby->display_name(), ")"));
     double promote_started = MonotonicSeconds();
     if (auto s = site::PromoteDatabase(*dbs_.standby, 60); !s.ok()) {
+      ReattachFollowers();
       return Fail(1, verb_, s.message());
     }
     promote_seconds = MonotonicSeconds() - promote_started;
@@ -266,6 +386,14 @@ int Promotion::Finish(double started, const LossReport& report, bool database_pr
                         {"promote_database_seconds", promote_seconds},
                         {"would_lose_data", report.would_lose_data},
                         {"report", report.Json()}};
+    nlohmann::json followers = nlohmann::json::array();
+    for (const auto& f : followers_) {
+      nlohmann::json fj = {{"site", f.site.name}, {"detached", f.detached}};
+      if (f.detached) fj["received_lsn"] = site::FormatLsn(f.received);
+      if (!f.error.empty()) fj["error"] = f.error;
+      followers.push_back(fj);
+    }
+    j["followers"] = followers;
     std::puts(j.dump(2).c_str());
   } else {
     std::printf("site \"%s\" is the primary now%s\n", self_.name.c_str(),
@@ -277,6 +405,12 @@ int Promotion::Finish(double started, const LossReport& report, bool database_pr
       std::printf(
           "its daemon is not serving as the primary yet: start it (`georep serve --config %s`)\n",
           config_.path.c_str());
+    }
+    for (const auto& f : followers_) {
+      std::printf("site \"%s\" %s: on it run `georep follow --config <its config> --primary %s`\n",
+                  f.site.name.c_str(),
+                  f.detached ? "is detached from the old primary" : "was not detached",
+                  self_.url.c_str());
     }
     std::printf("RPO: %s\n",
                 database_promoted ? "as it stood when the promotion was cut short"

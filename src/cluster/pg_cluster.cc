@@ -101,6 +101,19 @@ absl::Status PgCluster::InitStandby(int primary_port, const std::string& slot) {
   return AppendSettings(absl::StrCat("port = ", opt_.port, "\n"));
 }
 
+std::string SourceConninfo(const ReplicaSource& source, bool with_password) {
+  std::string conn =
+      absl::StrCat("host=", db::QuoteConninfoValue(source.host), " port=", source.port,
+                   " user=", db::QuoteConninfoValue(source.user));
+  if (!source.sslmode.empty())
+    absl::StrAppend(&conn, " sslmode=", db::QuoteConninfoValue(source.sslmode));
+  if (!source.application_name.empty())
+    absl::StrAppend(&conn, " application_name=", db::QuoteConninfoValue(source.application_name));
+  if (with_password && !source.password.empty())
+    absl::StrAppend(&conn, " password=", db::QuoteConninfoValue(source.password));
+  return conn;
+}
+
 absl::Status ReplicateFrom(const ReplicaSource& source, const std::string& data_dir) {
   std::error_code ec;
   if (fs::exists(data_dir, ec) && !fs::is_empty(data_dir, ec)) {
@@ -113,13 +126,7 @@ absl::Status ReplicateFrom(const ReplicaSource& source, const std::string& data_
   if (auto s = MakeDirs(data_dir, 0700, kPostgresUser); !s.ok()) return s;
   auto bin = PgBinDir();
   if (!bin.ok()) return bin.status();
-  std::string conn =
-      absl::StrCat("host=", db::QuoteConninfoValue(source.host), " port=", source.port,
-                   " user=", db::QuoteConninfoValue(source.user));
-  if (!source.sslmode.empty())
-    absl::StrAppend(&conn, " sslmode=", db::QuoteConninfoValue(source.sslmode));
-  if (!source.application_name.empty())
-    absl::StrAppend(&conn, " application_name=", db::QuoteConninfoValue(source.application_name));
+  std::string conn = SourceConninfo(source, /*with_password=*/false);
   RunOptions options;
   if (!source.password.empty()) options.extra_env.push_back("PGPASSWORD=" + source.password);
   auto run = [&](bool create_slot) {

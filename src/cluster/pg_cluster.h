@@ -77,6 +77,10 @@ struct ReplicaSource {
   std::string application_name;  // how the primary names this standby
 };
 
+// The libpq conninfo of `source` (host, port, user, sslmode,
+// application_name; the password only when `with_password`).
+std::string SourceConninfo(const ReplicaSource& source, bool with_password);
+
 // pg_basebackup of `source` into `data_dir` (absent or empty; made with
 // mode 0700, owned by postgres when we are root), written as a standby of it
 // (standby.signal and primary_conninfo, -R) streaming through its slot. The

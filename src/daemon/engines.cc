@@ -9,6 +9,7 @@
 #include "framework/registry_store.h"
 #include "framework/verifier.h"
 #include "site/pause.h"
+#include "site/upstream.h"
 #include "util/logging.h"
 #include "util/loop.h"
 #include "util/status_macros.h"
@@ -162,11 +163,12 @@ absl::StatusOr<double> SiteRunner::Round() {
   if (role.self.primary) {
     if (role.standby) {
       state = "geo_nodes names this site the primary, but its main database is a standby";
-    } else if (role.maintenance) {
-      state = "primary in maintenance mode: writes refused, background writers stopped";
     } else {
+      // In maintenance mode too: the checksummer must finish what was
+      // written before it, or a planned promotion waits for ever for the
+      // secondary to verify those items.
       want = Running::kPrimary;
-      state = "primary";
+      state = role.maintenance ? "primary in maintenance mode: writes refused" : "primary";
     }
   } else if (!role.primary) {
     state = "secondary with no primary in geo_nodes";
@@ -174,6 +176,11 @@ absl::StatusOr<double> SiteRunner::Round() {
     GEOREP_RETURN_IF_ERROR(PrepareSecondary());
     GEOREP_ASSIGN_OR_RETURN(site::PauseState pause, site::ReadPause(*tracking_));
     paused = pause.paused;
+    GEOREP_ASSIGN_OR_RETURN(std::optional<site::Detached> detached, site::ReadDetached(*tracking_));
+    {
+      MutexLock lock(&mu_);
+      detached_for_ = detached ? detached->new_primary : "";
+    }
     if (paused) {
       GEOREP_RETURN_IF_ERROR(site::EnforcePause(*main_, true));
       state = absl::StrCat("secondary, paused since ", pause.since, " by ", pause.by,
@@ -201,6 +208,17 @@ absl::StatusOr<double> SiteRunner::Round() {
     primary_engine_ = std::make_unique<PrimaryEngine>(site_);
   }
   if (want == Running::kSecondary && !secondary_engine_) {
+    if (pulling_from_ != 0 && role.primary->id != pulling_from_) {
+      // A new primary: what failed against the old one is tried at once.
+      int64_t due = 0;
+      for (const auto& spec : site_.specs) {
+        auto n = framework::RetryFailedNow(*tracking_, spec);
+        if (!n.ok()) return n.status();
+        due += *n;
+      }
+      log::Info("new primary: failed items are retried now",
+                {{"primary", role.primary->name}, {"items", due}});
+    }
     secondary_engine_ = std::make_unique<SecondaryEngine>(site_, role.self, *role.primary);
     pulling_from_ = role.primary->id;
     pulling_url_ = role.primary->InternalUrl();

@@ -22,6 +22,7 @@
 #include "site/config.h"
 #include "site/role.h"
 #include "site/sites.h"
+#include "util/mutex.h"
 #include "util/stop_signal.h"
 
 namespace georep::daemon {
@@ -66,7 +67,8 @@ class SecondaryEngine {
 // secondary, the operator's pause (site/pause.h):
 //
 //   primary, not in maintenance   PrimaryEngine
-//   primary in maintenance        none (the WAL stands still for a promotion)
+//   primary in maintenance        PrimaryEngine (its checksums of what was
+//                                 written before are awaited by a promotion)
 //   secondary                     SecondaryEngine pulling from the primary,
 //                                 rebuilt if another site becomes primary
 //   secondary, paused             none; the standby's replay kept paused
@@ -84,6 +86,11 @@ class SiteRunner {
   SiteRunner& operator=(const SiteRunner&) = delete;
 
   bool paused() const { return paused_.load(); }
+  // The site a promotion detached this standby for; empty when none.
+  std::string detached_for() const ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    return detached_for_;
+  }
 
  private:
   enum class Running { kNone, kPrimary, kSecondary };
@@ -96,6 +103,8 @@ class SiteRunner {
   site::LiveRole* role_;
   double poll_seconds_;
   std::atomic<bool> paused_{false};
+  mutable Mutex mu_;
+  std::string detached_for_ ABSL_GUARDED_BY(mu_);
   // Only the watcher thread touches these.
   std::unique_ptr<db::Connection> main_;
   std::unique_ptr<db::Connection> tracking_;

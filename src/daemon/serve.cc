@@ -131,8 +131,13 @@ int Serve(const site::Config& config, const ServeHooks& hooks) {
   api::AddSiteRoutes(router, ctx);
   api::SiteDirectory site_directory(config.main_database);
   // Mounted on every site; they serve while this site is the primary.
-  api::GeoRouteContext geo{
-      config.main_database, config.storage_root, *specs, &site_directory, &metrics, &role};
+  api::GeoRouteContext geo{.main_conninfo = config.main_database,
+                           .tracking_conninfo = config.tracking_database,
+                           .storage_root = config.storage_root,
+                           .specs = *specs,
+                           .sites = &site_directory,
+                           .metrics = &metrics,
+                           .role = &role};
   api::AddGeoRoutes(router, geo);
   if (hooks.add_routes) hooks.add_routes(router, &role);
 
@@ -142,6 +147,7 @@ int Serve(const site::Config& config, const ServeHooks& hooks) {
   SiteContext site{&config, *specs, absl::StrCat(host, ".", getpid(), ".", RandomHex(3))};
   auto runner = std::make_unique<SiteRunner>(site, &role, kRolePollSeconds);
   ctx.paused = [r = runner.get()] { return r->paused(); };
+  ctx.detached_for = [r = runner.get()] { return r->detached_for(); };
   auto reporter =
       std::make_unique<StatusReporter>(&config, &role, [&ctx] { return api::StatusJson(ctx); });
   api::GitRouteContext git_ctx;

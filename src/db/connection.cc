@@ -212,6 +212,7 @@ absl::Status Connection::ErrorFromResult(pg_result* res, absl::string_view sql) 
     return absl::InvalidArgumentError(text);
   }
   if (code == "40001" || code == "40P01" || code == "55P03") return absl::AbortedError(text);
+  if (code == "42710") return absl::AlreadyExistsError(text);  // duplicate object
   return absl::InternalError(text);
 }
 
@@ -232,16 +233,20 @@ absl::StatusOr<Result> Connection::Exec(absl::string_view sql, const Params& par
   return Result(res);
 }
 
-absl::Status Connection::ExecScript(absl::string_view sql) {
+absl::StatusOr<Result> Connection::Query(absl::string_view sql) {
   if (PQstatus(conn_) != CONNECTION_OK) PQreset(conn_);
   std::string query(sql);
   pg_result* res = PQexec(conn_, query.c_str());
   ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-  absl::Status s = absl::OkStatus();
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) s = ErrorFromResult(res, sql);
-  if (res) PQclear(res);
-  return s;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    absl::Status s = ErrorFromResult(res, sql);
+    if (res) PQclear(res);
+    return s;
+  }
+  return Result(res);
 }
+
+absl::Status Connection::ExecScript(absl::string_view sql) { return Query(sql).status(); }
 
 absl::StatusOr<bool> Connection::InRecovery() {
   auto r = Exec("SELECT pg_is_in_recovery()");

@@ -59,6 +59,9 @@ class Connection {
   absl::StatusOr<Result> Exec(absl::string_view sql, const Params& params = {});
   // Several statements, no parameters (migrations).
   absl::Status ExecScript(absl::string_view sql);
+  // One command in the simple query protocol, no parameters: what a
+  // replication connection (replication=true) accepts, e.g. IDENTIFY_SYSTEM.
+  absl::StatusOr<Result> Query(absl::string_view sql);
 
   // After `LISTEN channel`: waits up to `seconds` for a notification (or
   // returns at once if one arrived meanwhile); true if any came. Drains them.

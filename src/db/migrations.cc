@@ -229,6 +229,18 @@ CREATE TABLE georep.replication_pause (
 );
 )sql";
 
+// A handover under way on this secondary (site/upstream.h): the upstream
+// its standby streamed from before a promotion detached it.
+constexpr absl::string_view kTrackingDetachedUpstream = R"sql(
+CREATE TABLE georep.detached_upstream (
+  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+  previous_conninfo text NOT NULL,
+  previous_slot text NOT NULL,
+  new_primary text NOT NULL,
+  since timestamptz NOT NULL DEFAULT now()
+);
+)sql";
+
 // Maintenance mode of the primary (site/role.h): while the row is there,
 // its daemon refuses the application's writes and Git pushes. Replicated to
 // every standby; a promotion deletes it on the new primary.
@@ -262,7 +274,8 @@ const std::vector<Migration>& Migrations(DatabaseKind kind) {
       {3, "backfill state", kTrackingBackfill},
       {4, "static count triggers", kStaticCountTriggers},
       {5, "gap ranges", kTrackingGapRanges},
-      {6, "replication pause", kTrackingPause}};
+      {6, "replication pause", kTrackingPause},
+      {7, "detached upstream", kTrackingDetachedUpstream}};
   return kind == DatabaseKind::kMain ? main : tracking;
 }
 

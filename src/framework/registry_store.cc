@@ -318,6 +318,13 @@ absl::Status ApplyCreated(db::Connection& tracking, const ReplicableSpec& spec,
       .status();
 }
 
+absl::StatusOr<int64_t> RetryFailedNow(db::Connection& tracking, const ReplicableSpec& spec) {
+  auto r = tracking.Exec(SpecSql(
+      spec, "UPDATE $REG SET retry_at = now() WHERE state = $S_FAILED AND retry_at > now()"));
+  if (!r.ok()) return r.status();
+  return r->affected_rows();
+}
+
 absl::Status ApplyUpdated(db::Connection& tracking, const ReplicableSpec& spec,
                           const std::vector<int64_t>& ids) {
   if (ids.empty()) return absl::OkStatus();

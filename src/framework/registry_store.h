@@ -157,6 +157,10 @@ absl::Status RetireWorker(db::Connection& tracking, const std::string& worker_id
 // `created`: a pending row, unless there is one (a synced copy stays).
 absl::Status ApplyCreated(db::Connection& tracking, const ReplicableSpec& spec,
                           const std::vector<int64_t>& ids);
+// Failed rows waiting out their backoff become due now (the primary
+// changed: failures against the old one say nothing of the new one).
+// Returns how many.
+absl::StatusOr<int64_t> RetryFailedNow(db::Connection& tracking, const ReplicableSpec& spec);
 // `updated`: pending again, with a fresh retry count (synced anew).
 absl::Status ApplyUpdated(db::Connection& tracking, const ReplicableSpec& spec,
                           const std::vector<int64_t>& ids);

@@ -8,8 +8,8 @@
 //
 // Maintenance mode is a row in the primary's main database
 // (georep.maintenance, main migration 4): while it is there the primary
-// refuses the application's writes (503) and Git pushes, and its background
-// writers stop, so its WAL stands still for a planned promotion.
+// refuses the application's writes (503) and Git pushes; its checksummer
+// goes on, so a planned promotion can wait for every item to be verified.
 #pragma once
 
 #include <cstdint>

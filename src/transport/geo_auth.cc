@@ -98,6 +98,10 @@ std::string StatusReportRequestData(const std::string& body_sha256) {
   return nlohmann::json{{"status_sha256", body_sha256}}.dump();
 }
 
+std::string HandoverRequestData(const std::string& action, const std::string& new_primary) {
+  return nlohmann::json{{"action", action}, {"new_primary", new_primary}}.dump();
+}
+
 std::string MaintenanceRequestData(bool enabled, const std::string& reason) {
   return nlohmann::json{{"enabled", enabled}, {"reason", reason}}.dump();
 }

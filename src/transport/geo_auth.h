@@ -53,5 +53,9 @@ std::string MaintenanceRequestData(bool enabled, const std::string& reason);
 // The `data` claim of a secondary's status report (POST /geo/status): the
 // SHA-256 of the body it signs, {"status_sha256": …}.
 std::string StatusReportRequestData(const std::string& body_sha256);
+// The `data` claim of a handover request from a secondary being promoted to
+// another secondary (POST /geo/handover): {"action": "detach"|"reattach",
+// "new_primary": …}.
+std::string HandoverRequestData(const std::string& action, const std::string& new_primary);
 
 }  // namespace georep::transport

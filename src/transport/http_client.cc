@@ -82,3 +82,24 @@ absl::Status StatusFromHttp(long http_status, std::string message) {
 }
 
 }  // namespace georep::transport
+
+namespace georep::transport {
+
+absl::StatusOr<std::string> UrlHost(const std::string& url) {
+  CURLU* h = curl_url();
+  if (h == nullptr) return absl::ResourceExhaustedError("libcurl: out of memory");
+  char* host = nullptr;
+  std::string out;
+  if (curl_url_set(h, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK && host != nullptr) {
+    out = host;
+  }
+  if (host) curl_free(host);
+  curl_url_cleanup(h);
+  if (out.size() > 2 && out.front() == '[' && out.back() == ']')
+    out = out.substr(1, out.size() - 2);
+  if (out.empty()) return absl::InvalidArgumentError(absl::StrCat("no host in URL \"", url, "\""));
+  return out;
+}
+
+}  // namespace georep::transport

@@ -34,4 +34,8 @@ absl::StatusOr<HttpResult> HttpRequest(const std::string& url, const RequestOpti
 // (retry later). The one mapping of HTTP answers from another site.
 absl::Status StatusFromHttp(long http_status, std::string message);
 
+// The host part of an http(s) URL (without brackets for IPv6);
+// InvalidArgument naming the URL when it has none.
+absl::StatusOr<std::string> UrlHost(const std::string& url);
+
 }  // namespace georep::transport

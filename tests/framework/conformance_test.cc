@@ -106,8 +106,12 @@ class ConformanceTest : public test::TwoDbTest, public ::testing::WithParamInter
   void StartPrimaryHttp() {
     sites_ = std::make_unique<api::SiteDirectory>(conninfo_, 0);
     metrics_ = std::make_unique<MetricsRegistry>(api::SiteMetricDefs({spec_under_test_}));
-    geo_ = {conninfo_,  dir_ + "/primary/storage", {spec_under_test_}, sites_.get(), metrics_.get(),
-            role_.get()};
+    geo_ = {.main_conninfo = conninfo_,
+            .storage_root = dir_ + "/primary/storage",
+            .specs = {spec_under_test_},
+            .sites = sites_.get(),
+            .metrics = metrics_.get(),
+            .role = role_.get()};
     api::AddGeoRoutes(router_, geo_);
     git_.role = role_.get();
     git_.main_conninfo = conninfo_;

@@ -1,0 +1,178 @@
+// A planned failover of a fleet of three (one primary, two secondaries) as
+// an operator runs it: `georep promote` on one secondary under write load,
+// `georep follow` on the other. The follower keeps its standby (no new base
+// backup, though the old primary's PostgreSQL keeps running and writing
+// WAL), downloads nothing it already held, and ends with every write the
+// old primary acknowledged and every write the new one took.
+#include <signal.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "support/test_support.h"
+#include "support/topology.h"
+#include "util/sha256.h"
+
+namespace georep {
+namespace {
+
+struct Written {
+  std::string kind;
+  int64_t id;
+  std::string sha256;
+};
+
+nlohmann::json JsonOf(const std::string& output) {
+  // Progress lines go to stderr, which RunGeorep merges: the JSON is last.
+  size_t at = output.find("\n{");
+  at = output.starts_with("{") ? 0 : (at == std::string::npos ? at : at + 1);
+  if (at == std::string::npos) return nlohmann::json::value_t::discarded;
+  return nlohmann::json::parse(output.substr(at), nullptr, false);
+}
+
+const char* const kKinds[] = {"upload", "lfs_object", "package_file"};
+
+int64_t BlobsSynced(const test::Topology& topo, const std::string& site) {
+  int64_t n = 0;
+  for (const char* kind : kKinds) n += topo.Count(site, kind, "synced");
+  return n;
+}
+
+int64_t Served(const test::Topology& topo, const std::string& site) {
+  return static_cast<int64_t>(topo.MetricSum(site, "geo_retrieve_blobs_total", "status=\"200\""));
+}
+
+std::string SystemId(db::Connection& c) {
+  auto r = c.Exec("SELECT system_identifier::text FROM pg_control_system()");
+  return r.ok() ? std::string(r->Get(0, 0)) : "";
+}
+
+TEST(FailoverTest, APlannedFailoverLeavesTheOtherSecondaryFollowingWithNothingFetchedTwice) {
+  test::Topology topo({"--seed", "0", "--secondaries", "2"});
+  ASSERT_TRUE(topo.ok()) << "demo did not come up: " << topo.up_output();
+  std::string follower_system = SystemId(*topo.MainDb("secondary-2"));
+  ASSERT_FALSE(follower_system.empty());
+
+  // A writer on the primary; every acknowledged blob is kept.
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::vector<Written> acked;
+  std::thread writer([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      std::string kind = kKinds[i % 3];
+      auto r = topo.Post("primary", "/api/v1/sample/" + kind, absl::StrCat("before ", i));
+      auto j = nlohmann::json::parse(r.body, nullptr, false);
+      if (r.status != 201 || !j.is_object()) continue;
+      std::lock_guard<std::mutex> lock(mu);
+      acked.push_back({kind, j["id"].get<int64_t>(), j["sha256"].get<std::string>()});
+    }
+  });
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        std::lock_guard<std::mutex> lock(mu);
+        return acked.size() >= 40;
+      },
+      120));
+  ASSERT_TRUE(test::WaitFor([&] { return BlobsSynced(topo, "secondary-2") >= 20; }, 120));
+
+  auto promote = test::RunGeorep(
+      {"promote", "--config", topo.Config("secondary-1"), "--timeout", "240", "--json"});
+  stop = true;
+  writer.join();
+  ASSERT_EQ(promote.exit_code, 0) << promote.output;
+  nlohmann::json outcome = JsonOf(promote.output);
+  ASSERT_TRUE(outcome.is_object()) << promote.output;
+  EXPECT_FALSE(outcome["would_lose_data"].get<bool>()) << promote.output;
+  ASSERT_EQ(outcome["followers"].size(), 1u) << promote.output;
+  EXPECT_EQ(outcome["followers"][0]["site"], "secondary-2");
+  EXPECT_TRUE(outcome["followers"][0]["detached"].get<bool>()) << promote.output;
+
+  // Its status says so until it follows.
+  EXPECT_TRUE(test::WaitFor(
+      [&] { return topo.Status("secondary-2").value("detached_for", "") == "secondary-1"; }, 30))
+      << topo.Status("secondary-2").dump();
+
+  // The old primary's daemon goes away, as an operator retires it; its
+  // PostgreSQL keeps running (and writing WAL the follower must not take).
+  int old_pid = topo.Pid("primary");
+  ASSERT_EQ(kill(old_pid, SIGTERM), 0);
+  ASSERT_TRUE(test::WaitFor([&] { return kill(old_pid, 0) != 0; }, 30));
+  // What the follower holds now it will not fetch again.
+  int64_t held = BlobsSynced(topo, "secondary-2");
+  int64_t served_before = Served(topo, "secondary-1");
+
+  // The new primary takes writes.
+  std::vector<Written> fresh;
+  for (int i = 0; i < 9; ++i) {
+    std::string kind = kKinds[i % 3];
+    auto r = topo.Post("secondary-1", "/api/v1/sample/" + kind, absl::StrCat("after ", i));
+    ASSERT_EQ(r.status, 201) << r.body;
+    auto j = nlohmann::json::parse(r.body);
+    fresh.push_back({kind, j["id"].get<int64_t>(), j["sha256"].get<std::string>()});
+  }
+
+  const auto& standby = topo.Site("secondary-1")["clusters"][0];
+  auto follow = test::RunGeorep({"follow", "--config", topo.Config("secondary-2"), "--primary",
+                                 topo.Url("secondary-1"), "--primary-port",
+                                 absl::StrCat(standby["port"].get<int>()), "--json"});
+  ASSERT_EQ(follow.exit_code, 0) << follow.output;
+  nlohmann::json followed = JsonOf(follow.output);
+  ASSERT_TRUE(followed.is_object()) << follow.output;
+  EXPECT_EQ(followed["primary"], "secondary-1");
+  EXPECT_FALSE(followed["base_backup"].get<bool>());
+  EXPECT_TRUE(followed["fork_point"].is_string()) << follow.output;
+  // The same standby, not a new copy.
+  auto follower_db = topo.MainDb("secondary-2");
+  EXPECT_EQ(SystemId(*follower_db), follower_system);
+
+  // It converges: every blob either primary acknowledged, byte for byte.
+  std::vector<Written> all = acked;
+  all.insert(all.end(), fresh.begin(), fresh.end());
+  int64_t total = static_cast<int64_t>(all.size());
+  EXPECT_TRUE(test::WaitFor([&] { return BlobsSynced(topo, "secondary-2") == total; }, 180))
+      << BlobsSynced(topo, "secondary-2") << " of " << total << " synced";
+  std::string storage = topo.Site("secondary-2")["storage_root"];
+  for (const auto& w : all) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "%02lx", static_cast<long>(w.id % 256));
+    auto sha = Sha256File(absl::StrCat(storage, "/", w.kind, "/", hex, "/", w.id));
+    EXPECT_TRUE(sha.ok() && *sha == w.sha256) << w.kind << " " << w.id << " missing or wrong";
+  }
+  // Its database has the new primary's rows, and names the new primary.
+  auto rows = [&](const std::string& site) {
+    auto r = topo.MainDb(site)->Exec(
+        "SELECT (SELECT count(*) FROM sample.uploads) + (SELECT count(*) FROM "
+        "sample.lfs_objects) + (SELECT count(*) FROM sample.package_files)");
+    return r.ok() ? r->GetInt64(0, 0) : -1;
+  };
+  EXPECT_TRUE(test::WaitFor([&] { return rows("secondary-2") == rows("secondary-1"); }, 60));
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        auto st = topo.Status("secondary-2");
+        return st.value("primary", "") == "secondary-1" && st["detached_for"].is_null();
+      },
+      30))
+      << topo.Status("secondary-2").dump();
+
+  // Nothing it held was fetched again: the new primary served at most what
+  // it lacked, and at least the writes made after the promotion.
+  int64_t served = Served(topo, "secondary-1") - served_before;
+  std::printf("follower: held %lld of %lld blobs at the switch; the new primary served it %lld\n",
+              static_cast<long long>(held), static_cast<long long>(total),
+              static_cast<long long>(served));
+  EXPECT_LE(served, total - held);
+  EXPECT_GE(served, static_cast<int64_t>(fresh.size()));
+
+  // Following again changes nothing.
+  auto again = test::RunGeorep({"follow", "--config", topo.Config("secondary-2"), "--primary",
+                                topo.Url("secondary-1"), "--primary-port",
+                                absl::StrCat(standby["port"].get<int>())});
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+}
+
+}  // namespace
+}  // namespace georep
