@@ -13,8 +13,11 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "site/config.h"
 #include "support/test_support.h"
 #include "support/topology.h"
+#include "transport/geo_auth.h"
+#include "util/clock.h"
 #include "util/sha256.h"
 
 namespace georep {
@@ -49,6 +52,31 @@ int64_t Served(const test::Topology& topo, const std::string& site) {
 std::string SystemId(db::Connection& c) {
   auto r = c.Exec("SELECT system_identifier::text FROM pg_control_system()");
   return r.ok() ? std::string(r->Get(0, 0)) : "";
+}
+
+// POST /geo/handover as a promotion sends it, and as nobody else may.
+transport::HttpResult Handover(const test::Topology& topo, const std::string& from,
+                               const std::string& to, const std::string& action,
+                               const std::string& new_primary) {
+  auto config = site::LoadConfig(topo.Config(from));
+  EXPECT_TRUE(config.ok()) << config.status();
+  std::string auth = transport::MakeGeoAuthorization(
+      config->access_key, config->secret_access_key,
+      transport::HandoverRequestData(action, new_primary), static_cast<int64_t>(WallSeconds()));
+  nlohmann::json body = {{"action", action}, {"new_primary", new_primary}};
+  return topo.Request(to, "POST", "/geo/handover", body.dump(), {"Authorization: " + auth});
+}
+
+// The site a promotion detached `site`'s standby for; "" when none.
+std::string DetachedFor(const test::Topology& topo, const std::string& site) {
+  auto st = topo.Status(site);
+  return !st.is_null() && st["detached_for"].is_string() ? st["detached_for"].get<std::string>()
+                                                         : "";
+}
+
+bool Streaming(const test::Topology& topo, const std::string& site) {
+  auto st = topo.Status(site);
+  return !st.is_null() && st["database"].value("streaming", false);
 }
 
 TEST(FailoverTest, APlannedFailoverLeavesTheOtherSecondaryFollowingWithNothingFetchedTwice) {
@@ -92,8 +120,7 @@ TEST(FailoverTest, APlannedFailoverLeavesTheOtherSecondaryFollowingWithNothingFe
   EXPECT_TRUE(outcome["followers"][0]["detached"].get<bool>()) << promote.output;
 
   // Its status says so until it follows.
-  EXPECT_TRUE(test::WaitFor(
-      [&] { return topo.Status("secondary-2").value("detached_for", "") == "secondary-1"; }, 30))
+  EXPECT_TRUE(test::WaitFor([&] { return DetachedFor(topo, "secondary-2") == "secondary-1"; }, 30))
       << topo.Status("secondary-2").dump();
 
   // The old primary's daemon goes away, as an operator retires it; its
@@ -172,6 +199,61 @@ TEST(FailoverTest, APlannedFailoverLeavesTheOtherSecondaryFollowingWithNothingFe
                                 topo.Url("secondary-1"), "--primary-port",
                                 absl::StrCat(standby["port"].get<int>())});
   EXPECT_EQ(again.exit_code, 0) << again.output;
+}
+
+TEST(FailoverTest, OnlyThePromotedSiteMayDetachAStandbyAndAnAbandonedHandoverReattachesIt) {
+  test::Topology topo({"--seed", "0", "--secondaries", "2"});
+  ASSERT_TRUE(topo.ok()) << "demo did not come up: " << topo.up_output();
+  ASSERT_TRUE(test::WaitFor([&] { return Streaming(topo, "secondary-2"); }, 60));
+
+  auto unsigned_request = topo.Request("secondary-2", "POST", "/geo/handover",
+                                       R"({"action": "detach", "new_primary": "secondary-1"})");
+  EXPECT_EQ(unsigned_request.status, 401) << unsigned_request.body;
+  auto malformed = Handover(topo, "secondary-1", "secondary-2", "explode", "secondary-1");
+  EXPECT_EQ(malformed.status, 400) << malformed.body;
+  // secondary-1 may hand over only to itself.
+  auto for_another = Handover(topo, "secondary-1", "secondary-2", "detach", "secondary-2");
+  EXPECT_EQ(for_another.status, 403) << for_another.body;
+  // The primary has no standby to detach.
+  auto on_primary = Handover(topo, "secondary-1", "primary", "detach", "secondary-1");
+  EXPECT_EQ(on_primary.status, 404) << on_primary.body;
+  EXPECT_TRUE(Streaming(topo, "secondary-2")) << "refused requests detached nothing";
+
+  // The promoted site's own request detaches; its reattach undoes it.
+  auto detach = Handover(topo, "secondary-1", "secondary-2", "detach", "secondary-1");
+  ASSERT_EQ(detach.status, 200) << detach.body;
+  EXPECT_TRUE(nlohmann::json::parse(detach.body)["received_lsn"].is_string()) << detach.body;
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        return !Streaming(topo, "secondary-2") && DetachedFor(topo, "secondary-2") == "secondary-1";
+      },
+      30))
+      << topo.Status("secondary-2").dump();
+  // Writes on the primary do not reach a detached standby …
+  auto write = topo.Post("primary", "/api/v1/sample/upload", "while detached");
+  ASSERT_EQ(write.status, 201) << write.body;
+  int64_t id = nlohmann::json::parse(write.body)["id"].get<int64_t>();
+  auto has_row = [&] {
+    auto r = topo.MainDb("secondary-2")
+                 ->Exec("SELECT count(*) FROM sample.uploads WHERE id = $1", {absl::StrCat(id)});
+    return r.ok() && r->GetInt64(0, 0) == 1;
+  };
+  EXPECT_TRUE(
+      test::WaitFor([&] { return topo.Count("secondary-1", "upload", "synced") >= 1; }, 60));
+  EXPECT_FALSE(has_row());
+  // … and do once it is reattached.
+  auto reattach = Handover(topo, "secondary-1", "secondary-2", "reattach", "secondary-1");
+  ASSERT_EQ(reattach.status, 200) << reattach.body;
+  EXPECT_TRUE(test::WaitFor(has_row, 60));
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        return Streaming(topo, "secondary-2") &&
+               topo.Status("secondary-2")["detached_for"].is_null();
+      },
+      30))
+      << topo.Status("secondary-2").dump();
+  EXPECT_TRUE(
+      test::WaitFor([&] { return topo.Count("secondary-2", "upload", "synced") == 1; }, 60));
 }
 
 }  // namespace

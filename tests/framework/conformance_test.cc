@@ -364,6 +364,41 @@ TEST_P(SyncFailureTest, ACopyThatCannotBePutInPlaceFailsAndLeavesNoFile) {
   EXPECT_EQ(FilesUnder(dir_ + "/secondary/storage/.georep-tmp"), 0) << "no temp file left";
 }
 
+// A former primary re-attached as a secondary already holds its files: an
+// identical one is adopted, a different one replaced by the download.
+TEST_P(SyncFailureTest, AnIdenticalFileAlreadyInPlaceIsAdoptedWithoutADownload) {
+  Claimed c = PublishAndClaim();
+  ASSERT_FALSE(c.items.empty());
+  ASSERT_TRUE(c.items[0].path.has_value());
+  std::string local = dir_ + "/secondary/storage/" + *c.items[0].path;
+  ASSERT_TRUE(MakeDirs(fs::path(local).parent_path().string()).ok());
+  fs::copy_file(c.primary_file, local);
+  // Gone from the primary: only an adoption can succeed now.
+  ASSERT_TRUE(fs::remove(c.primary_file));
+  ASSERT_TRUE(Sync(c).ok());
+  auto row = Row(c.id);
+  ASSERT_EQ(row.size(), 5u);
+  EXPECT_EQ(row[0], absl::StrCat(static_cast<int>(SyncState::kSynced))) << row[3];
+  EXPECT_EQ(row[1], absl::StrCat(static_cast<int>(kVerificationSucceeded)));
+  EXPECT_EQ(row[4], local);
+  EXPECT_EQ(*ReadFile(local), "original");
+}
+
+TEST_P(SyncFailureTest, ADifferentFileInPlaceIsReplacedByTheDownload) {
+  Claimed c = PublishAndClaim();
+  ASSERT_FALSE(c.items.empty());
+  ASSERT_TRUE(c.items[0].path.has_value());
+  std::string local = dir_ + "/secondary/storage/" + *c.items[0].path;
+  ASSERT_TRUE(MakeDirs(fs::path(local).parent_path().string()).ok());
+  ASSERT_TRUE(WriteFileAtomic(local, "stale bytes").ok());
+  ASSERT_TRUE(Sync(c).ok());
+  auto row = Row(c.id);
+  ASSERT_EQ(row.size(), 5u);
+  EXPECT_EQ(row[0], absl::StrCat(static_cast<int>(SyncState::kSynced))) << row[3];
+  EXPECT_EQ(row[1], absl::StrCat(static_cast<int>(kVerificationSucceeded)));
+  EXPECT_EQ(*ReadFile(local), "original");
+}
+
 INSTANTIATE_TEST_SUITE_P(Blob, SyncFailureTest, ::testing::Values("upload"));
 
 INSTANTIATE_TEST_SUITE_P(EveryReplicable, ConformanceTest, ::testing::ValuesIn(AllNames()),

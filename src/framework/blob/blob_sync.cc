@@ -1,6 +1,7 @@
 #include "framework/blob/blob_sync.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -20,14 +21,35 @@
 #include "util/fs.h"
 #include "util/logging.h"
 #include "util/random.h"
+#include "util/sha256.h"
 
 namespace georep::framework {
 namespace fs = std::filesystem;
 
 std::string TempDir(const std::string& storage_root) { return storage_root + "/.georep-tmp"; }
 
+absl::StatusOr<bool> BlobSyncer::Adopt(const ReplicableSpec& spec, const ClaimedItem& item,
+                                       const Target& target) {
+  if (!target.primary_checksum) return false;
+  struct stat st;
+  if (lstat(target.local.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  int64_t size = 0;
+  auto sum = Sha256File(target.local, &size);
+  if (!sum.ok() || *sum != *target.primary_checksum) return false;
+  SyncResult result{target.local, size, *sum, kVerificationSucceeded};
+  auto done = CompleteSync(*tracking_, spec, item, result, [] { return absl::OkStatus(); });
+  if (!done.ok()) {
+    tracking_.reset();
+    return done.status();
+  }
+  return *done;
+}
+
 absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
                                const Target& target) {
+  auto adopted = Adopt(spec, item, target);
+  if (!adopted.ok()) return adopted.status();
+  if (*adopted) return absl::OkStatus();
   std::string what = absl::StrCat(spec.name, " ", item.model_id);
   const std::optional<std::string>& primary_checksum = target.primary_checksum;
   const std::string& local = target.local;
@@ -96,6 +118,9 @@ absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
       note(RecordFailure(spec, item, s));
       continue;
     }
+    auto adopted = Adopt(spec, item, target);
+    if (!adopted.ok()) return adopted.status();  // the row stays started; reclaimed later
+    if (*adopted) continue;
     asked.push_back(&item);
     targets.push_back(std::move(target));
     parts.push_back({item.model_id, absl::StrCat(TempDir(ctx_.storage_root), "/", ctx_.worker_id,

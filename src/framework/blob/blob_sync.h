@@ -42,6 +42,13 @@ class BlobSyncer : public Syncer {
                      const Target& target) override;
 
  private:
+  // A file already at the target whose SHA-256 is the primary's checksum
+  // (a former primary's own copy, a registry rebuilt) is recorded synced and
+  // verified with no download. True when it was; false when there is no
+  // such file, or it differs, or the primary has no checksum yet.
+  absl::StatusOr<bool> Adopt(const ReplicableSpec& spec, const ClaimedItem& item,
+                             const Target& target);
+
   transport::BlobDownloader downloader_;
 };
 
