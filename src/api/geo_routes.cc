@@ -260,6 +260,17 @@ HttpResponse Maintenance(const GeoRouteContext& ctx, const HttpRequest& req) {
     return GeoError(503, "UNAVAILABLE", s.message());
   // The gate closes now, not at the watcher's next read.
   site::RoleState role = ctx.role->Get();
+  if (enabled && !role.maintenance) {
+    // A checkpoint now, before the promotion point, lets this site be
+    // re-attached later by pg_rewind from WAL it still has (its last
+    // common checkpoint with the new primary is then this one).
+    if (auto c = conn->Exec("CHECKPOINT"); !c.ok()) {
+      log::Warn(
+          "CHECKPOINT at the start of maintenance mode failed: a later `georep demote` "
+          "may need a new copy instead of a rewind",
+          {{"error", std::string(c.status().message())}});
+    }
+  }
   role.maintenance = enabled;
   role.maintenance_reason = enabled ? reason : "";
   ctx.role->Set(role);

@@ -7,10 +7,11 @@
 //       row's path leaves the storage root.
 //   POST /geo/maintenance   {"enabled": bool, "reason": text}: turns the
 //       primary's maintenance mode on or off (a planned promotion of a
-//       secondary); answers {"maintenance", "writes_in_flight",
-//       "current_lsn"} once the write gate is closed (or open), read in
-//       that order, so a caller that sees 0 writes in flight knows every
-//       write this daemon accepted is at or before that WAL position.
+//       secondary; turning it on also runs a CHECKPOINT, so the old
+//       primary can be rewound onto the new one's timeline); answers {"maintenance",
+//       "writes_in_flight", "current_lsn"} once the write gate is closed (or open), read in that
+//       order, so a caller that sees 0 writes in flight knows every write this daemon accepted is
+//       at or before that WAL position.
 //   POST /geo/handover   {"action": "detach"|"reattach", "new_primary":
 //       name}, served by a secondary, asked by the secondary being promoted
 //       (new_primary, and no other): "detach" stops this site's standby

@@ -50,5 +50,6 @@ void AddDemoVerbs(CLI::App& app, VerbContext& ctx);      // demo up|status|down,
 void AddDisasterRecoveryVerbs(CLI::App& app, VerbContext& ctx);  // dataloss, replication
 void AddPromotionVerbs(CLI::App& app, VerbContext& ctx);         // promote, maintenance
 void AddFollowVerb(CLI::App& app, VerbContext& ctx);             // follow
+void AddDemoteVerb(CLI::App& app, VerbContext& ctx);             // demote
 
 }  // namespace georep::cli

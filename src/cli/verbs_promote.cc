@@ -135,7 +135,7 @@ class Promotion {
   absl::Status WaitForReplay(uint64_t lsn, double deadline);
 
   const char* verb_ = "promote";
-  const site::Config& config_;
+  site::Config config_;  // its Geo key may come from geo_nodes
   PromoteOptions opt_;
   SecondaryDatabases dbs_;
   std::vector<ReplicableSpec> specs_;
@@ -212,6 +212,11 @@ absl::Status Promotion::WaitForReplay(uint64_t lsn, double deadline) {
 
 int Promotion::Run() {
   if (int code = OpenSecondary(config_, verb_, &dbs_); code != 0) return code;
+  if (auto s = site::FillKeysFromRow(*dbs_.standby, config_.site_name, &config_.access_key,
+                                     &config_.secret_access_key);
+      !s.ok()) {
+    return Fail(CodeFor(s), verb_, s.message());
+  }
   auto specs = framework::ResolveSpecs(config_.replicables);
   if (!specs.ok()) return Fail(2, verb_, specs.status().message());
   specs_ = *specs;

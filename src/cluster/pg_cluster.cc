@@ -74,7 +74,10 @@ absl::Status PgCluster::Init() {
   std::string settings = absl::StrCat("port = ", opt_.port,
                                       "\nlisten_addresses = '127.0.0.1'\n"
                                       "unix_socket_directories = ''\n"
-                                      "max_wal_senders = 10\nmax_replication_slots = 10\n");
+                                      "max_wal_senders = 10\nmax_replication_slots = 10\n"
+                                      // pg_rewind of a former primary reads its WAL back
+                                      // to the last checkpoint it shares with the new one.
+                                      "wal_keep_size = '128MB'\n");
   if (opt_.unsafe_fast) {
     settings += "fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n";
   }
@@ -164,6 +167,79 @@ absl::Status ReplicateFrom(const ReplicaSource& source, const std::string& data_
         absl::StrCat("pg_basebackup from ", source.host, ":", source.port, " failed: ", out));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<RewindOutcome> RewindToStandby(const ReplicaSource& source,
+                                              const std::string& data_dir) {
+  PgCluster target({.data_dir = data_dir});
+  if (!target.Exists()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("no PostgreSQL cluster in ", data_dir, " (no PG_VERSION)"));
+  }
+  if (target.IsRunning()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "PostgreSQL runs on ", data_dir, ": stop it first (pg_rewind needs it shut down)"));
+  }
+  auto bin = PgBinDir();
+  if (!bin.ok()) return bin.status();
+  // A newly promoted server's control file names its new timeline only
+  // after a checkpoint; until then pg_rewind sees "the same timeline" and
+  // does nothing.
+  std::string source_conninfo = SourceConninfo(source, false) + " dbname=postgres";
+  auto conn = db::Connection::Open(SourceConninfo(source, true) + " dbname=postgres");
+  if (!conn.ok()) return conn.status();
+  if (auto c = (*conn)->Exec("CHECKPOINT"); !c.ok()) {
+    return absl::Status(c.status().code(),
+                        absl::StrCat("CHECKPOINT on the new primary (needed before pg_rewind; a "
+                                     "superuser or a member of pg_checkpoint): ",
+                                     c.status().message()));
+  }
+  conn->reset();
+  // pg_rewind copies the source's configuration files over the target's;
+  // the target keeps its own (port, paths, access rules).
+  std::vector<std::pair<std::string, std::string>> kept;
+  for (const char* name : {"postgresql.conf", "pg_hba.conf", "pg_ident.conf"}) {
+    std::string path = (fs::path(data_dir) / name).string();
+    if (!fs::exists(path)) continue;
+    auto text = ReadFile(path);
+    if (!text.ok()) return text.status();
+    kept.emplace_back(path, *text);
+  }
+  RunOptions options;
+  if (!source.password.empty()) options.extra_env.push_back("PGPASSWORD=" + source.password);
+  auto r = Run(
+      AsUnprivileged(kPostgresUser, {*bin + "/pg_rewind", "--target-pgdata", data_dir,
+                                     "--source-server", source_conninfo, "--write-recovery-conf"}),
+      options);
+  if (!r.ok()) return r.status();
+  std::string out = r->output;
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  if (r->exit_code != 0) {
+    return absl::UnavailableError(absl::StrCat("pg_rewind of ", data_dir, " from ", source.host,
+                                               ":", source.port, " failed: ", out));
+  }
+  RewindOutcome outcome{out.find("no rewind required") == std::string::npos, out};
+  for (const auto& [path, text] : kept) {
+    // Rewritten in place: the file pg_rewind left belongs to postgres.
+    std::ofstream f(path, std::ios::trunc);
+    f << text;
+    f.close();
+    if (!f) return absl::InternalError(absl::StrCat("restore ", path, " after pg_rewind"));
+  }
+  // pg_rewind -R writes primary_conninfo; the slot is ours to add.
+  std::ofstream conf(fs::path(data_dir) / "postgresql.auto.conf", std::ios::app);
+  conf << "primary_slot_name = '" << source.slot << "'\n";
+  conf.close();
+  if (!conf) {
+    return absl::InternalError(absl::StrCat("append to ", data_dir, "/postgresql.auto.conf"));
+  }
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fs::path(data_dir) / "pg_replslot", ec)) {
+    fs::remove_all(e.path(), ec);
+    if (ec)
+      return absl::InternalError(absl::StrCat("remove ", e.path().string(), ": ", ec.message()));
+  }
+  return outcome;
 }
 
 absl::Status PgCluster::Start() {

@@ -81,6 +81,22 @@ struct ReplicaSource {
 // application_name; the password only when `with_password`).
 std::string SourceConninfo(const ReplicaSource& source, bool with_password);
 
+// A former primary's stopped cluster in `data_dir` made a standby of
+// `source`: pg_rewind to its timeline (unless it never went past the fork,
+// when there is nothing to rewind; WAL the old primary wrote after the fork
+// is discarded), standby.signal and primary_conninfo written (-R), streaming
+// through `source.slot`, and the replication slots it kept for its own
+// standbys dropped (a standby holding them would keep their WAL for ever).
+// FailedPrecondition when no cluster is there or PostgreSQL runs on it. The
+// source role needs a normal connection (database postgres) and a
+// superuser, or EXECUTE on pg_ls_dir, pg_stat_file and pg_read_binary_file.
+struct RewindOutcome {
+  bool rewound = false;  // false: the cluster had not gone past the fork
+  std::string output;    // what pg_rewind said
+};
+absl::StatusOr<RewindOutcome> RewindToStandby(const ReplicaSource& source,
+                                              const std::string& data_dir);
+
 // pg_basebackup of `source` into `data_dir` (absent or empty; made with
 // mode 0700, owned by postgres when we are root), written as a standby of it
 // (standby.signal and primary_conninfo, -R) streaming through its slot. The

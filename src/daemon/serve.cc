@@ -42,7 +42,8 @@ constexpr double kRolePollSeconds = 1.0;
 
 }  // namespace
 
-int Serve(const site::Config& config, const ServeHooks& hooks) {
+int Serve(const site::Config& loaded, const ServeHooks& hooks) {
+  site::Config config = loaded;  // the Geo key may come from geo_nodes
   log::SetLevel(config.log_level);
   auto listen = ParseHostPort(config.http_listen);
   if (!listen.ok()) return Fail(2, listen.status().message());
@@ -69,10 +70,14 @@ int Serve(const site::Config& config, const ServeHooks& hooks) {
   }
   auto standby = (*main_db)->InRecovery();
   if (!standby.ok()) return Fail(1, standby.status().message());
+  // A demoted primary's standby names it the primary until it has replayed
+  // the promotion: it serves as the secondary it is becoming.
+  const bool acts_primary = self->primary && !*standby;
   if (self->primary && *standby) {
-    return Fail(2, "site \"" + self->name +
-                       "\" is the primary in geo_nodes, but its main database (" +
-                       (*main_db)->display_name() + ") is a read-only standby");
+    log::Warn(
+        "geo_nodes replayed here still names this site the primary, but its main database "
+        "is a standby: waiting for it to replay the promotion of another site",
+        {{"site", self->name}, {"database", (*main_db)->display_name()}});
   }
   auto specs = framework::ResolveSpecs(config.replicables);
   if (!specs.ok()) return Fail(2, specs.status().message());
@@ -83,7 +88,7 @@ int Serve(const site::Config& config, const ServeHooks& hooks) {
     return Fail(2, "setting \"storage.repository_root\" in " + config.path + ": " +
                        std::string(s.message()));
   }
-  if (self->primary) {
+  if (acts_primary) {
     auto skipped = events::InstallPublishTriggers(**main_db, *specs);
     if (!skipped.ok()) return Fail(1, skipped.status().message());
     for (const auto& name : *skipped)
@@ -102,9 +107,16 @@ int Serve(const site::Config& config, const ServeHooks& hooks) {
     if (auto s = db::CheckSchema(**tracking, db::DatabaseKind::kTracking); !s.ok()) {
       return Fail(1, s.message());
     }
+    if (auto s = site::FillKeysFromRow(**main_db, config.site_name, &config.access_key,
+                                       &config.secret_access_key);
+        !s.ok()) {
+      return Fail(1, s.message());
+    }
     if (config.access_key.empty() || config.secret_access_key.empty()) {
       return Fail(2, "settings \"auth.access_key\" and \"auth.secret_access_key\" in " +
-                         config.path + ": required on a secondary (from `georep site add`)");
+                         config.path +
+                         ": set both (or neither, to use this site's "
+                         "key in geo_nodes)");
     }
   }
   auto initial_role = site::ReadRole(**main_db, config.site_name);

@@ -164,9 +164,13 @@ const std::vector<SettingDef>& Settings() {
            &Config::sample_enabled),
       String("storage.repository_root", "folder of bare Git repositories",
              &Config::repository_root),
-      String("auth.access_key", "secondary: access key from `georep site add`",
+      String("auth.access_key",
+             "secondary: access key from `georep site add` (default: this site's key in "
+             "geo_nodes)",
              &Config::access_key),
-      String("auth.secret_access_key", "secondary: secret from `georep site add`",
+      String("auth.secret_access_key",
+             "secondary: secret from `georep site add` (default: this site's secret in "
+             "geo_nodes)",
              &Config::secret_access_key),
       {"log.level", Type::kString, "debug, info, warn or error",
        [](Config& c, const Value& v) -> absl::Status {

@@ -42,6 +42,16 @@ absl::Status ValidateName(const std::string& name) {
 
 }  // namespace
 
+absl::Status FillKeysFromRow(db::Connection& conn, const std::string& name, std::string* access_key,
+                             std::string* secret_access_key) {
+  if (!access_key->empty() || !secret_access_key->empty()) return absl::OkStatus();
+  auto row = FindSite(conn, name, /*with_secret=*/true);
+  if (!row.ok()) return row.status();
+  *access_key = row->access_key;
+  *secret_access_key = row->secret_access_key;
+  return absl::OkStatus();
+}
+
 absl::Status ValidateUrl(absl::string_view what, absl::string_view url) {
   static const std::regex kUrl("^https?://[^/\\s:]+(:[0-9]{1,5})?(/[^\\s]*)?$");
   if (!std::regex_match(url.begin(), url.end(), kUrl)) {

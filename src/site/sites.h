@@ -49,6 +49,12 @@ absl::StatusOr<Site> FindSite(db::Connection& conn, const std::string& name,
 absl::Status RemoveSite(db::Connection& conn, const std::string& name);
 absl::Status SetSiteEnabled(db::Connection& conn, const std::string& name, bool enabled);
 
+// A site's Geo key when its configuration gives none: its own row in
+// geo_nodes (which every site holds, replicated). Leaves both untouched when
+// either is set.
+absl::Status FillKeysFromRow(db::Connection& conn, const std::string& name, std::string* access_key,
+                             std::string* secret_access_key);
+
 // Checks a site URL: http:// or https://, a host, no spaces.
 absl::Status ValidateUrl(absl::string_view what, absl::string_view url);
 

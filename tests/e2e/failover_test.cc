@@ -7,10 +7,12 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "cluster/pg_cluster.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "site/config.h"
@@ -18,10 +20,14 @@
 #include "support/topology.h"
 #include "transport/geo_auth.h"
 #include "util/clock.h"
+#include "util/fs.h"
+#include "util/net.h"
 #include "util/sha256.h"
+#include "util/subprocess.h"
 
 namespace georep {
 namespace {
+namespace fs = std::filesystem;
 
 struct Written {
   std::string kind;
@@ -254,6 +260,127 @@ TEST(FailoverTest, OnlyThePromotedSiteMayDetachAStandbyAndAnAbandonedHandoverRea
       << topo.Status("secondary-2").dump();
   EXPECT_TRUE(
       test::WaitFor([&] { return topo.Count("secondary-2", "upload", "synced") == 1; }, 60));
+}
+
+// The old primary after a planned failover: stopped, demoted by rewind onto
+// the new primary's timeline, started as its secondary. It keeps its data
+// folder and its files, and downloads none of the blobs it already holds.
+TEST(FailoverTest, ADemotedOldPrimaryRejoinsByRewindAndDownloadsNothingItHolds) {
+  test::Topology topo({"--seed", "0"});
+  ASSERT_TRUE(topo.ok()) << "demo did not come up: " << topo.up_output();
+  std::vector<Written> before;
+  for (int i = 0; i < 30; ++i) {
+    std::string kind = kKinds[i % 3];
+    auto r = topo.Post("primary", "/api/v1/sample/" + kind, absl::StrCat("held ", i));
+    ASSERT_EQ(r.status, 201) << r.body;
+    auto j = nlohmann::json::parse(r.body);
+    before.push_back({kind, j["id"].get<int64_t>(), j["sha256"].get<std::string>()});
+  }
+  ASSERT_TRUE(test::WaitFor([&] { return BlobsSynced(topo, "secondary-1") == 30; }, 120));
+  auto promote = test::RunGeorep({"promote", "--config", topo.Config("secondary-1"), "--json"});
+  ASSERT_EQ(promote.exit_code, 0) << promote.output;
+
+  // The operator retires the old primary: daemon and PostgreSQL stopped.
+  const auto& old_site = topo.Site("primary");
+  ASSERT_EQ(kill(old_site["pid"].get<int>(), SIGTERM), 0);
+  ASSERT_TRUE(test::WaitFor([&] { return kill(old_site["pid"].get<int>(), 0) != 0; }, 30));
+  const auto& c = old_site["clusters"][0];
+  const std::string old_data = c["data_dir"];
+  cluster::PgCluster old_pg({old_data, c["port"], c["log"]});
+  ASSERT_TRUE(old_pg.Stop().ok());
+  // The new primary takes writes meanwhile.
+  std::vector<Written> after;
+  for (int i = 0; i < 6; ++i) {
+    std::string kind = kKinds[i % 3];
+    auto r = topo.Post("secondary-1", "/api/v1/sample/" + kind, absl::StrCat("new ", i));
+    ASSERT_EQ(r.status, 201) << r.body;
+    auto j = nlohmann::json::parse(r.body);
+    after.push_back({kind, j["id"].get<int64_t>(), j["sha256"].get<std::string>()});
+  }
+
+  // A secondary needs a tracking database: the demoted site gets one.
+  const std::string site_dir = fs::path(old_data).parent_path().string();
+  auto port = FreeTcpPort();
+  ASSERT_TRUE(port.ok());
+  cluster::PgCluster tracking_pg(
+      {site_dir + "/pg-tracking-demoted", *port, site_dir + "/pg-tracking-demoted.log"});
+  ASSERT_TRUE(tracking_pg.Init().ok());
+  ASSERT_TRUE(tracking_pg.Start().ok());
+  ASSERT_TRUE(tracking_pg.CreateDatabase("georep_tracking").ok());
+  pid_t daemon = -1;
+  struct Cleanup {
+    cluster::PgCluster* pg;
+    pid_t* pid;
+    ~Cleanup() {
+      if (*pid > 0) (void)TerminateProcess(*pid, std::chrono::seconds(10));
+      (void)pg->Stop();
+    }
+  } cleanup{&tracking_pg, &daemon};
+  auto config = site::LoadConfig(topo.Config("primary"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  config->tracking_database = tracking_pg.Conninfo("georep_tracking");
+  ASSERT_TRUE(WriteFileAtomic(topo.Config("primary"), site::RenderConfig(*config), 0600).ok());
+
+  const auto& new_pg = topo.Site("secondary-1")["clusters"][0];
+  auto demote = test::RunGeorep({"demote", "--config", topo.Config("primary"), "--primary",
+                                 topo.Url("secondary-1"), "--primary-port",
+                                 absl::StrCat(new_pg["port"].get<int>()), "--user", "postgres",
+                                 "--data-dir", old_data, "--json"});
+  ASSERT_EQ(demote.exit_code, 0) << demote.output;
+  nlohmann::json outcome = JsonOf(demote.output);
+  ASSERT_TRUE(outcome.is_object()) << demote.output;
+  EXPECT_EQ(outcome["primary"], "secondary-1");
+  EXPECT_TRUE(outcome["tracking_migrated"].get<bool>()) << demote.output;
+  // Demoting a running cluster is refused before anything is touched.
+  ASSERT_TRUE(old_pg.Start().ok());
+  auto running = test::RunGeorep({"demote", "--config", topo.Config("primary"), "--primary",
+                                  topo.Url("secondary-1"), "--primary-port",
+                                  absl::StrCat(new_pg["port"].get<int>()), "--user", "postgres",
+                                  "--data-dir", old_data});
+  EXPECT_EQ(running.exit_code, 1) << running.output;
+  EXPECT_NE(running.output.find("stop it first"), std::string::npos) << running.output;
+
+  // A standby of the new primary, holding its writes.
+  auto old_db = topo.MainDb("primary");
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        auto r = old_db->Exec("SELECT pg_is_in_recovery()");
+        return r.ok() && r->GetBool(0, 0);
+      },
+      60));
+  auto enable =
+      test::RunGeorep({"site", "enable", "primary", "--config", topo.Config("secondary-1")});
+  ASSERT_EQ(enable.exit_code, 0) << enable.output;
+  int64_t served_before = Served(topo, "secondary-1");
+  auto spawned = SpawnDetached({test::GeorepBinary(), "serve", "--config", topo.Config("primary")},
+                               site_dir + "/demoted.log");
+  ASSERT_TRUE(spawned.ok()) << spawned.status();
+  daemon = *spawned;
+
+  int64_t total = static_cast<int64_t>(before.size() + after.size());
+  EXPECT_TRUE(test::WaitFor([&] { return BlobsSynced(topo, "primary") == total; }, 180))
+      << BlobsSynced(topo, "primary") << " of " << total
+      << "; log: " << ReadFile(site_dir + "/demoted.log").value_or("");
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        auto st = topo.Status("primary");
+        return !st.is_null() && st.value("role", "") == "secondary";
+      },
+      30));
+  std::string storage = old_site["storage_root"];
+  for (const auto* list : {&before, &after}) {
+    for (const auto& w : *list) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "%02lx", static_cast<long>(w.id % 256));
+      auto sha = Sha256File(absl::StrCat(storage, "/", w.kind, "/", hex, "/", w.id));
+      EXPECT_TRUE(sha.ok() && *sha == w.sha256) << w.kind << " " << w.id << " missing or wrong";
+    }
+  }
+  // Only the blobs written after the promotion crossed the network.
+  int64_t served = Served(topo, "secondary-1") - served_before;
+  std::printf("demoted old primary: %lld blobs held and adopted, %lld downloaded\n",
+              static_cast<long long>(before.size()), static_cast<long long>(served));
+  EXPECT_EQ(served, static_cast<int64_t>(after.size()));
 }
 
 }  // namespace
