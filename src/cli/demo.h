@@ -21,5 +21,9 @@ struct DemoOptions {
 int DemoUp(const DemoOptions& options);
 int DemoStatus(const DemoOptions& options);
 int DemoDown(const DemoOptions& options, bool purge);
+// The planned failover to secondary `to`: promote, follow for the other
+// secondaries, and the old primary stopped, given a tracking database,
+// demoted and restarted as a secondary. Prints each verb and its output.
+int DemoFailover(const DemoOptions& options, const std::string& to);
 
 }  // namespace georep::cli

@@ -52,7 +52,14 @@ void AddDemoVerbs(CLI::App& app, VerbContext& ctx) {
       "up", "Create (or restart) the demo: PostgreSQL primary, standbys, tracking DBs, daemons");
   CLI::App* status = demo->add_subcommand("status", "Show what the demo runs");
   CLI::App* down = demo->add_subcommand("down", "Stop exactly what `demo up` started");
-  for (CLI::App* sub : {up, status, down}) {
+  CLI::App* failover = demo->add_subcommand(
+      "failover",
+      "A planned failover to a secondary, verb by verb: `promote` on it, `follow` on the other "
+      "secondaries, and the old primary stopped, given a tracking database, `demote`d and "
+      "restarted as a secondary");
+  auto to = std::make_shared<std::string>();
+  failover->add_option("--to", *to, "The secondary to promote")->required();
+  for (CLI::App* sub : {up, status, down, failover}) {
     sub->add_option("--dir", options->dir, "Folder of the demo")->capture_default_str();
   }
   up->add_option("--secondaries", options->secondaries,
@@ -66,6 +73,7 @@ void AddDemoVerbs(CLI::App& app, VerbContext& ctx) {
   up->callback([&ctx, options] { ctx.exit_code = DemoUp(*options); });
   status->callback([&ctx, options] { ctx.exit_code = DemoStatus(*options); });
   down->callback([&ctx, options, purge] { ctx.exit_code = DemoDown(*options, *purge); });
+  failover->callback([&ctx, options, to] { ctx.exit_code = DemoFailover(*options, *to); });
 
   CLI::App* samplecmd =
       app.add_subcommand("sample", "The sample application (a small forge) used by the demo");

@@ -383,5 +383,52 @@ TEST(FailoverTest, ADemotedOldPrimaryRejoinsByRewindAndDownloadsNothingItHolds) 
   EXPECT_EQ(served, static_cast<int64_t>(after.size()));
 }
 
+// `georep demo failover` runs the whole sequence on a demo, and `demo up`
+// afterwards restarts it as it now is.
+TEST(FailoverTest, DemoFailoverLeavesEverySiteFollowingTheNewPrimary) {
+  test::Topology topo({"--seed", "0", "--secondaries", "2"});
+  ASSERT_TRUE(topo.ok()) << "demo did not come up: " << topo.up_output();
+  for (int i = 0; i < 6; ++i) {
+    auto r = topo.Post("primary", absl::StrCat("/api/v1/sample/", kKinds[i % 3]),
+                       absl::StrCat("before ", i));
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+  ASSERT_TRUE(test::WaitFor([&] { return BlobsSynced(topo, "secondary-2") == 6; }, 120));
+  auto bad = test::RunGeorep({"demo", "failover", "--dir", topo.dir(), "--to", "primary"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("is not a secondary"), std::string::npos) << bad.output;
+
+  auto failover = test::RunGeorep({"demo", "failover", "--dir", topo.dir(), "--to", "secondary-1"});
+  ASSERT_EQ(failover.exit_code, 0) << failover.output;
+  for (const char* verb : {"$ georep promote", "$ georep follow", "$ georep demote"}) {
+    EXPECT_NE(failover.output.find(verb), std::string::npos) << failover.output;
+  }
+  topo.Reload();
+  auto write = topo.Post("secondary-1", "/api/v1/sample/upload", "after the failover");
+  ASSERT_EQ(write.status, 201) << write.body;
+  for (const char* site : {"primary", "secondary-2"}) {
+    EXPECT_TRUE(test::WaitFor(
+        [&] {
+          auto st = topo.Status(site);
+          return !st.is_null() && st.value("role", "") == "secondary" &&
+                 st["primary"].is_string() && st["primary"] == "secondary-1" &&
+                 BlobsSynced(topo, site) == 7;
+        },
+        120))
+        << site << ": " << topo.Status(site).dump();
+  }
+  // Taken down and up again, it comes back as it now is.
+  auto down = test::RunGeorep({"demo", "down", "--dir", topo.dir()});
+  ASSERT_EQ(down.exit_code, 0) << down.output;
+  ASSERT_TRUE(topo.Up());
+  EXPECT_EQ(topo.Status("secondary-1").value("role", ""), "primary");
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        auto st = topo.Status("primary");
+        return !st.is_null() && st.value("role", "") == "secondary";
+      },
+      60));
+}
+
 }  // namespace
 }  // namespace georep
