@@ -156,6 +156,32 @@ nlohmann::json ReplicableCounts(bool primary, const framework::Counts& counts,
 
 }  // namespace
 
+HealthVerdict Health(const SiteContext& ctx) {
+  const site::RoleState role = ctx.role->Get();
+  site::ReplicationSnapshot snap = ctx.monitor->Latest();
+  HealthInputs in{.primary = role.self.primary,
+                  .maintenance = role.maintenance,
+                  .sampled = snap.sampled,
+                  .database_reachable = snap.database_reachable,
+                  .database_error = snap.error,
+                  .streaming = snap.streaming,
+                  .replay_lag_seconds = snap.replay_lag_seconds,
+                  .uptime_seconds = WallSeconds() - ctx.started_at};
+  if (!role.self.primary) {
+    if (ctx.registry_counts) {
+      auto counts = ctx.registry_counts(false);
+      if (!counts.ok()) {
+        in.tracking_reachable = false;
+        in.tracking_error = std::string(counts.status().message());
+      }
+    }
+    in.paused = ctx.paused && ctx.paused();
+    if (ctx.detached_for) in.detached_for = ctx.detached_for();
+    if (ctx.seconds_since_report) in.seconds_since_report = ctx.seconds_since_report();
+  }
+  return JudgeHealth(in);
+}
+
 std::string StatusJson(const SiteContext& ctx) {
   const site::RoleState role = ctx.role->Get();
   const site::Site& self = role.self;
@@ -213,6 +239,8 @@ std::string StatusJson(const SiteContext& ctx) {
     std::string detached = ctx.detached_for ? ctx.detached_for() : "";
     j["detached_for"] = detached.empty() ? nlohmann::json() : nlohmann::json(detached);
   }
+  HealthVerdict health = Health(ctx);
+  j["health"] = {{"healthy", health.healthy}, {"reasons", health.reasons}, {"notes", health.notes}};
   if (self.primary) {
     j["maintenance"] = role.maintenance;
     j["writes_in_flight"] = ctx.role->writes_in_flight();
@@ -305,8 +333,13 @@ void AddSiteRoutes(Router& router, const SiteContext& ctx) {
   }
   router.Add("GET", "/api/v1/health", [&ctx](const HttpRequest&, const PathParams&) {
     const site::Site self = ctx.role->Get().self;
-    nlohmann::json j = {{"status", "ok"}, {"site", self.name}, {"role", self.Role()}};
-    return HttpResponse::Json(200, j.dump() + "\n");
+    HealthVerdict v = Health(ctx);
+    nlohmann::json j = {{"status", v.healthy ? "ok" : "unhealthy"},
+                        {"site", self.name},
+                        {"role", self.Role()},
+                        {"reasons", v.reasons},
+                        {"notes", v.notes}};
+    return HttpResponse::Json(v.healthy ? 200 : 503, j.dump() + "\n");
   });
   router.Add("GET", "/api/v1/status", [&ctx](const HttpRequest&, const PathParams&) {
     return HttpResponse::Json(200, StatusJson(ctx));

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "api/health.h"
 #include "api/router.h"
 #include "framework/registry_store.h"
 #include "georep/replicable.h"
@@ -33,12 +34,19 @@ struct SiteContext {
   // Secondary: the site being promoted that detached its standby from the
   // old primary (site/upstream.h); empty when none.
   std::function<std::string()> detached_for;
+  // Secondary: seconds since the primary last accepted its status report;
+  // nullopt when none has been yet.
+  std::function<std::optional<double>()> seconds_since_report;
 };
 
 // The metric list of a site (name, type, help), read by /metrics: the fixed
 // ones and five per replicable (geo_<name>s_registry, _pending, _started,
 // _synced, _failed).
 std::vector<MetricDef> SiteMetricDefs(const std::vector<ReplicableSpec>& specs);
+
+// The verdict of GET /api/v1/health, from the latest sample and the
+// context's callbacks.
+HealthVerdict Health(const SiteContext& ctx);
 
 // The JSON document of GET /api/v1/status.
 std::string StatusJson(const SiteContext& ctx);

@@ -22,6 +22,7 @@ int Main(int argc, char** argv) {
   AddPromotionVerbs(app, ctx);
   AddFollowVerb(app, ctx);
   AddDemoteVerb(app, ctx);
+  AddCheckVerb(app, ctx);
   app.add_subcommand("version", "Print the version")->callback([] { std::puts("georep 0.1.0"); });
   try {
     app.parse(argc, argv);  // runs the chosen verb's callback

@@ -192,8 +192,9 @@ absl::Status WaitForSiteRow(const std::string& conninfo, const std::string& name
 
 absl::Status WaitHealthy(const DemoSite& s) {
   for (int i = 0; i < 300; ++i) {
+    // Serving is enough: a secondary whose primary is down answers 503.
     auto r = transport::HttpRequest(s.Url() + "/api/v1/health", {.timeout_seconds = 2});
-    if (r.ok() && r->status == 200) return absl::OkStatus();
+    if (r.ok() && (r->status == 200 || r->status == 503)) return absl::OkStatus();
     if (!ProcessAlive(s.pid)) {
       auto log = ReadFile(s.log_path);
       std::string tail = log.ok() ? log->substr(log->size() > 600 ? log->size() - 600 : 0) : "";

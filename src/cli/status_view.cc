@@ -31,6 +31,16 @@ std::string RenderStatus(const std::string& status_json) {
   const auto& db = j["database"];
   std::string out =
       absl::StrFormat("site      %s (%s)  %s\n", Str(j, "site"), Str(j, "role"), Str(j, "url"));
+  if (j.contains("health") && j["health"].is_object()) {
+    const auto& h = j["health"];
+    if (h.value("healthy", false)) {
+      absl::StrAppend(&out, "health    OK\n");
+    } else {
+      for (const auto& r : h.value("reasons", nlohmann::json::array()))
+        absl::StrAppend(
+            &out, "health    UNHEALTHY: ", r.is_string() ? r.get<std::string>() : r.dump(), "\n");
+    }
+  }
   if (!db.value("reachable", false)) {
     absl::StrAppend(&out, "database  UNREACHABLE: ", Str(db, "error"), "\n");
   }

@@ -34,11 +34,11 @@ int RunStatus(const std::string& config_path, std::string url, bool json) {
                 absl::StrCat(url, "/api/v1/status answered HTTP ", res->status, ": ", res->body));
   }
   std::fputs(json ? res->body.c_str() : RenderStatus(res->body).c_str(), stdout);
-  // The verdict: a site whose database its daemon cannot reach is not well.
+  // The verdict: the daemon's health for the site's role (GET /api/v1/health).
   auto j = nlohmann::json::parse(res->body, nullptr, false);
-  bool reachable = j.is_object() && j.contains("database") && j["database"].is_object() &&
-                   j["database"].value("reachable", false);
-  return reachable ? 0 : 1;
+  bool healthy = j.is_object() && j.contains("health") && j["health"].is_object() &&
+                 j["health"].value("healthy", false);
+  return healthy ? 0 : 1;
 }
 
 struct OperatorArgs {
@@ -81,8 +81,8 @@ int RunResyncOrReverify(const site::Config& config, const OperatorArgs& args, bo
 void AddOperatorVerbs(CLI::App& app, VerbContext& ctx) {
   CLI::App* status = app.add_subcommand(
       "status",
-      "Show a site's replication status; exit 1 when its daemon cannot be asked or cannot reach "
-      "its database");
+      "Show a site's replication status; exit 1 when its daemon cannot be asked or the site is "
+      "unhealthy for its role (the reasons of GET /api/v1/health are shown)");
   AddConfig(status, ctx);
   auto url = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);

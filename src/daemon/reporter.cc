@@ -10,8 +10,12 @@
 namespace georep::daemon {
 
 StatusReporter::StatusReporter(const site::Config* config, const site::LiveRole* role,
-                               std::function<std::string()> status_json)
-    : config_(config), role_(role), status_json_(std::move(status_json)) {
+                               std::function<std::string()> status_json,
+                               std::atomic<double>* accepted_at)
+    : config_(config),
+      role_(role),
+      status_json_(std::move(status_json)),
+      accepted_at_(accepted_at) {
   thread_ = std::thread([this] {
     RunLoop({.name = "status reporter", .error_wait_seconds = config_->report_interval_seconds},
             stop_, [this] { return Round(); });
@@ -43,6 +47,7 @@ absl::StatusOr<double> StatusReporter::Round() {
         res->status, absl::StrCat("the primary refused the status report: HTTP ", res->status, " ",
                                   res->body.substr(0, 200)));
   }
+  accepted_at_->store(MonotonicSeconds());
   return config_->report_interval_seconds;
 }
 

@@ -7,6 +7,7 @@
 // Owns its thread: built, it runs; destroyed, it stops and joins.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <thread>
@@ -20,8 +21,10 @@ namespace georep::daemon {
 
 class StatusReporter {
  public:
+  // `accepted_at`: set to MonotonicSeconds() each time the primary accepts
+  // a report (0 until then); owned by the caller, readable by any thread.
   StatusReporter(const site::Config* config, const site::LiveRole* role,
-                 std::function<std::string()> status_json);
+                 std::function<std::string()> status_json, std::atomic<double>* accepted_at);
   ~StatusReporter();
   StatusReporter(const StatusReporter&) = delete;
   StatusReporter& operator=(const StatusReporter&) = delete;
@@ -32,6 +35,7 @@ class StatusReporter {
   const site::Config* config_;
   const site::LiveRole* role_;
   std::function<std::string()> status_json_;
+  std::atomic<double>* accepted_at_;
   StopSignal stop_;
   std::thread thread_;
 };

@@ -160,8 +160,14 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
   auto runner = std::make_unique<SiteRunner>(site, &role, kRolePollSeconds);
   ctx.paused = [r = runner.get()] { return r->paused(); };
   ctx.detached_for = [r = runner.get()] { return r->detached_for(); };
-  auto reporter =
-      std::make_unique<StatusReporter>(&config, &role, [&ctx] { return api::StatusJson(ctx); });
+  std::atomic<double> report_accepted_at{0};
+  ctx.seconds_since_report = [&report_accepted_at]() -> std::optional<double> {
+    double at = report_accepted_at.load();
+    if (at == 0) return std::nullopt;
+    return MonotonicSeconds() - at;
+  };
+  auto reporter = std::make_unique<StatusReporter>(
+      &config, &role, [&ctx] { return api::StatusJson(ctx); }, &report_accepted_at);
   api::GitRouteContext git_ctx;
   git_ctx.role = &role;
   git_ctx.main_conninfo = config.main_database;

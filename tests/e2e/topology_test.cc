@@ -166,6 +166,25 @@ TEST_F(TopologyTest, LagRisesWhileThePrimaryIsDownAndRecovers) {
   auto cli = RunGeorep({"status", "--config", Site("primary")["config"]});
   EXPECT_EQ(cli.exit_code, 1) << cli.output;
   EXPECT_NE(cli.output.find("UNREACHABLE"), std::string::npos) << cli.output;
+  // Both sites' health is 503, with the reason.
+  auto health = [&](const std::string& site) {
+    auto r = transport::HttpRequest(Site(site)["url"].get<std::string>() + "/api/v1/health");
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : transport::HttpResult{};
+  };
+  auto primary_health = health("primary");
+  EXPECT_EQ(primary_health.status, 503) << primary_health.body;
+  EXPECT_NE(primary_health.body.find("main database is unreachable"), std::string::npos)
+      << primary_health.body;
+  auto secondary_health = health("secondary-1");
+  EXPECT_EQ(secondary_health.status, 503) << secondary_health.body;
+  EXPECT_NE(secondary_health.body.find("not streaming"), std::string::npos)
+      << secondary_health.body;
+  // `georep check` names the failed checks and exits 1.
+  auto check = RunGeorep({"check", "--config", Site("secondary-1")["config"]});
+  EXPECT_EQ(check.exit_code, 1) << check.output;
+  EXPECT_NE(check.output.find("standby streaming    FAIL"), std::string::npos) << check.output;
+  EXPECT_NE(check.output.find("daemon healthy       FAIL"), std::string::npos) << check.output;
 
   ASSERT_TRUE(topo_->Up());
   EXPECT_TRUE(test::WaitFor(
@@ -176,6 +195,22 @@ TEST_F(TopologyTest, LagRisesWhileThePrimaryIsDownAndRecovers) {
       },
       20))
       << st.dump();
+  EXPECT_TRUE(test::WaitFor(
+      [&] { return health("primary").status == 200 && health("secondary-1").status == 200; }, 30))
+      << health("secondary-1").body;
+  // The primary's daemon reconnects to its restarted database on each
+  // thread's first request: the checks pass once it has.
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        check = RunGeorep({"check", "--config", Site("secondary-1")["config"]});
+        return check.exit_code == 0;
+      },
+      30))
+      << check.output;
+  EXPECT_NE(check.output.find("Geo key              OK   accepted by the primary"),
+            std::string::npos)
+      << check.output;
+  EXPECT_NE(check.output.find("checks passed"), std::string::npos) << check.output;
 }
 
 TEST_F(TopologyTest, DbReplicateMakesAStandbyOfARemotePrimary) {
