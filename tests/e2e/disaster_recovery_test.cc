@@ -187,13 +187,7 @@ nlohmann::json JsonOf(const std::string& output) {
   return nlohmann::json::parse(output.substr(at), nullptr, false);
 }
 
-// git as a writer runs it: a failure is a result, not a test failure.
-CommandResult GitRun(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"git", "-c", "user.name=T", "-c", "user.email=t@example.com"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto r = Run(argv, {.extra_env = {"GIT_TERMINAL_PROMPT=0"}});
-  return r.ok() ? *r : CommandResult{127, std::string(r.status().message())};
-}
+using test::GitRun;
 
 struct Written {
   std::string kind;

@@ -45,6 +45,28 @@ nlohmann::json JsonOf(const std::string& output) {
 
 const char* const kKinds[] = {"upload", "lfs_object", "package_file"};
 
+// Posts a blob of the i-th kind to `site`; the write as acknowledged, or
+// a test failure.
+Written WriteBlob(const test::Topology& topo, const std::string& site, int i,
+                  const std::string& label) {
+  std::string kind = kKinds[i % 3];
+  auto r = topo.Post(site, "/api/v1/sample/" + kind, absl::StrCat(label, " ", i));
+  EXPECT_EQ(r.status, 201) << r.body;
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (r.status != 201 || !j.is_object()) return {kind, 0, ""};
+  return {kind, j["id"].get<int64_t>(), j["sha256"].get<std::string>()};
+}
+
+// Every blob in `writes` is under `storage`, byte for byte.
+void ExpectHeld(const std::string& storage, const std::vector<Written>& writes) {
+  for (const auto& w : writes) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "%02lx", static_cast<long>(w.id % 256));
+    auto sha = Sha256File(absl::StrCat(storage, "/", w.kind, "/", hex, "/", w.id));
+    EXPECT_TRUE(sha.ok() && *sha == w.sha256) << w.kind << " " << w.id << " missing or wrong";
+  }
+}
+
 int64_t BlobsSynced(const test::Topology& topo, const std::string& site) {
   int64_t n = 0;
   for (const char* kind : kKinds) n += topo.Count(site, kind, "synced");
@@ -90,25 +112,39 @@ TEST(FailoverTest, APlannedFailoverLeavesTheOtherSecondaryFollowingWithNothingFe
   ASSERT_TRUE(topo.ok()) << "demo did not come up: " << topo.up_output();
   std::string follower_system = SystemId(*topo.MainDb("secondary-2"));
   ASSERT_FALSE(follower_system.empty());
+  auto project = topo.Post("primary", "/api/v1/sample/projects", R"({"path": "dr/app"})");
+  ASSERT_EQ(project.status, 201) << project.body;
+  std::string work = test::MakeTempDir("failover-work");
+  test::Git({"init", "-q", work});
+  const std::string old_url = topo.Url("primary");
 
   // A writer on the primary; every acknowledged blob is kept.
   std::atomic<bool> stop{false};
   std::mutex mu;
   std::vector<Written> acked;
+  std::vector<std::string> pushed;  // commits the old primary accepted
   std::thread writer([&] {
     for (int i = 0; !stop.load(); ++i) {
       std::string kind = kKinds[i % 3];
       auto r = topo.Post("primary", "/api/v1/sample/" + kind, absl::StrCat("before ", i));
       auto j = nlohmann::json::parse(r.body, nullptr, false);
-      if (r.status != 201 || !j.is_object()) continue;
-      std::lock_guard<std::mutex> lock(mu);
-      acked.push_back({kind, j["id"].get<int64_t>(), j["sha256"].get<std::string>()});
+      if (r.status == 201 && j.is_object()) {
+        std::lock_guard<std::mutex> lock(mu);
+        acked.push_back({kind, j["id"].get<int64_t>(), j["sha256"].get<std::string>()});
+      }
+      if (i % 10 != 0) continue;
+      test::GitRun({"-C", work, "commit", "-q", "--allow-empty", "-m", absl::StrCat("c", i)});
+      if (test::GitRun({"-C", work, "push", "-q", old_url + "/dr/app.git", "HEAD:main"})
+              .exit_code == 0) {
+        std::lock_guard<std::mutex> lock(mu);
+        pushed.push_back(test::GitRun({"-C", work, "rev-parse", "HEAD"}).output.substr(0, 40));
+      }
     }
   });
   ASSERT_TRUE(test::WaitFor(
       [&] {
         std::lock_guard<std::mutex> lock(mu);
-        return acked.size() >= 40;
+        return acked.size() >= 40 && pushed.size() >= 2;
       },
       120));
   ASSERT_TRUE(test::WaitFor([&] { return BlobsSynced(topo, "secondary-2") >= 20; }, 120));
@@ -140,13 +176,7 @@ TEST(FailoverTest, APlannedFailoverLeavesTheOtherSecondaryFollowingWithNothingFe
 
   // The new primary takes writes.
   std::vector<Written> fresh;
-  for (int i = 0; i < 9; ++i) {
-    std::string kind = kKinds[i % 3];
-    auto r = topo.Post("secondary-1", "/api/v1/sample/" + kind, absl::StrCat("after ", i));
-    ASSERT_EQ(r.status, 201) << r.body;
-    auto j = nlohmann::json::parse(r.body);
-    fresh.push_back({kind, j["id"].get<int64_t>(), j["sha256"].get<std::string>()});
-  }
+  for (int i = 0; i < 9; ++i) fresh.push_back(WriteBlob(topo, "secondary-1", i, "after"));
 
   const auto& standby = topo.Site("secondary-1")["clusters"][0];
   auto follow = test::RunGeorep({"follow", "--config", topo.Config("secondary-2"), "--primary",
@@ -168,13 +198,25 @@ TEST(FailoverTest, APlannedFailoverLeavesTheOtherSecondaryFollowingWithNothingFe
   int64_t total = static_cast<int64_t>(all.size());
   EXPECT_TRUE(test::WaitFor([&] { return BlobsSynced(topo, "secondary-2") == total; }, 180))
       << BlobsSynced(topo, "secondary-2") << " of " << total << " synced";
-  std::string storage = topo.Site("secondary-2")["storage_root"];
-  for (const auto& w : all) {
-    char hex[8];
-    std::snprintf(hex, sizeof hex, "%02lx", static_cast<long>(w.id % 256));
-    auto sha = Sha256File(absl::StrCat(storage, "/", w.kind, "/", hex, "/", w.id));
-    EXPECT_TRUE(sha.ok() && *sha == w.sha256) << w.kind << " " << w.id << " missing or wrong";
-  }
+  ExpectHeld(topo.Site("secondary-2")["storage_root"], all);
+  // Every commit the old primary accepted, and one pushed to the new one.
+  test::GitRun({"-C", work, "commit", "-q", "--allow-empty", "-m", "after"});
+  auto push = test::GitRun(
+      {"-C", work, "push", "-q", topo.Url("secondary-1") + "/dr/app.git", "HEAD:main"});
+  ASSERT_EQ(push.exit_code, 0) << push.output;
+  pushed.push_back(test::GitRun({"-C", work, "rev-parse", "HEAD"}).output.substr(0, 40));
+  std::string repo = topo.Site("secondary-2")["repository_root"].get<std::string>() + "/dr/app.git";
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        for (const auto& commit : pushed) {
+          if (test::GitRun({"-C", repo, "cat-file", "-e", commit + "^{commit}"}).exit_code != 0)
+            return false;
+        }
+        return true;
+      },
+      120))
+      << pushed.size() << " acknowledged commits, not all in " << repo;
+  test::RemoveTree(work);
   // Its database has the new primary's rows, and names the new primary.
   auto rows = [&](const std::string& site) {
     auto r = topo.MainDb(site)->Exec(
@@ -269,13 +311,7 @@ TEST(FailoverTest, ADemotedOldPrimaryRejoinsByRewindAndDownloadsNothingItHolds) 
   test::Topology topo({"--seed", "0"});
   ASSERT_TRUE(topo.ok()) << "demo did not come up: " << topo.up_output();
   std::vector<Written> before;
-  for (int i = 0; i < 30; ++i) {
-    std::string kind = kKinds[i % 3];
-    auto r = topo.Post("primary", "/api/v1/sample/" + kind, absl::StrCat("held ", i));
-    ASSERT_EQ(r.status, 201) << r.body;
-    auto j = nlohmann::json::parse(r.body);
-    before.push_back({kind, j["id"].get<int64_t>(), j["sha256"].get<std::string>()});
-  }
+  for (int i = 0; i < 30; ++i) before.push_back(WriteBlob(topo, "primary", i, "held"));
   ASSERT_TRUE(test::WaitFor([&] { return BlobsSynced(topo, "secondary-1") == 30; }, 120));
   auto promote = test::RunGeorep({"promote", "--config", topo.Config("secondary-1"), "--json"});
   ASSERT_EQ(promote.exit_code, 0) << promote.output;
@@ -290,13 +326,7 @@ TEST(FailoverTest, ADemotedOldPrimaryRejoinsByRewindAndDownloadsNothingItHolds) 
   ASSERT_TRUE(old_pg.Stop().ok());
   // The new primary takes writes meanwhile.
   std::vector<Written> after;
-  for (int i = 0; i < 6; ++i) {
-    std::string kind = kKinds[i % 3];
-    auto r = topo.Post("secondary-1", "/api/v1/sample/" + kind, absl::StrCat("new ", i));
-    ASSERT_EQ(r.status, 201) << r.body;
-    auto j = nlohmann::json::parse(r.body);
-    after.push_back({kind, j["id"].get<int64_t>(), j["sha256"].get<std::string>()});
-  }
+  for (int i = 0; i < 6; ++i) after.push_back(WriteBlob(topo, "secondary-1", i, "new"));
 
   // A secondary needs a tracking database: the demoted site gets one.
   const std::string site_dir = fs::path(old_data).parent_path().string();
@@ -367,15 +397,8 @@ TEST(FailoverTest, ADemotedOldPrimaryRejoinsByRewindAndDownloadsNothingItHolds) 
         return !st.is_null() && st.value("role", "") == "secondary";
       },
       30));
-  std::string storage = old_site["storage_root"];
-  for (const auto* list : {&before, &after}) {
-    for (const auto& w : *list) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "%02lx", static_cast<long>(w.id % 256));
-      auto sha = Sha256File(absl::StrCat(storage, "/", w.kind, "/", hex, "/", w.id));
-      EXPECT_TRUE(sha.ok() && *sha == w.sha256) << w.kind << " " << w.id << " missing or wrong";
-    }
-  }
+  ExpectHeld(old_site["storage_root"], before);
+  ExpectHeld(old_site["storage_root"], after);
   // Only the blobs written after the promotion crossed the network.
   int64_t served = Served(topo, "secondary-1") - served_before;
   std::printf("demoted old primary: %lld blobs held and adopted, %lld downloaded\n",
@@ -388,11 +411,7 @@ TEST(FailoverTest, ADemotedOldPrimaryRejoinsByRewindAndDownloadsNothingItHolds) 
 TEST(FailoverTest, DemoFailoverLeavesEverySiteFollowingTheNewPrimary) {
   test::Topology topo({"--seed", "0", "--secondaries", "2"});
   ASSERT_TRUE(topo.ok()) << "demo did not come up: " << topo.up_output();
-  for (int i = 0; i < 6; ++i) {
-    auto r = topo.Post("primary", absl::StrCat("/api/v1/sample/", kKinds[i % 3]),
-                       absl::StrCat("before ", i));
-    ASSERT_EQ(r.status, 201) << r.body;
-  }
+  for (int i = 0; i < 6; ++i) WriteBlob(topo, "primary", i, "before");
   ASSERT_TRUE(test::WaitFor([&] { return BlobsSynced(topo, "secondary-2") == 6; }, 120));
   auto bad = test::RunGeorep({"demo", "failover", "--dir", topo.dir(), "--to", "primary"});
   EXPECT_EQ(bad.exit_code, 2) << bad.output;

@@ -46,6 +46,13 @@ CommandResult RunGeorep(const std::vector<std::string>& args,
   return *r;
 }
 
+CommandResult GitRun(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"git", "-c", "user.name=T", "-c", "user.email=t@example.com"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = georep::Run(argv, {.extra_env = {"GIT_TERMINAL_PROMPT=0"}});
+  return r.ok() ? *r : CommandResult{127, std::string(r.status().message())};
+}
+
 void Git(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"git",
                                    "-c",

@@ -29,6 +29,9 @@ CommandResult RunGeorep(const std::vector<std::string>& args,
 
 // The real git, with a test identity; the test fails on a non-zero exit.
 void Git(const std::vector<std::string>& args);
+// git as a writer runs it (no prompt): a failure is a result, not a test
+// failure.
+CommandResult GitRun(const std::vector<std::string>& args);
 
 // Polls `pred` every 50 ms until it holds or `seconds` pass.
 bool WaitFor(const std::function<bool()>& pred, double seconds);
