@@ -45,4 +45,74 @@ HealthVerdict JudgeHealth(const HealthInputs& in) {
   return v;
 }
 
+namespace {
+
+// j[key] of a JSON object, or null: never throws, whatever a report holds.
+const nlohmann::json& Field(const nlohmann::json& j, const char* key) {
+  static const nlohmann::json kNull;
+  if (!j.is_object()) return kNull;
+  auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+
+}  // namespace
+
+HealthVerdict JudgeReport(const nlohmann::json& report, double age_seconds, bool enabled,
+                          const FleetThresholds& limits) {
+  HealthVerdict v;
+  auto fault = [&](std::string reason) {
+    v.healthy = false;
+    v.reasons.push_back(std::move(reason));
+  };
+  if (!enabled) {
+    v.notes.push_back("disabled: it neither syncs nor verifies");
+    return v;
+  }
+  if (!report.is_object()) {
+    fault("it has sent no status report");
+    return v;
+  }
+  if (age_seconds > limits.report_stale_seconds) {
+    fault(absl::StrFormat("its last status report is %.0f s old (limit %.0f s)", age_seconds,
+                          limits.report_stale_seconds));
+  }
+  // What the site says of itself.
+  const nlohmann::json& own = Field(report, "health");
+  if (Field(own, "healthy") == false && Field(own, "reasons").is_array()) {
+    for (const auto& r : Field(own, "reasons")) {
+      if (r.is_string()) fault(absl::StrCat("it reports: ", r.get<std::string>()));
+    }
+  }
+  const nlohmann::json& lag_field = Field(Field(report, "database"), "replay_lag_seconds");
+  if (lag_field.is_number()) {
+    double lag = lag_field.get<double>();
+    if (lag > limits.max_replay_lag_seconds) {
+      fault(absl::StrFormat("its database is %.0f s behind (limit %.0f s)", lag,
+                            limits.max_replay_lag_seconds));
+    }
+  }
+  int64_t rows = 0, failed = 0;
+  if (Field(report, "replicables").is_array()) {
+    for (const auto& r : Field(report, "replicables")) {
+      if (Field(r, "registry").is_number_integer()) rows += Field(r, "registry").get<int64_t>();
+      if (Field(r, "failed").is_number_integer()) failed += Field(r, "failed").get<int64_t>();
+    }
+  }
+  if (rows > 0 &&
+      static_cast<double>(failed) / static_cast<double>(rows) > limits.max_failed_share) {
+    fault(absl::StrFormat("%d of its %d registry rows failed (limit %.1f%%): see `georep failures`",
+                          failed, rows, 100 * limits.max_failed_share));
+  }
+  if (Field(report, "paused") == true) {
+    if (limits.paused_is_healthy) {
+      v.notes.push_back("replication paused by an operator");
+    } else {
+      fault(
+          "replication is paused by an operator: it falls behind until `georep replication "
+          "resume`");
+    }
+  }
+  return v;
+}
+
 }  // namespace georep::api

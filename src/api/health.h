@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "nlohmann/json.hpp"
+
 namespace georep::api {
 
 inline constexpr double kReportStaleSeconds = 60;
@@ -39,5 +41,21 @@ struct HealthVerdict {
 };
 
 HealthVerdict JudgeHealth(const HealthInputs& in);
+
+// The fleet view: a secondary's health as any site judges it from the
+// latest status report the primary kept (GET /api/v1/sites), with the
+// thresholds of the judging site's configuration (health.*).
+struct FleetThresholds {
+  double report_stale_seconds = 60;
+  double max_replay_lag_seconds = 300;
+  double max_failed_share = 0.05;
+  bool paused_is_healthy = false;
+};
+
+// `report` is the secondary's /api/v1/status document (null when it never
+// reported); `age_seconds` how long ago the primary accepted it. A disabled
+// site is healthy with a note: nothing is expected of it.
+HealthVerdict JudgeReport(const nlohmann::json& report, double age_seconds, bool enabled,
+                          const FleetThresholds& limits);
 
 }  // namespace georep::api

@@ -8,7 +8,6 @@
 #include "framework/registry_store.h"
 #include "git/repository.h"
 #include "nlohmann/json.hpp"
-#include "site/reports.h"
 #include "util/clock.h"
 #include "util/loop.h"
 
@@ -231,6 +230,7 @@ std::string StatusJson(const SiteContext& ctx) {
       {"primary", role.primary ? nlohmann::json(role.primary->name) : nlohmann::json()},
       {"url", self.url},
       {"enabled", self.enabled},
+      {"engine", ctx.engine ? nlohmann::json(ctx.engine()) : nlohmann::json()},
       {"uptime_seconds", WallSeconds() - ctx.started_at},
       {"sampled_at", snap.sampled_at},
       {"database", db}};
@@ -288,46 +288,13 @@ HttpResponse Operate(const SiteContext& ctx, const PathParams& p, const std::str
   return HttpResponse::Json(202, j.dump() + "\n");
 }
 
-// GET /api/v1/sites: every site of geo_nodes with its latest status report
-// (the primary keeps them; this site reads its replica).
-HttpResponse Sites(const SiteContext& ctx) {
-  db::Connection* c = db::ThreadConnection(ctx.config.main_database);
-  if (c == nullptr) return HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
-  auto sites = site::ListSites(*c);
-  if (!sites.ok()) return HttpResponse::Error(503, "UNAVAILABLE", sites.status().message());
-  auto reports = site::ListReports(*c);
-  if (!reports.ok()) return HttpResponse::Error(503, "UNAVAILABLE", reports.status().message());
-  const std::string current = ctx.role->Get().self.name;
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& s : *sites) {
-    nlohmann::json j = {{"name", s.name},
-                        {"url", s.url},
-                        {"primary", s.primary},
-                        {"enabled", s.enabled},
-                        {"files_max_capacity", s.files_max_capacity},
-                        {"repos_max_capacity", s.repos_max_capacity},
-                        {"verification_max_capacity", s.verification_max_capacity},
-                        {"current", s.name == current},
-                        {"status", nullptr},
-                        {"report_age_seconds", nullptr}};
-    for (const auto& r : *reports) {
-      if (r.site != s.name) continue;
-      j["status"] = nlohmann::json::parse(r.report, nullptr, false);
-      j["report_age_seconds"] = r.age_seconds;
-    }
-    out.push_back(j);
-  }
-  return HttpResponse::Json(200, out.dump(2) + "\n");
-}
-
 }  // namespace
 
 void AddSiteRoutes(Router& router, const SiteContext& ctx) {
-  router.Add("GET", "/api/v1/sites",
-             [&ctx](const HttpRequest&, const PathParams&) { return Sites(ctx); });
   for (const char* action : {"resync", "reverify"}) {
     router.Add("POST", absl::StrCat("/api/v1/replicables/{name}/{id}/", action),
-               [&ctx, action = std::string(action)](const HttpRequest&, const PathParams& p) {
+               [&ctx, action = std::string(action)](const HttpRequest& req, const PathParams& p) {
+                 if (auto refused = CheckAdmin(ctx.admin, req, /*mutating=*/true)) return *refused;
                  return Operate(ctx, p, action);
                });
   }
@@ -341,10 +308,12 @@ void AddSiteRoutes(Router& router, const SiteContext& ctx) {
                         {"notes", v.notes}};
     return HttpResponse::Json(v.healthy ? 200 : 503, j.dump() + "\n");
   });
-  router.Add("GET", "/api/v1/status", [&ctx](const HttpRequest&, const PathParams&) {
+  router.Add("GET", "/api/v1/status", [&ctx](const HttpRequest& req, const PathParams&) {
+    if (auto refused = CheckAdmin(ctx.admin, req, /*mutating=*/false)) return *refused;
     return HttpResponse::Json(200, StatusJson(ctx));
   });
-  router.Add("GET", "/metrics", [&ctx](const HttpRequest&, const PathParams&) {
+  router.Add("GET", "/metrics", [&ctx](const HttpRequest& req, const PathParams&) {
+    if (auto refused = CheckAdmin(ctx.admin, req, /*mutating=*/false)) return *refused;
     UpdateMetrics(ctx, ctx.monitor->Latest());
     HttpResponse r = HttpResponse::Text(200, ctx.metrics->Render());
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,4 +1,5 @@
-// The routes every site serves: health, status and Prometheus metrics.
+// The routes every site serves: health, status, Prometheus metrics, and
+// resync/reverify of one item (the fleet's are in api/fleet_routes.h).
 #pragma once
 
 #include <functional>
@@ -6,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "api/admin_auth.h"
 #include "api/health.h"
 #include "api/router.h"
 #include "framework/registry_store.h"
@@ -37,6 +39,10 @@ struct SiteContext {
   // Secondary: seconds since the primary last accepted its status report;
   // nullopt when none has been yet.
   std::function<std::optional<double>()> seconds_since_report;
+  // The engine the daemon runs now: "primary", "secondary" or "none"
+  // (paused, disabled, or its role not settled).
+  std::function<std::string()> engine;
+  AdminAuth admin;  // who may call what (api/admin_auth.h)
 };
 
 // The metric list of a site (name, type, help), read by /metrics: the fixed

@@ -23,6 +23,7 @@
 #include "transport/http_client.h"
 #include "util/fs.h"
 #include "util/net.h"
+#include "util/random.h"
 #include "util/subprocess.h"
 
 namespace georep::cli {
@@ -375,6 +376,12 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
     c.storage_root = s.storage_root;
     c.repository_root = s.repository_root;
     c.sample_enabled = true;  // the demo's application is the sample forge
+    // Its admin token, beside its configuration (the admin API's Bearer).
+    c.admin_token_file = fs::path(s.config_path).parent_path() / "admin-token";
+    if (!fs::exists(c.admin_token_file)) {
+      if (auto st = WriteFileAtomic(c.admin_token_file, RandomHex(24) + "\n", 0600); !st.ok())
+        return st;
+    }
     if (s.role == "secondary") {
       auto row = site::FindSite(**main_conn, s.name, /*with_secret=*/true);
       if (!row.ok()) return row.status();

@@ -100,4 +100,71 @@ std::string RenderStatus(const std::string& status_json) {
   return out;
 }
 
+std::string RenderSites(const std::string& sites_json, bool* all_healthy) {
+  *all_healthy = true;
+  nlohmann::json sites = nlohmann::json::parse(sites_json, nullptr, false);
+  if (!sites.is_array()) {
+    *all_healthy = false;
+    return sites_json;
+  }
+  std::string out =
+      absl::StrFormat("%-20s %-9s %-8s %-10s %8s %8s %19s %9s %7s\n", "site", "role", "enabled",
+                      "health", "report", "lag", "synced/registry", "verified", "failed");
+  std::string reasons;
+  for (const auto& s : sites) {
+    if (!s.is_object()) continue;
+    const nlohmann::json& health = s.contains("health") ? s["health"] : nlohmann::json();
+    std::string verdict = "-";
+    if (health.is_object() && health["healthy"].is_boolean()) {
+      bool ok = health["healthy"].get<bool>();
+      verdict = ok ? "OK" : "UNHEALTHY";
+      if (!ok) *all_healthy = false;
+      for (const char* key : {"reasons", "notes"}) {
+        if (!health[key].is_array()) continue;
+        for (const auto& r : health[key]) {
+          if (r.is_string()) {
+            absl::StrAppend(&reasons, "  ", Str(s, "name"), ": ", r.get<std::string>(), "\n");
+          }
+        }
+      }
+    }
+    const nlohmann::json& status = s.contains("status") ? s["status"] : nlohmann::json();
+    int64_t synced = 0, registry = 0, verified = 0, failed = 0;
+    std::string lag = "-";
+    if (status.is_object()) {
+      if (status["replicables"].is_array()) {
+        for (const auto& r : status["replicables"]) {
+          auto n = [&](const char* key) {
+            return r.is_object() && r.contains(key) && r[key].is_number_integer()
+                       ? r[key].get<int64_t>()
+                       : int64_t{0};
+          };
+          synced += n("synced");
+          registry += n("registry");
+          verified += n("verified");
+          failed += n("failed") + n("verification_failed");
+        }
+      }
+      if (status["database"].is_object() && status["database"]["replay_lag_seconds"].is_number()) {
+        lag = absl::StrFormat("%.1fs", status["database"]["replay_lag_seconds"].get<double>());
+      }
+    }
+    std::string age = s.contains("report_age_seconds") && s["report_age_seconds"].is_number()
+                          ? absl::StrFormat("%.0fs", s["report_age_seconds"].get<double>())
+                          : "-";
+    bool primary = s.value("primary", false) == true;
+    std::string counts = primary || !status.is_object() ? "-" : absl::StrCat(synced, "/", registry);
+    absl::StrAppend(&out,
+                    absl::StrFormat("%-20s %-9s %-8s %-10s %8s %8s %19s %9s %7s\n",
+                                    Str(s, "name") + (s.value("current", false) == true ? "*" : ""),
+                                    primary ? "primary" : "secondary", Str(s, "enabled"), verdict,
+                                    primary ? "-" : age, primary ? "-" : lag, counts,
+                                    primary || !status.is_object() ? "-" : absl::StrCat(verified),
+                                    primary || !status.is_object() ? "-" : absl::StrCat(failed)));
+  }
+  if (!reasons.empty()) absl::StrAppend(&out, "\n", reasons);
+  absl::StrAppend(&out, "(* the site that answered)\n");
+  return out;
+}
+
 }  // namespace georep::cli

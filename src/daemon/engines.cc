@@ -17,16 +17,24 @@
 namespace georep::daemon {
 namespace {
 
-framework::VerificationOptions Verification(const SiteContext& site) {
+framework::VerificationOptions Verification(const SiteContext& site, const site::Site& self) {
   const site::Config& c = *site.config;
-  return {.main_conninfo = c.main_database,
-          .tracking_conninfo = c.tracking_database,
-          .storage_root = c.storage_root,
-          .repository_root = c.repository_root,
-          .worker_id = site.worker_id,
-          .interval_seconds = c.verification_interval_seconds,
-          .repository_interval_seconds = c.repository_interval_seconds,
-          .dead_worker_seconds = c.dead_worker_seconds};
+  return {
+      .main_conninfo = c.main_database,
+      .tracking_conninfo = c.tracking_database,
+      .storage_root = c.storage_root,
+      .repository_root = c.repository_root,
+      .worker_id = site.worker_id,
+      .interval_seconds = self.reverify_interval_seconds.value_or(c.verification_interval_seconds),
+      .repository_interval_seconds = c.repository_interval_seconds,
+      .dead_worker_seconds = c.dead_worker_seconds};
+}
+
+// The settings of a site's row an engine is built with.
+std::string EngineSettings(const site::Site& self) {
+  return absl::StrCat(self.files_max_capacity, "/", self.repos_max_capacity, "/",
+                      self.verification_max_capacity, "/",
+                      self.reverify_interval_seconds.value_or(0));
 }
 
 std::string WithoutTrailingSlash(std::string url) {
@@ -36,8 +44,8 @@ std::string WithoutTrailingSlash(std::string url) {
 
 }  // namespace
 
-PrimaryEngine::PrimaryEngine(const SiteContext& site) {
-  threads_.emplace_back([this, options = Verification(site), specs = site.specs] {
+PrimaryEngine::PrimaryEngine(const SiteContext& site, const site::Site& self) {
+  threads_.emplace_back([this, options = Verification(site, self), specs = site.specs] {
     framework::Checksummer checksummer(options, specs);
     checksummer.Run(stop_);
   });
@@ -93,7 +101,7 @@ SecondaryEngine::SecondaryEngine(const SiteContext& site, const site::Site& self
     events::LogCursor log_cursor(cursor, specs);
     log_cursor.Run(stop_);
   });
-  threads_.emplace_back([this, options = Verification(site), specs = site.specs] {
+  threads_.emplace_back([this, options = Verification(site, self), specs = site.specs] {
     framework::Verifier verifier(options, specs);
     verifier.Run(stop_);
   });
@@ -103,7 +111,8 @@ SecondaryEngine::~SecondaryEngine() {
   stop_.Stop();
   for (auto& t : threads_) t.join();
   scheduler_->Stop();
-  // Rows this daemon still held go back to the queue at once.
+  // This engine's worker is retired: the rows it still held (claimed, not
+  // run) are reclaimed by the next scheduler's first housekeeping.
   auto tracking = db::Connection::Open(site_.config->tracking_database);
   if (tracking.ok()) (void)framework::RetireWorker(**tracking, site_.worker_id);
 }
@@ -181,7 +190,9 @@ absl::StatusOr<double> SiteRunner::Round() {
       MutexLock lock(&mu_);
       detached_for_ = detached ? detached->new_primary : "";
     }
-    if (paused) {
+    if (!role.self.enabled) {
+      state = "secondary, disabled in geo_nodes: no sync or verification until enabled";
+    } else if (paused) {
       GEOREP_RETURN_IF_ERROR(site::EnforcePause(*main_, true));
       state = absl::StrCat("secondary, paused since ", pause.since, " by ", pause.by,
                            ": no sync or verification until resumed");
@@ -199,13 +210,20 @@ absl::StatusOr<double> SiteRunner::Round() {
 
   bool new_upstream = role.primary && (role.primary->id != pulling_from_ ||
                                        role.primary->InternalUrl() != pulling_url_);
-  if (want != Running::kSecondary || new_upstream) {
+  std::string settings = EngineSettings(role.self);
+  bool new_settings = settings != engine_settings_;
+  if (new_settings && (primary_engine_ || secondary_engine_)) {
+    log::Info("site settings changed: engine restarts with them",
+              {{"site", role.self.name}, {"settings", settings}});
+  }
+  if (want != Running::kSecondary || new_upstream || new_settings) {
     secondary_engine_.reset();  // stops and joins; held rows go back to pending
   }
-  if (want != Running::kPrimary) primary_engine_.reset();
+  if (want != Running::kPrimary || new_settings) primary_engine_.reset();
+  engine_settings_ = settings;
   if (want == Running::kPrimary && !primary_engine_) {
     GEOREP_RETURN_IF_ERROR(BecomePrimary());
-    primary_engine_ = std::make_unique<PrimaryEngine>(site_);
+    primary_engine_ = std::make_unique<PrimaryEngine>(site_, role.self);
   }
   if (want == Running::kSecondary && !secondary_engine_) {
     if (pulling_from_ != 0 && role.primary->id != pulling_from_) {
@@ -219,7 +237,14 @@ absl::StatusOr<double> SiteRunner::Round() {
       log::Info("new primary: failed items are retried now",
                 {{"primary", role.primary->name}, {"items", due}});
     }
-    secondary_engine_ = std::make_unique<SecondaryEngine>(site_, role.self, *role.primary);
+    // Each engine claims under its own worker id: rows a stopped engine
+    // left started (claimed, not yet run) belong to a retired worker, and
+    // the next engine's scheduler reclaims them at once. Under the daemon's
+    // id, kept alive by the next engine's heartbeat, they would wait out the
+    // sync timeout.
+    SiteContext engine_site = site_;
+    engine_site.worker_id = absl::StrCat(site_.worker_id, ".", ++engines_started_);
+    secondary_engine_ = std::make_unique<SecondaryEngine>(engine_site, role.self, *role.primary);
     pulling_from_ = role.primary->id;
     pulling_url_ = role.primary->InternalUrl();
   }

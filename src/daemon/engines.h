@@ -36,7 +36,8 @@ struct SiteContext {
 
 class PrimaryEngine {
  public:
-  explicit PrimaryEngine(const SiteContext& site);
+  // `self`: this site's geo_nodes row (its re-verification period).
+  PrimaryEngine(const SiteContext& site, const site::Site& self);
   ~PrimaryEngine();
   PrimaryEngine(const PrimaryEngine&) = delete;
   PrimaryEngine& operator=(const PrimaryEngine&) = delete;
@@ -72,6 +73,10 @@ class SecondaryEngine {
 //   secondary                     SecondaryEngine pulling from the primary,
 //                                 rebuilt if another site becomes primary
 //   secondary, paused             none; the standby's replay kept paused
+//   secondary, disabled           none (PUT /api/v1/sites/NAME enabled:false)
+//
+// An engine is rebuilt when this site's capacities or re-verification
+// period in geo_nodes change, so they take effect without a restart.
 //
 // A secondary whose main database was promoted and whose geo_nodes row now
 // says primary (georep promote) becomes the primary here: its publish
@@ -86,6 +91,17 @@ class SiteRunner {
   SiteRunner& operator=(const SiteRunner&) = delete;
 
   bool paused() const { return paused_.load(); }
+  // The engine running now: "primary", "secondary" or "none".
+  const char* engine() const {
+    switch (running_.load()) {
+      case Running::kPrimary:
+        return "primary";
+      case Running::kSecondary:
+        return "secondary";
+      default:
+        return "none";
+    }
+  }
   // The site a promotion detached this standby for; empty when none.
   std::string detached_for() const ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);
@@ -110,9 +126,12 @@ class SiteRunner {
   std::unique_ptr<db::Connection> tracking_;
   std::unique_ptr<PrimaryEngine> primary_engine_;
   std::unique_ptr<SecondaryEngine> secondary_engine_;
-  Running running_ = Running::kNone;
+  std::atomic<Running> running_{Running::kNone};
   int64_t pulling_from_ = 0;  // the primary's site id the secondary engine pulls from
   std::string pulling_url_;
+  std::string engine_settings_;
+  int engines_started_ = 0;  // secondary engines built, for their worker ids  // this site's row's
+                             // settings the engine runs with
   bool triggers_checked_ = false;
   bool registries_ready_ = false;
   std::string last_state_;  // for one log line a change

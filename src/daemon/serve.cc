@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "api/fleet_routes.h"
 #include "api/geo_routes.h"
 #include "api/git_routes.h"
 #include "api/http_server.h"
@@ -139,8 +140,12 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
     if (conn == nullptr) return absl::UnavailableError("database unreachable");
     return framework::ReadCounts(*conn);
   };
+  auto admin = api::LoadAdminAuth(config.admin_token_file, config.admin_reads);
+  if (!admin.ok()) return Fail(2, admin.status().message());
+  ctx.admin = std::move(*admin);
   api::Router router;
   api::AddSiteRoutes(router, ctx);
+  api::AddFleetRoutes(router, ctx);
   api::SiteDirectory site_directory(config.main_database);
   // Mounted on every site; they serve while this site is the primary.
   api::GeoRouteContext geo{.main_conninfo = config.main_database,
@@ -160,6 +165,7 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
   auto runner = std::make_unique<SiteRunner>(site, &role, kRolePollSeconds);
   ctx.paused = [r = runner.get()] { return r->paused(); };
   ctx.detached_for = [r = runner.get()] { return r->detached_for(); };
+  ctx.engine = [r = runner.get()] { return std::string(r->engine()); };
   std::atomic<double> report_accepted_at{0};
   ctx.seconds_since_report = [&report_accepted_at]() -> std::optional<double> {
     double at = report_accepted_at.load();

@@ -262,12 +262,21 @@ CREATE TABLE georep.site_reports (
 );
 )sql";
 
+// A site's own re-verification period (PUT /api/v1/sites/NAME); NULL: its
+// configuration's verification.interval_seconds.
+constexpr absl::string_view kMainReverifyInterval = R"sql(
+ALTER TABLE georep.geo_nodes ADD COLUMN reverify_interval_seconds double precision
+  CHECK (reverify_interval_seconds IS NULL OR reverify_interval_seconds BETWEEN 1 AND 31536000);
+)sql";
+
 const std::vector<Migration>& Migrations(DatabaseKind kind) {
-  static const std::vector<Migration> main = {{1, "sites and event log", kMainV1},
-                                              {2, "workers and counts", kWorkersAndCounts},
-                                              {3, "static count triggers", kStaticCountTriggers},
-                                              {4, "maintenance mode", kMainMaintenance},
-                                              {5, "site status reports", kMainSiteReports}};
+  static const std::vector<Migration> main = {
+      {1, "sites and event log", kMainV1},
+      {2, "workers and counts", kWorkersAndCounts},
+      {3, "static count triggers", kStaticCountTriggers},
+      {4, "maintenance mode", kMainMaintenance},
+      {5, "site status reports", kMainSiteReports},
+      {6, "per-site reverify interval", kMainReverifyInterval}};
   static const std::vector<Migration> tracking = {
       {1, "cursor, gaps and leases", kTrackingV1},
       {2, "workers and counts", kWorkersAndCounts},

@@ -273,6 +273,61 @@ absl::StatusOr<int64_t> ReclaimStarted(db::Connection& tracking, const Replicabl
   return r->affected_rows();
 }
 
+absl::StatusOr<std::vector<RegistryRow>> ListRegistry(db::Connection& tracking,
+                                                      const ReplicableSpec& spec,
+                                                      const RegistryFilter& filter) {
+  if (filter.limit < 1 || filter.limit > kMaxRegistryPage) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit ", filter.limit, " is not 1 to ", kMaxRegistryPage));
+  }
+  db::Params params = {absl::StrCat(filter.after), absl::StrCat(filter.limit)};
+  std::string where = "model_id > $1";
+  auto add = [&](const char* column, int64_t value) {
+    params.push_back(absl::StrCat(value));
+    absl::StrAppend(&where, " AND ", column, " = $", params.size());
+  };
+  if (filter.state) add("state", *filter.state);
+  if (filter.verification) add("verification_state", *filter.verification);
+  if (filter.id) add("model_id", *filter.id);
+  auto time = [](const char* column) {
+    return absl::StrCat("to_char(", column,
+                        " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
+  };
+  auto r = tracking.Exec(
+      SpecSql(spec, absl::StrCat("SELECT model_id, state, retry_count, ", time("retry_at"), ", ",
+                                 time("last_synced_at"),
+                                 ", coalesce(last_sync_failure, ''), missing_on_primary, "
+                                 "coalesce(local_path, ''), file_size, coalesce(checksum, ''), "
+                                 "verification_state, ",
+                                 time("verified_at"),
+                                 ", coalesce(verification_failure, ''), verification_retry_count, ",
+                                 time("created_at"), " FROM $REG WHERE ", where,
+                                 " ORDER BY model_id LIMIT $2")),
+      params);
+  if (!r.ok()) return r.status();
+  std::vector<RegistryRow> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    RegistryRow row;
+    row.model_id = r->GetInt64(i, 0);
+    row.state = SyncStateName(static_cast<int>(r->GetInt64(i, 1)));
+    row.retry_count = static_cast<int>(r->GetInt64(i, 2));
+    row.retry_at = std::string(r->Get(i, 3));
+    row.last_synced_at = std::string(r->Get(i, 4));
+    row.last_sync_failure = std::string(r->Get(i, 5));
+    row.missing_on_primary = r->GetBool(i, 6);
+    row.local_path = std::string(r->Get(i, 7));
+    if (!r->IsNull(i, 8)) row.file_size = r->GetInt64(i, 8);
+    row.checksum = std::string(r->Get(i, 9));
+    row.verification_state = VerificationStateName(static_cast<int>(r->GetInt64(i, 10)));
+    row.verified_at = std::string(r->Get(i, 11));
+    row.verification_failure = std::string(r->Get(i, 12));
+    row.verification_retry_count = static_cast<int>(r->GetInt64(i, 13));
+    row.created_at = std::string(r->Get(i, 14));
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
 absl::StatusOr<Counts> ReadCounts(db::Connection& tracking) {
   auto r = tracking.Exec(
       "SELECT replicable, state, sum(n)::bigint FROM ("

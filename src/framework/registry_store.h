@@ -148,6 +148,42 @@ using Counts = std::map<std::string, std::map<int, int64_t>>;
 absl::StatusOr<Counts> ReadCounts(db::Connection& tracking);
 absl::Status FoldCounts(db::Connection& tracking);
 
+// ---- the registry browser (GET /api/v1/replicables/NAME/registry, `georep failures`)
+
+struct RegistryFilter {
+  std::optional<int> state;         // SyncState
+  std::optional<int> verification;  // VerificationState
+  std::optional<int64_t> id;        // one row
+  int64_t after = 0;                // keyset: rows with model_id > after
+  int limit = 50;                   // 1 to kMaxRegistryPage
+};
+inline constexpr int kMaxRegistryPage = 1000;
+
+// One registry row as an operator reads it; times are ISO 8601 UTC, empty
+// when unset.
+struct RegistryRow {
+  int64_t model_id = 0;
+  std::string state;
+  int retry_count = 0;
+  std::string retry_at;
+  std::string last_synced_at;
+  std::string last_sync_failure;
+  bool missing_on_primary = false;
+  std::string local_path;
+  std::optional<int64_t> file_size;
+  std::string checksum;
+  std::string verification_state;
+  std::string verified_at;
+  std::string verification_failure;
+  int verification_retry_count = 0;
+  std::string created_at;
+};
+
+// Rows matching `filter` in model id order, at most filter.limit of them.
+absl::StatusOr<std::vector<RegistryRow>> ListRegistry(db::Connection& tracking,
+                                                      const ReplicableSpec& spec,
+                                                      const RegistryFilter& filter);
+
 // Worker liveness.
 absl::Status Heartbeat(db::Connection& tracking, const std::string& worker_id);
 absl::Status RetireWorker(db::Connection& tracking, const std::string& worker_id);

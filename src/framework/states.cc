@@ -35,6 +35,25 @@ const char* VerificationStateName(int state) {
   return "unknown";
 }
 
+std::optional<int> ParseSyncState(absl::string_view name) {
+  for (int state = 0; state <= 3; ++state) {
+    if (name == SyncStateName(state)) return state;
+  }
+  return std::nullopt;
+}
+
+std::optional<int> ParseVerificationState(absl::string_view name) {
+  static constexpr std::pair<const char*, int> kShort[] = {{"pending", kVerificationPending},
+                                                           {"started", kVerificationStarted},
+                                                           {"succeeded", kVerificationSucceeded},
+                                                           {"failed", kVerificationFailed},
+                                                           {"disabled", kVerificationDisabled}};
+  for (const auto& [short_name, state] : kShort) {
+    if (name == short_name || name == VerificationStateName(state)) return state;
+  }
+  return std::nullopt;
+}
+
 std::string StateSql(absl::string_view text) {
   auto n = [](auto state) { return absl::StrCat(static_cast<int>(state)); };
   return absl::StrReplaceAll(text, {{"$S_PENDING", n(SyncState::kPending)},

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -32,6 +33,11 @@ enum VerificationState : int {
   kVerificationDisabled = 4,  // the primary has no checksum yet
 };
 const char* VerificationStateName(int state);
+
+// The state a name gives ("failed"; for verification also the short names
+// "pending", "started", "succeeded", "failed", "disabled"); nullopt for none.
+std::optional<int> ParseSyncState(absl::string_view name);
+std::optional<int> ParseVerificationState(absl::string_view name);
 
 // `text` with $S_PENDING, $S_STARTED, $S_SYNCED, $S_FAILED and $V_PENDING,
 // $V_STARTED, $V_SUCCEEDED, $V_FAILED, $V_DISABLED replaced by the states'

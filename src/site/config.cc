@@ -223,6 +223,42 @@ const std::vector<SettingDef>& Settings() {
          return absl::OkStatus();
        },
        [](const Config& c) -> std::optional<Value> { return Value(c.monitor_interval_seconds); }},
+      Seconds("health.report_stale_seconds",
+              "fleet view: a secondary whose last status report is older is unhealthy (5 to "
+              "86400; default 60)",
+              &Config::health_report_stale_seconds, 5, 86400),
+      Seconds("health.max_replay_lag_seconds",
+              "fleet view: a secondary whose database is further behind is unhealthy (1 to "
+              "86400; default 300)",
+              &Config::health_max_replay_lag_seconds, 1, 86400),
+      Seconds("health.max_failed_share",
+              "fleet view: a secondary with a larger share of failed registry rows is unhealthy "
+              "(0 to 1; default 0.05)",
+              &Config::health_max_failed_share, 0, 1),
+      Bool("health.paused_is_healthy",
+           "fleet view: true counts a paused secondary as healthy (default false: a paused "
+           "copy is falling behind)",
+           &Config::health_paused_is_healthy),
+      String("admin.token_file",
+             "file holding the admin token that mutating API routes require as "
+             "`Authorization: Bearer TOKEN` (without it they are refused)",
+             &Config::admin_token_file),
+      {"admin.reads", Type::kString,
+       "who may read status, sites, registry and metrics: open, loopback (open from this "
+       "host, the token from elsewhere; default) or token",
+       [](Config& c, const Value& v) -> absl::Status {
+         std::string mode = As<std::string>(v);
+         if (mode != "open" && mode != "loopback" && mode != "token") {
+           return absl::InvalidArgumentError(
+               absl::StrCat("\"", mode, "\" is not open, loopback or token"));
+         }
+         c.admin_reads = mode;
+         return absl::OkStatus();
+       },
+       [](const Config& c) -> std::optional<Value> {
+         if (c.admin_reads == "loopback") return std::nullopt;
+         return Value(c.admin_reads);
+       }},
       Seconds("monitor.report_interval_seconds",
               "secondary: how often it sends its status to the primary (0.2 to 3600; default 10)",
               &Config::report_interval_seconds, 0.2, 3600),

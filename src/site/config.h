@@ -47,6 +47,17 @@ struct Config {
   double verification_interval_seconds = defaults::kVerificationIntervalSeconds;
   double repository_interval_seconds = defaults::kRepositoryIntervalSeconds;
 
+  // The fleet view (GET /api/v1/sites): when a secondary counts as unhealthy.
+  double health_report_stale_seconds = 60;     // no status report accepted for this long
+  double health_max_replay_lag_seconds = 300;  // its database this far behind
+  double health_max_failed_share = 0.05;       // this share of its registry rows failed
+  bool health_paused_is_healthy = false;       // a paused secondary is not a current copy
+
+  // Admin authentication: `Authorization: Bearer <token>` with the token in
+  // this file is required on every mutating route; reads as `admin_reads`.
+  std::string admin_token_file;
+  std::string admin_reads = "loopback";  // open | loopback (open from loopback only) | token
+
   // Replicables declared in this file ([[replicable]] blocks), in file order.
   std::vector<ReplicableSpec> replicables;
 };

@@ -3,6 +3,7 @@
 #include <regex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "util/random.h"
 
@@ -11,7 +12,8 @@ namespace {
 
 constexpr char kColumns[] =
     "id, name, url, coalesce(internal_url, ''), is_primary, enabled, access_key, "
-    "files_max_capacity, repos_max_capacity, verification_max_capacity, secret_access_key";
+    "files_max_capacity, repos_max_capacity, verification_max_capacity, secret_access_key, "
+    "reverify_interval_seconds";
 
 Site FromRow(const db::Result& r, int row, bool with_secret) {
   Site s;
@@ -26,6 +28,7 @@ Site FromRow(const db::Result& r, int row, bool with_secret) {
   s.repos_max_capacity = static_cast<int>(r.GetInt64(row, 8));
   s.verification_max_capacity = static_cast<int>(r.GetInt64(row, 9));
   if (with_secret) s.secret_access_key = std::string(r.Get(row, 10));
+  if (!r.IsNull(row, 11)) s.reverify_interval_seconds = r.GetDouble(row, 11);
   return s;
 }
 
@@ -120,12 +123,45 @@ absl::Status RemoveSite(db::Connection& conn, const std::string& name) {
 }
 
 absl::Status SetSiteEnabled(db::Connection& conn, const std::string& name, bool enabled) {
-  auto r = conn.Exec("UPDATE georep.geo_nodes SET enabled = $2, updated_at = now() WHERE name = $1",
-                     {name, enabled ? "true" : "false"});
+  return UpdateSite(conn, name, {.enabled = enabled}).status();
+}
+
+absl::StatusOr<Site> UpdateSite(db::Connection& conn, const std::string& name,
+                                const SiteChanges& changes) {
+  std::vector<std::string> sets = {"updated_at = now()"};
+  db::Params params = {name};
+  auto set = [&](const char* column, std::string value) {
+    params.push_back(std::move(value));
+    sets.push_back(absl::StrCat(column, " = $", params.size()));
+  };
+  if (changes.enabled) set("enabled", *changes.enabled ? "true" : "false");
+  for (auto [column, value] : {std::pair<const char*, std::optional<int>>{
+                                   "files_max_capacity", changes.files_max_capacity},
+                               {"repos_max_capacity", changes.repos_max_capacity},
+                               {"verification_max_capacity", changes.verification_max_capacity}}) {
+    if (!value) continue;
+    if (*value < 1 || *value > kMaxCapacity) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(column, " ", *value, " is not 1 to ", kMaxCapacity));
+    }
+    set(column, absl::StrCat(*value));
+  }
+  if (changes.reverify_interval_seconds) {
+    double d = *changes.reverify_interval_seconds;
+    if (!(d >= 1 && d <= 31536000)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("reverify_interval_seconds ", d, " is not 1 to 31536000"));
+    }
+    set("reverify_interval_seconds", absl::StrCat(d));
+  } else if (changes.clear_reverify_interval) {
+    sets.push_back("reverify_interval_seconds = NULL");
+  }
+  auto r = conn.Exec(absl::StrCat("UPDATE georep.geo_nodes SET ", absl::StrJoin(sets, ", "),
+                                  " WHERE name = $1 RETURNING ", kColumns),
+                     params);
   if (!r.ok()) return r.status();
-  if (r->affected_rows() == 0)
-    return absl::NotFoundError(absl::StrCat("no site named \"", name, "\""));
-  return absl::OkStatus();
+  if (r->rows() == 0) return absl::NotFoundError(absl::StrCat("no site named \"", name, "\""));
+  return FromRow(*r, 0, /*with_secret=*/false);
 }
 
 }  // namespace georep::site

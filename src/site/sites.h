@@ -27,6 +27,8 @@ struct Site {
   int files_max_capacity = 10;
   int repos_max_capacity = 10;
   int verification_max_capacity = 10;
+  // Re-verify every copy this often; nullopt: the site's configuration.
+  std::optional<double> reverify_interval_seconds;
 
   const std::string& InternalUrl() const { return internal_url.empty() ? url : internal_url; }
   absl::string_view Role() const { return primary ? "primary" : "secondary"; }
@@ -48,6 +50,24 @@ absl::StatusOr<Site> FindSite(db::Connection& conn, const std::string& name,
                               bool with_secret = false);
 absl::Status RemoveSite(db::Connection& conn, const std::string& name);
 absl::Status SetSiteEnabled(db::Connection& conn, const std::string& name, bool enabled);
+
+// What PUT /api/v1/sites/NAME may change; unset fields stay as they are.
+struct SiteChanges {
+  std::optional<bool> enabled;
+  std::optional<int> files_max_capacity;         // 1 to kMaxCapacity
+  std::optional<int> repos_max_capacity;         // 1 to kMaxCapacity
+  std::optional<int> verification_max_capacity;  // 1 to kMaxCapacity
+  // A value sets it (1 to 31536000 s); `clear_reverify_interval` returns
+  // the site to its configuration's period.
+  std::optional<double> reverify_interval_seconds;
+  bool clear_reverify_interval = false;
+};
+inline constexpr int kMaxCapacity = 1000;
+
+// Applies `changes` to site `name` and returns the row as it now is.
+// InvalidArgument names the bad field; NotFound names the site.
+absl::StatusOr<Site> UpdateSite(db::Connection& conn, const std::string& name,
+                                const SiteChanges& changes);
 
 // A site's Geo key when its configuration gives none: its own row in
 // geo_nodes (which every site holds, replicated). Leaves both untouched when

@@ -79,5 +79,57 @@ TEST(HealthTest, APauseIsANoteAndADetachedStandbyAFault) {
   EXPECT_TRUE(Mentions(v, "promotion of \"eu\""));
 }
 
+// A secondary's report as the primary keeps it: 100 registry rows, 2 failed.
+nlohmann::json Report() {
+  return nlohmann::json::parse(R"({
+    "site": "s1", "paused": false,
+    "database": {"streaming": true, "replay_lag_seconds": 2.5},
+    "replicables": [{"name": "upload", "registry": 60, "failed": 2},
+                    {"name": "lfs_object", "registry": 40, "failed": 0}],
+    "health": {"healthy": true, "reasons": [], "notes": []}})");
+}
+
+TEST(FleetHealthTest, AFreshReportWithinTheLimitsIsHealthy) {
+  auto v = JudgeReport(Report(), 3, true, {});
+  EXPECT_TRUE(v.healthy) << (v.reasons.empty() ? "" : v.reasons[0]);
+}
+
+TEST(FleetHealthTest, EachLimitPassedIsAReason) {
+  EXPECT_TRUE(Mentions(JudgeReport(Report(), 61, true, {}), "last status report is 61 s old"));
+  auto lagging = Report();
+  lagging["database"]["replay_lag_seconds"] = 400;
+  EXPECT_TRUE(Mentions(JudgeReport(lagging, 1, true, {}), "400 s behind (limit 300 s)"));
+  EXPECT_TRUE(JudgeReport(lagging, 1, true, {.max_replay_lag_seconds = 500}).healthy);
+  // 2 of 100 failed: over a 1% limit, under the default 5%.
+  EXPECT_TRUE(Mentions(JudgeReport(Report(), 1, true, {.max_failed_share = 0.01}),
+                       "2 of its 100 registry rows failed"));
+  auto paused = Report();
+  paused["paused"] = true;
+  EXPECT_TRUE(Mentions(JudgeReport(paused, 1, true, {}), "paused by an operator"));
+  auto allowed = JudgeReport(paused, 1, true, {.paused_is_healthy = true});
+  EXPECT_TRUE(allowed.healthy);
+  EXPECT_EQ(allowed.notes.size(), 1u);
+  auto own = Report();
+  own["health"] = {{"healthy", false}, {"reasons", {"the tracking database is unreachable"}}};
+  EXPECT_TRUE(Mentions(JudgeReport(own, 1, true, {}), "it reports: the tracking database"));
+}
+
+TEST(FleetHealthTest, NoReportIsUnhealthyAndADisabledSiteIsANote) {
+  EXPECT_TRUE(Mentions(JudgeReport(nullptr, 0, true, {}), "no status report"));
+  auto disabled = JudgeReport(nullptr, 0, false, {});
+  EXPECT_TRUE(disabled.healthy);
+  ASSERT_EQ(disabled.notes.size(), 1u);
+  EXPECT_NE(disabled.notes[0].find("disabled"), std::string::npos);
+}
+
+TEST(FleetHealthTest, AMalformedReportNeverThrows) {
+  for (const char* text :
+       {R"({"database": 7, "replicables": {"x": 1}, "paused": "yes", "health": []})",
+        R"({"replicables": [1, null, {"registry": "many", "failed": true}]})", "[]", "42"}) {
+    auto report = nlohmann::json::parse(text);
+    EXPECT_NO_THROW(JudgeReport(report, 1, true, {})) << text;
+  }
+}
+
 }  // namespace
 }  // namespace georep::api

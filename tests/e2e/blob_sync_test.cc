@@ -373,7 +373,10 @@ TEST_F(BlobSyncTest, AReplicableDeclaredOnlyInTomlReplicates) {
       },
       60))
       << topo_->Status("secondary-1").dump();
-  EXPECT_EQ(topo_->Count("secondary-1", "attachment", "synced"), 5);
+  // The file is in place before its row says synced: wait for the rows too.
+  EXPECT_TRUE(
+      test::WaitFor([&] { return topo_->Count("secondary-1", "attachment", "synced") == 5; }, 30))
+      << topo_->Count("secondary-1", "attachment", "synced") << " of 5 attachments synced";
 }
 
 }  // namespace

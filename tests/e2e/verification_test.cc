@@ -144,8 +144,8 @@ TEST_F(VerificationTest, AFileChangedOnThePrimaryBehindTheApplicationIsNeverVeri
   // of the changed bytes is not verified either.
   EXPECT_TRUE(test::WaitFor([&] { return RegistryVerification(kind, id) == 4; }, 30))
       << "state " << RegistryVerification(kind, id);
-  auto resync = topo_->Request("secondary-1", "POST",
-                               absl::StrCat("/api/v1/replicables/", kind, "/", id, "/resync"));
+  auto resync = topo_->Admin("secondary-1", "POST",
+                             absl::StrCat("/api/v1/replicables/", kind, "/", id, "/resync"));
   EXPECT_EQ(resync.status, 202) << resync.body;
   std::this_thread::sleep_for(std::chrono::seconds(5));
   EXPECT_NE(RegistryVerification(kind, id), 2);
@@ -154,15 +154,21 @@ TEST_F(VerificationTest, AFileChangedOnThePrimaryBehindTheApplicationIsNeverVeri
 
 TEST_F(VerificationTest, OperatorVerbsAnswerClearly) {
   auto [kind, id] = ids_[44];
-  auto ok = topo_->Request("secondary-1", "POST",
-                           absl::StrCat("/api/v1/replicables/", kind, "/", id, "/reverify"));
+  const std::string reverify = absl::StrCat("/api/v1/replicables/", kind, "/", id, "/reverify");
+  // Without the admin token, or with a wrong one: refused.
+  auto anonymous = topo_->Request("secondary-1", "POST", reverify);
+  EXPECT_EQ(anonymous.status, 401) << anonymous.body;
+  EXPECT_NE(anonymous.body.find("Authorization: Bearer"), std::string::npos) << anonymous.body;
+  auto forged = topo_->Request("secondary-1", "POST", reverify, "",
+                               {"Authorization: Bearer " + std::string(48, 'f')});
+  EXPECT_EQ(forged.status, 401) << forged.body;
+  auto ok = topo_->Admin("secondary-1", "POST", reverify);
   EXPECT_EQ(ok.status, 202) << ok.body;
-  EXPECT_EQ(
-      topo_->Request("secondary-1", "POST", "/api/v1/replicables/upload/999999/resync").status,
-      404);
-  EXPECT_EQ(topo_->Request("secondary-1", "POST", "/api/v1/replicables/nothing/1/resync").status,
+  EXPECT_EQ(topo_->Admin("secondary-1", "POST", "/api/v1/replicables/upload/999999/resync").status,
             404);
-  EXPECT_EQ(topo_->Request("primary", "POST", "/api/v1/replicables/upload/1/resync").status, 400);
+  EXPECT_EQ(topo_->Admin("secondary-1", "POST", "/api/v1/replicables/nothing/1/resync").status,
+            404);
+  EXPECT_EQ(topo_->Admin("primary", "POST", "/api/v1/replicables/upload/1/resync").status, 400);
   auto cli =
       test::RunGeorep({"reverify", "upload", "--failed", "--config", topo_->Config("secondary-1")});
   EXPECT_EQ(cli.exit_code, 0) << cli.output;

@@ -291,5 +291,45 @@ TEST_F(RegistryStoreTest, CountsFollowEveryChange) {
   check();
 }
 
+TEST_F(RegistryStoreTest, TheBrowserFiltersAndPagesByKeyset) {
+  Insert(12);
+  auto claimed = ClaimBatch(*tracking_, spec_, "w", 3);  // rows 1..3 started
+  ASSERT_TRUE(claimed.ok() && claimed->size() == 3u);
+  ASSERT_TRUE(FailSync(*tracking_, spec_, (*claimed)[0], "HTTP 404 from the primary",
+                       /*missing_on_primary=*/true, 30)
+                  .ok());
+  auto failed = ListRegistry(*tracking_, spec_, {.state = static_cast<int>(SyncState::kFailed)});
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  ASSERT_EQ(failed->size(), 1u);
+  const RegistryRow& row = (*failed)[0];
+  EXPECT_EQ(row.model_id, (*claimed)[0].model_id);
+  EXPECT_EQ(row.state, "failed");
+  EXPECT_EQ(row.last_sync_failure, "HTTP 404 from the primary");
+  EXPECT_TRUE(row.missing_on_primary);
+  EXPECT_EQ(row.retry_count, 1);
+  EXPECT_EQ(row.retry_at.size(), 20u) << row.retry_at;  // 2026-11-30T12:00:00Z
+  EXPECT_EQ(
+      ListRegistry(*tracking_, spec_, {.state = static_cast<int>(SyncState::kStarted)})->size(),
+      2u);
+
+  // Pages of 5 in id order, each after the last: every row once.
+  std::vector<int64_t> seen;
+  int64_t after = 0;
+  for (int page = 0; page < 4; ++page) {
+    auto rows = ListRegistry(*tracking_, spec_, {.after = after, .limit = 5});
+    ASSERT_TRUE(rows.ok());
+    for (const auto& r : *rows) seen.push_back(r.model_id);
+    if (rows->empty()) break;
+    after = rows->back().model_id;
+  }
+  ASSERT_EQ(seen.size(), 12u);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_EQ(ListRegistry(*tracking_, spec_, {.id = 7})->at(0).model_id, 7);
+  EXPECT_EQ(ListRegistry(*tracking_, spec_, {.limit = 0}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ListRegistry(*tracking_, spec_, {.limit = kMaxRegistryPage + 1}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace georep::framework

@@ -72,5 +72,35 @@ TEST_F(SitesTest, EnableDisableRemove) {
   EXPECT_EQ(SetSiteEnabled(*conn_, "s1", true).code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(SitesTest, UpdateChangesOnlyWhatItNamesAndRefusesBadValues) {
+  ASSERT_TRUE(AddSite(*conn_, {"s1", "http://s1", "", false}).ok());
+  auto updated =
+      UpdateSite(*conn_, "s1", {.files_max_capacity = 3, .reverify_interval_seconds = 60});
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->files_max_capacity, 3);
+  EXPECT_EQ(updated->repos_max_capacity, 10);
+  EXPECT_EQ(updated->reverify_interval_seconds, 60);
+  EXPECT_TRUE(updated->enabled);
+  auto again = UpdateSite(*conn_, "s1", {.enabled = false, .repos_max_capacity = 2});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->files_max_capacity, 3);
+  EXPECT_EQ(again->repos_max_capacity, 2);
+  EXPECT_FALSE(again->enabled);
+  EXPECT_EQ(again->reverify_interval_seconds, 60);
+  auto cleared = UpdateSite(*conn_, "s1", {.clear_reverify_interval = true});
+  ASSERT_TRUE(cleared.ok());
+  EXPECT_FALSE(cleared->reverify_interval_seconds.has_value());
+
+  auto zero = UpdateSite(*conn_, "s1", {.verification_max_capacity = 0});
+  EXPECT_EQ(zero.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(zero.status().message().find("verification_max_capacity 0"), std::string::npos);
+  EXPECT_EQ(UpdateSite(*conn_, "s1", {.reverify_interval_seconds = 0.5}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FindSite(*conn_, "s1")->verification_max_capacity, 10)
+      << "a refused change is not applied";
+  EXPECT_EQ(UpdateSite(*conn_, "nobody", {.enabled = true}).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace georep::site

@@ -15,6 +15,24 @@ Topology::Topology(std::vector<std::string> up_args, std::vector<std::string> en
 }
 
 Topology::~Topology() {
+  // A failed test shows what each daemon said last: under CI's load that is
+  // often the only account of a wait that timed out.
+  if (::testing::Test::HasFailure() && topology_.contains("sites")) {
+    for (const auto& s : topology_["sites"]) {
+      if (!s.contains("log") || !s["log"].is_string()) continue;
+      std::string log = ReadFile(s["log"].get<std::string>()).value_or("");
+      size_t from = log.size();
+      for (int lines = 0; lines < 60 && from > 0; ++lines) {
+        from = log.rfind('\n', from - 1);
+        if (from == std::string::npos) {
+          from = 0;
+          break;
+        }
+      }
+      std::fprintf(stderr, "---- last lines of %s's daemon log ----\n%s\n",
+                   s["name"].get<std::string>().c_str(), log.substr(from).c_str());
+    }
+  }
   auto down = RunGeorep({"demo", "down", "--dir", dir_}, env_);
   EXPECT_EQ(down.exit_code, 0) << down.output;
   if (topology_.contains("sites")) {
@@ -98,6 +116,18 @@ transport::HttpResult Topology::Request(const std::string& site, const std::stri
   auto r = transport::HttpRequest(Url(site) + path, {method, body, headers, 30});
   EXPECT_TRUE(r.ok()) << r.status();
   return r.ok() ? *r : transport::HttpResult{};
+}
+
+std::string Topology::AdminToken(const std::string& site) const {
+  std::string dir = Config(site).substr(0, Config(site).rfind('/'));
+  std::string token = ReadFile(dir + "/admin-token").value_or("");
+  while (!token.empty() && (token.back() == '\n' || token.back() == ' ')) token.pop_back();
+  return token;
+}
+
+transport::HttpResult Topology::Admin(const std::string& site, const std::string& method,
+                                      const std::string& path, const std::string& body) const {
+  return Request(site, method, path, body, {"Authorization: Bearer " + AdminToken(site)});
 }
 
 double Topology::MetricSum(const std::string& site, const std::string& name,

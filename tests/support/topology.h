@@ -49,6 +49,10 @@ class Topology {
   transport::HttpResult Request(const std::string& site, const std::string& method,
                                 const std::string& path, const std::string& body = "",
                                 const std::vector<std::string>& headers = {}) const;
+  // Request with the site's admin token (`Authorization: Bearer …`).
+  transport::HttpResult Admin(const std::string& site, const std::string& method,
+                              const std::string& path, const std::string& body = "") const;
+  std::string AdminToken(const std::string& site) const;
 
  private:
   std::string root_;

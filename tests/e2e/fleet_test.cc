@@ -1,0 +1,372 @@
+// The fleet seen from any site: status reports, the sites API and its
+// health verdicts, the admin token on mutating routes, the registry
+// browser and `georep failures`, `georep status --all`. One primary and two
+// secondaries, reporting every second; a report older than 5 s is stale.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "support/test_support.h"
+#include "support/topology.h"
+#include "util/clock.h"
+#include "util/fs.h"
+#include "util/sha256.h"
+
+namespace georep {
+namespace {
+
+class FleetTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    topo_ = new test::Topology(
+        {"--seed", "0", "--secondaries", "2"},
+        {"GEOREP_MONITOR_REPORT_INTERVAL_SECONDS=1", "GEOREP_HEALTH_REPORT_STALE_SECONDS=5"});
+  }
+  static void TearDownTestSuite() {
+    delete topo_;
+    topo_ = nullptr;
+  }
+  void SetUp() override { ASSERT_TRUE(topo_->ok()) << topo_->up_output(); }
+
+  // Posts `n` uploads to the primary; their ids.
+  static std::vector<int64_t> WriteUploads(int n, const std::string& label) {
+    std::vector<int64_t> ids;
+    for (int i = 0; i < n; ++i) {
+      auto r = topo_->Post("primary", "/api/v1/sample/upload", absl::StrCat(label, " ", i));
+      EXPECT_EQ(r.status, 201) << r.body;
+      auto j = nlohmann::json::parse(r.body, nullptr, false);
+      if (j.is_object()) ids.push_back(j["id"].get<int64_t>());
+    }
+    return ids;
+  }
+
+  // GET /api/v1/sites on `asked`, as an array (null on failure).
+  static nlohmann::json Sites(const std::string& asked) {
+    auto r = topo_->Request(asked, "GET", "/api/v1/sites");
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    return r.status == 200 && j.is_array() ? j : nlohmann::json();
+  }
+  static nlohmann::json SiteIn(const nlohmann::json& sites, const std::string& name) {
+    if (!sites.is_array()) return nullptr;
+    for (const auto& s : sites) {
+      if (s["name"] == name) return s;
+    }
+    return nullptr;
+  }
+  // The synced uploads a site's report to the primary says it holds.
+  static int64_t ReportedSynced(const nlohmann::json& site) {
+    if (!site.is_object() || !site["status"].is_object()) return -1;
+    for (const auto& r : site["status"]["replicables"]) {
+      if (r["name"] == "upload") return r["synced"].get<int64_t>();
+    }
+    return -1;
+  }
+
+  static test::Topology* topo_;
+};
+
+test::Topology* FleetTest::topo_ = nullptr;
+
+TEST_F(FleetTest, EverySiteShowsBothSecondariesWithTheCountsTheyReport) {
+  WriteUploads(30, "fleet");
+  for (const char* s : {"secondary-1", "secondary-2"}) {
+    ASSERT_TRUE(test::WaitFor([&] { return topo_->Count(s, "upload", "synced") >= 30; }, 120))
+        << s << ": " << topo_->Status(s).dump();
+  }
+  for (const char* asked : {"primary", "secondary-2"}) {
+    nlohmann::json sites;
+    // Each secondary's own count, and what the fleet view says of it, agree
+    // once its next report has travelled to the primary and back.
+    EXPECT_TRUE(test::WaitFor(
+        [&] {
+          sites = Sites(asked);
+          for (const char* s : {"secondary-1", "secondary-2"}) {
+            nlohmann::json site = SiteIn(sites, s);
+            if (ReportedSynced(site) != topo_->Count(s, "upload", "synced")) return false;
+            if (!site["health"].is_object() || !site["health"]["healthy"].get<bool>()) {
+              return false;
+            }
+          }
+          return true;
+        },
+        60))
+        << asked << ": " << sites.dump(2);
+    ASSERT_EQ(sites.size(), 3u);
+    for (const auto& s : sites) {
+      EXPECT_EQ(s["current"].get<bool>(), s["name"] == asked);
+      EXPECT_TRUE(s["files_max_capacity"].is_number_integer());
+      EXPECT_TRUE(s["repos_max_capacity"].is_number_integer());
+      EXPECT_TRUE(s["verification_max_capacity"].is_number_integer());
+    }
+    // The primary judges itself where it answers; elsewhere its own
+    // /api/v1/health does.
+    nlohmann::json primary = SiteIn(sites, "primary");
+    EXPECT_EQ(primary["health"].is_object(), std::string(asked) == "primary") << primary.dump();
+  }
+  auto one = topo_->Request("secondary-1", "GET", "/api/v1/sites/secondary-2");
+  EXPECT_EQ(one.status, 200) << one.body;
+  EXPECT_EQ(nlohmann::json::parse(one.body, nullptr, false)["name"], "secondary-2");
+  EXPECT_EQ(topo_->Request("primary", "GET", "/api/v1/sites/nowhere").status, 404);
+
+  auto all = test::RunGeorep({"status", "--all", "--config", topo_->Config("secondary-1")});
+  EXPECT_EQ(all.exit_code, 0) << all.output;
+  for (const char* s : {"primary", "secondary-1*", "secondary-2"}) {
+    EXPECT_NE(all.output.find(s), std::string::npos) << all.output;
+  }
+}
+
+TEST_F(FleetTest, SiteChangesNeedTheAdminTokenAndTheFleetsPrimary) {
+  const std::string path = "/api/v1/sites/secondary-2";
+  const std::string body = R"({"files_max_capacity": 4})";
+  auto anonymous = topo_->Request("primary", "PUT", path, body);
+  EXPECT_EQ(anonymous.status, 401) << anonymous.body;
+  auto wrong = topo_->Request("primary", "PUT", path, body,
+                              {"Authorization: Bearer " + topo_->AdminToken("secondary-1")});
+  EXPECT_EQ(wrong.status, 401) << "another site's token: " << wrong.body;
+  auto on_secondary = topo_->Admin("secondary-1", "PUT", path, body);
+  EXPECT_EQ(on_secondary.status, 409) << on_secondary.body;
+  EXPECT_NE(on_secondary.body.find(topo_->Url("primary")), std::string::npos) << on_secondary.body;
+  auto unknown = topo_->Admin("primary", "PUT", path, R"({"files_max_capacty": 4})");
+  EXPECT_EQ(unknown.status, 400) << unknown.body;
+  EXPECT_NE(unknown.body.find("files_max_capacty"), std::string::npos) << unknown.body;
+  auto too_big = topo_->Admin("primary", "PUT", path, R"({"repos_max_capacity": 100000})");
+  EXPECT_EQ(too_big.status, 400) << too_big.body;
+  EXPECT_EQ(topo_->Admin("primary", "PUT", "/api/v1/sites/nowhere", body).status, 404);
+
+  // Added and removed over the API; the secret is shown once.
+  auto added = topo_->Admin("primary", "POST", "/api/v1/sites",
+                            R"({"name": "secondary-9", "url": "http://127.0.0.1:9"})");
+  ASSERT_EQ(added.status, 201) << added.body;
+  auto j = nlohmann::json::parse(added.body, nullptr, false);
+  EXPECT_EQ(j["secret_access_key"].get<std::string>().size(), 64u) << added.body;
+  EXPECT_EQ(topo_
+                ->Admin("primary", "POST", "/api/v1/sites",
+                        R"({"name": "secondary-9", "url": "http://127.0.0.1:9"})")
+                .status,
+            409);
+  // A site that never reported is unhealthy in the fleet view, and so
+  // `status --all` says.
+  nlohmann::json nine;
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        nine = SiteIn(Sites("secondary-1"), "secondary-9");
+        return nine.is_object();
+      },
+      30));
+  EXPECT_FALSE(nine["health"]["healthy"].get<bool>()) << nine.dump();
+  auto all = test::RunGeorep({"status", "--all", "--config", topo_->Config("primary")});
+  EXPECT_EQ(all.exit_code, 1) << all.output;
+  EXPECT_NE(all.output.find("secondary-9: it has sent no status report"), std::string::npos)
+      << all.output;
+  EXPECT_EQ(topo_->Request("primary", "DELETE", "/api/v1/sites/secondary-9").status, 401);
+  EXPECT_EQ(topo_->Admin("primary", "DELETE", "/api/v1/sites/primary").status, 409);
+  EXPECT_EQ(topo_->Admin("primary", "DELETE", "/api/v1/sites/secondary-9").status, 200);
+  EXPECT_EQ(topo_->Request("primary", "GET", "/api/v1/sites/secondary-9").status, 404);
+}
+
+TEST_F(FleetTest, ChangedCapacitiesTakeEffectMidSyncAndADisabledSecondaryStopsFetching) {
+  // Capacity changes while a backlog is claimed: the engine restarts with
+  // them and every row it had claimed is synced all the same. The backlog:
+  // 2,000 uploads committed at once (files first, then one INSERT).
+  constexpr int kBacklog = 2000;
+  int64_t before = topo_->Count("secondary-1", "upload", "synced");
+  std::string root = topo_->Site("primary")["storage_root"].get<std::string>();
+  ASSERT_TRUE(MakeDirs(root + "/upload/bulk").ok());
+  for (int i = 0; i < kBacklog; ++i) {
+    std::ofstream(absl::StrCat(root, "/upload/bulk/", i)) << "bulk";
+  }
+  auto inserted = topo_->MainDb("primary")->Exec(
+      "INSERT INTO sample.uploads (file_path, size, sha256) SELECT 'upload/bulk/' || g, 4, $1 "
+      "FROM generate_series(0, $2) g",
+      {Sha256Hex("bulk"), absl::StrCat(kBacklog - 1)});
+  ASSERT_TRUE(inserted.ok()) << inserted.status();
+  ASSERT_TRUE(test::WaitFor(
+      [&] { return topo_->Count("secondary-1", "upload", "synced") > before + 5; }, 60));
+  const double changed_at = WallSeconds();
+  for (int capacity : {3, 7}) {
+    auto put = topo_->Admin("primary", "PUT", "/api/v1/sites/secondary-1",
+                            absl::StrCat(R"({"files_max_capacity": )", capacity,
+                                         R"(, "reverify_interval_seconds": 3600})"));
+    ASSERT_EQ(put.status, 200) << put.body;
+    auto echoed = nlohmann::json::parse(put.body, nullptr, false);
+    EXPECT_EQ(echoed["files_max_capacity"], capacity) << put.body;
+    EXPECT_EQ(echoed["reverify_interval_seconds"], 3600) << put.body;
+  }
+  EXPECT_TRUE(test::WaitFor(
+      [&] { return topo_->Count("secondary-1", "upload", "synced") >= before + kBacklog; }, 120))
+      << topo_->Status("secondary-1").dump();
+  std::printf("[ figures  ] %d uploads synced %.1f s after the first capacity change\n", kBacklog,
+              WallSeconds() - changed_at);
+  EXPECT_EQ(topo_->Count("secondary-1", "upload", "started"), 0);
+  auto cleared = topo_->Admin("primary", "PUT", "/api/v1/sites/secondary-1",
+                              R"({"reverify_interval_seconds": null})");
+  EXPECT_TRUE(
+      nlohmann::json::parse(cleared.body, nullptr, false)["reverify_interval_seconds"].is_null())
+      << cleared.body;
+
+  // Disabled: secondary-2 takes nothing new while secondary-1 does.
+  const double disabling_at = WallSeconds();
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        return topo_->Count("secondary-2", "upload", "synced") ==
+               topo_->Count("secondary-1", "upload", "synced");
+      },
+      120));
+  std::printf("[ figures  ] secondary-2 caught up %.1f s later\n", WallSeconds() - disabling_at);
+  auto off = topo_->Admin("primary", "PUT", "/api/v1/sites/secondary-2", R"({"enabled": false})");
+  ASSERT_EQ(off.status, 200) << off.body;
+  EXPECT_FALSE(nlohmann::json::parse(off.body, nullptr, false)["enabled"].get<bool>());
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        auto st = topo_->Status("secondary-2");
+        return st.is_object() && st["enabled"] == false && st["engine"] == "none";
+      },
+      30))
+      << topo_->Status("secondary-2").dump();
+  int64_t held = topo_->Count("secondary-2", "upload", "registry");
+  std::vector<int64_t> more = WriteUploads(10, "while disabled");
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        return topo_->Count("secondary-1", "upload", "synced") >=
+               held + static_cast<int64_t>(more.size());
+      },
+      60));
+  EXPECT_EQ(topo_->Count("secondary-2", "upload", "registry"), held)
+      << "a disabled secondary queued new items";
+  nlohmann::json two = SiteIn(Sites("primary"), "secondary-2");
+  EXPECT_TRUE(two["health"]["healthy"].get<bool>()) << two.dump();
+  EXPECT_NE(two["health"]["notes"].dump().find("disabled"), std::string::npos) << two.dump();
+
+  auto on = topo_->Admin("primary", "PUT", "/api/v1/sites/secondary-2", R"({"enabled": true})");
+  ASSERT_EQ(on.status, 200) << on.body;
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        return topo_->Count("secondary-2", "upload", "synced") ==
+               topo_->Count("secondary-1", "upload", "synced");
+      },
+      120))
+      << topo_->Status("secondary-2").dump();
+}
+
+TEST_F(FleetTest, TheRegistryBrowserAndFailuresShowAPlantedFailureWithItsReason) {
+  // Enough synced rows for two pages, and an upload whose file the primary
+  // lost (and the secondary too: an identical copy in place would be
+  // adopted without asking the primary).
+  std::vector<int64_t> ids = WriteUploads(11, "to browse");
+  ASSERT_EQ(ids.size(), 11u);
+  const int64_t id = ids.back();
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        auto r = topo_->Request(
+            "secondary-1", "GET",
+            absl::StrCat("/api/v1/replicables/upload/registry?state=synced&id=", id));
+        auto j = nlohmann::json::parse(r.body, nullptr, false);
+        return r.status == 200 && j["items"].size() == 1;
+      },
+      60));
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "%02lx", static_cast<long>(id % 256));
+  std::string file = absl::StrCat(topo_->Site("primary")["storage_root"].get<std::string>(),
+                                  "/upload/", hex, "/", id);
+  ASSERT_TRUE(std::filesystem::remove(file)) << file;
+  std::string copy = absl::StrCat(topo_->Site("secondary-1")["storage_root"].get<std::string>(),
+                                  "/upload/", hex, "/", id);
+  ASSERT_TRUE(std::filesystem::remove(copy)) << copy;
+  auto resync = topo_->Admin("secondary-1", "POST",
+                             absl::StrCat("/api/v1/replicables/upload/", id, "/resync"));
+  ASSERT_EQ(resync.status, 202) << resync.body;
+
+  nlohmann::json failed;
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        auto r = topo_->Request("secondary-1", "GET",
+                                "/api/v1/replicables/upload/registry?state=failed&limit=1000");
+        failed = nlohmann::json::parse(r.body, nullptr, false);
+        if (r.status != 200 || !failed["items"].is_array()) return false;
+        for (const auto& item : failed["items"]) {
+          if (item["id"] == id) return true;
+        }
+        return false;
+      },
+      60))
+      << failed.dump(2);
+  for (const auto& item : failed["items"]) {
+    if (item["id"] != id) continue;
+    EXPECT_EQ(item["state"], "failed");
+    EXPECT_TRUE(item["missing_on_primary"].get<bool>()) << item.dump();
+    EXPECT_TRUE(item["last_sync_failure"].is_string()) << item.dump();
+    EXPECT_TRUE(item["retry_at"].is_string()) << item.dump();
+  }
+  auto cli = test::RunGeorep({"failures", "upload", "--config", topo_->Config("secondary-1")});
+  EXPECT_EQ(cli.exit_code, 0) << cli.output;
+  EXPECT_NE(cli.output.find(absl::StrCat(id)), std::string::npos) << cli.output;
+  EXPECT_NE(cli.output.find("missing on the primary"), std::string::npos) << cli.output;
+  auto none = test::RunGeorep({"failures", "lfs_object", "--config", topo_->Config("secondary-1")});
+  EXPECT_EQ(none.exit_code, 0) << none.output;
+  EXPECT_NE(none.output.find("no failed lfs_object items"), std::string::npos) << none.output;
+
+  // Keyset pages: ascending, disjoint, and the next page starts after the last.
+  auto page = [&](int64_t after) {
+    auto r = topo_->Request(
+        "secondary-1", "GET",
+        absl::StrCat("/api/v1/replicables/upload/registry?state=synced&limit=5&after=", after));
+    return nlohmann::json::parse(r.body, nullptr, false);
+  };
+  nlohmann::json first = page(0);
+  ASSERT_EQ(first["items"].size(), 5u) << first.dump();
+  ASSERT_TRUE(first["next_after"].is_number_integer()) << first.dump();
+  nlohmann::json second = page(first["next_after"].get<int64_t>());
+  ASSERT_EQ(second["items"].size(), 5u) << second.dump();
+  int64_t previous = 0;
+  for (const auto* p : {&first, &second}) {
+    for (const auto& item : (*p)["items"]) {
+      EXPECT_GT(item["id"].get<int64_t>(), previous);
+      previous = item["id"].get<int64_t>();
+      EXPECT_EQ(item["state"], "synced");
+    }
+  }
+  for (const char* bad :
+       {"state=lost", "verification=maybe", "limit=0", "limit=5000", "after=-1", "id=x"}) {
+    auto r = topo_->Request("secondary-1", "GET",
+                            absl::StrCat("/api/v1/replicables/upload/registry?", bad));
+    EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
+  }
+  EXPECT_EQ(topo_->Request("secondary-1", "GET", "/api/v1/replicables/nothing/registry").status,
+            404);
+  EXPECT_EQ(topo_->Request("primary", "GET", "/api/v1/replicables/upload/registry").status, 409);
+}
+
+TEST_F(FleetTest, ASecondaryWhoseReportsStopTurnsUnhealthyInTheFleetView) {
+  int pid = topo_->Pid("secondary-2");
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  ASSERT_TRUE(test::WaitFor([&] { return kill(pid, 0) != 0; }, 30));
+  nlohmann::json two;
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        two = SiteIn(Sites("primary"), "secondary-2");
+        return two.is_object() && two["health"]["healthy"] == false;
+      },
+      60))
+      << two.dump();
+  EXPECT_NE(two["health"]["reasons"].dump().find("last status report is"), std::string::npos)
+      << two.dump();
+  auto all = test::RunGeorep({"status", "--all", "--config", topo_->Config("primary")});
+  EXPECT_EQ(all.exit_code, 1) << all.output;
+  // Back, it reports again and is healthy again.
+  ASSERT_TRUE(topo_->Up());
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        two = SiteIn(Sites("primary"), "secondary-2");
+        return two.is_object() && two["health"]["healthy"] == true;
+      },
+      60))
+      << two.dump();
+}
+
+}  // namespace
+}  // namespace georep
