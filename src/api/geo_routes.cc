@@ -53,6 +53,15 @@ absl::StatusOr<std::optional<site::Site>> SiteDirectory::ByAccessKey(
     if (auto s = Refresh(); !s.ok()) return s;
   }
   auto it = by_key_.find(access_key);
+  // A key the copy says is unknown or disabled is looked up again (at most
+  // every kRecheckSeconds): a site just added or enabled again is accepted
+  // at once, not refused until the copy expires, while the secondary, which
+  // sees the change in its replica, already fetches.
+  if ((it == by_key_.end() || !it->second.enabled) &&
+      WallSeconds() - loaded_at_ > kRecheckSeconds) {
+    if (auto s = Refresh(); !s.ok()) return s;
+    it = by_key_.find(access_key);
+  }
   if (it == by_key_.end()) return std::optional<site::Site>();
   return std::optional<site::Site>(it->second);
 }
@@ -367,11 +376,11 @@ void AddGeoRoutes(Router& router, const GeoRouteContext& ctx) {
       std::map<int, int64_t> blobs;  // by the HTTP code each blob was answered with
       HttpResponse r = handler(ctx, req, p, blobs);
       if (ctx.metrics) {
-        ctx.metrics->Add("geo_retrieve_requests_total",
+        ctx.metrics->Add("georep_retrieve_requests_total",
                          {{"replicable", p.at("replicable")}, {"status", absl::StrCat(r.status)}},
                          1);
         for (const auto& [code, n] : blobs) {
-          ctx.metrics->Add("geo_retrieve_blobs_total",
+          ctx.metrics->Add("georep_retrieve_blobs_total",
                            {{"replicable", p.at("replicable")}, {"status", absl::StrCat(code)}}, n);
         }
       }

@@ -44,7 +44,8 @@
 namespace georep::api {
 
 // Sites by access key, read from geo_nodes and kept for a few seconds, so a
-// site disabled on the primary is refused within that time. Thread-safe.
+// site disabled on the primary is refused within that time; an unknown or
+// disabled key is looked up again at once. Thread-safe.
 class SiteDirectory {
  public:
   explicit SiteDirectory(std::string main_conninfo, double ttl_seconds = 3);
@@ -53,6 +54,7 @@ class SiteDirectory {
 
  private:
   absl::Status Refresh() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static constexpr double kRecheckSeconds = 0.2;
   const std::string conninfo_;
   const double ttl_seconds_;
   Mutex mu_;

@@ -145,7 +145,7 @@ std::optional<HttpResponse> HandleGit(const GitRouteContext& ctx, const HttpRequ
   HttpResponse r = Handle(ctx, req, *gp);
   if (ctx.metrics) {
     ctx.metrics->Add(
-        "geo_git_http_requests_total",
+        "georep_git_http_requests_total",
         {{"service", gp->service == "git-receive-pack" ? "receive-pack" : "upload-pack"},
          {"route", gp->geo ? "geo" : "user"},
          {"status", absl::StrCat(r.status)}},

@@ -18,54 +18,91 @@ const MetricDef kMetrics[] = {
     {"georep_up", "gauge", "1 while the site daemon is serving"},
     {"georep_site_info", "gauge", "Always 1; labels name this site and its role"},
     {"georep_uptime_seconds", "gauge", "Seconds since the daemon started"},
-    {"geo_db_reachable", "gauge", "1 if the main database answered the last sample"},
-    {"geo_db_replication_lag_seconds", "gauge",
+    {"georep_db_reachable", "gauge", "1 if the main database answered the last sample"},
+    {"georep_db_replication_lag_seconds", "gauge",
      "Secondary: seconds the main database standby is behind the primary (0 when caught up)"},
-    {"geo_db_replication_streaming", "gauge",
+    {"georep_db_replication_streaming", "gauge",
      "Secondary: 1 while the standby streams WAL from the primary"},
-    {"geo_db_replay_backlog_bytes", "gauge", "Secondary: WAL received but not yet replayed"},
-    {"geo_replication_paused", "gauge",
+    {"georep_db_replay_backlog_bytes", "gauge", "Secondary: WAL received but not yet replayed"},
+    {"georep_replication_paused", "gauge",
      "Secondary: 1 while an operator has paused its replication (georep replication pause)"},
-    {"geo_db_slot_retained_bytes", "gauge",
+    {"georep_db_slot_retained_bytes", "gauge",
      "Primary: WAL kept for a replication slot, by slot name"},
-    {"geo_db_slot_active", "gauge", "Primary: 1 while a standby streams through the slot"},
-    {"geo_retrieve_requests_total", "counter",
+    {"georep_db_slot_active", "gauge", "Primary: 1 while a standby streams through the slot"},
+    {"georep_registry_items", "gauge",
+     "Secondary: registry rows by replicable and sync state (pending, started, synced, failed)"},
+    {"georep_verification_items", "gauge",
+     "Secondary: registry rows by replicable and verification state (pending, started, "
+     "succeeded, failed, disabled: waiting for the primary's checksum)"},
+    {"georep_checksum_items", "gauge",
+     "Primary: items by replicable and checksum state (pending, started, succeeded, failed)"},
+    {"georep_sync_duration_seconds",
+     "histogram",
+     "Secondary: time to sync one item, or one batch of blobs fetched in one request, by "
+     "replicable",
+     {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}},
+    {"georep_cursor_last_event_id", "gauge",
+     "Secondary: the last event the log cursor applied (0 before it first runs)"},
+    {"georep_cursor_events_behind", "gauge",
+     "Secondary: events in the replayed log the cursor has not applied yet"},
+    {"georep_cursor_seconds_behind", "gauge",
+     "Secondary: age of the oldest event the cursor has not applied (0 when none)"},
+    {"georep_event_log_oldest_id", "gauge", "Primary: the oldest event id the event log holds"},
+    {"georep_event_log_newest_id", "gauge", "Primary: the newest event id the event log holds"},
+    {"georep_retrieve_requests_total", "counter",
      "Primary: blob retrieve requests from secondaries, by replicable and HTTP status"},
-    {"geo_retrieve_blobs_total", "counter",
+    {"georep_retrieve_blobs_total", "counter",
      "Primary: blobs answered to secondaries (one a request, or many in a batch), by replicable "
      "and status"},
-    {"geo_git_http_requests_total", "counter",
+    {"georep_git_http_requests_total", "counter",
      "Git smart HTTP requests, by service, route (user or geo) and HTTP status"},
-    {"geo_git_processes_total", "counter",
+    {"georep_git_processes_total", "counter",
      "git processes this daemon started (fetches, clones, http-backend)"},
     {"georep_loop_errors_total", "counter",
      "Failed rounds of each background loop (log cursor, scheduler, verifier, ...), by loop"},
 };
 
-// geo_<plural of the name>: geo_upload*s*, geo_project_repositor*ies*.
-std::string MetricPrefix(const ReplicableSpec& spec) {
-  const std::string& n = spec.name;
-  if (!n.empty() && n.back() == 'y') return absl::StrCat("geo_", n.substr(0, n.size() - 1), "ies");
-  return absl::StrCat("geo_", n, "s");
-}
+int64_t At(const framework::Counts& counts, const std::string& key, int state);
 
-nlohmann::json ReplicableCounts(bool primary, const framework::Counts& counts,
-                                const std::string& name);
+// The labelled count series of every replicable, from the maintained counts.
+void SetCounts(MetricsRegistry& m, const std::vector<ReplicableSpec>& specs, bool primary,
+               const framework::Counts& counts) {
+  for (const char* name :
+       {"georep_registry_items", "georep_verification_items", "georep_checksum_items"}) {
+    m.Clear(name);
+  }
+  for (const auto& spec : specs) {
+    if (primary) {
+      for (int state : {framework::kVerificationPending, framework::kVerificationStarted,
+                        framework::kVerificationSucceeded, framework::kVerificationFailed}) {
+        m.Set("georep_checksum_items",
+              {{"replicable", spec.name}, {"state", framework::VerificationShortName(state)}},
+              static_cast<double>(At(counts, spec.name, state)));
+      }
+      continue;
+    }
+    for (int state = 0; state <= 3; ++state) {
+      m.Set("georep_registry_items",
+            {{"replicable", spec.name}, {"state", framework::SyncStateName(state)}},
+            static_cast<double>(At(counts, spec.name, state)));
+    }
+    for (int state : {framework::kVerificationPending, framework::kVerificationStarted,
+                      framework::kVerificationSucceeded, framework::kVerificationFailed,
+                      framework::kVerificationDisabled}) {
+      m.Set("georep_verification_items",
+            {{"replicable", spec.name}, {"state", framework::VerificationShortName(state)}},
+            static_cast<double>(At(counts, spec.name + ":verification", state)));
+    }
+  }
+}
 
 void UpdateMetrics(const SiteContext& ctx, const site::ReplicationSnapshot& snap) {
   const site::Site self = ctx.role->Get().self;
-  ctx.metrics->Set("geo_git_processes_total", {}, static_cast<double>(git::GitProcessesStarted()));
   MetricsRegistry& m = *ctx.metrics;
+  m.Set("georep_git_processes_total", {}, static_cast<double>(git::GitProcessesStarted()));
   if (ctx.registry_counts) {
     auto counts = ctx.registry_counts(self.primary);
-    if (counts.ok()) {
-      for (const auto& spec : ctx.specs) {
-        nlohmann::json c = ReplicableCounts(self.primary, *counts, spec.name);
-        for (const auto& [key, value] : c.items()) {
-          m.Set(absl::StrCat(MetricPrefix(spec), "_", key), {}, value.get<double>());
-        }
-      }
-    }
+    if (counts.ok()) SetCounts(m, ctx.specs, self.primary, *counts);
   }
   for (const auto& [loop, errors] : LoopErrorCounts()) {
     m.Set("georep_loop_errors_total", {{"loop", loop}}, static_cast<double>(errors));
@@ -74,52 +111,42 @@ void UpdateMetrics(const SiteContext& ctx, const site::ReplicationSnapshot& snap
   m.Clear("georep_site_info");
   m.Set("georep_site_info", {{"site", self.name}, {"role", std::string(self.Role())}}, 1);
   m.Set("georep_uptime_seconds", {}, WallSeconds() - ctx.started_at);
-  m.Set("geo_db_reachable", {}, snap.database_reachable ? 1 : 0);
+  m.Set("georep_db_reachable", {}, snap.database_reachable ? 1 : 0);
   if (!self.primary) {
-    m.Set("geo_db_replication_lag_seconds", {}, snap.replay_lag_seconds);
-    m.Set("geo_db_replication_streaming", {}, snap.streaming ? 1 : 0);
-    m.Set("geo_db_replay_backlog_bytes", {}, static_cast<double>(snap.replay_backlog_bytes));
-    m.Set("geo_replication_paused", {}, ctx.paused && ctx.paused() ? 1 : 0);
+    m.Set("georep_db_replication_lag_seconds", {}, snap.replay_lag_seconds);
+    m.Set("georep_db_replication_streaming", {}, snap.streaming ? 1 : 0);
+    m.Set("georep_db_replay_backlog_bytes", {}, static_cast<double>(snap.replay_backlog_bytes));
+    m.Set("georep_replication_paused", {}, ctx.paused && ctx.paused() ? 1 : 0);
+    if (ctx.event_backlog) {
+      auto b = ctx.event_backlog();
+      if (b.ok()) {
+        m.Set("georep_cursor_last_event_id", {}, static_cast<double>(b->cursor));
+        m.Set("georep_cursor_events_behind", {}, static_cast<double>(b->not_applied));
+        m.Set("georep_cursor_seconds_behind", {}, b->oldest_unapplied_seconds);
+      }
+    }
   } else {
-    m.Clear("geo_db_slot_retained_bytes");
-    m.Clear("geo_db_slot_active");
+    m.Clear("georep_db_slot_retained_bytes");
+    m.Clear("georep_db_slot_active");
     for (const auto& s : snap.standbys) {
-      m.Set("geo_db_slot_retained_bytes", {{"slot", s.slot_name}},
+      m.Set("georep_db_slot_retained_bytes", {{"slot", s.slot_name}},
             static_cast<double>(s.retained_bytes));
-      m.Set("geo_db_slot_active", {{"slot", s.slot_name}}, s.active ? 1 : 0);
+      m.Set("georep_db_slot_active", {{"slot", s.slot_name}}, s.active ? 1 : 0);
+    }
+    if (ctx.event_log_span) {
+      auto span = ctx.event_log_span();
+      if (span.ok()) {
+        m.Set("georep_event_log_oldest_id", {}, static_cast<double>(span->oldest));
+        m.Set("georep_event_log_newest_id", {}, static_cast<double>(span->newest));
+      }
     }
   }
 }
 
 }  // namespace
 
-constexpr const char* kCountNames[] = {"registry", "pending", "started", "synced", "failed"};
-constexpr const char* kPrimaryNames[] = {"checksummed", "checksum_failed", "checksum_pending"};
-
-std::vector<MetricDef> SiteMetricDefs(const std::vector<ReplicableSpec>& specs) {
-  std::vector<MetricDef> defs(std::begin(kMetrics), std::end(kMetrics));
-  for (const auto& spec : specs) {
-    for (const char* what : kCountNames) {
-      std::string help = std::string(what) == "registry"
-                             ? absl::StrCat("Secondary: registry rows of ", spec.title, " items")
-                             : absl::StrCat("Secondary: ", spec.title, " items in state ", what);
-      defs.push_back({absl::StrCat(MetricPrefix(spec), "_", what), "gauge", help});
-    }
-    defs.push_back(
-        {absl::StrCat(MetricPrefix(spec), "_verified"), "gauge",
-         absl::StrCat("Secondary: ", spec.title, " copies whose checksum matched the primary's")});
-    defs.push_back(
-        {absl::StrCat(MetricPrefix(spec), "_verification_disabled"), "gauge",
-         absl::StrCat("Secondary: ", spec.title, " copies waiting for the primary's checksum")});
-    defs.push_back(
-        {absl::StrCat(MetricPrefix(spec), "_verification_failed"), "gauge",
-         absl::StrCat("Secondary: ", spec.title, " copies whose checksum did not match")});
-    for (const char* what : kPrimaryNames) {
-      defs.push_back({absl::StrCat(MetricPrefix(spec), "_", what), "gauge",
-                      absl::StrCat("Primary: ", spec.title, " items ", what)});
-    }
-  }
-  return defs;
+std::vector<MetricDef> SiteMetricDefs() {
+  return std::vector<MetricDef>(std::begin(kMetrics), std::end(kMetrics));
 }
 
 namespace {
@@ -235,6 +262,17 @@ std::string StatusJson(const SiteContext& ctx) {
       {"sampled_at", snap.sampled_at},
       {"database", db}};
   if (!self.primary) {
+    j["cursor"] = nullptr;
+    if (ctx.event_backlog) {
+      auto b = ctx.event_backlog();
+      if (b.ok()) {
+        j["cursor"] = {{"started", b->started},
+                       {"last_event_id", b->cursor},
+                       {"newest_event_id", b->last_event},
+                       {"events_behind", b->not_applied},
+                       {"seconds_behind", b->oldest_unapplied_seconds}};
+      }
+    }
     j["paused"] = ctx.paused && ctx.paused();
     std::string detached = ctx.detached_for ? ctx.detached_for() : "";
     j["detached_for"] = detached.empty() ? nlohmann::json() : nlohmann::json(detached);

@@ -10,6 +10,7 @@
 #include "api/admin_auth.h"
 #include "api/health.h"
 #include "api/router.h"
+#include "framework/dataloss.h"
 #include "framework/registry_store.h"
 #include "georep/replicable.h"
 #include "site/config.h"
@@ -42,13 +43,16 @@ struct SiteContext {
   // The engine the daemon runs now: "primary", "secondary" or "none"
   // (paused, disabled, or its role not settled).
   std::function<std::string()> engine;
+  // Secondary: where its log cursor is in the replayed event log.
+  std::function<absl::StatusOr<framework::EventBacklog>()> event_backlog;
+  // Primary: the ids its event log holds.
+  std::function<absl::StatusOr<framework::EventLogSpan>()> event_log_span;
   AdminAuth admin;  // who may call what (api/admin_auth.h)
 };
 
-// The metric list of a site (name, type, help), read by /metrics: the fixed
-// ones and five per replicable (geo_<name>s_registry, _pending, _started,
-// _synced, _failed).
-std::vector<MetricDef> SiteMetricDefs(const std::vector<ReplicableSpec>& specs);
+// The metric list of a site (name, type, help), read by /metrics. One
+// prefix, georep_; replicables and states are labels.
+std::vector<MetricDef> SiteMetricDefs();
 
 // The verdict of GET /api/v1/health, from the latest sample and the
 // context's callbacks.

@@ -67,6 +67,19 @@ SecondaryEngine::SecondaryEngine(const SiteContext& site, const site::Site& self
                                       .batch = c.backfill_batch,
                                       .interval_seconds = c.backfill_interval_seconds};
   threads_.emplace_back([this, backfill, specs = site.specs] {
+    // The first pass after the log cursor's first position: what is created
+    // before that position is the backfill's, and found by this pass.
+    std::unique_ptr<db::Connection> tracking;
+    while (!stop_.stopped()) {
+      if (db::EnsureOpen(tracking, backfill.tracking_conninfo).ok()) {
+        auto started = events::CursorStarted(*tracking);
+        if (started.ok() && *started) break;
+        if (!started.ok()) tracking.reset();
+      }
+      stop_.WaitFor(0.2);
+    }
+    tracking.reset();
+    if (stop_.stopped()) return;
     framework::Backfill b(backfill, specs);
     b.Run(stop_);
   });
@@ -84,6 +97,11 @@ SecondaryEngine::SecondaryEngine(const SiteContext& site, const site::Site& self
       .capacity = std::max(1, self.files_max_capacity),
       .dead_worker_seconds = c.dead_worker_seconds,
       .sync_timeout_seconds = c.sync_timeout_seconds};
+  if (site.metrics != nullptr) {
+    sched.on_synced = [metrics = site.metrics](const ReplicableSpec& spec, double seconds) {
+      metrics->Observe("georep_sync_duration_seconds", {{"replicable", spec.name}}, seconds);
+    };
+  }
   scheduler_ = std::make_unique<framework::Scheduler>(sched, site.specs);
   scheduler_->Start();
 

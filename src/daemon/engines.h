@@ -22,6 +22,7 @@
 #include "site/config.h"
 #include "site/role.h"
 #include "site/sites.h"
+#include "util/metrics.h"
 #include "util/mutex.h"
 #include "util/stop_signal.h"
 
@@ -31,7 +32,8 @@ namespace georep::daemon {
 struct SiteContext {
   const site::Config* config = nullptr;
   std::vector<ReplicableSpec> specs;
-  std::string worker_id;  // this daemon's, in claims and heartbeats
+  std::string worker_id;               // this daemon's, in claims and heartbeats
+  MetricsRegistry* metrics = nullptr;  // may be null (tests)
 };
 
 class PrimaryEngine {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "api/admin_page.h"
 #include "api/fleet_routes.h"
 #include "api/geo_routes.h"
 #include "api/git_routes.h"
@@ -131,7 +132,7 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
   monitor.SampleOnce();
   monitor.Start();
 
-  MetricsRegistry metrics(api::SiteMetricDefs(*specs));
+  MetricsRegistry metrics(api::SiteMetricDefs());
   api::SiteContext ctx{config, &role, &monitor, &metrics, WallSeconds(), *specs};
   // Secondary: registry counts in its tracking DB; primary: checksum counts in the main DB.
   ctx.registry_counts = [&config](bool primary) -> absl::StatusOr<framework::Counts> {
@@ -143,9 +144,23 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
   auto admin = api::LoadAdminAuth(config.admin_token_file, config.admin_reads);
   if (!admin.ok()) return Fail(2, admin.status().message());
   ctx.admin = std::move(*admin);
+  ctx.event_backlog = [&config]() -> absl::StatusOr<framework::EventBacklog> {
+    db::Connection* standby = db::ThreadConnection(config.main_database);
+    db::Connection* tracking = db::ThreadConnection(config.tracking_database);
+    if (standby == nullptr || tracking == nullptr) {
+      return absl::UnavailableError("database unreachable");
+    }
+    return framework::UnappliedEvents(*standby, *tracking);
+  };
+  ctx.event_log_span = [&config]() -> absl::StatusOr<framework::EventLogSpan> {
+    db::Connection* main = db::ThreadConnection(config.main_database);
+    if (main == nullptr) return absl::UnavailableError("main database unreachable");
+    return framework::ReadEventLogSpan(*main);
+  };
   api::Router router;
   api::AddSiteRoutes(router, ctx);
   api::AddFleetRoutes(router, ctx);
+  api::AddAdminPage(router);
   api::SiteDirectory site_directory(config.main_database);
   // Mounted on every site; they serve while this site is the primary.
   api::GeoRouteContext geo{.main_conninfo = config.main_database,
@@ -161,7 +176,7 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
   // The engine of this site's role: its threads run until it is destroyed.
   char host[128] = {0};
   gethostname(host, sizeof host - 1);
-  SiteContext site{&config, *specs, absl::StrCat(host, ".", getpid(), ".", RandomHex(3))};
+  SiteContext site{&config, *specs, absl::StrCat(host, ".", getpid(), ".", RandomHex(3)), &metrics};
   auto runner = std::make_unique<SiteRunner>(site, &role, kRolePollSeconds);
   ctx.paused = [r = runner.get()] { return r->paused(); };
   ctx.detached_for = [r = runner.get()] { return r->detached_for(); };

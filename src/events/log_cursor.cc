@@ -295,4 +295,10 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
   return static_cast<int>(fresh->size() + late.size());
 }
 
+absl::StatusOr<bool> CursorStarted(db::Connection& tracking) {
+  auto r = tracking.Exec("SELECT 1 FROM georep.event_cursor WHERE name = 'main'");
+  if (!r.ok()) return r.status();
+  return r->rows() > 0;
+}
+
 }  // namespace georep::events

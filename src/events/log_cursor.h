@@ -16,7 +16,8 @@
 // a batch at a time, until they are found or `gap_timeout` passes; anything
 // missed even then is found by the consistency backfill.
 // With no saved position the cursor starts at the newest event: rows that
-// existed before are the backfill's job.
+// existed before are the backfill's job, whose first pass comes after
+// (CursorStarted).
 //
 // Not thread-safe: one thread runs a LogCursor.
 #pragma once
@@ -75,5 +76,10 @@ class LogCursor {
 };
 
 inline constexpr char kCursorLease[] = "log_cursor";
+
+// Whether the log cursor of this tracking database has recorded a position.
+// The backfill's first pass waits for it: rows created between a pass and
+// the cursor's first position would otherwise wait for the next pass.
+absl::StatusOr<bool> CursorStarted(db::Connection& tracking);
 
 }  // namespace georep::events

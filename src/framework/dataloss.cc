@@ -32,11 +32,22 @@ absl::StatusOr<EventBacklog> UnappliedEvents(db::Connection& standby, db::Connec
   auto after = standby.Exec(
       "SELECT (SELECT count(*) FROM georep.geo_event_log WHERE id > $1) + "
       "(SELECT count(*) FROM georep.geo_event_log l JOIN unnest($2::bigint[], $3::bigint[]) "
-      "AS g(lo, hi) ON l.id BETWEEN g.lo AND g.hi)",
+      "AS g(lo, hi) ON l.id BETWEEN g.lo AND g.hi), "
+      "coalesce((SELECT greatest(0, extract(epoch FROM now() - created_at))::float8 "
+      "FROM georep.geo_event_log WHERE id > $1 ORDER BY id LIMIT 1), 0)",
       {absl::StrCat(b.cursor), db::BigintArray(lo), db::BigintArray(hi)});
   if (!after.ok()) return after.status();
   b.not_applied = after->GetInt64(0, 0);
+  b.oldest_unapplied_seconds = after->GetDouble(0, 1);
   return b;
+}
+
+absl::StatusOr<EventLogSpan> ReadEventLogSpan(db::Connection& main) {
+  auto r = main.Exec(
+      "SELECT coalesce((SELECT id FROM georep.geo_event_log ORDER BY id LIMIT 1), 0), "
+      "coalesce((SELECT id FROM georep.geo_event_log ORDER BY id DESC LIMIT 1), 0)");
+  if (!r.ok()) return r.status();
+  return EventLogSpan{r->GetInt64(0, 0), r->GetInt64(0, 1)};
 }
 
 absl::StatusOr<ReplicableLoss> UnverifiedItems(db::Connection& standby, db::Connection& tracking,

@@ -23,8 +23,18 @@ struct EventBacklog {
   int64_t cursor = 0;       // the last event id the cursor applied (0 before it starts)
   int64_t last_event = 0;   // the newest event id in the replayed log
   int64_t not_applied = 0;  // events after the cursor, and late ones inside its gaps
+  // Age of the oldest event after the cursor (by its created_at on the
+  // primary); 0 when there is none.
+  double oldest_unapplied_seconds = 0;
 };
 absl::StatusOr<EventBacklog> UnappliedEvents(db::Connection& standby, db::Connection& tracking);
+
+// The ids the event log holds now, oldest and newest (0 and 0 when empty).
+struct EventLogSpan {
+  int64_t oldest = 0;
+  int64_t newest = 0;
+};
+absl::StatusOr<EventLogSpan> ReadEventLogSpan(db::Connection& main);
 
 struct MissingItem {
   int64_t id = 0;

@@ -387,7 +387,8 @@ absl::Status ApplyUpdated(db::Connection& tracking, const ReplicableSpec& spec,
       .Exec(SpecSql(spec,
                     "INSERT INTO $REG (model_id) SELECT unnest($1::bigint[]) "
                     "ON CONFLICT (model_id) DO UPDATE SET state = $S_PENDING, retry_count = 0, "
-                    "retry_at = NULL, missing_on_primary = false"),
+                    "retry_at = NULL, missing_on_primary = false, "
+                    "verification_state = $V_PENDING"),
             {db::BigintArray(ids)})
       .status();
 }

@@ -184,7 +184,8 @@ absl::StatusOr<int64_t> Resync(db::Connection& tracking, const ReplicableSpec& s
                                const Selection& sel) {
   auto r = tracking.Exec(SpecSql(
       spec, absl::StrCat("UPDATE $REG SET state = $S_PENDING, retry_count = 0, retry_at = NULL, "
-                         "missing_on_primary = false WHERE state <> $S_STARTED AND ",
+                         "missing_on_primary = false, verification_state = $V_PENDING "
+                         "WHERE state <> $S_STARTED AND ",
                          SelectionSql(sel,
                                       "(state = $S_FAILED OR verification_state = "
                                       "$V_FAILED)"))));

@@ -199,8 +199,12 @@ void Scheduler::Work() {
       syncer = opt_.make_syncer ? opt_.make_syncer(spec.strategy, opt_.sync)
                                 : MakeSyncer(spec.strategy, opt_.sync);
     }
+    const auto started = Clock::now();
     absl::Status s =
         items.size() == 1 ? syncer->Sync(spec, items[0]) : syncer->SyncBatch(spec, items);
+    if (opt_.on_synced) {
+      opt_.on_synced(spec, std::chrono::duration<double>(Clock::now() - started).count());
+    }
     if (!s.ok()) {
       log::Warn("sync outcome not recorded", {{"replicable", spec.name},
                                               {"id", items[0].model_id},

@@ -42,6 +42,9 @@ struct SchedulerOptions {
   // Makes a worker thread's syncer for a strategy; empty: the strategy's own
   // (MakeSyncer). Tests hand in a fake.
   std::function<std::unique_ptr<Syncer>(Strategy, const SyncContext&)> make_syncer;
+  // Told how long each sync took (one item, or one batch fetched in one
+  // request), for metrics; may be empty.
+  std::function<void(const ReplicableSpec&, double seconds)> on_synced;
 };
 
 class Scheduler {

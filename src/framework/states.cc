@@ -42,14 +42,25 @@ std::optional<int> ParseSyncState(absl::string_view name) {
   return std::nullopt;
 }
 
+const char* VerificationShortName(int state) {
+  switch (state) {
+    case kVerificationPending:
+      return "pending";
+    case kVerificationStarted:
+      return "started";
+    case kVerificationSucceeded:
+      return "succeeded";
+    case kVerificationFailed:
+      return "failed";
+    case kVerificationDisabled:
+      return "disabled";
+  }
+  return "unknown";
+}
+
 std::optional<int> ParseVerificationState(absl::string_view name) {
-  static constexpr std::pair<const char*, int> kShort[] = {{"pending", kVerificationPending},
-                                                           {"started", kVerificationStarted},
-                                                           {"succeeded", kVerificationSucceeded},
-                                                           {"failed", kVerificationFailed},
-                                                           {"disabled", kVerificationDisabled}};
-  for (const auto& [short_name, state] : kShort) {
-    if (name == short_name || name == VerificationStateName(state)) return state;
+  for (int state = kVerificationPending; state <= kVerificationDisabled; ++state) {
+    if (name == VerificationShortName(state) || name == VerificationStateName(state)) return state;
   }
   return std::nullopt;
 }

@@ -7,6 +7,8 @@
 //                     synced | failed → pending (update event, resync,
 //                     reconciliation, verification mismatch)
 //   verification:     pending → started → succeeded | failed;
+//                     any → pending when the row is queued again (update
+//                     event, resync): the copy it judged is being replaced;
 //                     pending → disabled (the primary has no checksum yet);
 //                     disabled → succeeded | failed (its checksum arrived);
 //                     succeeded | failed → pending (interval, reverify)
@@ -33,6 +35,8 @@ enum VerificationState : int {
   kVerificationDisabled = 4,  // the primary has no checksum yet
 };
 const char* VerificationStateName(int state);
+// "pending", "started", "succeeded", "failed", "disabled": metric labels.
+const char* VerificationShortName(int state);
 
 // The state a name gives ("failed"; for verification also the short names
 // "pending", "started", "succeeded", "failed", "disabled"); nullopt for none.

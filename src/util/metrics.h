@@ -19,8 +19,9 @@ namespace georep {
 
 struct MetricDef {
   std::string name;
-  std::string type;  // "gauge" or "counter"
+  std::string type;  // "gauge", "counter" or "histogram"
   std::string help;
+  std::vector<double> buckets = {};  // histogram: upper bounds, ascending (+Inf is implied)
 };
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
@@ -33,6 +34,8 @@ class MetricsRegistry {
   void Set(absl::string_view name, const Labels& labels, double value);
   // Adds to a value (counters).
   void Add(absl::string_view name, const Labels& labels, double delta);
+  // Counts one observation into a histogram's buckets, sum and count.
+  void Observe(absl::string_view name, const Labels& labels, double value);
   // Removes every series of `name` (e.g. before re-publishing a labelled set).
   void Clear(absl::string_view name);
 
@@ -40,10 +43,16 @@ class MetricsRegistry {
   std::string Render() const;
 
  private:
-  void CheckDeclared(absl::string_view name) const;
+  const MetricDef& Declared(absl::string_view name) const;
+  struct Histogram {
+    std::vector<uint64_t> counts;  // per bucket, not cumulative
+    double sum = 0;
+    uint64_t count = 0;
+  };
   std::vector<MetricDef> defs_;
   mutable Mutex mu_;
   std::map<std::string, std::map<Labels, double>, std::less<>> values_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::map<Labels, Histogram>, std::less<>> histograms_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace georep

@@ -43,7 +43,7 @@ int64_t TempFiles(const test::Topology& topo) {
 // Blobs the primary has served to secondaries, alone or in batches.
 int64_t Served(const test::Topology& topo) {
   return static_cast<int64_t>(
-      topo.MetricSum("primary", "geo_retrieve_blobs_total", "status=\"200\""));
+      topo.MetricSum("primary", "georep_retrieve_blobs_total", "status=\"200\""));
 }
 
 TEST(BlobResilienceTest, KillNineDuringSyncLosesAndStrandsNothing) {

@@ -135,8 +135,10 @@ TEST_F(BlobSyncTest, ThousandBlobsOfMixedTypesArriveByteForByteAndChangesFollow)
 
   // The same counts in Prometheus form.
   auto metrics = topo_->Request("secondary-1", "GET", "/metrics");
-  EXPECT_NE(metrics.body.find("\ngeo_uploads_registry "), std::string::npos) << metrics.body;
-  EXPECT_NE(metrics.body.find("# TYPE geo_package_files_synced gauge"), std::string::npos);
+  EXPECT_NE(metrics.body.find("\ngeorep_registry_items{replicable=\"upload\",state=\"synced\"} "),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("# TYPE georep_registry_items gauge"), std::string::npos);
 }
 
 TEST_F(BlobSyncTest, WritesOnTheSecondaryAreRefused) {

@@ -109,7 +109,7 @@ TEST(DisasterRecoveryTest, DataLossReportNamesExactlyTheItemsASecondaryLacks) {
 // Blobs the primary has served to secondaries, alone or in batches.
 int64_t Served(const test::Topology& topo) {
   return static_cast<int64_t>(
-      topo.MetricSum("primary", "geo_retrieve_blobs_total", "status=\"200\""));
+      topo.MetricSum("primary", "georep_retrieve_blobs_total", "status=\"200\""));
 }
 
 TEST(DisasterRecoveryTest, APauseHoldsAcrossARestartAndResumeLosesNothingAndFetchesNothingTwice) {
@@ -165,7 +165,7 @@ TEST(DisasterRecoveryTest, APauseHoldsAcrossARestartAndResumeLosesNothingAndFetc
   EXPECT_TRUE(replay_paused());
   EXPECT_EQ(topo.TotalCount("secondary-1", "synced"), 0);
   auto metrics = topo.Request("secondary-1", "GET", "/metrics");
-  EXPECT_NE(metrics.body.find("geo_replication_paused 1"), std::string::npos);
+  EXPECT_NE(metrics.body.find("georep_replication_paused 1"), std::string::npos);
 
   // Resumed: it converges, every write there once.
   auto resume = test::RunGeorep({"replication", "resume", "--config", topo.Config("secondary-1")});

@@ -74,7 +74,8 @@ int64_t BlobsSynced(const test::Topology& topo, const std::string& site) {
 }
 
 int64_t Served(const test::Topology& topo, const std::string& site) {
-  return static_cast<int64_t>(topo.MetricSum(site, "geo_retrieve_blobs_total", "status=\"200\""));
+  return static_cast<int64_t>(
+      topo.MetricSum(site, "georep_retrieve_blobs_total", "status=\"200\""));
 }
 
 std::string SystemId(db::Connection& c) {

@@ -16,6 +16,7 @@
 #include "util/clock.h"
 #include "util/fs.h"
 #include "util/sha256.h"
+#include "util/subprocess.h"
 
 namespace georep {
 namespace {
@@ -228,6 +229,8 @@ TEST_F(FleetTest, ChangedCapacitiesTakeEffectMidSyncAndADisabledSecondaryStopsFe
       },
       30))
       << topo_->Status("secondary-2").dump();
+  std::printf("[ figures  ] secondary-2's engine stopped %.1f s after the change\n",
+              WallSeconds() - disabling_at);
   int64_t held = topo_->Count("secondary-2", "upload", "registry");
   std::vector<int64_t> more = WriteUploads(10, "while disabled");
   ASSERT_TRUE(test::WaitFor(
@@ -242,6 +245,8 @@ TEST_F(FleetTest, ChangedCapacitiesTakeEffectMidSyncAndADisabledSecondaryStopsFe
   EXPECT_TRUE(two["health"]["healthy"].get<bool>()) << two.dump();
   EXPECT_NE(two["health"]["notes"].dump().find("disabled"), std::string::npos) << two.dump();
 
+  std::printf("[ figures  ] secondary-1 took the new uploads %.1f s after the change\n",
+              WallSeconds() - disabling_at);
   auto on = topo_->Admin("primary", "PUT", "/api/v1/sites/secondary-2", R"({"enabled": true})");
   ASSERT_EQ(on.status, 200) << on.body;
   EXPECT_TRUE(test::WaitFor(
@@ -339,6 +344,48 @@ TEST_F(FleetTest, TheRegistryBrowserAndFailuresShowAPlantedFailureWithItsReason)
   EXPECT_EQ(topo_->Request("secondary-1", "GET", "/api/v1/replicables/nothing/registry").status,
             404);
   EXPECT_EQ(topo_->Request("primary", "GET", "/api/v1/replicables/upload/registry").status, 409);
+}
+
+TEST_F(FleetTest, MetricsAreLabelledAndPassPromtool) {
+  // (The tests before synced, failed and verified items on both roles.)
+  std::string dir = test::MakeTempDir("metrics");
+  for (const char* site : {"primary", "secondary-1"}) {
+    auto m = topo_->Request(site, "GET", "/metrics");
+    ASSERT_EQ(m.status, 200);
+    std::string file = absl::StrCat(dir, "/", site, ".prom");
+    ASSERT_TRUE(WriteFileAtomic(file, m.body).ok());
+    auto check = georep::Run({"sh", "-c", absl::StrCat("promtool check metrics < ", file)});
+    ASSERT_TRUE(check.ok()) << check.status();
+    EXPECT_EQ(check->exit_code, 0) << site << ": " << check->output;
+    EXPECT_EQ(m.body.find("\ngeo_"), std::string::npos) << "one prefix: georep_";
+  }
+  auto secondary = topo_->Request("secondary-1", "GET", "/metrics").body;
+  for (const char* series :
+       {"georep_registry_items{replicable=\"upload\",state=\"synced\"} ",
+        "georep_verification_items{replicable=\"upload\",state=\"succeeded\"} ",
+        "georep_sync_duration_seconds_bucket{replicable=\"upload\",le=\"+Inf\"} ",
+        "georep_cursor_events_behind ", "georep_cursor_last_event_id "}) {
+    EXPECT_NE(secondary.find(series), std::string::npos) << series;
+  }
+  auto primary = topo_->Request("primary", "GET", "/metrics").body;
+  for (const char* series :
+       {"georep_checksum_items{replicable=\"upload\",state=\"succeeded\"} ",
+        "georep_event_log_newest_id ",
+        "georep_retrieve_blobs_total{replicable=\"upload\",status=\"200\"} "}) {
+    EXPECT_NE(primary.find(series), std::string::npos) << series;
+  }
+  // The registry series agree with the site's own status.
+  std::string synced =
+      absl::StrCat("georep_registry_items{replicable=\"upload\",state=\"synced\"} ",
+                   topo_->Count("secondary-1", "upload", "synced"), "\n");
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        return topo_->Request("secondary-1", "GET", "/metrics").body.find(synced) !=
+               std::string::npos;
+      },
+      10))
+      << synced;
+  test::RemoveTree(dir);
 }
 
 TEST_F(FleetTest, ASecondaryWhoseReportsStopTurnsUnhealthyInTheFleetView) {

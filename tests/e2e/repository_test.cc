@@ -216,13 +216,13 @@ TEST_F(RepositoryTest, CommitsPushedToThePrimaryAreClonedFromTheSecondary) {
 
   // A clone from the secondary is served there, not sent to the primary.
   double local = Metric("secondary-1",
-                        "geo_git_http_requests_total{service=\"upload-pack\","
+                        "georep_git_http_requests_total{service=\"upload-pack\","
                         "route=\"user\",status=\"200\"}");
   Git({"clone", "-q", topo_->Url("secondary-1") + "/alpha/app.git", work_ + "/app-clone"});
   EXPECT_EQ(Trim(Git({"-C", work_ + "/app-clone", "rev-parse", "HEAD"})), head);
   EXPECT_EQ(Trim(Git({"-C", work_ + "/app-clone", "rev-list", "--count", "HEAD"})), "5");
   EXPECT_GT(Metric("secondary-1",
-                   "geo_git_http_requests_total{service=\"upload-pack\","
+                   "georep_git_http_requests_total{service=\"upload-pack\","
                    "route=\"user\",status=\"200\"}"),
             local);
 }
@@ -406,9 +406,9 @@ TEST_F(RepositoryTest, UnchangedRepositoriesAreCheckedWithoutStartingGit) {
   std::printf("[ figures  ] 210 new repositories synced and verified in %.1f s\n",
               std::chrono::duration<double>(Clock::now() - start).count());
 
-  double git_before = Metric("secondary-1", "geo_git_processes_total");
+  double git_before = Metric("secondary-1", "georep_git_processes_total");
   double fetches_before = Metric("primary",
-                                 "geo_git_http_requests_total{service=\"upload-pack\","
+                                 "georep_git_http_requests_total{service=\"upload-pack\","
                                  "route=\"geo\"");
   auto since = tracking->Exec("SELECT now()");
   ASSERT_TRUE(since.ok());
@@ -440,9 +440,9 @@ TEST_F(RepositoryTest, UnchangedRepositoriesAreCheckedWithoutStartingGit) {
   std::printf("[ figures  ] %lld unchanged repositories re-checked in %.2f s\n",
               static_cast<long long>(rows),
               std::chrono::duration<double>(Clock::now() - start).count());
-  EXPECT_EQ(Metric("secondary-1", "geo_git_processes_total"), git_before);
+  EXPECT_EQ(Metric("secondary-1", "georep_git_processes_total"), git_before);
   EXPECT_EQ(Metric("primary",
-                   "geo_git_http_requests_total{service=\"upload-pack\","
+                   "georep_git_http_requests_total{service=\"upload-pack\","
                    "route=\"geo\""),
             fetches_before);
 }

@@ -102,9 +102,10 @@ TEST_F(TopologyTest, SecondaryReportsTheDatabaseLegAtRest) {
 
   auto metrics = transport::HttpRequest(Site("secondary-1")["url"].get<std::string>() + "/metrics");
   ASSERT_TRUE(metrics.ok());
-  EXPECT_NE(metrics->body.find("\ngeo_db_replication_lag_seconds 0\n"), std::string::npos)
+  EXPECT_NE(metrics->body.find("\ngeorep_db_replication_lag_seconds 0\n"), std::string::npos)
       << metrics->body;
-  EXPECT_NE(metrics->body.find("# TYPE geo_db_replication_lag_seconds gauge"), std::string::npos);
+  EXPECT_NE(metrics->body.find("# TYPE georep_db_replication_lag_seconds gauge"),
+            std::string::npos);
 
   auto cli = RunGeorep({"status", "--config", Site("secondary-1")["config"]});
   EXPECT_EQ(cli.exit_code, 0);
@@ -157,7 +158,7 @@ TEST_F(TopologyTest, LagRisesWhileThePrimaryIsDownAndRecovers) {
       << "lag did not rise: first " << first << ", now " << st.dump();
   auto metrics = transport::HttpRequest(Site("secondary-1")["url"].get<std::string>() + "/metrics");
   ASSERT_TRUE(metrics.ok());
-  EXPECT_NE(metrics->body.find("\ngeo_db_replication_streaming 0\n"), std::string::npos)
+  EXPECT_NE(metrics->body.find("\ngeorep_db_replication_streaming 0\n"), std::string::npos)
       << metrics->body;
   // The primary's daemon keeps answering and says its database is unreachable.
   auto primary = Status("primary");

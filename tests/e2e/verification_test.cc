@@ -97,10 +97,14 @@ TEST_F(VerificationTest, EveryBlobIsChecksummedOnThePrimaryAndVerifiedOnTheSecon
   EXPECT_EQ(Verified("upload") + Verified("lfs_object"), 1000);
   EXPECT_EQ(topo_->Count("secondary-1", "upload", "verification_failed"), 0);
   auto metrics = topo_->Request("secondary-1", "GET", "/metrics");
-  EXPECT_NE(metrics.body.find("\ngeo_uploads_verified 500\n"), std::string::npos)
+  EXPECT_NE(metrics.body.find(
+                "\ngeorep_verification_items{replicable=\"upload\",state=\"succeeded\"} 500\n"),
+            std::string::npos)
       << metrics.body.substr(0, 3000);
   auto pm = topo_->Request("primary", "GET", "/metrics");
-  EXPECT_NE(pm.body.find("\ngeo_lfs_objects_checksummed 500\n"), std::string::npos);
+  EXPECT_NE(
+      pm.body.find("\ngeorep_checksum_items{replicable=\"lfs_object\",state=\"succeeded\"} 500\n"),
+      std::string::npos);
 }
 
 TEST_F(VerificationTest, AFlippedByteIsFoundByTheScrubAndRepaired) {

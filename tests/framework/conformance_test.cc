@@ -105,7 +105,7 @@ class ConformanceTest : public test::TwoDbTest, public ::testing::WithParamInter
   // The primary's retrieve and Git endpoints, on loopback.
   void StartPrimaryHttp() {
     sites_ = std::make_unique<api::SiteDirectory>(conninfo_, 0);
-    metrics_ = std::make_unique<MetricsRegistry>(api::SiteMetricDefs({spec_under_test_}));
+    metrics_ = std::make_unique<MetricsRegistry>(api::SiteMetricDefs());
     geo_ = {.main_conninfo = conninfo_,
             .storage_root = dir_ + "/primary/storage",
             .specs = {spec_under_test_},
