@@ -270,7 +270,9 @@ std::string StatusJson(const SiteContext& ctx) {
                        {"last_event_id", b->cursor},
                        {"newest_event_id", b->last_event},
                        {"events_behind", b->not_applied},
-                       {"seconds_behind", b->oldest_unapplied_seconds}};
+                       {"seconds_behind", b->oldest_unapplied_seconds},
+                       {"oldest_needed_event_id",
+                        b->started ? nlohmann::json(b->oldest_needed) : nlohmann::json()}};
       }
     }
     j["paused"] = ctx.paused && ctx.paused();

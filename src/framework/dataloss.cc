@@ -1,5 +1,6 @@
 #include "framework/dataloss.h"
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -39,6 +40,10 @@ absl::StatusOr<EventBacklog> UnappliedEvents(db::Connection& standby, db::Connec
   if (!after.ok()) return after.status();
   b.not_applied = after->GetInt64(0, 0);
   b.oldest_unapplied_seconds = after->GetDouble(0, 1);
+  if (b.started) {
+    b.oldest_needed = b.cursor + 1;
+    for (int64_t first : lo) b.oldest_needed = std::min(b.oldest_needed, first);
+  }
   return b;
 }
 

@@ -26,6 +26,11 @@ struct EventBacklog {
   // Age of the oldest event after the cursor (by its created_at on the
   // primary); 0 when there is none.
   double oldest_unapplied_seconds = 0;
+  // The oldest event id this site may still apply: the first of its gaps
+  // (ids skipped that may yet commit), else the one after the cursor. Events
+  // below it are no longer needed here; 0 before the cursor starts (it will
+  // start at the newest event and needs none of the log).
+  int64_t oldest_needed = 0;
 };
 absl::StatusOr<EventBacklog> UnappliedEvents(db::Connection& standby, db::Connection& tracking);
 

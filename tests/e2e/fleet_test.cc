@@ -104,6 +104,16 @@ TEST_F(FleetTest, EverySiteShowsBothSecondariesWithTheCountsTheyReport) {
       EXPECT_TRUE(s["repos_max_capacity"].is_number_integer());
       EXPECT_TRUE(s["verification_max_capacity"].is_number_integer());
     }
+    // Each secondary's report says what it still needs of the event log.
+    for (const char* s : {"secondary-1", "secondary-2"}) {
+      nlohmann::json site = SiteIn(sites, s);
+      ASSERT_TRUE(site["status"].is_object()) << site.dump();
+      nlohmann::json cursor = site["status"]["cursor"];
+      EXPECT_TRUE(cursor["oldest_needed_event_id"].is_number_integer()) << cursor.dump();
+      EXPECT_GT(cursor["oldest_needed_event_id"].get<int64_t>(),
+                cursor["last_event_id"].get<int64_t>() - 1000)
+          << cursor.dump();
+    }
     // The primary judges itself where it answers; elsewhere its own
     // /api/v1/health does.
     nlohmann::json primary = SiteIn(sites, "primary");

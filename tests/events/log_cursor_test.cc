@@ -71,6 +71,30 @@ TEST_F(LogCursorTest, EventsOwedBeforeTheCursorFirstRunsAreAllOfTheLog) {
   EXPECT_EQ(owed->not_applied, 0);
 }
 
+// What the site still needs of the log (what a primary may not prune): the
+// first id it skipped that may yet commit, else the one after its position.
+TEST_F(LogCursorTest, TheOldestEventStillNeededIsTheFirstGapOrTheNextOne) {
+  InsertFile(*main_, "before");
+  EXPECT_EQ(framework::UnappliedEvents(*main_, *tracking_)->oldest_needed, 0)
+      << "a cursor that has not started needs none of the log";
+  LogCursor cursor(Options("a"), {spec_});
+  ASSERT_EQ(*cursor.Cycle(), 0);
+  EXPECT_EQ(framework::UnappliedEvents(*main_, *tracking_)->oldest_needed, 2);
+  ASSERT_TRUE(main_->Exec("BEGIN").ok());
+  InsertFile(*main_, "in flight");  // id 2, not committed yet
+  auto other = db::Connection::Open(conninfo_);
+  ASSERT_TRUE(other.ok());
+  InsertFile(**other, "after");  // id 3, committed first
+  ASSERT_EQ(*cursor.Cycle(), 1);
+  auto owed = framework::UnappliedEvents(*main_, *tracking_);
+  ASSERT_TRUE(owed.ok()) << owed.status();
+  EXPECT_EQ(owed->cursor, 3);
+  EXPECT_EQ(owed->oldest_needed, 2) << "the gap is still needed";
+  ASSERT_TRUE(main_->Exec("COMMIT").ok());
+  ASSERT_EQ(*cursor.Cycle(), 1);
+  EXPECT_EQ(framework::UnappliedEvents(*main_, *tracking_)->oldest_needed, 4);
+}
+
 TEST_F(LogCursorTest, UpdatedResyncsAndDeletedRemovesRowAndFile) {
   LogCursor cursor(Options("a"), {spec_});
   ASSERT_EQ(*cursor.Cycle(), 0);
