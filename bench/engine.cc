@@ -13,6 +13,12 @@
 //   between; beside the same with each row completed alone (CompleteSync), on
 //   the first --single rows.
 //
+// prune: N events in a scratch database's event log (on the primary's
+//   cluster, migrated like a main database, so no daemon's pruner touches
+//   it), pruned below the newest by events::PruneBatch in the daemon's
+//   batches; beside one `DELETE` of the same N events after a refill, what an
+//   operator would run by hand (one transaction, holding every row lock).
+//
 // The replicable "bench_item" is not compiled into the daemons, so they
 // never touch these rows. Everything created is dropped at the end.
 #include <atomic>
@@ -24,6 +30,8 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "db/connection.h"
+#include "db/migrations.h"
+#include "events/prune.h"
 #include "framework/backfill.h"
 #include "framework/registry_store.h"
 #include "framework/spec.h"
@@ -235,6 +243,60 @@ void Queue(const Options& o) {
       Thousands(after_single).c_str(), (grouped / grouped_s) / (after_single / single_s));
 }
 
+constexpr char kPruneDb[] = "georep_bench_prune";
+
+void FillEventLog(db::Connection& c, int64_t n) {
+  Must(c,
+       "WITH e AS (INSERT INTO georep.geo_events (replicable_name, event_name, model_id) "
+       "SELECT 'bench_item', 'created', g FROM generate_series(1, $1) g RETURNING id) "
+       "INSERT INTO georep.geo_event_log (geo_event_id) SELECT id FROM e ORDER BY id",
+       {absl::StrCat(n)});
+  Must(c, "VACUUM ANALYZE georep.geo_events");
+  Must(c, "VACUUM ANALYZE georep.geo_event_log");
+}
+
+void Prune(const Options& o) {
+  auto primary = Open(o.primary);
+  Must(*primary, absl::StrCat("DROP DATABASE IF EXISTS ", kPruneDb));
+  Must(*primary, absl::StrCat("CREATE DATABASE ", kPruneDb));
+  auto scratch = Open(absl::StrCat(o.primary, " dbname=", kPruneDb));
+  if (auto s = db::Migrate(*scratch, db::DatabaseKind::kMain); !s.ok()) Die("migrate", s.status());
+  const int64_t n = o.rows;
+  FillEventLog(*scratch, n);
+  int64_t below = Must(*scratch, "SELECT max(id) + 1 FROM georep.geo_event_log").GetInt64(0, 0);
+  int batches = 0;
+  int64_t pruned = 0;
+  auto t0 = Clock::now();
+  while (true) {
+    auto deleted = events::PruneBatch(*scratch, below, defaults::kPruneBatch);
+    if (!deleted.ok()) Die("prune", deleted.status());
+    if (*deleted == 0) break;
+    pruned += *deleted;
+    ++batches;
+  }
+  double prune_s = Since(t0);
+  int64_t left = Must(*scratch, "SELECT count(*) FROM georep.geo_events").GetInt64(0, 0);
+  if (pruned != n || left != 0) {
+    std::fprintf(stderr, "georep-bench-engine: pruned %lld of %lld events, %lld left\n",
+                 static_cast<long long>(pruned), static_cast<long long>(n),
+                 static_cast<long long>(left));
+    std::exit(1);
+  }
+  FillEventLog(*scratch, n);
+  below = Must(*scratch, "SELECT max(id) + 1 FROM georep.geo_event_log").GetInt64(0, 0);
+  t0 = Clock::now();
+  Must(*scratch, "DELETE FROM georep.geo_events WHERE id < $1", {absl::StrCat(below)});
+  double baseline_s = Since(t0);
+  scratch.reset();
+  Must(*primary, absl::StrCat("DROP DATABASE ", kPruneDb));
+  std::printf(
+      "| prune: %s events from the event log (%d transactions of %d) | %s events/s (%.1f s) | "
+      "one DELETE of them, same DB: %s events/s (%.1f s) | %.2f |\n",
+      Thousands(n).c_str(), batches, defaults::kPruneBatch,
+      Thousands(static_cast<int64_t>(n / prune_s)).c_str(), prune_s,
+      Thousands(static_cast<int64_t>(n / baseline_s)).c_str(), baseline_s, baseline_s / prune_s);
+}
+
 }  // namespace
 }  // namespace georep
 
@@ -268,5 +330,6 @@ int main(int argc, char** argv) {
   Backfill(o);
   Queue(o);
   DropAll(o);
+  Prune(o);
   return 0;
 }

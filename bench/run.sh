@@ -189,7 +189,7 @@ scenario_engine() {
 "$PWD/build/bench/georep-bench-engine" --primary "$MAINDB" --standby "$(topo "t['sites'][1]['main_db']")" \
   --tracking "$TRACKING" --rows "$ENGINE_N" --single $((ENGINE_N / 50)) > "$DIR/engine-rows"
 while IFS= read -r line; do
-  [[ $line == "| backfill"* || $line == "| queue"* ]] && row "$line"
+  [[ $line == "| backfill"* || $line == "| queue"* || $line == "| prune"* ]] && row "$line"
 done < "$DIR/engine-rows"
 }
 

@@ -19,5 +19,12 @@ inline constexpr double kVerificationIntervalSeconds = 7 * 24 * 3600;
 // Items that change in place (repositories) are re-read on the primary, and
 // compared on a secondary, this often; their checksum costs no git process.
 inline constexpr double kRepositoryIntervalSeconds = 300;
+// The primary prunes its event log this often, below what every enabled
+// secondary that reported within the hold still needs. 24 h of hold: a site
+// down for a day returns to the events it missed; one down longer returns to
+// a backfill and a checksum comparison instead of holding the log for ever.
+inline constexpr double kPruneIntervalSeconds = 60;
+inline constexpr double kPruneHoldSeconds = 24 * 3600;
+inline constexpr int kPruneBatch = 10000;  // events per transaction
 
 }  // namespace georep::defaults

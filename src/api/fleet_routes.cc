@@ -15,7 +15,8 @@ FleetThresholds Thresholds(const site::Config& c) {
   return {.report_stale_seconds = c.health_report_stale_seconds,
           .max_replay_lag_seconds = c.health_max_replay_lag_seconds,
           .max_failed_share = c.health_max_failed_share,
-          .paused_is_healthy = c.health_paused_is_healthy};
+          .paused_is_healthy = c.health_paused_is_healthy,
+          .prune_hold_seconds = c.prune_hold_seconds};
 }
 
 nlohmann::json VerdictJson(const HealthVerdict& v) {
@@ -54,8 +55,10 @@ nlohmann::json SiteObject(const SiteContext& ctx, const site::Site& s,
   if (s.primary) {
     if (s.name == current) j["health"] = VerdictJson(Health(ctx));
   } else {
-    j["health"] = VerdictJson(JudgeReport(j["status"], report ? report->age_seconds : 0, s.enabled,
-                                          Thresholds(ctx.config)));
+    double age = report ? report->age_seconds : 0;
+    j["health"] = VerdictJson(JudgeReport(j["status"], age, s.enabled, Thresholds(ctx.config)));
+    j["holds_event_log"] =
+        HoldsEventLog(j["status"], age, s.enabled, ctx.config.prune_hold_seconds);
   }
   return j;
 }

@@ -72,9 +72,18 @@ HealthVerdict JudgeReport(const nlohmann::json& report, double age_seconds, bool
     fault("it has sent no status report");
     return v;
   }
-  if (age_seconds > limits.report_stale_seconds) {
+  if (age_seconds > limits.prune_hold_seconds) {
+    fault(absl::StrFormat(
+        "its last status report is %.0f s old, past the event log's hold (%.0f s): the primary "
+        "prunes the events it missed, and when it returns its log cursor falls back to a "
+        "backfill",
+        age_seconds, limits.prune_hold_seconds));
+  } else if (age_seconds > limits.report_stale_seconds) {
     fault(absl::StrFormat("its last status report is %.0f s old (limit %.0f s)", age_seconds,
                           limits.report_stale_seconds));
+  }
+  if (Field(Field(report, "cursor"), "needs_pruned_events") == true) {
+    fault("its log cursor needs events the primary has pruned: it falls back to a backfill");
   }
   // What the site says of itself.
   const nlohmann::json& own = Field(report, "health");
@@ -113,6 +122,13 @@ HealthVerdict JudgeReport(const nlohmann::json& report, double age_seconds, bool
     }
   }
   return v;
+}
+
+bool HoldsEventLog(const nlohmann::json& report, double age_seconds, bool enabled,
+                   double hold_seconds) {
+  const nlohmann::json& need = Field(Field(report, "cursor"), "oldest_needed_event_id");
+  return enabled && report.is_object() && age_seconds <= hold_seconds && need.is_number_integer() &&
+         need.get<int64_t>() > 0;
 }
 
 }  // namespace georep::api

@@ -50,6 +50,7 @@ struct FleetThresholds {
   double max_replay_lag_seconds = 300;
   double max_failed_share = 0.05;
   bool paused_is_healthy = false;
+  double prune_hold_seconds = 86400;  // events.prune_hold_seconds
 };
 
 // `report` is the secondary's /api/v1/status document (null when it never
@@ -57,5 +58,11 @@ struct FleetThresholds {
 // site is healthy with a note: nothing is expected of it.
 HealthVerdict JudgeReport(const nlohmann::json& report, double age_seconds, bool enabled,
                           const FleetThresholds& limits);
+
+// Whether the primary's event-log pruner keeps the events this secondary
+// still needs (events/prune.h): enabled, and its cursor's need reported
+// within the hold.
+bool HoldsEventLog(const nlohmann::json& report, double age_seconds, bool enabled,
+                   double hold_seconds);
 
 }  // namespace georep::api

@@ -49,6 +49,11 @@ const MetricDef kMetrics[] = {
      "Secondary: age of the oldest event the cursor has not applied (0 when none)"},
     {"georep_event_log_oldest_id", "gauge", "Primary: the oldest event id the event log holds"},
     {"georep_event_log_newest_id", "gauge", "Primary: the newest event id the event log holds"},
+    {"georep_event_log_pruned_below", "gauge",
+     "Primary: the event log is pruned below this id (0: never pruned)"},
+    {"georep_event_log_pruned_total", "counter", "Primary: events pruned from the log"},
+    {"georep_cursor_fallbacks_total", "counter",
+     "Secondary: times the log cursor found events it needed pruned and fell back to a backfill"},
     {"georep_retrieve_requests_total", "counter",
      "Primary: blob retrieve requests from secondaries, by replicable and HTTP status"},
     {"georep_retrieve_blobs_total", "counter",
@@ -123,6 +128,7 @@ void UpdateMetrics(const SiteContext& ctx, const site::ReplicationSnapshot& snap
         m.Set("georep_cursor_last_event_id", {}, static_cast<double>(b->cursor));
         m.Set("georep_cursor_events_behind", {}, static_cast<double>(b->not_applied));
         m.Set("georep_cursor_seconds_behind", {}, b->oldest_unapplied_seconds);
+        m.Set("georep_cursor_fallbacks_total", {}, static_cast<double>(b->fallbacks));
       }
     }
   } else {
@@ -138,6 +144,8 @@ void UpdateMetrics(const SiteContext& ctx, const site::ReplicationSnapshot& snap
       if (span.ok()) {
         m.Set("georep_event_log_oldest_id", {}, static_cast<double>(span->oldest));
         m.Set("georep_event_log_newest_id", {}, static_cast<double>(span->newest));
+        m.Set("georep_event_log_pruned_below", {}, static_cast<double>(span->pruned_below));
+        m.Set("georep_event_log_pruned_total", {}, static_cast<double>(span->events_pruned));
       }
     }
   }
@@ -272,7 +280,10 @@ std::string StatusJson(const SiteContext& ctx) {
                        {"events_behind", b->not_applied},
                        {"seconds_behind", b->oldest_unapplied_seconds},
                        {"oldest_needed_event_id",
-                        b->started ? nlohmann::json(b->oldest_needed) : nlohmann::json()}};
+                        b->started ? nlohmann::json(b->oldest_needed) : nlohmann::json()},
+                       {"log_pruned_below", b->pruned_below},
+                       {"needs_pruned_events", b->needs_pruned_events},
+                       {"fallbacks", b->fallbacks}};
       }
     }
     j["paused"] = ctx.paused && ctx.paused();
@@ -282,6 +293,19 @@ std::string StatusJson(const SiteContext& ctx) {
   HealthVerdict health = Health(ctx);
   j["health"] = {{"healthy", health.healthy}, {"reasons", health.reasons}, {"notes", health.notes}};
   if (self.primary) {
+    j["event_log"] = nullptr;
+    if (ctx.event_log_span) {
+      auto span = ctx.event_log_span();
+      if (span.ok()) {
+        j["event_log"] = {{"oldest_id", span->oldest},
+                          {"newest_id", span->newest},
+                          {"pruned_below", span->pruned_below},
+                          {"events_pruned", span->events_pruned},
+                          {"pruned_seconds_ago", span->pruned_seconds_ago < 0
+                                                     ? nlohmann::json()
+                                                     : nlohmann::json(span->pruned_seconds_ago)}};
+      }
+    }
     j["maintenance"] = role.maintenance;
     j["writes_in_flight"] = ctx.role->writes_in_flight();
   }

@@ -104,7 +104,7 @@ absl::StatusOr<LossReport> ComputeLoss(const std::string& site_name, db::Connect
   r.primary_position_known = r.database.value("primary_reachable", false);
   r.unreplayed_bytes = r.primary_position_known ? r.database["unreplayed_bytes"].get<int64_t>() : 0;
   r.would_lose_data = r.missing_items > 0 || r.events.not_applied > 0 || r.unreplayed_bytes > 0 ||
-                      !r.primary_position_known;
+                      r.events.needs_pruned_events || !r.primary_position_known;
   return r;
 }
 
@@ -122,7 +122,9 @@ nlohmann::json LossReport::Json() const {
            {{"cursor", events.cursor},
             {"cursor_started", events.started},
             {"last_event", events.last_event},
-            {"not_applied", events.not_applied}}},
+            {"not_applied", events.not_applied},
+            {"pruned_below", events.pruned_below},
+            {"needs_pruned_events", events.needs_pruned_events}}},
           {"replicables", list},
           {"missing_items", missing_items},
           {"would_lose_data", would_lose_data}};
@@ -158,6 +160,14 @@ void LossReport::Print(FILE* out) const {
     std::fprintf(
         out, "events: %lld not applied (the log cursor has not started; last event %lld)\n",
         static_cast<long long>(events.not_applied), static_cast<long long>(events.last_event));
+  }
+  if (events.needs_pruned_events) {
+    std::fprintf(out,
+                 "events: the primary pruned events below %lld that this site still needed (from "
+                 "%lld): its log cursor falls back to a backfill; the count above cannot include "
+                 "them\n",
+                 static_cast<long long>(events.pruned_below),
+                 static_cast<long long>(events.oldest_needed));
   }
   for (const auto& loss : replicables) {
     if (loss.missing.empty()) continue;

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "db/connection.h"
 #include "events/log_cursor.h"
+#include "events/prune.h"
 #include "events/publish.h"
 #include "framework/backfill.h"
 #include "framework/checksummer.h"
@@ -49,6 +50,15 @@ PrimaryEngine::PrimaryEngine(const SiteContext& site, const site::Site& self) {
     framework::Checksummer checksummer(options, specs);
     checksummer.Run(stop_);
   });
+  const site::Config& c = *site.config;
+  threads_.emplace_back(
+      [this, options = events::PruneOptions{.main_conninfo = c.main_database,
+                                            .interval_seconds = c.prune_interval_seconds,
+                                            .hold_seconds = c.prune_hold_seconds,
+                                            .batch = c.prune_batch}] {
+        events::EventLogPruner pruner(options);
+        pruner.Run(stop_);
+      });
 }
 
 PrimaryEngine::~PrimaryEngine() {

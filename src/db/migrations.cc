@@ -269,6 +269,28 @@ ALTER TABLE georep.geo_nodes ADD COLUMN reverify_interval_seconds double precisi
   CHECK (reverify_interval_seconds IS NULL OR reverify_interval_seconds BETWEEN 1 AND 31536000);
 )sql";
 
+// How far the primary has pruned its event log (events/prune.h): every
+// event below `below` may be gone. Replicated, so a secondary's log cursor
+// that still needed one of them knows it and falls back to a backfill.
+constexpr absl::string_view kMainEventLogPruned = R"sql(
+CREATE TABLE georep.event_log_pruned (
+  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+  below bigint NOT NULL,
+  events_pruned bigint NOT NULL DEFAULT 0,
+  pruned_at timestamptz NOT NULL DEFAULT now()
+);
+)sql";
+
+// A log cursor that found events it needed pruned falls back (events/
+// log_cursor.h): how often, when last, and how many of those fallbacks the
+// verifier has answered by comparing every copy with the primary's checksums.
+constexpr absl::string_view kTrackingCursorFallbacks = R"sql(
+ALTER TABLE georep.event_cursor
+  ADD COLUMN fallbacks bigint NOT NULL DEFAULT 0,
+  ADD COLUMN reconciled_fallbacks bigint NOT NULL DEFAULT 0,
+  ADD COLUMN last_fallback_at timestamptz;
+)sql";
+
 const std::vector<Migration>& Migrations(DatabaseKind kind) {
   static const std::vector<Migration> main = {
       {1, "sites and event log", kMainV1},
@@ -276,7 +298,8 @@ const std::vector<Migration>& Migrations(DatabaseKind kind) {
       {3, "static count triggers", kStaticCountTriggers},
       {4, "maintenance mode", kMainMaintenance},
       {5, "site status reports", kMainSiteReports},
-      {6, "per-site reverify interval", kMainReverifyInterval}};
+      {6, "per-site reverify interval", kMainReverifyInterval},
+      {7, "event log pruning", kMainEventLogPruned}};
   static const std::vector<Migration> tracking = {
       {1, "cursor, gaps and leases", kTrackingV1},
       {2, "workers and counts", kWorkersAndCounts},
@@ -284,7 +307,8 @@ const std::vector<Migration>& Migrations(DatabaseKind kind) {
       {4, "static count triggers", kStaticCountTriggers},
       {5, "gap ranges", kTrackingGapRanges},
       {6, "replication pause", kTrackingPause},
-      {7, "detached upstream", kTrackingDetachedUpstream}};
+      {7, "detached upstream", kTrackingDetachedUpstream},
+      {8, "cursor fallbacks", kTrackingCursorFallbacks}};
   return kind == DatabaseKind::kMain ? main : tracking;
 }
 

@@ -165,7 +165,15 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
     if (!found.ok()) return found.status();
     late = std::move(*found);
   }
-  if (fresh->empty() && late.empty() && gaps.empty()) return 0;
+  // Read after the events: a prune that commits in between makes this a
+  // needless fallback, never a missed one.
+  auto mark = standby_->Exec("SELECT below FROM georep.event_log_pruned");
+  if (!mark.ok()) return mark.status();
+  const int64_t pruned_below = mark->rows() > 0 ? mark->GetInt64(0, 0) : 0;
+  int64_t oldest_needed = last + 1;
+  if (!gaps.empty()) oldest_needed = std::min(oldest_needed, gaps.front().first);
+  const bool fall_back = oldest_needed < pruned_below;
+  if (fresh->empty() && late.empty() && gaps.empty() && !fall_back) return 0;
 
   // Ids skipped inside this batch may still commit: one range per run,
   // however long.
@@ -276,6 +284,24 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
           {absl::StrCat(fresh->back().id)});
       if (!r.ok()) return r.status();
     }
+    if (fall_back) {
+      // Events this site needed were pruned (it was away past the hold, or
+      // disabled): skip to the watermark, and let the backfill (created,
+      // deleted) and the verifier's comparison of every copy with the
+      // primary's checksum (updated) find what they said.
+      const std::string below = absl::StrCat(pruned_below);
+      for (const char* sql :
+           {"DELETE FROM georep.event_gaps WHERE last_id < $1",
+            "UPDATE georep.event_gaps SET first_id = $1 WHERE first_id < $1",
+            "UPDATE georep.event_cursor SET last_event_id = greatest(last_event_id, $1 - 1), "
+            "fallbacks = fallbacks + 1, last_fallback_at = now(), updated_at = now() "
+            "WHERE name = 'main'"}) {
+        auto r = tracking_->Exec(sql, {below});
+        if (!r.ok()) return r.status();
+      }
+      auto r = tracking_->Exec("UPDATE georep.backfill_state SET next_id = 0");
+      if (!r.ok()) return r.status();
+    }
     return absl::OkStatus();
   });
   if (!s.ok()) {
@@ -284,6 +310,13 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
       return -1;
     }
     return s;
+  }
+  if (fall_back) {
+    log::Warn(
+        "events this site needed were pruned from the primary's log: the log cursor skips to "
+        "what is left, a backfill pass and a comparison of every copy with the primary's "
+        "checksums find what they said",
+        {{"needed_from", oldest_needed}, {"pruned_below", pruned_below}});
   }
   if (!actions.empty() && opt_.on_applied) opt_.on_applied();
   // After commit: the rows are gone, so no sync can put these files back.

@@ -18,6 +18,11 @@
 // With no saved position the cursor starts at the newest event: rows that
 // existed before are the backfill's job, whose first pass comes after
 // (CursorStarted).
+// The primary prunes its log below what reporting secondaries still need
+// (events/prune.h). A cursor that needed an event below the watermark (its
+// site was away past the hold, or disabled) falls back: it skips to the
+// watermark, restarts the backfill's pass, and counts a fallback, which the
+// verifier answers by comparing every copy with the primary's checksum.
 //
 // Not thread-safe: one thread runs a LogCursor.
 #pragma once

@@ -11,6 +11,7 @@
 #include "db/lease.h"
 #include "framework/registry_store.h"
 #include "framework/spec.h"
+#include "util/clock.h"
 #include "util/logging.h"
 #include "util/loop.h"
 
@@ -42,18 +43,32 @@ void Backfill::Run(const StopSignal& stop) {
                      standby_.reset();
                      tracking_.reset();
                    }};
+  double next_pass = 0;         // monotonic time of the next full pass
+  int64_t seen_fallbacks = -1;  // the log cursor's fallbacks last looked at
   RunLoop(loop, stop, [&]() -> absl::StatusOr<double> {
     if (auto s = Connect(); !s.ok()) return s;
     // The lease outlives a step comfortably; a dead holder frees it in 30 s.
     auto held = db::TakeLease(*tracking_, kLease, opt_.holder, 30);
     if (!held.ok()) return held.status();
     if (!*held) return 1.0;
+    // A log cursor that fell back past pruned events (events/log_cursor.h),
+    // in this daemon or another, wants a pass now, not at the next interval.
+    auto fallbacks = tracking_->Exec(
+        "SELECT coalesce(max(fallbacks), 0) FROM georep.event_cursor WHERE name = 'main'");
+    if (!fallbacks.ok()) return fallbacks.status();
+    int64_t now_fallbacks = fallbacks->GetInt64(0, 0);
+    bool asked = seen_fallbacks >= 0 && now_fallbacks > seen_fallbacks;
+    seen_fallbacks = now_fallbacks;
+    double now = MonotonicSeconds();
+    if (!asked && now < next_pass) return std::min(1.0, next_pass - now);
     auto stats = Pass(5.0);
     if (!stats.ok()) return stats.status();
     if (stats->created || stats->removed) {
       log::Info("backfill", {{"created", stats->created}, {"removed", stats->removed}});
     }
-    return stats->pass_complete ? opt_.interval_seconds : 0.0;
+    if (!stats->pass_complete) return 0.0;
+    next_pass = MonotonicSeconds() + opt_.interval_seconds;
+    return std::min(1.0, opt_.interval_seconds);
   });
   if (tracking_) (void)db::ReleaseLease(*tracking_, kLease, opt_.holder);
 }

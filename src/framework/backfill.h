@@ -7,7 +7,9 @@
 // A would-be orphan is looked up on the standby again after the registry was
 // read, so a row created by the cursor meanwhile is never taken for one.
 // Progress is kept in georep.backfill_state, so a restart resumes. One
-// backfiller runs per secondary (lease "backfill").
+// backfiller runs per secondary (lease "backfill"). A full pass runs every
+// interval, and at once when the log cursor falls back past events the
+// primary pruned (events/log_cursor.h).
 //
 // Not thread-safe: one thread runs a Backfill.
 #pragma once

@@ -12,7 +12,8 @@ namespace georep::framework {
 
 absl::StatusOr<EventBacklog> UnappliedEvents(db::Connection& standby, db::Connection& tracking) {
   EventBacklog b;
-  auto cursor = tracking.Exec("SELECT last_event_id FROM georep.event_cursor WHERE name = 'main'");
+  auto cursor =
+      tracking.Exec("SELECT last_event_id, fallbacks FROM georep.event_cursor WHERE name = 'main'");
   if (!cursor.ok()) return cursor.status();
   auto last = standby.Exec("SELECT coalesce(max(id), 0) FROM georep.geo_event_log");
   if (!last.ok()) return last.status();
@@ -23,6 +24,10 @@ absl::StatusOr<EventBacklog> UnappliedEvents(db::Connection& standby, db::Connec
   // event is owed.
   b.started = cursor->rows() > 0;
   b.cursor = b.started ? cursor->GetInt64(0, 0) : 0;
+  b.fallbacks = b.started ? cursor->GetInt64(0, 1) : 0;
+  auto mark = standby.Exec("SELECT below FROM georep.event_log_pruned");
+  if (!mark.ok()) return mark.status();
+  b.pruned_below = mark->rows() > 0 ? mark->GetInt64(0, 0) : 0;
   auto gaps = tracking.Exec("SELECT first_id, last_id FROM georep.event_gaps");
   if (!gaps.ok()) return gaps.status();
   std::vector<int64_t> lo, hi;
@@ -43,6 +48,7 @@ absl::StatusOr<EventBacklog> UnappliedEvents(db::Connection& standby, db::Connec
   if (b.started) {
     b.oldest_needed = b.cursor + 1;
     for (int64_t first : lo) b.oldest_needed = std::min(b.oldest_needed, first);
+    b.needs_pruned_events = b.oldest_needed < b.pruned_below;
   }
   return b;
 }
@@ -52,7 +58,17 @@ absl::StatusOr<EventLogSpan> ReadEventLogSpan(db::Connection& main) {
       "SELECT coalesce((SELECT id FROM georep.geo_event_log ORDER BY id LIMIT 1), 0), "
       "coalesce((SELECT id FROM georep.geo_event_log ORDER BY id DESC LIMIT 1), 0)");
   if (!r.ok()) return r.status();
-  return EventLogSpan{r->GetInt64(0, 0), r->GetInt64(0, 1)};
+  EventLogSpan span{r->GetInt64(0, 0), r->GetInt64(0, 1)};
+  auto mark = main.Exec(
+      "SELECT below, events_pruned, extract(epoch FROM now() - pruned_at)::float8 "
+      "FROM georep.event_log_pruned");
+  if (!mark.ok()) return mark.status();
+  if (mark->rows() > 0) {
+    span.pruned_below = mark->GetInt64(0, 0);
+    span.events_pruned = mark->GetInt64(0, 1);
+    span.pruned_seconds_ago = mark->GetDouble(0, 2);
+  }
+  return span;
 }
 
 absl::StatusOr<ReplicableLoss> UnverifiedItems(db::Connection& standby, db::Connection& tracking,

@@ -31,13 +31,23 @@ struct EventBacklog {
   // below it are no longer needed here; 0 before the cursor starts (it will
   // start at the newest event and needs none of the log).
   int64_t oldest_needed = 0;
+  // The primary pruned its log below this id (0: never). When it is above
+  // oldest_needed, events this site needed are gone: its cursor falls back
+  // (events/log_cursor.h) and not_applied cannot count them.
+  int64_t pruned_below = 0;
+  bool needs_pruned_events = false;
+  int64_t fallbacks = 0;  // times the cursor fell back so far
 };
 absl::StatusOr<EventBacklog> UnappliedEvents(db::Connection& standby, db::Connection& tracking);
 
 // The ids the event log holds now, oldest and newest (0 and 0 when empty).
+// And how far it has been pruned (events/prune.h).
 struct EventLogSpan {
   int64_t oldest = 0;
   int64_t newest = 0;
+  int64_t pruned_below = 0;        // every event below may be gone (0: never pruned)
+  int64_t events_pruned = 0;       // since the log began
+  double pruned_seconds_ago = -1;  // -1: never pruned
 };
 absl::StatusOr<EventLogSpan> ReadEventLogSpan(db::Connection& main);
 

@@ -53,9 +53,16 @@ absl::StatusOr<int> Verifier::Round() {
   bool due = opt_.clock->Monotonic() - last_due_check_ >= std::min(5.0, opt_.interval_seconds / 4);
   if (due) last_due_check_ = opt_.clock->Monotonic();
   bool reconcile = opt_.clock->Monotonic() - last_reconcile_ >= opt_.repository_interval_seconds;
+  // The log cursor fell back past pruned events (events/log_cursor.h): the
+  // updates it missed are found by comparing every copy, of every type.
+  auto fallbacks = tracking_->Exec(
+      "SELECT fallbacks FROM georep.event_cursor WHERE name = 'main' "
+      "AND fallbacks > reconciled_fallbacks");
+  if (!fallbacks.ok()) return fallbacks.status();
+  const bool after_fallback = fallbacks->rows() > 0;
   int done = 0;
   for (const auto& spec : specs_) {
-    if (reconcile && DescriptorOf(spec).mutable_in_place) {
+    if (after_fallback || (reconcile && DescriptorOf(spec).mutable_in_place)) {
       auto queued = Reconcile(spec);
       if (!queued.ok()) return queued.status();
     }
@@ -70,6 +77,14 @@ absl::StatusOr<int> Verifier::Round() {
     done += *scrubbed;
   }
   if (reconcile) last_reconcile_ = opt_.clock->Monotonic();
+  if (after_fallback) {
+    auto r = tracking_->Exec(
+        "UPDATE georep.event_cursor SET reconciled_fallbacks = greatest(reconciled_fallbacks, $1) "
+        "WHERE name = 'main'",
+        {std::string(fallbacks->Get(0, 0))});
+    if (!r.ok()) return r.status();
+    log::Info("every copy compared with the primary's checksums after the log cursor's fallback");
+  }
   return done;
 }
 

@@ -70,6 +70,19 @@ SettingDef Seconds(absl::string_view key, absl::string_view help, double Config:
           [member](const Config& c) -> std::optional<Value> { return Value(c.*member); }};
 }
 
+SettingDef Int(absl::string_view key, absl::string_view help, int Config::*member, int lo, int hi) {
+  return {key, Type::kInt, help,
+          [=](Config& c, const Value& v) -> absl::Status {
+            int n = As<int>(v);
+            if (n < lo || n > hi) {
+              return absl::InvalidArgumentError(absl::StrCat(n, " is not ", lo, " to ", hi));
+            }
+            c.*member = n;
+            return absl::OkStatus();
+          },
+          [member](const Config& c) -> std::optional<Value> { return Value(int64_t{c.*member}); }};
+}
+
 SettingDef Bool(absl::string_view key, absl::string_view help, bool Config::*member) {
   return {key, Type::kBool, help,
           [member](Config& c, const Value& v) {
@@ -189,15 +202,19 @@ const std::vector<SettingDef>& Settings() {
               &Config::cursor_lease_seconds, 1, 600),
       Seconds("cursor.gap_timeout_seconds", "how long a skipped event id is awaited (1 to 86400)",
               &Config::gap_timeout_seconds, 1, 86400),
-      {"backfill.batch", Type::kInt, "model ids per backfill step (100 to 1000000)",
-       [](Config& c, const Value& v) -> absl::Status {
-         int n = As<int>(v);
-         if (n < 100 || n > 1000000)
-           return absl::InvalidArgumentError(absl::StrCat(n, " is not 100 to 1000000"));
-         c.backfill_batch = n;
-         return absl::OkStatus();
-       },
-       [](const Config& c) -> std::optional<Value> { return Value(int64_t{c.backfill_batch}); }},
+      Seconds("events.prune_interval_seconds",
+              "primary: prune the event log this often (1 to 86400; default 60)",
+              &Config::prune_interval_seconds, 1, 86400),
+      Seconds("events.prune_hold_seconds",
+              "primary: keep the events an enabled secondary still needs while its last status "
+              "report is younger than this; one silent longer falls back to a backfill when it "
+              "returns (5 to 31536000; default 86400; keep it well above the secondaries' "
+              "monitor.report_interval_seconds)",
+              &Config::prune_hold_seconds, 5, 31536000),
+      Int("events.prune_batch", "primary: events deleted per transaction (100 to 1000000)",
+          &Config::prune_batch, 100, 1000000),
+      Int("backfill.batch", "model ids per backfill step (100 to 1000000)", &Config::backfill_batch,
+          100, 1000000),
       Seconds("backfill.interval_seconds", "pause between backfill passes (0.1 to 86400)",
               &Config::backfill_interval_seconds, 0.1, 86400),
       Seconds("sync.timeout_seconds", "reclaim a started sync after this long (10 to 86400)",

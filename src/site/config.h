@@ -47,6 +47,11 @@ struct Config {
   double verification_interval_seconds = defaults::kVerificationIntervalSeconds;
   double repository_interval_seconds = defaults::kRepositoryIntervalSeconds;
 
+  // Primary: event-log pruning (events/prune.h).
+  double prune_interval_seconds = defaults::kPruneIntervalSeconds;
+  double prune_hold_seconds = defaults::kPruneHoldSeconds;
+  int prune_batch = defaults::kPruneBatch;
+
   // The fleet view (GET /api/v1/sites): when a secondary counts as unhealthy.
   double health_report_stale_seconds = 60;     // no status report accepted for this long
   double health_max_replay_lag_seconds = 300;  // its database this far behind

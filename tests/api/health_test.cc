@@ -122,12 +122,31 @@ TEST(FleetHealthTest, NoReportIsUnhealthyAndADisabledSiteIsANote) {
   EXPECT_NE(disabled.notes[0].find("disabled"), std::string::npos);
 }
 
+TEST(FleetHealthTest, ASiteSilentPastTheEventLogHoldIsToldItWillFallBack) {
+  auto v = JudgeReport(Report(), 100, true, {.prune_hold_seconds = 90});
+  EXPECT_TRUE(Mentions(v, "past the event log's hold (90 s)"));
+  EXPECT_EQ(v.reasons.size(), 1u) << "one reason, not also the stale one";
+  auto behind = Report();
+  behind["cursor"] = {{"needs_pruned_events", true}};
+  EXPECT_TRUE(Mentions(JudgeReport(behind, 1, true, {}), "needs events the primary has pruned"));
+
+  auto needing = Report();
+  needing["cursor"] = {{"oldest_needed_event_id", 12}};
+  EXPECT_TRUE(HoldsEventLog(needing, 10, true, 90));
+  EXPECT_FALSE(HoldsEventLog(needing, 100, true, 90)) << "past the hold";
+  EXPECT_FALSE(HoldsEventLog(needing, 10, false, 90)) << "disabled";
+  needing["cursor"]["oldest_needed_event_id"] = nullptr;  // its cursor has not started
+  EXPECT_FALSE(HoldsEventLog(needing, 10, true, 90));
+  EXPECT_FALSE(HoldsEventLog(nullptr, 0, true, 90));
+}
+
 TEST(FleetHealthTest, AMalformedReportNeverThrows) {
   for (const char* text :
        {R"({"database": 7, "replicables": {"x": 1}, "paused": "yes", "health": []})",
         R"({"replicables": [1, null, {"registry": "many", "failed": true}]})", "[]", "42"}) {
     auto report = nlohmann::json::parse(text);
     EXPECT_NO_THROW(JudgeReport(report, 1, true, {})) << text;
+    EXPECT_NO_THROW(HoldsEventLog(report, 1, true, 90)) << text;
   }
 }
 

@@ -138,7 +138,9 @@ double Topology::MetricSum(const std::string& site, const std::string& name,
   while ((at = m.body.find(name, at)) != std::string::npos) {
     size_t end = m.body.find('\n', at);
     std::string line = m.body.substr(at, end - at);
+    bool line_start = at == 0 || m.body[at - 1] == '\n';
     at = end;
+    if (!line_start) continue;  // in a # HELP or # TYPE line
     // The metric itself, not one whose name starts with it.
     char next = line.size() > name.size() ? line[name.size()] : '\0';
     if (next != '{' && next != ' ') continue;
