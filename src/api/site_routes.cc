@@ -41,6 +41,11 @@ const MetricDef kMetrics[] = {
      "Secondary: time to sync one item, or one batch of blobs fetched in one request, by "
      "replicable",
      {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}},
+    {"georep_replication_latency_seconds",
+     "histogram",
+     "Secondary: from an item's event on the primary to its verified copy here, by replicable "
+     "(the two sites' database clocks, uncorrected)",
+     {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}},
     {"georep_cursor_last_event_id", "gauge",
      "Secondary: the last event the log cursor applied (0 before it first runs)"},
     {"georep_cursor_events_behind", "gauge",

@@ -28,7 +28,8 @@ framework::VerificationOptions Verification(const SiteContext& site, const site:
       .worker_id = site.worker_id,
       .interval_seconds = self.reverify_interval_seconds.value_or(c.verification_interval_seconds),
       .repository_interval_seconds = c.repository_interval_seconds,
-      .dead_worker_seconds = c.dead_worker_seconds};
+      .dead_worker_seconds = c.dead_worker_seconds,
+      .capacity = std::max(1, self.verification_max_capacity)};
 }
 
 // The settings of a site's row an engine is built with.
@@ -105,11 +106,18 @@ SecondaryEngine::SecondaryEngine(const SiteContext& site, const site::Site& self
                .site_name = primary.name,
                .repository_root = c.repository_root},
       .capacity = std::max(1, self.files_max_capacity),
+      .repos_capacity = std::max(1, self.repos_max_capacity),
       .dead_worker_seconds = c.dead_worker_seconds,
       .sync_timeout_seconds = c.sync_timeout_seconds};
   if (site.metrics != nullptr) {
     sched.on_synced = [metrics = site.metrics](const ReplicableSpec& spec, double seconds) {
       metrics->Observe("georep_sync_duration_seconds", {{"replicable", spec.name}}, seconds);
+    };
+    sched.on_latencies = [metrics = site.metrics](const ReplicableSpec& spec,
+                                                  const std::vector<double>& seconds) {
+      for (double s : seconds) {
+        metrics->Observe("georep_replication_latency_seconds", {{"replicable", spec.name}}, s);
+      }
     };
   }
   scheduler_ = std::make_unique<framework::Scheduler>(sched, site.specs);

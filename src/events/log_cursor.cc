@@ -26,13 +26,15 @@ struct Event {
   int64_t model_id;
   std::string path;      // deleted: where the file was
   std::string old_path;  // updated: where the file was before a move
+  int64_t at_us;         // when it was written on the primary, µs since the epoch
 };
 
 absl::StatusOr<std::vector<Event>> ReadEvents(db::Connection& standby, absl::string_view where,
                                               const db::Params& params) {
   auto r = standby.Exec(
       absl::StrCat("SELECT l.id, e.replicable_name, e.event_name, e.model_id, "
-                   "coalesce(e.payload->>'path', ''), coalesce(e.payload->>'old_path', '') "
+                   "coalesce(e.payload->>'path', ''), coalesce(e.payload->>'old_path', ''), "
+                   "(extract(epoch FROM l.created_at) * 1000000)::bigint "
                    "FROM georep.geo_event_log l JOIN georep.geo_events e ON e.id = l.geo_event_id ",
                    where),
       params);
@@ -40,7 +42,8 @@ absl::StatusOr<std::vector<Event>> ReadEvents(db::Connection& standby, absl::str
   std::vector<Event> out;
   for (int i = 0; i < r->rows(); ++i) {
     out.push_back({r->GetInt64(i, 0), std::string(r->Get(i, 1)), std::string(r->Get(i, 2)),
-                   r->GetInt64(i, 3), std::string(r->Get(i, 4)), std::string(r->Get(i, 5))});
+                   r->GetInt64(i, 3), std::string(r->Get(i, 4)), std::string(r->Get(i, 5)),
+                   r->GetInt64(i, 6)});
   }
   return out;
 }
@@ -197,6 +200,7 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
   struct Action {
     std::string kind;
     std::string path;
+    int64_t at_us = 0;  // the deciding event's time
   };
   std::map<std::string, std::map<int64_t, Action>> actions;
   std::vector<std::pair<const ReplicableSpec*, std::string>> stale_files;  // moved-from paths
@@ -208,9 +212,9 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
     if (spec == specs_.end()) continue;  // a replicable this site does not replicate
     auto& slot = actions[e->replicable][e->model_id];
     if (e->name == "created" && slot.kind == "deleted") {
-      slot = {"updated", ""};
+      slot = {"updated", "", e->at_us};
     } else if (e->name == "created" || e->name == "updated" || e->name == "deleted") {
-      slot = {e->name, e->path};
+      slot = {e->name, e->path, e->at_us};
     }
     // A moved blob is fetched again at its new path; a moved repository is
     // moved by its next sync (framework/repository/repository_sync.h).
@@ -226,12 +230,20 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
     if (!*fence) return absl::AbortedError("log cursor lease lost");
     for (const auto& [name, items] : actions) {
       const ReplicableSpec& spec = specs_.at(name);
-      std::vector<int64_t> create, update, remove;
+      std::vector<int64_t> create, create_us, update, update_us, remove;
       for (const auto& [id, a] : items) {
-        (a.kind == "created" ? create : a.kind == "updated" ? update : remove).push_back(id);
+        if (a.kind == "created") {
+          create.push_back(id);
+          create_us.push_back(a.at_us);
+        } else if (a.kind == "updated") {
+          update.push_back(id);
+          update_us.push_back(a.at_us);
+        } else {
+          remove.push_back(id);
+        }
       }
-      if (auto r = framework::ApplyCreated(*tracking_, spec, create); !r.ok()) return r;
-      if (auto r = framework::ApplyUpdated(*tracking_, spec, update); !r.ok()) return r;
+      if (auto r = framework::ApplyCreated(*tracking_, spec, create, create_us); !r.ok()) return r;
+      if (auto r = framework::ApplyUpdated(*tracking_, spec, update, update_us); !r.ok()) return r;
       if (!remove.empty()) {
         auto removed = framework::RemoveRows(*tracking_, spec, remove);
         if (!removed.ok()) return removed.status();

@@ -1,5 +1,7 @@
 #include "events/prune.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -58,13 +60,25 @@ absl::StatusOr<int64_t> PruneBatch(db::Connection& main, int64_t below, int batc
     auto lock = main.Exec("SELECT pg_try_advisory_xact_lock(hashtext('georep.event_log_prune'))");
     if (!lock.ok()) return lock.status();
     if (!lock->GetBool(0, 0)) return absl::OkStatus();
-    // The log row goes with its event (ON DELETE CASCADE).
-    auto d = main.Exec(
-        "DELETE FROM georep.geo_events WHERE id IN (SELECT geo_event_id FROM georep.geo_event_log "
-        "WHERE id < $1 ORDER BY id LIMIT $2)",
-        {absl::StrCat(below), absl::StrCat(batch)});
+    // The next `batch` ids of the log by range, so each batch reads only
+    // its own rows (not the whole table, nor what earlier batches left
+    // dead), then their events by id.
+    auto from =
+        main.Exec("SELECT min(id) FROM georep.geo_event_log WHERE id < $1", {absl::StrCat(below)});
+    if (!from.ok()) return from.status();
+    if (from->IsNull(0, 0)) return absl::OkStatus();
+    int64_t first = from->GetInt64(0, 0);
+    int64_t end = std::min(below, first + batch);
+    auto log_rows = main.Exec(
+        "DELETE FROM georep.geo_event_log WHERE id >= $1 AND id < $2 RETURNING geo_event_id",
+        {absl::StrCat(first), absl::StrCat(end)});
+    if (!log_rows.ok()) return log_rows.status();
+    std::vector<int64_t> ids;
+    for (int i = 0; i < log_rows->rows(); ++i) ids.push_back(log_rows->GetInt64(i, 0));
+    auto d = main.Exec("DELETE FROM georep.geo_events WHERE id = ANY($1::bigint[])",
+                       {db::BigintArray(ids)});
     if (!d.ok()) return d.status();
-    deleted = d->affected_rows();
+    deleted = log_rows->rows();
     if (deleted == 0) return absl::OkStatus();
     auto mark = main.Exec(
         "INSERT INTO georep.event_log_pruned AS p (below, events_pruned) VALUES ($1, $2) "
@@ -100,7 +114,7 @@ absl::StatusOr<int64_t> EventLogPruner::Round(const StopSignal& stop) {
     auto n = PruneBatch(*main_, horizon->below, opt_.batch);
     if (!n.ok()) return n.status();
     total += *n;
-    if (*n < opt_.batch) break;
+    if (*n == 0) break;
   }
   if (total > 0) {
     log::Info("event log pruned", {{"events", total}, {"below", horizon->below}});

@@ -46,9 +46,10 @@ struct PruneHorizon {
 
 absl::StatusOr<PruneHorizon> ReadPruneHorizon(db::Connection& main, double hold_seconds);
 
-// Deletes up to `batch` events below `below` and raises the watermark, in
-// one transaction. Returns how many were deleted (0 when another daemon is
-// pruning).
+// Deletes the events of the next `batch` ids below `below` (fewer where ids
+// were skipped) and raises the watermark, in one transaction. Returns how
+// many were deleted: 0 when none is left below `below`, or another daemon is
+// pruning.
 absl::StatusOr<int64_t> PruneBatch(db::Connection& main, int64_t below, int batch);
 
 struct PruneOptions {

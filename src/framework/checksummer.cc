@@ -93,34 +93,44 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec) {
   };
   std::vector<Failed> failed;
   std::vector<int64_t> changed;  // items changed in place without an event
-  for (const ChecksumClaim& c : claimed) {
-    std::string failure;
+  // Where each item is (empty when it cannot be read), then up to
+  // `capacity` read at once.
+  std::vector<std::string> failures(claimed.size()), paths(claimed.size());
+  for (size_t k = 0; k < claimed.size(); ++k) {
+    const ChecksumClaim& c = claimed[k];
     if (!c.path) {
-      failure = "model row or its path is gone";
+      failures[k] = "model row or its path is gone";
+      continue;
+    }
+    auto path = ConfinedPath(RootOf(spec, opt_.storage_root, opt_.repository_root), *c.path);
+    if (path.ok()) {
+      paths[k] = *path;
     } else {
-      auto path = ConfinedPath(RootOf(spec, opt_.storage_root, opt_.repository_root), *c.path);
-      if (!path.ok()) {
-        failure = std::string(path.status().message());
+      failures[k] = std::string(path.status().message());
+    }
+  }
+  std::vector<absl::StatusOr<std::string>> digests = LocalChecksums(strategy, paths, opt_.capacity);
+  for (size_t k = 0; k < claimed.size(); ++k) {
+    const ChecksumClaim& c = claimed[k];
+    std::string failure = failures[k];
+    const absl::StatusOr<std::string>& digest = digests[k];
+    if (failure.empty()) {
+      if (!digest.ok()) {
+        failure = std::string(digest.status().message());
+      } else if (c.recorded && *c.recorded != *digest && strategy.mutable_in_place) {
+        // A push whose event was lost, or a write behind the application:
+        // a new state of a mutable item, published like any update.
+        log::Info("changed without an event; publishing it",
+                  {{"replicable", spec.name}, {"id", c.model_id}, {"checksum", *digest}});
+        changed.push_back(c.model_id);
+        ok_ids.push_back(c.model_id);
+        ok_sums.push_back(*digest);
+      } else if (c.recorded && *c.recorded != *digest) {
+        failure = absl::StrCat("checksum changed since it was last verified (", *c.recorded, " → ",
+                               *digest, "): the file was modified outside the application");
       } else {
-        auto digest = strategy.local_checksum(*path);
-        if (!digest.ok()) {
-          failure = std::string(digest.status().message());
-        } else if (c.recorded && *c.recorded != *digest && strategy.mutable_in_place) {
-          // A push whose event was lost, or a write behind the application:
-          // a new state of a mutable item, published like any update.
-          log::Info("changed without an event; publishing it",
-                    {{"replicable", spec.name}, {"id", c.model_id}, {"checksum", *digest}});
-          changed.push_back(c.model_id);
-          ok_ids.push_back(c.model_id);
-          ok_sums.push_back(*digest);
-        } else if (c.recorded && *c.recorded != *digest) {
-          failure =
-              absl::StrCat("checksum changed since it was last verified (", *c.recorded, " → ",
-                           *digest, "): the file was modified outside the application");
-        } else {
-          ok_ids.push_back(c.model_id);
-          ok_sums.push_back(*digest);
-        }
+        ok_ids.push_back(c.model_id);
+        ok_sums.push_back(*digest);
       }
     }
     if (!failure.empty()) {

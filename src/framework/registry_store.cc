@@ -18,8 +18,21 @@ absl::Status EnsureRegistryTable(db::Connection& tracking, const ReplicableSpec&
     }
     auto exists = tracking.Exec("SELECT to_regclass($1) IS NOT NULL", {RegistryTable(spec)});
     if (!exists.ok()) return exists.status();
-    if (exists->GetBool(0, 0)) return absl::OkStatus();
-    return tracking.ExecScript(SpecSql(spec, R"sql(
+    // Added after the first release: the event's time on the primary, until
+    // the copy is verified (CollectLatencies).
+    const std::string latency = SpecSql(spec, R"sql(
+ALTER TABLE $REG ADD COLUMN IF NOT EXISTS event_at timestamptz;
+CREATE INDEX IF NOT EXISTS $NAME_registry_event_at ON $REG (model_id) WHERE event_at IS NOT NULL;
+)sql");
+    if (exists->GetBool(0, 0)) {
+      auto has = tracking.Exec(
+          "SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'event_at' "
+          "AND NOT attisdropped",
+          {RegistryTable(spec)});
+      if (!has.ok()) return has.status();
+      return has->rows() > 0 ? absl::OkStatus() : tracking.ExecScript(latency);
+    }
+    auto created = tracking.ExecScript(SpecSql(spec, R"sql(
 CREATE TABLE $REG (
   model_id bigint PRIMARY KEY,
   state smallint NOT NULL DEFAULT $S_PENDING,
@@ -66,6 +79,8 @@ CREATE TRIGGER $NAME_registry_vcount_update AFTER UPDATE ON $REG
 CREATE TRIGGER $NAME_registry_vcount_delete AFTER DELETE ON $REG REFERENCING OLD TABLE AS old_rows
   FOR EACH STATEMENT EXECUTE FUNCTION georep.count_delete('$NAME:verification', 'verification_state');
 )sql"));
+    if (!created.ok()) return created;
+    return tracking.ExecScript(latency);
   });
 }
 
@@ -363,13 +378,14 @@ absl::Status RetireWorker(db::Connection& tracking, const std::string& worker_id
 // ---------------------------------------------------------------- events
 
 absl::Status ApplyCreated(db::Connection& tracking, const ReplicableSpec& spec,
-                          const std::vector<int64_t>& ids) {
+                          const std::vector<int64_t>& ids, const std::vector<int64_t>& event_us) {
   if (ids.empty()) return absl::OkStatus();
   return tracking
       .Exec(SpecSql(spec,
-                    "INSERT INTO $REG (model_id) SELECT unnest($1::bigint[]) "
+                    "INSERT INTO $REG (model_id, event_at) SELECT id, to_timestamp(us / 1e6) "
+                    "FROM unnest($1::bigint[], $2::bigint[]) AS u(id, us) WHERE id IS NOT NULL "
                     "ON CONFLICT (model_id) DO NOTHING"),
-            {db::BigintArray(ids)})
+            {db::BigintArray(ids), db::BigintArray(event_us)})
       .status();
 }
 
@@ -381,16 +397,33 @@ absl::StatusOr<int64_t> RetryFailedNow(db::Connection& tracking, const Replicabl
 }
 
 absl::Status ApplyUpdated(db::Connection& tracking, const ReplicableSpec& spec,
-                          const std::vector<int64_t>& ids) {
+                          const std::vector<int64_t>& ids, const std::vector<int64_t>& event_us) {
   if (ids.empty()) return absl::OkStatus();
   return tracking
       .Exec(SpecSql(spec,
-                    "INSERT INTO $REG (model_id) SELECT unnest($1::bigint[]) "
+                    "INSERT INTO $REG AS r (model_id, event_at) SELECT id, to_timestamp(us / 1e6) "
+                    "FROM unnest($1::bigint[], $2::bigint[]) AS u(id, us) WHERE id IS NOT NULL "
                     "ON CONFLICT (model_id) DO UPDATE SET state = $S_PENDING, retry_count = 0, "
                     "retry_at = NULL, missing_on_primary = false, "
-                    "verification_state = $V_PENDING"),
-            {db::BigintArray(ids)})
+                    "verification_state = $V_PENDING, "
+                    "event_at = coalesce(r.event_at, EXCLUDED.event_at)"),
+            {db::BigintArray(ids), db::BigintArray(event_us)})
       .status();
+}
+
+absl::StatusOr<std::vector<double>> CollectLatencies(db::Connection& tracking,
+                                                     const ReplicableSpec& spec) {
+  auto r = tracking.Exec(
+      SpecSql(spec,
+              "WITH d AS (SELECT model_id, event_at FROM $REG WHERE event_at IS NOT NULL AND "
+              "state = $S_SYNCED AND verification_state = $V_SUCCEEDED FOR UPDATE SKIP LOCKED) "
+              "UPDATE $REG r SET event_at = NULL FROM d WHERE r.model_id = d.model_id "
+              "RETURNING greatest(0, extract(epoch FROM r.verified_at - d.event_at))::float8"));
+  if (!r.ok()) return r.status();
+  std::vector<double> out;
+  out.reserve(r->rows());
+  for (int i = 0; i < r->rows(); ++i) out.push_back(r->GetDouble(i, 0));
+  return out;
 }
 
 absl::StatusOr<RemovedRows> RemoveRows(db::Connection& tracking, const ReplicableSpec& spec,

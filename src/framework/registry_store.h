@@ -191,15 +191,26 @@ absl::Status RetireWorker(db::Connection& tracking, const std::string& worker_id
 // ---- the log cursor's effects of events (events/log_cursor.h)
 
 // `created`: a pending row, unless there is one (a synced copy stays).
+// `event_us` (parallel to `ids`, or empty) is each event's time on the
+// primary, µs since the epoch: kept in the row's event_at until the copy is
+// verified, for the replication latency (CollectLatencies).
 absl::Status ApplyCreated(db::Connection& tracking, const ReplicableSpec& spec,
-                          const std::vector<int64_t>& ids);
+                          const std::vector<int64_t>& ids,
+                          const std::vector<int64_t>& event_us = {});
 // Failed rows waiting out their backoff become due now (the primary
 // changed: failures against the old one say nothing of the new one).
 // Returns how many.
 absl::StatusOr<int64_t> RetryFailedNow(db::Connection& tracking, const ReplicableSpec& spec);
 // `updated`: pending again, with a fresh retry count (synced anew).
+// An unverified row keeps the time of its oldest change not yet verified.
 absl::Status ApplyUpdated(db::Connection& tracking, const ReplicableSpec& spec,
-                          const std::vector<int64_t>& ids);
+                          const std::vector<int64_t>& ids,
+                          const std::vector<int64_t>& event_us = {});
+// Seconds from the event to the verified copy of every row verified since
+// the last call (clock skew between the sites' databases is not corrected;
+// negative values are 0). Each row is counted once, by one caller.
+absl::StatusOr<std::vector<double>> CollectLatencies(db::Connection& tracking,
+                                                     const ReplicableSpec& spec);
 // `deleted`, or an orphan found by the backfill: the rows go. Returns how
 // many, and the local paths they named, for the caller to remove after the
 // commit.

@@ -16,6 +16,14 @@ using Clock = std::chrono::steady_clock;
 Scheduler::Scheduler(SchedulerOptions options, std::vector<ReplicableSpec> specs)
     : opt_(std::move(options)), specs_(std::move(specs)) {
   if (!opt_.sync.completions) opt_.sync.completions = std::make_shared<CompletionGroup>();
+  for (const auto& spec : specs_) {
+    pool_of_.push_back(static_cast<int>(DescriptorOf(spec).capacity_pool));
+  }
+}
+
+int Scheduler::Capacity(int pool) const {
+  return std::max(
+      1, pool == static_cast<int>(CapacityPool::kRepos) ? opt_.repos_capacity : opt_.capacity);
 }
 
 Scheduler::~Scheduler() { Stop(); }
@@ -27,7 +35,10 @@ bool Scheduler::stopped() {
 
 void Scheduler::Start() {
   loop_ = std::thread([this] { Loop(); });
-  for (int i = 0; i < opt_.capacity; ++i) workers_.emplace_back([this] { Work(); });
+  for (int pool = 0; pool < kCapacityPools; ++pool) {
+    if (std::find(pool_of_.begin(), pool_of_.end(), pool) == pool_of_.end()) continue;
+    for (int i = 0; i < Capacity(pool); ++i) workers_.emplace_back([this, pool] { Work(pool); });
+  }
 }
 
 void Scheduler::Wake() {
@@ -53,6 +64,11 @@ absl::Status Scheduler::Housekeeping(db::Connection& tracking) {
     auto n = ReclaimStarted(tracking, spec, opt_.dead_worker_seconds, opt_.sync_timeout_seconds);
     if (!n.ok()) return n.status();
     if (*n > 0) log::Info("reclaimed started rows", {{"replicable", spec.name}, {"rows", *n}});
+    if (opt_.on_latencies) {
+      auto latencies = CollectLatencies(tracking, spec);
+      if (!latencies.ok()) return latencies.status();
+      if (!latencies->empty()) opt_.on_latencies(spec, *latencies);
+    }
   }
   for (Strategy strategy : kStrategies) {
     const StrategyDescriptor& d = DescriptorOf(strategy);
@@ -73,8 +89,9 @@ absl::StatusOr<int> Scheduler::ClaimInto(db::Connection& tracking, db::Connectio
   // A failed lookup leaves the items unresolved; each worker then looks its own up.
   (void)ResolvePaths(standby, specs_[spec], *items);
   MutexLock lock(&mu_);
-  for (auto& item : *items) queue_.push_back({spec, std::move(item)});
-  in_flight_ += static_cast<int>(items->size());
+  const int pool = pool_of_[spec];
+  for (auto& item : *items) queue_[pool].push_back({spec, std::move(item)});
+  in_flight_[pool] += static_cast<int>(items->size());
   return static_cast<int>(items->size());
 }
 
@@ -84,8 +101,13 @@ void Scheduler::Loop() {
   size_t next_spec = 0;
   Clock::time_point last_housekeeping{};
   std::string last_error;
-  // Enough rows ready for every worker to take a full batch.
-  const int room_max = opt_.capacity * std::max({1, opt_.queue_factor, opt_.batch_max});
+  // Per pool, enough rows ready for every worker to take a full batch.
+  int room_max[kCapacityPools];
+  int specs_in[kCapacityPools] = {};
+  for (int pool = 0; pool < kCapacityPools; ++pool) {
+    room_max[pool] = Capacity(pool) * std::max({1, opt_.queue_factor, opt_.batch_max});
+  }
+  for (int pool : pool_of_) ++specs_in[pool];
   while (!stopped()) {
     if (!tracking || !standby) {
       auto t = db::Connection::Open(opt_.sync.tracking_conninfo);
@@ -114,16 +136,23 @@ void Scheduler::Loop() {
       last_housekeeping = Clock::now();
     }
 
-    int room;
+    int room[kCapacityPools];
+    int per_spec[kCapacityPools];
+    int claimed_in[kCapacityPools] = {};
+    bool any_room = false;
     {
       MutexLock lock(&mu_);
-      room = room_max - in_flight_;
+      for (int pool = 0; pool < kCapacityPools; ++pool) {
+        room[pool] = room_max[pool] - in_flight_[pool];
+        // Batches large enough to keep claims cheap.
+        per_spec[pool] =
+            std::max(room[pool] / std::max(1, specs_in[pool]), std::min(room[pool], 16));
+        any_room = any_room || (room[pool] > 0 && specs_in[pool] > 0);
+      }
     }
     int claimed = 0;
-    if (room > 0 && !specs_.empty()) {
-      // Round-robin from a rotating start: every type gets its turn, in
-      // batches large enough to keep claims cheap.
-      int per_spec = std::max(room / static_cast<int>(specs_.size()), std::min(room, 16));
+    if (any_room) {
+      // Round-robin from a rotating start: every type gets its turn.
       // The maintained counts say which types have pending or failed rows:
       // one query instead of two claims per type when there is nothing to do.
       auto counts = ReadCounts(*tracking);
@@ -137,10 +166,12 @@ void Scheduler::Loop() {
         };
         return n(SyncState::kPending) <= 0 && n(SyncState::kFailed) <= 0;
       };
-      for (size_t k = 0; k < specs_.size() && claimed < room; ++k) {
+      for (size_t k = 0; k < specs_.size(); ++k) {
         size_t i = (next_spec + k) % specs_.size();
-        if (idle(specs_[i])) continue;
-        auto n = ClaimInto(*tracking, *standby, i, std::min(per_spec, room - claimed));
+        const int pool = pool_of_[i];
+        if (claimed_in[pool] >= room[pool] || idle(specs_[i])) continue;
+        auto n = ClaimInto(*tracking, *standby, i,
+                           std::min(per_spec[pool], room[pool] - claimed_in[pool]));
         if (!n.ok()) {
           CountLoopError("scheduler");
           log::Warn("claim failed",
@@ -150,15 +181,26 @@ void Scheduler::Loop() {
           break;
         }
         claimed += *n;
+        claimed_in[pool] += *n;
       }
       next_spec = (next_spec + 1) % specs_.size();
     }
     MutexLock lock(&mu_);
-    if (claimed > 0 && in_flight_ < room_max) continue;  // more may be waiting
-    // Full: wait until half the queue has drained. Idle: poll, or a wake-up.
+    // A pool that took rows and has room left: more may be waiting.
+    bool more = false;
+    for (int pool = 0; pool < kCapacityPools; ++pool) {
+      more = more || (claimed_in[pool] > 0 && in_flight_[pool] < room_max[pool]);
+    }
+    if (more) continue;
+    // Full: wait until half a pool's queue has drained. Idle: poll, or a
+    // wake-up.
     auto ready = [&]() {
       mu_.AssertReaderHeld();
-      return stop_ || (claimed > 0 && in_flight_ <= room_max / 2) || (claimed == 0 && woken_);
+      bool drained = false;
+      for (int pool = 0; pool < kCapacityPools; ++pool) {
+        drained = drained || (claimed_in[pool] > 0 && in_flight_[pool] <= room_max[pool] / 2);
+      }
+      return stop_ || drained || (claimed == 0 && woken_);
     };
     mu_.AwaitWithTimeout(absl::Condition(&ready),
                          absl::Seconds(claimed > 0 ? 1.0 : opt_.idle_poll_seconds));
@@ -166,7 +208,7 @@ void Scheduler::Loop() {
   }
 }
 
-void Scheduler::Work() {
+void Scheduler::Work(int pool) {
   // One syncer per strategy, made on first use.
   std::map<Strategy, std::unique_ptr<Syncer>> syncers;
   while (true) {
@@ -174,23 +216,23 @@ void Scheduler::Work() {
     std::vector<ClaimedItem> items;
     {
       MutexLock lock(&mu_);
-      auto ready = [this]() {
+      std::deque<Job>& queue = queue_[pool];
+      auto ready = [&]() {
         mu_.AssertReaderHeld();
-        return stop_ || !queue_.empty();
+        return stop_ || !queue.empty();
       };
       mu_.Await(absl::Condition(&ready));
       if (stop_) return;  // queued rows stay started; the next daemon reclaims them
-      spec_index = queue_.front().spec;
+      spec_index = queue.front().spec;
       // Under load a blob worker takes its share of the queue's next rows of
       // the same replicable, fetched in one request; alone, one row.
       size_t take = 1;
       if (DescriptorOf(specs_[spec_index]).fetches_many) {
-        take = std::clamp<size_t>(queue_.size() / std::max(1, opt_.capacity), 1,
-                                  std::max(1, opt_.batch_max));
+        take = std::clamp<size_t>(queue.size() / Capacity(pool), 1, std::max(1, opt_.batch_max));
       }
-      while (items.size() < take && !queue_.empty() && queue_.front().spec == spec_index) {
-        items.push_back(std::move(queue_.front().item));
-        queue_.pop_front();
+      while (items.size() < take && !queue.empty() && queue.front().spec == spec_index) {
+        items.push_back(std::move(queue.front().item));
+        queue.pop_front();
       }
     }
     const ReplicableSpec& spec = specs_[spec_index];
@@ -212,7 +254,7 @@ void Scheduler::Work() {
                                               {"error", std::string(s.message())}});
     }
     MutexLock lock(&mu_);
-    in_flight_ -= static_cast<int>(items.size());
+    in_flight_[pool] -= static_cast<int>(items.size());
   }
 }
 

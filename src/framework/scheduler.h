@@ -1,7 +1,9 @@
 // The sync scheduler of one secondary daemon: claims registry rows in
 // batches (FOR UPDATE SKIP LOCKED, so any number of daemons share a tracking
-// DB) and runs them on a pool of `capacity` worker threads, interleaving the
-// replicables round-robin so that no type starves another.
+// DB) and runs them on two pools of worker threads, `capacity` for blobs and
+// `repos_capacity` for repositories (the site's files_max_capacity and
+// repos_max_capacity; a strategy's descriptor names its pool), interleaving
+// the replicables round-robin so that no type starves another.
 //
 // Rows are claimed ahead of the workers (up to capacity × queue_factor, in
 // batches whose model paths are read from the standby in one query), so a
@@ -20,6 +22,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "framework/registry_store.h"
+#include "framework/strategy.h"
 #include "framework/syncer.h"
 #include "georep/defaults.h"
 #include "georep/replicable.h"
@@ -29,8 +32,9 @@ namespace georep::framework {
 
 struct SchedulerOptions {
   SyncContext sync;
-  int capacity = 10;     // concurrent blob syncs (geo_nodes.files_max_capacity)
-  int queue_factor = 4;  // claimed rows kept ready: capacity × this (× batch_max if more)
+  int capacity = 10;        // concurrent blob syncs (geo_nodes.files_max_capacity)
+  int repos_capacity = 10;  // concurrent repository syncs (geo_nodes.repos_max_capacity)
+  int queue_factor = 4;     // claimed rows kept ready: capacity × this (× batch_max if more)
   // Most blobs of one replicable a worker fetches in one request (under
   // load: a worker takes its share of the queue; 1 turns batching off).
   int batch_max = 16;
@@ -45,6 +49,10 @@ struct SchedulerOptions {
   // Told how long each sync took (one item, or one batch fetched in one
   // request), for metrics; may be empty.
   std::function<void(const ReplicableSpec&, double seconds)> on_synced;
+  // Told, every housekeeping, the replication latency of each copy verified
+  // since (CollectLatencies: from the event on the primary to the verified
+  // copy), for metrics; empty: not collected.
+  std::function<void(const ReplicableSpec&, const std::vector<double>& seconds)> on_latencies;
 };
 
 class Scheduler {
@@ -63,7 +71,8 @@ class Scheduler {
     ClaimedItem item;
   };
   void Loop();
-  void Work();
+  void Work(int pool);
+  int Capacity(int pool) const;
   bool stopped() ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Housekeeping(db::Connection& tracking);
   // Claims a batch of one replicable and queues it; returns how many.
@@ -79,8 +88,10 @@ class Scheduler {
   // it is released), not on condition variables.
   Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
-  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // queued + running
+  std::vector<int> pool_of_;  // per spec: its CapacityPool
+  // Per CapacityPool.
+  std::deque<Job> queue_[kCapacityPools] ABSL_GUARDED_BY(mu_);
+  int in_flight_[kCapacityPools] ABSL_GUARDED_BY(mu_) = {};  // queued + running
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -1,6 +1,9 @@
 #include "framework/strategy.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <thread>
 #include <vector>
 
 #include "framework/blob/descriptor.h"
@@ -25,6 +28,28 @@ const StrategyDescriptor& DescriptorOf(Strategy strategy) {
   }
   log::Error("no descriptor for a strategy", {{"strategy", static_cast<int64_t>(strategy)}});
   std::abort();  // a Strategy without a descriptor is a bug
+}
+
+std::vector<absl::StatusOr<std::string>> LocalChecksums(const StrategyDescriptor& strategy,
+                                                        const std::vector<std::string>& paths,
+                                                        int threads) {
+  std::vector<absl::StatusOr<std::string>> out(paths.size(), absl::NotFoundError("no local copy"));
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < paths.size();) {
+      if (!paths[i].empty()) out[i] = strategy.local_checksum(paths[i]);
+    }
+  };
+  size_t n = std::min(static_cast<size_t>(std::max(threads, 1)), paths.size());
+  if (n <= 1) {
+    work();
+    return out;
+  }
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < n; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  return out;
 }
 
 }  // namespace georep::framework

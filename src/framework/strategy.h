@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "georep/replicable.h"
@@ -18,8 +19,14 @@ namespace georep::framework {
 struct SyncContext;
 class Syncer;
 
+// Which of a site's capacities bounds a strategy's concurrent syncs
+// (geo_nodes.files_max_capacity or repos_max_capacity).
+enum class CapacityPool { kFiles = 0, kRepos = 1 };
+inline constexpr int kCapacityPools = 2;
+
 struct StrategyDescriptor {
   Strategy strategy;
+  CapacityPool capacity_pool = CapacityPool::kFiles;
   const char* path_suffix = "";  // every path template must end in it (".git")
   // Copies live under the repository root (else the storage root).
   bool under_repository_root = false;
@@ -51,5 +58,12 @@ const StrategyDescriptor& DescriptorOf(Strategy strategy);
 inline const StrategyDescriptor& DescriptorOf(const ReplicableSpec& spec) {
   return DescriptorOf(spec.strategy);
 }
+
+// The checksums of the local copies at `paths` (an empty path: NotFound, "no
+// local copy"), read by up to `threads` threads at once: a site's
+// verification_max_capacity. In the order of `paths`.
+std::vector<absl::StatusOr<std::string>> LocalChecksums(const StrategyDescriptor& strategy,
+                                                        const std::vector<std::string>& paths,
+                                                        int threads);
 
 }  // namespace georep::framework

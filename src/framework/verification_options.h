@@ -27,6 +27,8 @@ struct VerificationOptions {
   double repository_interval_seconds = defaults::kRepositoryIntervalSeconds;
   double dead_worker_seconds = defaults::kDeadWorkerSeconds;
   int batch = 500;
+  // Copies read at once (geo_nodes.verification_max_capacity).
+  int capacity = 1;
   double idle_poll_seconds = 0.25;     // bounds how soon a new item is checksummed / verified
   const Clock* clock = SystemClock();  // what "this often" is measured by
 };

@@ -163,15 +163,20 @@ absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec, bool pending, bo
     std::string why;
   };
   std::vector<Failed> failed;
+  // Copies with a primary checksum are read, up to `capacity` at once.
+  std::vector<std::string> paths;
   for (const VerificationClaim& c : claimed) {
+    paths.push_back(primary->contains(c.model_id) ? c.local_path : std::string());
+  }
+  std::vector<absl::StatusOr<std::string>> digests = LocalChecksums(strategy, paths, opt_.capacity);
+  for (size_t k = 0; k < claimed.size(); ++k) {
+    const VerificationClaim& c = claimed[k];
     auto it = primary->find(c.model_id);
     if (it == primary->end()) {
       disabled.push_back(c.model_id);
       continue;
     }
-    auto digest = c.local_path.empty()
-                      ? absl::StatusOr<std::string>(absl::NotFoundError("no local copy"))
-                      : strategy.local_checksum(c.local_path);
+    const absl::StatusOr<std::string>& digest = digests[k];
     if (!digest.ok()) {
       failed.push_back(
           {c.model_id, c.retry_count, absl::StrCat("verification: ", digest.status().message())});

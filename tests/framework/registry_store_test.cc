@@ -33,6 +33,44 @@ class RegistryStoreTest : public test::TwoDbTest {
   }
 };
 
+// The replication latency: from the event's time on the primary to the
+// verified copy, each row counted once; an update keeps the time of the
+// oldest change not yet verified; backfilled rows (no event) are not counted.
+TEST_F(RegistryStoreTest, LatencyRunsFromTheEventToTheVerifiedCopyAndIsCountedOnce) {
+  auto now_us = [&] {
+    auto r = tracking_->Exec("SELECT (extract(epoch FROM now()) * 1000000)::bigint");
+    return r->GetInt64(0, 0);
+  };
+  int64_t t = now_us();
+  ASSERT_TRUE(ApplyCreated(*tracking_, spec_, {1, 2}, {t - 30'000'000, t - 5'000'000}).ok());
+  ASSERT_TRUE(ApplyCreated(*tracking_, spec_, {3}).ok());  // no time: as a backfilled row
+  EXPECT_TRUE(CollectLatencies(*tracking_, spec_)->empty()) << "nothing verified yet";
+  ASSERT_TRUE(tracking_
+                  ->Exec("UPDATE georep.file_registry SET state = 2, verification_state = 2, "
+                         "verified_at = now()")
+                  .ok());
+  auto first = CollectLatencies(*tracking_, spec_);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->size(), 2u);
+  std::vector<double> got = *first;
+  std::sort(got.begin(), got.end());
+  EXPECT_NEAR(got[0], 5, 1);
+  EXPECT_NEAR(got[1], 30, 1);
+  EXPECT_TRUE(CollectLatencies(*tracking_, spec_)->empty()) << "counted once";
+
+  // Two updates before the copy is verified again: the older one counts.
+  t = now_us();
+  ASSERT_TRUE(ApplyUpdated(*tracking_, spec_, {1}, {t - 60'000'000}).ok());
+  ASSERT_TRUE(ApplyUpdated(*tracking_, spec_, {1}, {t - 1'000'000}).ok());
+  ASSERT_TRUE(tracking_
+                  ->Exec("UPDATE georep.file_registry SET state = 2, verification_state = 2, "
+                         "verified_at = now() WHERE model_id = 1")
+                  .ok());
+  auto again = CollectLatencies(*tracking_, spec_);
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_NEAR((*again)[0], 60, 1);
+}
+
 TEST_F(RegistryStoreTest, ClaimsAreExclusiveAcrossWorkers) {
   Insert(10);
   auto a = ClaimBatch(*tracking_, spec_, "worker-a", 6);

@@ -21,6 +21,24 @@ struct SyncLog {
   std::vector<std::string> order ABSL_GUARDED_BY(mu);  // "a:17", in sync order
   std::map<std::string, int> attempts ABSL_GUARDED_BY(mu);
   std::vector<std::string> failing;  // set before the scheduler starts
+  // Syncs running now and the most at once, by replicable; while `hold`,
+  // a sync waits before it completes.
+  std::map<std::string, int> running ABSL_GUARDED_BY(mu);
+  std::map<std::string, int> most ABSL_GUARDED_BY(mu);
+  bool hold ABSL_GUARDED_BY(mu) = false;
+
+  int Running(const std::string& name) {
+    MutexLock lock(&mu);
+    return running[name];
+  }
+  int Most(const std::string& name) {
+    MutexLock lock(&mu);
+    return most[name];
+  }
+  void Hold(bool on) {
+    MutexLock lock(&mu);
+    hold = on;
+  }
 
   std::vector<std::string> Order() {
     MutexLock lock(&mu);
@@ -46,6 +64,14 @@ class FakeSyncer : public Syncer {
       MutexLock lock(&log_->mu);
       log_->order.push_back(key);
       ++log_->attempts[key];
+      int now = ++log_->running[spec.name];
+      log_->most[spec.name] = std::max(log_->most[spec.name], now);
+      auto released = [this]() {
+        log_->mu.AssertReaderHeld();
+        return !log_->hold;
+      };
+      log_->mu.Await(absl::Condition(&released));
+      --log_->running[spec.name];
     }
     for (const auto& f : log_->failing) {
       if (f == key) return absl::UnavailableError("primary answered 502");
@@ -116,6 +142,30 @@ class SchedulerTest : public test::TwoDbTest {
   SyncLog log_;
   std::unique_ptr<Scheduler> scheduler_;
 };
+
+// Blobs run on files_max_capacity workers and repositories on
+// repos_max_capacity: each pool fills to its own capacity and no further.
+TEST_F(SchedulerTest, BlobsAndRepositoriesEachRunUpToTheirOwnCapacity) {
+  ASSERT_TRUE(
+      main_->ExecScript("CREATE TABLE t.r (id bigint PRIMARY KEY, path text NOT NULL)").ok());
+  ReplicableSpec repo{"r", "r", Strategy::kRepository, "t.r", "id", "{path}.git", "test"};
+  ASSERT_TRUE(EnsureRegistryTable(*tracking_, repo).ok());
+  specs_.push_back(repo);
+  Seed("a", 30);
+  Seed("r", 30);
+  log_.Hold(true);
+  SchedulerOptions o;
+  o.capacity = 3;
+  o.repos_capacity = 2;
+  o.batch_max = 1;
+  Start(o);
+  EXPECT_TRUE(test::WaitFor([&] { return log_.Running("a") == 3 && log_.Running("r") == 2; }, 30))
+      << "a: " << log_.Running("a") << ", r: " << log_.Running("r");
+  log_.Hold(false);
+  EXPECT_TRUE(test::WaitFor([&] { return Synced("a") == 30 && Synced("r") == 30; }, 60));
+  EXPECT_EQ(log_.Most("a"), 3);
+  EXPECT_EQ(log_.Most("r"), 2);
+}
 
 TEST_F(SchedulerTest, ASmallTypeIsNotStarvedBehindALargeOne) {
   Seed("a", 1000);

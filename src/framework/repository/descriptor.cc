@@ -10,6 +10,7 @@ namespace georep::framework {
 const StrategyDescriptor& RepositoryStrategy() {
   static const StrategyDescriptor d{
       .strategy = Strategy::kRepository,
+      .capacity_pool = CapacityPool::kRepos,
       .path_suffix = ".git",
       .under_repository_root = true,
       .mutable_in_place = true,
