@@ -2,8 +2,10 @@
 
 #include <sys/stat.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "api/write_gate.h"
 #include "db/connection.h"
 #include "framework/repository/repository_sync.h"
@@ -31,10 +33,23 @@ std::optional<GitPath> ParseGitPath(const HttpRequest& req) {
     out.geo = true;
     path.remove_prefix(kGeoPrefix.size() - 1);
   }
+  if (!absl::StartsWith(path, "/")) return std::nullopt;
   for (absl::string_view suffix : {"/info/refs", "/git-upload-pack", "/git-receive-pack"}) {
     if (!absl::EndsWith(path, suffix)) continue;
     absl::string_view repo = path.substr(1, path.size() - suffix.size() - 1);
     if (!absl::EndsWith(repo, ".git") || repo.size() <= 4) return std::nullopt;
+    // Plain segments only: what is redirected or looked up is what was checked.
+    for (absl::string_view segment : absl::StrSplit(repo, '/')) {
+      if (segment.empty() || segment == "." || segment == ".." || segment[0] == '.') {
+        return std::nullopt;
+      }
+      for (char c : segment) {
+        if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' &&
+            c != '-') {
+          return std::nullopt;
+        }
+      }
+    }
     out.repo = std::string(repo);
     out.suffix = std::string(suffix);
     out.service =
@@ -42,6 +57,14 @@ std::optional<GitPath> ParseGitPath(const HttpRequest& req) {
     return out;
   }
   return std::nullopt;
+}
+
+// To the same repository and service on the primary, built from the
+// configured primary URL and the checked path, never from the raw target.
+std::string PrimaryTarget(const std::string& primary_url, const GitPath& gp) {
+  std::string to = absl::StrCat(primary_url, "/", gp.repo, gp.suffix);
+  if (gp.suffix == "/info/refs") absl::StrAppend(&to, "?service=", gp.service);
+  return to;
 }
 
 HttpResponse Redirect(const std::string& to) {
@@ -119,7 +142,7 @@ HttpResponse Handle(const GitRouteContext& ctx, const HttpRequest& req, const Gi
       return *refused;
   }
   // On a secondary a push never touches the local copy.
-  if (!primary && push) return Redirect(primary_url + req.target);
+  if (!primary && push) return Redirect(PrimaryTarget(primary_url, gp));
 
   db::Connection* main = db::ThreadConnection(ctx.main_conninfo);
   if (main == nullptr) return HttpResponse::Error(503, "UNAVAILABLE", "database unreachable");
@@ -130,9 +153,9 @@ HttpResponse Handle(const GitRouteContext& ctx, const HttpRequest& req, const Gi
   const auto& repo = **found;
   if (!primary) {
     db::Connection* tracking = db::ThreadConnection(ctx.tracking_conninfo);
-    if (tracking == nullptr) return Redirect(primary_url + req.target);
+    if (tracking == nullptr) return Redirect(PrimaryTarget(primary_url, gp));
     auto current = framework::CopyIsCurrent(*main, *tracking, *repo.spec, repo.id);
-    if (!current.ok() || !*current) return Redirect(primary_url + req.target);
+    if (!current.ok() || !*current) return Redirect(PrimaryTarget(primary_url, gp));
   }
   return Serve(ctx, req, gp, repo.spec, repo.id, primary);
 }

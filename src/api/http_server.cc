@@ -98,9 +98,77 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(kBodyLimit);
     stream_.expires_after(kIdleTimeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  // The framing is judged on the header, before any body is read: what a
+  // proxy in front could frame differently is refused and the connection
+  // closed (RFC 9112 §6.1, §6.3), so no second request can be smuggled.
+  void OnHeader(beast::error_code ec) {
+    if (ec) {
+      OnRead(ec);
+      return;
+    }
+    std::string bad = FramingError(parser_->get());
+    if (!bad.empty()) {
+      auto res = std::make_shared<http::response<http::string_body>>(http::status::bad_request,
+                                                                     parser_->get().version());
+      HttpResponse out = HttpResponse::Error(400, "BAD_REQUEST", bad);
+      Prepare(*res, out, /*keep_alive=*/false);
+      res->body() = std::move(out.body);
+      res->prepare_payload();
+      Send(res);
+      return;
+    }
+    if (parser_->is_done()) {
+      OnRead(ec);
+      return;
+    }
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  static std::string FramingError(const http::request_header<>& h) {
+    int transfer_encodings = 0, lengths = 0, authorizations = 0, hosts = 0;
+    std::string coding;
+    for (const auto& field : h) {
+      switch (field.name()) {
+        case http::field::transfer_encoding:
+          ++transfer_encodings;
+          coding = absl::AsciiStrToLower(absl::StripAsciiWhitespace(
+              absl::string_view(field.value().data(), field.value().size())));
+          break;
+        case http::field::content_length:
+          ++lengths;
+          break;
+        case http::field::authorization:
+          ++authorizations;
+          break;
+        case http::field::host:
+          ++hosts;
+          break;
+        default:
+          break;
+      }
+    }
+    if (transfer_encodings > 0) {
+      if (h.version() < 11) return "Transfer-Encoding in an HTTP/1.0 request";
+      if (lengths > 0) return "both Transfer-Encoding and Content-Length";
+      if (transfer_encodings > 1 || coding != "chunked") {
+        return "Transfer-Encoding other than exactly \"chunked\"";
+      }
+    }
+    // Origin form only: "@evil.example/x" or "http://…" is no path of ours.
+    if (h.target().empty() || h.target()[0] != '/') {
+      return "the request target is not a path starting with /";
+    }
+    if (lengths > 1) return "more than one Content-Length";
+    if (authorizations > 1) return "more than one Authorization header";
+    if (hosts > 1) return "more than one Host header";
+    return "";
   }
 
   void OnRead(beast::error_code ec) {

@@ -1,5 +1,7 @@
 #include "site/config.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
@@ -7,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -36,7 +39,7 @@ absl::Status SettingError(absl::string_view key, absl::string_view where, absl::
 template <typename T>
 T As(const Value& v) {
   if constexpr (std::is_same_v<T, std::string>) return std::get<std::string>(v);
-  if constexpr (std::is_same_v<T, int>) return static_cast<int>(std::get<int64_t>(v));
+  if constexpr (std::is_same_v<T, int64_t>) return std::get<int64_t>(v);
   if constexpr (std::is_same_v<T, bool>) return std::get<bool>(v);
   if constexpr (std::is_same_v<T, double>) {
     return std::holds_alternative<int64_t>(v) ? static_cast<double>(std::get<int64_t>(v))
@@ -73,11 +76,13 @@ SettingDef Seconds(absl::string_view key, absl::string_view help, double Config:
 SettingDef Int(absl::string_view key, absl::string_view help, int Config::*member, int lo, int hi) {
   return {key, Type::kInt, help,
           [=](Config& c, const Value& v) -> absl::Status {
-            int n = As<int>(v);
+            // Checked as read, before narrowing: 4294967297 is out of range,
+            // not 1.
+            int64_t n = As<int64_t>(v);
             if (n < lo || n > hi) {
               return absl::InvalidArgumentError(absl::StrCat(n, " is not ", lo, " to ", hi));
             }
-            c.*member = n;
+            c.*member = static_cast<int>(n);
             return absl::OkStatus();
           },
           [member](const Config& c) -> std::optional<Value> { return Value(int64_t{c.*member}); }};
@@ -161,15 +166,7 @@ const std::vector<SettingDef>& Settings() {
          return absl::OkStatus();
        },
        [](const Config& c) -> std::optional<Value> { return Value(c.http_listen); }},
-      {"http.threads", Type::kInt, "HTTP worker threads (1 to 256)",
-       [](Config& c, const Value& v) -> absl::Status {
-         int n = As<int>(v);
-         if (n < 1 || n > 256)
-           return absl::InvalidArgumentError(absl::StrCat(n, " is not 1 to 256"));
-         c.http_threads = n;
-         return absl::OkStatus();
-       },
-       [](const Config& c) -> std::optional<Value> { return Value(int64_t{c.http_threads}); }},
+      Int("http.threads", "HTTP worker threads (1 to 256)", &Config::http_threads, 1, 256),
       String("storage.root", "folder of blob files", &Config::storage_root),
       Bool("sample.enabled",
            "serve the sample forge's API (/api/v1/sample/...), the demo's application "
@@ -359,7 +356,17 @@ EnvLookup ProcessEnv() {
   };
 }
 
-absl::StatusOr<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
+std::vector<std::string> ProcessEnvNames() {
+  std::vector<std::string> names;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    absl::string_view entry(*e);
+    names.emplace_back(entry.substr(0, entry.find('=')));
+  }
+  return names;
+}
+
+absl::StatusOr<Config> LoadConfig(const std::string& path, const EnvLookup& env,
+                                  const std::vector<std::string>& env_names) {
   Config config;
   config.path = path;
   std::error_code ec;
@@ -413,6 +420,19 @@ absl::StatusOr<Config> LoadConfig(const std::string& path, const EnvLookup& env)
   }
   if (!status.ok()) return status;
 
+  // A mistyped override must not be ignored: every GEOREP_* variable is a
+  // setting (or one of the few the tools read themselves).
+  for (const std::string& name : env_names) {
+    if (!absl::StartsWith(name, "GEOREP_") || name == "GEOREP_PG_BIN") continue;
+    bool known = false;
+    for (const auto& def : Settings()) known = known || EnvName(def.key) == name;
+    if (!known) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "environment variable ", name,
+          " is not a Georep setting (`georep serve --help` lists them): unset it or fix its "
+          "name"));
+    }
+  }
   for (const auto& def : Settings()) {
     std::string name = EnvName(def.key);
     std::optional<std::string> text = env(name);

@@ -71,8 +71,13 @@ struct Config {
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 EnvLookup ProcessEnv();
 
-// Reads `path`, applies environment overrides, validates.
-absl::StatusOr<Config> LoadConfig(const std::string& path, const EnvLookup& env = ProcessEnv());
+// The names of this process's environment variables.
+std::vector<std::string> ProcessEnvNames();
+
+// Reads `path`, applies environment overrides (`env`), validates. A
+// GEOREP_* name in `env_names` that is no setting is an error naming it.
+absl::StatusOr<Config> LoadConfig(const std::string& path, const EnvLookup& env = ProcessEnv(),
+                                  const std::vector<std::string>& env_names = ProcessEnvNames());
 
 // TOML text for `config` (what `georep demo` writes). Round-trips LoadConfig.
 std::string RenderConfig(const Config& config);

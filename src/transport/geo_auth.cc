@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
@@ -58,6 +59,19 @@ absl::Status VerifyGeoToken(const std::string& token, const std::string& secret,
                       static_cast<int>(secret.size()));
   JwtPtr j(raw);
   if (rc != 0 || !j) return absl::UnauthenticatedError("invalid token signature");
+  // libjwt reads the header's alg without regard to case ("hs256"): the
+  // header must say exactly HS256 (RFC 7515 names are case-sensitive).
+  std::string header;
+  size_t dot = token.find('.');
+  if (dot == std::string::npos ||
+      !absl::WebSafeBase64Unescape(absl::string_view(token).substr(0, dot), &header)) {
+    return absl::UnauthenticatedError("malformed token header");
+  }
+  auto head = nlohmann::json::parse(header, nullptr, false);
+  if (!head.is_object() || !head.contains("alg") || head["alg"] != "HS256" ||
+      (head.contains("typ") && head["typ"] != "JWT") || head.contains("crit")) {
+    return absl::UnauthenticatedError("token algorithm is not HS256");
+  }
   if (jwt_get_alg(j.get()) != JWT_ALG_HS256)
     return absl::UnauthenticatedError("token algorithm is not HS256");
   errno = 0;
@@ -72,6 +86,16 @@ absl::Status VerifyGeoToken(const std::string& token, const std::string& secret,
   }
   if (exp + leeway_seconds < now_unix)
     return absl::UnauthenticatedError("token expired (check the sites' clocks)");
+  if (exp - iat > kGeoTokenMaxLifetimeSeconds) {
+    return absl::UnauthenticatedError(absl::StrCat("token lifetime of ", exp - iat,
+                                                   " s is over the ", kGeoTokenMaxLifetimeSeconds,
+                                                   " s allowed"));
+  }
+  errno = 0;
+  long nbf = jwt_get_grant_int(j.get(), "nbf");
+  if (errno == 0 && nbf > now_unix + leeway_seconds) {
+    return absl::UnauthenticatedError("token not valid yet (nbf; check the sites' clocks)");
+  }
   const char* data = jwt_get_grant(j.get(), "data");
   if (data == nullptr) return absl::PermissionDeniedError("token has no data claim");
   auto got = nlohmann::json::parse(data, nullptr, false);

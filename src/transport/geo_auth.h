@@ -6,9 +6,11 @@
 // `data` claim: a JSON string naming exactly what is asked for, e.g.
 // {"replicable_name":"upload","replicable_id":42}. The primary finds the
 // site by access key and checks, in VerifyGeoToken and nowhere else: the
-// algorithm is HS256, the signature, iat not in the future and exp not past
-// (each with a small leeway for clock skew), and that `data` equals what the
-// URL asks for. libjwt checks only the signature; the rest is done here.
+// header's alg is exactly HS256, the signature, iat not in the future, exp
+// not past and nbf (if any) reached (each with a small leeway for clock
+// skew), a lifetime (exp − iat) of at most 10 minutes, and that `data`
+// equals what the URL asks for. libjwt checks only the signature; the rest
+// is done here.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +24,10 @@ namespace georep::transport {
 
 inline constexpr int64_t kGeoTokenLifetimeSeconds = 60;
 inline constexpr int64_t kGeoClockLeewaySeconds = 60;
+// A token valid for longer is refused (exp − iat): a stolen one is of use
+// for minutes at most. Checked when a request starts, so a long Git fetch
+// outlives its token.
+inline constexpr int64_t kGeoTokenMaxLifetimeSeconds = 600;
 
 // The Authorization header value. `data_json` must be a JSON object.
 std::string MakeGeoAuthorization(const std::string& access_key, const std::string& secret,

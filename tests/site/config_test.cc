@@ -96,6 +96,12 @@ TEST_F(ConfigTest, BadValuesNameSettingAndFile) {
        "setting \"http.threads\" in " + dir_ + "/georep.toml: expected an integer"},
       {"[http]\nthreads = 0\n",
        "setting \"http.threads\" in " + dir_ + "/georep.toml: 0 is not 1 to 256"},
+      // Checked before it is narrowed to an int (where it would be 1).
+      {"[http]\nthreads = 4294967297\n",
+       "setting \"http.threads\" in " + dir_ + "/georep.toml: 4294967297 is not 1 to 256"},
+      {"[events]\nprune_batch = -4294967196\n",
+       "setting \"events.prune_batch\" in " + dir_ +
+           "/georep.toml: -4294967196 is not 100 to 1000000"},
       {"[http]\nlisten = \"localhost\"\n",
        "setting \"http.listen\" in " + dir_ + "/georep.toml: \"localhost\" is not host:port"},
   };
@@ -125,6 +131,21 @@ TEST_F(ConfigTest, EnvironmentOverridesAndIsValidated) {
   auto bad = LoadConfig(path, Env({{"GEOREP_HTTP_THREADS", "many"}}));
   EXPECT_EQ(bad.status().message(),
             "setting \"http.threads\" in GEOREP_HTTP_THREADS: \"many\" is not an integer");
+}
+
+TEST_F(ConfigTest, AMistypedOverrideIsAnErrorNamingIt) {
+  std::string path = Write(kMinimal);
+  auto bad =
+      LoadConfig(path, Env({{"GEOREP_HTTP_THREDS", "8"}}), {"PATH", "GEOREP_HTTP_THREDS", "HOME"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("environment variable GEOREP_HTTP_THREDS is not a "
+                                        "Georep setting"),
+            std::string::npos)
+      << bad.status();
+  auto good = LoadConfig(path, Env({{"GEOREP_HTTP_THREADS", "8"}}),
+                         {"GEOREP_HTTP_THREADS", "GEOREP_PG_BIN", "GEOREPX"});
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(good->http_threads, 8);
 }
 
 TEST_F(ConfigTest, RenderedConfigLoadsBackTheSame) {

@@ -1,5 +1,10 @@
 #include "transport/geo_auth.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace georep::transport {
@@ -9,6 +14,24 @@ constexpr int64_t kNow = 1800000000;
 const std::string kSecret(64, 's');
 
 std::string TokenOf(const std::string& header) { return ParseGeoAuthorization(header)->token; }
+
+// A token with this header and these claims, signed with HMAC-SHA256 and
+// `kSecret` whatever the header says.
+std::string Forge(const std::string& header, const std::string& claims) {
+  std::string signing =
+      absl::StrCat(absl::WebSafeBase64Escape(header), ".", absl::WebSafeBase64Escape(claims));
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), kSecret.data(), static_cast<int>(kSecret.size()),
+       reinterpret_cast<const unsigned char*>(signing.data()), signing.size(), mac, &len);
+  return absl::StrCat(signing, ".",
+                      absl::WebSafeBase64Escape(std::string(reinterpret_cast<char*>(mac), len)));
+}
+
+std::string Claims(int64_t iat, int64_t exp, const std::string& extra = "") {
+  return absl::StrCat(R"({"data":"{\"replicable_name\":\"upload\",\"replicable_id\":42}","iat":)",
+                      iat, R"(,"exp":)", exp, extra, "}");
+}
 
 TEST(GeoAuthTest, RoundTrip) {
   std::string data = BlobRequestData("upload", 42);
@@ -53,6 +76,36 @@ TEST(GeoAuthTest, RefusesForgeries) {
   EXPECT_EQ(VerifyGeoToken(none, kSecret, data, kNow).code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(VerifyGeoToken("garbage", kSecret, data, kNow).code(),
             absl::StatusCode::kUnauthenticated);
+}
+
+TEST(GeoAuthTest, StrictHeaderLifetimeAndNotBefore) {
+  std::string data = BlobRequestData("upload", 42);
+  const std::string hs256 = R"({"alg":"HS256","typ":"JWT"})";
+  ASSERT_TRUE(VerifyGeoToken(Forge(hs256, Claims(kNow, kNow + 60)), kSecret, data, kNow).ok())
+      << "the forging helper makes valid tokens";
+  // The algorithm's name is case-sensitive.
+  auto lower = VerifyGeoToken(Forge(R"({"alg":"hs256","typ":"JWT"})", Claims(kNow, kNow + 60)),
+                              kSecret, data, kNow);
+  EXPECT_EQ(lower.code(), absl::StatusCode::kUnauthenticated) << lower;
+  EXPECT_EQ(VerifyGeoToken(Forge(R"({"typ":"JWT"})", Claims(kNow, kNow + 60)), kSecret, data, kNow)
+                .code(),
+            absl::StatusCode::kUnauthenticated);
+  // A lifetime of at most 10 minutes.
+  EXPECT_TRUE(VerifyGeoToken(Forge(hs256, Claims(kNow, kNow + 600)), kSecret, data, kNow).ok());
+  auto forever =
+      VerifyGeoToken(Forge(hs256, Claims(kNow, kNow + 10 * 365 * 86400)), kSecret, data, kNow);
+  EXPECT_EQ(forever.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_NE(forever.message().find("lifetime"), std::string::npos) << forever;
+  // nbf is honoured (with the clock leeway).
+  auto early =
+      VerifyGeoToken(Forge(hs256, Claims(kNow, kNow + 300, absl::StrCat(",\"nbf\":", kNow + 200))),
+                     kSecret, data, kNow);
+  EXPECT_EQ(early.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_NE(early.message().find("nbf"), std::string::npos) << early;
+  EXPECT_TRUE(
+      VerifyGeoToken(Forge(hs256, Claims(kNow, kNow + 300, absl::StrCat(",\"nbf\":", kNow + 200))),
+                     kSecret, data, kNow + 200)
+          .ok());
 }
 
 TEST(GeoAuthTest, MalformedHeaders) {
