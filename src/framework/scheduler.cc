@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/strategy.h"
+#include "transport/http_client.h"
 #include "util/logging.h"
 #include "util/loop.h"
 
@@ -16,6 +17,9 @@ using Clock = std::chrono::steady_clock;
 Scheduler::Scheduler(SchedulerOptions options, std::vector<ReplicableSpec> specs)
     : opt_(std::move(options)), specs_(std::move(specs)) {
   if (!opt_.sync.completions) opt_.sync.completions = std::make_shared<CompletionGroup>();
+  if (!opt_.sync.primary_unreachable) {
+    opt_.sync.primary_unreachable = std::make_shared<std::atomic<bool>>(false);
+  }
   for (const auto& spec : specs_) {
     pool_of_.push_back(static_cast<int>(DescriptorOf(spec).capacity_pool));
   }
@@ -81,6 +85,36 @@ absl::Status Scheduler::Housekeeping(db::Connection& tracking) {
   return FoldCounts(tracking);
 }
 
+bool Scheduler::WaitForPrimary(db::Connection& tracking) {
+  if (!opt_.sync.primary_unreachable->load()) return true;
+  auto health = transport::HttpRequest(opt_.sync.primary_url + "/api/v1/health",
+                                       {.timeout_seconds = opt_.probe_timeout_seconds});
+  if (!health.ok() || health->status != 200) {
+    if (failed_probes_++ == 0) {
+      log::Warn("the primary is unreachable: syncing waits, and its health is probed",
+                {{"primary", opt_.sync.site_name},
+                 {"probe", health.ok() ? absl::StrCat("HTTP ", health->status)
+                                       : std::string(health.status().message())}});
+    }
+    return false;
+  }
+  opt_.sync.primary_unreachable->store(false);
+  // Answering at the first probe, it was never down (the failure was the
+  // item's own, and keeps its backoff). Back from an outage, what failed
+  // against it is due now, not after each item's backoff.
+  if (failed_probes_ > 0) {
+    int64_t due = 0;
+    for (const auto& spec : specs_) {
+      auto n = RetryFailedNow(tracking, spec);
+      if (n.ok()) due += *n;
+    }
+    log::Info("the primary answers again: failed items are retried now",
+              {{"primary", opt_.sync.site_name}, {"items", due}});
+  }
+  failed_probes_ = 0;
+  return true;
+}
+
 absl::StatusOr<int> Scheduler::ClaimInto(db::Connection& tracking, db::Connection& standby,
                                          size_t spec, int limit) {
   auto items = ClaimBatch(tracking, specs_[spec], opt_.sync.worker_id, limit);
@@ -136,6 +170,11 @@ void Scheduler::Loop() {
       last_housekeeping = Clock::now();
     }
 
+    if (!opt_.sync.primary_url.empty() && !WaitForPrimary(*tracking)) {
+      MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(opt_.probe_seconds));
+      continue;
+    }
     int room[kCapacityPools];
     int per_spec[kCapacityPools];
     int claimed_in[kCapacityPools] = {};

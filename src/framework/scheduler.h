@@ -5,6 +5,11 @@
 // repos_max_capacity; a strategy's descriptor names its pool), interleaving
 // the replicables round-robin so that no type starves another.
 //
+// A sync that cannot reach the primary (refused, timed out, 5xx) makes the
+// whole scheduler wait: no claims while its health is probed every
+// probe_seconds; when it answers, the failed rows are due at once instead of
+// after each one's backoff.
+//
 // Rows are claimed ahead of the workers (up to capacity × queue_factor, in
 // batches whose model paths are read from the standby in one query), so a
 // worker never waits on a claim. Its loop also beats this daemon's
@@ -43,6 +48,11 @@ struct SchedulerOptions {
   // With nothing to do, look again this often (resyncs, retries coming due,
   // backfilled rows); new events wake it at once (Wake, from the log cursor).
   double idle_poll_seconds = 0.2;
+  // While the primary is unreachable (a sync said so), its /api/v1/health
+  // is probed this often instead of claiming; when it answers 200, failed
+  // rows are due at once.
+  double probe_seconds = 0.5;
+  double probe_timeout_seconds = 2;
   // Makes a worker thread's syncer for a strategy; empty: the strategy's own
   // (MakeSyncer). Tests hand in a fake.
   std::function<std::unique_ptr<Syncer>(Strategy, const SyncContext&)> make_syncer;
@@ -75,6 +85,9 @@ class Scheduler {
   int Capacity(int pool) const;
   bool stopped() ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Housekeeping(db::Connection& tracking);
+  // True when the primary is not known to be unreachable, or answers its
+  // probe now (then failed rows are made due).
+  bool WaitForPrimary(db::Connection& tracking);
   // Claims a batch of one replicable and queues it; returns how many.
   absl::StatusOr<int> ClaimInto(db::Connection& tracking, db::Connection& standby, size_t spec,
                                 int limit);
@@ -93,6 +106,7 @@ class Scheduler {
   std::deque<Job> queue_[kCapacityPools] ABSL_GUARDED_BY(mu_);
   int in_flight_[kCapacityPools] ABSL_GUARDED_BY(mu_) = {};  // queued + running
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
+  int failed_probes_ = 0;  // Loop's own: probes of the primary failed in a row
 };
 
 }  // namespace georep::framework

@@ -85,6 +85,9 @@ absl::Status Syncer::RecordFailure(const ReplicableSpec& spec, const ClaimedItem
                                    const absl::Status& s) {
   if (auto c = Connect(); !c.ok()) return c;  // the row stays started; it is reclaimed later
   bool missing = s.code() == absl::StatusCode::kNotFound;
+  if (s.code() == absl::StatusCode::kUnavailable && ctx_.primary_unreachable) {
+    ctx_.primary_unreachable->store(true);
+  }
   double delay = RetryDelaySeconds(item.retry_count, missing, Jitter30);
   log::Debug(
       "sync failed",

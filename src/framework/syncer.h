@@ -8,6 +8,7 @@
 // descriptor (framework/strategy.h) for it.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +34,11 @@ struct SyncContext {
   // Shared by one daemon's workers, so finished rows share transactions
   // (set by the Scheduler); null: each row is completed alone.
   std::shared_ptr<CompletionGroup> completions;
+  // Set by a sync that could not reach the primary (Unavailable: refused,
+  // timed out, 5xx), shared by one daemon's workers: the scheduler stops
+  // claiming and probes the primary, and when it answers, retries what
+  // failed at once (set by the Scheduler; null: not watched).
+  std::shared_ptr<std::atomic<bool>> primary_unreachable;
 };
 
 class Syncer {

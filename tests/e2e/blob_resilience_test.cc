@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "support/test_support.h"
 #include "support/topology.h"
+#include "util/clock.h"
 #include "util/net.h"
 #include "util/subprocess.h"
 
@@ -164,6 +165,44 @@ TEST(BlobResilienceTest, ASecondaryAddedLaterBackfillsExistingRows) {
       "the "
       "secondary was added\n",
       registered, synced);
+  EXPECT_EQ(topo.TotalCount("secondary-1", "failed"), 0);
+}
+
+// An outage of the primary is the site's condition, not each item's: the
+// secondary stops claiming while its health is probed, and when it answers,
+// what failed is retried at once rather than after each item's backoff.
+TEST(BlobResilienceTest, SyncingResumesAtOnceWhenThePrimaryAnswersAgain) {
+  test::Topology topo({"--seed", "0"}, kFastEnv);
+  ASSERT_TRUE(topo.ok());
+  int pid = topo.Pid("primary");
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(test::WaitFor([&] { return !ProcessAlive(pid); }, 5));
+  // Written while the primary's daemon is down (its database is up).
+  auto seed = test::RunGeorep(
+      {"sample", "seed", "--count", "300", "--size", "4096", "--config", topo.Config("primary")});
+  ASSERT_EQ(seed.exit_code, 0) << seed.output;
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        return topo.TotalCount("secondary-1", "registry") == 300 &&
+               topo.TotalCount("secondary-1", "failed") > 0;
+      },
+      60))
+      << topo.Status("secondary-1").dump();
+  // Long enough for backoffs to grow, were each item on its own.
+  const double failed_at = WallSeconds();
+  ASSERT_TRUE(test::WaitFor([&] { return WallSeconds() - failed_at > 15; }, 30));
+  int64_t failed = topo.TotalCount("secondary-1", "failed");
+  int64_t pending = topo.TotalCount("secondary-1", "pending");
+  std::printf("[ figures  ] during the outage: %lld of 300 failed, %lld left pending\n",
+              static_cast<long long>(failed), static_cast<long long>(pending));
+  EXPECT_GT(pending, 0) << "claims went on while the primary was down";
+
+  ASSERT_TRUE(topo.Up());
+  const double back_at = WallSeconds();
+  ASSERT_TRUE(test::WaitFor([&] { return topo.TotalCount("secondary-1", "synced") == 300; }, 120))
+      << topo.Status("secondary-1").dump();
+  std::printf("[ figures  ] all 300 synced %.1f s after the primary's daemon was back\n",
+              WallSeconds() - back_at);
   EXPECT_EQ(topo.TotalCount("secondary-1", "failed"), 0);
 }
 
