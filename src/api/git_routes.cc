@@ -38,14 +38,16 @@ std::optional<GitPath> ParseGitPath(const HttpRequest& req) {
     if (!absl::EndsWith(path, suffix)) continue;
     absl::string_view repo = path.substr(1, path.size() - suffix.size() - 1);
     if (!absl::EndsWith(repo, ".git") || repo.size() <= 4) return std::nullopt;
-    // Plain segments only: what is redirected or looked up is what was checked.
+    // Plain segments only ([A-Za-z0-9._@-], no leading dot): what is
+    // redirected or looked up is what was checked.
     for (absl::string_view segment : absl::StrSplit(repo, '/')) {
       if (segment.empty() || segment == "." || segment == ".." || segment[0] == '.') {
         return std::nullopt;
       }
       for (char c : segment) {
+        // '@' as in hashed storage (@hashed/…, @snippets/…).
         if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' &&
-            c != '-') {
+            c != '-' && c != '@') {
           return std::nullopt;
         }
       }

@@ -75,6 +75,7 @@ SecondaryEngine::SecondaryEngine(const SiteContext& site, const site::Site& self
                                       .tracking_conninfo = c.tracking_database,
                                       .holder = site.worker_id,
                                       .storage_root = c.storage_root,
+                                      .repository_root = c.repository_root,
                                       .batch = c.backfill_batch,
                                       .interval_seconds = c.backfill_interval_seconds};
   threads_.emplace_back([this, backfill, specs = site.specs] {

@@ -13,6 +13,7 @@
 #include "framework/registry_store.h"
 #include "framework/spec.h"
 #include "framework/strategy.h"
+#include "util/fs.h"
 #include "util/logging.h"
 #include "util/loop.h"
 
@@ -332,10 +333,14 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
   }
   if (!actions.empty() && opt_.on_applied) opt_.on_applied();
   // After commit: the rows are gone, so no sync can put these files back.
-  for (const auto& [spec, path] : doomed_files) framework::RemoveLocalCopy(*spec, path);
+  for (const auto& [spec, path] : doomed_files) {
+    framework::RemoveLocalCopy(
+        *spec, framework::RootOf(*spec, opt_.storage_root, opt_.repository_root), path);
+  }
   for (const auto& [spec, rel] : stale_files) {
-    auto full = framework::ConfinedPath(opt_.storage_root, rel);
-    if (full.ok()) unlink(full->c_str());
+    if (auto s = RemoveBeneath(opt_.storage_root, rel, /*recursive=*/false); !s.ok()) {
+      log::Warn("moved copy not removed", {{"path", rel}, {"error", std::string(s.message())}});
+    }
   }
   return static_cast<int>(fresh->size() + late.size());
 }

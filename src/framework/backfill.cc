@@ -142,7 +142,9 @@ absl::StatusOr<BackfillStats> Backfill::Step(const ReplicableSpec& spec, bool* a
     auto removed = RemoveRows(*tracking_, spec, orphans);
     if (!removed.ok()) return removed.status();
     stats.removed = removed->count;
-    for (const auto& path : removed->local_paths) RemoveLocalCopy(spec, path);
+    for (const auto& path : removed->local_paths) {
+      RemoveLocalCopy(spec, RootOf(spec, opt_.storage_root, opt_.repository_root), path);
+    }
   }
   auto saved =
       tracking_->Exec(absl::StrCat("UPDATE georep.backfill_state SET next_id = $2",

@@ -30,8 +30,9 @@ namespace georep::framework {
 struct BackfillOptions {
   std::string standby_conninfo;
   std::string tracking_conninfo;
-  std::string holder;        // lease holder id
-  std::string storage_root;  // orphans' files are removed from here
+  std::string holder;           // lease holder id
+  std::string storage_root;     // orphans' files are removed from here
+  std::string repository_root;  // and orphans' repositories from here
   int batch = defaults::kBackfillBatch;
   double interval_seconds = defaults::kBackfillIntervalSeconds;  // pause between complete passes
 };

@@ -15,6 +15,8 @@
 #include "db/connection.h"
 #include "framework/states.h"
 #include "framework/strategy.h"
+#include "util/fs.h"
+#include "util/logging.h"
 
 namespace georep::framework {
 namespace {
@@ -77,9 +79,21 @@ const std::string& RootOf(const ReplicableSpec& spec, const std::string& storage
   return DescriptorOf(spec).under_repository_root ? repository_root : storage_root;
 }
 
-void RemoveLocalCopy(const ReplicableSpec& spec, const std::string& full_path) {
-  if (full_path.empty() || full_path == "/") return;
-  DescriptorOf(spec).remove_local_copy(full_path);
+void RemoveLocalCopy(const ReplicableSpec& spec, const std::string& root,
+                     const std::string& full_path) {
+  if (full_path.empty()) return;
+  std::string prefix = root;
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  prefix += '/';
+  absl::Status s = root.empty() || !absl::StartsWith(full_path, prefix)
+                       ? absl::PermissionDeniedError(absl::StrCat("not beneath ", root))
+                       : RemoveBeneath(root, absl::string_view(full_path).substr(prefix.size()),
+                                       DescriptorOf(spec).copy_is_tree);
+  if (!s.ok()) {
+    log::Warn(
+        "local copy not removed",
+        {{"replicable", spec.name}, {"path", full_path}, {"error", std::string(s.message())}});
+  }
 }
 
 absl::Status ValidateSpec(const ReplicableSpec& spec) {

@@ -54,9 +54,13 @@ std::string SpecSql(const ReplicableSpec& spec, absl::string_view text);
 // under the repository root.
 const std::string& RootOf(const ReplicableSpec& spec, const std::string& storage_root,
                           const std::string& repository_root);
-// Removes a local copy (a blob's file, a repository's folder); a missing one
+// Removes a local copy (a blob's file, a repository's folder) at
+// `full_path`, which must lie beneath `root` (RootOf), without following a
+// symbolic link on the way or inside it (RemoveBeneath). A path outside the
+// root, or reached through a link, is left alone and logged; a missing copy
 // is not an error.
-void RemoveLocalCopy(const ReplicableSpec& spec, const std::string& full_path);
+void RemoveLocalCopy(const ReplicableSpec& spec, const std::string& root,
+                     const std::string& full_path);
 
 // root/relative, refusing an empty, absolute or NUL-containing path, "." or
 // ".." segments, and any symbolic link between root and the file, so a row can

@@ -44,8 +44,8 @@ struct StrategyDescriptor {
   bool sync_moves_copy = false;
   // The checksum of a local copy.
   absl::StatusOr<std::string> (*local_checksum)(const std::string& path) = nullptr;
-  // Removes a local copy; a missing one is not an error.
-  void (*remove_local_copy)(const std::string& path) = nullptr;
+  // A copy is a folder tree (removed whole), else one file.
+  bool copy_is_tree = false;
   // Where a sync's temp files live under the strategy's root (swept of a
   // dead worker's leftovers).
   std::string (*temp_dir)(const std::string& root) = nullptr;

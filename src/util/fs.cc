@@ -1,5 +1,6 @@
 #include "util/fs.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -12,7 +13,9 @@
 #include <set>
 #include <sstream>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "util/random.h"
 
@@ -115,6 +118,84 @@ absl::Status MakeDirs(const std::string& path, int mode, const std::string& owne
 
 std::string AbsolutePath(const std::string& path) {
   return std::filesystem::absolute(path).lexically_normal().string();
+}
+
+namespace {
+
+// Removes the entry `name` of the folder open as `dir`, and everything
+// beneath it when it is a folder; links are removed, never followed.
+absl::Status RemoveTreeAt(int dir, const std::string& name) {
+  struct stat st;
+  if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return absl::ErrnoToStatus(errno, absl::StrCat("stat ", name));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    int sub = openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", name));
+    DIR* d = fdopendir(sub);
+    if (d == nullptr) {
+      close(sub);
+      return absl::ErrnoToStatus(errno, absl::StrCat("read ", name));
+    }
+    std::vector<std::string> entries;
+    while (dirent* e = readdir(d)) {
+      std::string child = e->d_name;
+      if (child != "." && child != "..") entries.push_back(std::move(child));
+    }
+    absl::Status s = absl::OkStatus();
+    for (const auto& child : entries) {
+      if (s.ok()) s = RemoveTreeAt(dirfd(d), child);
+    }
+    closedir(d);
+    if (!s.ok()) return s;
+    if (unlinkat(dir, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
+      return absl::ErrnoToStatus(errno, absl::StrCat("remove ", name));
+    return absl::OkStatus();
+  }
+  if (unlinkat(dir, name.c_str(), 0) != 0 && errno != ENOENT)
+    return absl::ErrnoToStatus(errno, absl::StrCat("remove ", name));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RemoveBeneath(const std::string& root, absl::string_view relative, bool recursive) {
+  std::vector<std::string> segments = absl::StrSplit(relative, '/');
+  for (const auto& seg : segments) {
+    if (seg.empty() || seg == "." || seg == "..") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("remove \"", relative, "\" beneath ", root, ": not a plain relative path"));
+    }
+  }
+  int dir = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return absl::ErrnoToStatus(errno, absl::StrCat("open ", root));
+  }
+  for (size_t i = 0; i + 1 < segments.size(); ++i) {
+    int next = openat(dir, segments[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int err = errno;
+    close(dir);
+    if (next < 0) {
+      if (err == ENOENT) return absl::OkStatus();
+      if (err == ELOOP || err == ENOTDIR) {
+        return absl::PermissionDeniedError(absl::StrCat("remove \"", relative, "\" beneath ", root,
+                                                        ": \"", segments[i],
+                                                        "\" is a symbolic link or not a folder"));
+      }
+      return absl::ErrnoToStatus(err, absl::StrCat("open ", segments[i], " beneath ", root));
+    }
+    dir = next;
+  }
+  absl::Status s = absl::OkStatus();
+  if (recursive) {
+    s = RemoveTreeAt(dir, segments.back());
+  } else if (unlinkat(dir, segments.back().c_str(), 0) != 0 && errno != ENOENT) {
+    s = absl::ErrnoToStatus(errno, absl::StrCat("remove ", relative, " beneath ", root));
+  }
+  close(dir);
+  return s;
 }
 
 }  // namespace georep

@@ -26,6 +26,15 @@ absl::Status MakeDirs(const std::string& path, int mode = 0755, const std::strin
 // renamed or created there survive a crash. Returns how many folders.
 absl::StatusOr<int> SyncParentDirectories(const std::vector<std::string>& paths);
 
+// Removes `relative` beneath the folder `root`: a file, or with
+// `recursive` a whole tree. No symbolic link is followed: each folder on
+// the way is opened from the one before with O_NOFOLLOW, so swapping one
+// for a link fails (PermissionDenied) instead of reaching outside `root`,
+// and a link inside a removed tree is removed, not followed. A path that
+// is not there is not an error. `relative` must be plain segments (no "",
+// ".", ".." or leading "/").
+absl::Status RemoveBeneath(const std::string& root, absl::string_view relative, bool recursive);
+
 // Absolute, lexically normalised form of `path` (relative to the cwd).
 std::string AbsolutePath(const std::string& path);
 

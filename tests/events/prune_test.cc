@@ -165,7 +165,8 @@ TEST_F(PruneTest, ACursorThatNeededPrunedEventsFallsBackToABackfill) {
   auto next = tracking_->Exec("SELECT next_id FROM georep.backfill_state");
   EXPECT_EQ(next->GetInt64(0, 0), 0) << "the backfill's pass starts over";
 
-  framework::Backfill backfill({conninfo_, tracking_conninfo_, "a", storage_, 1000, 60}, {spec_});
+  framework::Backfill backfill({conninfo_, tracking_conninfo_, "a", storage_, "", 1000, 60},
+                               {spec_});
   auto pass = backfill.Pass(10);
   ASSERT_TRUE(pass.ok()) << pass.status();
   EXPECT_EQ(pass->created, 4);

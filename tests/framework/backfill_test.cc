@@ -15,7 +15,7 @@ TEST_F(BackfillTest, CreatesMissingRowsAndRemovesOrphansWithTheirFiles) {
   ASSERT_TRUE(
       main_->Exec("INSERT INTO t.files (path) SELECT 'f' || g FROM generate_series(1, 20000) g")
           .ok());
-  Backfill backfill({conninfo_, tracking_conninfo_, "b", storage_, 5000, 60}, {spec_});
+  Backfill backfill({conninfo_, tracking_conninfo_, "b", storage_, "", 5000, 60}, {spec_});
   auto first = backfill.Pass(60);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_TRUE(first->pass_complete);
@@ -46,7 +46,7 @@ TEST_F(BackfillTest, CreatesMissingRowsAndRemovesOrphansWithTheirFiles) {
 TEST_F(BackfillTest, MissingModelTableIsSkipped) {
   ReplicableSpec absent{"absent", "", Strategy::kBlob, "t.nothing", "id", "{id}", "test"};
   ASSERT_TRUE(EnsureRegistryTable(*tracking_, absent).ok());
-  Backfill backfill({conninfo_, tracking_conninfo_, "b", storage_, 5000, 60}, {absent});
+  Backfill backfill({conninfo_, tracking_conninfo_, "b", storage_, "", 5000, 60}, {absent});
   auto pass = backfill.Pass(10);
   ASSERT_TRUE(pass.ok()) << pass.status();
   EXPECT_TRUE(pass->pass_complete);

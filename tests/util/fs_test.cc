@@ -8,6 +8,48 @@
 namespace georep {
 namespace {
 
+// A folder swapped for a symbolic link after a copy was made must not let a
+// delete reach outside the root: not for a file, not for a tree.
+TEST(FsTest, RemoveBeneathNeverFollowsASymbolicLink) {
+  namespace fs = std::filesystem;
+  std::string dir = test::MakeTempDir("fs");
+  std::string root = dir + "/root", outside = dir + "/outside";
+  fs::create_directories(root + "/group/project.git/objects");
+  fs::create_directories(outside + "/victim.git");
+  ASSERT_TRUE(WriteFileAtomic(outside + "/secret", "keep").ok());
+  ASSERT_TRUE(WriteFileAtomic(outside + "/victim.git/HEAD", "keep").ok());
+  ASSERT_TRUE(WriteFileAtomic(root + "/group/project.git/HEAD", "x").ok());
+  ASSERT_TRUE(WriteFileAtomic(root + "/group/file", "x").ok());
+  // A link inside a tree being removed is removed, not followed.
+  fs::create_directory_symlink(outside, root + "/group/project.git/objects/evil");
+  ASSERT_TRUE(RemoveBeneath(root, "group/project.git", /*recursive=*/true).ok());
+  EXPECT_FALSE(fs::exists(root + "/group/project.git"));
+  EXPECT_TRUE(fs::exists(outside + "/secret"));
+  EXPECT_TRUE(fs::exists(outside + "/victim.git/HEAD"));
+  // A folder on the way swapped for a link: refused, nothing outside touched.
+  ASSERT_TRUE(RemoveBeneath(root, "group/file", /*recursive=*/false).ok());
+  fs::remove_all(root + "/group");
+  fs::create_directory_symlink(outside, root + "/group");
+  auto file = RemoveBeneath(root, "group/secret", false);
+  EXPECT_EQ(file.code(), absl::StatusCode::kPermissionDenied) << file;
+  auto tree = RemoveBeneath(root, "group/victim.git", true);
+  EXPECT_EQ(tree.code(), absl::StatusCode::kPermissionDenied) << tree;
+  EXPECT_TRUE(fs::exists(outside + "/secret"));
+  EXPECT_TRUE(fs::exists(outside + "/victim.git/HEAD"));
+  // The last segment a link: the link goes, not what it points at.
+  fs::remove(root + "/group");
+  fs::create_directory_symlink(outside, root + "/linked.git");
+  ASSERT_TRUE(RemoveBeneath(root, "linked.git", true).ok());
+  EXPECT_FALSE(fs::is_symlink(root + "/linked.git"));
+  EXPECT_TRUE(fs::exists(outside + "/victim.git/HEAD"));
+  // Missing is fine; odd paths are refused.
+  EXPECT_TRUE(RemoveBeneath(root, "no/such/file", false).ok());
+  for (const char* bad : {"", "/etc/passwd", "a/../b", "./a", "a//b"}) {
+    EXPECT_EQ(RemoveBeneath(root, bad, false).code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  test::RemoveTree(dir);
+}
+
 TEST(FsTest, AtomicWriteReplacesWholeAndLeavesNoTempFile) {
   std::string dir = test::MakeTempDir("fs");
   std::string path = dir + "/f";

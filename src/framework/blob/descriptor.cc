@@ -17,7 +17,6 @@ const StrategyDescriptor& BlobStrategy() {
       .served_by_retrieve = true,
       .sync_moves_copy = false,
       .local_checksum = [](const std::string& path) { return Sha256File(path); },
-      .remove_local_copy = [](const std::string& path) { unlink(path.c_str()); },
       .temp_dir = TempDir,
       .make_syncer = [](const SyncContext& ctx) -> std::unique_ptr<Syncer> {
         return std::make_unique<BlobSyncer>(ctx);

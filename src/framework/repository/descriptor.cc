@@ -18,11 +18,7 @@ const StrategyDescriptor& RepositoryStrategy() {
       .served_by_retrieve = false,
       .sync_moves_copy = true,
       .local_checksum = [](const std::string& path) { return git::RefsChecksum(path); },
-      .remove_local_copy =
-          [](const std::string& path) {
-            std::error_code ec;
-            std::filesystem::remove_all(path, ec);
-          },
+      .copy_is_tree = true,
       .temp_dir = RepositoryTempDir,
       .make_syncer = [](const SyncContext& ctx) -> std::unique_ptr<Syncer> {
         return std::make_unique<RepositorySyncer>(ctx);
