@@ -181,7 +181,7 @@ while IFS= read -r line; do
     "| openssl"*) O=$(echo "$line" | awk -F'|' '{print $4}' | tr -d ' ') ;;
   esac
 done < <(bench/verification.sh "$VERIFY_N" "$VERIFY_SIZE")
-row "$(python3 -c "print(f'| re-verification: $VERIFY_N x {$VERIFY_SIZE/2**20:.0f} MiB, one thread | $G MB/s | openssl dgst -sha256: $O MB/s | {$G/$O:.2f} |')")"
+row "$(python3 -c "print(f'| re-verification: $VERIFY_N x {$VERIFY_SIZE/2**20:.0f} MiB, one verifier reading 10 at once | $G MB/s | openssl dgst -sha256: $O MB/s | {$G/$O:.2f} |')")"
 }
 
 scenario_engine() {

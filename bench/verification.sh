@@ -42,6 +42,6 @@ mb = size / 1e6
 print(f"| verification of {int(n)} files, {mb:.0f} MB | seconds | MB/s | files/s |")
 print(f"|---|---|---|---|")
 print(f"| openssl dgst -sha256 (one process) | {o:.2f} | {mb/o:.0f} | {n/o:.0f} |")
-print(f"| georep reverify --all (one verifier thread) | {g:.2f} | {mb/g:.0f} | {n/g:.0f} |")
+print(f"| georep reverify --all (one verifier, verification_max_capacity 10) | {g:.2f} | {mb/g:.0f} | {n/g:.0f} |")
 print(f"| ratio georep / openssl (throughput) | | {o/g:.2f} | |")
 PY
