@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "api/router.h"
 #include "api/write_gate.h"
 #include "db/connection.h"
 #include "framework/repository/repository_sync.h"
@@ -163,6 +164,14 @@ HttpResponse Handle(const GitRouteContext& ctx, const HttpRequest& req, const Gi
 }
 
 }  // namespace
+
+std::optional<Admission> AdmitGit(const HttpRequest& head) {
+  auto gp = ParseGitPath(head);
+  if (!gp) return std::nullopt;
+  if (gp->suffix == "/git-receive-pack") return Admission{kUploadBodyLimit, {}};
+  if (gp->suffix == "/git-upload-pack") return Admission{kGitNegotiationLimit, {}};
+  return Admission{0, {}};
+}
 
 std::optional<HttpResponse> HandleGit(const GitRouteContext& ctx, const HttpRequest& req) {
   auto gp = ParseGitPath(req);

@@ -51,4 +51,10 @@ struct GitRouteContext {
 // nullopt when `req` is not a Git request.
 std::optional<HttpResponse> HandleGit(const GitRouteContext& ctx, const HttpRequest& req);
 
+// On the header alone: nullopt when `head` is not a Git request, else its
+// body limit (a push's pack: kUploadBodyLimit; a fetch's negotiation:
+// kGitNegotiationLimit; info/refs: none).
+constexpr uint64_t kGitNegotiationLimit = uint64_t{64} << 20;
+std::optional<Admission> AdmitGit(const HttpRequest& head);
+
 }  // namespace georep::api

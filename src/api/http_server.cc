@@ -4,9 +4,15 @@
 // for fast blob serving). Only this file includes Beast.
 #define BOOST_BEAST_FILE_BUFFER_SIZE (256 * 1024)
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <thread>
+#include <type_traits>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -81,54 +87,185 @@ HttpResponse HttpResponse::FromStatus(const absl::Status& status) {
 
 namespace {
 
-constexpr uint64_t kBodyLimit = uint64_t{1} << 30;
-constexpr auto kIdleTimeout = std::chrono::seconds(75);
+constexpr uint64_t kUnadmittedBodyLimit = uint64_t{1} << 30;
+// A streamed response's producer runs ahead of the client by at most this.
+constexpr size_t kStreamBuffer = 1 << 20;
 
-class Session : public std::enable_shared_from_this<Session> {
+std::chrono::steady_clock::duration Seconds(double s) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(s));
+}
+
+// What every session shares with its server: the options, and the counts
+// behind the connection and stream limits. Outlives every session.
+struct Shared {
+  HttpHandler handler;
+  HttpServerOptions options;
+  std::optional<asio::ssl::context> tls;
+
+  std::mutex mu;
+  int connections = 0;
+  std::map<std::string, int> per_client;
+  int streams = 0;  // producers running
+  bool stopping = false;
+  std::condition_variable streams_done;
+  std::vector<std::weak_ptr<struct Pipe>> pipes;
+
+  // Takes a connection slot for `client`; false past a limit.
+  bool Admit(const std::string& client) {
+    std::lock_guard<std::mutex> l(mu);
+    if (stopping || connections >= options.max_connections ||
+        per_client[client] >= options.max_connections_per_client) {
+      if (per_client[client] == 0) per_client.erase(client);
+      return false;
+    }
+    ++connections;
+    ++per_client[client];
+    return true;
+  }
+  void Release(const std::string& client) {
+    std::lock_guard<std::mutex> l(mu);
+    --connections;
+    if (--per_client[client] <= 0) per_client.erase(client);
+  }
+};
+
+// The buffer between a streamed response's producer (its own thread) and
+// the session that writes it (an I/O thread).
+struct Pipe {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::string> chunks;
+  size_t buffered = 0;
+  bool done = false;     // the producer has returned
+  bool gone = false;     // the client is gone, or the server stops
+  bool writing = false;  // the session is draining
+
+  void Fail() {
+    std::lock_guard<std::mutex> l(mu);
+    gone = true;
+    cv.notify_all();
+  }
+};
+
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket socket, const HttpHandler& handler)
-      : stream_(std::move(socket)), handler_(handler) {}
+  template <class... Args>
+  Session(Shared& shared, std::string client, Args&&... args)
+      : stream_(std::forward<Args>(args)...), shared_(shared), client_(std::move(client)) {}
+  ~Session() { shared_.Release(client_); }
 
   void Run() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kTls) {
+        self->Lowest().expires_after(Seconds(self->shared_.options.header_timeout_seconds));
+        self->stream_.async_handshake(asio::ssl::stream_base::server, [self](beast::error_code ec) {
+          if (ec) return;  // not TLS, or gave up
+          self->Read();
+        });
+      } else {
+        self->Read();
+      }
+    });
   }
 
  private:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+  void Step() { Lowest().expires_after(Seconds(shared_.options.stall_timeout_seconds)); }
+
   void Read() {
     parser_.emplace();
-    parser_->body_limit(kBodyLimit);
-    stream_.expires_after(kIdleTimeout);
+    body_limit_ = kUnadmittedBodyLimit;
+    parser_->body_limit(kUnadmittedBodyLimit);
+    Lowest().expires_after(Seconds(shared_.options.header_timeout_seconds));
     http::async_read_header(
         stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   // The framing is judged on the header, before any body is read: what a
   // proxy in front could frame differently is refused and the connection
   // closed (RFC 9112 §6.1, §6.3), so no second request can be smuggled.
+  // Then the route admits the request, or refuses it, before its body.
   void OnHeader(beast::error_code ec) {
     if (ec) {
-      OnRead(ec);
+      Close();
       return;
     }
     std::string bad = FramingError(parser_->get());
     if (!bad.empty()) {
-      auto res = std::make_shared<http::response<http::string_body>>(http::status::bad_request,
-                                                                     parser_->get().version());
-      HttpResponse out = HttpResponse::Error(400, "BAD_REQUEST", bad);
-      Prepare(*res, out, /*keep_alive=*/false);
-      res->body() = std::move(out.body);
-      res->prepare_payload();
-      Send(res);
+      Answer(HttpResponse::Error(400, "BAD_REQUEST", bad), /*keep_alive=*/false);
       return;
     }
+    request_ = Head(parser_->get());
+    if (shared_.options.admit) {
+      Admission admission;
+      try {
+        admission = shared_.options.admit(request_);
+      } catch (const std::exception& e) {
+        admission.refuse = HttpResponse::Error(500, "INTERNAL", "internal error");
+      }
+      if (admission.refuse) {
+        // Its body is never read, so the connection cannot be reused.
+        Answer(std::move(*admission.refuse), parser_->is_done() && parser_->get().keep_alive());
+        return;
+      }
+      body_limit_ = admission.body_limit;
+      parser_->body_limit(admission.body_limit);
+      if (auto length = parser_->content_length(); length && *length > body_limit_) {
+        TooLarge();
+        return;
+      }
+    }
+    ReadBody();
+  }
+
+  // The body a step at a time, each step timed: a client that stops sending
+  // is cut off after the stall timeout, however large the body.
+  void ReadBody() {
     if (parser_->is_done()) {
-      OnRead(ec);
+      OnRequest();
       return;
     }
-    http::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+    Step();
+    http::async_read_some(stream_, buffer_, *parser_,
+                          [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                            if (ec == http::error::body_limit ||
+                                self->parser_->get().body().size() > self->body_limit_) {
+                              self->TooLarge();
+                              return;
+                            }
+                            if (ec) {
+                              self->Close();
+                              return;
+                            }
+                            self->ReadBody();
+                          });
+  }
+
+  void TooLarge() {
+    Answer(HttpResponse::Error(413, "TOO_LARGE",
+                               absl::StrCat("the request body is larger than ", body_limit_,
+                                            " bytes, the limit of ", request_.path)),
+           false);
+  }
+
+  HttpRequest Head(const http::request<http::string_body>& req) {
+    HttpRequest request;
+    request.method = std::string(req.method_string());
+    request.target = std::string(req.target());
+    size_t q = request.target.find('?');
+    request.path = request.target.substr(0, q);
+    if (q != std::string::npos) request.query = request.target.substr(q + 1);
+    for (const auto& field : req) {
+      request.headers[absl::AsciiStrToLower(absl::string_view(
+          field.name_string().data(), field.name_string().size()))] = std::string(field.value());
+    }
+    request.remote_address = client_;
+    return request;
   }
 
   static std::string FramingError(const http::request_header<>& h) {
@@ -171,39 +308,24 @@ class Session : public std::enable_shared_from_this<Session> {
     return "";
   }
 
-  void OnRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec) {
-      beast::error_code ignored;
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-      return;
-    }
+  void OnRequest() {
     auto& req = parser_->get();
-    HttpRequest request;
-    request.method = std::string(req.method_string());
-    request.target = std::string(req.target());
-    size_t q = request.target.find('?');
-    request.path = request.target.substr(0, q);
-    if (q != std::string::npos) request.query = request.target.substr(q + 1);
-    for (const auto& field : req) {
-      request.headers[absl::AsciiStrToLower(absl::string_view(
-          field.name_string().data(), field.name_string().size()))] = std::string(field.value());
-    }
-    request.body = std::move(req.body());
-    beast::error_code ep_ec;
-    auto ep = stream_.socket().remote_endpoint(ep_ec);
-    if (!ep_ec) request.remote_address = ep.address().to_string();
-
+    request_.body = std::move(req.body());
     HttpResponse out;
     try {
-      out = handler_(request);
+      out = shared_.handler(request_);
     } catch (const std::exception& e) {
-      log::Error("request handler threw", {{"path", request.path}, {"error", e.what()}});
+      log::Error("request handler threw", {{"path", request_.path}, {"error", e.what()}});
       out = HttpResponse::Error(500, "INTERNAL", "internal error");
     }
-    bool keep_alive = req.keep_alive();
-    unsigned version = req.version();
+    Answer(std::move(out), req.keep_alive());
+    request_ = HttpRequest();
+  }
+
+  void Answer(HttpResponse out, bool keep_alive) {
+    unsigned version = parser_->get().version();
     if (out.stream) {
-      SendStream(out, keep_alive, version);
+      SendStream(std::move(out), keep_alive, version);
       return;
     }
     if (!out.file_path.empty()) {
@@ -231,31 +353,126 @@ class Session : public std::enable_shared_from_this<Session> {
     Send(res);
   }
 
-  // A chunked body produced by out.stream, written synchronously: the
-  // producer (a git process) paces it.
-  void SendStream(const HttpResponse& out, bool keep_alive, unsigned version) {
-    http::response<http::empty_body> res{static_cast<http::status>(out.status), version};
-    Prepare(res, out, keep_alive);
-    res.chunked(true);
-    stream_.expires_never();
-    beast::error_code ec;
-    http::response_serializer<http::empty_body> sr{res};
-    http::write_header(stream_, sr, ec);
-    bool ok = !ec;
-    out.stream([&](absl::string_view piece) {
-      if (!ok) return false;
-      if (piece.empty()) return true;
-      asio::write(stream_, http::make_chunk(asio::buffer(piece.data(), piece.size())), ec);
-      ok = !ec;
-      return ok;
-    });
-    if (ok) asio::write(stream_, http::make_chunk_last(), ec);
-    if (!ok || ec || !keep_alive) {
-      beast::error_code ignored;
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  // A chunked body produced by out.stream on a thread of its own: the
+  // producer (a git process, a batch of files) fills the pipe and waits
+  // while it is full; this session drains it with timed asynchronous writes.
+  void SendStream(HttpResponse out, bool keep_alive, unsigned version) {
+    {
+      std::lock_guard<std::mutex> l(shared_.mu);
+      if (shared_.stopping || shared_.streams >= shared_.options.max_streams) {
+        log::Warn("streamed response refused: too many in flight",
+                  {{"path", request_.path}, {"limit", shared_.options.max_streams}});
+        Answer(HttpResponse::Error(503, "BUSY", "too many responses in flight; retry"), false);
+        return;
+      }
+      ++shared_.streams;
+      pipe_ = std::make_shared<Pipe>();
+      auto& pipes = shared_.pipes;
+      pipes.erase(std::remove_if(pipes.begin(), pipes.end(), [](auto& w) { return w.expired(); }),
+                  pipes.end());
+      pipes.push_back(pipe_);
+    }
+    stream_keep_alive_ = keep_alive;
+    auto head = std::make_shared<http::response<http::empty_body>>(
+        static_cast<http::status>(out.status), version);
+    Prepare(*head, out, keep_alive);
+    head->chunked(true);
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*head);
+    {
+      std::lock_guard<std::mutex> l(pipe_->mu);
+      pipe_->writing = true;  // the header first; then WriteNext drains
+    }
+    Step();
+    http::async_write_header(
+        stream_, *sr, [self = this->shared_from_this(), head, sr](beast::error_code ec, size_t) {
+          if (ec) {
+            self->pipe_->Fail();
+            self->Close();
+            return;
+          }
+          self->WriteNext();
+        });
+    // The producer keeps the session alive: between writes nothing else
+    // may hold it.
+    auto kick = [self = this->shared_from_this()] {
+      asio::post(self->stream_.get_executor(), [self] { self->WriteNext(); });
+    };
+    std::thread([producer = std::move(out.stream), pipe = pipe_, kick, &shared = shared_] {
+      auto write = [&](absl::string_view piece) {
+        std::unique_lock<std::mutex> l(pipe->mu);
+        pipe->cv.wait(l, [&] { return pipe->gone || pipe->buffered < kStreamBuffer; });
+        if (pipe->gone) return false;
+        if (piece.empty()) return true;
+        pipe->chunks.emplace_back(piece);
+        pipe->buffered += piece.size();
+        bool start = !pipe->writing;
+        pipe->writing = true;
+        l.unlock();
+        if (start) kick();
+        return true;
+      };
+      try {
+        producer(write);
+      } catch (const std::exception& e) {
+        log::Error("streamed response threw", {{"error", e.what()}});
+        pipe->Fail();
+      }
+      {
+        std::unique_lock<std::mutex> l(pipe->mu);
+        pipe->done = true;
+        bool start = !pipe->writing;
+        pipe->writing = true;
+        l.unlock();
+        if (start) kick();
+      }
+      std::lock_guard<std::mutex> l(shared.mu);
+      --shared.streams;
+      shared.streams_done.notify_all();
+    }).detach();
+  }
+
+  // On the session's strand: writes the next piece of the pipe, or the last
+  // chunk once the producer is done.
+  void WriteNext() {
+    std::unique_lock<std::mutex> l(pipe_->mu);
+    if (pipe_->gone) {
+      l.unlock();
+      Close();
       return;
     }
-    Read();
+    if (pipe_->chunks.empty()) {
+      if (!pipe_->done) {
+        pipe_->writing = false;
+        return;
+      }
+      l.unlock();
+      Step();
+      asio::async_write(stream_, http::make_chunk_last(),
+                        [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                          self->pipe_.reset();
+                          if (ec || !self->stream_keep_alive_) {
+                            self->Close();
+                            return;
+                          }
+                          self->Read();
+                        });
+      return;
+    }
+    auto piece = std::make_shared<std::string>(std::move(pipe_->chunks.front()));
+    pipe_->chunks.pop_front();
+    pipe_->buffered -= piece->size();
+    pipe_->cv.notify_all();
+    l.unlock();
+    Step();
+    asio::async_write(stream_, http::make_chunk(asio::buffer(*piece)),
+                      [self = this->shared_from_this(), piece](beast::error_code ec, size_t) {
+                        if (ec) {
+                          self->pipe_->Fail();
+                          self->Close();
+                          return;
+                        }
+                        self->WriteNext();
+                      });
   }
 
   template <typename Response>
@@ -266,59 +483,145 @@ class Session : public std::enable_shared_from_this<Session> {
     res.keep_alive(keep_alive);
   }
 
+  // A whole response, a step at a time, each step timed.
   template <typename Response>
   void Send(std::shared_ptr<Response> res) {
-    bool close = res->need_eof();
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res, close](beast::error_code ec, size_t) {
-                        if (ec) return;
-                        if (close) {
-                          beast::error_code ignored;
-                          self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-                          return;
-                        }
-                        self->Read();
-                      });
+    using Serializer = http::response_serializer<typename Response::body_type>;
+    auto sr = std::make_shared<Serializer>(*res);
+    SendSome(res, sr);
   }
 
-  beast::tcp_stream stream_;
+  template <typename Response, typename Serializer>
+  void SendSome(std::shared_ptr<Response> res, std::shared_ptr<Serializer> sr) {
+    Step();
+    http::async_write_some(
+        stream_, *sr, [self = this->shared_from_this(), res, sr](beast::error_code ec, size_t) {
+          if (ec) {
+            self->Close();
+            return;
+          }
+          if (!sr->is_done()) {
+            self->SendSome(res, sr);
+            return;
+          }
+          if (res->need_eof()) {
+            self->Close();
+            return;
+          }
+          self->Read();
+        });
+  }
+
+  void Close() {
+    if (pipe_) pipe_->Fail();
+    if constexpr (kTls) {
+      Lowest().expires_after(std::chrono::seconds(5));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
+        beast::error_code ignored;
+        self->Lowest().socket().close(ignored);
+      });
+    } else {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+  }
+
+  Stream stream_;
+  Shared& shared_;
+  std::string client_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  const HttpHandler& handler_;
+  HttpRequest request_;
+  uint64_t body_limit_ = kUnadmittedBodyLimit;
+  std::shared_ptr<Pipe> pipe_;
+  bool stream_keep_alive_ = false;
 };
 
 }  // namespace
 
 struct HttpServer::Impl {
-  HttpHandler handler;
-  int threads;
+  Shared shared;
   asio::io_context ioc;
   std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> workers;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
 
   void Accept() {
-    acceptor->async_accept(asio::make_strand(ioc),
-                           [this](beast::error_code ec, tcp::socket socket) {
-                             if (ec == asio::error::operation_aborted) return;
-                             if (!ec) {
-                               beast::error_code ignored;
-                               socket.set_option(tcp::no_delay(true), ignored);
-                               std::make_shared<Session>(std::move(socket), handler)->Run();
-                             }
-                             if (acceptor->is_open()) Accept();
-                           });
+    acceptor->async_accept(
+        asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+          if (ec == asio::error::operation_aborted) return;
+          if (!ec) {
+            Begin(std::move(socket));
+          } else if (ec == asio::error::no_descriptors) {
+            // Out of file descriptors: wait a little rather than spin.
+            auto timer = std::make_shared<asio::steady_timer>(ioc, std::chrono::milliseconds(100));
+            timer->async_wait([this, timer](beast::error_code) {
+              if (acceptor->is_open()) Accept();
+            });
+            return;
+          }
+          if (acceptor->is_open()) Accept();
+        });
+  }
+
+  void Begin(tcp::socket socket) {
+    beast::error_code ec;
+    auto ep = socket.remote_endpoint(ec);
+    std::string client = ec ? "" : ep.address().to_string();
+    if (!shared.Admit(client)) {
+      // Past a limit: a short answer if the socket takes it now, and close.
+      static constexpr char kBusy[] =
+          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+          "Content-Length: 20\r\nConnection: close\r\n\r\ntoo many connections";
+      socket.non_blocking(true, ec);
+      socket.write_some(asio::buffer(kBusy, sizeof kBusy - 1), ec);
+      socket.shutdown(tcp::socket::shutdown_both, ec);
+      socket.close(ec);
+      return;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    if (shared.tls) {
+      std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+          shared, client, std::move(socket), *shared.tls)
+          ->Run();
+    } else {
+      std::make_shared<Session<beast::tcp_stream>>(shared, client, std::move(socket))->Run();
+    }
   }
 };
 
-HttpServer::HttpServer(HttpHandler handler, int threads) : impl_(std::make_unique<Impl>()) {
-  impl_->handler = std::move(handler);
-  impl_->threads = threads;
+HttpServer::HttpServer(HttpHandler handler, int threads)
+    : HttpServer(std::move(handler), HttpServerOptions{.threads = threads}) {}
+
+HttpServer::HttpServer(HttpHandler handler, HttpServerOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->shared.handler = std::move(handler);
+  impl_->shared.options = std::move(options);
 }
 
 HttpServer::~HttpServer() { Stop(); }
 
 absl::StatusOr<int> HttpServer::Listen(const std::string& host, int port) {
+  const HttpServerOptions& o = impl_->shared.options;
+  if (!o.tls_cert.empty() || !o.tls_key.empty()) {
+    if (o.tls_cert.empty() || o.tls_key.empty())
+      return absl::InvalidArgumentError("TLS needs both a certificate and a key");
+    auto& tls = impl_->shared.tls.emplace(asio::ssl::context::tls_server);
+    tls.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                    asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    beast::error_code ec;
+    tls.use_certificate_chain_file(o.tls_cert, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("TLS certificate \"", o.tls_cert, "\": ", ec.message()));
+    }
+    tls.use_private_key_file(o.tls_key, asio::ssl::context::pem, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("TLS key \"", o.tls_key, "\": ", ec.message()));
+    }
+  }
   beast::error_code ec;
   auto address = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
   if (ec)
@@ -339,13 +642,24 @@ absl::StatusOr<int> HttpServer::Listen(const std::string& host, int port) {
 void HttpServer::Start() {
   impl_->guard.emplace(impl_->ioc.get_executor());
   impl_->Accept();
-  for (int i = 0; i < impl_->threads; ++i) {
+  for (int i = 0; i < std::max(1, impl_->shared.options.threads); ++i) {
     impl_->workers.emplace_back([this] { impl_->ioc.run(); });
   }
 }
 
 void HttpServer::Stop() {
   if (!impl_ || impl_->workers.empty()) return;
+  // Producers of streamed responses are told the client is gone, and
+  // waited for: they touch the sessions they feed.
+  {
+    std::unique_lock<std::mutex> l(impl_->shared.mu);
+    impl_->shared.stopping = true;
+    for (auto& weak : impl_->shared.pipes) {
+      if (auto pipe = weak.lock()) pipe->Fail();
+    }
+    impl_->shared.pipes.clear();
+    impl_->shared.streams_done.wait(l, [this] { return impl_->shared.streams == 0; });
+  }
   impl_->guard.reset();
   impl_->ioc.stop();
   for (auto& t : impl_->workers) t.join();

@@ -6,11 +6,26 @@
 // wait ~40 ms for a delayed ACK). The handler runs on one of `threads` I/O
 // threads and may block briefly (a database query). Start/Stop are called from
 // one thread; the handler must be thread-safe.
+//
+// A slow or hostile client cannot stall it (docs/design/hardening.md):
+// - every read and write is asynchronous and timed: a header must arrive
+//   within `header_timeout_seconds` of the connection or of the previous
+//   response, and each step of a body or a response must move within
+//   `stall_timeout_seconds`, else the connection is closed;
+// - a streamed response is produced on a thread of its own, into a bounded
+//   buffer the I/O threads drain as the client reads, so a client that stops
+//   reading holds only its own producer, never an I/O thread;
+// - connections are limited in total and per client address; past either
+//   limit a connection is answered 503 and closed at once;
+// - the request's header is admitted (`admit`) before any body is read: an
+//   unknown route is refused without reading its body, and each route has
+//   its own body limit.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,12 +75,37 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// What the server may do with a request whose header has arrived (the
+// request has no body yet): refuse it at once, or read a body of at most
+// `body_limit` bytes (larger: 413 and close).
+struct Admission {
+  uint64_t body_limit = uint64_t{1} << 20;
+  std::optional<HttpResponse> refuse;
+};
+using AdmitFunction = std::function<Admission(const HttpRequest& head)>;
+
+struct HttpServerOptions {
+  int threads = 4;
+  int max_connections = 1024;
+  int max_connections_per_client = 128;
+  int max_streams = 64;  // streamed responses in flight; past it, 503
+  double header_timeout_seconds = 60;
+  double stall_timeout_seconds = 60;
+  AdmitFunction admit;  // unset: every request admitted, bodies up to 1 GiB
+  // HTTPS when both are set: PEM files, the certificate chain and its key.
+  std::string tls_cert;
+  std::string tls_key;
+};
+
 class HttpServer {
  public:
   HttpServer(HttpHandler handler, int threads);
+  HttpServer(HttpHandler handler, HttpServerOptions options);
   ~HttpServer();
 
-  // Binds host:port (port 0: any free port); returns the bound port.
+  // Binds host:port (port 0: any free port); returns the bound port. With
+  // TLS options, loads the certificate and key first (InvalidArgument
+  // naming the file that does not load).
   absl::StatusOr<int> Listen(const std::string& host, int port);
   // Starts the I/O threads; returns at once.
   void Start();

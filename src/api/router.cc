@@ -27,26 +27,44 @@ bool Match(const std::vector<std::string>& pattern, const std::vector<std::strin
 
 }  // namespace
 
-void Router::Add(std::string method, std::string pattern, RouteHandler handler) {
-  routes_.push_back({std::move(method), Split(pattern), std::move(handler)});
+void Router::Add(std::string method, std::string pattern, RouteHandler handler,
+                 uint64_t body_limit) {
+  routes_.push_back({std::move(method), Split(pattern), std::move(handler), body_limit});
 }
 
-HttpResponse Router::Handle(const HttpRequest& request) const {
+const Router::Route* Router::Find(const HttpRequest& request, PathParams* params,
+                                  bool* path_known) const {
   std::vector<std::string> path = Split(request.path);
-  bool path_known = false;
+  *path_known = false;
   for (const Route& r : routes_) {
-    PathParams params;
-    if (!Match(r.segments, path, &params)) continue;
-    path_known = true;
-    if (r.method == request.method || (r.method == "GET" && request.method == "HEAD")) {
-      return r.handler(request, params);
-    }
+    params->clear();
+    if (!Match(r.segments, path, params)) continue;
+    *path_known = true;
+    if (r.method == request.method || (r.method == "GET" && request.method == "HEAD")) return &r;
   }
+  return nullptr;
+}
+
+HttpResponse Router::NoRoute(const HttpRequest& request, bool path_known) {
   if (path_known) {
     return HttpResponse::Error(405, "METHOD_NOT_ALLOWED",
                                absl::StrCat(request.method, " is not allowed on ", request.path));
   }
   return HttpResponse::Error(404, "NOT_FOUND", absl::StrCat("no route for ", request.path));
+}
+
+HttpResponse Router::Handle(const HttpRequest& request) const {
+  PathParams params;
+  bool path_known = false;
+  if (const Route* r = Find(request, &params, &path_known)) return r->handler(request, params);
+  return NoRoute(request, path_known);
+}
+
+Admission Router::Admit(const HttpRequest& head) const {
+  PathParams params;
+  bool path_known = false;
+  if (const Route* r = Find(head, &params, &path_known)) return Admission{r->body_limit, {}};
+  return Admission{0, NoRoute(head, path_known)};
 }
 
 }  // namespace georep::api

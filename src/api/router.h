@@ -16,17 +16,31 @@ namespace georep::api {
 using PathParams = std::map<std::string, std::string>;
 using RouteHandler = std::function<HttpResponse(const HttpRequest&, const PathParams&)>;
 
+// A route's request body is at most this, unless it says otherwise.
+constexpr uint64_t kDefaultBodyLimit = uint64_t{1} << 20;
+// Uploads: a blob, a Git push.
+constexpr uint64_t kUploadBodyLimit = uint64_t{1} << 30;
+
 class Router {
  public:
-  void Add(std::string method, std::string pattern, RouteHandler handler);
+  void Add(std::string method, std::string pattern, RouteHandler handler,
+           uint64_t body_limit = kDefaultBodyLimit);
   HttpResponse Handle(const HttpRequest& request) const;
+  // On the header alone: the matching route's body limit, or the 404/405
+  // Handle would answer, refused before any body is read.
+  Admission Admit(const HttpRequest& head) const;
 
  private:
   struct Route {
     std::string method;
     std::vector<std::string> segments;
     RouteHandler handler;
+    uint64_t body_limit;
   };
+  // The route `request` names, or null with *path_known saying whether
+  // another method would match.
+  const Route* Find(const HttpRequest& request, PathParams* params, bool* path_known) const;
+  static HttpResponse NoRoute(const HttpRequest& request, bool path_known);
   std::vector<Route> routes_;
 };
 

@@ -25,6 +25,7 @@
 #include "util/net.h"
 #include "util/random.h"
 #include "util/subprocess.h"
+#include "util/tls_files.h"
 
 namespace georep::cli {
 namespace {
@@ -54,13 +55,20 @@ struct DemoSite {
   std::string log_path;
   int pid = 0;
   std::vector<DemoCluster> clusters;
+  bool tls = false;
 
-  std::string Url() const { return absl::StrCat("http://127.0.0.1:", http_port); }
+  std::string Url() const {
+    return absl::StrCat(tls ? "https" : "http", "://127.0.0.1:", http_port);
+  }
 };
 
 struct Topology {
   std::string dir;
   std::vector<DemoSite> sites;
+  bool tls = false;  // every site serves HTTPS, with certificates from a CA in tls/
+
+  std::string TlsDir() const { return dir + "/tls"; }
+  std::string CaFile() const { return TlsDir() + "/ca.pem"; }
 
   DemoSite* Find(const std::string& name) {
     for (auto& s : sites) {
@@ -94,7 +102,10 @@ nlohmann::json ToJson(const Topology& t) {
          {"pid", s.pid},
          {"clusters", clusters}});
   }
-  return {{"dir", t.dir}, {"sites", sites}};
+  return {{"dir", t.dir},
+          {"tls", t.tls},
+          {"ca_file", t.tls ? nlohmann::json(t.CaFile()) : nlohmann::json()},
+          {"sites", sites}};
 }
 
 absl::StatusOr<Topology> LoadTopology(const std::string& dir) {
@@ -106,9 +117,13 @@ absl::StatusOr<Topology> LoadTopology(const std::string& dir) {
   }
   Topology t;
   t.dir = dir;
+  t.tls = j.value("tls", false);
+  // The demo's own requests to its sites trust the demo's CA.
+  if (t.tls) transport::SetTrustedCaFile(t.CaFile());
   try {
     for (const auto& s : j["sites"]) {
       DemoSite site;
+      site.tls = t.tls;
       site.name = s.at("name");
       site.role = s.at("role");
       site.http_port = s.at("http_port");
@@ -289,6 +304,7 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
   if (t.Find("primary") == nullptr) {
     auto site = NewSite(t.dir, "primary", true);
     if (!site.ok()) return site.status();
+    site->tls = t.tls;
     t.sites.insert(t.sites.begin(), *site);
     // Saved before anything starts, so a failed `up` can be retried or taken down.
     if (auto st = SaveTopology(t); !st.ok()) return st;
@@ -319,6 +335,7 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
     if (t.Find(name) == nullptr) {
       auto site = NewSite(t.dir, name, false);
       if (!site.ok()) return site.status();
+      site->tls = t.tls;
       t.sites.push_back(*site);
       if (auto st = SaveTopology(t); !st.ok()) return st;
     }
@@ -366,9 +383,27 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
     if (auto st = SaveTopology(t); !st.ok()) return st;
   }
 
+  // Certificates: a CA of the demo's own, and one certificate per site.
+  if (t.tls) {
+    if (auto st = MakeDirs(t.TlsDir(), 0700); !st.ok()) return st;
+    if (auto st = MakeCertificateAuthority(t.TlsDir()); !st.ok()) return st;
+    for (const DemoSite& s : t.sites) {
+      if (fs::exists(absl::StrCat(t.TlsDir(), "/", s.name, ".pem"))) continue;
+      if (auto st = Step(quiet, absl::StrCat(s.name, ": TLS certificate"),
+                         MakeSiteCertificate(t.TlsDir(), s.name, {"127.0.0.1", "localhost"}));
+          !st.ok())
+        return st;
+    }
+  }
+
   // Configuration files.
   for (DemoSite& s : t.sites) {
     site::Config c;
+    if (t.tls) {
+      c.tls_cert = absl::StrCat(t.TlsDir(), "/", s.name, ".pem");
+      c.tls_key = absl::StrCat(t.TlsDir(), "/", s.name, ".key");
+      c.ca_file = t.CaFile();
+    }
     c.site_name = s.name;
     c.main_database = s.main_db;
     c.tracking_database = s.tracking_db;
@@ -440,12 +475,20 @@ int DemoUp(const DemoOptions& options) {
       return 1;
     }
     t = *loaded;
+    if (options.tls && !t.tls) {
+      std::fprintf(stderr,
+                   "georep demo up: the demo in %s serves plain HTTP; --tls needs a new --dir\n",
+                   t.dir.c_str());
+      return 2;
+    }
   } else if (fs::exists(t.dir) && !fs::is_empty(t.dir)) {
     std::fprintf(stderr,
                  "georep demo up: %s exists and holds no topology.json; choose an empty --dir\n",
                  t.dir.c_str());
     return 2;
   }
+  if (!fs::exists(TopologyPath(t.dir))) t.tls = options.tls;
+  if (t.tls) transport::SetTrustedCaFile(t.CaFile());
   if (!options.quiet) std::printf("georep demo in %s\n", t.dir.c_str());
   absl::Status s = Up(options, t);
   if (!s.ok()) {

@@ -16,6 +16,9 @@ struct DemoOptions {
   int seed = 500;            // sample blobs created on a fresh primary
   int64_t seed_size = 4096;  // bytes each
   bool quiet = false;
+  // Every site serves HTTPS with a certificate from a CA made in DIR/tls
+  // (openssl), and trusts only that CA. Chosen when the demo is made.
+  bool tls = false;
 };
 
 int DemoUp(const DemoOptions& options);

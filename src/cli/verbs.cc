@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "transport/http_client.h"
 
 namespace georep::cli {
 
@@ -35,6 +36,7 @@ std::unique_ptr<site::Config> LoadConfigOrFail(VerbContext& ctx) {
     ctx.exit_code = 2;
     return nullptr;
   }
+  transport::SetTrustedCaFile(config->ca_file);
   return std::make_unique<site::Config>(std::move(*config));
 }
 

@@ -142,8 +142,7 @@ void Checker::Daemon() {
     Add("daemon", false, std::string(hp.status().message()));
     return;
   }
-  std::string host = hp->host == "0.0.0.0" ? "127.0.0.1" : hp->host;
-  std::string url = absl::StrCat("http://", host, ":", hp->port);
+  std::string url = site::ListenUrl(config_);
   auto res = transport::HttpRequest(url + "/api/v1/health", {.timeout_seconds = 10});
   if (!res.ok()) {
     Add("daemon healthy", false,

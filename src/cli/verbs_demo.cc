@@ -69,6 +69,9 @@ void AddDemoVerbs(CLI::App& app, VerbContext& ctx) {
   up->add_option("--seed", options->seed, "Sample blobs to create on a fresh primary")
       ->check(CLI::Range(0, 10000000))
       ->capture_default_str();
+  up->add_flag("--tls", options->tls,
+               "Serve HTTPS on every site: a CA and site certificates are made in DIR/tls with "
+               "openssl, and each site trusts only that CA (chosen when the demo is made)");
   down->add_flag("--purge", *purge, "Also delete the folder and all its data");
   up->callback([&ctx, options] { ctx.exit_code = DemoUp(*options); });
   status->callback([&ctx, options] { ctx.exit_code = DemoStatus(*options); });

@@ -35,10 +35,10 @@ int RunStatus(const std::string& config_path, std::string url, bool json, bool a
     if (!config.ok()) return Fail(2, verb, config.status().message());
     auto hp = ParseHostPort(config->http_listen);
     if (!hp.ok()) return Fail(2, verb, hp.status().message());
-    std::string host = hp->host == "0.0.0.0" ? "127.0.0.1" : hp->host;
-    url = absl::StrCat("http://", host, ":", hp->port);
+    url = site::ListenUrl(*config);
   }
   if (config.ok()) {
+    transport::SetTrustedCaFile(config->ca_file);
     auto h = AdminHeaders(*config);
     if (!h.ok()) return Fail(2, verb, h.status().message());
     headers = std::move(*h);

@@ -3,8 +3,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "api/admin_page.h"
@@ -23,6 +26,7 @@
 #include "framework/spec.h"
 #include "site/replication.h"
 #include "site/sites.h"
+#include "transport/http_client.h"
 #include "util/clock.h"
 #include "util/fs.h"
 #include "util/logging.h"
@@ -49,6 +53,11 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
   log::SetLevel(config.log_level);
   auto listen = ParseHostPort(config.http_listen);
   if (!listen.ok()) return Fail(2, listen.status().message());
+  if (!config.ca_file.empty() && access(config.ca_file.c_str(), R_OK) != 0) {
+    return Fail(2, absl::StrCat("setting \"primary.ca_file\" in ", config.path, ": cannot read \"",
+                                config.ca_file, "\": ", strerror(errno)));
+  }
+  transport::SetTrustedCaFile(config.ca_file);
 
   // Block termination signals before any thread starts, so sigwait gets them.
   sigset_t signals;
@@ -203,16 +212,34 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
     if (conn == nullptr) return absl::UnavailableError("main database unreachable");
     return events::PublishRepositoryUpdated(*conn, spec, id);
   };
+  api::HttpServerOptions http_options{
+      .threads = config.http_threads,
+      .max_connections = config.http_max_connections,
+      .max_connections_per_client = config.http_max_connections_per_client,
+      // Routed on the header: an unknown route is refused before its body,
+      // and each route reads at most its own body limit.
+      .admit =
+          [&router](const api::HttpRequest& head) {
+            if (auto git = api::AdmitGit(head)) return std::move(*git);
+            return router.Admit(head);
+          },
+      .tls_cert = config.tls_cert,
+      .tls_key = config.tls_key};
   api::HttpServer server(
       [&router, &git_ctx](const api::HttpRequest& r) {
         if (auto git = api::HandleGit(git_ctx, r)) return std::move(*git);
         return router.Handle(r);
       },
-      config.http_threads);
+      std::move(http_options));
   auto port = server.Listen(listen->host, listen->port);
   if (!port.ok()) {
-    return Fail(1, "setting \"http.listen\" in " + config.path + ": " +
-                       std::string(port.status().message()));
+    const char* setting = port.status().code() == absl::StatusCode::kInvalidArgument &&
+                                  absl::StrContains(port.status().message(), "TLS")
+                              ? "http.tls_cert/http.tls_key"
+                              : "http.listen";
+    return Fail(
+        absl::IsInvalidArgument(port.status()) ? 2 : 1,
+        absl::StrCat("setting \"", setting, "\" in ", config.path, ": ", port.status().message()));
   }
   server.Start();
   log::Info("serving", {{"site", self->name},

@@ -243,29 +243,33 @@ void AddRoutes(api::Router& router, const RouteContext& ctx) {
     nlohmann::json j = {{"id", r->id}, {"sha256", r->sha256}, {"size", r->size}};
     return api::HttpResponse::Json(201, j.dump() + "\n");
   };
-  router.Add("POST", "/api/v1/sample/{kind}",
-             [=, &ctx](const api::HttpRequest& req, const api::PathParams& p) {
-               auto ticket = ctx.role->BeginWrite();  // counted in flight until answered
-               if (!ticket.ok()) return api::WriteRefused(ticket.status());
-               db::Connection* c = conn();
-               if (c == nullptr)
-                 return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
-               return answer(CreateBlob(*c, ctx.storage_root, p.at("kind"), req.body));
-             });
-  router.Add("PUT", "/api/v1/sample/{kind}/{id}",
-             [=, &ctx](const api::HttpRequest& req, const api::PathParams& p) {
-               auto ticket = ctx.role->BeginWrite();  // counted in flight until answered
-               if (!ticket.ok()) return api::WriteRefused(ticket.status());
-               int64_t id;
-               if (!absl::SimpleAtoi(p.at("id"), &id))
-                 return api::HttpResponse::Error(404, "NOT_FOUND", "bad id");
-               db::Connection* c = conn();
-               if (c == nullptr)
-                 return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
-               auto r = answer(ReplaceBlob(*c, ctx.storage_root, p.at("kind"), id, req.body));
-               if (r.status == 201) r.status = 200;
-               return r;
-             });
+  router.Add(
+      "POST", "/api/v1/sample/{kind}",
+      [=, &ctx](const api::HttpRequest& req, const api::PathParams& p) {
+        auto ticket = ctx.role->BeginWrite();  // counted in flight until answered
+        if (!ticket.ok()) return api::WriteRefused(ticket.status());
+        db::Connection* c = conn();
+        if (c == nullptr)
+          return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
+        return answer(CreateBlob(*c, ctx.storage_root, p.at("kind"), req.body));
+      },
+      api::kUploadBodyLimit);
+  router.Add(
+      "PUT", "/api/v1/sample/{kind}/{id}",
+      [=, &ctx](const api::HttpRequest& req, const api::PathParams& p) {
+        auto ticket = ctx.role->BeginWrite();  // counted in flight until answered
+        if (!ticket.ok()) return api::WriteRefused(ticket.status());
+        int64_t id;
+        if (!absl::SimpleAtoi(p.at("id"), &id))
+          return api::HttpResponse::Error(404, "NOT_FOUND", "bad id");
+        db::Connection* c = conn();
+        if (c == nullptr)
+          return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
+        auto r = answer(ReplaceBlob(*c, ctx.storage_root, p.at("kind"), id, req.body));
+        if (r.status == 201) r.status = 200;
+        return r;
+      },
+      api::kUploadBodyLimit);
   router.Add("DELETE", "/api/v1/sample/{kind}/{id}",
              [=, &ctx](const api::HttpRequest&, const api::PathParams& p) {
                auto ticket = ctx.role->BeginWrite();  // counted in flight until answered

@@ -167,6 +167,22 @@ const std::vector<SettingDef>& Settings() {
        },
        [](const Config& c) -> std::optional<Value> { return Value(c.http_listen); }},
       Int("http.threads", "HTTP worker threads (1 to 256)", &Config::http_threads, 1, 256),
+      Int("http.max_connections",
+          "open connections served at once; more are answered 503 and closed (16 to 1000000; "
+          "default 1024; keep it below the open-files limit)",
+          &Config::http_max_connections, 16, 1000000),
+      Int("http.max_connections_per_client",
+          "open connections from one client address (1 to 1000000; default 128)",
+          &Config::http_max_connections_per_client, 1, 1000000),
+      String("http.tls_cert",
+             "serve HTTPS with this PEM certificate chain (with http.tls_key; the site's URL "
+             "in geo_nodes is then https://…)",
+             &Config::tls_cert),
+      String("http.tls_key", "the PEM private key of http.tls_cert", &Config::tls_key),
+      String("primary.ca_file",
+             "PEM file of the CAs that another site's HTTPS certificate must chain to, when "
+             "this site fetches from the primary or reports to it (default: the system's CAs)",
+             &Config::ca_file),
       String("storage.root", "folder of blob files", &Config::storage_root),
       Bool("sample.enabled",
            "serve the sample forge's API (/api/v1/sample/...), the demo's application "
@@ -279,6 +295,17 @@ const std::vector<SettingDef>& Settings() {
   };
   return defs;
 }
+
+}  // namespace
+
+std::string ListenUrl(const Config& config) {
+  auto hp = ParseHostPort(config.http_listen);
+  if (!hp.ok()) return "";
+  std::string host = hp->host == "0.0.0.0" ? "127.0.0.1" : hp->host;
+  return absl::StrCat(config.tls_cert.empty() ? "http://" : "https://", host, ":", hp->port);
+}
+
+namespace {
 
 std::string EnvName(absl::string_view key) {
   return absl::StrCat("GEOREP_", absl::AsciiStrToUpper(absl::StrReplaceAll(key, {{".", "_"}})));
@@ -445,6 +472,10 @@ absl::StatusOr<Config> LoadConfig(const std::string& path, const EnvLookup& env,
 
   if (config.site_name.empty()) return SettingError("site_name", path, "required");
   if (config.main_database.empty()) return SettingError("database.main", path, "required");
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    return SettingError(config.tls_cert.empty() ? "http.tls_cert" : "http.tls_key", path,
+                        "required with the other (HTTPS needs a certificate and its key)");
+  }
   return config;
 }
 

@@ -24,9 +24,14 @@ struct Config {
   std::string site_name;      // this site's name in geo_nodes (required)
   std::string main_database;  // libpq conninfo of the main DB; a standby on a secondary (required)
   std::string tracking_database;  // secondaries: conninfo of their writable tracking DB
-  std::string http_listen = "127.0.0.1:8080";            // address:port the daemon serves HTTP on
-  int http_threads = 4;                                  // HTTP worker threads
-  std::string storage_root = "/var/lib/georep/storage";  // blob files
+  std::string http_listen = "127.0.0.1:8080";  // address:port the daemon serves HTTP on
+  int http_threads = 4;                        // HTTP worker threads
+  int http_max_connections = 1024;             // open connections at once, in all
+  int http_max_connections_per_client = 128;   // … from one client address
+  std::string tls_cert;  // HTTPS: PEM certificate chain of this site's listener
+  std::string tls_key;   // HTTPS: its PEM private key
+  std::string ca_file;   // PEM CAs a site's HTTPS certificate must chain to (else the system's)
+  std::string storage_root = "/var/lib/georep/storage";          // blob files
   std::string repository_root = "/var/lib/georep/repositories";  // bare Git repositories
   bool sample_enabled = false;    // serve the sample forge's API (the demo's application)
   std::string access_key;         // secondaries: key issued by `georep site add`
@@ -66,6 +71,11 @@ struct Config {
   // Replicables declared in this file ([[replicable]] blocks), in file order.
   std::vector<ReplicableSpec> replicables;
 };
+
+// This site's own listener as a URL for a client on this host: https when
+// it serves TLS, the wildcard address as 127.0.0.1. "" when http.listen
+// does not parse.
+std::string ListenUrl(const Config& config);
 
 // Looks up an environment variable; nullopt if unset. Injected for tests.
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;

@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "transport/http_client.h"
 #include "util/sha256.h"
 
 namespace georep::transport {
@@ -76,6 +77,8 @@ int BlobDownloader::Get(const std::string& url, const std::vector<std::string>& 
   curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(curl_, CURLOPT_WRITEDATA, data);
   curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT, 60L);
+  std::string ca = TrustedCaFile();
+  if (!ca.empty()) curl_easy_setopt(curl_, CURLOPT_CAINFO, ca.c_str());
   // No overall timeout (large blobs); give up if under 1 KiB/s for 60 s.
   curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_LIMIT, 1024L);
   curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_TIME, 60L);

@@ -30,7 +30,23 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
+std::mutex ca_mu;
+std::string& CaFile() {
+  static std::string* path = new std::string;
+  return *path;
+}
+
 }  // namespace
+
+void SetTrustedCaFile(const std::string& path) {
+  std::lock_guard<std::mutex> l(ca_mu);
+  CaFile() = path;
+}
+
+std::string TrustedCaFile() {
+  std::lock_guard<std::mutex> l(ca_mu);
+  return CaFile();
+}
 
 absl::StatusOr<HttpResult> HttpRequest(const std::string& url, const RequestOptions& options) {
   GlobalInit();
@@ -43,6 +59,8 @@ absl::StatusOr<HttpResult> HttpRequest(const std::string& url, const RequestOpti
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout_seconds * 1000));
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  std::string ca = TrustedCaFile();
+  if (!ca.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca.c_str());
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, options.method.c_str());
   if (options.method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   if (!options.body.empty() || options.method == "POST" || options.method == "PUT") {

@@ -24,6 +24,14 @@ struct RequestOptions {
   double timeout_seconds = 10;
 };
 
+// The PEM file of CAs that an https:// peer's certificate must chain to, for
+// every request of this process (this client, blob downloads, and git via
+// GIT_SSL_CAINFO); "" is the system's CAs. Set at start-up, before any
+// request; a peer whose certificate does not chain, or names another host,
+// is refused (Unavailable, naming the TLS error).
+void SetTrustedCaFile(const std::string& path);
+std::string TrustedCaFile();
+
 // Unavailable when the server cannot be reached or times out; any HTTP
 // status (even 500) is a result.
 absl::StatusOr<HttpResult> HttpRequest(const std::string& url, const RequestOptions& options = {});

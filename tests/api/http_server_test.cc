@@ -6,10 +6,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "support/test_support.h"
 #include "transport/http_client.h"
+#include "util/tls_files.h"
 
 namespace georep::api {
 namespace {
@@ -137,6 +141,254 @@ TEST(HttpServerTest, AmbiguousFramingIsRefusedAndTheConnectionClosed) {
   EXPECT_NE(fine.text.find("served POST ok"), std::string::npos) << fine.text;
   EXPECT_NE(fine.text.find("served GET smuggled"), std::string::npos)
       << "a pipelined request after a well-framed one is an ordinary request: " << fine.text;
+  server.Stop();
+}
+
+// A connection from `from` (127.0.0.x) to the server; -1 if refused.
+int Connect(int port, const char* from = "127.0.0.1", int rcvbuf = 0) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  inet_pton(AF_INET, from, &local.sin_addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+    close(fd);
+    return -1;
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// What the server sends on `fd` until it closes or 10 s pass.
+RawReply ReadAll(int fd) {
+  RawReply out;
+  char buf[4096];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n == 0) {
+      out.closed = true;
+      break;
+    }
+    if (n < 0) break;
+    out.text.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+HttpResponse Streamed(int64_t bytes, std::atomic<int>* ended, std::atomic<int>* cut) {
+  HttpResponse r;
+  r.content_type = "application/octet-stream";
+  r.stream = [bytes, ended, cut](const HttpResponse::Writer& write) {
+    std::string piece(64 * 1024, 'x');
+    for (int64_t sent = 0; sent < bytes; sent += static_cast<int64_t>(piece.size())) {
+      if (!write(piece)) {
+        ++*cut;
+        break;
+      }
+    }
+    ++*ended;
+  };
+  return r;
+}
+
+// Clients that ask for a large streamed response (a Git pack) and never
+// read it hold no I/O thread: other requests keep being answered, and when
+// the clients go their producers are told and end.
+TEST(HttpServerTest, ClientsThatStopReadingDoNotStallTheServer) {
+  std::atomic<int> ended{0}, cut{0};
+  HttpServer server(
+      [&](const HttpRequest& r) {
+        if (r.path == "/pack") return Streamed(int64_t{256} << 20, &ended, &cut);
+        return HttpResponse::Text(200, "ok");
+      },
+      HttpServerOptions{.threads = 2});
+  auto port = server.Listen("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status();
+  server.Start();
+  constexpr int kStalled = 6;  // three times the I/O threads
+  std::vector<int> stalled;
+  for (int i = 0; i < kStalled; ++i) {
+    int fd = Connect(*port, "127.0.0.1", 4096);
+    ASSERT_GE(fd, 0);
+    const std::string get = "GET /pack HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(write(fd, get.data(), get.size()), static_cast<ssize_t>(get.size()));
+    stalled.push_back(fd);
+  }
+  // Each stalled response has filled its socket and its pipe: the server
+  // has nowhere left to write for them.
+  int answered = 0;
+  for (int i = 0; i < 9; ++i) {
+    auto r = transport::HttpRequest(absl::StrCat("http://127.0.0.1:", *port, "/api/v1/health"),
+                                    {.timeout_seconds = 10});
+    if (r.ok() && r->status == 200 && r->body == "ok") ++answered;
+  }
+  EXPECT_EQ(answered, 9) << "health answered while " << kStalled << " clients stall";
+  EXPECT_EQ(ended.load(), 0) << "no stalled response can have been sent whole";
+  for (int fd : stalled) close(fd);
+  // Their producers learn the clients are gone at their next write.
+  for (int i = 0; i < 200 && ended.load() < kStalled; ++i) usleep(50 * 1000);
+  EXPECT_EQ(ended.load(), kStalled);
+  EXPECT_EQ(cut.load(), kStalled);
+  server.Stop();
+}
+
+// Past the per-client or the total limit a connection is answered 503 and
+// closed; other clients are still served, and slots free up as
+// connections close.
+TEST(HttpServerTest, ConnectionsAreLimitedPerClientAndInTotal) {
+  HttpServer server(
+      [](const HttpRequest&) { return HttpResponse::Text(200, "ok"); },
+      HttpServerOptions{.threads = 2, .max_connections = 12, .max_connections_per_client = 8});
+  auto port = server.Listen("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status();
+  server.Start();
+  auto served_from = [&](const char* from) {
+    int fd = Connect(*port, from);
+    if (fd < 0) return std::string("refused");
+    const std::string get = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    (void)!write(fd, get.data(), get.size());
+    RawReply reply = ReadAll(fd);
+    close(fd);
+    return reply.text.substr(0, reply.text.find("\r\n"));
+  };
+  std::vector<int> held;
+  for (int i = 0; i < 8; ++i) held.push_back(Connect(*port, "127.0.0.2"));
+  // An idle connection is admitted at accept; wait until the server has
+  // counted all eight (the ninth from the same address is then refused).
+  std::string ninth;
+  for (int i = 0; i < 100; ++i) {
+    ninth = served_from("127.0.0.2");
+    if (ninth.find("503") != std::string::npos) break;
+    usleep(50 * 1000);
+  }
+  EXPECT_EQ(ninth, "HTTP/1.1 503 Service Unavailable");
+  EXPECT_EQ(served_from("127.0.0.1"), "HTTP/1.1 200 OK");
+  for (int i = 0; i < 4; ++i) held.push_back(Connect(*port, "127.0.0.3"));
+  std::string over_total;
+  for (int i = 0; i < 100; ++i) {
+    over_total = served_from("127.0.0.4");
+    if (over_total.find("503") != std::string::npos) break;
+    usleep(50 * 1000);
+  }
+  EXPECT_EQ(over_total, "HTTP/1.1 503 Service Unavailable") << "12 connections are the total";
+  for (int fd : held) close(fd);
+  std::string again;
+  for (int i = 0; i < 100; ++i) {
+    again = served_from("127.0.0.2");
+    if (again.find("200") != std::string::npos) break;
+    usleep(50 * 1000);
+  }
+  EXPECT_EQ(again, "HTTP/1.1 200 OK") << "slots are freed when connections close";
+  server.Stop();
+}
+
+// A header that never completes, and a body that stops coming, are cut off.
+TEST(HttpServerTest, AClientThatStopsSendingIsCutOff) {
+  std::atomic<int> calls{0};
+  HttpServer server(
+      [&](const HttpRequest&) {
+        ++calls;
+        return HttpResponse::Text(200, "ok");
+      },
+      HttpServerOptions{.threads = 1, .header_timeout_seconds = 1, .stall_timeout_seconds = 1});
+  auto port = server.Listen("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status();
+  server.Start();
+  for (const char* partial : {"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+                              "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab"}) {
+    int fd = Connect(*port);
+    ASSERT_GE(fd, 0);
+    (void)!write(fd, partial, strlen(partial));
+    RawReply reply = ReadAll(fd);  // up to 10 s
+    close(fd);
+    EXPECT_TRUE(reply.closed) << partial;
+    EXPECT_EQ(reply.text, "") << partial;
+  }
+  EXPECT_EQ(calls.load(), 0);
+  server.Stop();
+}
+
+// The route is known from the header: an unknown route is refused without
+// its body being read, and a body over the route's limit is a 413.
+TEST(HttpServerTest, RequestsAreAdmittedOnTheirHeaderBeforeTheBody) {
+  std::atomic<int> calls{0};
+  HttpServer server(
+      [&](const HttpRequest& r) {
+        ++calls;
+        return HttpResponse::Text(200, absl::StrCat("got ", r.body.size()));
+      },
+      HttpServerOptions{.threads = 1, .admit = [](const HttpRequest& head) {
+                          if (head.path == "/small") return Admission{10, {}};
+                          return Admission{0, HttpResponse::Error(404, "NOT_FOUND", "no route")};
+                        }});
+  auto port = server.Listen("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status();
+  server.Start();
+  // 256 MiB announced, none sent: the answer comes without the body.
+  RawReply unknown =
+      Exchange(*port, "POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 268435456\r\n\r\n");
+  EXPECT_EQ(unknown.text.rfind("HTTP/1.1 404", 0), 0u) << unknown.text;
+  EXPECT_TRUE(unknown.closed) << "its body was never read: the connection cannot be reused";
+  RawReply big = Exchange(*port, "POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" +
+                                     std::string(100, 'b'));
+  EXPECT_EQ(big.text.rfind("HTTP/1.1 413", 0), 0u) << big.text;
+  RawReply fits = Exchange(*port,
+                           "POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                           "Connection: close\r\n\r\nhello");
+  EXPECT_NE(fits.text.find("got 5"), std::string::npos) << fits.text;
+  EXPECT_EQ(calls.load(), 1);
+  server.Stop();
+}
+
+// HTTPS: a client that trusts the sites' CA is served; one that trusts
+// another CA, or speaks plain HTTP to the TLS port, is not.
+TEST(HttpServerTest, ServesHttpsWithACertificateTheClientChecks) {
+  std::string dir = test::MakeTempDir("tls");
+  ASSERT_TRUE(MakeCertificateAuthority(dir).ok());
+  ASSERT_TRUE(MakeSiteCertificate(dir, "site", {"127.0.0.1", "localhost"}).ok());
+  std::string other = test::MakeTempDir("tls-other");
+  ASSERT_TRUE(MakeCertificateAuthority(other).ok());
+
+  HttpServer bad_key(
+      [](const HttpRequest&) { return HttpResponse::Text(200, ""); },
+      HttpServerOptions{.tls_cert = dir + "/site.pem", .tls_key = dir + "/nope.key"});
+  auto refused = bad_key.Listen("127.0.0.1", 0);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("nope.key"), std::string::npos) << refused.status();
+
+  HttpServer server(
+      [](const HttpRequest& r) { return HttpResponse::Text(200, "secure " + r.body); },
+      HttpServerOptions{.threads = 2, .tls_cert = dir + "/site.pem", .tls_key = dir + "/site.key"});
+  auto port = server.Listen("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status();
+  server.Start();
+  std::string url = absl::StrCat("https://127.0.0.1:", *port, "/x");
+
+  transport::SetTrustedCaFile(dir + "/ca.pem");
+  auto ok = transport::HttpRequest(url, {.method = "POST", .body = "hello"});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->body, "secure hello");
+  // Served as "localhost" too: the certificate names both.
+  auto by_name = transport::HttpRequest(absl::StrCat("https://localhost:", *port, "/x"));
+  ASSERT_TRUE(by_name.ok()) << by_name.status();
+
+  transport::SetTrustedCaFile(other + "/ca.pem");
+  auto untrusted = transport::HttpRequest(url);
+  EXPECT_FALSE(untrusted.ok()) << "a certificate from another CA is refused";
+  transport::SetTrustedCaFile("");
+
+  auto plain = transport::HttpRequest(absl::StrCat("http://127.0.0.1:", *port, "/x"),
+                                      {.timeout_seconds = 10});
+  EXPECT_TRUE(!plain.ok() || plain->status != 200) << "plain HTTP is not served on a TLS port";
   server.Stop();
 }
 

@@ -40,5 +40,24 @@ TEST(RouterTest, UnknownPathIs404AndWrongMethodIs405InJson) {
   EXPECT_EQ(router.Handle(Req("GET", "/a/extra")).status, 404);
 }
 
+// Admission on the header: the route's own body limit, or the answer
+// Handle would give when there is no such route.
+TEST(RouterTest, AdmitsOnTheHeaderWithEachRoutesBodyLimit) {
+  Router router;
+  auto ok = [](const HttpRequest&, const PathParams&) { return HttpResponse::Text(200, ""); };
+  router.Add("GET", "/a", ok);
+  router.Add("POST", "/upload/{kind}", ok, kUploadBodyLimit);
+  Admission plain = router.Admit(Req("GET", "/a"));
+  EXPECT_FALSE(plain.refuse.has_value());
+  EXPECT_EQ(plain.body_limit, kDefaultBodyLimit);
+  EXPECT_EQ(router.Admit(Req("POST", "/upload/x")).body_limit, kUploadBodyLimit);
+  auto unknown = router.Admit(Req("POST", "/nowhere"));
+  ASSERT_TRUE(unknown.refuse.has_value());
+  EXPECT_EQ(unknown.refuse->status, 404);
+  auto wrong_method = router.Admit(Req("PUT", "/a"));
+  ASSERT_TRUE(wrong_method.refuse.has_value());
+  EXPECT_EQ(wrong_method.refuse->status, 405);
+}
+
 }  // namespace
 }  // namespace georep::api

@@ -56,6 +56,10 @@ bool Topology::Up(std::vector<std::string> extra_args) {
 void Topology::Reload() {
   auto text = ReadFile(dir_ + "/topology.json");
   if (text.ok()) topology_ = nlohmann::json::parse(*text, nullptr, false);
+  // An HTTPS topology: the test's own requests trust its CA.
+  if (topology_.is_object() && topology_.value("tls", false)) {
+    transport::SetTrustedCaFile(topology_.value("ca_file", ""));
+  }
 }
 
 const nlohmann::json& Topology::Site(const std::string& name) const {

@@ -9,6 +9,7 @@
 #include "framework/spec.h"
 #include "git/repository.h"
 #include "transport/geo_auth.h"
+#include "transport/http_client.h"
 #include "util/clock.h"
 #include "util/fs.h"
 #include "util/logging.h"
@@ -131,6 +132,10 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
                                             {"core.fsync", "objects,reference,pack-metadata"},
                                             {"credential.interactive", "false"}})};
   options.extra_env.push_back("GIT_TERMINAL_PROMPT=0");
+  // An https:// primary's certificate must chain to the configured CAs.
+  if (std::string ca = transport::TrustedCaFile(); !ca.empty()) {
+    options.extra_env.push_back("GIT_SSL_CAINFO=" + ca);
+  }
   std::string url = absl::StrCat(ctx_.primary_url, "/geo/git/", rel);
   // The primary's "not found" is its verdict on the repository; anything
   // else is retried.

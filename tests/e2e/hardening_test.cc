@@ -1,0 +1,241 @@
+// A topology that serves HTTPS everywhere (`georep demo up --tls`): blobs,
+// Git and status reports travel over TLS, checked against the demo's CA;
+// and the daemon keeps answering while clients stall a Git pack or flood
+// it with connections.
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "support/test_support.h"
+#include "support/topology.h"
+#include "transport/http_client.h"
+#include "util/fs.h"
+#include "util/subprocess.h"
+
+namespace georep {
+namespace {
+
+class HardeningTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { topo_ = new test::Topology({"--tls", "--seed", "10"}); }
+  static void TearDownTestSuite() {
+    delete topo_;
+    topo_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_TRUE(topo_->ok()) << "demo did not come up: " << topo_->up_output();
+  }
+  static std::string CaFile() { return topo_->dir() + "/tls/ca.pem"; }
+
+  // git over HTTPS, trusting the demo's CA; fails the test on a non-zero exit.
+  static std::string Git(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"git",
+                                     "-c",
+                                     "user.name=Test",
+                                     "-c",
+                                     "user.email=t@example.com",
+                                     "-c",
+                                     "init.defaultBranch=main"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    RunOptions o;
+    o.extra_env = {"GIT_TERMINAL_PROMPT=0", "GIT_SSL_CAINFO=" + CaFile()};
+    auto r = georep::Run(argv, o);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return "";
+    EXPECT_EQ(r->exit_code, 0) << absl::StrJoin(args, " ") << ":\n" << r->output;
+    return r->output;
+  }
+  static std::string Trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+  }
+  // A project on the primary whose main branch is one commit of `bytes`
+  // random bytes; its head.
+  static std::string PushProject(const std::string& path, size_t bytes) {
+    auto r =
+        topo_->Post("primary", "/api/v1/sample/projects", nlohmann::json{{"path", path}}.dump());
+    EXPECT_EQ(r.status, 201) << r.body;
+    std::string work = test::MakeTempDir("work");
+    Git({"init", "-q", work});
+    std::string data(bytes, '\0');
+    std::mt19937_64 rng(42);
+    for (size_t i = 0; i + 8 <= data.size(); i += 8) {
+      uint64_t v = rng();
+      memcpy(&data[i], &v, 8);
+    }
+    EXPECT_TRUE(WriteFileAtomic(work + "/data.bin", data).ok());
+    Git({"-C", work, "add", "-A"});
+    Git({"-C", work, "commit", "-q", "-m", "data"});
+    Git({"-C", work, "push", "-q", topo_->Url("primary") + "/" + path + ".git", "main"});
+    return Trim(Git({"-C", work, "rev-parse", "HEAD"}));
+  }
+  // Health answers on `site` out of `tries`, each allowed 10 s.
+  static int HealthAnswers(const std::string& site, int tries) {
+    int answered = 0;
+    for (int i = 0; i < tries; ++i) {
+      auto r = transport::HttpRequest(topo_->Url(site) + "/api/v1/health", {.timeout_seconds = 10});
+      if (r.ok() && (r->status == 200 || r->status == 503)) ++answered;
+    }
+    return answered;
+  }
+
+  static test::Topology* topo_;
+};
+test::Topology* HardeningTest::topo_ = nullptr;
+
+TEST_F(HardeningTest, EverySiteServesHttpsAndReplicatesOverIt) {
+  ASSERT_EQ(topo_->Url("primary").rfind("https://", 0), 0u) << topo_->Url("primary");
+  ASSERT_EQ(topo_->Url("secondary-1").rfind("https://", 0), 0u);
+
+  // Blobs: the seeded ones and a new one reach the secondary over HTTPS.
+  auto up = topo_->Post("primary", "/api/v1/sample/upload", "over tls");
+  ASSERT_EQ(up.status, 201) << up.body;
+  EXPECT_TRUE(test::WaitFor([] { return topo_->TotalCount("secondary-1", "synced") == 11; }, 60))
+      << topo_->Status("secondary-1").dump();
+
+  // Git: pushed to the primary over HTTPS, fetched by the secondary over
+  // HTTPS, cloned from the secondary over HTTPS.
+  std::string head = PushProject("tls/app", 4096);
+  ASSERT_TRUE(test::WaitFor(
+      [] { return topo_->Count("secondary-1", "project_repository", "synced") == 1; }, 60))
+      << topo_->Status("secondary-1").dump();
+  std::string clone = test::MakeTempDir("clone") + "/app";
+  Git({"clone", "-q", topo_->Url("secondary-1") + "/tls/app.git", clone});
+  EXPECT_EQ(Trim(Git({"-C", clone, "rev-parse", "HEAD"})), head);
+
+  // Status reports: the primary has the secondary's latest, sent over HTTPS.
+  EXPECT_TRUE(test::WaitFor(
+      [] {
+        auto r = topo_->Request("primary", "GET", "/api/v1/sites/secondary-1");
+        auto j = nlohmann::json::parse(r.body, nullptr, false);
+        return r.status == 200 && j.is_object() && j["status"].is_object();
+      },
+      60));
+
+  // Plain HTTP to an HTTPS port is not served.
+  std::string plain = topo_->Url("primary");
+  plain.replace(0, 5, "http");
+  auto r = transport::HttpRequest(plain + "/api/v1/health", {.timeout_seconds = 10});
+  EXPECT_TRUE(!r.ok() || r->status != 200) << "plain HTTP answered " << r->status;
+}
+
+// Six clients (more than the daemon's four HTTP threads) ask for a 24 MiB
+// pack and stop reading after the first bytes: health keeps answering, and
+// when they go the daemon is whole.
+TEST_F(HardeningTest, ClientsThatStopReadingAGitPackDoNotStallTheSite) {
+  std::string head = PushProject("tls/big", 24 << 20);
+  auto pkt = [](const std::string& line) {
+    char len[5];
+    snprintf(len, sizeof len, "%04zx", line.size() + 4);
+    return std::string(len) + line;
+  };
+  const std::string negotiation =
+      pkt("want " + head + " side-band-64k ofs-delta\n") + "0000" + pkt("done\n");
+  const std::string url = topo_->Url("primary") + "/tls/big.git/git-upload-pack";
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  int stalled = 0;
+  struct Reader {
+    std::mutex* mu;
+    std::condition_variable* cv;
+    bool* release;
+    int* stalled;
+    bool counted = false;
+  };
+  constexpr int kClients = 6;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&] {
+      Reader reader{&mu, &cv, &release, &stalled};
+      CURL* curl = curl_easy_init();
+      curl_slist* headers =
+          curl_slist_append(nullptr, "Content-Type: application/x-git-upload-pack-request");
+      curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+      curl_easy_setopt(curl, CURLOPT_CAINFO, CaFile().c_str());
+      curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, negotiation.c_str());
+      curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 1024L);
+      curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reader);
+      // Takes the first bytes, then stops reading until released.
+      curl_easy_setopt(
+          curl, CURLOPT_WRITEFUNCTION, +[](char*, size_t size, size_t n, void* user) -> size_t {
+            auto* r = static_cast<Reader*>(user);
+            std::unique_lock<std::mutex> l(*r->mu);
+            if (!r->counted) {
+              r->counted = true;
+              ++*r->stalled;
+              r->cv->notify_all();
+            }
+            r->cv->wait(l, [&] { return *r->release; });
+            return 0;  // gone
+          });
+      curl_easy_perform(curl);
+      curl_slist_free_all(headers);
+      curl_easy_cleanup(curl);
+    });
+  }
+  {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait_for(l, std::chrono::seconds(120), [&] { return stalled == kClients; });
+  }
+  EXPECT_EQ(stalled, kClients) << "every client got the start of its pack";
+  EXPECT_EQ(HealthAnswers("primary", 9), 9)
+      << "health answered while " << kClients << " clients stall a pack";
+  // The Geo routes too: the secondary keeps syncing from the stalled site.
+  int64_t before = topo_->Count("secondary-1", "upload", "synced");
+  auto up = topo_->Post("primary", "/api/v1/sample/upload", "while stalled");
+  EXPECT_EQ(up.status, 201) << up.body;
+  EXPECT_TRUE(test::WaitFor(
+      [&] { return topo_->Count("secondary-1", "upload", "synced") == before + 1; }, 60));
+  {
+    std::lock_guard<std::mutex> l(mu);
+    release = true;
+    cv.notify_all();
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(HealthAnswers("primary", 3), 3);
+}
+
+// 300 idle connections from one address: past the per-client limit they are
+// refused, and everyone else is still served.
+TEST_F(HardeningTest, AConnectionFloodFromOneAddressLeavesOthersServed) {
+  int port = topo_->Site("primary")["http_port"];
+  std::vector<int> held;
+  for (int i = 0; i < 300; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.2", &local.sin_addr);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
+        connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      close(fd);
+      continue;
+    }
+    held.push_back(fd);
+  }
+  EXPECT_GT(held.size(), 128u) << "the flood connected";
+  EXPECT_EQ(HealthAnswers("primary", 9), 9) << "health answered during a flood of " << held.size();
+  for (int fd : held) close(fd);
+  EXPECT_EQ(HealthAnswers("primary", 3), 3);
+}
+
+}  // namespace
+}  // namespace georep
