@@ -6,7 +6,7 @@ BUILD_TYPE ?= RelWithDebInfo
 DEMO_DIR   ?= var/demo
 GEOREP     := $(BUILD)/georep
 
-.PHONY: all deps build test test-unit demo demo-down bench bench-quick asan tsan layers thread-safety format format-check clean
+.PHONY: all deps build test test-unit demo demo-down bench bench-quick asan tsan fuzz layers thread-safety format format-check clean
 
 all: build
 
@@ -65,6 +65,15 @@ tsan: deps
 	cmake --build build-tsan
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --output-on-failure -j2 -L 'unit|pg'
 
+# libFuzzer over every target in tests/fuzz (clang, ASan, UBSan), each for
+# FUZZ_SECONDS, from its seed corpus; prints the executions per target.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=clang++ -DGEOREP_FUZZ=ON
+	cmake --build build-fuzz --target fuzz_all
+	scripts/run-fuzz build-fuzz $(FUZZ_SECONDS)
+
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
 
@@ -72,4 +81,4 @@ format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.cc' '*.h')
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

@@ -17,6 +17,7 @@
 #include "site/upstream.h"
 #include "transport/geo_auth.h"
 #include "util/clock.h"
+#include "util/fs.h"
 #include "util/logging.h"
 #include "util/sha256.h"
 
@@ -94,23 +95,25 @@ absl::StatusOr<std::map<int64_t, std::string>> RowPaths(const GeoRouteContext& c
   return out;
 }
 
-// The file of a row, confined to the storage root; the HTTP code when not.
-absl::StatusOr<std::string> BlobFile(const GeoRouteContext& ctx, const ReplicableSpec& spec,
-                                     int64_t id, const std::string& rel, int* code) {
-  auto path = framework::ConfinedPath(ctx.storage_root, rel);
-  if (!path.ok()) {
-    log::Warn(
-        "refused row path",
-        {{"replicable", spec.name}, {"id", id}, {"error", std::string(path.status().message())}});
-    *code = 403;
-    return path.status();
+// The file of a row, opened beneath the storage root without following a
+// link (OpenBeneath); the HTTP code when not: 403 for a path that leaves
+// the root, 404 for no such file. What is served is read from this
+// descriptor, so a folder swapped for a link after the check serves nothing.
+absl::StatusOr<int> OpenBlob(const GeoRouteContext& ctx, const ReplicableSpec& spec, int64_t id,
+                             const std::string& rel, int* code) {
+  auto fd = OpenBeneath(ctx.storage_root, rel);
+  if (fd.ok()) {
+    *code = 200;
+    return fd;
   }
-  struct stat st;
-  if (stat(path->c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (absl::IsNotFound(fd.status())) {
     *code = 404;
-    return absl::NotFoundError("file not found");
+    return fd.status();
   }
-  return *path;
+  log::Warn("refused row path",
+            {{"replicable", spec.name}, {"id", id}, {"error", std::string(fd.status().message())}});
+  *code = 403;
+  return fd.status();
 }
 
 HttpResponse Retrieve(const GeoRouteContext& ctx, const HttpRequest& req, const PathParams& p) {
@@ -125,15 +128,15 @@ HttpResponse Retrieve(const GeoRouteContext& ctx, const HttpRequest& req, const 
   if (!paths.ok()) return GeoError(503, "UNAVAILABLE", paths.status().message());
   if (!paths->contains(id)) return GeoError(404, "FILE_NOT_FOUND", "no such record");
   int code = 0;
-  auto file = BlobFile(ctx, *spec, id, paths->at(id), &code);
-  if (!file.ok()) {
+  auto fd = OpenBlob(ctx, *spec, id, paths->at(id), &code);
+  if (!fd.ok()) {
     return code == 403
                ? GeoError(403, "PATH_REFUSED", "the record's path is outside the storage root")
                : GeoError(404, "FILE_NOT_FOUND", "file not found");
   }
   HttpResponse r;
   r.content_type = "application/octet-stream";
-  r.file_path = *file;
+  r.file = std::make_shared<const OpenFile>(*fd);
   return r;
 }
 
@@ -174,13 +177,12 @@ HttpResponse RetrieveBatch(const GeoRouteContext& ctx, const HttpRequest& req, c
   for (int64_t id : ids) {
     Part part{id, 404};
     if (auto it = paths->find(id); it != paths->end()) {
-      auto file = BlobFile(ctx, *spec, id, it->second, &part.code);
-      if (file.ok()) part.fd = open(file->c_str(), O_RDONLY | O_CLOEXEC);
+      auto fd = OpenBlob(ctx, *spec, id, it->second, &part.code);
+      if (fd.ok()) part.fd = *fd;
       struct stat st;
       if (part.fd >= 0 && fstat(part.fd, &st) == 0) {
-        part.code = 200;
         part.size = st.st_size;
-      } else if (file.ok()) {
+      } else if (fd.ok()) {
         part.code = 404;
       }
     }

@@ -3,6 +3,8 @@
 // Beast's file body reads in blocks of this size (default 4 KiB, too small
 // for fast blob serving). Only this file includes Beast.
 #define BOOST_BEAST_FILE_BUFFER_SIZE (256 * 1024)
+#include <unistd.h>
+
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -40,6 +42,10 @@ std::string HttpRequest::QueryParam(const std::string& name) const {
       return eq == absl::string_view::npos ? "" : std::string(part.substr(eq + 1));
   }
   return "";
+}
+
+OpenFile::~OpenFile() {
+  if (fd_ >= 0) close(fd_);
 }
 
 HttpResponse HttpResponse::Json(int status, std::string body) {
@@ -94,6 +100,64 @@ constexpr size_t kStreamBuffer = 1 << 20;
 std::chrono::steady_clock::duration Seconds(double s) {
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(s));
+}
+
+// The framing is judged on the header, before any body is read: what a
+// proxy in front could frame differently is refused (RFC 9112 §6.1, §6.3).
+// "" when the header is sound.
+std::string FramingError(const http::request_header<>& h) {
+  int transfer_encodings = 0, lengths = 0, authorizations = 0, hosts = 0;
+  std::string coding;
+  for (const auto& field : h) {
+    switch (field.name()) {
+      case http::field::transfer_encoding:
+        ++transfer_encodings;
+        coding = absl::AsciiStrToLower(absl::StripAsciiWhitespace(
+            absl::string_view(field.value().data(), field.value().size())));
+        break;
+      case http::field::content_length:
+        ++lengths;
+        break;
+      case http::field::authorization:
+        ++authorizations;
+        break;
+      case http::field::host:
+        ++hosts;
+        break;
+      default:
+        break;
+    }
+  }
+  if (transfer_encodings > 0) {
+    if (h.version() < 11) return "Transfer-Encoding in an HTTP/1.0 request";
+    if (lengths > 0) return "both Transfer-Encoding and Content-Length";
+    if (transfer_encodings > 1 || coding != "chunked") {
+      return "Transfer-Encoding other than exactly \"chunked\"";
+    }
+  }
+  // Origin form only: "@evil.example/x" or "http://…" is no path of ours.
+  if (h.target().empty() || h.target()[0] != '/') {
+    return "the request target is not a path starting with /";
+  }
+  if (lengths > 1) return "more than one Content-Length";
+  if (authorizations > 1) return "more than one Authorization header";
+  if (hosts > 1) return "more than one Host header";
+  return "";
+}
+
+HttpRequest Head(const http::request<http::string_body>& req, const std::string& client) {
+  HttpRequest request;
+  request.method = std::string(req.method_string());
+  request.target = std::string(req.target());
+  size_t q = request.target.find('?');
+  request.path = request.target.substr(0, q);
+  if (q != std::string::npos) request.query = request.target.substr(q + 1);
+  for (const auto& field : req) {
+    request.headers[absl::AsciiStrToLower(absl::string_view(
+        field.name_string().data(), field.name_string().size()))] = std::string(field.value());
+  }
+  request.remote_address = client;
+  return request;
 }
 
 // What every session shares with its server: the options, and the counts
@@ -200,7 +264,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       Answer(HttpResponse::Error(400, "BAD_REQUEST", bad), /*keep_alive=*/false);
       return;
     }
-    request_ = Head(parser_->get());
+    request_ = Head(parser_->get(), client_);
     if (shared_.options.admit) {
       Admission admission;
       try {
@@ -253,61 +317,6 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
            false);
   }
 
-  HttpRequest Head(const http::request<http::string_body>& req) {
-    HttpRequest request;
-    request.method = std::string(req.method_string());
-    request.target = std::string(req.target());
-    size_t q = request.target.find('?');
-    request.path = request.target.substr(0, q);
-    if (q != std::string::npos) request.query = request.target.substr(q + 1);
-    for (const auto& field : req) {
-      request.headers[absl::AsciiStrToLower(absl::string_view(
-          field.name_string().data(), field.name_string().size()))] = std::string(field.value());
-    }
-    request.remote_address = client_;
-    return request;
-  }
-
-  static std::string FramingError(const http::request_header<>& h) {
-    int transfer_encodings = 0, lengths = 0, authorizations = 0, hosts = 0;
-    std::string coding;
-    for (const auto& field : h) {
-      switch (field.name()) {
-        case http::field::transfer_encoding:
-          ++transfer_encodings;
-          coding = absl::AsciiStrToLower(absl::StripAsciiWhitespace(
-              absl::string_view(field.value().data(), field.value().size())));
-          break;
-        case http::field::content_length:
-          ++lengths;
-          break;
-        case http::field::authorization:
-          ++authorizations;
-          break;
-        case http::field::host:
-          ++hosts;
-          break;
-        default:
-          break;
-      }
-    }
-    if (transfer_encodings > 0) {
-      if (h.version() < 11) return "Transfer-Encoding in an HTTP/1.0 request";
-      if (lengths > 0) return "both Transfer-Encoding and Content-Length";
-      if (transfer_encodings > 1 || coding != "chunked") {
-        return "Transfer-Encoding other than exactly \"chunked\"";
-      }
-    }
-    // Origin form only: "@evil.example/x" or "http://…" is no path of ours.
-    if (h.target().empty() || h.target()[0] != '/') {
-      return "the request target is not a path starting with /";
-    }
-    if (lengths > 1) return "more than one Content-Length";
-    if (authorizations > 1) return "more than one Authorization header";
-    if (hosts > 1) return "more than one Host header";
-    return "";
-  }
-
   void OnRequest() {
     auto& req = parser_->get();
     request_.body = std::move(req.body());
@@ -328,10 +337,18 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       SendStream(std::move(out), keep_alive, version);
       return;
     }
-    if (!out.file_path.empty()) {
+    if (out.file) {
+      // Streamed from the descriptor (never held whole in memory).
       http::file_body::value_type file;
       beast::error_code fec;
-      file.open(out.file_path.c_str(), beast::file_mode::scan, fec);
+      beast::file opened;
+      int fd = dup(out.file->fd());
+      if (fd < 0) {
+        fec = beast::error_code(errno, beast::system_category());
+      } else {
+        opened.native_handle(fd);
+        file.reset(std::move(opened), fec);
+      }
       if (!fec) {
         auto res = std::make_shared<http::response<http::file_body>>(
             static_cast<http::status>(out.status), version);
@@ -538,6 +555,43 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 };
 
 }  // namespace
+
+absl::StatusOr<HttpRequest> ParseRequest(absl::string_view raw, uint64_t body_limit) {
+  http::request_parser<http::string_body> parser;
+  parser.body_limit(kUnadmittedBodyLimit);
+  parser.eager(false);
+  beast::error_code ec;
+  size_t used = 0;
+  while (!parser.is_header_done()) {
+    size_t n = parser.put(asio::buffer(raw.data() + used, raw.size() - used), ec);
+    used += n;
+    if (ec == http::error::need_more || (!ec && n == 0)) {
+      return absl::InvalidArgumentError("incomplete header");
+    }
+    if (ec) return absl::InvalidArgumentError(ec.message());
+  }
+  std::string bad = FramingError(parser.get());
+  if (!bad.empty()) return absl::InvalidArgumentError(bad);
+  if (auto length = parser.content_length(); length && *length > body_limit) {
+    return absl::OutOfRangeError("the request body is too large for this route");
+  }
+  parser.body_limit(body_limit);
+  parser.eager(true);
+  while (!parser.is_done()) {
+    size_t n = parser.put(asio::buffer(raw.data() + used, raw.size() - used), ec);
+    used += n;
+    if (ec == http::error::body_limit || parser.get().body().size() > body_limit) {
+      return absl::OutOfRangeError("the request body is too large for this route");
+    }
+    if (ec == http::error::need_more || (!ec && n == 0)) {
+      return absl::InvalidArgumentError("incomplete body");
+    }
+    if (ec) return absl::InvalidArgumentError(ec.message());
+  }
+  HttpRequest request = Head(parser.get(), "");
+  request.body = std::move(parser.get().body());
+  return request;
+}
 
 struct HttpServer::Impl {
   Shared shared;

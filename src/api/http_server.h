@@ -48,14 +48,27 @@ struct HttpRequest {
   std::string QueryParam(const std::string& name) const;  // "" if absent
 };
 
+// A file descriptor a response owns: closed when its last copy goes.
+class OpenFile {
+ public:
+  explicit OpenFile(int fd) : fd_(fd) {}
+  ~OpenFile();
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  // When set, the body is this file, streamed from disk (never held whole in
-  // memory); a file that cannot be opened answers 404.
-  std::string file_path;
+  // When set, the body is this open file from its start, with the size it
+  // has now: served from the descriptor, so what was checked is what is sent.
+  std::shared_ptr<const OpenFile> file;
   // When set, the body is produced by this function, sent chunked as it
   // comes: it calls `write` for each piece (false: the client is gone). It
   // runs on the I/O thread, like the handler.
@@ -96,6 +109,11 @@ struct HttpServerOptions {
   std::string tls_cert;
   std::string tls_key;
 };
+
+// Parses one request from `raw` as a session does: Beast's parser with its
+// header limits, then the framing rules (InvalidArgument naming what is
+// wrong) and the body limit (OutOfRange). For tests and fuzzing.
+absl::StatusOr<HttpRequest> ParseRequest(absl::string_view raw, uint64_t body_limit);
 
 class HttpServer {
  public:

@@ -2,8 +2,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -163,7 +165,8 @@ absl::Status RemoveTreeAt(int dir, const std::string& name) {
 absl::Status RemoveBeneath(const std::string& root, absl::string_view relative, bool recursive) {
   std::vector<std::string> segments = absl::StrSplit(relative, '/');
   for (const auto& seg : segments) {
-    if (seg.empty() || seg == "." || seg == "..") {
+    // A NUL would end the name the system sees: "..\0x" is "..".
+    if (seg.empty() || seg == "." || seg == ".." || seg.find('\0') != std::string::npos) {
       return absl::InvalidArgumentError(
           absl::StrCat("remove \"", relative, "\" beneath ", root, ": not a plain relative path"));
     }
@@ -196,6 +199,62 @@ absl::Status RemoveBeneath(const std::string& root, absl::string_view relative, 
   }
   close(dir);
   return s;
+}
+
+absl::StatusOr<int> OpenBeneath(const std::string& root, absl::string_view relative) {
+  std::vector<std::string> segments = absl::StrSplit(relative, '/');
+  for (const auto& seg : segments) {
+    if (seg.empty() || seg == "." || seg == ".." || seg.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("open \"", relative, "\" beneath ", root, ": not a plain relative path"));
+    }
+  }
+  int dir = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", root));
+  auto refused = [&](int err, absl::string_view where) -> absl::Status {
+    if (err == ENOENT) return absl::NotFoundError(absl::StrCat(relative, ": no such file"));
+    if (err == ELOOP || err == ENOTDIR || err == EXDEV) {
+      return absl::PermissionDeniedError(absl::StrCat("open \"", relative, "\" beneath ", root,
+                                                      ": \"", where,
+                                                      "\" is a symbolic link or not a folder"));
+    }
+    return absl::ErrnoToStatus(err, absl::StrCat("open ", relative, " beneath ", root));
+  };
+  int fd = -1;
+#ifdef SYS_openat2
+  struct open_how how {};
+  how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  std::string rel(relative);
+  fd = static_cast<int>(syscall(SYS_openat2, dir, rel.c_str(), &how, sizeof how));
+  if (fd < 0 && errno != ENOSYS) {
+    int err = errno;
+    close(dir);
+    return refused(err, relative);
+  }
+#endif
+  if (fd < 0) {  // no openat2: a walk, one folder at a time, never following a link
+    for (size_t i = 0; i + 1 < segments.size(); ++i) {
+      int next = openat(dir, segments[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int err = errno;
+      close(dir);
+      if (next < 0) return refused(err, segments[i]);
+      dir = next;
+    }
+    fd = openat(dir, segments.back().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      close(dir);
+      return refused(err, segments.back());
+    }
+  }
+  close(dir);
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::NotFoundError(absl::StrCat(relative, ": not a regular file"));
+  }
+  return fd;
 }
 
 }  // namespace georep

@@ -35,6 +35,15 @@ absl::StatusOr<int> SyncParentDirectories(const std::vector<std::string>& paths)
 // ".", ".." or leading "/").
 absl::Status RemoveBeneath(const std::string& root, absl::string_view relative, bool recursive);
 
+// Opens the regular file root/relative for reading, resolved beneath
+// `root` without following any symbolic link, in one step: openat2 with
+// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS where the kernel has it (5.6), else
+// an O_NOFOLLOW walk from the root's descriptor. The caller serves from the
+// descriptor it gets (closing it), so the file served is the file checked.
+// InvalidArgument for a path that is not plain segments, PermissionDenied
+// for a link on the way, NotFound for no such regular file.
+absl::StatusOr<int> OpenBeneath(const std::string& root, absl::string_view relative);
+
 // Absolute, lexically normalised form of `path` (relative to the cwd).
 std::string AbsolutePath(const std::string& path);
 

@@ -1,6 +1,10 @@
 #include "util/fs.h"
 
+#include <unistd.h>
+
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "support/test_support.h"
@@ -47,6 +51,88 @@ TEST(FsTest, RemoveBeneathNeverFollowsASymbolicLink) {
   for (const char* bad : {"", "/etc/passwd", "a/../b", "./a", "a//b"}) {
     EXPECT_EQ(RemoveBeneath(root, bad, false).code(), absl::StatusCode::kInvalidArgument) << bad;
   }
+  // Found by fuzz_path: a NUL ends the name the system sees, so "..\0x" was
+  // ".." and the root's parent was removed.
+  EXPECT_EQ(RemoveBeneath(root, std::string("..\0x", 4), true).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(fs::exists(outside + "/secret"));
+  test::RemoveTree(dir);
+}
+
+std::string ReadFd(int fd) {
+  std::string out;
+  char buf[256];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return out;
+}
+
+TEST(FsTest, OpenBeneathOpensOnlyRegularFilesBeneathTheRootWithoutLinks) {
+  namespace fs = std::filesystem;
+  std::string dir = test::MakeTempDir("fs");
+  std::string root = dir + "/root", outside = dir + "/outside";
+  fs::create_directories(root + "/a/b");
+  fs::create_directories(outside);
+  ASSERT_TRUE(WriteFileAtomic(root + "/a/b/file", "inside").ok());
+  ASSERT_TRUE(WriteFileAtomic(outside + "/secret", "outside").ok());
+  auto fd = OpenBeneath(root, "a/b/file");
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  EXPECT_EQ(ReadFd(*fd), "inside");
+  fs::create_directory_symlink(outside, root + "/linkdir");
+  fs::create_symlink(outside + "/secret", root + "/a/linkfile");
+  for (const char* through_link : {"linkdir/secret", "a/linkfile"}) {
+    auto refused = OpenBeneath(root, through_link);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied)
+        << through_link << ": " << refused.status();
+  }
+  for (const char* bad : {"", "/etc/passwd", "a/../../outside/secret", "./a/b/file", "a//b/file"}) {
+    EXPECT_EQ(OpenBeneath(root, bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_EQ(OpenBeneath(root, "a/b/missing").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(OpenBeneath(root, "a/b").status().code(), absl::StatusCode::kNotFound)
+      << "a folder is not a file to serve";
+  test::RemoveTree(dir);
+}
+
+// A folder swapped for a link, and back, as fast as it goes, while files
+// are opened beneath the root: not one byte from outside is ever read.
+TEST(FsTest, OpenBeneathNeverServesOutsideTheRootDuringASymlinkSwapRace) {
+  namespace fs = std::filesystem;
+  std::string dir = test::MakeTempDir("fs");
+  std::string root = dir + "/root", outside = dir + "/outside";
+  fs::create_directories(root + "/store");
+  fs::create_directories(outside);
+  ASSERT_TRUE(WriteFileAtomic(root + "/store/blob", "inside").ok());
+  ASSERT_TRUE(WriteFileAtomic(outside + "/blob", "outside").ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> swaps{0};
+  std::thread swapper([&] {
+    while (!stop) {
+      // store -> store.real, a link in its place, then back.
+      if (rename((root + "/store").c_str(), (root + "/store.real").c_str()) != 0) continue;
+      (void)!symlink(outside.c_str(), (root + "/store").c_str());
+      unlink((root + "/store").c_str());
+      (void)!rename((root + "/store.real").c_str(), (root + "/store").c_str());
+      ++swaps;
+    }
+  });
+  int inside = 0, outside_reads = 0, refused = 0;
+  for (int i = 0; i < 20000; ++i) {
+    auto fd = OpenBeneath(root, "store/blob");
+    if (!fd.ok()) {
+      ++refused;
+      continue;
+    }
+    std::string got = ReadFd(*fd);
+    if (got == "inside") ++inside;
+    if (got == "outside") ++outside_reads;
+  }
+  stop = true;
+  swapper.join();
+  EXPECT_EQ(outside_reads, 0) << inside << " inside, " << refused << " refused, " << swaps.load()
+                              << " swaps";
+  EXPECT_GT(inside, 0);
   test::RemoveTree(dir);
 }
 
