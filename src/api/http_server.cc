@@ -10,9 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <thread>
 #include <type_traits>
 
@@ -22,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
 #include "util/logging.h"
+#include "util/mutex.h"
 
 namespace georep::api {
 
@@ -167,17 +166,16 @@ struct Shared {
   HttpServerOptions options;
   std::optional<asio::ssl::context> tls;
 
-  std::mutex mu;
-  int connections = 0;
-  std::map<std::string, int> per_client;
-  int streams = 0;  // producers running
-  bool stopping = false;
-  std::condition_variable streams_done;
-  std::vector<std::weak_ptr<struct Pipe>> pipes;
+  Mutex mu;
+  int connections ABSL_GUARDED_BY(mu) = 0;
+  std::map<std::string, int> per_client ABSL_GUARDED_BY(mu);
+  int streams ABSL_GUARDED_BY(mu) = 0;  // producers running
+  bool stopping ABSL_GUARDED_BY(mu) = false;
+  std::vector<std::weak_ptr<struct Pipe>> pipes ABSL_GUARDED_BY(mu);
 
   // Takes a connection slot for `client`; false past a limit.
   bool Admit(const std::string& client) {
-    std::lock_guard<std::mutex> l(mu);
+    MutexLock l(&mu);
     if (stopping || connections >= options.max_connections ||
         per_client[client] >= options.max_connections_per_client) {
       if (per_client[client] == 0) per_client.erase(client);
@@ -188,7 +186,7 @@ struct Shared {
     return true;
   }
   void Release(const std::string& client) {
-    std::lock_guard<std::mutex> l(mu);
+    MutexLock l(&mu);
     --connections;
     if (--per_client[client] <= 0) per_client.erase(client);
   }
@@ -197,18 +195,23 @@ struct Shared {
 // The buffer between a streamed response's producer (its own thread) and
 // the session that writes it (an I/O thread).
 struct Pipe {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::string> chunks;
-  size_t buffered = 0;
-  bool done = false;     // the producer has returned
-  bool gone = false;     // the client is gone, or the server stops
-  bool writing = false;  // the session is draining
+  Mutex mu;
+  std::deque<std::string> chunks ABSL_GUARDED_BY(mu);
+  size_t buffered ABSL_GUARDED_BY(mu) = 0;
+  bool done ABSL_GUARDED_BY(mu) = false;     // the producer has returned
+  bool gone ABSL_GUARDED_BY(mu) = false;     // the client is gone, or the server stops
+  bool writing ABSL_GUARDED_BY(mu) = false;  // the session is draining
 
   void Fail() {
-    std::lock_guard<std::mutex> l(mu);
+    MutexLock l(&mu);
     gone = true;
-    cv.notify_all();
+  }
+  // Marks the session as draining; true if it was not (then it must be
+  // kicked).
+  bool StartWriting() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    bool start = !writing;
+    writing = true;
+    return start;
   }
 };
 
@@ -374,20 +377,24 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // producer (a git process, a batch of files) fills the pipe and waits
   // while it is full; this session drains it with timed asynchronous writes.
   void SendStream(HttpResponse out, bool keep_alive, unsigned version) {
+    bool refused = false;
     {
-      std::lock_guard<std::mutex> l(shared_.mu);
-      if (shared_.stopping || shared_.streams >= shared_.options.max_streams) {
-        log::Warn("streamed response refused: too many in flight",
-                  {{"path", request_.path}, {"limit", shared_.options.max_streams}});
-        Answer(HttpResponse::Error(503, "BUSY", "too many responses in flight; retry"), false);
-        return;
+      MutexLock l(&shared_.mu);
+      refused = shared_.stopping || shared_.streams >= shared_.options.max_streams;
+      if (!refused) {
+        ++shared_.streams;
+        pipe_ = std::make_shared<Pipe>();
+        auto& pipes = shared_.pipes;
+        pipes.erase(std::remove_if(pipes.begin(), pipes.end(), [](auto& w) { return w.expired(); }),
+                    pipes.end());
+        pipes.push_back(pipe_);
       }
-      ++shared_.streams;
-      pipe_ = std::make_shared<Pipe>();
-      auto& pipes = shared_.pipes;
-      pipes.erase(std::remove_if(pipes.begin(), pipes.end(), [](auto& w) { return w.expired(); }),
-                  pipes.end());
-      pipes.push_back(pipe_);
+    }
+    if (refused) {
+      log::Warn("streamed response refused: too many in flight",
+                {{"path", request_.path}, {"limit", shared_.options.max_streams}});
+      Answer(HttpResponse::Error(503, "BUSY", "too many responses in flight; retry"), false);
+      return;
     }
     stream_keep_alive_ = keep_alive;
     auto head = std::make_shared<http::response<http::empty_body>>(
@@ -396,7 +403,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     head->chunked(true);
     auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*head);
     {
-      std::lock_guard<std::mutex> l(pipe_->mu);
+      MutexLock l(&pipe_->mu);
       pipe_->writing = true;  // the header first; then WriteNext drains
     }
     Step();
@@ -416,15 +423,20 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     };
     std::thread([producer = std::move(out.stream), pipe = pipe_, kick, &shared = shared_] {
       auto write = [&](absl::string_view piece) {
-        std::unique_lock<std::mutex> l(pipe->mu);
-        pipe->cv.wait(l, [&] { return pipe->gone || pipe->buffered < kStreamBuffer; });
-        if (pipe->gone) return false;
-        if (piece.empty()) return true;
-        pipe->chunks.emplace_back(piece);
-        pipe->buffered += piece.size();
-        bool start = !pipe->writing;
-        pipe->writing = true;
-        l.unlock();
+        bool start = false;
+        {
+          MutexLock l(&pipe->mu);
+          auto room = [&] {
+            pipe->mu.AssertReaderHeld();
+            return pipe->gone || pipe->buffered < kStreamBuffer;
+          };
+          pipe->mu.Await(absl::Condition(&room));
+          if (pipe->gone) return false;
+          if (piece.empty()) return true;
+          pipe->chunks.emplace_back(piece);
+          pipe->buffered += piece.size();
+          start = pipe->StartWriting();
+        }
         if (start) kick();
         return true;
       };
@@ -434,35 +446,43 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         log::Error("streamed response threw", {{"error", e.what()}});
         pipe->Fail();
       }
+      bool start = false;
       {
-        std::unique_lock<std::mutex> l(pipe->mu);
+        MutexLock l(&pipe->mu);
         pipe->done = true;
-        bool start = !pipe->writing;
-        pipe->writing = true;
-        l.unlock();
-        if (start) kick();
+        start = pipe->StartWriting();
       }
-      std::lock_guard<std::mutex> l(shared.mu);
+      if (start) kick();
+      MutexLock l(&shared.mu);
       --shared.streams;
-      shared.streams_done.notify_all();
     }).detach();
   }
 
   // On the session's strand: writes the next piece of the pipe, or the last
   // chunk once the producer is done.
   void WriteNext() {
-    std::unique_lock<std::mutex> l(pipe_->mu);
-    if (pipe_->gone) {
-      l.unlock();
+    std::shared_ptr<std::string> piece;
+    bool gone = false, last = false;
+    {
+      MutexLock l(&pipe_->mu);
+      if (pipe_->gone) {
+        gone = true;
+      } else if (!pipe_->chunks.empty()) {
+        piece = std::make_shared<std::string>(std::move(pipe_->chunks.front()));
+        pipe_->chunks.pop_front();
+        pipe_->buffered -= piece->size();
+      } else if (pipe_->done) {
+        last = true;
+      } else {
+        pipe_->writing = false;  // the producer's next piece kicks again
+        return;
+      }
+    }
+    if (gone) {
       Close();
       return;
     }
-    if (pipe_->chunks.empty()) {
-      if (!pipe_->done) {
-        pipe_->writing = false;
-        return;
-      }
-      l.unlock();
+    if (last) {
       Step();
       asio::async_write(stream_, http::make_chunk_last(),
                         [self = this->shared_from_this()](beast::error_code ec, size_t) {
@@ -475,11 +495,6 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                         });
       return;
     }
-    auto piece = std::make_shared<std::string>(std::move(pipe_->chunks.front()));
-    pipe_->chunks.pop_front();
-    pipe_->buffered -= piece->size();
-    pipe_->cv.notify_all();
-    l.unlock();
     Step();
     asio::async_write(stream_, http::make_chunk(asio::buffer(*piece)),
                       [self = this->shared_from_this(), piece](beast::error_code ec, size_t) {
@@ -706,13 +721,18 @@ void HttpServer::Stop() {
   // Producers of streamed responses are told the client is gone, and
   // waited for: they touch the sessions they feed.
   {
-    std::unique_lock<std::mutex> l(impl_->shared.mu);
-    impl_->shared.stopping = true;
-    for (auto& weak : impl_->shared.pipes) {
+    Shared& shared = impl_->shared;
+    MutexLock l(&shared.mu);
+    shared.stopping = true;
+    for (auto& weak : shared.pipes) {
       if (auto pipe = weak.lock()) pipe->Fail();
     }
-    impl_->shared.pipes.clear();
-    impl_->shared.streams_done.wait(l, [this] { return impl_->shared.streams == 0; });
+    shared.pipes.clear();
+    auto idle = [&] {
+      shared.mu.AssertReaderHeld();
+      return shared.streams == 0;
+    };
+    shared.mu.Await(absl::Condition(&idle));
   }
   impl_->guard.reset();
   impl_->ioc.stop();

@@ -58,15 +58,23 @@ TEST(HttpServerTest, ServesRequestsOnAnEphemeralPort) {
   EXPECT_FALSE(transport::HttpRequest(base + "/echo", {.timeout_seconds = 2}).ok());
 }
 
-// Sends `raw` on a fresh connection and reads until the server closes it or
-// 10 s pass; `closed` says which.
+// What the server sends back, and whether it closed the connection.
 struct RawReply {
   std::string text;
   bool closed = false;
 };
-RawReply Exchange(int port, const std::string& raw) {
-  RawReply out;
+
+// A connection from `from` (127.0.0.x) to the server; -1 if refused.
+int Connect(int port, const char* from = "127.0.0.1", int rcvbuf = 0) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  inet_pton(AF_INET, from, &local.sin_addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+    close(fd);
+    return -1;
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -75,9 +83,14 @@ RawReply Exchange(int port, const std::string& raw) {
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     close(fd);
-    return out;
+    return -1;
   }
-  (void)!write(fd, raw.data(), raw.size());
+  return fd;
+}
+
+// What the server sends on `fd` until it closes or 10 s pass.
+RawReply ReadAll(int fd) {
+  RawReply out;
   char buf[4096];
   while (true) {
     ssize_t n = read(fd, buf, sizeof buf);
@@ -85,9 +98,19 @@ RawReply Exchange(int port, const std::string& raw) {
       out.closed = true;
       break;
     }
-    if (n < 0) break;  // timed out: still open
+    if (n < 0) break;
     out.text.append(buf, static_cast<size_t>(n));
   }
+  return out;
+}
+
+// Sends `raw` on a fresh connection and reads until the server closes it or
+// 10 s pass; `closed` says which.
+RawReply Exchange(int port, const std::string& raw) {
+  int fd = Connect(port);
+  if (fd < 0) return RawReply{};
+  (void)!write(fd, raw.data(), raw.size());
+  RawReply out = ReadAll(fd);
   close(fd);
   return out;
 }
@@ -142,46 +165,6 @@ TEST(HttpServerTest, AmbiguousFramingIsRefusedAndTheConnectionClosed) {
   EXPECT_NE(fine.text.find("served GET smuggled"), std::string::npos)
       << "a pipelined request after a well-framed one is an ordinary request: " << fine.text;
   server.Stop();
-}
-
-// A connection from `from` (127.0.0.x) to the server; -1 if refused.
-int Connect(int port, const char* from = "127.0.0.1", int rcvbuf = 0) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  sockaddr_in local{};
-  local.sin_family = AF_INET;
-  inet_pton(AF_INET, from, &local.sin_addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
-    close(fd);
-    return -1;
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// What the server sends on `fd` until it closes or 10 s pass.
-RawReply ReadAll(int fd) {
-  RawReply out;
-  char buf[4096];
-  while (true) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n == 0) {
-      out.closed = true;
-      break;
-    }
-    if (n < 0) break;
-    out.text.append(buf, static_cast<size_t>(n));
-  }
-  return out;
 }
 
 HttpResponse Streamed(int64_t bytes, std::atomic<int>* ended, std::atomic<int>* cut) {
