@@ -44,21 +44,7 @@ class HardeningTest : public ::testing::Test {
 
   // git over HTTPS, trusting the demo's CA; fails the test on a non-zero exit.
   static std::string Git(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"git",
-                                     "-c",
-                                     "user.name=Test",
-                                     "-c",
-                                     "user.email=t@example.com",
-                                     "-c",
-                                     "init.defaultBranch=main"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    RunOptions o;
-    o.extra_env = {"GIT_TERMINAL_PROMPT=0", "GIT_SSL_CAINFO=" + CaFile()};
-    auto r = georep::Run(argv, o);
-    EXPECT_TRUE(r.ok()) << r.status();
-    if (!r.ok()) return "";
-    EXPECT_EQ(r->exit_code, 0) << absl::StrJoin(args, " ") << ":\n" << r->output;
-    return r->output;
+    return test::GitOutput(args, {"GIT_SSL_CAINFO=" + CaFile()});
   }
   static std::string Trim(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();

@@ -38,22 +38,7 @@ const std::vector<std::string> kRepositoryTypes = {"project_repository", "projec
 
 // git, failing the test with its output on a non-zero exit.
 std::string Git(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
-  std::vector<std::string> argv = {"git",
-                                   "-c",
-                                   "user.name=Test",
-                                   "-c",
-                                   "user.email=t@example.com",
-                                   "-c",
-                                   "init.defaultBranch=main"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  RunOptions o;
-  o.extra_env = env;
-  o.extra_env.push_back("GIT_TERMINAL_PROMPT=0");
-  auto r = Run(argv, o);
-  EXPECT_TRUE(r.ok()) << r.status();
-  if (!r.ok()) return "";
-  EXPECT_EQ(r->exit_code, 0) << absl::StrJoin(args, " ") << ":\n" << r->output;
-  return r->output;
+  return test::GitOutput(args, env);
 }
 
 std::string Trim(std::string s) {

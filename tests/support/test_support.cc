@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "util/net.h"
 #include "util/random.h"
 
@@ -65,6 +66,25 @@ void Git(const std::vector<std::string>& args) {
   auto r = georep::Run(argv);
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->exit_code, 0) << r->output;
+}
+
+std::string GitOutput(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+  std::vector<std::string> argv = {"git",
+                                   "-c",
+                                   "user.name=Test",
+                                   "-c",
+                                   "user.email=t@example.com",
+                                   "-c",
+                                   "init.defaultBranch=main"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunOptions o;
+  o.extra_env = env;
+  o.extra_env.push_back("GIT_TERMINAL_PROMPT=0");
+  auto r = georep::Run(argv, o);
+  EXPECT_TRUE(r.ok()) << r.status();
+  if (!r.ok()) return "";
+  EXPECT_EQ(r->exit_code, 0) << absl::StrJoin(args, " ") << ":\n" << r->output;
+  return r->output;
 }
 
 bool WaitFor(const std::function<bool()>& pred, double seconds) {

@@ -29,6 +29,10 @@ CommandResult RunGeorep(const std::vector<std::string>& args,
 
 // The real git, with a test identity; the test fails on a non-zero exit.
 void Git(const std::vector<std::string>& args);
+// The real git, with a test identity, no prompt and `env` ("NAME=value")
+// added; its output. A non-zero exit fails the test, naming the command.
+std::string GitOutput(const std::vector<std::string>& args,
+                      const std::vector<std::string>& env = {});
 // git as a writer runs it (no prompt): a failure is a result, not a test
 // failure.
 CommandResult GitRun(const std::vector<std::string>& args);
