@@ -1,8 +1,7 @@
 #include "api/http_server.h"
 
-// Beast's file body reads in blocks of this size (default 4 KiB, too small
-// for fast blob serving). Only this file includes Beast.
-#define BOOST_BEAST_FILE_BUFFER_SIZE (256 * 1024)
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio.hpp>
@@ -95,6 +94,10 @@ namespace {
 constexpr uint64_t kUnadmittedBodyLimit = uint64_t{1} << 30;
 // A streamed response's producer runs ahead of the client by at most this.
 constexpr size_t kStreamBuffer = 1 << 20;
+// A file is sent in turns of this many bytes (then other sessions on the
+// thread get theirs), and over TLS in blocks of kFileBlock.
+constexpr off_t kFileTurn = 16 << 20;
+constexpr size_t kFileBlock = 256 << 10;
 
 std::chrono::steady_clock::duration Seconds(double s) {
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -341,29 +344,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return;
     }
     if (out.file) {
-      // Streamed from the descriptor (never held whole in memory).
-      http::file_body::value_type file;
-      beast::error_code fec;
-      beast::file opened;
-      int fd = dup(out.file->fd());
-      if (fd < 0) {
-        fec = beast::error_code(errno, beast::system_category());
-      } else {
-        opened.native_handle(fd);
-        file.reset(std::move(opened), fec);
-      }
-      if (!fec) {
-        auto res = std::make_shared<http::response<http::file_body>>(
-            static_cast<http::status>(out.status), version);
-        Prepare(*res, out, keep_alive);
-        res->body() = std::move(file);
-        res->prepare_payload();
-        Send(res);
+      struct stat st;
+      if (fstat(out.file->fd(), &st) == 0 && S_ISREG(st.st_mode)) {
+        SendFile(std::move(out), keep_alive, version, st.st_size);
         return;
       }
       out = HttpResponse::Error(404, "FILE_NOT_FOUND", "file not found");
-      out.body = R"({"error":"file not found","geo_code":"FILE_NOT_FOUND"})"
-                 "\n";
     }
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(out.status), version);
@@ -371,6 +357,134 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     res->body() = std::move(out.body);
     res->prepare_payload();
     Send(res);
+  }
+
+  // A file from its descriptor, with the size it had when answered: the
+  // kernel copies it to a plain socket (sendfile); over TLS it goes in
+  // blocks of kFileBlock. Each step is timed like any write.
+  void SendFile(HttpResponse out, bool keep_alive, unsigned version, off_t size) {
+    auto head = std::make_shared<http::response<http::empty_body>>(
+        static_cast<http::status>(out.status), version);
+    Prepare(*head, out, keep_alive);
+    head->content_length(size);
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*head);
+    bool head_only = request_.method == "HEAD";
+    Step();
+    http::async_write_header(stream_, *sr,
+                             [self = this->shared_from_this(), head, sr, file = std::move(out.file),
+                              size, head_only](beast::error_code ec, size_t) {
+                               if (ec) {
+                                 self->Close();
+                                 return;
+                               }
+                               self->file_ = FileSend{};
+                               self->file_.file = file;
+                               self->file_.size = size;
+                               self->file_.offset = head_only ? size : 0;
+                               self->file_.keep_alive = head->keep_alive();
+                               self->SendFileStep();
+                             });
+  }
+
+  void SendFileStep() {
+    FileSend& f = file_;
+    if constexpr (!kTls) {
+      auto& socket = Lowest().socket();
+      beast::error_code ec;
+      socket.native_non_blocking(true, ec);
+      if (ec) {
+        SendFileBlock();
+        return;
+      }
+      // Up to kFileTurn bytes per turn, so one fast reader cannot hold the
+      // I/O thread; then back to the queue.
+      off_t turn_end = std::min(f.size, f.offset + kFileTurn);
+      while (f.offset < turn_end) {
+        ssize_t n = sendfile(socket.native_handle(), f.file->fd(), &f.offset,
+                             static_cast<size_t>(turn_end - f.offset));
+        if (n > 0) continue;
+        if (n == 0) break;  // the file shrank under us: the body cannot be whole
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {
+          WaitWritable();
+          return;
+        }
+        if (errno == EINVAL || errno == ENOSYS) {
+          SendFileBlock();  // no sendfile for this file: copy it
+          return;
+        }
+        break;
+      }
+      if (f.offset < turn_end) {
+        Close();
+        return;
+      }
+      if (f.offset < f.size) {
+        asio::post(stream_.get_executor(),
+                   [self = this->shared_from_this()] { self->SendFileStep(); });
+        return;
+      }
+      FinishFile();
+    } else {
+      SendFileBlock();
+    }
+  }
+
+  // A plain socket full: wait until it drains, for at most the stall timeout.
+  void WaitWritable() {
+    if (!stall_timer_) stall_timer_.emplace(stream_.get_executor());
+    stall_timer_->expires_after(Seconds(shared_.options.stall_timeout_seconds));
+    stall_timer_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (!ec) self->Lowest().socket().cancel();  // stalled: the wait below fails
+    });
+    Lowest().socket().async_wait(tcp::socket::wait_write,
+                                 [self = this->shared_from_this()](beast::error_code ec) {
+                                   self->stall_timer_->cancel();
+                                   if (ec) {
+                                     self->Close();
+                                     return;
+                                   }
+                                   self->SendFileStep();
+                                 });
+  }
+
+  void SendFileBlock() {
+    FileSend& f = file_;
+    if (f.offset >= f.size) {
+      FinishFile();
+      return;
+    }
+    if (!f.block) f.block = std::make_shared<std::vector<char>>(kFileBlock);
+    size_t want = static_cast<size_t>(std::min<off_t>(f.size - f.offset, kFileBlock));
+    ssize_t n;
+    do {
+      n = pread(f.file->fd(), f.block->data(), want, f.offset);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) {  // an error, or the file shrank: the body cannot be whole
+      Close();
+      return;
+    }
+    f.offset += n;
+    Step();
+    asio::async_write(
+        stream_, asio::buffer(f.block->data(), static_cast<size_t>(n)),
+        [self = this->shared_from_this(), block = f.block](beast::error_code ec, size_t) {
+          if (ec) {
+            self->Close();
+            return;
+          }
+          self->SendFileBlock();
+        });
+  }
+
+  void FinishFile() {
+    bool keep_alive = file_.keep_alive;
+    file_ = FileSend{};
+    if (!keep_alive) {
+      Close();
+      return;
+    }
+    Read();
   }
 
   // A chunked body produced by out.stream on a thread of its own: the
@@ -567,6 +681,15 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   uint64_t body_limit_ = kUnadmittedBodyLimit;
   std::shared_ptr<Pipe> pipe_;
   bool stream_keep_alive_ = false;
+  struct FileSend {
+    std::shared_ptr<const OpenFile> file;
+    off_t offset = 0;
+    off_t size = 0;
+    bool keep_alive = false;
+    std::shared_ptr<std::vector<char>> block;
+  };
+  FileSend file_;
+  std::optional<asio::steady_timer> stall_timer_;
 };
 
 }  // namespace

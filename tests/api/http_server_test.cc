@@ -1,6 +1,7 @@
 #include "api/http_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "support/test_support.h"
 #include "transport/http_client.h"
+#include "util/fs.h"
 #include "util/tls_files.h"
 
 namespace georep::api {
@@ -222,6 +224,100 @@ TEST(HttpServerTest, ClientsThatStopReadingDoNotStallTheServer) {
   EXPECT_EQ(ended.load(), kStalled);
   EXPECT_EQ(cut.load(), kStalled);
   server.Stop();
+}
+
+// A file answered from its descriptor arrives whole, over HTTP (sendfile)
+// and HTTPS, larger than one sending turn; HEAD gets its length and no
+// body, and the connection is kept for the next request. A client that
+// stops reading a file holds no thread and is cut off after the stall
+// timeout.
+TEST(HttpServerTest, ServesFilesFromTheirDescriptorWholeAndCutsOffStalledReaders) {
+  std::string dir = test::MakeTempDir("files");
+  std::string content(20 << 20, '\0');
+  uint32_t x = 12345;
+  for (char& c : content) {
+    x = x * 1103515245 + 12345;
+    c = static_cast<char>(x >> 24);
+  }
+  ASSERT_TRUE(WriteFileAtomic(dir + "/blob", content).ok());
+  ASSERT_TRUE(MakeCertificateAuthority(dir).ok());
+  ASSERT_TRUE(MakeSiteCertificate(dir, "site", {"127.0.0.1"}).ok());
+  auto handler = [&](const HttpRequest& r) {
+    if (r.path != "/file") return HttpResponse::Text(200, "ok");
+    HttpResponse out;
+    out.content_type = "application/octet-stream";
+    out.file = std::make_shared<OpenFile>(open((dir + "/blob").c_str(), O_RDONLY | O_CLOEXEC));
+    return out;
+  };
+  for (bool tls : {false, true}) {
+    HttpServerOptions options{
+        .threads = 2, .max_connections_per_client = 4, .stall_timeout_seconds = 1};
+    if (tls) {
+      options.tls_cert = dir + "/site.pem";
+      options.tls_key = dir + "/site.key";
+      transport::SetTrustedCaFile(dir + "/ca.pem");
+    }
+    HttpServer server(handler, options);
+    auto port = server.Listen("127.0.0.1", 0);
+    ASSERT_TRUE(port.ok()) << port.status();
+    server.Start();
+    std::string base = absl::StrCat(tls ? "https" : "http", "://127.0.0.1:", *port);
+    auto got = transport::HttpRequest(base + "/file");
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->status, 200);
+    EXPECT_EQ(got->body.size(), content.size()) << (tls ? "https" : "http");
+    EXPECT_TRUE(got->body == content) << "the bytes served are the file's";
+    if (!tls) {
+      RawReply head = Exchange(*port,
+                               "HEAD /file HTTP/1.1\r\nHost: x\r\n\r\n"
+                               "GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      EXPECT_NE(head.text.find(absl::StrCat("Content-Length: ", content.size())), std::string::npos)
+          << head.text;
+      size_t second = head.text.find("\r\n\r\nHTTP/1.1 200 OK\r\n");
+      EXPECT_NE(second, std::string::npos) << "no body after the HEAD answer: " << head.text;
+      EXPECT_TRUE(head.text.size() >= 2 && head.text.compare(head.text.size() - 2, 2, "ok") == 0)
+          << "the next request on the connection is served: " << head.text;
+      EXPECT_LT(head.text.size(), size_t{4096});
+      // Stalled readers from 127.0.0.3: their sockets fill, the server goes
+      // on serving others, and cuts them off once nothing has moved for a
+      // second. Their address may hold 4 connections, so a fifth from it is
+      // served only once the server has let them go.
+      std::vector<int> stalled;
+      for (int i = 0; i < 4; ++i) {
+        int fd = Connect(*port, "127.0.0.3", 4096);
+        ASSERT_GE(fd, 0);
+        const std::string get = "GET /file HTTP/1.1\r\nHost: x\r\n\r\n";
+        ASSERT_EQ(write(fd, get.data(), get.size()), static_cast<ssize_t>(get.size()));
+        stalled.push_back(fd);
+      }
+      int answered = 0;
+      for (int i = 0; i < 9; ++i) {
+        auto r = transport::HttpRequest(base + "/health", {.timeout_seconds = 10});
+        if (r.ok() && r->status == 200 && r->body == "ok") ++answered;
+      }
+      EXPECT_EQ(answered, 9) << "health answered while 4 clients stall on a file";
+      EXPECT_TRUE(test::WaitFor(
+          [&] {
+            int fd = Connect(*port, "127.0.0.3");
+            if (fd < 0) return false;
+            const std::string get = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+            (void)!write(fd, get.data(), get.size());
+            RawReply reply = ReadAll(fd);
+            close(fd);
+            return reply.text.rfind("HTTP/1.1 200", 0) == 0;
+          },
+          30))
+          << "the stalled readers are let go";
+      for (int fd : stalled) {
+        RawReply partial = ReadAll(fd);
+        close(fd);
+        EXPECT_TRUE(partial.closed) << "a stalled reader is cut off";
+        EXPECT_LT(partial.text.size(), content.size()) << "and never gets the whole file";
+      }
+    }
+    transport::SetTrustedCaFile("");
+    server.Stop();
+  }
 }
 
 // Past the per-client or the total limit a connection is answered 503 and
