@@ -10,8 +10,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -53,7 +53,9 @@ class HardeningTest : public ::testing::Test {
                                      "init.defaultBranch=main"};
     argv.insert(argv.end(), args.begin(), args.end());
     RunOptions o;
-    o.extra_env = {"GIT_TERMINAL_PROMPT=0", "GIT_SSL_CAINFO=" + CaFile()};
+    o.extra_env = test::GitTokenEnv();
+    o.extra_env.push_back("GIT_TERMINAL_PROMPT=0");
+    o.extra_env.push_back("GIT_SSL_CAINFO=" + CaFile());
     auto r = georep::Run(argv, o);
     EXPECT_TRUE(r.ok()) << r.status();
     if (!r.ok()) return "";
@@ -147,6 +149,10 @@ TEST_F(HardeningTest, ClientsThatStopReadingAGitPackDoNotStallTheSite) {
   const std::string negotiation =
       pkt("want " + head + " side-band-64k ofs-delta\n") + "0000" + pkt("done\n");
   const std::string url = topo_->Url("primary") + "/tls/big.git/git-upload-pack";
+  std::string auth;  // the helpers' access token, as a header
+  for (const std::string& e : test::GitTokenEnv()) {
+    if (e.rfind("GIT_CONFIG_VALUE_0=", 0) == 0) auth = e.substr(19);
+  }
 
   std::mutex mu;
   std::condition_variable cv;
@@ -167,6 +173,7 @@ TEST_F(HardeningTest, ClientsThatStopReadingAGitPackDoNotStallTheSite) {
       CURL* curl = curl_easy_init();
       curl_slist* headers =
           curl_slist_append(nullptr, "Content-Type: application/x-git-upload-pack-request");
+      headers = curl_slist_append(headers, auth.c_str());
       curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
       curl_easy_setopt(curl, CURLOPT_CAINFO, CaFile().c_str());
       curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);

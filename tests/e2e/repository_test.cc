@@ -47,7 +47,8 @@ std::string Git(const std::vector<std::string>& args, const std::vector<std::str
                                    "init.defaultBranch=main"};
   argv.insert(argv.end(), args.begin(), args.end());
   RunOptions o;
-  o.extra_env = env;
+  o.extra_env = test::GitTokenEnv();  // an access token for every project
+  o.extra_env.insert(o.extra_env.end(), env.begin(), env.end());
   o.extra_env.push_back("GIT_TERMINAL_PROMPT=0");
   auto r = Run(argv, o);
   EXPECT_TRUE(r.ok()) << r.status();
