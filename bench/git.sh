@@ -43,6 +43,15 @@ SROOT=$(topo "t['sites'][1]['repository_root']")
 PCONF=$(topo "t['sites'][0]['config']")
 PROOT=$(topo "t['sites'][0]['repository_root']")
 
+# Git over HTTP needs an access token: one for every project, minted with the
+# primary's admin token and sent by every git below.
+ADMIN=$(tr -d '[:space:]' < "$(dirname "$PCONF")/admin-token")
+TOKEN=$(curl -sf -XPOST -H "Authorization: Bearer $ADMIN" "$PRIMARY_URL/api/v1/sample/tokens" \
+  -d '{"scope":"*","access":"write"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=http.extraHeader
+GIT_CONFIG_VALUE_0="Authorization: Basic $(printf 'git:%s' "$TOKEN" | base64 -w0)"
+export GIT_CONFIG_VALUE_0
+
 # The repository, built once and pushed to the primary like any user would.
 git init -q --bare "$WORK/src.git"
 bench/make-repo.py --commits "$COMMITS" | git -C "$WORK/src.git" fast-import --quiet --done

@@ -144,6 +144,22 @@ HttpResponse Handle(const GitRouteContext& ctx, const HttpRequest& req, const Gi
             *ctx.sites, req, transport::RepositoryRequestData(framework::GitScope(gp.repo))))
       return *refused;
   }
+  if (!gp.geo) {
+    if (!ctx.access) {
+      return HttpResponse::Error(403, "GIT_HTTP_DISABLED",
+                                 "this site's application grants no Git access over HTTP");
+    }
+    absl::Status allowed = ctx.access(req, gp.repo, push);
+    if (absl::IsUnauthenticated(allowed)) {
+      HttpResponse r = HttpResponse::Error(401, "UNAUTHORIZED", allowed.message());
+      r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"Georep\"");
+      return r;
+    }
+    if (absl::IsPermissionDenied(allowed)) {
+      return HttpResponse::Error(403, "FORBIDDEN", allowed.message());
+    }
+    if (!allowed.ok()) return HttpResponse::Error(503, "UNAVAILABLE", allowed.message());
+  }
   // On a secondary a push never touches the local copy.
   if (!primary && push) return Redirect(PrimaryTarget(primary_url, gp));
 

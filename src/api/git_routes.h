@@ -33,6 +33,12 @@
 
 namespace georep::api {
 
+// May `req` read (push: write to) repository `repo` ("group/name.git")?
+// OK; Unauthenticated (answered 401 with a Basic challenge, so git asks
+// for credentials); PermissionDenied (403); anything else 503.
+using GitAccess =
+    std::function<absl::Status(const HttpRequest& req, const std::string& repo, bool push)>;
+
 struct GitRouteContext {
   // Primary or secondary, now; the primary's URL (where a secondary sends
   // pushes and stale reads); pushes pass its write gate (refused in
@@ -44,6 +50,11 @@ struct GitRouteContext {
   std::vector<ReplicableSpec> specs;
   SiteDirectory* sites = nullptr;      // primary: who may use /geo/git/
   MetricsRegistry* metrics = nullptr;  // geo_git_http_requests_total
+  // The application's access rule for users (not for /geo/git/, which
+  // needs a Geo token). Checked on every site, a secondary against its
+  // replicated database, before a push is redirected to the primary.
+  // Unset: user Git over HTTP is refused.
+  GitAccess access;
   // Primary: called after a push git accepted.
   std::function<absl::Status(const ReplicableSpec&, int64_t)> on_push;
 };

@@ -25,8 +25,20 @@ void AddServeVerbs(CLI::App& app, VerbContext& ctx) {
       // The sample forge is the demo's application: its routes, on request.
       hooks.add_routes = [&config, routes = std::make_shared<sample::RouteContext>()](
                              api::Router& router, const site::LiveRole* role) {
-        *routes = {config->main_database, config->storage_root, config->repository_root, role};
+        // The daemon refuses to start on a bad token file; here it is read again.
+        auto admin = api::LoadAdminAuth(config->admin_token_file, config->admin_reads);
+        *routes = {config->main_database, config->storage_root, config->repository_root, role,
+                   admin.ok() ? *admin : api::AdminAuth{}};
         sample::AddRoutes(router, *routes);
+      };
+      // Git over HTTP: the forge's access tokens and public projects, read
+      // from this site's main database (a replica on a secondary).
+      hooks.git_access = [conninfo = config->main_database](const api::HttpRequest& req,
+                                                            const std::string& repo,
+                                                            bool push) -> absl::Status {
+        db::Connection* main = db::ThreadConnection(conninfo);
+        if (main == nullptr) return absl::UnavailableError("main database unreachable");
+        return sample::CheckGitAccess(*main, req.Header("authorization"), repo, push);
       };
     }
     ctx.exit_code = daemon::Serve(*config, hooks);

@@ -206,6 +206,7 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
   git_ctx.specs = *specs;
   git_ctx.sites = &site_directory;
   git_ctx.metrics = &metrics;
+  git_ctx.access = hooks.git_access;
   git_ctx.on_push = [conninfo = config.main_database](const ReplicableSpec& spec,
                                                       int64_t id) -> absl::Status {
     db::Connection* conn = db::ThreadConnection(conninfo);

@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 
+#include "api/git_routes.h"
 #include "api/router.h"
 #include "site/config.h"
 #include "site/role.h"
@@ -18,6 +19,9 @@ struct ServeHooks {
   // gate (site::LiveRole::BeginWrite: refused on a secondary and in
   // maintenance mode); the role changes at run time on a promotion.
   std::function<void(api::Router& router, const site::LiveRole* role)> add_routes;
+  // Who may use Git over HTTP (api::GitRouteContext::access); unset, user
+  // Git over HTTP is refused.
+  api::GitAccess git_access;
 };
 
 // Runs until a termination signal; returns the process exit code. Start-up

@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS sample.snippets (
 }
 
 absl::StatusOr<Project> CreateProject(db::Connection& main, const std::string& root,
-                                      const std::string& path) {
+                                      const std::string& path, bool is_public) {
   if (auto s = CheckProjectPath(path); !s.ok()) return s;
   std::vector<std::string> created;
   Project out{0, path};
@@ -93,9 +93,10 @@ absl::StatusOr<Project> CreateProject(db::Connection& main, const std::string& r
       if (auto st = git::InitBare(*dir); !st.ok()) return st;
       created.push_back(*dir);
     }
-    auto r =
-        main.Exec("INSERT INTO sample.projects (namespace_id, path) VALUES ($1, $2) RETURNING id",
-                  {absl::StrCat(*ns), path});
+    auto r = main.Exec(
+        "INSERT INTO sample.projects (namespace_id, path, public) VALUES ($1, $2, $3) "
+        "RETURNING id",
+        {absl::StrCat(*ns), path, is_public ? "true" : "false"});
     if (!r.ok()) return r.status();
     out.id = r->GetInt64(0, 0);
     return absl::OkStatus();
@@ -254,7 +255,12 @@ void AddRepositoryRoutes(api::Router& router, const RouteContext& ctx) {
                          db::Connection& c, const api::HttpRequest& req, const api::PathParams&) {
                auto path = path_of(req);
                if (!path.ok()) return failed(path.status());
-               auto p = CreateProject(c, ctx.repository_root, *path);
+               auto j = nlohmann::json::parse(req.body, nullptr, false);
+               auto pub = j.value("public", nlohmann::json(false));
+               if (!pub.is_boolean()) {
+                 return failed(absl::InvalidArgumentError("\"public\" must be true or false"));
+               }
+               auto p = CreateProject(c, ctx.repository_root, *path, pub.get<bool>());
                return p.ok() ? project_json(*p, 201) : failed(p.status());
              }));
   router.Add(

@@ -71,7 +71,8 @@ absl::Status InstallSchema(db::Connection& main) {
                     "updated_at timestamptz NOT NULL DEFAULT now());\n");
   }
   if (auto s = main.ExecScript(sql); !s.ok()) return s;
-  return InstallRepositorySchema(main);
+  if (auto s = InstallRepositorySchema(main); !s.ok()) return s;
+  return InstallAccessSchema(main);
 }
 
 absl::StatusOr<Created> CreateBlob(db::Connection& main, const std::string& storage_root,
@@ -229,6 +230,7 @@ absl::StatusOr<int64_t> Seed(db::Connection& main, const std::string& storage_ro
 
 void AddRoutes(api::Router& router, const RouteContext& ctx) {
   AddRepositoryRoutes(router, ctx);  // before /api/v1/sample/{kind}
+  AddTokenRoutes(router, ctx);
   auto conn = [&ctx]() -> db::Connection* {
     thread_local std::unique_ptr<db::Connection> c;
     if (!c) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "api/admin_auth.h"
 #include "api/router.h"
 #include "db/connection.h"
 #include "site/role.h"
@@ -52,8 +53,9 @@ struct Project {
   int64_t id = 0;
   std::string path;  // "<group>/<name>"
 };
+// A public project is readable over Git without a token.
 absl::StatusOr<Project> CreateProject(db::Connection& main, const std::string& repository_root,
-                                      const std::string& path);
+                                      const std::string& path, bool is_public = false);
 // `count` empty projects <group>/p0…, a few hundred per transaction.
 absl::Status SeedProjects(db::Connection& main, const std::string& repository_root,
                           const std::string& group, int64_t count);
@@ -63,6 +65,21 @@ absl::Status DeleteProject(db::Connection& main, const std::string& repository_r
 absl::StatusOr<int64_t> CreateSnippet(db::Connection& main, const std::string& repository_root,
                                       const std::string& title);
 
+// Git over HTTP (src/sample/git_access.cc): access tokens and public
+// projects. The table and column, idempotently.
+absl::Status InstallAccessSchema(db::Connection& main);
+// A new token for `scope` ("group/name" or "*") with `access` ("read" or
+// "write"); only its SHA-256 is stored.
+absl::StatusOr<std::string> MintToken(db::Connection& main, const std::string& scope,
+                                      const std::string& access);
+// May the request with this Authorization header read (or push to) the
+// repository at `repo` ("group/name.git")? Unauthenticated without a valid
+// token (HTTP Basic, any user, the token as password), PermissionDenied for
+// a token of another project or a read token pushing. A public project is
+// readable by anyone.
+absl::Status CheckGitAccess(db::Connection& main, const std::string& authorization,
+                            const std::string& repo, bool push);
+
 struct RouteContext {
   std::string main_conninfo;
   std::string storage_root;
@@ -70,6 +87,7 @@ struct RouteContext {
   // Writes pass its gate: refused on a secondary (naming the primary) and
   // in maintenance mode.
   const site::LiveRole* role = nullptr;
+  api::AdminAuth admin;  // minting tokens needs the admin token
 };
 //   POST   /api/v1/sample/<kind>        raw bytes → 201 {"id","sha256","size"}
 //   PUT    /api/v1/sample/<kind>/<id>   replaces the bytes
@@ -78,8 +96,12 @@ struct RouteContext {
 //   PUT    /api/v1/sample/projects/<id> {"path": …} renames (moves its repositories)
 //   DELETE /api/v1/sample/projects/<id>
 //   POST   /api/v1/sample/snippets      → 201 {"id", …}
+//   POST   /api/v1/sample/tokens        {"scope": "group/name"|"*", "access": "read"|"write"}
+//                                       → 201 {"token"} (admin token required)
+//   (projects take "public": true when created: readable over Git without a token)
 // On a secondary every one answers 403 READ_ONLY.
 void AddRoutes(api::Router& router, const RouteContext& ctx);
 void AddRepositoryRoutes(api::Router& router, const RouteContext& ctx);
+void AddTokenRoutes(api::Router& router, const RouteContext& ctx);
 
 }  // namespace georep::sample

@@ -133,6 +133,10 @@ TEST_F(HardeningTest, ClientsThatStopReadingAGitPackDoNotStallTheSite) {
   const std::string negotiation =
       pkt("want " + head + " side-band-64k ofs-delta\n") + "0000" + pkt("done\n");
   const std::string url = topo_->Url("primary") + "/tls/big.git/git-upload-pack";
+  std::string auth;  // the helpers' access token, as a header
+  for (const std::string& e : test::GitTokenEnv()) {
+    if (e.rfind("GIT_CONFIG_VALUE_0=", 0) == 0) auth = e.substr(19);
+  }
 
   std::mutex mu;
   std::condition_variable cv;
@@ -153,6 +157,7 @@ TEST_F(HardeningTest, ClientsThatStopReadingAGitPackDoNotStallTheSite) {
       CURL* curl = curl_easy_init();
       curl_slist* headers =
           curl_slist_append(nullptr, "Content-Type: application/x-git-upload-pack-request");
+      headers = curl_slist_append(headers, auth.c_str());
       curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
       curl_easy_setopt(curl, CURLOPT_CAINFO, CaFile().c_str());
       curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);

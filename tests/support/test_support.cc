@@ -5,8 +5,10 @@
 
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "util/net.h"
@@ -47,10 +49,29 @@ CommandResult RunGeorep(const std::vector<std::string>& args,
   return *r;
 }
 
+namespace {
+std::mutex git_token_mu;
+std::string git_token;
+}  // namespace
+
+void SetGitToken(const std::string& token) {
+  std::lock_guard<std::mutex> l(git_token_mu);
+  git_token = token;
+}
+
+std::vector<std::string> GitTokenEnv() {
+  std::lock_guard<std::mutex> l(git_token_mu);
+  if (git_token.empty()) return {};
+  return {"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader",
+          "GIT_CONFIG_VALUE_0=Authorization: Basic " + absl::Base64Escape("git:" + git_token)};
+}
+
 CommandResult GitRun(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"git", "-c", "user.name=T", "-c", "user.email=t@example.com"};
   argv.insert(argv.end(), args.begin(), args.end());
-  auto r = georep::Run(argv, {.extra_env = {"GIT_TERMINAL_PROMPT=0"}});
+  std::vector<std::string> env = GitTokenEnv();
+  env.push_back("GIT_TERMINAL_PROMPT=0");
+  auto r = georep::Run(argv, {.extra_env = env});
   return r.ok() ? *r : CommandResult{127, std::string(r.status().message())};
 }
 
@@ -63,7 +84,7 @@ void Git(const std::vector<std::string>& args) {
                                    "-c",
                                    "init.defaultBranch=main"};
   argv.insert(argv.end(), args.begin(), args.end());
-  auto r = georep::Run(argv);
+  auto r = georep::Run(argv, {.extra_env = GitTokenEnv()});
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->exit_code, 0) << r->output;
 }
@@ -78,7 +99,8 @@ std::string GitOutput(const std::vector<std::string>& args, const std::vector<st
                                    "init.defaultBranch=main"};
   argv.insert(argv.end(), args.begin(), args.end());
   RunOptions o;
-  o.extra_env = env;
+  o.extra_env = GitTokenEnv();  // an access token for every project
+  o.extra_env.insert(o.extra_env.end(), env.begin(), env.end());
   o.extra_env.push_back("GIT_TERMINAL_PROMPT=0");
   auto r = georep::Run(argv, o);
   EXPECT_TRUE(r.ok()) << r.status();

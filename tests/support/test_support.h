@@ -27,6 +27,13 @@ std::string GeorepBinary();
 CommandResult RunGeorep(const std::vector<std::string>& args,
                         const std::vector<std::string>& extra_env = {});
 
+// Git over HTTP in these helpers (and in any helper adding GitTokenEnv())
+// sends this access token, HTTP Basic, on every request, redirects
+// included. A Topology sets one valid for every project.
+void SetGitToken(const std::string& token);
+// GIT_CONFIG_* entries setting http.extraHeader; empty without a token.
+std::vector<std::string> GitTokenEnv();
+
 // The real git, with a test identity; the test fails on a non-zero exit.
 void Git(const std::vector<std::string>& args);
 // The real git, with a test identity, no prompt and `env` ("NAME=value")

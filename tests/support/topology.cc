@@ -12,6 +12,15 @@ Topology::Topology(std::vector<std::string> up_args, std::vector<std::string> en
   root_ = MakeTempDir("e2e");
   dir_ = root_ + "/demo";
   ok_ = Up(std::move(up_args));
+  // Git over HTTP needs an access token: one for every project, that the
+  // test helpers send.
+  if (ok_) {
+    auto minted =
+        Admin("primary", "POST", "/api/v1/sample/tokens", R"({"scope": "*", "access": "write"})");
+    auto j = nlohmann::json::parse(minted.body, nullptr, false);
+    EXPECT_EQ(minted.status, 201) << minted.body;
+    if (minted.status == 201 && j.is_object()) SetGitToken(j.value("token", ""));
+  }
 }
 
 Topology::~Topology() {
