@@ -51,6 +51,10 @@ absl::StatusOr<pid_t> Spawn(const ExecArgs& args, int in_fd, int out_fd, int err
   posix_spawn_file_actions_adddup2(&actions, in_fd, 0);
   posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
   posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+  // Nothing else of this process reaches the child: a socket Asio opened
+  // without close-on-exec (the listener) would outlive a killed daemon in
+  // its git processes, and keep its port taken.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
   pid_t pid = -1;
   int rc = posix_spawnp(&pid, args.argv[0], &actions, nullptr, args.argv.data(), args.envp.data());
@@ -205,6 +209,7 @@ absl::StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv,
     dup2(null_fd, 0);
     dup2(log_fd, 1);
     dup2(log_fd, 2);
+    close_range(3, ~0U, 0);
     execvpe(args.argv[0], args.argv.data(), args.envp.data());
     _exit(127);
   }

@@ -3,14 +3,19 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "git/repository.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "support/test_support.h"
 #include "support/topology.h"
 #include "util/clock.h"
+#include "util/fs.h"
 #include "util/net.h"
 #include "util/subprocess.h"
 
@@ -78,6 +83,151 @@ TEST(BlobResilienceTest, KillNineDuringSyncLosesAndStrandsNothing) {
                            topo.Site("primary")["storage_root"].get<std::string>(),
                            topo.Site("secondary-1")["storage_root"].get<std::string>()});
   EXPECT_EQ(diff->exit_code, 0) << diff->output.substr(0, 2000);
+}
+
+// The cursor's position on a secondary.
+int64_t CursorPosition(db::Connection& tracking) {
+  auto r = tracking.Exec("SELECT coalesce(max(last_event_id), 0) FROM georep.event_cursor");
+  return r.ok() && r->rows() == 1 ? r->GetInt64(0, 0) : -1;
+}
+
+void KillAndRestart(test::Topology& topo, const std::string& site) {
+  int pid = topo.Pid(site);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(test::WaitFor([&] { return !ProcessAlive(pid); }, 5));
+  ASSERT_TRUE(topo.Up());
+  ASSERT_NE(topo.Pid(site), pid);
+}
+
+// kill -9 of the secondary while Git repositories are being fetched, and
+// while its cursor is in the middle of a burst of events: every repository
+// and every blob ends synced and verified, no row stays started and no
+// temporary copy is left.
+TEST(BlobResilienceTest, KillNineMidRepositorySyncAndMidCursorBatchLosesNothing) {
+  test::Topology topo({"--seed", "0"}, kFastEnv);
+  ASSERT_TRUE(topo.ok());
+  auto tracking = topo.TrackingDb("secondary-1");
+  const std::string work = test::MakeTempDir("kill-repos");
+  const std::string sroot = topo.Site("secondary-1")["repository_root"].get<std::string>();
+  const std::string proot = topo.Site("primary")["repository_root"].get<std::string>();
+  constexpr int kRepos = 12;
+
+  // Repositories of 4 MiB that cannot be compressed, pushed while the
+  // secondary is down, so it fetches them all at once when it is back.
+  int pid = topo.Pid("secondary-1");
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(test::WaitFor([&] { return !ProcessAlive(pid); }, 5));
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < kRepos; ++i) {
+    std::string path = absl::StrCat("kill/r", i);
+    auto r = topo.Post("primary", "/api/v1/sample/projects", nlohmann::json{{"path", path}}.dump());
+    ASSERT_EQ(r.status, 201) << r.body;
+    std::string w = absl::StrCat(work, "/r", i);
+    test::Git({"init", "-q", w});
+    std::string bytes(4 << 20, '\0');
+    for (size_t k = 0; k + 8 <= bytes.size(); k += 8) {
+      uint64_t v = rng();
+      std::memcpy(&bytes[k], &v, 8);
+    }
+    ASSERT_TRUE(WriteFileAtomic(w + "/data.bin", bytes).ok());
+    test::Git({"-C", w, "add", "data.bin"});
+    test::Git({"-C", w, "commit", "-q", "-m", "data"});
+    test::Git({"-C", w, "push", "-q", topo.Url("primary") + "/" + path + ".git", "HEAD:main"});
+  }
+  auto repos_started = [&] {
+    auto r =
+        tracking->Exec("SELECT count(*) FROM georep.project_repository_registry WHERE state = 1");
+    return r.ok() ? r->GetInt64(0, 0) : 0;
+  };
+  auto replicated = [&] {
+    for (int i = 0; i < kRepos; ++i) {
+      std::string rel = absl::StrCat("kill/r", i, ".git");
+      auto a = git::RefsChecksum(proot + "/" + rel);
+      auto b = git::RefsChecksum(sroot + "/" + rel);
+      if (!a.ok() || !b.ok() || *a != *b) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(topo.Up());
+  int kills = 0;
+  for (int round = 0; round < 3; ++round) {
+    // A fetch in flight: its row says started.
+    if (!test::WaitFor([&] { return repos_started() > 0 || replicated(); }, 60)) break;
+    if (replicated()) break;
+    KillAndRestart(topo, "secondary-1");
+    ++kills;
+  }
+  std::printf("[ figures  ] %d kill -9 of the secondary with repository fetches in flight\n",
+              kills);
+  EXPECT_GE(kills, 1) << "no fetch was ever caught in flight";
+
+  EXPECT_TRUE(test::WaitFor([&] { return replicated(); }, 120));
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        auto r = tracking->Exec(
+            "SELECT count(*) FROM georep.project_repository_registry WHERE state = 2 AND "
+            "verification_state = 2 AND local_path LIKE '%/kill/r%'");
+        return r.ok() && r->GetInt64(0, 0) == kRepos;
+      },
+      120))
+      << "every repository synced and verified";
+
+  // Bursts of 5000 events written while the secondary is down; it is killed
+  // again once its cursor is part way through one.
+  auto primary_db = topo.MainDb("primary");
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        return topo.TotalCount("secondary-1", "registry") ==
+               topo.TotalCount("secondary-1", "synced");
+      },
+      60));
+  const int64_t rows_before = topo.TotalCount("secondary-1", "registry");
+  int cursor_kills = 0;
+  for (int round = 0; round < 2; ++round) {
+    int64_t before = CursorPosition(*tracking);
+    pid = topo.Pid("secondary-1");
+    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    ASSERT_TRUE(test::WaitFor([&] { return !ProcessAlive(pid); }, 5));
+    auto seed = test::RunGeorep(
+        {"sample", "seed", "--count", "5000", "--size", "64", "--config", topo.Config("primary")});
+    ASSERT_EQ(seed.exit_code, 0) << seed.output;
+    auto last = primary_db->Exec("SELECT max(id) FROM georep.geo_event_log");
+    ASSERT_TRUE(last.ok());
+    const int64_t end = last->GetInt64(0, 0);
+    ASSERT_TRUE(topo.Up());
+    bool mid = test::WaitFor(
+        [&] {
+          int64_t at = CursorPosition(*tracking);
+          return (at > before && at < end) || at >= end;
+        },
+        60);
+    int64_t at = CursorPosition(*tracking);
+    if (mid && at < end) {
+      KillAndRestart(topo, "secondary-1");
+      ++cursor_kills;
+    }
+  }
+  std::printf(
+      "[ figures  ] %d kill -9 of the secondary with its cursor part way through 5000 "
+      "events\n",
+      cursor_kills);
+  EXPECT_GE(cursor_kills, 1) << "the cursor was never caught part way through a burst";
+  EXPECT_TRUE(test::WaitFor(
+      [&] { return topo.TotalCount("secondary-1", "synced") == rows_before + 10000; }, 180))
+      << topo.Status("secondary-1").dump();
+  EXPECT_EQ(topo.TotalCount("secondary-1", "registry"), rows_before + 10000) << "no event was lost";
+  EXPECT_EQ(StartedRows(*tracking), 0);
+  EXPECT_EQ(topo.TotalCount("secondary-1", "failed"), 0);
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        std::error_code ec;
+        auto it = std::filesystem::directory_iterator(sroot + "/@geo-temporary", ec);
+        return ec || it == std::filesystem::directory_iterator();
+      },
+      30))
+      << "a temporary repository is left in " << sroot << "/@geo-temporary";
+  EXPECT_TRUE(test::WaitFor([&] { return TempFiles(topo) == 0; }, 30));
+  test::RemoveTree(work);
 }
 
 TEST(BlobResilienceTest, TwoDaemonsShareASecondaryAndTheCursorFailsOver) {

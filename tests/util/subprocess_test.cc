@@ -1,7 +1,11 @@
 #include "util/subprocess.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "support/test_support.h"
 #include "util/fs.h"
@@ -46,6 +50,33 @@ TEST(SubprocessTest, DetachedProcessCanBeTerminated) {
   EXPECT_TRUE(test::WaitFor([&] { return ProcessCommandLine(*pid) == "sleep 30"; }, 5));
   EXPECT_TRUE(TerminateProcess(*pid, std::chrono::seconds(5)).ok());
   EXPECT_FALSE(ProcessAlive(*pid));
+  test::RemoveTree(dir);
+}
+
+// A descriptor of this process opened without close-on-exec (as Asio opens
+// its sockets) does not reach a child: a listener held by the git
+// processes of a killed daemon would keep its port taken.
+TEST(SubprocessTest, ChildrenInheritNoDescriptorButTheirStandardOnes) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);  // inheritable
+  ASSERT_GE(fd, 3);
+  const std::string probe =
+      absl::StrCat("if test -e /proc/$$/fd/", fd, "; then echo leaked; else echo closed; fi");
+  auto r = georep::Run({"sh", "-c", probe});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->output, "closed\n");
+  std::string dir = test::MakeTempDir("proc");
+  auto pid = SpawnDetached({"sh", "-c", probe}, dir + "/log");
+  ASSERT_TRUE(pid.ok());
+  std::string out;
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        auto text = ReadFile(dir + "/log");
+        out = text.ok() ? *text : "";
+        return !out.empty();
+      },
+      10));
+  EXPECT_EQ(out, "closed\n");
+  close(fd);
   test::RemoveTree(dir);
 }
 
