@@ -213,6 +213,9 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
     if (conn == nullptr) return absl::UnavailableError("main database unreachable");
     return events::PublishRepositoryUpdated(*conn, spec, id);
   };
+  // Checked when the configuration was loaded.
+  const std::vector<AddressRange> geo_allowed =
+      ParseAddressList(config.geo_allowed_addresses).value_or(std::vector<AddressRange>{});
   api::HttpServerOptions http_options{
       .threads = config.http_threads,
       .max_connections = config.http_max_connections,
@@ -220,7 +223,16 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
       // Routed on the header: an unknown route is refused before its body,
       // and each route reads at most its own body limit.
       .admit =
-          [&router](const api::HttpRequest& head) {
+          [&router, &geo_allowed](const api::HttpRequest& head) {
+            // Only listed peers reach the Geo routes, when there is a list.
+            if (!geo_allowed.empty() && absl::StartsWith(head.path, "/geo/") &&
+                !AddressInList(geo_allowed, head.remote_address)) {
+              log::Warn("geo request from an address not allowed",
+                        {{"address", head.remote_address}, {"path", head.path}});
+              return api::Admission{0, api::GeoError(403, "ADDRESS_NOT_ALLOWED",
+                                                     "this address may not use the Geo routes "
+                                                     "(setting http.geo_allowed_addresses)")};
+            }
             if (auto git = api::AdmitGit(head)) return std::move(*git);
             return router.Admit(head);
           },

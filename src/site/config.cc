@@ -179,6 +179,20 @@ const std::vector<SettingDef>& Settings() {
              "in geo_nodes is then https://…)",
              &Config::tls_cert),
       String("http.tls_key", "the PEM private key of http.tls_cert", &Config::tls_key),
+      {"http.geo_allowed_addresses", Type::kString,
+       "addresses and ranges (\"10.0.0.0/8, 2001:db8::/32\") that may use the /geo/ routes; "
+       "others are answered 403 before anything else is read (default: any address; the Geo "
+       "key is checked either way)",
+       [](Config& c, const Value& v) -> absl::Status {
+         auto list = ParseAddressList(As<std::string>(v));
+         if (!list.ok()) return list.status();
+         c.geo_allowed_addresses = As<std::string>(v);
+         return absl::OkStatus();
+       },
+       [](const Config& c) -> std::optional<Value> {
+         if (c.geo_allowed_addresses.empty()) return std::nullopt;
+         return Value(c.geo_allowed_addresses);
+       }},
       String("primary.ca_file",
              "PEM file of the CAs that another site's HTTPS certificate must chain to, when "
              "this site fetches from the primary or reports to it (default: the system's CAs)",

@@ -28,6 +28,7 @@ struct Config {
   int http_threads = 4;                        // HTTP worker threads
   int http_max_connections = 1024;             // open connections at once, in all
   int http_max_connections_per_client = 128;   // … from one client address
+  std::string geo_allowed_addresses;           // "" any; else util/net.h ParseAddressList
   std::string tls_cert;  // HTTPS: PEM certificate chain of this site's listener
   std::string tls_key;   // HTTPS: its PEM private key
   std::string ca_file;   // PEM CAs a site's HTTPS certificate must chain to (else the system's)

@@ -104,6 +104,12 @@ TEST_F(ConfigTest, BadValuesNameSettingAndFile) {
            "/georep.toml: -4294967196 is not 100 to 1000000"},
       {"[http]\nlisten = \"localhost\"\n",
        "setting \"http.listen\" in " + dir_ + "/georep.toml: \"localhost\" is not host:port"},
+      {"[http]\ngeo_allowed_addresses = \"10.0.0.0/8, eu.example\"\n",
+       "setting \"http.geo_allowed_addresses\" in " + dir_ +
+           "/georep.toml: \"eu.example\" is not an IPv4 or IPv6 address or range"},
+      {"[http]\ngeo_allowed_addresses = \"10.0.0.0/33\"\n",
+       "setting \"http.geo_allowed_addresses\" in " + dir_ +
+           "/georep.toml: \"10.0.0.0/33\": a prefix length is at most 32"},
   };
   for (const auto& c : cases) {
     auto loaded = LoadConfig(Write(std::string(kMinimal) + c.toml), Env());
@@ -157,6 +163,7 @@ TEST_F(ConfigTest, RenderedConfigLoadsBackTheSame) {
   c.access_key = "ak";
   c.secret_access_key = "it's \"quoted\"";
   c.log_level = log::Level::kWarn;
+  c.geo_allowed_addresses = "10.1.0.0/16, ::1";
   auto back = LoadConfig(Write(RenderConfig(c)), Env());
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->site_name, c.site_name);
@@ -165,6 +172,7 @@ TEST_F(ConfigTest, RenderedConfigLoadsBackTheSame) {
   EXPECT_EQ(back->http_listen, c.http_listen);
   EXPECT_EQ(back->secret_access_key, c.secret_access_key);
   EXPECT_EQ(back->log_level, log::Level::kWarn);
+  EXPECT_EQ(back->geo_allowed_addresses, c.geo_allowed_addresses);
 }
 
 }  // namespace
