@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "api/router.h"
@@ -13,6 +14,7 @@
 #include "framework/spec.h"
 #include "git/http_backend.h"
 #include "transport/geo_auth.h"
+#include "transport/http_client.h"
 #include "util/logging.h"
 
 namespace georep::api {
@@ -70,10 +72,74 @@ std::string PrimaryTarget(const std::string& primary_url, const GitPath& gp) {
   return to;
 }
 
-HttpResponse Redirect(const std::string& to) {
-  HttpResponse r = HttpResponse::Text(302, "served by the primary: " + to + "\n");
-  r.headers.emplace_back("Location", to);
-  return r;
+// The first pkt-line of a receive-pack request asks for side-band-64k: an
+// error can then be told to the user on band 3.
+bool WantsSideBand(absl::string_view body) {
+  int n = 0;
+  if (body.size() < 4 || !absl::SimpleHexAtoi(body.substr(0, 4), &n) || n < 4 ||
+      static_cast<size_t>(n) > body.size())
+    return false;
+  return absl::StrContains(body.substr(4, static_cast<size_t>(n) - 4), "side-band");
+}
+
+// A request a secondary cannot serve itself (a push; a read of a copy not
+// yet current), sent on to the primary with the user's own credentials:
+// git does not send them to another host after a redirect. The primary
+// decides. Its answer to the advertisement (a 401 with its challenge
+// included) comes back as it is; the answer to a POST (a pack, a push's
+// report) is relayed as it arrives from a thread of its own, so a long
+// transfer holds no I/O thread.
+HttpResponse ProxyToPrimary(const HttpRequest& req, const GitPath& gp, const std::string& to) {
+  transport::RequestOptions o{.method = req.method, .body = req.body};
+  for (const auto& [lower, name] :
+       std::vector<std::pair<std::string, std::string>>{{"authorization", "Authorization"},
+                                                        {"content-type", "Content-Type"},
+                                                        {"content-encoding", "Content-Encoding"},
+                                                        {"accept", "Accept"},
+                                                        {"git-protocol", "Git-Protocol"},
+                                                        {"user-agent", "User-Agent"}}) {
+    std::string v = req.Header(lower);
+    if (!v.empty()) o.headers.push_back(absl::StrCat(name, ": ", v));
+  }
+  o.headers.push_back("Expect:");
+  HttpResponse out;
+  out.headers.emplace_back("Cache-Control", "no-cache, max-age=0, must-revalidate");
+  if (req.method == "GET") {
+    o.timeout_seconds = 60;
+    auto r = transport::HttpRequest(to, o);
+    if (!r.ok()) {
+      return HttpResponse::Error(
+          502, "PRIMARY_UNREACHABLE",
+          absl::StrCat("the primary, which serves this request, is unreachable: ",
+                       r.status().message()));
+    }
+    out.status = static_cast<int>(r->status);
+    out.content_type = r->content_type;
+    out.body = std::move(r->body);
+    if (!r->www_authenticate.empty())
+      out.headers.emplace_back("WWW-Authenticate", r->www_authenticate);
+    return out;
+  }
+  o.timeout_seconds = 3600;
+  const bool side_band = gp.service == "git-receive-pack" && WantsSideBand(req.body);
+  out.content_type = absl::StrCat("application/x-", gp.service, "-result");
+  out.stream = [o = std::move(o), to, side_band](const HttpResponse::Writer& write) mutable {
+    bool started = false;
+    o.on_body = [&](absl::string_view piece) {
+      started = true;
+      return write(piece);
+    };
+    auto r = transport::HttpRequest(to, o);
+    if (r.ok() && r->status / 100 == 2) return;
+    std::string why = r.ok() ? absl::StrCat("the primary answered HTTP ", r->status)
+                             : absl::StrCat("the primary: ", r.status().message());
+    log::Warn("a Git request sent on to the primary failed", {{"to", to}, {"error", why}});
+    // Once bytes have gone, or without a side band, only a cut says so.
+    if (started || !side_band) throw std::runtime_error(why);
+    std::string message = absl::StrCat("\x03", "georep: ", why, "\n");
+    write(absl::StrCat(absl::Hex(message.size() + 4, absl::kZeroPad4), message, "0000"));
+  };
+  return out;
 }
 
 HttpResponse Serve(const GitRouteContext& ctx, const HttpRequest& req, const GitPath& gp,
@@ -87,7 +153,7 @@ HttpResponse Serve(const GitRouteContext& ctx, const HttpRequest& req, const Git
   // A push is a write: refused in maintenance mode, and counted in flight
   // until git has finished, so a planned promotion waits for it.
   std::shared_ptr<site::LiveRole::WriteTicket> ticket;
-  if (push && primary && !gp.geo) {
+  if (push && primary) {
     auto t = ctx.role->BeginWrite();
     if (!t.ok()) return WriteRefused(t.status());
     ticket = std::make_shared<site::LiveRole::WriteTicket>(std::move(*t));
@@ -99,7 +165,7 @@ HttpResponse Serve(const GitRouteContext& ctx, const HttpRequest& req, const Git
                       req.Header("content-encoding"),
                       req.Header("git-protocol"),
                       req.remote_address,
-                      /*allow_push=*/push && primary && !gp.geo,
+                      /*allow_push=*/push && primary,
                       req.body};
   auto backend = git::RunHttpBackend(ctx.repository_root, cgi);
   if (!backend.ok()) {
@@ -139,12 +205,15 @@ HttpResponse Handle(const GitRouteContext& ctx, const HttpRequest& req, const Gi
   while (!primary_url.empty() && primary_url.back() == '/') primary_url.pop_back();
   if (gp.geo) {
     if (!primary) return HttpResponse::Error(404, "NOT_FOUND", "not the primary");
-    if (push) return GeoError(403, "FORBIDDEN", "secondaries fetch; they never push");
-    if (auto refused = RefuseGeoRequest(
-            *ctx.sites, req, transport::RepositoryRequestData(framework::GitScope(gp.repo))))
+    // A secondary fetches; it pushes only what a user it authenticated
+    // (over SSH) pushed to it, with a token that says so.
+    const std::string scope = framework::GitScope(gp.repo);
+    if (auto refused = RefuseGeoRequest(*ctx.sites, req,
+                                        push ? transport::RepositoryPushRequestData(scope)
+                                             : transport::RepositoryRequestData(scope)))
       return *refused;
   }
-  if (!gp.geo) {
+  if (!gp.geo && (primary || !push)) {
     if (!ctx.access) {
       return HttpResponse::Error(403, "GIT_HTTP_DISABLED",
                                  "this site's application grants no Git access over HTTP");
@@ -160,8 +229,14 @@ HttpResponse Handle(const GitRouteContext& ctx, const HttpRequest& req, const Gi
     }
     if (!allowed.ok()) return HttpResponse::Error(503, "UNAVAILABLE", allowed.message());
   }
-  // On a secondary a push never touches the local copy.
-  if (!primary && push) return Redirect(PrimaryTarget(primary_url, gp));
+  // On a secondary a push never touches the local copy: it goes on to the
+  // primary, which checks the user's credentials itself.
+  if (!primary && push) {
+    if (primary_url.empty()) {
+      return HttpResponse::Error(503, "NO_PRIMARY", "this secondary knows no primary to push to");
+    }
+    return ProxyToPrimary(req, gp, PrimaryTarget(primary_url, gp));
+  }
 
   db::Connection* main = db::ThreadConnection(ctx.main_conninfo);
   if (main == nullptr) return HttpResponse::Error(503, "UNAVAILABLE", "database unreachable");
@@ -172,9 +247,16 @@ HttpResponse Handle(const GitRouteContext& ctx, const HttpRequest& req, const Gi
   const auto& repo = **found;
   if (!primary) {
     db::Connection* tracking = db::ThreadConnection(ctx.tracking_conninfo);
-    if (tracking == nullptr) return Redirect(PrimaryTarget(primary_url, gp));
-    auto current = framework::CopyIsCurrent(*main, *tracking, *repo.spec, repo.id);
-    if (!current.ok() || !*current) return Redirect(PrimaryTarget(primary_url, gp));
+    auto current = tracking == nullptr
+                       ? absl::StatusOr<bool>(false)
+                       : framework::CopyIsCurrent(*main, *tracking, *repo.spec, repo.id);
+    if (!current.ok() || !*current) {
+      if (primary_url.empty()) {
+        return HttpResponse::Error(503, "NOT_CURRENT",
+                                   "this secondary's copy is not current and it knows no primary");
+      }
+      return ProxyToPrimary(req, gp, PrimaryTarget(primary_url, gp));
+    }
   }
   return Serve(ctx, req, gp, repo.spec, repo.id, primary);
 }

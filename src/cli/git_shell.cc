@@ -15,7 +15,9 @@
 #include "framework/spec.h"
 #include "git/repository.h"
 #include "site/sites.h"
+#include "transport/geo_auth.h"
 #include "transport/http_client.h"
+#include "util/clock.h"
 #include "util/subprocess.h"
 
 namespace georep::cli {
@@ -89,13 +91,21 @@ bool ReadSection(std::string* raw, std::vector<std::string>* lines) {
   }
 }
 
-// A push from an SSH client, sent to the primary's smart HTTP endpoint.
-int ProxyPush(const std::string& primary_url, const std::string& primary_name,
-              const std::string& repo) {
+// A push from an SSH client, sent to the primary's smart HTTP endpoint for
+// secondaries: the user was authenticated by sshd, so this site vouches for
+// the push with a Geo token for pushing to this one repository.
+int ProxyPush(const site::Config& config, const std::string& primary_url,
+              const std::string& primary_name, const std::string& repo) {
   std::fprintf(stderr, "georep: this is a secondary site; your push goes to the primary (%s, %s)\n",
                primary_name.c_str(), primary_url.c_str());
-  std::string base = absl::StrCat(primary_url, "/", repo);
-  transport::RequestOptions get{.timeout_seconds = 300};
+  std::string base = absl::StrCat(primary_url, "/geo/git/", repo);
+  auto auth = [&] {
+    return "Authorization: " + transport::MakeGeoAuthorization(
+                                   config.access_key, config.secret_access_key,
+                                   transport::RepositoryPushRequestData(framework::GitScope(repo)),
+                                   static_cast<int64_t>(WallSeconds()));
+  };
+  transport::RequestOptions get{.headers = {auth()}, .timeout_seconds = 300};
   auto refs = transport::HttpRequest(base + "/info/refs?service=git-receive-pack", get);
   if (!refs.ok()) return Refuse(absl::StrCat("primary unreachable: ", refs.status().message()));
   if (refs->status != 200)
@@ -139,11 +149,12 @@ int ProxyPush(const std::string& primary_url, const std::string& primary_name,
       body.append(buf, static_cast<size_t>(k));
     }
   }
-  transport::RequestOptions post{.method = "POST",
-                                 .body = std::move(body),
-                                 .headers = {"Content-Type: application/x-git-receive-pack-request",
-                                             "Accept: application/x-git-receive-pack-result"},
-                                 .timeout_seconds = 3600};
+  transport::RequestOptions post{
+      .method = "POST",
+      .body = std::move(body),
+      .headers = {"Content-Type: application/x-git-receive-pack-request",
+                  "Accept: application/x-git-receive-pack-result", "Expect:", auth()},
+      .timeout_seconds = 3600};
   auto result = transport::HttpRequest(base + "/git-receive-pack", post);
   if (!result.ok()) return Refuse(absl::StrCat("push to the primary: ", result.status().message()));
   if (result->status != 200)
@@ -182,7 +193,17 @@ int GitShell(const site::Config& config, const std::string& ssh_original_command
     if (!primary) return Refuse("no primary site in geo_nodes");
     std::string url = primary->url;
     while (!url.empty() && url.back() == '/') url.pop_back();
-    if (push) return ProxyPush(url, primary->name, cmd->repo);
+    if (push) {
+      site::Config signer = config;
+      if (auto s = site::FillKeysFromRow(**main, config.site_name, &signer.access_key,
+                                         &signer.secret_access_key);
+          !s.ok()) {
+        return Refuse(s.message());
+      }
+      if (signer.access_key.empty() || signer.secret_access_key.empty())
+        return Refuse("this site has no Geo key to send a push to the primary with");
+      return ProxyPush(signer, url, primary->name, cmd->repo);
+    }
     auto tracking = db::Connection::Open(config.tracking_database);
     bool current = false;
     if (tracking.ok()) {

@@ -118,6 +118,10 @@ std::string RepositoryRequestData(const std::string& scope) {
   return nlohmann::json{{"scope", scope}}.dump();
 }
 
+std::string RepositoryPushRequestData(const std::string& scope) {
+  return nlohmann::json{{"scope", scope}, {"push", true}}.dump();
+}
+
 std::string StatusReportRequestData(const std::string& body_sha256) {
   return nlohmann::json{{"status_sha256", body_sha256}}.dump();
 }

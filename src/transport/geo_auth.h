@@ -53,6 +53,10 @@ std::string BlobRequestData(const std::string& replicable, int64_t id);
 std::string BlobBatchRequestData(const std::string& replicable, const std::vector<int64_t>& ids);
 // The `data` claim of a Git fetch: {"scope": <repository path without .git>}.
 std::string RepositoryRequestData(const std::string& scope);
+// The `data` claim of a push a secondary sends on for a user it has
+// authenticated (over SSH): {"scope": …, "push": true}. A fetch token
+// cannot push.
+std::string RepositoryPushRequestData(const std::string& scope);
 // The `data` claim of a maintenance-mode request to the primary (POST
 // /geo/maintenance): {"enabled": …, "reason": …}.
 std::string MaintenanceRequestData(bool enabled, const std::string& reason);

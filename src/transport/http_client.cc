@@ -17,15 +17,33 @@ void GlobalInit() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+struct BodySink {
+  CURL* curl;
+  std::string* body;
+  const std::function<bool(absl::string_view)>* on_body;
+};
+
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
+  auto* sink = static_cast<BodySink*>(user);
+  if (*sink->on_body) {
+    long code = 0;
+    curl_easy_getinfo(sink->curl, CURLINFO_RESPONSE_CODE, &code);
+    if (code / 100 == 2) return (*sink->on_body)(absl::string_view(data, size * n)) ? size * n : 0;
+  }
+  sink->body->append(data, size * n);
   return size * n;
 }
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   absl::string_view line(data, size * n);
-  if (absl::StartsWithIgnoreCase(line, "location:")) {
-    *static_cast<std::string*>(user) = std::string(absl::StripAsciiWhitespace(line.substr(9)));
+  auto* result = static_cast<HttpResult*>(user);
+  if (absl::StartsWithIgnoreCase(line, "HTTP/")) {
+    result->location.clear();  // a new response (after a 100 Continue)
+    result->www_authenticate.clear();
+  } else if (absl::StartsWithIgnoreCase(line, "location:")) {
+    result->location = std::string(absl::StripAsciiWhitespace(line.substr(9)));
+  } else if (absl::StartsWithIgnoreCase(line, "www-authenticate:")) {
+    result->www_authenticate = std::string(absl::StripAsciiWhitespace(line.substr(17)));
   }
   return size * n;
 }
@@ -70,9 +88,10 @@ absl::StatusOr<HttpResult> HttpRequest(const std::string& url, const RequestOpti
   }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &result.body);
+  BodySink sink{curl, &result.body, &options.on_body};
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &result.location);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &result);
   CURLcode rc = curl_easy_perform(curl);
   absl::Status status = absl::OkStatus();
   if (rc != CURLE_OK) {

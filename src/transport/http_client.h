@@ -3,10 +3,12 @@
 // Thread-safe: each call uses its own handle.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace georep::transport {
 
@@ -14,7 +16,8 @@ struct HttpResult {
   long status = 0;
   std::string body;
   std::string content_type;
-  std::string location;  // Location header, if any
+  std::string location;          // Location header, if any
+  std::string www_authenticate;  // WWW-Authenticate header, if any
 };
 
 struct RequestOptions {
@@ -22,6 +25,10 @@ struct RequestOptions {
   std::string body;
   std::vector<std::string> headers;  // "Name: value"
   double timeout_seconds = 10;
+  // When set, a 2xx response's body goes here as it arrives (return false
+  // to stop the transfer: the call then fails) instead of into
+  // HttpResult::body; any other answer's body is still collected there.
+  std::function<bool(absl::string_view)> on_body;
 };
 
 // The PEM file of CAs that an https:// peer's certificate must chain to, for

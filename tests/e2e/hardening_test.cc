@@ -32,7 +32,12 @@ namespace {
 
 class HardeningTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { topo_ = new test::Topology({"--tls", "--seed", "10"}); }
+  // Only loopback's 127.0.0.1 may use the Geo routes (the sites all run
+  // there); the tests below come from 127.0.0.2 to be refused.
+  static void SetUpTestSuite() {
+    topo_ = new test::Topology({"--tls", "--seed", "10"},
+                               {"GEOREP_HTTP_GEO_ALLOWED_ADDRESSES=127.0.0.1/32, ::1"});
+  }
   static void TearDownTestSuite() {
     delete topo_;
     topo_ = nullptr;
@@ -78,6 +83,27 @@ class HardeningTest : public ::testing::Test {
       if (r.ok() && (r->status == 200 || r->status == 503)) ++answered;
     }
     return answered;
+  }
+
+  // A GET from local address `from` (127.0.0.x); status and body.
+  static std::pair<long, std::string> GetFrom(const std::string& url, const char* from) {
+    CURL* curl = curl_easy_init();
+    std::string body;
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_INTERFACE, from);
+    curl_easy_setopt(curl, CURLOPT_CAINFO, CaFile().c_str());
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(
+        curl, CURLOPT_WRITEFUNCTION, +[](char* d, size_t n, size_t m, void* out) {
+          static_cast<std::string*>(out)->append(d, n * m);
+          return n * m;
+        });
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+    long status = 0;
+    if (curl_easy_perform(curl) == CURLE_OK)
+      curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(curl);
+    return {status, body};
   }
 
   static test::Topology* topo_;
@@ -133,10 +159,7 @@ TEST_F(HardeningTest, ClientsThatStopReadingAGitPackDoNotStallTheSite) {
   const std::string negotiation =
       pkt("want " + head + " side-band-64k ofs-delta\n") + "0000" + pkt("done\n");
   const std::string url = topo_->Url("primary") + "/tls/big.git/git-upload-pack";
-  std::string auth;  // the helpers' access token, as a header
-  for (const std::string& e : test::GitTokenEnv()) {
-    if (e.rfind("GIT_CONFIG_VALUE_0=", 0) == 0) auth = e.substr(19);
-  }
+  const std::string auth = test::GitTokenHeader();
 
   std::mutex mu;
   std::condition_variable cv;
@@ -297,6 +320,31 @@ TEST_F(HardeningTest, AConnectionFloodFromOneAddressLeavesOthersServed) {
   EXPECT_EQ(HealthAnswers("primary", 9), 9) << "health answered during a flood of " << held.size();
   for (int fd : held) close(fd);
   EXPECT_EQ(HealthAnswers("primary", 3), 3);
+}
+
+// http.geo_allowed_addresses: a peer outside the list is refused on the
+// Geo routes before its token is even read; the other routes serve it, and
+// the listed secondary replicates as before (every test of this suite runs
+// with the list).
+TEST_F(HardeningTest, OnlyListedAddressesReachTheGeoRoutes) {
+  const std::string primary = topo_->Url("primary");
+  for (const char* path : {"/geo/retrieve/upload/1",
+                           "/geo/git/tls/big.git/info/refs"
+                           "?service=git-upload-pack"}) {
+    auto [status, body] = GetFrom(primary + path, "127.0.0.2");
+    EXPECT_EQ(status, 403) << path << " " << body;
+    EXPECT_NE(body.find("ADDRESS_NOT_ALLOWED"), std::string::npos) << body;
+    // From a listed address the token is what is checked.
+    auto [listed, why] = GetFrom(primary + path, "127.0.0.1");
+    EXPECT_EQ(listed, 401) << path << " " << why;
+  }
+  auto [health, body] = GetFrom(primary + "/api/v1/health", "127.0.0.2");
+  EXPECT_EQ(health, 200) << body;
+  int64_t before = topo_->TotalCount("secondary-1", "synced");
+  ASSERT_EQ(topo_->Post("primary", "/api/v1/sample/upload", "listed").status, 201);
+  EXPECT_TRUE(
+      test::WaitFor([&] { return topo_->TotalCount("secondary-1", "synced") > before; }, 60))
+      << "the listed secondary replicates";
 }
 
 }  // namespace

@@ -146,6 +146,24 @@ class RepositoryTest : public ::testing::Test {
   static bool Replicated(const std::string& repo) {
     return Digest("secondary-1", repo) == Digest("primary", repo);
   }
+  // The primary's checksum of project `path`'s repository and the
+  // secondary's verified one, as recorded, both match the refs on disk:
+  // the secondary serves its copy.
+  static bool RecordedCurrent(const std::string& path) {
+    auto primary = topo_->MainDb("primary");
+    auto tracking = topo_->TrackingDb("secondary-1");
+    std::string sum = Digest("primary", path + ".git");
+    auto p = primary->Exec(
+        "SELECT s.checksum FROM georep.project_repository_states s JOIN sample.projects m "
+        "ON m.id = s.model_id WHERE m.path = $1 AND s.state = 2",
+        {path});
+    auto t = tracking->Exec(
+        "SELECT checksum FROM georep.project_repository_registry WHERE state = 2 AND "
+        "verification_state = 2 AND local_path LIKE $1",
+        {"%/" + path + ".git"});
+    return p.ok() && t.ok() && p->rows() == 1 && t->rows() == 1 && p->Get(0, 0) == sum &&
+           t->Get(0, 0) == sum;
+  }
   static double Metric(const std::string& site, const std::string& line_prefix) {
     auto r = topo_->Request(site, "GET", "/metrics");
     double total = 0;
@@ -183,21 +201,7 @@ TEST_F(RepositoryTest, CommitsPushedToThePrimaryAreClonedFromTheSecondary) {
       << Digest("secondary-1", "alpha/app.git") << " vs " << Digest("primary", "alpha/app.git");
 
   // Both sides' checksums, as recorded, match the refs on disk.
-  auto primary = topo_->MainDb("primary");
-  auto tracking = topo_->TrackingDb("secondary-1");
-  std::string sum = Digest("primary", "alpha/app.git");
-  ASSERT_TRUE(test::WaitFor(
-      [&] {
-        auto p = primary->Exec(
-            "SELECT s.checksum FROM georep.project_repository_states s JOIN sample.projects m "
-            "ON m.id = s.model_id WHERE m.path = 'alpha/app' AND s.state = 2");
-        auto t = tracking->Exec(
-            "SELECT checksum FROM georep.project_repository_registry WHERE state = 2 AND "
-            "verification_state = 2 AND local_path LIKE '%/alpha/app.git'");
-        return p.ok() && t.ok() && p->rows() == 1 && t->rows() == 1 && p->Get(0, 0) == sum &&
-               t->Get(0, 0) == sum;
-      },
-      30));
+  ASSERT_TRUE(test::WaitFor([] { return RecordedCurrent("alpha/app"); }, 30));
 
   // A clone from the secondary is served there, not sent to the primary.
   double local = Metric("secondary-1",
@@ -219,10 +223,11 @@ TEST_F(RepositoryTest, PushesToTheSecondaryLandOnThePrimaryOverHttpAndSsh) {
   Git({"-C", w, "push", "-q", topo_->Url("primary") + "/alpha/tool.git", "main"});
   ASSERT_TRUE(test::WaitFor([] { return Replicated("alpha/tool.git"); }, 30));
 
-  // HTTP: the secondary answers 302 and git follows it to the primary.
+  // HTTP: the secondary sends the push on to the primary, with the user's
+  // credentials (a redirect would lose them).
   Commit(w, 1, "http");
   std::string out = Git({"-C", w, "push", topo_->Url("secondary-1") + "/alpha/tool.git", "main"});
-  EXPECT_NE(out.find("redirecting to " + topo_->Url("primary")), std::string::npos) << out;
+  EXPECT_EQ(out.find("redirecting"), std::string::npos) << out;
   std::string head = Trim(Git({"-C", w, "rev-parse", "HEAD"}));
   EXPECT_EQ(Head(topo_->Url("primary") + "/alpha/tool.git"), head);
   // Served by the secondary itself (no redirect) once its copy is verified.
@@ -254,6 +259,115 @@ TEST_F(RepositoryTest, PushesToTheSecondaryLandOnThePrimaryOverHttpAndSsh) {
   EXPECT_NE(shell->exit_code, 0);
   EXPECT_NE(shell->output.find("only git-upload-pack and git-receive-pack"), std::string::npos)
       << shell->output;
+}
+
+// git as a user with no token but the one in the URL, and no prompt.
+CommandResult GitAsUser(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {
+      "git", "-c", "user.name=U", "-c", "user.email=u@example.com", "-c", "credential.helper="};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = Run(argv, {.extra_env = {"GIT_TERMINAL_PROMPT=0"}});
+  return r.ok() ? CommandResult{r->exit_code, r->output}
+                : CommandResult{127, std::string(r.status().message())};
+}
+
+// http://git:TOKEN@host:port/repo
+std::string WithToken(const std::string& url, const std::string& token) {
+  size_t at = url.find("://") + 3;
+  return url.substr(0, at) + "git:" + token + "@" + url.substr(at);
+}
+
+TEST_F(RepositoryTest, GitOverHttpNeedsAnAccessTokenUnlessTheProjectIsPublic) {
+  CreateProject("acl/private");
+  auto open =
+      topo_->Post("primary", "/api/v1/sample/projects", R"({"path": "acl/open", "public": true})");
+  ASSERT_EQ(open.status, 201) << open.body;
+  std::string w = NewWork("acl");
+  Commit(w, 2, "acl");
+  for (const char* repo : {"/acl/private.git", "/acl/open.git"})
+    Git({"-C", w, "push", "-q", topo_->Url("primary") + repo, "main"});
+  std::string head = Trim(Git({"-C", w, "rev-parse", "HEAD"}));
+  ASSERT_TRUE(test::WaitFor(
+      [] { return Replicated("acl/private.git") && Replicated("acl/open.git"); }, 30));
+
+  // Minting needs the primary's admin token.
+  EXPECT_EQ(
+      topo_->Post("primary", "/api/v1/sample/tokens", R"({"scope":"*","access":"write"})").status,
+      401);
+  auto mint = [](const std::string& scope, const std::string& access) {
+    auto r = topo_->Admin("primary", "POST", "/api/v1/sample/tokens",
+                          nlohmann::json{{"scope", scope}, {"access", access}}.dump());
+    EXPECT_EQ(r.status, 201) << r.body;
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    return j.is_object() ? j.value("token", "") : "";
+  };
+  const std::string reader = mint("acl/private", "read");
+  const std::string writer = mint("acl/private", "write");
+  const std::string elsewhere = mint("acl/open", "write");
+  EXPECT_EQ(topo_
+                ->Admin("primary", "POST", "/api/v1/sample/tokens",
+                        R"({"scope":"acl/none","access":"read"})")
+                .status,
+            404)
+      << "a token for a project that does not exist";
+
+  // Every site applies the same rule; a secondary reads the tokens from its
+  // replica of the primary's database.
+  for (const char* site : {"primary", "secondary-1"}) {
+    const std::string priv = topo_->Url(site) + "/acl/private.git";
+    SCOPED_TRACE(site);
+    auto anonymous = GitAsUser({"ls-remote", priv});
+    EXPECT_NE(anonymous.exit_code, 0) << anonymous.output;
+    auto forged = GitAsUser({"ls-remote", WithToken(priv, "georep_0000")});
+    EXPECT_NE(forged.exit_code, 0) << forged.output;
+    EXPECT_NE(forged.output.find("Authentication failed"), std::string::npos) << forged.output;
+    auto other = GitAsUser({"ls-remote", WithToken(priv, elsewhere)});
+    EXPECT_NE(other.exit_code, 0) << other.output;
+    EXPECT_NE(other.output.find("403"), std::string::npos) << other.output;
+    bool replicated = test::WaitFor(
+        [&] {
+          return GitAsUser({"ls-remote", WithToken(priv, reader)}).exit_code == 0;
+        },
+        30);
+    EXPECT_TRUE(replicated) << "the token reaches the site";
+    auto read = GitAsUser({"ls-remote", WithToken(priv, reader), "refs/heads/main"});
+    EXPECT_EQ(read.output.substr(0, read.output.find('\t')), head) << read.output;
+    auto open_read =
+        GitAsUser({"ls-remote", topo_->Url(site) + "/acl/open.git", "refs/heads/main"});
+    EXPECT_EQ(open_read.output.substr(0, open_read.output.find('\t')), head)
+        << "a public project needs no token: " << open_read.output;
+    auto open_push = GitAsUser({"-C", w, "push", topo_->Url(site) + "/acl/open.git", "main:x"});
+    EXPECT_NE(open_push.exit_code, 0) << "pushing to a public project still needs a token";
+  }
+
+  // A read token cannot push; a write token pushes, through the secondary
+  // too, with the same credentials.
+  Commit(w, 1, "acl-2");
+  std::string next = Trim(Git({"-C", w, "rev-parse", "HEAD"}));
+  auto refused = GitAsUser(
+      {"-C", w, "push", WithToken(topo_->Url("primary") + "/acl/private.git", reader), "main"});
+  EXPECT_NE(refused.exit_code, 0) << refused.output;
+  EXPECT_NE(refused.output.find("403"), std::string::npos) << refused.output;
+  auto pushed = GitAsUser(
+      {"-C", w, "push", WithToken(topo_->Url("secondary-1") + "/acl/private.git", writer), "main"});
+  EXPECT_EQ(pushed.exit_code, 0) << pushed.output;
+  EXPECT_EQ(Head(topo_->Url("primary") + "/acl/private.git"), next);
+  ASSERT_TRUE(test::WaitFor([] { return RecordedCurrent("acl/private"); }, 30));
+
+  // The primary's daemon down: the secondary still serves clones to the
+  // holders of a token.
+  int pid = topo_->Pid("primary");
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(test::WaitFor([&] { return topo_->Status("primary").is_null(); }, 30));
+  auto clone =
+      GitAsUser({"clone", "-q", WithToken(topo_->Url("secondary-1") + "/acl/private.git", reader),
+                 work_ + "/acl-clone"});
+  EXPECT_EQ(clone.exit_code, 0) << clone.output;
+  EXPECT_EQ(Trim(Git({"-C", work_ + "/acl-clone", "rev-parse", "HEAD"})), next);
+  auto anonymous = GitAsUser({"ls-remote", topo_->Url("secondary-1") + "/acl/private.git"});
+  EXPECT_NE(anonymous.exit_code, 0) << anonymous.output;
+  ASSERT_TRUE(topo_->Up()) << "the primary comes back";
+  ASSERT_TRUE(test::WaitFor([] { return !topo_->Status("primary").is_null(); }, 60));
 }
 
 TEST_F(RepositoryTest, WikiPushesRenamesAndDeletesPropagate) {
@@ -459,11 +573,21 @@ TEST_F(RepositoryTest, ForgedGeoFetchesAreRefused) {
       topo_->Request("primary", "GET", "/geo/git/eps/open.git/info/refs?service=git-upload-pack",
                      "", {"Authorization: " + auth});
   EXPECT_EQ(right.status, 200) << right.body;
-  auto push = topo_->Request("primary", "GET",
-                             "/geo/git/eps/secret.git/info/refs?service=git-receive-pack");
-  EXPECT_EQ(push.status, 403) << push.body;
-  auto missing =
+  // A push needs a token that says so: none, or a fetch token, is refused.
+  auto push =
+      topo_->Request("primary", "GET", "/geo/git/eps/open.git/info/refs?service=git-receive-pack");
+  EXPECT_EQ(push.status, 401) << push.body;
+  auto fetch_token_push =
+      topo_->Request("primary", "GET", "/geo/git/eps/open.git/info/refs?service=git-receive-pack",
+                     "", {"Authorization: " + auth});
+  EXPECT_EQ(fetch_token_push.status, 403) << fetch_token_push.body;
+  // A user without a token learns nothing about what exists.
+  auto unknown =
       topo_->Request("primary", "GET", "/nope/none.git/info/refs?service=git-upload-pack");
+  EXPECT_EQ(unknown.status, 401) << unknown.body;
+  auto missing =
+      topo_->Request("primary", "GET", "/nope/none.git/info/refs?service=git-upload-pack", "",
+                     {test::GitTokenHeader()});
   EXPECT_EQ(missing.status, 404) << missing.body;
   auto dumb = topo_->Request("primary", "GET", "/eps/secret.git/info/refs");
   EXPECT_EQ(dumb.status, 403) << dumb.body;

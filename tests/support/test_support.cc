@@ -59,11 +59,17 @@ void SetGitToken(const std::string& token) {
   git_token = token;
 }
 
-std::vector<std::string> GitTokenEnv() {
+std::string GitTokenHeader() {
   std::lock_guard<std::mutex> l(git_token_mu);
-  if (git_token.empty()) return {};
+  if (git_token.empty()) return "";
+  return "Authorization: Basic " + absl::Base64Escape("git:" + git_token);
+}
+
+std::vector<std::string> GitTokenEnv() {
+  std::string header = GitTokenHeader();
+  if (header.empty()) return {};
   return {"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader",
-          "GIT_CONFIG_VALUE_0=Authorization: Basic " + absl::Base64Escape("git:" + git_token)};
+          "GIT_CONFIG_VALUE_0=" + header};
 }
 
 CommandResult GitRun(const std::vector<std::string>& args) {

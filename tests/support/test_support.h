@@ -33,6 +33,8 @@ CommandResult RunGeorep(const std::vector<std::string>& args,
 void SetGitToken(const std::string& token);
 // GIT_CONFIG_* entries setting http.extraHeader; empty without a token.
 std::vector<std::string> GitTokenEnv();
+// That token as a request header ("Authorization: Basic …"); "" without one.
+std::string GitTokenHeader();
 
 // The real git, with a test identity; the test fails on a non-zero exit.
 void Git(const std::vector<std::string>& args);
