@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -291,6 +292,58 @@ TEST_F(HardeningTest, ANetworkCutMidTransferLosesNothingOnceHealed) {
   // The repository arrived whole: a clone from the secondary has its head.
   std::string clone = test::MakeTempDir("clone") + "/big";
   Git({"clone", "-q", topo_->Url("secondary-1") + "/cut/big.git", clone});
+  EXPECT_EQ(Trim(Git({"-C", clone, "rev-parse", "HEAD"})), head);
+  route(direct);
+}
+
+// A cut while a Git pack is crossing, and nothing else: the fetch fails,
+// leaves no temporary copy, and the repository arrives whole once healed.
+TEST_F(HardeningTest, AGitFetchCutMidPackArrivesWholeOnceHealed) {
+  auto primary_db = topo_->MainDb("primary");
+  ASSERT_NE(primary_db, nullptr);
+  const std::string direct = topo_->Url("primary");
+  test::TcpProxy proxy(topo_->Site("primary")["http_port"].get<int>(), 4 << 20);
+  ASSERT_GT(proxy.port(), 0);
+  auto route = [&](const std::string& url) {
+    auto r = primary_db->Exec("UPDATE georep.geo_nodes SET url = $1 WHERE name = 'primary'", {url});
+    ASSERT_TRUE(r.ok()) << r.status();
+  };
+  route(absl::StrCat("https://127.0.0.1:", proxy.port()));
+  ASSERT_TRUE(test::WaitFor([&] { return proxy.connections() > 0; }, 60));
+  auto tracking = topo_->TrackingDb("secondary-1");
+  ASSERT_NE(tracking, nullptr);
+  auto synced = [&] {
+    auto r = tracking->Exec(
+        "SELECT 1 FROM georep.project_repository_registry WHERE state = 2 AND "
+        "verification_state = 2 AND local_path LIKE '%/cut/pack.git'");
+    return r.ok() && r->rows() == 1;
+  };
+
+  const int64_t before = proxy.bytes();
+  std::string head = PushProject("cut/pack", 16 << 20);
+  // Part of the pack has crossed (at 4 MB/s it takes about 4 s in all).
+  ASSERT_TRUE(test::WaitFor([&] { return proxy.bytes() - before > (3 << 20); }, 120))
+      << "relayed " << proxy.bytes() - before;
+  proxy.Cut();
+  EXPECT_TRUE(test::WaitFor([&] { return proxy.refused() >= 1; }, 60));
+  EXPECT_FALSE(synced()) << "the pack had crossed before the cut; the test proves nothing";
+  proxy.Heal();
+  const auto healed = std::chrono::steady_clock::now();
+  EXPECT_TRUE(test::WaitFor(synced, 180)) << topo_->Status("secondary-1").dump();
+  std::printf("[ figures  ] the repository was synced and verified %.1f s after the heal\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - healed).count());
+  const std::string temp =
+      topo_->Site("secondary-1")["repository_root"].get<std::string>() + "/@geo-temporary";
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        std::error_code ec;
+        auto it = std::filesystem::directory_iterator(temp, ec);
+        return ec || it == std::filesystem::directory_iterator();
+      },
+      30))
+      << "the cut fetch left a temporary copy in " << temp;
+  std::string clone = test::MakeTempDir("clone") + "/pack";
+  Git({"clone", "-q", topo_->Url("secondary-1") + "/cut/pack.git", clone});
   EXPECT_EQ(Trim(Git({"-C", clone, "rev-parse", "HEAD"})), head);
   route(direct);
 }
