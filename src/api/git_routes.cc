@@ -82,6 +82,14 @@ bool WantsSideBand(absl::string_view body) {
   return absl::StrContains(body.substr(4, static_cast<size_t>(n) - 4), "side-band");
 }
 
+// The request's body, and what keeps it alive after the handler returns
+// (the git process or the primary reads it from another thread).
+std::pair<absl::string_view, std::shared_ptr<const void>> KeepBody(const HttpRequest& req) {
+  if (req.spooled) return {req.spooled->view(), req.spooled};
+  auto copy = std::make_shared<const std::string>(req.body);
+  return {*copy, copy};
+}
+
 // A request a secondary cannot serve itself (a push; a read of a copy not
 // yet current), sent on to the primary with the user's own credentials:
 // git does not send them to another host after a redirect. The primary
@@ -90,7 +98,9 @@ bool WantsSideBand(absl::string_view body) {
 // report) is relayed as it arrives from a thread of its own, so a long
 // transfer holds no I/O thread.
 HttpResponse ProxyToPrimary(const HttpRequest& req, const GitPath& gp, const std::string& to) {
-  transport::RequestOptions o{.method = req.method, .body = req.body};
+  auto [body, body_owner] = KeepBody(req);
+  transport::RequestOptions o{.method = req.method};
+  o.body_view = body;
   for (const auto& [lower, name] :
        std::vector<std::pair<std::string, std::string>>{{"authorization", "Authorization"},
                                                         {"content-type", "Content-Type"},
@@ -121,9 +131,10 @@ HttpResponse ProxyToPrimary(const HttpRequest& req, const GitPath& gp, const std
     return out;
   }
   o.timeout_seconds = 3600;
-  const bool side_band = gp.service == "git-receive-pack" && WantsSideBand(req.body);
+  const bool side_band = gp.service == "git-receive-pack" && WantsSideBand(body);
   out.content_type = absl::StrCat("application/x-", gp.service, "-result");
-  out.stream = [o = std::move(o), to, side_band](const HttpResponse::Writer& write) mutable {
+  out.stream = [o = std::move(o), owner = body_owner, to,
+                side_band](const HttpResponse::Writer& write) mutable {
     bool started = false;
     o.on_body = [&](absl::string_view piece) {
       started = true;
@@ -166,7 +177,8 @@ HttpResponse Serve(const GitRouteContext& ctx, const HttpRequest& req, const Git
                       req.Header("git-protocol"),
                       req.remote_address,
                       /*allow_push=*/push && primary,
-                      req.body};
+                      {}};
+  std::tie(cgi.body, cgi.body_owner) = KeepBody(req);
   auto backend = git::RunHttpBackend(ctx.repository_root, cgi);
   if (!backend.ok()) {
     log::Error("git http-backend", {{"error", std::string(backend.status().message())}});
@@ -266,8 +278,8 @@ HttpResponse Handle(const GitRouteContext& ctx, const HttpRequest& req, const Gi
 std::optional<Admission> AdmitGit(const HttpRequest& head) {
   auto gp = ParseGitPath(head);
   if (!gp) return std::nullopt;
-  if (gp->suffix == "/git-receive-pack") return Admission{kUploadBodyLimit, {}};
-  if (gp->suffix == "/git-upload-pack") return Admission{kGitNegotiationLimit, {}};
+  if (gp->suffix == "/git-receive-pack") return Admission{kUploadBodyLimit, {}, /*spool=*/true};
+  if (gp->suffix == "/git-upload-pack") return Admission{kGitNegotiationLimit, {}, true};
   return Admission{0, {}};
 }
 

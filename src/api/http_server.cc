@@ -1,5 +1,7 @@
 #include "api/http_server.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -43,6 +45,18 @@ std::string HttpRequest::QueryParam(const std::string& name) const {
 }
 
 OpenFile::~OpenFile() {
+  if (fd_ >= 0) close(fd_);
+}
+
+SpooledBody::SpooledBody(int fd, uint64_t size) : fd_(fd), size_(size) {
+  if (size_ > 0) {
+    void* a = mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_, 0);
+    if (a != MAP_FAILED) addr_ = a;
+  }
+}
+
+SpooledBody::~SpooledBody() {
+  if (addr_ != nullptr) munmap(addr_, size_);
   if (fd_ >= 0) close(fd_);
 }
 
@@ -104,6 +118,69 @@ std::chrono::steady_clock::duration Seconds(double s) {
       std::chrono::duration<double>(s));
 }
 
+// A request body kept in memory, or written to a file once the route has
+// asked for that (Admission::spool) by setting `fd` before the body is read.
+struct SpoolBody {
+  struct value_type {
+    std::string memory;
+    int fd = -1;          // not owned
+    uint64_t size = 0;    // bytes received
+    int write_errno = 0;  // the file could not take them
+  };
+  class reader {
+   public:
+    template <bool isRequest, class Fields>
+    reader(http::header<isRequest, Fields>&, value_type& body) : body_(body) {}
+    void init(const boost::optional<std::uint64_t>&, beast::error_code& ec) { ec = {}; }
+    template <class ConstBufferSequence>
+    std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
+      size_t n = 0;
+      for (const auto b : beast::buffers_range_ref(buffers)) {
+        const char* p = static_cast<const char*>(b.data());
+        if (body_.fd < 0) {
+          body_.memory.append(p, b.size());
+          n += b.size();
+          continue;
+        }
+        for (size_t off = 0; off < b.size();) {
+          ssize_t w = write(body_.fd, p + off, b.size() - off);
+          if (w < 0 && errno == EINTR) continue;
+          if (w <= 0) {
+            body_.write_errno = w < 0 ? errno : EIO;
+            body_.size += n + off;
+            ec = beast::error_code(body_.write_errno, beast::system_category());
+            return n + off;
+          }
+          off += static_cast<size_t>(w);
+        }
+        n += b.size();
+      }
+      body_.size += n;
+      ec = {};
+      return n;
+    }
+    void finish(beast::error_code& ec) { ec = {}; }
+
+   private:
+    value_type& body_;
+  };
+};
+
+// An unlinked file to receive a body in; -1 with errno set if none.
+int OpenSpoolFile(const std::string& dir_option) {
+  std::string dir = dir_option;
+  if (dir.empty()) {
+    const char* tmp = getenv("TMPDIR");
+    dir = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+  }
+  int fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)) return fd;
+  std::string tmpl = dir + "/georep-body-XXXXXX";
+  fd = mkostemp(tmpl.data(), O_CLOEXEC);
+  if (fd >= 0) unlink(tmpl.c_str());
+  return fd;
+}
+
 // The framing is judged on the header, before any body is read: what a
 // proxy in front could frame differently is refused (RFC 9112 §6.1, §6.3).
 // "" when the header is sound.
@@ -147,7 +224,8 @@ std::string FramingError(const http::request_header<>& h) {
   return "";
 }
 
-HttpRequest Head(const http::request<http::string_body>& req, const std::string& client) {
+template <class Body>
+HttpRequest Head(const http::request<Body>& req, const std::string& client) {
   HttpRequest request;
   request.method = std::string(req.method_string());
   request.target = std::string(req.target());
@@ -224,7 +302,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   template <class... Args>
   Session(Shared& shared, std::string client, Args&&... args)
       : stream_(std::forward<Args>(args)...), shared_(shared), client_(std::move(client)) {}
-  ~Session() { shared_.Release(client_); }
+  ~Session() {
+    if (spool_fd_ >= 0) close(spool_fd_);
+    shared_.Release(client_);
+  }
 
   void Run() {
     asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
@@ -289,6 +370,18 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         TooLarge();
         return;
       }
+      if (admission.spool && !parser_->is_done()) {
+        int fd = OpenSpoolFile(shared_.options.spool_dir);
+        if (fd < 0) {
+          log::Error("no file to receive a request body in",
+                     {{"path", request_.path}, {"error", strerror(errno)}});
+          Answer(HttpResponse::Error(503, "NO_SPOOL", "no room to receive the request body"),
+                 false);
+          return;
+        }
+        spool_fd_ = fd;
+        parser_->get().body().fd = fd;
+      }
     }
     ReadBody();
   }
@@ -301,19 +394,30 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return;
     }
     Step();
-    http::async_read_some(stream_, buffer_, *parser_,
-                          [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                            if (ec == http::error::body_limit ||
-                                self->parser_->get().body().size() > self->body_limit_) {
-                              self->TooLarge();
-                              return;
-                            }
-                            if (ec) {
-                              self->Close();
-                              return;
-                            }
-                            self->ReadBody();
-                          });
+    http::async_read_some(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) {
+          const auto& body = self->parser_->get().body();
+          if (ec == http::error::body_limit || body.size > self->body_limit_) {
+            self->TooLarge();
+            return;
+          }
+          if (body.write_errno != 0) {
+            log::Error("a request body could not be received on disk",
+                       {{"path", self->request_.path}, {"error", strerror(body.write_errno)}});
+            self->Answer(HttpResponse::Error(507, "INSUFFICIENT_STORAGE",
+                                             absl::StrCat("the request body could not "
+                                                          "be stored: ",
+                                                          strerror(body.write_errno))),
+                         false);
+            return;
+          }
+          if (ec) {
+            self->Close();
+            return;
+          }
+          self->ReadBody();
+        });
   }
 
   void TooLarge() {
@@ -325,7 +429,18 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void OnRequest() {
     auto& req = parser_->get();
-    request_.body = std::move(req.body());
+    if (spool_fd_ >= 0) {
+      auto spooled = std::make_shared<SpooledBody>(spool_fd_, req.body().size);
+      spool_fd_ = -1;  // the SpooledBody owns it now
+      if (!spooled->ok()) {
+        Answer(HttpResponse::Error(503, "NO_SPOOL", "the received body could not be mapped"),
+               false);
+        return;
+      }
+      request_.spooled = std::move(spooled);
+    } else {
+      request_.body = std::move(req.body().memory);
+    }
     HttpResponse out;
     try {
       out = shared_.handler(request_);
@@ -431,14 +546,20 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   // A plain socket full: wait until it drains, for at most the stall timeout.
+  // (A timer that expired as the wait completed may still be queued: it
+  // acts only on the wait it was set for.)
   void WaitWritable() {
     if (!stall_timer_) stall_timer_.emplace(stream_.get_executor());
+    const uint64_t wait = ++wait_number_;
+    waiting_ = true;
     stall_timer_->expires_after(Seconds(shared_.options.stall_timeout_seconds));
-    stall_timer_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
-      if (!ec) self->Lowest().socket().cancel();  // stalled: the wait below fails
+    stall_timer_->async_wait([self = this->shared_from_this(), wait](beast::error_code ec) {
+      // Stalled: the wait below fails.
+      if (!ec && self->waiting_ && self->wait_number_ == wait) self->Lowest().socket().cancel();
     });
     Lowest().socket().async_wait(tcp::socket::wait_write,
                                  [self = this->shared_from_this()](beast::error_code ec) {
+                                   self->waiting_ = false;
                                    self->stall_timer_->cancel();
                                    if (ec) {
                                      self->Close();
@@ -676,11 +797,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Shared& shared_;
   std::string client_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::request_parser<SpoolBody>> parser_;
   HttpRequest request_;
   uint64_t body_limit_ = kUnadmittedBodyLimit;
   std::shared_ptr<Pipe> pipe_;
   bool stream_keep_alive_ = false;
+  int spool_fd_ = -1;  // the body's file while it is being received
   struct FileSend {
     std::shared_ptr<const OpenFile> file;
     off_t offset = 0;
@@ -690,6 +812,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   };
   FileSend file_;
   std::optional<asio::steady_timer> stall_timer_;
+  uint64_t wait_number_ = 0;  // of the latest WaitWritable
+  bool waiting_ = false;      // for the socket to take more
 };
 
 }  // namespace

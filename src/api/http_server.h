@@ -35,19 +35,6 @@
 
 namespace georep::api {
 
-struct HttpRequest {
-  std::string method;                          // "GET", …
-  std::string target;                          // as sent: path and query
-  std::string path;                            // percent-decoding is left to the route
-  std::string query;                           // after '?', without it
-  std::map<std::string, std::string> headers;  // names in lower case
-  std::string body;
-  std::string remote_address;
-
-  std::string Header(const std::string& lower_name) const;
-  std::string QueryParam(const std::string& name) const;  // "" if absent
-};
-
 // A file descriptor a response owns: closed when its last copy goes.
 class OpenFile {
  public:
@@ -59,6 +46,42 @@ class OpenFile {
 
  private:
   int fd_;
+};
+
+// A request body received into an unlinked temporary file, mapped
+// read-only: its pages are the file's, not the daemon's heap.
+class SpooledBody {
+ public:
+  SpooledBody(int fd, uint64_t size);  // maps fd (owned) whole
+  ~SpooledBody();
+  SpooledBody(const SpooledBody&) = delete;
+  SpooledBody& operator=(const SpooledBody&) = delete;
+  bool ok() const { return size_ == 0 || addr_ != nullptr; }
+  absl::string_view view() const {
+    return absl::string_view(static_cast<const char*>(addr_), addr_ ? size_ : 0);
+  }
+
+ private:
+  int fd_;
+  void* addr_ = nullptr;
+  uint64_t size_;
+};
+
+struct HttpRequest {
+  std::string method;                          // "GET", …
+  std::string target;                          // as sent: path and query
+  std::string path;                            // percent-decoding is left to the route
+  std::string query;                           // after '?', without it
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::string body;                            // empty when the body was spooled
+  // Set when the route asked for its body on disk (Admission::spool).
+  std::shared_ptr<const SpooledBody> spooled;
+  std::string remote_address;
+
+  // The body, wherever it was received.
+  absl::string_view Body() const { return spooled ? spooled->view() : absl::string_view(body); }
+  std::string Header(const std::string& lower_name) const;
+  std::string QueryParam(const std::string& name) const;  // "" if absent
 };
 
 struct HttpResponse {
@@ -94,6 +117,9 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 struct Admission {
   uint64_t body_limit = uint64_t{1} << 20;
   std::optional<HttpResponse> refuse;
+  // Receive the body into a temporary file in HttpServerOptions::spool_dir
+  // rather than memory (large uploads, Git packs): HttpRequest::spooled.
+  bool spool = false;
 };
 using AdmitFunction = std::function<Admission(const HttpRequest& head)>;
 
@@ -105,6 +131,8 @@ struct HttpServerOptions {
   double header_timeout_seconds = 60;
   double stall_timeout_seconds = 60;
   AdmitFunction admit;  // unset: every request admitted, bodies up to 1 GiB
+  // Where spooled bodies are received (unlinked at once); "" is $TMPDIR or /tmp.
+  std::string spool_dir;
   // HTTPS when both are set: PEM files, the certificate chain and its key.
   std::string tls_cert;
   std::string tls_key;

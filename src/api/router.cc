@@ -63,7 +63,9 @@ HttpResponse Router::Handle(const HttpRequest& request) const {
 Admission Router::Admit(const HttpRequest& head) const {
   PathParams params;
   bool path_known = false;
-  if (const Route* r = Find(head, &params, &path_known)) return Admission{r->body_limit, {}};
+  if (const Route* r = Find(head, &params, &path_known)) {
+    return Admission{r->body_limit, {}, /*spool=*/r->body_limit > kSpoolAbove};
+  }
   return Admission{0, NoRoute(head, path_known)};
 }
 

@@ -20,6 +20,9 @@ using RouteHandler = std::function<HttpResponse(const HttpRequest&, const PathPa
 constexpr uint64_t kDefaultBodyLimit = uint64_t{1} << 20;
 // Uploads: a blob, a Git push.
 constexpr uint64_t kUploadBodyLimit = uint64_t{1} << 30;
+// A route allowing bodies larger than this receives them on disk
+// (HttpRequest::spooled), never in memory.
+constexpr uint64_t kSpoolAbove = uint64_t{16} << 20;
 
 class Router {
  public:

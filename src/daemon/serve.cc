@@ -95,6 +95,12 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
   if (auto s = MakeDirs(config.storage_root, 0755); !s.ok()) {
     return Fail(2, "setting \"storage.root\" in " + config.path + ": " + std::string(s.message()));
   }
+  // Large request bodies (uploads, pushes) are received in here, in
+  // unlinked files: on the storage's disk, not in memory or a tmpfs.
+  const std::string spool_dir = config.storage_root + "/.georep-tmp";
+  if (auto s = MakeDirs(spool_dir, 0700); !s.ok()) {
+    return Fail(2, "setting \"storage.root\" in " + config.path + ": " + std::string(s.message()));
+  }
   if (auto s = MakeDirs(config.repository_root, 0755); !s.ok()) {
     return Fail(2, "setting \"storage.repository_root\" in " + config.path + ": " +
                        std::string(s.message()));
@@ -236,6 +242,7 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
             if (auto git = api::AdmitGit(head)) return std::move(*git);
             return router.Admit(head);
           },
+      .spool_dir = spool_dir,
       .tls_cert = config.tls_cert,
       .tls_key = config.tls_key};
   api::HttpServer server(

@@ -78,16 +78,17 @@ absl::StatusOr<std::shared_ptr<CgiResponse>> RunHttpBackend(const std::string& p
   response->out_fd_ = child->stdout_fd;
   // The request body goes in from a thread, so a large request and a large
   // response cannot block each other.
-  response->feeder_ = std::thread([fd = child->stdin_fd, body = request.body]() {
-    size_t off = 0;
-    while (off < body.size()) {
-      ssize_t n = write(fd, body.data() + off, body.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      off += static_cast<size_t>(n);
-    }
-    close(fd);
-  });
+  response->feeder_ =
+      std::thread([fd = child->stdin_fd, body = request.body, owner = request.body_owner]() {
+        size_t off = 0;
+        while (off < body.size()) {
+          ssize_t n = write(fd, body.data() + off, body.size() - off);
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) break;
+          off += static_cast<size_t>(n);
+        }
+        close(fd);
+      });
 
   // CGI headers, up to the blank line.
   std::string head;

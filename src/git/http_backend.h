@@ -27,7 +27,9 @@ struct CgiRequest {
   std::string git_protocol;      // the Git-Protocol header ("version=2")
   std::string remote_addr;
   bool allow_push = false;  // receive-pack is refused unless set
-  std::string body;
+  // The request body, kept alive by `body_owner` until git has read it.
+  absl::string_view body;
+  std::shared_ptr<const void> body_owner;
 };
 
 // A running `git http-backend` whose headers have been read.

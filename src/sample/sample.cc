@@ -53,7 +53,7 @@ std::string PathSqlFor(const std::string& kind, absl::string_view id_expr) {
 }
 
 absl::Status WriteInPlace(const std::string& storage_root, const std::string& rel,
-                          const std::string& bytes) {
+                          absl::string_view bytes) {
   auto path = framework::ConfinedPath(storage_root, rel);
   if (!path.ok()) return path.status();
   if (auto s = MakeDirs(fs::path(*path).parent_path().string(), 0755); !s.ok()) return s;
@@ -76,7 +76,7 @@ absl::Status InstallSchema(db::Connection& main) {
 }
 
 absl::StatusOr<Created> CreateBlob(db::Connection& main, const std::string& storage_root,
-                                   const std::string& kind, const std::string& bytes) {
+                                   const std::string& kind, absl::string_view bytes) {
   if (!KnownKind(kind))
     return absl::NotFoundError(absl::StrCat("no sample replicable \"", kind, "\""));
   Created out{0, Sha256Hex(bytes), static_cast<int64_t>(bytes.size())};
@@ -103,7 +103,7 @@ absl::StatusOr<Created> CreateBlob(db::Connection& main, const std::string& stor
 }
 
 absl::StatusOr<Created> ReplaceBlob(db::Connection& main, const std::string& storage_root,
-                                    const std::string& kind, int64_t id, const std::string& bytes) {
+                                    const std::string& kind, int64_t id, absl::string_view bytes) {
   if (!KnownKind(kind))
     return absl::NotFoundError(absl::StrCat("no sample replicable \"", kind, "\""));
   Created out{id, Sha256Hex(bytes), static_cast<int64_t>(bytes.size())};
@@ -253,7 +253,7 @@ void AddRoutes(api::Router& router, const RouteContext& ctx) {
         db::Connection* c = conn();
         if (c == nullptr)
           return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
-        return answer(CreateBlob(*c, ctx.storage_root, p.at("kind"), req.body));
+        return answer(CreateBlob(*c, ctx.storage_root, p.at("kind"), req.Body()));
       },
       api::kUploadBodyLimit);
   router.Add(
@@ -267,7 +267,7 @@ void AddRoutes(api::Router& router, const RouteContext& ctx) {
         db::Connection* c = conn();
         if (c == nullptr)
           return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
-        auto r = answer(ReplaceBlob(*c, ctx.storage_root, p.at("kind"), id, req.body));
+        auto r = answer(ReplaceBlob(*c, ctx.storage_root, p.at("kind"), id, req.Body()));
         if (r.status == 201) r.status = 200;
         return r;
       },

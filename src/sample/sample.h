@@ -35,9 +35,9 @@ struct Created {
 // Writes the bytes under the storage root and inserts the row in one
 // transaction (the file is in place before the row commits).
 absl::StatusOr<Created> CreateBlob(db::Connection& main, const std::string& storage_root,
-                                   const std::string& kind, const std::string& bytes);
+                                   const std::string& kind, absl::string_view bytes);
 absl::StatusOr<Created> ReplaceBlob(db::Connection& main, const std::string& storage_root,
-                                    const std::string& kind, int64_t id, const std::string& bytes);
+                                    const std::string& kind, int64_t id, absl::string_view bytes);
 absl::Status DeleteBlob(db::Connection& main, const std::string& storage_root,
                         const std::string& kind, int64_t id);
 

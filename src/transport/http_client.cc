@@ -81,10 +81,10 @@ absl::StatusOr<HttpResult> HttpRequest(const std::string& url, const RequestOpti
   if (!ca.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca.c_str());
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, options.method.c_str());
   if (options.method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-  if (!options.body.empty() || options.method == "POST" || options.method == "PUT") {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, options.body.data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(options.body.size()));
+  const absl::string_view body = options.body_view ? *options.body_view : options.body;
+  if (!body.empty() || options.method == "POST" || options.method == "PUT") {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
   }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ struct RequestOptions {
   // to stop the transfer: the call then fails) instead of into
   // HttpResult::body; any other answer's body is still collected there.
   std::function<bool(absl::string_view)> on_body;
+  // When set, sent instead of `body`, without a copy: it must outlive the
+  // call (a spooled request body, say).
+  std::optional<absl::string_view> body_view;
 };
 
 // The PEM file of CAs that an https:// peer's certificate must chain to, for

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +16,8 @@
 #include "support/test_support.h"
 #include "transport/http_client.h"
 #include "util/fs.h"
+#include "util/sha256.h"
+#include "util/subprocess.h"
 #include "util/tls_files.h"
 
 namespace georep::api {
@@ -426,6 +429,87 @@ TEST(HttpServerTest, RequestsAreAdmittedOnTheirHeaderBeforeTheBody) {
   EXPECT_NE(fits.text.find("got 5"), std::string::npos) << fits.text;
   EXPECT_EQ(calls.load(), 1);
   server.Stop();
+}
+
+// A route that asks for its body on disk gets it in an unlinked file,
+// mapped, byte for byte (sent whole or chunked); nothing is left in the
+// spool folder, and a body that does not fit on the disk is a 507.
+TEST(HttpServerTest, LargeBodiesAreReceivedOnDiskNotInMemory) {
+  std::string dir = test::MakeTempDir("spool");
+  std::atomic<int> spooled{0};
+  HttpServer server(
+      [&](const HttpRequest& r) {
+        if (r.spooled) ++spooled;
+        return HttpResponse::Text(
+            200, absl::StrCat(r.spooled ? "disk " : "memory ", r.Body().size(), " ",
+                              Sha256Hex(r.Body()), " ", r.body.size()));
+      },
+      HttpServerOptions{.threads = 2,
+                        .admit =
+                            [](const HttpRequest& head) {
+                              return Admission{uint64_t{64} << 20, {}, head.path == "/big"};
+                            },
+                        .spool_dir = dir});
+  auto port = server.Listen("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status();
+  server.Start();
+  std::string base = absl::StrCat("http://127.0.0.1:", *port);
+  std::string body(24 << 20, '\0');
+  uint32_t x = 99;
+  for (char& c : body) {
+    x = x * 1103515245 + 12345;
+    c = static_cast<char>(x >> 24);
+  }
+  auto big = transport::HttpRequest(base + "/big", {.method = "POST", .body = body});
+  ASSERT_TRUE(big.ok()) << big.status();
+  EXPECT_EQ(big->body, absl::StrCat("disk ", body.size(), " ", Sha256Hex(body), " 0"));
+  auto small = transport::HttpRequest(base + "/small", {.method = "POST", .body = "abc"});
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(small->body, absl::StrCat("memory 3 ", Sha256Hex("abc"), " 3"));
+  // Chunked, as git sends a large push.
+  RawReply chunked = Exchange(*port,
+                              "POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                              "Connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  EXPECT_NE(chunked.text.find(absl::StrCat("disk 11 ", Sha256Hex("hello world"), " 0")),
+            std::string::npos)
+      << chunked.text;
+  auto empty = transport::HttpRequest(base + "/big", {.method = "POST"});
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->body.substr(0, 7), "memory ") << "an empty body needs no file";
+  EXPECT_EQ(spooled.load(), 2);
+  std::error_code ec;
+  EXPECT_TRUE(std::filesystem::is_empty(dir, ec)) << "a spooled body leaves no name behind";
+  server.Stop();
+
+  // A spool folder on a full disk: a 1 MiB tmpfs.
+  std::string full = dir + "/full";
+  std::filesystem::create_directories(full);
+  if (georep::Run({"mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", full})->exit_code == 0) {
+    HttpServer tight(
+        [](const HttpRequest& r) { return HttpResponse::Text(200, absl::StrCat(r.Body().size())); },
+        HttpServerOptions{.threads = 1,
+                          .admit =
+                              [](const HttpRequest&) {
+                                return Admission{64 << 20, {}, true};
+                              },
+                          .spool_dir = full});
+    auto tport = tight.Listen("127.0.0.1", 0);
+    ASSERT_TRUE(tport.ok());
+    tight.Start();
+    auto refused = transport::HttpRequest(absl::StrCat("http://127.0.0.1:", *tport, "/big"),
+                                          {.method = "POST", .body = body, .timeout_seconds = 30});
+    EXPECT_TRUE(!refused.ok() || refused->status == 507) << refused->status << " " << refused->body;
+    if (refused.ok()) {
+      EXPECT_NE(refused->body.find("No space left"), std::string::npos) << refused->body;
+    }
+    auto fits = transport::HttpRequest(absl::StrCat("http://127.0.0.1:", *tport, "/big"),
+                                       {.method = "POST", .body = std::string(1000, 'f')});
+    ASSERT_TRUE(fits.ok());
+    EXPECT_EQ(fits->body, "1000") << "the space of a refused body is given back";
+    tight.Stop();
+    (void)georep::Run({"umount", full});
+  }
+  test::RemoveTree(dir);
 }
 
 // HTTPS: a client that trusts the sites' CA is served; one that trusts
