@@ -107,6 +107,16 @@ class HardeningTest : public ::testing::Test {
     return {status, body};
   }
 
+  // Points the primary's URL in geo_nodes (which the secondary fetches
+  // from) at `url`; the topology's own URL is the direct one.
+  static bool RoutePrimary(const std::string& url) {
+    auto db = topo_->MainDb("primary");
+    if (db == nullptr) return false;
+    auto r = db->Exec("UPDATE georep.geo_nodes SET url = $1 WHERE name = 'primary'", {url});
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok();
+  }
+
   static test::Topology* topo_;
 };
 test::Topology* HardeningTest::topo_ = nullptr;
@@ -235,16 +245,9 @@ TEST_F(HardeningTest, ClientsThatStopReadingAGitPackDoNotStallTheSite) {
 // ones, then lets them through again. Everything arrives, whole and
 // verified; nothing stays failed.
 TEST_F(HardeningTest, ANetworkCutMidTransferLosesNothingOnceHealed) {
-  auto primary_db = topo_->MainDb("primary");
-  ASSERT_NE(primary_db, nullptr);
-  const std::string direct = topo_->Url("primary");
   test::TcpProxy proxy(topo_->Site("primary")["http_port"].get<int>(), 4 << 20);
   ASSERT_GT(proxy.port(), 0);
-  auto route = [&](const std::string& url) {
-    auto r = primary_db->Exec("UPDATE georep.geo_nodes SET url = $1 WHERE name = 'primary'", {url});
-    ASSERT_TRUE(r.ok()) << r.status();
-  };
-  route(absl::StrCat("https://127.0.0.1:", proxy.port()));
+  ASSERT_TRUE(RoutePrimary(absl::StrCat("https://127.0.0.1:", proxy.port())));
   // The secondary takes the new URL up within its role poll; a status
   // report through the proxy shows it has.
   ASSERT_TRUE(test::WaitFor([&] { return proxy.connections() > 0; }, 60));
@@ -293,22 +296,17 @@ TEST_F(HardeningTest, ANetworkCutMidTransferLosesNothingOnceHealed) {
   std::string clone = test::MakeTempDir("clone") + "/big";
   Git({"clone", "-q", topo_->Url("secondary-1") + "/cut/big.git", clone});
   EXPECT_EQ(Trim(Git({"-C", clone, "rev-parse", "HEAD"})), head);
-  route(direct);
+  EXPECT_TRUE(RoutePrimary(topo_->Url("primary")));
 }
 
 // A cut while a Git pack is crossing, and nothing else: the fetch fails,
 // leaves no temporary copy, and the repository arrives whole once healed.
 TEST_F(HardeningTest, AGitFetchCutMidPackArrivesWholeOnceHealed) {
-  auto primary_db = topo_->MainDb("primary");
-  ASSERT_NE(primary_db, nullptr);
-  const std::string direct = topo_->Url("primary");
   test::TcpProxy proxy(topo_->Site("primary")["http_port"].get<int>(), 4 << 20);
   ASSERT_GT(proxy.port(), 0);
-  auto route = [&](const std::string& url) {
-    auto r = primary_db->Exec("UPDATE georep.geo_nodes SET url = $1 WHERE name = 'primary'", {url});
-    ASSERT_TRUE(r.ok()) << r.status();
-  };
-  route(absl::StrCat("https://127.0.0.1:", proxy.port()));
+  ASSERT_TRUE(RoutePrimary(absl::StrCat("https://127.0.0.1:", proxy.port())));
+  // The secondary takes the new URL up within its role poll; a status
+  // report through the proxy shows it has.
   ASSERT_TRUE(test::WaitFor([&] { return proxy.connections() > 0; }, 60));
   auto tracking = topo_->TrackingDb("secondary-1");
   ASSERT_NE(tracking, nullptr);
@@ -345,7 +343,7 @@ TEST_F(HardeningTest, AGitFetchCutMidPackArrivesWholeOnceHealed) {
   std::string clone = test::MakeTempDir("clone") + "/pack";
   Git({"clone", "-q", topo_->Url("secondary-1") + "/cut/pack.git", clone});
   EXPECT_EQ(Trim(Git({"-C", clone, "rev-parse", "HEAD"})), head);
-  route(direct);
+  EXPECT_TRUE(RoutePrimary(topo_->Url("primary")));
 }
 
 // 300 idle connections from one address: past the per-client limit they are
