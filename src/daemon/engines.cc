@@ -263,16 +263,18 @@ absl::StatusOr<double> SiteRunner::Round() {
     primary_engine_ = std::make_unique<PrimaryEngine>(site_, role.self);
   }
   if (want == Running::kSecondary && !secondary_engine_) {
-    if (pulling_from_ != 0 && role.primary->id != pulling_from_) {
-      // A new primary: what failed against the old one is tried at once.
+    if (pulling_from_ != 0 && new_upstream) {
+      // A new primary, or the primary at a new URL: what failed against the
+      // old one is tried at once.
       int64_t due = 0;
       for (const auto& spec : site_.specs) {
         auto n = framework::RetryFailedNow(*tracking_, spec);
         if (!n.ok()) return n.status();
         due += *n;
       }
-      log::Info("new primary: failed items are retried now",
-                {{"primary", role.primary->name}, {"items", due}});
+      log::Info(
+          "new primary or primary URL: failed items are retried now",
+          {{"primary", role.primary->name}, {"url", role.primary->InternalUrl()}, {"items", due}});
     }
     // Each engine claims under its own worker id: rows a stopped engine
     // left started (claimed, not yet run) belong to a retired worker, and

@@ -13,6 +13,9 @@ namespace georep::framework {
 
 inline constexpr double kRetryCapSeconds = 3600;
 inline constexpr double kMissingRetryCapSeconds = 4 * 3600;
+// After a failure that reached no server: not counted, and due again this
+// soon (claims wait anyway while the primary's health probe fails).
+inline constexpr double kNotReachedRetrySeconds = 1;
 
 // `retry_count` is the number of failures before this one; `rand30` returns
 // a uniform integer in [0, 30).

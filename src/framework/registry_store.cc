@@ -255,12 +255,11 @@ absl::StatusOr<bool> CompletionGroup::Complete(db::Connection& tracking, const R
 }
 
 absl::Status FailSync(db::Connection& tracking, const ReplicableSpec& spec, const ClaimedItem& item,
-                      const std::string& error, bool missing_on_primary, double delay_seconds,
-                      bool verification_failed) {
+                      const SyncFailure& failure) {
   return tracking
       .Exec(SpecSql(
                 spec,
-                "UPDATE $REG SET state = $S_FAILED, retry_count = retry_count + 1, "
+                "UPDATE $REG SET state = $S_FAILED, retry_count = retry_count + $7, "
                 "retry_at = now() + make_interval(secs => $3), last_sync_failure = left($4, 1000), "
                 "missing_on_primary = $5, claim_id = NULL, worker_id = NULL, "
                 "verification_state = CASE WHEN $6 THEN $V_FAILED ELSE verification_state END, "
@@ -269,8 +268,10 @@ absl::Status FailSync(db::Connection& tracking, const ReplicableSpec& spec, cons
                 "verification_retry_count = verification_retry_count + CASE WHEN $6 THEN 1 ELSE 0 "
                 "END "
                 "WHERE model_id = $1 AND state = $S_STARTED AND claim_id = $2"),
-            {absl::StrCat(item.model_id), absl::StrCat(item.claim_id), absl::StrCat(delay_seconds),
-             error, missing_on_primary ? "true" : "false", verification_failed ? "true" : "false"})
+            {absl::StrCat(item.model_id), absl::StrCat(item.claim_id),
+             absl::StrCat(failure.delay_seconds), failure.error,
+             failure.missing_on_primary ? "true" : "false",
+             failure.verification_failed ? "true" : "false", failure.counted ? "1" : "0"})
       .status();
 }
 

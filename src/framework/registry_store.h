@@ -132,11 +132,18 @@ class CompletionGroup {
   std::map<std::string, Queue> queues_ ABSL_GUARDED_BY(mu_);  // by replicable
 };
 
-// Marks a claimed row failed with a retry time `delay_seconds` from now
-// (and its verification failed too, for a checksum mismatch).
+// How a sync failed, as FailSync records it.
+struct SyncFailure {
+  std::string error;
+  bool missing_on_primary = false;
+  double delay_seconds = 0;          // retried this long from now
+  bool verification_failed = false;  // a checksum mismatch: verification failed too
+  bool counted = true;               // one more retry (whose count sets the backoff)
+};
+
+// Marks a claimed row failed as `failure` says.
 absl::Status FailSync(db::Connection& tracking, const ReplicableSpec& spec, const ClaimedItem& item,
-                      const std::string& error, bool missing_on_primary, double delay_seconds,
-                      bool verification_failed = false);
+                      const SyncFailure& failure);
 
 // Started rows whose worker stopped beating for `dead_after_seconds`, or
 // started longer than `timeout_seconds` ago, go back to pending.

@@ -10,6 +10,7 @@
 #include "framework/primary_states.h"
 #include "framework/spec.h"
 #include "framework/strategy.h"
+#include "transport/http_client.h"
 #include "util/fs.h"
 #include "util/logging.h"
 
@@ -84,16 +85,26 @@ absl::Status Syncer::SyncBatch(const ReplicableSpec& spec, const std::vector<Cla
 absl::Status Syncer::RecordFailure(const ReplicableSpec& spec, const ClaimedItem& item,
                                    const absl::Status& s) {
   if (auto c = Connect(); !c.ok()) return c;  // the row stays started; it is reclaimed later
-  bool missing = s.code() == absl::StatusCode::kNotFound;
+  SyncFailure failure{.error = std::string(s.message()),
+                      .missing_on_primary = s.code() == absl::StatusCode::kNotFound,
+                      .verification_failed = s.code() == absl::StatusCode::kDataLoss};
   if (s.code() == absl::StatusCode::kUnavailable && ctx_.primary_unreachable) {
     ctx_.primary_unreachable->store(true);
   }
-  double delay = RetryDelaySeconds(item.retry_count, missing, Jitter30);
+  if (transport::IsNotReached(s)) {
+    // No server was reached: nothing is known of the item, so it keeps its
+    // retry count and is due again shortly, once the scheduler's probe of
+    // the primary (which now gates claims) finds it answering.
+    failure.counted = false;
+    failure.delay_seconds = kNotReachedRetrySeconds;
+  } else {
+    failure.delay_seconds =
+        RetryDelaySeconds(item.retry_count, failure.missing_on_primary, Jitter30);
+  }
   log::Debug(
       "sync failed",
       {{"replicable", spec.name}, {"id", item.model_id}, {"error", std::string(s.message())}});
-  absl::Status recorded = FailSync(*tracking_, spec, item, std::string(s.message()), missing, delay,
-                                   /*verification_failed=*/s.code() == absl::StatusCode::kDataLoss);
+  absl::Status recorded = FailSync(*tracking_, spec, item, failure);
   if (!recorded.ok()) {
     standby_.reset();
     tracking_.reset();

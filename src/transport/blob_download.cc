@@ -104,8 +104,8 @@ absl::StatusOr<DownloadResult> BlobDownloader::Download(const std::string& url,
     error = sink.write_errno
                 ? absl::ResourceExhaustedError(
                       absl::StrCat("write ", dest, ": ", strerror(sink.write_errno)))
-                : absl::UnavailableError(absl::StrCat(
-                      "GET ", url, ": ", curl_easy_strerror(static_cast<CURLcode>(rc))));
+                : CurlFailure(rc, absl::StrCat("GET ", url, ": ",
+                                               curl_easy_strerror(static_cast<CURLcode>(rc))));
   } else if (sink.status == 200 && fdatasync(fd) != 0) {
     error = absl::InternalError(absl::StrCat("fsync ", dest, ": ", strerror(errno)));
   }
@@ -254,8 +254,8 @@ BatchDownload BlobDownloader::DownloadBatch(const std::string& url,
   if (!receiver.error().ok()) {
     out.error = receiver.error();
   } else if (rc != CURLE_OK) {
-    out.error = absl::UnavailableError(
-        absl::StrCat("GET ", url, ": ", curl_easy_strerror(static_cast<CURLcode>(rc))));
+    out.error = CurlFailure(
+        rc, absl::StrCat("GET ", url, ": ", curl_easy_strerror(static_cast<CURLcode>(rc))));
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -95,8 +96,7 @@ absl::StatusOr<HttpResult> HttpRequest(const std::string& url, const RequestOpti
   CURLcode rc = curl_easy_perform(curl);
   absl::Status status = absl::OkStatus();
   if (rc != CURLE_OK) {
-    status = absl::UnavailableError(
-        absl::StrCat(options.method, " ", url, ": ", curl_easy_strerror(rc)));
+    status = CurlFailure(rc, absl::StrCat(options.method, " ", url, ": ", curl_easy_strerror(rc)));
   } else {
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &result.status);
     char* ct = nullptr;
@@ -107,6 +107,32 @@ absl::StatusOr<HttpResult> HttpRequest(const std::string& url, const RequestOpti
   curl_easy_cleanup(curl);
   if (!status.ok()) return status;
   return result;
+}
+
+namespace {
+constexpr char kNotReached[] = "georep/not-reached";
+}  // namespace
+
+absl::Status NotReachedError(std::string message) {
+  absl::Status s = absl::UnavailableError(std::move(message));
+  s.SetPayload(kNotReached, absl::Cord());
+  return s;
+}
+
+bool IsNotReached(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable &&
+         status.GetPayload(kNotReached).has_value();
+}
+
+absl::Status CurlFailure(int rc, std::string message) {
+  switch (static_cast<CURLcode>(rc)) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return NotReachedError(std::move(message));
+    default:
+      return absl::UnavailableError(std::move(message));
+  }
 }
 
 absl::Status StatusFromHttp(long http_status, std::string message) {

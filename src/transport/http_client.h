@@ -53,6 +53,16 @@ absl::StatusOr<HttpResult> HttpRequest(const std::string& url, const RequestOpti
 // (retry later). The one mapping of HTTP answers from another site.
 absl::Status StatusFromHttp(long http_status, std::string message);
 
+// A request that reached no server at all (connection refused, host not
+// resolved): Unavailable, marked so that the caller can tell it says nothing
+// of the thing asked for, only of the peer.
+absl::Status NotReachedError(std::string message);
+bool IsNotReached(const absl::Status& status);
+
+// libcurl's failure `rc` as a status: NotReachedError when no connection
+// was made, else Unavailable.
+absl::Status CurlFailure(int rc, std::string message);
+
 // The host part of an http(s) URL (without brackets for IPv6);
 // InvalidArgument naming the URL when it has none.
 absl::StatusOr<std::string> UrlHost(const std::string& url);

@@ -8,6 +8,21 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace georep {
+
+// `s` with "context: " before its message, keeping its code and payloads.
+inline absl::Status Annotated(const absl::Status& s, absl::string_view context) {
+  absl::Status out(s.code(), absl::StrCat(context, ": ", s.message()));
+  s.ForEachPayload(
+      [&](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
+}
+
+}  // namespace georep
 
 #define GEOREP_RETURN_IF_ERROR(expr)                                                         \
   do {                                                                                       \

@@ -364,6 +364,29 @@ TEST_P(SyncFailureTest, ACopyThatCannotBePutInPlaceFailsAndLeavesNoFile) {
   EXPECT_EQ(FilesUnder(dir_ + "/secondary/storage/.georep-tmp"), 0) << "no temp file left";
 }
 
+// Reaching no server says nothing of the item: it is not counted against
+// it (no growing backoff), and the daemon's workers learn that the primary
+// is unreachable, which holds claims until a probe finds it answering.
+TEST_P(SyncFailureTest, APrimaryNotReachedCostsTheItemNoRetry) {
+  Claimed c = PublishAndClaim();
+  ASSERT_FALSE(c.items.empty());
+  server_.reset();  // the primary's port now refuses connections
+  SyncContext ctx = SecondaryContext();
+  ctx.primary_unreachable = std::make_shared<std::atomic<bool>>(false);
+  ASSERT_TRUE(MakeSyncer(spec_under_test_.strategy, ctx)->Sync(spec_under_test_, c.items[0]).ok());
+  EXPECT_TRUE(ctx.primary_unreachable->load());
+  auto row =
+      tracking_->Exec(SpecSql(spec_under_test_,
+                              "SELECT state, retry_count, retry_at <= now() + interval '1 second', "
+                              "last_sync_failure FROM $REG WHERE model_id = $1"),
+                      {absl::StrCat(c.id)});
+  ASSERT_TRUE(row.ok() && row->rows() == 1);
+  EXPECT_EQ(row->GetInt64(0, 0), static_cast<int>(SyncState::kFailed));
+  EXPECT_EQ(row->GetInt64(0, 1), 0) << "not counted as one of the item's failures";
+  EXPECT_EQ(row->Get(0, 2), "t") << "due again as soon as the primary answers";
+  EXPECT_NE(row->Get(0, 3).find("Couldn't connect"), absl::string_view::npos) << row->Get(0, 3);
+}
+
 // A former primary re-attached as a secondary already holds its files: an
 // identical one is adopted, a different one replaced by the download.
 TEST_P(SyncFailureTest, AnIdenticalFileAlreadyInPlaceIsAdoptedWithoutADownload) {

@@ -264,7 +264,7 @@ TEST_F(RegistryStoreTest, FailuresBackOffAndRetriesTakeAtMostHalf) {
   Insert(4);
   auto claimed = *ClaimBatch(*tracking_, spec_, "w", 4);
   for (const auto& item : claimed) {
-    ASSERT_TRUE(FailSync(*tracking_, spec_, item, "HTTP 503", false, 0).ok());
+    ASSERT_TRUE(FailSync(*tracking_, spec_, item, {.error = "HTTP 503"}).ok());
   }
   auto r =
       tracking_->Exec("SELECT min(retry_count), max(last_sync_failure) FROM georep.file_registry");
@@ -281,7 +281,7 @@ TEST_F(RegistryStoreTest, FailuresBackOffAndRetriesTakeAtMostHalf) {
   EXPECT_EQ(retries, 3) << "retries are capped at half a batch";
   // A failure whose retry time has not come is not claimed.
   auto later = *ClaimBatch(*tracking_, spec_, "w", 20);
-  for (const auto& i : later) ASSERT_TRUE(FailSync(*tracking_, spec_, i, "x", true, 3600).ok());
+  for (const auto& i : later) ASSERT_TRUE(FailSync(*tracking_, spec_, i, {"x", true, 3600}).ok());
   EXPECT_EQ(later.size(), 8u);
   EXPECT_TRUE(ClaimBatch(*tracking_, spec_, "w", 20)->empty());
 }
@@ -308,7 +308,7 @@ TEST_F(RegistryStoreTest, CountsFollowEveryChange) {
   auto claimed = *ClaimBatch(*tracking_, spec_, "w", 2);
   ASSERT_TRUE(*CompleteSync(*tracking_, spec_, claimed[0], {"/p", 1, "c"},
                             [] { return absl::OkStatus(); }));
-  ASSERT_TRUE(FailSync(*tracking_, spec_, claimed[1], "x", false, 60).ok());
+  ASSERT_TRUE(FailSync(*tracking_, spec_, claimed[1], {.error = "x", .delay_seconds = 60}).ok());
   ASSERT_TRUE(tracking_
                   ->Exec("DELETE FROM georep.file_registry WHERE model_id = "
                          "(SELECT max(model_id) FROM georep.file_registry WHERE state = 0)")
@@ -333,9 +333,11 @@ TEST_F(RegistryStoreTest, TheBrowserFiltersAndPagesByKeyset) {
   Insert(12);
   auto claimed = ClaimBatch(*tracking_, spec_, "w", 3);  // rows 1..3 started
   ASSERT_TRUE(claimed.ok() && claimed->size() == 3u);
-  ASSERT_TRUE(FailSync(*tracking_, spec_, (*claimed)[0], "HTTP 404 from the primary",
-                       /*missing_on_primary=*/true, 30)
-                  .ok());
+  ASSERT_TRUE(
+      FailSync(
+          *tracking_, spec_, (*claimed)[0],
+          {.error = "HTTP 404 from the primary", .missing_on_primary = true, .delay_seconds = 30})
+          .ok());
   auto failed = ListRegistry(*tracking_, spec_, {.state = static_cast<int>(SyncState::kFailed)});
   ASSERT_TRUE(failed.ok()) << failed.status();
   ASSERT_EQ(failed->size(), 1u);

@@ -22,6 +22,7 @@
 #include "util/logging.h"
 #include "util/random.h"
 #include "util/sha256.h"
+#include "util/status_macros.h"
 
 namespace georep::framework {
 namespace fs = std::filesystem;
@@ -63,8 +64,7 @@ absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& it
                                       transport::BlobRequestData(spec.name, item.model_id), now);
   auto got = downloader_.Download(url, {"Authorization: " + auth}, tmp);
   if (!got.ok()) {
-    return absl::Status(got.status().code(), absl::StrCat("fetch ", what, " from ", ctx_.site_name,
-                                                          ": ", got.status().message()));
+    return Annotated(got.status(), absl::StrCat("fetch ", what, " from ", ctx_.site_name));
   }
   if (got->http_status != 200) {
     return transport::StatusFromHttp(
@@ -149,11 +149,11 @@ absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
     absl::Status s = absl::OkStatus();
     // The batch as a whole failing says nothing of any one item: retried.
     if (got.http_status != 200) {
-      s = absl::UnavailableError(
-          got.http_status == 0
-              ? absl::StrCat("fetch ", what, " from ", ctx_.site_name, ": ", got.error.message())
-              : absl::StrCat("fetch ", what, " from ", ctx_.site_name, ": HTTP ", got.http_status,
-                             " ", got.error_body.substr(0, 200)));
+      std::string where = absl::StrCat("fetch ", what, " from ", ctx_.site_name);
+      s = got.http_status == 0
+              ? Annotated(got.error.ok() ? absl::UnavailableError("no answer") : got.error, where)
+              : absl::UnavailableError(absl::StrCat(where, ": HTTP ", got.http_status, " ",
+                                                    got.error_body.substr(0, 200)));
     } else if (!part.received) {
       s = absl::UnavailableError(
           absl::StrCat("fetch ", one, " from ", ctx_.site_name, ": ",

@@ -138,12 +138,17 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
   }
   std::string url = absl::StrCat(ctx_.primary_url, "/geo/git/", rel);
   // The primary's "not found" is its verdict on the repository; anything
-  // else is retried.
+  // else is retried. libcurl's words for a connection never made (as git
+  // reports them) say nothing of the repository.
   auto failed = [&](const std::string& verb, const std::string& output) {
     std::string message =
         absl::StrCat(verb, " ", what, " from ", ctx_.site_name, ": ", Tail(output));
-    return absl::StrContains(output, "not found") ? absl::NotFoundError(message)
-                                                  : absl::UnavailableError(message);
+    if (absl::StrContains(output, "not found")) return absl::NotFoundError(message);
+    if (absl::StrContains(output, "Couldn't connect to server") ||
+        absl::StrContains(output, "Could not resolve host")) {
+      return transport::NotReachedError(message);
+    }
+    return absl::UnavailableError(message);
   };
 
   bool redownload = !have || item.retry_count >= kRetriesBeforeRedownload;
