@@ -1,7 +1,5 @@
 #include "api/git_routes.h"
 
-#include <sys/stat.h>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -15,6 +13,7 @@
 #include "git/http_backend.h"
 #include "transport/geo_auth.h"
 #include "transport/http_client.h"
+#include "util/fs.h"
 #include "util/logging.h"
 
 namespace georep::api {
@@ -155,11 +154,13 @@ HttpResponse ProxyToPrimary(const HttpRequest& req, const GitPath& gp, const std
 
 HttpResponse Serve(const GitRouteContext& ctx, const HttpRequest& req, const GitPath& gp,
                    const ReplicableSpec* spec, int64_t id, bool primary) {
-  auto dir = framework::ConfinedPath(ctx.repository_root, gp.repo);
-  if (!dir.ok()) return HttpResponse::Error(403, "PATH_REFUSED", dir.status().message());
-  struct stat st;
-  if (stat(dir->c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+  // The folder is opened once, beneath the root and through no link; git
+  // is started in it, so what is served is what was checked.
+  auto dir = OpenFolderBeneath(ctx.repository_root, gp.repo);
+  if (dir.status().code() == absl::StatusCode::kNotFound)
     return HttpResponse::Error(404, "REPOSITORY_NOT_FOUND", "the repository has no folder here");
+  if (!dir.ok()) return HttpResponse::Error(403, "PATH_REFUSED", dir.status().message());
+  ScopedFd folder(*dir);
   bool push = gp.service == "git-receive-pack";
   // A push is a write: refused in maintenance mode, and counted in flight
   // until git has finished, so a planned promotion waits for it.
@@ -170,7 +171,7 @@ HttpResponse Serve(const GitRouteContext& ctx, const HttpRequest& req, const Git
     ticket = std::make_shared<site::LiveRole::WriteTicket>(std::move(*t));
   }
   git::CgiRequest cgi{req.method,
-                      "/" + gp.repo + gp.suffix,
+                      gp.suffix,
                       req.query,
                       req.Header("content-type"),
                       req.Header("content-encoding"),
@@ -179,7 +180,7 @@ HttpResponse Serve(const GitRouteContext& ctx, const HttpRequest& req, const Git
                       /*allow_push=*/push && primary,
                       {}};
   std::tie(cgi.body, cgi.body_owner) = KeepBody(req);
-  auto backend = git::RunHttpBackend(ctx.repository_root, cgi);
+  auto backend = git::RunHttpBackend(folder.get(), cgi);
   if (!backend.ok()) {
     log::Error("git http-backend", {{"error", std::string(backend.status().message())}});
     return HttpResponse::Error(500, "GIT_FAILED", "git http-backend failed");

@@ -18,6 +18,7 @@
 #include "transport/geo_auth.h"
 #include "transport/http_client.h"
 #include "util/clock.h"
+#include "util/fs.h"
 #include "util/subprocess.h"
 
 namespace georep::cli {
@@ -224,16 +225,22 @@ int GitShell(const site::Config& config, const std::string& ssh_original_command
     }
   }
   main->reset();
+  // Git starts in the folder opened beneath the root through no link, and
+  // serves "." : no path to the repository is resolved again.
+  auto folder = OpenFolderBeneath(config.repository_root, cmd->repo);
+  if (!folder.ok()) return Refuse(folder.status().message());
+  if (fchdir(*folder) != 0) return Refuse(absl::StrCat("enter ", cmd->repo, ": ", strerror(errno)));
+  close(*folder);
   git::CountGitProcess();
   if (!push) {
-    execlp("git", "git", "upload-pack", "--strict", dir->c_str(), static_cast<char*>(nullptr));
+    execlp("git", "git", "upload-pack", "--strict", ".", static_cast<char*>(nullptr));
     return Refuse(absl::StrCat("cannot run git: ", strerror(errno)));
   }
   // The primary: receive-pack on the caller's stdio, then the event.
   pid_t pid = fork();
   if (pid < 0) return Refuse(absl::StrCat("fork: ", strerror(errno)));
   if (pid == 0) {
-    execlp("git", "git", "receive-pack", dir->c_str(), static_cast<char*>(nullptr));
+    execlp("git", "git", "receive-pack", ".", static_cast<char*>(nullptr));
     _exit(127);
   }
   int code = WaitChild(pid);

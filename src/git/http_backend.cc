@@ -47,19 +47,21 @@ int CgiResponse::Pump(const std::function<bool(absl::string_view)>& write) {
   return client ? exit_code_ : -1;
 }
 
-absl::StatusOr<std::shared_ptr<CgiResponse>> RunHttpBackend(const std::string& project_root,
+absl::StatusOr<std::shared_ptr<CgiResponse>> RunHttpBackend(int repository_fd,
                                                             const CgiRequest& request) {
-  RunOptions options{.extra_env = {
-                         "GIT_PROJECT_ROOT=" + project_root,
-                         "GIT_HTTP_EXPORT_ALL=1",
-                         "REQUEST_METHOD=" + request.method,
-                         "PATH_INFO=" + request.path_info,
-                         "QUERY_STRING=" + request.query,
-                         "CONTENT_TYPE=" + request.content_type,
-                         absl::StrCat("CONTENT_LENGTH=", request.body.size()),
-                         "REMOTE_ADDR=" + request.remote_addr,
-                         "GATEWAY_INTERFACE=CGI/1.1",
-                     }};
+  RunOptions options{.extra_env =
+                         {
+                             "GIT_PROJECT_ROOT=.",
+                             "GIT_HTTP_EXPORT_ALL=1",
+                             "REQUEST_METHOD=" + request.method,
+                             "PATH_INFO=" + request.path_info,
+                             "QUERY_STRING=" + request.query,
+                             "CONTENT_TYPE=" + request.content_type,
+                             absl::StrCat("CONTENT_LENGTH=", request.body.size()),
+                             "REMOTE_ADDR=" + request.remote_addr,
+                             "GATEWAY_INTERFACE=CGI/1.1",
+                         },
+                     .cwd_fd = repository_fd};
   if (!request.content_encoding.empty())
     options.extra_env.push_back("HTTP_CONTENT_ENCODING=" + request.content_encoding);
   if (!request.git_protocol.empty()) {

@@ -20,7 +20,7 @@ namespace georep::git {
 
 struct CgiRequest {
   std::string method;     // GET or POST
-  std::string path_info;  // "/group/project.git/info/refs", relative to the project root
+  std::string path_info;  // "/info/refs", "/git-upload-pack": within the repository
   std::string query;      // "service=git-upload-pack"
   std::string content_type;
   std::string content_encoding;  // "gzip" when the client compressed the request
@@ -45,8 +45,7 @@ class CgiResponse {
   int Pump(const std::function<bool(absl::string_view)>& write);
 
  private:
-  friend absl::StatusOr<std::shared_ptr<CgiResponse>> RunHttpBackend(const std::string&,
-                                                                     const CgiRequest&);
+  friend absl::StatusOr<std::shared_ptr<CgiResponse>> RunHttpBackend(int, const CgiRequest&);
   pid_t pid_ = -1;
   int out_fd_ = -1;
   std::string pending_;  // body bytes read together with the headers
@@ -54,9 +53,11 @@ class CgiResponse {
   int exit_code_ = -1;
 };
 
-// Starts `git http-backend` for `request` on the repositories under
-// `project_root` and reads its response headers.
-absl::StatusOr<std::shared_ptr<CgiResponse>> RunHttpBackend(const std::string& project_root,
+// Starts `git http-backend` for `request` on the repository whose folder
+// `repository_fd` holds (git starts in it, and is told the project root is
+// "."; no path to the repository is ever resolved again), and reads its
+// response headers. The caller keeps and closes the descriptor.
+absl::StatusOr<std::shared_ptr<CgiResponse>> RunHttpBackend(int repository_fd,
                                                             const CgiRequest& request);
 
 }  // namespace georep::git

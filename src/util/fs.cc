@@ -201,7 +201,12 @@ absl::Status RemoveBeneath(const std::string& root, absl::string_view relative, 
   return s;
 }
 
-absl::StatusOr<int> OpenBeneath(const std::string& root, absl::string_view relative) {
+namespace {
+
+// OpenBeneath and OpenFolderBeneath: `folder` wants a directory, else a
+// regular file.
+absl::StatusOr<int> OpenBeneathAs(const std::string& root, absl::string_view relative,
+                                  bool folder) {
   std::vector<std::string> segments = absl::StrSplit(relative, '/');
   for (const auto& seg : segments) {
     if (seg.empty() || seg == "." || seg == ".." || seg.find('\0') != std::string::npos) {
@@ -223,7 +228,7 @@ absl::StatusOr<int> OpenBeneath(const std::string& root, absl::string_view relat
   int fd = -1;
 #ifdef SYS_openat2
   struct open_how how {};
-  how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
+  how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (folder ? O_DIRECTORY : 0);
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
   std::string rel(relative);
   fd = static_cast<int>(syscall(SYS_openat2, dir, rel.c_str(), &how, sizeof how));
@@ -241,7 +246,8 @@ absl::StatusOr<int> OpenBeneath(const std::string& root, absl::string_view relat
       if (next < 0) return refused(err, segments[i]);
       dir = next;
     }
-    fd = openat(dir, segments.back().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    fd = openat(dir, segments.back().c_str(),
+                O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (folder ? O_DIRECTORY : 0));
     if (fd < 0) {
       int err = errno;
       close(dir);
@@ -250,11 +256,26 @@ absl::StatusOr<int> OpenBeneath(const std::string& root, absl::string_view relat
   }
   close(dir);
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (fstat(fd, &st) != 0 || (folder ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))) {
     close(fd);
-    return absl::NotFoundError(absl::StrCat(relative, ": not a regular file"));
+    return absl::NotFoundError(
+        absl::StrCat(relative, folder ? ": not a folder" : ": not a regular file"));
   }
   return fd;
+}
+
+}  // namespace
+
+ScopedFd::~ScopedFd() {
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::StatusOr<int> OpenBeneath(const std::string& root, absl::string_view relative) {
+  return OpenBeneathAs(root, relative, /*folder=*/false);
+}
+
+absl::StatusOr<int> OpenFolderBeneath(const std::string& root, absl::string_view relative) {
+  return OpenBeneathAs(root, relative, /*folder=*/true);
 }
 
 }  // namespace georep

@@ -44,6 +44,24 @@ absl::Status RemoveBeneath(const std::string& root, absl::string_view relative, 
 // for a link on the way, NotFound for no such regular file.
 absl::StatusOr<int> OpenBeneath(const std::string& root, absl::string_view relative);
 
+// Like OpenBeneath, for the folder root/relative (NotFound when it is not
+// one): a repository is served from the folder this descriptor holds, not
+// from whatever its path names by then.
+absl::StatusOr<int> OpenFolderBeneath(const std::string& root, absl::string_view relative);
+
+// Closes the descriptor it holds when it goes out of scope.
+class ScopedFd {
+ public:
+  explicit ScopedFd(int fd) : fd_(fd) {}
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  ~ScopedFd();
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
 // Absolute, lexically normalised form of `path` (relative to the cwd).
 std::string AbsolutePath(const std::string& path);
 

@@ -45,17 +45,19 @@ struct ExecArgs {
 // (vfork-like in glibc) rather than fork: no copy of this process's page
 // tables, which matters when a busy daemon starts many git processes.
 absl::StatusOr<pid_t> Spawn(const ExecArgs& args, int in_fd, int out_fd, int err_fd,
-                            const std::string& cwd) {
+                            const RunOptions& options) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, in_fd, 0);
   posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
   posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+  // Before the descriptors are closed, of which it may be one.
+  if (options.cwd_fd >= 0) posix_spawn_file_actions_addfchdir_np(&actions, options.cwd_fd);
   // Nothing else of this process reaches the child: a socket Asio opened
   // without close-on-exec (the listener) would outlive a killed daemon in
   // its git processes, and keep its port taken.
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
+  if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
   pid_t pid = -1;
   int rc = posix_spawnp(&pid, args.argv[0], &actions, nullptr, args.argv.data(), args.envp.data());
   posix_spawn_file_actions_destroy(&actions);
@@ -89,7 +91,7 @@ absl::StatusOr<CommandResult> Run(const std::vector<std::string>& argv, const Ru
     return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
   }
   auto spawned = Spawn(args, in_pipe[0], out_pipe[1],
-                       options.merge_stderr ? out_pipe[1] : err_pipe[1], options.cwd);
+                       options.merge_stderr ? out_pipe[1] : err_pipe[1], options);
   if (!spawned.ok()) {
     for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]})
       close(fd);
@@ -155,7 +157,7 @@ absl::StatusOr<PipedChild> SpawnPiped(const std::vector<std::string>& argv,
     close(out_pipe[1]);
     return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
   }
-  auto pid = Spawn(args, in_pipe[0], out_pipe[1], 2, options.cwd);
+  auto pid = Spawn(args, in_pipe[0], out_pipe[1], 2, options);
   close(in_pipe[0]);
   close(out_pipe[1]);
   if (!pid.ok()) {

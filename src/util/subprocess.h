@@ -21,6 +21,7 @@ struct RunOptions {
   std::vector<std::string> extra_env;     // "NAME=value", added to the environment
   std::optional<std::string> stdin_data;  // nullopt: stdin is /dev/null
   bool merge_stderr = true;               // stderr joins stdout in `output`
+  int cwd_fd = -1;  // else the child starts in the folder this descriptor holds
 };
 
 struct CommandResult {
