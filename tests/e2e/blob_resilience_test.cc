@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -148,11 +149,22 @@ TEST(BlobResilienceTest, KillNineMidRepositorySyncAndMidCursorBatchLosesNothing)
     }
     return true;
   };
+  // Each kill of a fetch lands a random moment after one is seen in flight
+  // (from a seed printed here; GEOREP_TEST_SEED replays a run).
+  const char* seed_env = std::getenv("GEOREP_TEST_SEED");
+  const uint64_t seed = seed_env ? std::strtoull(seed_env, nullptr, 10) : std::random_device()();
+  std::printf("[ figures  ] kill moments from seed %llu\n", static_cast<unsigned long long>(seed));
+  std::mt19937_64 when(seed);
+  auto pause_ms = [&](int most) {
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(0, most)(when)));
+  };
   ASSERT_TRUE(topo.Up());
   int kills = 0;
   for (int round = 0; round < 3; ++round) {
     // A fetch in flight: its row says started.
     if (!test::WaitFor([&] { return repos_started() > 0 || replicated(); }, 60)) break;
+    pause_ms(300);
     if (replicated()) break;
     KillAndRestart(topo, "secondary-1");
     ++kills;
