@@ -5,7 +5,8 @@
 
 namespace georep::defaults {
 
-inline constexpr double kCursorPollSeconds = 0.1;       // how often the log cursor looks for events
+inline constexpr double kCursorPollSeconds =
+    0.02;  // how often the log cursor looks for events (an index probe when idle)
 inline constexpr double kCursorLeaseSeconds = 5;        // the cursor lease's time to live
 inline constexpr double kGapTimeoutSeconds = 3600;      // how long a skipped event id is awaited
 inline constexpr int kBackfillBatch = 50000;            // model ids per backfill step

@@ -13,6 +13,7 @@
 #include "framework/registry_store.h"
 #include "framework/spec.h"
 #include "framework/strategy.h"
+#include "util/clock.h"
 #include "util/fs.h"
 #include "util/logging.h"
 #include "util/loop.h"
@@ -98,6 +99,7 @@ void LogCursor::Run(const StopSignal& stop) {
                      holds_lease_ = false;
                    }};
   RunLoop(loop, stop, [&]() -> absl::StatusOr<double> {
+    if (NothingNew()) return opt_.poll_seconds;
     auto n = Cycle();
     if (holds_lease_ != was_holder) {
       log::Info(holds_lease_ ? "log cursor lease taken" : "log cursor lease lost",
@@ -114,10 +116,19 @@ void LogCursor::Run(const StopSignal& stop) {
 }
 
 absl::StatusOr<bool> LogCursor::TakeLease() {
+  lease_taken_ = MonotonicSeconds();
   return db::TakeLease(*tracking_, kCursorLease, opt_.holder, opt_.lease_seconds);
 }
 
+bool LogCursor::NothingNew() {
+  if (!holds_lease_ || !idle_ || !standby_) return false;
+  if (MonotonicSeconds() - lease_taken_ >= opt_.lease_seconds / 3) return false;
+  auto newest = standby_->Exec("SELECT coalesce(max(id), 0) FROM georep.geo_event_log");
+  return newest.ok() && newest->GetInt64(0, 0) <= idle_at_;
+}
+
 absl::StatusOr<int> LogCursor::Cycle() {
+  idle_ = false;
   if (auto s = Connect(); !s.ok()) return s;
   auto held = TakeLease();
   if (!held.ok()) return held.status();
@@ -177,7 +188,11 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
   int64_t oldest_needed = last + 1;
   if (!gaps.empty()) oldest_needed = std::min(oldest_needed, gaps.front().first);
   const bool fall_back = oldest_needed < pruned_below;
-  if (fresh->empty() && late.empty() && gaps.empty() && !fall_back) return 0;
+  if (fresh->empty() && late.empty() && gaps.empty() && !fall_back) {
+    idle_ = true;
+    idle_at_ = last;
+    return 0;
+  }
 
   // Ids skipped inside this batch may still commit: one range per run,
   // however long.

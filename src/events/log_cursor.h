@@ -72,12 +72,20 @@ class LogCursor {
   absl::Status Connect();
   absl::StatusOr<bool> TakeLease();
   absl::StatusOr<int> ApplyBatch();
+  // Whether Run may skip a cycle: the last one found nothing to do (no
+  // event, no gap awaited), the lease is not due for renewal, and the
+  // standby's newest event id is still at most the position then: one
+  // index probe instead of a cycle's lease write and reads.
+  bool NothingNew();
 
   CursorOptions opt_;
   std::map<std::string, ReplicableSpec> specs_;
   std::unique_ptr<db::Connection> standby_;
   std::unique_ptr<db::Connection> tracking_;
   bool holds_lease_ = false;
+  bool idle_ = false;       // the last cycle found nothing to do
+  int64_t idle_at_ = 0;     // the position then
+  double lease_taken_ = 0;  // monotonic seconds of the last TakeLease
 };
 
 inline constexpr char kCursorLease[] = "log_cursor";

@@ -31,18 +31,27 @@ absl::Status Checksummer::Connect() {
 
 void Checksummer::Run(const StopSignal& stop) {
   LoopOptions loop{"checksummer", 1.0, [this] { main_.reset(); }};
+  // Idle: woken by a notification, else a full round every
+  // kIdleRoundSeconds (re-verification and retries come due without one).
+  constexpr double kIdleRoundSeconds = 2.0;
+  bool woken = false;  // by a notification, or a round that found work
   RunLoop(loop, stop, [&]() -> absl::StatusOr<double> {
-    auto n = Round();
+    bool full = !woken || opt_.clock->Monotonic() - last_round_ >= kIdleRoundSeconds;
+    auto n = full ? Round() : PendingRound();
+    woken = false;
     if (!n.ok()) return n.status();
-    if (*n > 0) return 0.0;
-    // Idle: woken by a notification, else a round every kIdleRoundSeconds
-    // (re-verification and retries come due without one).
-    constexpr double kIdleRoundSeconds = 2.0;
+    if (*n > 0) {
+      woken = true;  // more may be waiting
+      return 0.0;
+    }
     for (double waited = 0; waited < kIdleRoundSeconds && !stop.stopped();
          waited += opt_.idle_poll_seconds) {
-      auto woken = main_->WaitForNotification(opt_.idle_poll_seconds);
-      if (!woken.ok()) return woken.status();
-      if (*woken) break;
+      auto notified = main_->WaitForNotification(opt_.idle_poll_seconds);
+      if (!notified.ok()) return notified.status();
+      if (*notified) {
+        woken = true;
+        break;
+      }
     }
     return 0.0;
   });
@@ -62,20 +71,41 @@ absl::StatusOr<int> Checksummer::Round() {
     if (!exists.GetBool(0, 0)) continue;
     if (backfill) GEOREP_RETURN_IF_ERROR(BackfillStates(*main_, spec));
     GEOREP_RETURN_IF_ERROR(ReleaseDeadChecksummers(*main_, spec, opt_.dead_worker_seconds));
-    GEOREP_ASSIGN_OR_RETURN(int n, ChecksumBatch(spec));
+    GEOREP_ASSIGN_OR_RETURN(int n, ChecksumBatch(spec, /*include_due=*/true));
     done += n;
   }
   if (backfill) last_backfill_ = opt_.clock->Monotonic();
+  last_round_ = opt_.clock->Monotonic();
   (void)FoldCounts(*main_);
   return done;
 }
 
-absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec) {
+absl::StatusOr<int> Checksummer::PendingRound() {
+  GEOREP_RETURN_IF_ERROR(Connect());
+  GEOREP_ASSIGN_OR_RETURN(Counts counts, ReadCounts(*main_));
+  int done = 0;
+  for (const auto& spec : specs_) {
+    auto it = counts.find(spec.name);
+    if (it == counts.end()) continue;
+    auto n = [&](VerificationState state) {
+      auto c = it->second.find(static_cast<int>(state));
+      return c == it->second.end() ? 0 : c->second;
+    };
+    // A states row's state is a VerificationState.
+    if (n(kVerificationPending) <= 0 && n(kVerificationFailed) <= 0) continue;
+    GEOREP_ASSIGN_OR_RETURN(int k, ChecksumBatch(spec, /*include_due=*/false));
+    done += k;
+  }
+  return done;
+}
+
+absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec, bool include_due) {
   const StrategyDescriptor& strategy = DescriptorOf(spec);
   double interval =
       strategy.mutable_in_place ? opt_.repository_interval_seconds : opt_.interval_seconds;
   std::vector<ChecksumClaim> claimed;
   for (ChecksumPick pick : {ChecksumPick::kPending, ChecksumPick::kRetry, ChecksumPick::kDue}) {
+    if (pick == ChecksumPick::kDue && !include_due) break;
     auto c = ClaimChecksums(*main_, spec, opt_.worker_id, opt_.batch, pick, interval);
     if (!c.ok()) return c.status();
     claimed = std::move(*c);

@@ -35,12 +35,17 @@ class Checksummer {
 
  private:
   absl::Status Connect();
-  absl::StatusOr<int> ChecksumBatch(const ReplicableSpec& spec);
+  // The round after a notification: one batch of pending (or failed and
+  // due) rows for just the replicables whose maintained counts show any, so
+  // a new item is checksummed without a query per replicable.
+  absl::StatusOr<int> PendingRound();
+  absl::StatusOr<int> ChecksumBatch(const ReplicableSpec& spec, bool include_due);
 
   VerificationOptions opt_;
   std::vector<ReplicableSpec> specs_;
   std::unique_ptr<db::Connection> main_;
   double last_backfill_ = 0;
+  double last_round_ = -1e9;  // of the last full Round, on opt_.clock
 };
 
 }  // namespace georep::framework

@@ -112,6 +112,20 @@ absl::Status Syncer::RecordFailure(const ReplicableSpec& spec, const ClaimedItem
   return recorded;
 }
 
+std::map<int64_t, std::string> Syncer::PrimaryChecksumsNow(const ReplicableSpec& spec,
+                                                           std::vector<ClaimedItem> items) {
+  std::map<int64_t, std::string> out;
+  if (items.empty() || !Connect().ok()) return out;
+  if (!ResolvePaths(*standby_, spec, items).ok()) {
+    standby_.reset();
+    return out;
+  }
+  for (const auto& item : items) {
+    if (item.primary_checksum) out[item.model_id] = *item.primary_checksum;
+  }
+  return out;
+}
+
 absl::Status Syncer::Lookup(const ReplicableSpec& spec, const ClaimedItem& item, Target* target) {
   std::string what = absl::StrCat(spec.name, " ", item.model_id);
   std::optional<std::string> rel = item.path;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +77,13 @@ class Syncer {
   absl::Status RecordFailure(const ReplicableSpec& spec, const ClaimedItem& item,
                              const absl::Status& s);
   absl::Status Connect();
+  // The primary's checksums of `items` as the standby has them now, by
+  // model id (those with none are absent; a failed read gives none): for
+  // items that had none at lookup, asked again once their bytes are here,
+  // since the primary has often recorded it meanwhile and the copy is then
+  // verified at once rather than by a later verifier round.
+  std::map<int64_t, std::string> PrimaryChecksumsNow(const ReplicableSpec& spec,
+                                                     std::vector<ClaimedItem> items);
 
   const SyncContext& ctx_;
   std::unique_ptr<db::Connection> standby_;

@@ -52,7 +52,7 @@ absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& it
   if (!adopted.ok()) return adopted.status();
   if (*adopted) return absl::OkStatus();
   std::string what = absl::StrCat(spec.name, " ", item.model_id);
-  const std::optional<std::string>& primary_checksum = target.primary_checksum;
+  std::optional<std::string> primary_checksum = target.primary_checksum;
   const std::string& local = target.local;
 
   std::string tmp =
@@ -74,6 +74,11 @@ absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& it
   if (auto s = MakeDirs(fs::path(local).parent_path().string(), 0755); !s.ok()) {
     unlink(tmp.c_str());
     return s;
+  }
+  if (!primary_checksum) {
+    auto now_known = PrimaryChecksumsNow(spec, {item});
+    if (auto it = now_known.find(item.model_id); it != now_known.end())
+      primary_checksum = it->second;
   }
   // Verified with no second read when the streamed checksum is the primary's.
   if (primary_checksum && *primary_checksum != got->sha256) {
@@ -138,6 +143,18 @@ absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
                                       transport::BlobBatchRequestData(spec.name, ids), now);
   transport::BatchDownload got = downloader_.DownloadBatch(url, {"Authorization: " + auth}, parts);
 
+  std::vector<ClaimedItem> unknown;  // no primary checksum at lookup
+  for (size_t i = 0; i < asked.size(); ++i) {
+    if (!targets[i].primary_checksum && parts[i].received) unknown.push_back(*asked[i]);
+  }
+  if (!unknown.empty()) {
+    auto now_known = PrimaryChecksumsNow(spec, std::move(unknown));
+    for (size_t i = 0; i < asked.size(); ++i) {
+      auto it = now_known.find(asked[i]->model_id);
+      if (!targets[i].primary_checksum && it != now_known.end())
+        targets[i].primary_checksum = it->second;
+    }
+  }
   std::vector<SyncResult> results(asked.size());
   std::vector<std::function<absl::Status()>> installs(asked.size());
   std::vector<Completion> completions;
