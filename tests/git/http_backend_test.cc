@@ -83,21 +83,12 @@ TEST(HttpBackendTest, NeverServesARepositoryOutsideTheRootDuringASymlinkSwapRace
   std::string root = dir + "/root", outside = dir + "/outside";
   std::string inside_head = MakeRepository(root + "/group/app.git", "inside");
   std::string outside_head = MakeRepository(outside + "/app.git", "outside");
-  std::atomic<bool> stop{false};
-  std::atomic<int> swaps{0};
-  std::thread swapper([&] {
-    while (!stop) {
-      if (rename((root + "/group").c_str(), (root + "/group.real").c_str()) != 0) continue;
-      (void)!symlink(outside.c_str(), (root + "/group").c_str());
-      unlink((root + "/group").c_str());
-      (void)!rename((root + "/group.real").c_str(), (root + "/group").c_str());
-      ++swaps;
-      // Left in place a moment, so some requests find the real folder.
-      std::this_thread::sleep_for(std::chrono::microseconds(500));
-    }
-  });
+  // Left in place a moment after each swap, so some requests find the
+  // real folder.
+  auto swapper =
+      std::make_unique<test::LinkSwapper>(root + "/group", outside, std::chrono::microseconds(500));
   int inside = 0, outside_served = 0, refused = 0;
-  for (int i = 0; i < 300; ++i) {
+  for (int i = 0; i < 200; ++i) {
     std::string refs = Advertised(root, "group/app.git");
     if (refs.find(outside_head) != std::string::npos) ++outside_served;
     if (refs.find(inside_head) != std::string::npos) {
@@ -106,13 +97,12 @@ TEST(HttpBackendTest, NeverServesARepositoryOutsideTheRootDuringASymlinkSwapRace
       ++refused;
     }
   }
-  stop = true;
-  swapper.join();
-  EXPECT_EQ(outside_served, 0) << inside << " inside, " << refused << " refused, " << swaps.load()
+  const int swaps = swapper->swaps();
+  swapper.reset();
+  EXPECT_EQ(outside_served, 0) << inside << " inside, " << refused << " refused, " << swaps
                                << " swaps";
   EXPECT_GT(inside, 0);
-  std::printf("[ figures  ] %d served from inside, %d refused, %d swaps\n", inside, refused,
-              swaps.load());
+  std::printf("[ figures  ] %d served from inside, %d refused, %d swaps\n", inside, refused, swaps);
   test::RemoveTree(dir);
 }
 

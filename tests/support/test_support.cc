@@ -2,8 +2,10 @@
 
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -167,6 +169,24 @@ std::unique_ptr<db::Connection> PgTest::Connect() const {
     return nullptr;
   }
   return std::move(*conn);
+}
+
+LinkSwapper::LinkSwapper(std::string path, std::string target, std::chrono::microseconds rest)
+    : thread_([this, path = std::move(path), target = std::move(target), rest] {
+        const std::string real = path + ".real";
+        while (!stop_) {
+          if (rename(path.c_str(), real.c_str()) != 0) continue;
+          (void)!symlink(target.c_str(), path.c_str());
+          unlink(path.c_str());
+          (void)!rename(real.c_str(), path.c_str());
+          ++swaps_;
+          if (rest.count() > 0) std::this_thread::sleep_for(rest);
+        }
+      }) {}
+
+LinkSwapper::~LinkSwapper() {
+  stop_ = true;
+  thread_.join();
 }
 
 }  // namespace georep::test

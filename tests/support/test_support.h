@@ -6,8 +6,11 @@
 // afterwards. RunGeorep: the real `georep` binary, as a user would run it.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -70,6 +73,24 @@ class PgTest : public ::testing::Test {
 
   std::string dbname_;
   std::string conninfo_;
+};
+
+// Swaps the folder `path` for a symbolic link to `target` and back, as fast
+// as it can (resting `rest` after each swap back), on its own thread, until
+// destroyed: the race a path check and a later open by path lose.
+class LinkSwapper {
+ public:
+  LinkSwapper(std::string path, std::string target,
+              std::chrono::microseconds rest = std::chrono::microseconds(0));
+  LinkSwapper(const LinkSwapper&) = delete;
+  LinkSwapper& operator=(const LinkSwapper&) = delete;
+  ~LinkSwapper();
+  int swaps() const { return swaps_; }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> swaps_{0};
+  std::thread thread_;
 };
 
 }  // namespace georep::test

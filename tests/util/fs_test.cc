@@ -105,18 +105,7 @@ TEST(FsTest, OpenBeneathNeverServesOutsideTheRootDuringASymlinkSwapRace) {
   fs::create_directories(outside);
   ASSERT_TRUE(WriteFileAtomic(root + "/store/blob", "inside").ok());
   ASSERT_TRUE(WriteFileAtomic(outside + "/blob", "outside").ok());
-  std::atomic<bool> stop{false};
-  std::atomic<int> swaps{0};
-  std::thread swapper([&] {
-    while (!stop) {
-      // store -> store.real, a link in its place, then back.
-      if (rename((root + "/store").c_str(), (root + "/store.real").c_str()) != 0) continue;
-      (void)!symlink(outside.c_str(), (root + "/store").c_str());
-      unlink((root + "/store").c_str());
-      (void)!rename((root + "/store.real").c_str(), (root + "/store").c_str());
-      ++swaps;
-    }
-  });
+  auto swapper = std::make_unique<test::LinkSwapper>(root + "/store", outside);
   int inside = 0, outside_reads = 0, refused = 0;
   for (int i = 0; i < 20000; ++i) {
     auto fd = OpenBeneath(root, "store/blob");
@@ -128,9 +117,9 @@ TEST(FsTest, OpenBeneathNeverServesOutsideTheRootDuringASymlinkSwapRace) {
     if (got == "inside") ++inside;
     if (got == "outside") ++outside_reads;
   }
-  stop = true;
-  swapper.join();
-  EXPECT_EQ(outside_reads, 0) << inside << " inside, " << refused << " refused, " << swaps.load()
+  const int swaps = swapper->swaps();
+  swapper.reset();
+  EXPECT_EQ(outside_reads, 0) << inside << " inside, " << refused << " refused, " << swaps
                               << " swaps";
   EXPECT_GT(inside, 0);
   test::RemoveTree(dir);
