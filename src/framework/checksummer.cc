@@ -34,14 +34,16 @@ void Checksummer::Run(const StopSignal& stop) {
   // Idle: woken by a notification, else a full round every
   // kIdleRoundSeconds (re-verification and retries come due without one).
   constexpr double kIdleRoundSeconds = 2.0;
-  bool woken = false;  // by a notification, or a round that found work
+  bool woken = false;  // by a notification, or a pending round that found work
   RunLoop(loop, stop, [&]() -> absl::StatusOr<double> {
     bool full = !woken || opt_.clock->Monotonic() - last_round_ >= kIdleRoundSeconds;
     auto n = full ? Round() : PendingRound();
     woken = false;
     if (!n.ok()) return n.status();
     if (*n > 0) {
-      woken = true;  // more may be waiting
+      // More may be waiting, of the same kind: a full round's work may be
+      // re-verification, which a pending round does not claim.
+      woken = !full;
       return 0.0;
     }
     for (double waited = 0; waited < kIdleRoundSeconds && !stop.stopped();
