@@ -13,6 +13,10 @@ inline constexpr int kBackfillBatch = 50000;            // model ids per backfil
 inline constexpr double kBackfillIntervalSeconds = 60;  // pause between full backfill passes
 inline constexpr double kSyncTimeoutSeconds = 3600;     // a started sync older is reclaimed
 inline constexpr double kDeadWorkerSeconds = 15;        // a daemon silent this long loses its rows
+// Blobs fetched in one /geo/retrieve-batch request, at most (a primary
+// refuses more): per request the primary reads its main DB once and the
+// secondary makes the files durable and records their rows once.
+inline constexpr int kMaxBatchItems = 100;
 // Re-read and re-check every copy this often. 7 days: finds silent
 // corruption within a week while re-reading a 10 TB site costs about 3 h of
 // one core per week at SHA-NI speed (≈1 GB/s), under 2 % of its time.

@@ -35,6 +35,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "api/router.h"
+#include "georep/defaults.h"
 #include "georep/replicable.h"
 #include "site/role.h"
 #include "site/sites.h"
@@ -72,7 +73,7 @@ struct GeoRouteContext {
   site::LiveRole* role = nullptr;      // serves only while primary; maintenance is set here
 };
 
-inline constexpr size_t kMaxBatchIds = 100;
+inline constexpr size_t kMaxBatchIds = defaults::kMaxBatchItems;
 
 void AddGeoRoutes(Router& router, const GeoRouteContext& ctx);
 

@@ -135,14 +135,30 @@ void Scheduler::Loop() {
   size_t next_spec = 0;
   Clock::time_point last_housekeeping{};
   std::string last_error;
-  // Per pool, enough rows ready for every worker to take a full batch.
+  // Per pool: the rows kept claimed (see SchedulerOptions::queue_factor),
+  // from the rows finished per second over windows of a quarter second or more.
   int room_max[kCapacityPools];
   int specs_in[kCapacityPools] = {};
-  for (int pool = 0; pool < kCapacityPools; ++pool) {
-    room_max[pool] = Capacity(pool) * std::max({1, opt_.queue_factor, opt_.batch_max});
-  }
+  double rate[kCapacityPools] = {};
+  int64_t window_finished[kCapacityPools] = {};
+  Clock::time_point window_start = Clock::now();
   for (int pool : pool_of_) ++specs_in[pool];
   while (!stopped()) {
+    {
+      MutexLock lock(&mu_);
+      const double window = std::chrono::duration<double>(Clock::now() - window_start).count();
+      for (int pool = 0; pool < kCapacityPools; ++pool) {
+        if (window >= 0.25) {
+          rate[pool] = static_cast<double>(finished_[pool] - window_finished[pool]) / window;
+          window_finished[pool] = finished_[pool];
+        }
+        const int least = Capacity(pool) * std::max(1, opt_.queue_factor);
+        const int most = Capacity(pool) * std::max({1, opt_.queue_factor, opt_.batch_max});
+        room_max[pool] = static_cast<int>(std::clamp<double>(rate[pool] * opt_.claim_ahead_seconds,
+                                                             least, std::max(least, most)));
+      }
+      if (window >= 0.25) window_start = Clock::now();
+    }
     if (!tracking || !standby) {
       auto t = db::Connection::Open(opt_.sync.tracking_conninfo);
       auto s = t.ok() ? db::Connection::Open(opt_.sync.standby_conninfo) : t.status();
@@ -263,15 +279,21 @@ void Scheduler::Work(int pool) {
       mu_.Await(absl::Condition(&ready));
       if (stop_) return;  // queued rows stay started; the next daemon reclaims them
       spec_index = queue.front().spec;
-      // Under load a blob worker takes its share of the queue's next rows of
-      // the same replicable, fetched in one request; alone, one row.
+      // Under load a blob worker takes its share of the queue's rows of the
+      // replicable at its front, fetched in one request; alone, one row.
       size_t take = 1;
       if (DescriptorOf(specs_[spec_index]).fetches_many) {
         take = std::clamp<size_t>(queue.size() / Capacity(pool), 1, std::max(1, opt_.batch_max));
       }
-      while (items.size() < take && !queue.empty() && queue.front().spec == spec_index) {
-        items.push_back(std::move(queue.front().item));
-        queue.pop_front();
+      // Rows of the same replicable from anywhere in the queue: claims of
+      // several replicables interleave there.
+      for (auto it = queue.begin(); it != queue.end() && items.size() < take;) {
+        if (it->spec != spec_index) {
+          ++it;
+          continue;
+        }
+        items.push_back(std::move(it->item));
+        it = queue.erase(it);
       }
     }
     const ReplicableSpec& spec = specs_[spec_index];
@@ -294,6 +316,7 @@ void Scheduler::Work(int pool) {
     }
     MutexLock lock(&mu_);
     in_flight_[pool] -= static_cast<int>(items.size());
+    finished_[pool] += static_cast<int64_t>(items.size());
   }
 }
 

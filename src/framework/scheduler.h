@@ -39,10 +39,16 @@ struct SchedulerOptions {
   SyncContext sync;
   int capacity = 10;        // concurrent blob syncs (geo_nodes.files_max_capacity)
   int repos_capacity = 10;  // concurrent repository syncs (geo_nodes.repos_max_capacity)
-  int queue_factor = 4;     // claimed rows kept ready: capacity × this (× batch_max if more)
+  // Claimed rows kept ready: capacity × this, and more while syncs are
+  // fast: what the workers finish in claim_ahead_seconds, up to capacity ×
+  // batch_max, so every worker can take a full batch. Bounded by time, a
+  // queue of large blobs stays short (its rows wait far less than the sync
+  // timeout) while a backlog of small ones is fetched in large batches.
+  int queue_factor = 4;
+  double claim_ahead_seconds = 2;
   // Most blobs of one replicable a worker fetches in one request (under
   // load: a worker takes its share of the queue; 1 turns batching off).
-  int batch_max = 16;
+  int batch_max = defaults::kMaxBatchItems;
   double dead_worker_seconds = defaults::kDeadWorkerSeconds;
   double sync_timeout_seconds = defaults::kSyncTimeoutSeconds;
   // With nothing to do, look again this often (resyncs, retries coming due,
@@ -106,6 +112,7 @@ class Scheduler {
   std::deque<Job> queue_[kCapacityPools] ABSL_GUARDED_BY(mu_);
   int in_flight_[kCapacityPools] ABSL_GUARDED_BY(mu_) = {};  // queued + running
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t finished_[kCapacityPools] ABSL_GUARDED_BY(mu_) = {};  // rows the workers finished
   int failed_probes_ = 0;  // Loop's own: probes of the primary failed in a row
 };
 

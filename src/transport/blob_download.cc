@@ -170,12 +170,12 @@ bool BatchReceiver::Header() {
 
 bool BatchReceiver::Finish() {
   BatchPart& part = (*parts_)[next_];
-  if (fdatasync(fd_) != 0) {
-    error_ = absl::InternalError(absl::StrCat("fsync ", part.dest, ": ", strerror(errno)));
-    Abandon();
+  if (close(fd_) != 0) {
+    error_ = absl::InternalError(absl::StrCat("write ", part.dest, ": ", strerror(errno)));
+    fd_ = -1;
+    unlink(part.dest.c_str());
     return false;
   }
-  close(fd_);
   fd_ = -1;
   part.sha256 = hash_.HexDigest();
   part.received = true;

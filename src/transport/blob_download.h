@@ -24,7 +24,9 @@ struct DownloadResult {
 // One blob of a batch response (framing: api/geo_routes.h).
 struct BatchPart {
   int64_t id = 0;
-  std::string dest;  // where the bytes of a 200 go: created (O_EXCL), fsynced
+  // Where the bytes of a 200 go: created (O_EXCL) and written, not synced;
+  // the caller makes the batch's files durable at once (util/fs.h).
+  std::string dest;
   // The outcome.
   bool received = false;  // its line, and its bytes for a 200, arrived whole
   int code = 0;           // 200; 404 no such row or file; 403 path refused

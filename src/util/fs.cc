@@ -50,6 +50,52 @@ absl::StatusOr<int> SyncParentDirectories(const std::vector<std::string>& paths)
   return static_cast<int>(dirs.size());
 }
 
+namespace {
+
+// syncfs(2) once per file system holding the folder of one of `paths`.
+absl::Status SyncFilesystemsOf(const std::vector<std::string>& paths) {
+  std::set<std::string> dirs;
+  for (const auto& p : paths) dirs.insert(ParentOf(p));
+  std::set<dev_t> synced;
+  for (const auto& d : dirs) {
+    int fd = open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return absl::InternalError(absl::StrCat("open folder ", d, ": ", strerror(errno)));
+    struct stat st;
+    int rc = fstat(fd, &st);
+    if (rc == 0 && !synced.contains(st.st_dev)) {
+      rc = syncfs(fd);
+      if (rc == 0) synced.insert(st.st_dev);
+    }
+    int e = errno;
+    close(fd);
+    if (rc != 0) {
+      return absl::InternalError(
+          absl::StrCat("sync the file system holding ", d, ": ", strerror(e)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status SyncFileData(const std::vector<std::string>& paths) {
+  if (paths.size() >= kSyncFilesystemAt) return SyncFilesystemsOf(paths);
+  for (const auto& p : paths) {
+    int fd = open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return absl::InternalError(absl::StrCat("open ", p, ": ", strerror(errno)));
+    int rc = fdatasync(fd);
+    int e = errno;
+    close(fd);
+    if (rc != 0) return absl::InternalError(absl::StrCat("fsync ", p, ": ", strerror(e)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SyncFolderEntries(const std::vector<std::string>& paths) {
+  if (paths.size() >= kSyncFilesystemAt) return SyncFilesystemsOf(paths);
+  return SyncParentDirectories(paths).status();
+}
+
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {

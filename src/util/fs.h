@@ -26,6 +26,16 @@ absl::Status MakeDirs(const std::string& path, int mode = 0755, const std::strin
 // renamed or created there survive a crash. Returns how many folders.
 absl::StatusOr<int> SyncParentDirectories(const std::vector<std::string>& paths);
 
+// Durability for many files at once. Below kSyncFilesystemAt paths, each
+// file is synced (SyncFileData: fdatasync) or each folder holding one
+// (SyncFolderEntries: fsync, once per folder); from it on, each file system
+// holding them is synced once (syncfs(2)), which writes what they share
+// (inode tables, folder blocks) once and in fewer, larger writes. An error
+// names the path or file system that could not be synced.
+inline constexpr size_t kSyncFilesystemAt = 8;
+absl::Status SyncFileData(const std::vector<std::string>& paths);
+absl::Status SyncFolderEntries(const std::vector<std::string>& paths);
+
 // Removes `relative` beneath the folder `root`: a file, or with
 // `recursive` a whole tree. No symbolic link is followed: each folder on
 // the way is opened from the one before with O_NOFOLLOW, so swapping one

@@ -26,6 +26,7 @@ struct SyncLog {
   std::map<std::string, int> running ABSL_GUARDED_BY(mu);
   std::map<std::string, int> most ABSL_GUARDED_BY(mu);
   bool hold ABSL_GUARDED_BY(mu) = false;
+  std::vector<size_t> batches ABSL_GUARDED_BY(mu);  // rows per SyncBatch call
 
   int Running(const std::string& name) {
     MutexLock lock(&mu);
@@ -55,6 +56,15 @@ struct SyncLog {
 class FakeSyncer : public Syncer {
  public:
   FakeSyncer(const SyncContext& ctx, SyncLog* log) : Syncer(ctx), log_(log) {}
+
+  absl::Status SyncBatch(const ReplicableSpec& spec,
+                         const std::vector<ClaimedItem>& items) override {
+    {
+      MutexLock lock(&log_->mu);
+      log_->batches.push_back(items.size());
+    }
+    return Syncer::SyncBatch(spec, items);
+  }
 
  protected:
   absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
@@ -181,6 +191,28 @@ TEST_F(SchedulerTest, ASmallTypeIsNotStarvedBehindALargeOne) {
   // Claims take turns between types: b's rows go in the first rounds, not
   // after the thousand rows of a.
   EXPECT_LT(last_b, 200u) << "b's last row was the " << last_b << "th sync";
+}
+
+// A backlog of small blobs is fetched in large requests: a worker takes its
+// share of the queue's rows of one replicable though the claims of several
+// interleave there, and more rows are kept claimed while syncs are fast.
+TEST_F(SchedulerTest, ABacklogIsFetchedInLargeBatchesOfOneReplicable) {
+  Seed("a", 600);
+  Seed("b", 600);
+  Start({.capacity = 2});
+  ASSERT_TRUE(test::WaitFor([&] { return Synced("a") == 600 && Synced("b") == 600; }, 120));
+  EXPECT_EQ(log_.Order().size(), 1200u) << "each row synced once";
+  MutexLock lock(&log_.mu);
+  size_t largest = 0, rows = 0;
+  for (size_t n : log_.batches) {
+    largest = std::max(largest, n);
+    rows += n;
+  }
+  // Most rows went in batches, some larger than the 16 rows that were the
+  // most before; none above what the primary accepts in one request.
+  EXPECT_GT(rows, 600u) << "rows synced in batches, of 1200";
+  EXPECT_GT(largest, 16u) << log_.batches.size() << " batches";
+  EXPECT_LE(largest, static_cast<size_t>(defaults::kMaxBatchItems));
 }
 
 TEST_F(SchedulerTest, AFailingRowWaitsForItsRetryTimeWhileTheOthersSync) {

@@ -5,7 +5,9 @@
 #include <atomic>
 #include <filesystem>
 #include <thread>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "support/test_support.h"
 
@@ -149,6 +151,35 @@ TEST(FsTest, ParentFoldersAreSyncedOncePerFolder) {
   auto missing = SyncParentDirectories({dir + "/nope/f"});
   EXPECT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find(dir + "/nope"), std::string::npos) << missing.status();
+  test::RemoveTree(dir);
+}
+
+// Few files are synced one by one, many by their file system at once;
+// either way what cannot be synced is named.
+TEST(FsTest, FilesAreSyncedOneByOneOrByTheirFileSystemAtOnce) {
+  std::string dir = test::MakeTempDir("fs");
+  std::vector<std::string> few, many;
+  for (int i = 0; i < 20; ++i) {
+    std::string folder = absl::StrCat(dir, "/d", i % 4);
+    ASSERT_TRUE(MakeDirs(folder).ok());
+    std::string path = absl::StrCat(folder, "/f", i);
+    ASSERT_TRUE(WriteFileAtomic(path, "x").ok());
+    (i < 3 ? few : many).push_back(path);
+  }
+  ASSERT_LT(few.size(), kSyncFilesystemAt);
+  ASSERT_GE(many.size(), kSyncFilesystemAt);
+  for (const auto* paths : {&few, &many}) {
+    EXPECT_TRUE(SyncFileData(*paths).ok());
+    EXPECT_TRUE(SyncFolderEntries(*paths).ok());
+  }
+  auto gone_file = SyncFileData({dir + "/d0/f0", dir + "/d0/nope"});
+  EXPECT_FALSE(gone_file.ok());
+  EXPECT_NE(gone_file.message().find(dir + "/d0/nope"), std::string::npos) << gone_file;
+  many.push_back(dir + "/nope/f");
+  for (auto s : {SyncFileData(many), SyncFolderEntries(many)}) {
+    EXPECT_FALSE(s.ok());
+    EXPECT_NE(s.message().find(dir + "/nope"), std::string::npos) << s;
+  }
   test::RemoveTree(dir);
 }
 

@@ -142,6 +142,13 @@ absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
       transport::MakeGeoAuthorization(ctx_.access_key, ctx_.secret_access_key,
                                       transport::BlobBatchRequestData(spec.name, ids), now);
   transport::BatchDownload got = downloader_.DownloadBatch(url, {"Authorization: " + auth}, parts);
+  // The files' data is durable before any is renamed into place, all at
+  // once; their folder entries, after the renames, all at once too.
+  std::vector<std::string> written;
+  for (const auto& part : parts) {
+    if (part.received && part.code == 200) written.push_back(part.dest);
+  }
+  absl::Status unsynced = SyncFileData(written);
 
   std::vector<ClaimedItem> unknown;  // no primary checksum at lookup
   for (size_t i = 0; i < asked.size(); ++i) {
@@ -175,6 +182,9 @@ absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
       s = absl::UnavailableError(
           absl::StrCat("fetch ", one, " from ", ctx_.site_name, ": ",
                        got.error.ok() ? "the batch response ended early" : got.error.message()));
+    } else if (part.code == 200 && !unsynced.ok()) {
+      unlink(part.dest.c_str());
+      s = Annotated(unsynced, absl::StrCat("fetch ", one));
     } else if (part.code != 200) {
       s = transport::StatusFromHttp(
           part.code,
@@ -207,7 +217,7 @@ absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
   }
   if (completions.empty()) return first;
   absl::Status recorded = Connect();
-  if (recorded.ok()) recorded = CompleteSyncBatch(*tracking_, spec, completions);
+  if (recorded.ok()) recorded = CompleteSyncBatch(*tracking_, spec, completions, SyncFolderEntries);
   if (!recorded.ok()) tracking_.reset();
   for (size_t k = 0; k < completions.size(); ++k) {
     const Completion& c = completions[k];
