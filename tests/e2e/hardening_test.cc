@@ -346,6 +346,18 @@ TEST_F(HardeningTest, AGitFetchCutMidPackArrivesWholeOnceHealed) {
   EXPECT_TRUE(RoutePrimary(topo_->Url("primary")));
 }
 
+// The upload's registry row, for messages.
+std::string RegistryRow(db::Connection& tracking, int64_t id) {
+  auto r = tracking.Exec(
+      "SELECT state, retry_count, retry_at - now(), last_sync_failure FROM georep.upload_registry "
+      "WHERE model_id = $1",
+      {absl::StrCat(id)});
+  if (!r.ok()) return std::string(r.status().message());
+  if (r->rows() == 0) return "no row";
+  return absl::StrCat("state ", r->Get(0, 0), ", retry_count ", r->Get(0, 1), ", due in ",
+                      r->Get(0, 2), ", failure: ", r->Get(0, 3));
+}
+
 // What failed against the primary's old URL is retried at once under its
 // new one, not after the item's backoff: the secondary reaches the primary
 // through a proxy that answers nothing (each connection is reset), an upload
@@ -373,7 +385,7 @@ TEST_F(HardeningTest, WhatFailedAtAnOldPrimaryUrlIsRetriedAtOnceAtTheNewOne) {
         return !retry_at.empty();
       },
       60))
-      << "the upload never failed at the cut proxy";
+      << "the upload never failed at the cut proxy: " << RegistryRow(*tracking, id);
   ASSERT_TRUE(RoutePrimary(topo_->Url("primary")));
   const auto moved = std::chrono::steady_clock::now();
   EXPECT_TRUE(test::WaitFor(

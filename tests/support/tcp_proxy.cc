@@ -63,6 +63,12 @@ void TcpProxy::AcceptLoop() {
     if (client < 0) continue;
     if (cut_) {
       ++refused_;
+      // Reset once the client has sent its first bytes (up to 1 s): a reset
+      // at once can reach the client before its connect() completes, which
+      // it then reports as "could not connect", a site not reached at all,
+      // not a connection that broke.
+      pollfd first{client, POLLIN, 0};
+      (void)poll(&first, 1, 1000);
       Reset(client);
       continue;
     }

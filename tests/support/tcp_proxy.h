@@ -1,7 +1,8 @@
 // A TCP proxy on loopback that a test controls, standing for the network
 // between two sites: it relays each connection to 127.0.0.1:target_port,
 // at most `bytes_per_second` each way if set; Cut() resets every
-// connection at once and refuses new ones until Heal().
+// connection at once and, until Heal(), resets each new one once the client
+// has sent something (a broken connection, not a site that cannot be reached).
 #pragma once
 
 #include <atomic>
