@@ -110,6 +110,7 @@ SecondaryEngine::SecondaryEngine(const SiteContext& site, const site::Site& self
       .repos_capacity = std::max(1, self.repos_max_capacity),
       .dead_worker_seconds = c.dead_worker_seconds,
       .sync_timeout_seconds = c.sync_timeout_seconds};
+  sched.sync.on_unverified = [bell = &verifier_bell_] { bell->Ring(); };
   if (site.metrics != nullptr) {
     sched.on_synced = [metrics = site.metrics](const ReplicableSpec& spec, double seconds) {
       metrics->Observe("georep_sync_duration_seconds", {{"replicable", spec.name}}, seconds);
@@ -140,7 +141,7 @@ SecondaryEngine::SecondaryEngine(const SiteContext& site, const site::Site& self
   });
   threads_.emplace_back([this, options = Verification(site, self), specs = site.specs] {
     framework::Verifier verifier(options, specs);
-    verifier.Run(stop_);
+    verifier.Run(stop_, &verifier_bell_);
   });
 }
 

@@ -60,6 +60,7 @@ class SecondaryEngine {
  private:
   SiteContext site_;
   StopSignal stop_;
+  Doorbell verifier_bell_{&stop_};  // rung by syncs that left a copy unverified
   std::unique_ptr<framework::Scheduler> scheduler_;
   std::vector<std::thread> threads_;
 };

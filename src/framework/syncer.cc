@@ -126,6 +126,10 @@ std::map<int64_t, std::string> Syncer::PrimaryChecksumsNow(const ReplicableSpec&
   return out;
 }
 
+void Syncer::Recorded(int verification) const {
+  if (verification == kVerificationDisabled && ctx_.on_unverified) ctx_.on_unverified();
+}
+
 absl::Status Syncer::Lookup(const ReplicableSpec& spec, const ClaimedItem& item, Target* target) {
   std::string what = absl::StrCat(spec.name, " ", item.model_id);
   std::optional<std::string> rel = item.path;

@@ -40,6 +40,10 @@ struct SyncContext {
   // claiming and probes the primary, and when it answers, retries what
   // failed at once (set by the Scheduler; null: not watched).
   std::shared_ptr<std::atomic<bool>> primary_unreachable;
+  // Called once a sync has recorded a copy that could not be verified for
+  // want of the primary's checksum (the daemon wakes its verifier, which
+  // settles it as soon as that checksum reaches the standby); may be empty.
+  std::function<void()> on_unverified;
 };
 
 class Syncer {
@@ -84,6 +88,9 @@ class Syncer {
   // verified at once rather than by a later verifier round.
   std::map<int64_t, std::string> PrimaryChecksumsNow(const ReplicableSpec& spec,
                                                      std::vector<ClaimedItem> items);
+  // After a recorded sync whose copy has `verification`: wakes the verifier
+  // when it is kVerificationDisabled (SyncContext::on_unverified).
+  void Recorded(int verification) const;
 
   const SyncContext& ctx_;
   std::unique_ptr<db::Connection> standby_;

@@ -24,15 +24,24 @@ absl::Status Verifier::Connect() {
   return absl::OkStatus();
 }
 
-void Verifier::Run(const StopSignal& stop) {
-  LoopOptions loop{"verifier", 1.0, [this] {
+void Verifier::Run(const StopSignal& stop, Doorbell* doorbell) {
+  LoopOptions loop{"verifier", 1.0,
+                   [this] {
                      standby_.reset();
                      tracking_.reset();
-                   }};
+                   },
+                   doorbell};
+  constexpr double kFirstLook = 0.005;
+  double look = 0;  // the next quick look's wait; 0: none due
   RunLoop(loop, stop, [&]() -> absl::StatusOr<double> {
+    bool woken = doorbell != nullptr && doorbell->TakeWoken();
     auto n = Round();
     if (!n.ok()) return n.status();
-    return *n == 0 ? opt_.idle_poll_seconds : 0.0;
+    if (*n > 0) return 0.0;
+    look = woken ? kFirstLook : look * 2;
+    if (unsettled_ && look > 0 && look < opt_.idle_poll_seconds) return look;
+    look = 0;
+    return opt_.idle_poll_seconds;
   });
 }
 
@@ -61,6 +70,7 @@ absl::StatusOr<int> Verifier::Round() {
   if (!fallbacks.ok()) return fallbacks.status();
   const bool after_fallback = fallbacks->rows() > 0;
   int done = 0;
+  unsettled_ = false;
   for (const auto& spec : specs_) {
     if (after_fallback || (reconcile && DescriptorOf(spec).mutable_in_place)) {
       auto queued = Reconcile(spec);
@@ -122,7 +132,10 @@ absl::StatusOr<int> Verifier::SettleDisabledRows(const ReplicableSpec& spec) {
   std::vector<int64_t> match, mismatch;
   for (const auto& [id, sum] : *rows) {
     auto it = primary->find(id);
-    if (it == primary->end()) continue;
+    if (it == primary->end()) {
+      unsettled_ = true;
+      continue;
+    }
     (it->second == sum ? match : mismatch).push_back(id);
   }
   if (auto s = SettleDisabled(*tracking_, spec, match, mismatch); !s.ok()) return s;

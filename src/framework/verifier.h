@@ -32,7 +32,11 @@ namespace georep::framework {
 class Verifier {
  public:
   Verifier(VerificationOptions options, std::vector<ReplicableSpec> specs);
-  void Run(const StopSignal& stop);
+  // Rounds until `stop`. A ring of `doorbell` (a sync that left a copy for
+  // want of the primary's checksum) starts a round at once and, while such
+  // copies stay unsettled, more after 5, 10, 20 … ms up to the idle wait,
+  // so the copy is verified soon after that checksum reaches the standby.
+  void Run(const StopSignal& stop, Doorbell* doorbell = nullptr);
   // One round over every replicable. Returns rows settled or checked.
   absl::StatusOr<int> Round();
 
@@ -53,6 +57,7 @@ class Verifier {
   std::unique_ptr<db::Connection> tracking_;
   double last_due_check_ = 0;
   double last_reconcile_ = 0;
+  bool unsettled_ = false;  // the last round left disabled rows unsettled
 };
 
 }  // namespace georep::framework

@@ -34,6 +34,13 @@ std::map<std::string, int64_t> LoopErrorCounts() {
 void RunLoop(const LoopOptions& options, const StopSignal& stop,
              const std::function<absl::StatusOr<double>()>& round) {
   std::string last_error;
+  auto wait_for = [&](double seconds) {
+    if (options.doorbell != nullptr) {
+      options.doorbell->WaitFor(seconds);
+    } else {
+      stop.WaitFor(seconds);
+    }
+  };
   while (!stop.stopped()) {
     absl::StatusOr<double> wait = round();
     if (!wait.ok()) {
@@ -42,12 +49,12 @@ void RunLoop(const LoopOptions& options, const StopSignal& stop,
       if (msg != last_error) log::Warn(options.name + " round failed", {{"error", msg}});
       last_error = msg;
       if (options.on_error) options.on_error();
-      stop.WaitFor(options.error_wait_seconds);
+      wait_for(options.error_wait_seconds);
       continue;
     }
     if (!last_error.empty()) log::Info(options.name + " recovered");
     last_error.clear();
-    if (*wait > 0) stop.WaitFor(*wait);
+    if (*wait > 0) wait_for(*wait);
   }
 }
 

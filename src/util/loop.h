@@ -18,6 +18,7 @@ struct LoopOptions {
   std::string name;                 // "log cursor": in log lines
   double error_wait_seconds = 1.0;  // after a failed round
   std::function<void()> on_error;   // e.g. drop the connections
+  Doorbell* doorbell = nullptr;     // when set, waits end early on its Ring()
 };
 
 // Runs `round` until `stop`. A round returns how long to wait before the

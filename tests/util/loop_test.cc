@@ -1,6 +1,7 @@
 #include "util/loop.h"
 
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "util/status_macros.h"
@@ -20,6 +21,50 @@ TEST(StopSignalTest, StopWakesAWaiterAtOnce) {
   EXPECT_TRUE(woke);
   EXPECT_TRUE(stop.stopped());
   EXPECT_TRUE(stop.WaitFor(3600)) << "a stopped signal does not wait";
+}
+
+TEST(DoorbellTest, ARingEndsOneWaitAndStopEndsEveryWait) {
+  StopSignal stop;
+  Doorbell bell(&stop);
+  EXPECT_FALSE(bell.WaitFor(0.001));
+  EXPECT_FALSE(bell.TakeWoken()) << "a wait that timed out was not woken";
+  // A ring before the wait is not lost: the wait returns at once.
+  bell.Ring();
+  EXPECT_FALSE(bell.WaitFor(3600));
+  EXPECT_TRUE(bell.TakeWoken());
+  EXPECT_FALSE(bell.TakeWoken()) << "taken once";
+  // A ring from another thread ends an hour's wait.
+  std::thread ringer([&] { bell.Ring(); });
+  EXPECT_FALSE(bell.WaitFor(3600));
+  ringer.join();
+  EXPECT_TRUE(bell.TakeWoken());
+  // Stop ends the bell's waits too, now and later.
+  bool stopped = false;
+  std::thread waiter([&] { stopped = bell.WaitFor(3600); });
+  stop.Stop();
+  waiter.join();
+  EXPECT_TRUE(stopped);
+  EXPECT_TRUE(bell.WaitFor(3600));
+  Doorbell late(&stop);
+  EXPECT_TRUE(late.WaitFor(3600)) << "a bell attached after Stop() does not wait";
+}
+
+TEST(LoopTest, ADoorbellCutsTheIdleWaitShort) {
+  StopSignal stop;
+  Doorbell bell(&stop);
+  int rounds = 0;
+  std::vector<std::thread> ringers;
+  LoopOptions options{"bell loop", 0.001, nullptr, &bell};
+  RunLoop(options, stop, [&]() -> absl::StatusOr<double> {
+    if (++rounds == 3) {
+      stop.Stop();
+      return 3600.0;
+    }
+    ringers.emplace_back([&bell] { bell.Ring(); });
+    return 3600.0;  // an idle wait the ring ends
+  });
+  for (auto& t : ringers) t.join();
+  EXPECT_EQ(rounds, 3);
 }
 
 TEST(LoopTest, ErrorsResetAndRetryUntilStopped) {

@@ -101,6 +101,7 @@ absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& it
     tracking_.reset();
     return done.status();
   }
+  if (*done) Recorded(result.verification_state);
   return absl::OkStatus();
 }
 
@@ -219,8 +220,11 @@ absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
   absl::Status recorded = Connect();
   if (recorded.ok()) recorded = CompleteSyncBatch(*tracking_, spec, completions, SyncFolderEntries);
   if (!recorded.ok()) tracking_.reset();
+  bool unverified = false;
   for (size_t k = 0; k < completions.size(); ++k) {
     const Completion& c = completions[k];
+    if (recorded.ok() && c.done && c.result->verification_state == kVerificationDisabled)
+      unverified = true;
     if (!recorded.ok() || !c.done) unlink(parts[completing[k]].dest.c_str());
     if (!recorded.ok()) {
       note(RecordFailure(spec, *c.item, recorded));
@@ -228,6 +232,7 @@ absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
       note(RecordFailure(spec, *c.item, c.status));
     }
   }
+  if (unverified) Recorded(kVerificationDisabled);
   return first;
 }
 

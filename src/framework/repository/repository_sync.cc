@@ -91,6 +91,7 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
       tracking_.reset();
       return done.status();
     }
+    if (*done) Recorded(verification);
     return absl::OkStatus();
   };
   // Nothing new: no git process at all.
