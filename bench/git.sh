@@ -41,6 +41,9 @@ TRACKING=$(topo "t['sites'][1]['tracking_db']")
 SCONF=$(topo "t['sites'][1]['config']")
 SROOT=$(topo "t['sites'][1]['repository_root']")
 PCONF=$(topo "t['sites'][0]['config']")
+# Where the baselines' git clones and fetches go: the primary, or
+# (bench/wan.sh) the delaying proxy in front of it that the secondary uses.
+BASE_URL=${GIT_BASE_URL:-$PRIMARY_URL}
 PROOT=$(topo "t['sites'][0]['repository_root']")
 
 # Git over HTTP needs an access token: one for every project, minted with the
@@ -76,7 +79,7 @@ best() { python3 -c "print(min($1, $2))"; }
 G=1e9; C=1e9
 for round in 1 2; do
   rm -rf "$WORK/mirror.git"
-  t2=$(now); git clone -q --mirror "$PRIMARY_URL/bench/big-$$.git" "$WORK/mirror.git"; t3=$(now)
+  t2=$(now); git clone -q --mirror "$BASE_URL/bench/big-$$.git" "$WORK/mirror.git"; t3=$(now)
   C=$(best "$C" "$t3 - $t2")
   rm -rf "$SROOT/bench/big-$$.git"
   "$GEOREP" resync project_repository "$ID" --config "$SCONF" >/dev/null
@@ -99,7 +102,7 @@ synced_count() {  # rows of the seeded projects synced (and, with $1, since then
 }
 until [[ $(synced_count) -ge $((PROJECTS * 3)) ]]; do sleep 0.2; done
 for ((i = 0; i < BASELINE; i++)); do
-  git clone -q --mirror "$PRIMARY_URL/$SEEDED/p$i.git" "$WORK/m$i.git" 2>/dev/null  # "empty repository"
+  git clone -q --mirror "$BASE_URL/$SEEDED/p$i.git" "$WORK/m$i.git" 2>/dev/null  # "empty repository"
 done
 SINCE=$(psql "$TRACKING" -Atc "select now()")
 t0=$(now)

@@ -9,7 +9,7 @@
 #
 # --quick: small sizes, for CI to prove every scenario still runs (never how
 # fast). --out: where the table goes (default bench/RESULTS.md). --only: a
-# comma-separated subset of small,latency,large,verify,engine,git,failover (the table
+# comma-separated subset of small,latency,large,verify,engine,git,failover,wan (the table
 # then holds only those rows; use it with --out). GEOREP=path runs another
 # build of the binary. Size flags given after --quick override it.
 #
@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
 OUT=bench/RESULTS.md
-ONLY=small,latency,large,verify,engine,git,failover
+ONLY=small,latency,large,verify,engine,git,failover,wan
 FAIL_N=10000; FAIL_PROJECTS=34
 SMALL_N=100000; SMALL_SIZE=4096; LARGE=$((1 << 30)); LAT_N=50; VERIFY_N=256; VERIFY_SIZE=8388608; ENGINE_N=1000000
 GIT_ARGS=(--commits 3000 --repos 10000 --changed 200 --baseline 50)
@@ -56,30 +56,9 @@ cleanup() {
   rm -rf "$DIR"
 }
 trap cleanup EXIT
-now() { date +%s.%N; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-topo() { python3 -c "import json; t=json.load(open('$DIR/demo/topology.json')); print($1)"; }
+. bench/lib.sh
 
-export GEOREP_VERIFICATION_INTERVAL_SECONDS=31536000  # no scrub during the run
-"$GEOREP" demo up --dir "$DIR/demo" --seed 0 >/dev/null
-PCONF=$DIR/demo/primary/georep.toml
-PRIMARY_URL=$(topo "t['sites'][0]['url']")
-PSTORE=$(topo "t['sites'][0]['storage_root']")
-MAINDB=$(topo "t['sites'][0]['main_db']")
-TRACKING=$(topo "t['sites'][1]['tracking_db']")
-KINDS=$(psql "$TRACKING" -Atc "select string_agg(replace(tablename, '_registry', ''), ' ') from pg_tables where schemaname = 'georep' and tablename like '%\_registry'")
-verified() {
-  psql "$TRACKING" -Atc "select coalesce(sum(n), 0) from ($(for k in $KINDS; do
-    echo "select count(*) as n from georep.${k}_registry where state = 2 and verification_state = 2 union all"; done) select 0) x"
-}
-# Polls every 20 ms over one kept connection, reading the maintained counts
-# (a new psql per poll counting every row took a sixth of the CPU).
-wait_verified() { bench/wait_verified.py "$TRACKING" "$1"; }
-stop_secondary() {  # until `demo up` starts it again
-  local pid; pid=$(topo "t['sites'][1]['pid']")
-  kill -TERM "$pid"
-  while [[ -e /proc/$pid && $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]; do sleep 0.05; done
-}
+demo_up
 ROWS=()
 row() { ROWS+=("$1"); printf '%s\n' "$1"; }
 
@@ -94,20 +73,7 @@ before=$(verified)
 stop_secondary
 "$GEOREP" sample seed --count "$SMALL_N" --size "$SMALL_SIZE" --config "$PCONF" >/dev/null
 t0=$(now); "$GEOREP" demo up --dir "$DIR/demo" --seed 0 >/dev/null; wait_verified $((before + SMALL_N)); t1=$(now)
-mkdir -p "$DIR/rsync-dest"
-RSYNC_PORT=$(free_port)
-cat > "$DIR/rsyncd.conf" <<CONF
-port = $RSYNC_PORT
-address = 127.0.0.1
-use chroot = no
-uid = root
-gid = root
-[dest]
-path = $DIR/rsync-dest
-read only = no
-CONF
-rsync --daemon --no-detach --config="$DIR/rsyncd.conf" & RSYNC_PID=$!
-sleep 0.5
+start_rsync_daemon "$DIR/rsync-dest"
 t2=$(now); rsync -a --exclude .georep-tmp "$PSTORE/" "rsync://127.0.0.1:$RSYNC_PORT/dest/"; sync; t3=$(now)
 row "$(python3 -c "
 g=$t1-$t0; r=$t3-$t2; n=$SMALL_N
@@ -160,22 +126,7 @@ before=$(verified)
 "$GEOREP" sample seed --count 1 --size "$LARGE" --config "$PCONF" >/dev/null
 t0=$(now); wait_verified $((before + 1)); t1=$(now)
 LARGE_REL=$(psql "$MAINDB" -Atc "select file_path from sample.uploads order by id desc limit 1")
-NGINX_PORT=$(free_port)
-mkdir -p "$DIR/nginx/logs"
-cat > "$DIR/nginx/nginx.conf" <<CONF
-user root;
-worker_processes 1;
-pid $DIR/nginx/nginx.pid;
-error_log stderr;
-events { worker_connections 64; }
-http {
-  access_log off;
-  sendfile on;
-  server { listen 127.0.0.1:$NGINX_PORT; root $PSTORE; }
-}
-CONF
-nginx -e stderr -p "$DIR/nginx" -c "$DIR/nginx/nginx.conf" -g 'daemon off;' & NGINX_PID=$!
-sleep 0.5
+start_nginx "$PSTORE"
 t2=$(now); curl -s -o "$DIR/curl.out" "http://127.0.0.1:$NGINX_PORT/$LARGE_REL"; sync "$DIR/curl.out"; t3=$(now)
 [[ $(stat -c %s "$DIR/curl.out") == "$LARGE" ]] || { echo "bench: curl baseline fetched the wrong size" >&2; exit 1; }
 row "$(python3 -c "
@@ -234,7 +185,15 @@ while IFS= read -r line; do
 done < "$DIR/git-rows"
 }
 
-for s in small latency large verify engine git failover; do
+scenario_wan() {
+# -- the same transfers over a 50 ms link (bench/wan.sh, its own demo) -------
+bench/wan.sh $([[ $QUICK == 1 ]] && echo --quick) > "$DIR/wan-rows"
+while IFS= read -r line; do
+  [[ $line == "| "*" link, "* ]] && row "$line"
+done < "$DIR/wan-rows"
+}
+
+for s in small latency large verify engine git failover wan; do
   if want "$s"; then
     t_start=$(now); "scenario_$s"
     python3 -c "print(f'  (scenario $s took {$(now) - $t_start:.0f} s)')" >&2
