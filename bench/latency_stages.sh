@@ -4,12 +4,12 @@
 #   bench/latency_stages.sh [COUNT [SIZE]]     (defaults: 50 uploads of 1024 B)
 #
 # Starts a demo (primary, streaming standby, secondary), warms it up with 20
-# uploads, uploads COUNT blobs
-# of SIZE bytes 20 ms apart, waits until all are verified on the secondary
-# and prints the p50 / p90 / p99 of each stage, read from the rows' own
-# timestamps: the upload's transaction (its event has the same time), the
-# primary's checksum, the registry row's creation (the log cursor), its
-# claim, its sync and its verification. GEOREP=path runs another build.
+# uploads, uploads COUNT blobs of SIZE bytes 20 ms apart, waits until all are
+# verified on the secondary and prints the p50 / p90 / p99 of each stage,
+# read from the rows' own timestamps: the upload's transaction (its event
+# has the same time), the primary's checksum, the registry row's creation
+# (the log cursor), its claim, its sync and its verification.
+# GEOREP=path runs another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-50}
@@ -18,36 +18,14 @@ GEOREP=${GEOREP:-$PWD/build/georep}
 DIR=$(mktemp -d /tmp/georep-stages-XXXXXX)
 chmod 755 "$DIR"
 trap '"$GEOREP" demo down --dir "$DIR/demo" --purge >/dev/null 2>&1 || true; rm -rf "$DIR"' EXIT
-topo() { python3 -c "import json; t=json.load(open('$DIR/demo/topology.json')); print($1)"; }
+. bench/lib.sh
 
-GEOREP_VERIFICATION_INTERVAL_SECONDS=31536000 "$GEOREP" demo up --dir "$DIR/demo" --seed 0 >/dev/null
-PRIMARY_URL=$(topo "t['sites'][0]['url']")
-MAINDB=$(topo "t['sites'][0]['main_db']")
-TRACKING=$(topo "t['sites'][1]['tracking_db']")
+demo_up
+warm_up
 head -c "$SIZE" /dev/urandom >"$DIR/blob"
-# Warm-up: a daemon in service has its connections open. The first syncs
-# of a new one open them (each worker its standby, tracking and HTTP
-# connections), which is start-up cost, not latency.
-for ((i = 0; i < 20; i++)); do
-  curl -s --data-binary @"$DIR/blob" -o /dev/null "$PRIMARY_URL/api/v1/sample/upload"
-done
-until [[ $(psql "$TRACKING" -Atc "select count(*) from georep.upload_registry
-             where verification_state = 2") -ge 20 ]]; do sleep 0.05; done
-pids=()
-for ((i = 0; i < N; i++)); do
-  curl -s --data-binary @"$DIR/blob" -o "$DIR/up-$i" "$PRIMARY_URL/api/v1/sample/upload" &
-  pids+=($!)
-  sleep 0.02
-done
-wait "${pids[@]}"
-ids=$(python3 -c "
-import json, sys
-print(','.join(str(json.load(open(f))['id']) for f in sys.argv[1:]))" "$DIR"/up-*)
-# Until every upload is verified (the latency bench's own wait).
-while [[ $(psql "$TRACKING" -Atc "select count(*) from georep.upload_registry
-            where model_id in ($ids) and verification_state = 2") -lt $N ]]; do
-  sleep 0.05
-done
+before=$(verified)
+ids=$(paced_uploads "$DIR/blob" "$N" stages)
+wait_verified $((before + N))
 epoch() { echo "coalesce(extract(epoch from $1), 'NaN')"; }
 psql "$MAINDB" -AtF' ' -c "select u.id, $(epoch u.created_at), $(epoch s.verified_at)
   from sample.uploads u left join georep.upload_states s on s.model_id = u.id

@@ -77,3 +77,27 @@ CONF
   nginx -e stderr -p "$home" -c "$home/nginx.conf" -g 'daemon off;' & NGINX_PID=$!
   wait_port "$NGINX_PORT"
 }
+# Uploads file $1 to the primary $2 times, one started every 20 ms (about 50
+# a second), each in the background so that a slow response does not slow
+# the pace; prints the new uploads' ids, comma-separated. $3 names the batch.
+paced_uploads() {
+  local pids=() i
+  for ((i = 0; i < $2; i++)); do
+    curl -s --data-binary @"$1" -o "$DIR/up-$3-$i" "$PRIMARY_URL/api/v1/sample/upload" &
+    pids+=($!)
+    sleep 0.02
+  done
+  wait "${pids[@]}"
+  python3 -c "
+import json, sys
+print(','.join(str(json.load(open(f))['id']) for f in sys.argv[1:]))" "$DIR"/up-"$3"-*
+}
+# A daemon in service has its connections open; the first syncs of a new
+# one open them (each worker its standby, tracking and HTTP connections),
+# which is start-up cost, not latency: 20 uploads, waited for.
+warm_up() {
+  local before; before=$(verified)
+  head -c 1024 /dev/urandom > "$DIR/warm"
+  paced_uploads "$DIR/warm" 20 warm >/dev/null
+  wait_verified $((before + 20))
+}
