@@ -82,29 +82,11 @@ print(f'| many small blobs: {n} x $SMALL_SIZE B, until verified | {n/g:,.0f} ite
 
 scenario_latency() {
 # -- latency: commit on primary -> verified copy on secondary ---------------
-# A daemon in service has its connections open; the first syncs of a new
-# one open them (start-up cost, not latency): 20 uploads first, waited for.
-head -c 1024 /dev/urandom > "$DIR/warm"
-before=$(verified)
-for ((i = 0; i < 20; i++)); do
-  curl -s --data-binary @"$DIR/warm" -o /dev/null "$PRIMARY_URL/api/v1/sample/upload"
-done
-wait_verified $((before + 20))
+warm_up
 for size in 1024 65536 1048576; do
   head -c "$size" /dev/urandom > "$DIR/blob-$size"
   before=$(verified)
-  # One upload started every 20 ms (about 50 per second), each in the
-  # background so that a slow response does not slow the pace.
-  pids=()
-  for ((i = 0; i < LAT_N; i++)); do
-    curl -s --data-binary @"$DIR/blob-$size" -o "$DIR/up-$size-$i" "$PRIMARY_URL/api/v1/sample/upload" &
-    pids+=($!)
-    sleep 0.02
-  done
-  wait "${pids[@]}"
-  idlist=$(python3 -c "
-import json, sys
-print(','.join(str(json.load(open(f))['id']) for f in sys.argv[1:]))" "$DIR"/up-"$size"-*)
+  idlist=$(paced_uploads "$DIR/blob-$size" "$LAT_N" "$size")
   wait_verified $((before + LAT_N))
   psql "$MAINDB" -Atc "select id, extract(epoch from created_at) from sample.uploads where id in ($idlist)" > "$DIR/created"
   psql "$TRACKING" -Atc "select model_id, extract(epoch from verified_at) from georep.upload_registry where model_id in ($idlist)" > "$DIR/verified"
