@@ -96,18 +96,16 @@ TYPES="project_repository project_wiki_repository design_management_repository"
 PROJECTS=$(((REPOS + 2) / 3))
 SEEDED=$("$GEOREP" sample seed --count 0 --projects "$PROJECTS" --config "$PCONF" | sed -n 's/.* projects \(seed-[0-9a-f]*\)\/p0.*/\1/p')
 [[ -n $SEEDED ]] || { echo "bench/git.sh: seeding projects failed" >&2; exit 1; }
-synced_count() {  # rows of the seeded projects synced (and, with $1, since then)
-  psql "$TRACKING" -Atc "select sum(n) from ($(for t in $TYPES; do
-    echo "select count(*) n from georep.${t}_registry where state = 2 and verification_state = 2 and local_path like '%/$SEEDED/%' ${1:+and last_synced_at > '$1'} union all"; done) select 0) x"
-}
-until [[ $(synced_count) -ge $((PROJECTS * 3)) ]]; do sleep 0.2; done
+bench/wait_verified.py "$TRACKING" $((PROJECTS * 3)) 0.2 --types "${TYPES// /,}" \
+  --path-like "%/$SEEDED/%"
 for ((i = 0; i < BASELINE; i++)); do
   git clone -q --mirror "$BASE_URL/$SEEDED/p$i.git" "$WORK/m$i.git" 2>/dev/null  # "empty repository"
 done
 SINCE=$(psql "$TRACKING" -Atc "select now()")
 t0=$(now)
 for t in $TYPES; do "$GEOREP" resync "$t" --all --config "$SCONF" >/dev/null; done
-until [[ $(synced_count "$SINCE") -ge $((PROJECTS * 3)) ]]; do sleep 0.05; done
+bench/wait_verified.py "$TRACKING" $((PROJECTS * 3)) --types "${TYPES// /,}" --since "$SINCE" \
+  --path-like "%/$SEEDED/%"
 t1=$(now)
 t2=$(now)
 for ((i = 0; i < BASELINE; i++)); do git -C "$WORK/m$i.git" fetch -q --prune origin; done

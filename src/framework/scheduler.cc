@@ -279,10 +279,11 @@ void Scheduler::Work(int pool) {
       mu_.Await(absl::Condition(&ready));
       if (stop_) return;  // queued rows stay started; the next daemon reclaims them
       spec_index = queue.front().spec;
-      // Under load a blob worker takes its share of the queue's rows of the
-      // replicable at its front, fetched in one request; alone, one row.
+      // Under load a worker takes its share of the queue's rows of the
+      // replicable at its front (StrategyDescriptor::takes_many); alone, one
+      // row.
       size_t take = 1;
-      if (DescriptorOf(specs_[spec_index]).fetches_many) {
+      if (DescriptorOf(specs_[spec_index]).takes_many) {
         take = std::clamp<size_t>(queue.size() / Capacity(pool), 1, std::max(1, opt_.batch_max));
       }
       // Rows of the same replicable from anywhere in the queue: claims of

@@ -34,9 +34,10 @@ struct StrategyDescriptor {
   // (recorded and published as an update), not tampering, and every copy's
   // checksum is compared with the primary's every repository interval.
   bool mutable_in_place = false;
-  // A worker takes its share of a busy queue and fetches it in one request
-  // (else one item at a time).
-  bool fetches_many = false;
+  // A worker takes its share of a busy queue (else one item at a time) and
+  // hands it to Syncer::SyncBatch: blobs fetch it in one request,
+  // repositories record every unchanged copy of it in one transaction.
+  bool takes_many = false;
   // Served to secondaries by GET /geo/retrieve (and /geo/retrieve-batch).
   bool served_by_retrieve = false;
   // A sync moves the copy when the model row's path changes (else the

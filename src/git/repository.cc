@@ -20,7 +20,17 @@ std::atomic<int64_t> g_processes{0};
 
 void InitLibgit2() {
   static std::once_flag once;
-  std::call_once(once, [] { git_libgit2_init(); });
+  std::call_once(once, [] {
+    git_libgit2_init();
+    // Only the repository's own files count: a refs digest must not depend
+    // on this machine's ~/.gitconfig or /etc/gitconfig (both sites compute
+    // it), and not looking for them saves a dozen file-system calls per
+    // repository opened.
+    for (int level : {GIT_CONFIG_LEVEL_PROGRAMDATA, GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG,
+                      GIT_CONFIG_LEVEL_GLOBAL}) {
+      git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, level, "");
+    }
+  });
 }
 
 std::string LastError() {

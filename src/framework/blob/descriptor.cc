@@ -13,7 +13,7 @@ const StrategyDescriptor& BlobStrategy() {
       .path_suffix = "",
       .under_repository_root = false,
       .mutable_in_place = false,
-      .fetches_many = true,
+      .takes_many = true,
       .served_by_retrieve = true,
       .sync_moves_copy = false,
       .local_checksum = [](const std::string& path) { return Sha256File(path); },

@@ -14,7 +14,7 @@ const StrategyDescriptor& RepositoryStrategy() {
       .path_suffix = ".git",
       .under_repository_root = true,
       .mutable_in_place = true,
-      .fetches_many = false,
+      .takes_many = true,
       .served_by_retrieve = false,
       .sync_moves_copy = true,
       .local_checksum = [](const std::string& path) { return git::RefsChecksum(path); },

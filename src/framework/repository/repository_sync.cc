@@ -52,6 +52,43 @@ std::string GitScope(const std::string& relative_path) {
                                                : relative_path;
 }
 
+absl::Status RepositorySyncer::SyncBatch(const ReplicableSpec& spec,
+                                         const std::vector<ClaimedItem>& items) {
+  if (auto s = Connect(); !s.ok()) return s;
+  std::vector<const ClaimedItem*> others;
+  std::vector<SyncResult> results;
+  std::vector<const ClaimedItem*> unchanged;
+  results.reserve(items.size());
+  for (const auto& item : items) {
+    Target target;
+    // Only a copy where the registry says it is: a moved one goes the long way.
+    bool candidate = item.looked_up && Lookup(spec, item, &target).ok() &&
+                     target.primary_checksum && item.local_path == target.local;
+    auto sum = candidate ? git::RefsChecksum(target.local) : absl::NotFoundError("");
+    if (!sum.ok() || *sum != *target.primary_checksum) {
+      others.push_back(&item);
+      continue;
+    }
+    results.push_back(SyncResult{target.local, 0, *sum, kVerificationSucceeded, false});
+    unchanged.push_back(&item);
+  }
+  absl::Status first = absl::OkStatus();
+  if (!unchanged.empty()) {
+    static const std::function<absl::Status()> kNothingToInstall = [] { return absl::OkStatus(); };
+    std::vector<Completion> batch;
+    for (size_t i = 0; i < unchanged.size(); ++i) {
+      batch.push_back({unchanged[i], &results[i], &kNothingToInstall});
+    }
+    // Not recorded: the rows stay started and are reclaimed later.
+    first = CompleteSyncBatch(*tracking_, spec, batch);
+    if (!first.ok()) tracking_.reset();
+  }
+  for (const ClaimedItem* item : others) {
+    if (auto s = Sync(spec, *item); !s.ok() && first.ok()) first = s;
+  }
+  return first;
+}
+
 absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
                                      const Target& target) {
   std::string what = absl::StrCat(spec.name, " ", item.model_id);

@@ -2,7 +2,8 @@
 // what Git on a secondary needs to know about its copies.
 //
 // Sync: a copy whose refs digest already equals the primary's is marked
-// synced without starting `git` at all. Otherwise the first sync is a
+// synced without starting `git` at all; in a batch (a worker's share of a
+// busy queue), every such copy is recorded in one transaction. Otherwise the first sync is a
 // `git clone --mirror` into <repository_root>/@geo-temporary, renamed into
 // place in the transaction that marks the row synced; later syncs are a
 // `git fetch --prune` of every ref. A copy that cannot be read, or that has
@@ -28,6 +29,11 @@ inline constexpr int kRetriesBeforeRedownload = 3;
 class RepositorySyncer : public Syncer {
  public:
   explicit RepositorySyncer(const SyncContext& ctx) : Syncer(ctx) {}
+
+  // The copies already equal to the primary's (their refs digest, read
+  // here, is its recorded one) completed together; the others one by one.
+  absl::Status SyncBatch(const ReplicableSpec& spec,
+                         const std::vector<ClaimedItem>& items) override;
 
  protected:
   absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
