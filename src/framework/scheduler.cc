@@ -17,6 +17,7 @@ using Clock = std::chrono::steady_clock;
 Scheduler::Scheduler(SchedulerOptions options, std::vector<ReplicableSpec> specs)
     : opt_(std::move(options)), specs_(std::move(specs)) {
   if (!opt_.sync.completions) opt_.sync.completions = std::make_shared<CompletionGroup>();
+  opt_.sync.stopping = [this] { return stopped(); };
   if (!opt_.sync.primary_unreachable) {
     opt_.sync.primary_unreachable = std::make_shared<std::atomic<bool>>(false);
   }

@@ -44,6 +44,10 @@ struct SyncContext {
   // want of the primary's checksum (the daemon wakes its verifier, which
   // settles it as soon as that checksum reaches the standby); may be empty.
   std::function<void()> on_unverified;
+  // True once the daemon is stopping (set by the Scheduler): a batch synced
+  // item by item stops early, and its remaining rows stay started for the
+  // next daemon to reclaim; may be empty.
+  std::function<bool()> stopping;
 };
 
 class Syncer {

@@ -84,6 +84,7 @@ absl::Status RepositorySyncer::SyncBatch(const ReplicableSpec& spec,
     if (!first.ok()) tracking_.reset();
   }
   for (const ClaimedItem* item : others) {
+    if (ctx_.stopping && ctx_.stopping()) break;
     if (auto s = Sync(spec, *item); !s.ok() && first.ok()) first = s;
   }
   return first;
