@@ -9,7 +9,7 @@
 #
 # --quick: small sizes, for CI to prove every scenario still runs (never how
 # fast). --out: where the table goes (default bench/RESULTS.md). --only: a
-# comma-separated subset of small,latency,large,verify,engine,git,failover,wan (the table
+# comma-separated subset of small,latency,large,verify,engine,git,failover,wan,scale (the table
 # then holds only those rows; use it with --out). GEOREP=path runs another
 # build of the binary. Size flags given after --quick override it.
 #
@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
 OUT=bench/RESULTS.md
-ONLY=small,latency,large,verify,engine,git,failover,wan
+ONLY=small,latency,large,verify,engine,git,failover,wan,scale
 FAIL_N=10000; FAIL_PROJECTS=34
 SMALL_N=100000; SMALL_SIZE=4096; LARGE=$((1 << 30)); LAT_N=50; VERIFY_N=256; VERIFY_SIZE=8388608; ENGINE_N=1000000
 GIT_ARGS=(--commits 3000 --repos 10000 --changed 200 --baseline 50)
@@ -78,6 +78,8 @@ t2=$(now); rsync -a --exclude .georep-tmp "$PSTORE/" "rsync://127.0.0.1:$RSYNC_P
 row "$(python3 -c "
 g=$t1-$t0; r=$t3-$t2; n=$SMALL_N
 print(f'| many small blobs: {n} x $SMALL_SIZE B, until verified | {n/g:,.0f} items/s ({g:.1f} s) | rsync daemon: {n/r:,.0f} items/s ({r:.1f} s) | {r/g:.2f} |')")"
+# The same clock is a catch-up after an outage (goal: 100,000 in 15 s).
+row "$(python3 -c "print(f'| catch-up after an outage: {$SMALL_N:,} blobs created while the secondary was stopped, restart to all verified | {$t1 - $t0:.1f} s | — | — |')")"
 }
 
 scenario_latency() {
@@ -175,7 +177,15 @@ while IFS= read -r line; do
 done < "$DIR/wan-rows"
 }
 
-for s in small latency large verify engine git failover wan; do
+scenario_scale() {
+# -- a million items (bench/scale.sh, its own demo) ---------------------------
+bench/scale.sh $([[ $QUICK == 1 ]] && echo --quick) > "$DIR/scale-rows"
+while IFS= read -r line; do
+  [[ $line == "| scale, "* ]] && row "$line"
+done < "$DIR/scale-rows"
+}
+
+for s in small latency large verify engine git failover wan scale; do
   if want "$s"; then
     t_start=$(now); "scenario_$s"
     python3 -c "print(f'  (scenario $s took {$(now) - $t_start:.0f} s)')" >&2

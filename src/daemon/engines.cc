@@ -29,7 +29,8 @@ framework::VerificationOptions Verification(const SiteContext& site, const site:
       .interval_seconds = self.reverify_interval_seconds.value_or(c.verification_interval_seconds),
       .repository_interval_seconds = c.repository_interval_seconds,
       .dead_worker_seconds = c.dead_worker_seconds,
-      .capacity = std::max(1, self.verification_max_capacity)};
+      .capacity = std::max(1, self.verification_max_capacity),
+      .scrub_rate = c.scrub_rate};
 }
 
 // The settings of a site's row an engine is built with.

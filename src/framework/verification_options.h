@@ -29,6 +29,10 @@ struct VerificationOptions {
   int batch = 500;
   // Copies read at once (geo_nodes.verification_max_capacity).
   int capacity = 1;
+  // Copies per second the scrub re-reads when they are due on the interval
+  // (secondary; 0: as fast as it can). Operator-asked reverifications are
+  // not paced.
+  double scrub_rate = 0;
   double idle_poll_seconds = 0.25;     // bounds how soon a new item is checksummed / verified
   const Clock* clock = SystemClock();  // what "this often" is measured by
 };

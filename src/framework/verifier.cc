@@ -1,5 +1,7 @@
 #include "framework/verifier.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "framework/backoff.h"
 #include "framework/primary_states.h"
@@ -41,6 +43,9 @@ void Verifier::Run(const StopSignal& stop, Doorbell* doorbell) {
     look = woken ? kFirstLook : look * 2;
     if (unsettled_ && look > 0 && look < opt_.idle_poll_seconds) return look;
     look = 0;
+    // A paced scrub with more due copies goes on when its pace allows.
+    const double paced = scrub_next_at_ - opt_.clock->Monotonic();
+    if (!due_backlog_.empty() && paced < opt_.idle_poll_seconds) return std::max(0.0, paced);
     return opt_.idle_poll_seconds;
   });
 }
@@ -58,9 +63,15 @@ absl::StatusOr<int> Verifier::Round() {
     auto c = it->second.find(state);
     return c != it->second.end() && c->second > 0;
   };
-  // Copies due for re-verification are looked for a few times per interval.
+  // Copies due for re-verification are looked for a few times per interval,
+  // and in every round while the last look at a type claimed a full batch
+  // (a backlog of due copies is read back to back, not a batch per look).
   bool due = opt_.clock->Monotonic() - last_due_check_ >= std::min(5.0, opt_.interval_seconds / 4);
   if (due) last_due_check_ = opt_.clock->Monotonic();
+  // A paced scrub (scrub_rate) reads no due copies before its next turn.
+  const bool paced_out = opt_.scrub_rate > 0 && opt_.clock->Monotonic() < scrub_next_at_;
+  std::set<std::string> due_backlog = due_backlog_;
+  if (!paced_out) due_backlog_.clear();
   bool reconcile = opt_.clock->Monotonic() - last_reconcile_ >= opt_.repository_interval_seconds;
   // The log cursor fell back past pruned events (events/log_cursor.h): the
   // updates it missed are found by comparing every copy, of every type.
@@ -82,7 +93,8 @@ absl::StatusOr<int> Verifier::Round() {
       done += *settled;
     }
     auto scrubbed = Scrub(spec, has(spec, kVerificationPending), has(spec, kVerificationStarted),
-                          due && has(spec, kVerificationSucceeded));
+                          !paced_out && (due || due_backlog.contains(spec.name)) &&
+                              has(spec, kVerificationSucceeded));
     if (!scrubbed.ok()) return scrubbed.status();
     done += *scrubbed;
   }
@@ -154,10 +166,20 @@ absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec, bool pending, bo
   std::vector<VerificationClaim> claimed;
   for (VerificationPick pick : {VerificationPick::kAsked, VerificationPick::kDue}) {
     if (pick == VerificationPick::kAsked ? !(pending || started) : !due) continue;
-    auto c = ClaimVerifications(*tracking_, spec, opt_.worker_id, opt_.batch, pick,
-                                opt_.interval_seconds);
+    // A paced scrub claims a tenth of a second's worth at a time.
+    const bool paced = pick == VerificationPick::kDue && opt_.scrub_rate > 0;
+    const int limit =
+        paced ? std::clamp(static_cast<int>(opt_.scrub_rate / 10), 1, opt_.batch) : opt_.batch;
+    auto c =
+        ClaimVerifications(*tracking_, spec, opt_.worker_id, limit, pick, opt_.interval_seconds);
     if (!c.ok()) return c.status();
     claimed = std::move(*c);
+    if (pick == VerificationPick::kDue && static_cast<int>(claimed.size()) >= limit)
+      due_backlog_.insert(spec.name);
+    if (paced && !claimed.empty()) {
+      scrub_next_at_ = std::max(scrub_next_at_, opt_.clock->Monotonic()) +
+                       static_cast<double>(claimed.size()) / opt_.scrub_rate;
+    }
     if (!claimed.empty()) break;
   }
   if (claimed.empty()) return 0;

@@ -7,7 +7,8 @@
 // no second read (the sync records it); with no primary checksum yet the row
 // is `disabled` until one arrives. Each round the verifier:
 //   - settles disabled rows whose primary checksum arrived;
-//   - scrubs: re-reads copies asked for (reverify) or due on the interval;
+//   - scrubs: re-reads copies asked for (reverify) or due on the interval
+//     (a backlog of due copies back to back, or at scrub_rate copies/s);
 //     a mismatch or a missing file fails verification and sync, so the
 //     scheduler fetches the copy again (at once, then with backoff);
 //   - every repository_interval_seconds, for strategies whose items change
@@ -19,6 +20,8 @@
 
 #include <atomic>
 #include <memory>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -56,6 +59,10 @@ class Verifier {
   std::unique_ptr<db::Connection> standby_;
   std::unique_ptr<db::Connection> tracking_;
   double last_due_check_ = 0;
+  // Types whose last look for due copies claimed a full batch.
+  std::set<std::string> due_backlog_;
+  // With scrub_rate: when the scrub may next claim due copies (monotonic).
+  double scrub_next_at_ = 0;
   double last_reconcile_ = 0;
   bool unsettled_ = false;  // the last round left disabled rows unsettled
 };

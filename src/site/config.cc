@@ -73,6 +73,9 @@ SettingDef Seconds(absl::string_view key, absl::string_view help, double Config:
           [member](const Config& c) -> std::optional<Value> { return Value(c.*member); }};
 }
 
+// A real number in [lo, hi] that is not a duration.
+constexpr auto& Number = Seconds;
+
 SettingDef Int(absl::string_view key, absl::string_view help, int Config::*member, int lo, int hi) {
   return {key, Type::kInt, help,
           [=](Config& c, const Value& v) -> absl::Status {
@@ -249,6 +252,11 @@ const std::vector<SettingDef>& Settings() {
       Seconds("verification.interval_seconds",
               "re-checksum every file this often, on both sides (1 to 31536000; default 7 days)",
               &Config::verification_interval_seconds, 1, 31536000),
+      Number("verification.scrub_rate",
+             "secondary: copies per second its scrub re-reads once they are due on the "
+             "interval, so that a scrub of many copies leaves the CPU and disk to sync "
+             "(0 to 1000000; default 0: as fast as it can; reverify requests are not paced)",
+             &Config::scrub_rate, 0, 1000000),
       Seconds("verification.repository_interval_seconds",
               "re-read every repository's refs on the primary (a change without an event is "
               "published) and compare every copy's digest with the primary's on a secondary, "

@@ -51,6 +51,7 @@ struct Config {
   double sync_timeout_seconds = defaults::kSyncTimeoutSeconds;
   double dead_worker_seconds = defaults::kDeadWorkerSeconds;
   double verification_interval_seconds = defaults::kVerificationIntervalSeconds;
+  double scrub_rate = 0;  // copies/s re-read when due; 0: no limit
   double repository_interval_seconds = defaults::kRepositoryIntervalSeconds;
 
   // Primary: event-log pruning (events/prune.h).
