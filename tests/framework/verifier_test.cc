@@ -15,7 +15,6 @@
 #include "support/two_db.h"
 #include "util/clock.h"
 #include "util/fs.h"
-#include "util/sha256.h"
 #include "util/stop_signal.h"
 
 namespace georep::framework {
