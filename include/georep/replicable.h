@@ -45,6 +45,14 @@ struct ReplicableSpec {
   // the model row, e.g. "attachments/{owner_id}/{id}.bin" or "{path}.wiki.git".
   std::string path_template;
   std::string origin;  // "built-in" or the config file that declared it
+  // Selective sync (georep/selective_sync.h), both optional: SQL expressions
+  // over the model row, whose columns are written {column} as in path
+  // templates, giving the full path of the namespace the item belongs to
+  // (text, e.g. "group/subgroup") and the shard (repository storage name)
+  // it lives on. NULL, or no expression, puts the item in every selection.
+  //   namespace_sql = "(SELECT n.path FROM sample.namespaces n WHERE n.id = {namespace_id})"
+  std::string namespace_sql;
+  std::string shard_sql;
 };
 
 // Strategy bases. A C++ replicable derives one and adds constants.
@@ -70,15 +78,19 @@ concept ReplicableType = requires {
   { T::kStrategy } -> std::convertible_to<Strategy>;
 };
 
+// Optional constants: kNamespaceSql and kShardSql (ReplicableSpec).
 template <ReplicableType T>
 ReplicableSpec SpecOf() {
-  return ReplicableSpec{std::string(T::kName),
-                        std::string(T::kTitle),
-                        T::kStrategy,
-                        std::string(T::kModelTable),
-                        std::string(T::kIdColumn),
-                        std::string(T::kPathTemplate),
-                        "built-in"};
+  ReplicableSpec spec{std::string(T::kName),
+                      std::string(T::kTitle),
+                      T::kStrategy,
+                      std::string(T::kModelTable),
+                      std::string(T::kIdColumn),
+                      std::string(T::kPathTemplate),
+                      "built-in"};
+  if constexpr (requires { T::kNamespaceSql; }) spec.namespace_sql = std::string(T::kNamespaceSql);
+  if constexpr (requires { T::kShardSql; }) spec.shard_sql = std::string(T::kShardSql);
+  return spec;
 }
 
 }  // namespace georep

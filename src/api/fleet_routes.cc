@@ -1,5 +1,7 @@
 #include "api/fleet_routes.h"
 
+#include <algorithm>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "framework/registry_store.h"
@@ -40,6 +42,10 @@ nlohmann::json SiteObject(const SiteContext& ctx, const site::Site& s,
       {"reverify_interval_seconds", s.reverify_interval_seconds
                                         ? nlohmann::json(*s.reverify_interval_seconds)
                                         : nlohmann::json()},
+      {"selective_sync_type", SelectiveSyncKindName(s.selective_sync.kind)},
+      {"selective_sync_namespaces", s.selective_sync.namespaces},
+      {"selective_sync_shards", s.selective_sync.shards},
+      {"disabled_replicables", s.disabled_replicables},
       {"current", s.name == current},
       {"status", nullptr},
       {"report_age_seconds", nullptr},
@@ -149,12 +155,55 @@ absl::StatusOr<site::SiteChanges> ParseChanges(const std::string& body) {
         return absl::InvalidArgumentError(
             "reverify_interval_seconds: expected seconds, or null for the configuration's");
       }
+    } else if (key == "selective_sync_type") {
+      if (!value.is_string()) {
+        return absl::InvalidArgumentError(
+            "selective_sync_type: expected \"none\", \"namespaces\" or \"shards\"");
+      }
+      auto kind = site::ParseSelectiveSyncKind(value.get<std::string>());
+      if (!kind.ok()) return kind.status();
+      if (!c.selective_sync) c.selective_sync.emplace();
+      c.selective_sync->kind = *kind;
+    } else if (key == "disabled_replicables") {
+      if (!value.is_array()) {
+        return absl::InvalidArgumentError(absl::StrCat(key, ": expected an array of names"));
+      }
+      std::vector<std::string> names;
+      for (const auto& v : value) {
+        if (!v.is_string()) {
+          return absl::InvalidArgumentError(absl::StrCat(key, ": expected an array of names"));
+        }
+        names.push_back(v.get<std::string>());
+      }
+      c.disabled_replicables = std::move(names);
+    } else if (key == "selective_sync_namespaces" || key == "selective_sync_shards") {
+      if (!value.is_array()) {
+        return absl::InvalidArgumentError(absl::StrCat(key, ": expected an array of strings"));
+      }
+      std::vector<std::string> names;
+      for (const auto& v : value) {
+        if (!v.is_string()) {
+          return absl::InvalidArgumentError(absl::StrCat(key, ": expected an array of strings"));
+        }
+        names.push_back(v.get<std::string>());
+      }
+      if (!c.selective_sync) c.selective_sync.emplace();
+      (key == "selective_sync_namespaces" ? c.selective_sync->namespaces
+                                          : c.selective_sync->shards) = std::move(names);
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown field \"", key,
                        "\" (fields: enabled, files_max_capacity, repos_max_capacity, "
-                       "verification_max_capacity, reverify_interval_seconds)"));
+                       "verification_max_capacity, reverify_interval_seconds, "
+                       "selective_sync_type, selective_sync_namespaces, selective_sync_shards, "
+                       "disabled_replicables)"));
     }
+  }
+  // The three selective-sync fields replace the selection together; a list
+  // without its type is a mistake, not a request for "none".
+  if (c.selective_sync && !j.contains("selective_sync_type")) {
+    return absl::InvalidArgumentError(
+        "selective_sync_namespaces and selective_sync_shards need selective_sync_type");
   }
   return c;
 }
@@ -164,6 +213,18 @@ HttpResponse Put(const SiteContext& ctx, const HttpRequest& req, const std::stri
   if (auto refused = RequirePrimary(ctx)) return *refused;
   auto changes = ParseChanges(req.body);
   if (!changes.ok()) return HttpResponse::FromStatus(changes.status());
+  if (changes->disabled_replicables) {
+    for (const auto& n : *changes->disabled_replicables) {
+      bool known = std::any_of(ctx.specs.begin(), ctx.specs.end(),
+                               [&](const ReplicableSpec& s) { return s.name == n; });
+      if (!known) {
+        return HttpResponse::Error(400, "BAD_REQUEST",
+                                   absl::StrCat("disabled_replicables: no replicable \"", n,
+                                                "\" (GET /api/v1/status "
+                                                "lists them)"));
+      }
+    }
+  }
   db::Connection* c = MainDb(ctx);
   if (c == nullptr) return NoMainDb();
   auto updated = site::UpdateSite(*c, name, *changes);

@@ -29,7 +29,21 @@ bool Match(const std::vector<std::string>& pattern, const std::vector<std::strin
 
 void Router::Add(std::string method, std::string pattern, RouteHandler handler,
                  uint64_t body_limit) {
-  routes_.push_back({std::move(method), Split(pattern), std::move(handler), body_limit});
+  routes_.push_back(
+      {std::move(method), Split(pattern), std::move(handler), body_limit, default_scope_});
+}
+
+bool Router::ForPrimary(const HttpRequest& head) const {
+  std::vector<std::string> path = Split(head.path);
+  bool known = false;
+  for (const Route& r : routes_) {
+    PathParams params;
+    if (!Match(r.segments, path, &params)) continue;
+    known = true;
+    if (r.scope == RouteScope::kApplication && head.method != "GET" && head.method != "HEAD")
+      return true;
+  }
+  return !known;
 }
 
 const Router::Route* Router::Find(const HttpRequest& request, PathParams* params,

@@ -24,10 +24,22 @@ constexpr uint64_t kUploadBodyLimit = uint64_t{1} << 30;
 // (HttpRequest::spooled), never in memory.
 constexpr uint64_t kSpoolAbove = uint64_t{16} << 20;
 
+// Whose a route is. Georep's own routes (status, sites, registry, Geo) are
+// answered by the site asked. The application's (the sample forge's) are
+// served locally on a secondary when they read, and sent to the primary when
+// they write (api/primary_proxy.h).
+enum class RouteScope { kGeorep, kApplication };
+
 class Router {
  public:
+  // `scope`: the router's default (SetDefaultScope) unless given.
   void Add(std::string method, std::string pattern, RouteHandler handler,
            uint64_t body_limit = kDefaultBodyLimit);
+  // The scope of the routes added from now on.
+  void SetDefaultScope(RouteScope scope) { default_scope_ = scope; }
+  // On a secondary, whether `head` is the primary's to answer: a write
+  // (not GET or HEAD) to an application route, or a path no route knows.
+  bool ForPrimary(const HttpRequest& head) const;
   HttpResponse Handle(const HttpRequest& request) const;
   // On the header alone: the matching route's body limit, or the 404/405
   // Handle would answer, refused before any body is read.
@@ -39,12 +51,14 @@ class Router {
     std::vector<std::string> segments;
     RouteHandler handler;
     uint64_t body_limit;
+    RouteScope scope;
   };
   // The route `request` names, or null with *path_known saying whether
   // another method would match.
   const Route* Find(const HttpRequest& request, PathParams* params, bool* path_known) const;
   static HttpResponse NoRoute(const HttpRequest& request, bool path_known);
   std::vector<Route> routes_;
+  RouteScope default_scope_ = RouteScope::kGeorep;
 };
 
 }  // namespace georep::api

@@ -1,5 +1,6 @@
 #include "api/site_routes.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/strings/numbers.h"
@@ -252,16 +253,22 @@ std::string StatusJson(const SiteContext& ctx) {
     db["standbys"] = standbys;
   }
   nlohmann::json replicables = nlohmann::json::array();
-  if (ctx.registry_counts) {
-    auto counts = ctx.registry_counts(self.primary);
-    for (const auto& spec : ctx.specs) {
-      nlohmann::json r = {{"name", spec.name}, {"title", spec.title}};
-      if (counts.ok()) r.update(ReplicableCounts(self.primary, *counts, spec.name));
-      replicables.push_back(r);
+  // A type this site does not replicate says so and is not counted.
+  const std::vector<std::string> disabled =
+      site::DisabledReplicables(ctx.config, self.disabled_replicables);
+  auto is_disabled = [&](const std::string& name) {
+    return std::find(disabled.begin(), disabled.end(), name) != disabled.end();
+  };
+  absl::StatusOr<framework::Counts> counts = absl::UnavailableError("no counts");
+  if (ctx.registry_counts) counts = ctx.registry_counts(self.primary);
+  for (const auto& spec : ctx.specs) {
+    nlohmann::json r = {{"name", spec.name}, {"title", spec.title}};
+    if (is_disabled(spec.name)) {
+      r["disabled"] = true;
+    } else if (counts.ok()) {
+      r.update(ReplicableCounts(self.primary, *counts, spec.name));
     }
-  } else {
-    for (const auto& spec : ctx.specs)
-      replicables.push_back({{"name", spec.name}, {"title", spec.title}});
+    replicables.push_back(r);
   }
   nlohmann::json j = {
       {"site", self.name},
@@ -275,6 +282,10 @@ std::string StatusJson(const SiteContext& ctx) {
       {"sampled_at", snap.sampled_at},
       {"database", db}};
   if (!self.primary) {
+    // What this secondary holds: its counts are of that, not of everything.
+    j["selective_sync"] = {{"type", SelectiveSyncKindName(self.selective_sync.kind)},
+                           {"namespaces", self.selective_sync.namespaces},
+                           {"shards", self.selective_sync.shards}};
     j["cursor"] = nullptr;
     if (ctx.event_backlog) {
       auto b = ctx.event_backlog();

@@ -1,5 +1,6 @@
 // The answer to a write that the site's write gate refused
-// (site::LiveRole::BeginWrite): 403 READ_ONLY on a secondary, 503
+// (site::LiveRole::BeginWrite): 403 READ_ONLY on a secondary (one that
+// knows no primary: otherwise the write was sent there), 503
 // MAINTENANCE while the primary is in maintenance mode, with the gate's
 // message (which names the primary, or the maintenance reason).
 #pragma once

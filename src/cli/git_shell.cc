@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -19,6 +20,7 @@
 #include "transport/http_client.h"
 #include "util/clock.h"
 #include "util/fs.h"
+#include "util/random.h"
 #include "util/subprocess.h"
 
 namespace georep::cli {
@@ -163,6 +165,67 @@ int ProxyPush(const site::Config& config, const std::string& primary_url,
   return WriteAll(1, result->body) ? 0 : 1;
 }
 
+// Runs git upload-pack on the caller's stdio in the folder `fd` (opened
+// beneath the root, through no link); its exit code.
+int UploadPackIn(int fd, const std::string& repo) {
+  pid_t pid = fork();
+  if (pid < 0) return Refuse(absl::StrCat("fork: ", strerror(errno)));
+  if (pid == 0) {
+    if (fchdir(fd) != 0) _exit(126);
+    execlp("git", "git", "upload-pack", "--strict", ".", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fd);
+  git::CountGitProcess();
+  int code = WaitChild(pid);
+  if (code == 126) return Refuse(absl::StrCat("enter ", repo, ": cannot"));
+  return code;
+}
+
+// A fetch over SSH of a repository whose copy here is behind the primary's
+// (or absent): the primary's refs and objects are fetched now into a
+// scratch mirror (borrowing the local copy's objects when there is one, so
+// only what is missing travels), served from there, and removed. So a user
+// never gets older data from a secondary than from the primary. Returns
+// nullopt when the primary cannot be reached (the caller decides).
+std::optional<int> FetchThroughPrimary(const site::Config& signer, const std::string& primary_url,
+                                       const std::string& repo, const std::string& local) {
+  const std::string scratch_root = framework::RepositoryTempDir(signer.repository_root);
+  if (!MakeDirs(scratch_root, 0755).ok()) return std::nullopt;
+  const std::string name = absl::StrCat("ssh-", getpid(), "-", RandomHex(6), ".git");
+  const std::string scratch = scratch_root + "/" + name;
+  std::string auth =
+      transport::MakeGeoAuthorization(signer.access_key, signer.secret_access_key,
+                                      transport::RepositoryRequestData(framework::GitScope(repo)),
+                                      static_cast<int64_t>(WallSeconds()));
+  RunOptions options{.extra_env = git::GitConfigEnv({{"http.extraHeader", "Authorization: " + auth},
+                                                     {"credential.interactive", "false"}})};
+  options.extra_env.push_back("GIT_TERMINAL_PROMPT=0");
+  if (std::string ca = transport::TrustedCaFile(); !ca.empty())
+    options.extra_env.push_back("GIT_SSL_CAINFO=" + ca);
+  std::vector<std::string> args = {"clone", "--mirror", "--quiet"};
+  if (!local.empty()) {
+    args.push_back("--reference-if-able");
+    args.push_back(local);
+  }
+  args.push_back(absl::StrCat(primary_url, "/geo/git/", repo));
+  args.push_back(scratch);
+  auto cloned = git::RunGit(args, options);
+  std::error_code ec;
+  if (!cloned.ok() || cloned->exit_code != 0) {
+    std::filesystem::remove_all(scratch, ec);
+    std::fprintf(
+        stderr, "georep: the primary could not be asked for %s: %s\n", repo.c_str(),
+        cloned.ok() ? cloned->output.c_str() : std::string(cloned.status().message()).c_str());
+    return std::nullopt;
+  }
+  auto folder = OpenFolderBeneath(scratch_root, name);
+  int code = folder.ok() ? UploadPackIn(*folder, repo)
+                         : Refuse(absl::StrCat("open ", scratch, ": ", folder.status().message()));
+  std::filesystem::remove_all(scratch, ec);
+  return code;
+}
+
 }  // namespace
 
 int GitShell(const site::Config& config, const std::string& ssh_original_command) {
@@ -211,16 +274,34 @@ int GitShell(const site::Config& config, const std::string& ssh_original_command
       auto c = framework::CopyIsCurrent(**main, **tracking, *repo.spec, repo.id);
       current = c.ok() && *c;
     }
-    if (access(dir->c_str(), F_OK) != 0) {
-      return Refuse(absl::StrCat(cmd->repo,
-                                 " is not on this secondary yet; clone it from the "
-                                 "primary: ",
-                                 url, "/", cmd->repo));
-    }
+    const bool here = access(dir->c_str(), F_OK) == 0;
     if (!current) {
+      // Behind, absent, or outside this site's selective sync: the primary's.
+      std::string internal = primary->InternalUrl();
+      while (!internal.empty() && internal.back() == '/') internal.pop_back();
+      site::Config signer = config;
+      if (auto s = site::FillKeysFromRow(**main, config.site_name, &signer.access_key,
+                                         &signer.secret_access_key);
+          !s.ok()) {
+        return Refuse(s.message());
+      }
+      main->reset();
+      if (!signer.access_key.empty() && !signer.secret_access_key.empty()) {
+        std::fprintf(
+            stderr, "georep: this secondary's copy of %s is %s; serving the primary's (%s)\n",
+            cmd->repo.c_str(), here ? "behind the primary" : "not here", primary->name.c_str());
+        if (auto code = FetchThroughPrimary(signer, internal, cmd->repo, here ? *dir : ""))
+          return *code;
+      }
+      if (!here) {
+        return Refuse(absl::StrCat(cmd->repo,
+                                   " is not on this secondary and the primary cannot be "
+                                   "reached; clone it from the primary: ",
+                                   url, "/", cmd->repo));
+      }
       std::fprintf(stderr,
-                   "georep: this secondary's copy of %s is not yet up to date with the primary "
-                   "(%s/%s)\n",
+                   "georep: the primary cannot be reached: this secondary's copy of %s may be "
+                   "behind the primary's (%s/%s)\n",
                    cmd->repo.c_str(), url.c_str(), cmd->repo.c_str());
     }
   }

@@ -92,13 +92,18 @@ absl::StatusOr<LossReport> ComputeLoss(const std::string& site_name, db::Connect
   auto events = framework::UnappliedEvents(standby, tracking);
   if (!events.ok()) return events.status();
   r.events = *events;
+  // What this site holds: its selective sync, from its own row.
+  auto self = site::FindSite(standby, site_name);
+  if (!self.ok()) return self.status();
+  r.selective_sync = self->selective_sync;
   for (const auto& spec : specs) {
-    auto loss = framework::UnverifiedItems(standby, tracking, spec);
+    auto loss = framework::UnverifiedItems(standby, tracking, spec, r.selective_sync);
     if (!loss.ok()) {
       return absl::Status(loss.status().code(),
                           absl::StrCat(spec.name, ": ", loss.status().message()));
     }
     r.missing_items += static_cast<int64_t>(loss->missing.size());
+    r.not_held_items += loss->not_held;
     r.replicables.push_back(std::move(*loss));
   }
   r.primary_position_known = r.database.value("primary_reachable", false);
@@ -114,7 +119,10 @@ nlohmann::json LossReport::Json() const {
     nlohmann::json items = nlohmann::json::array();
     for (const auto& m : loss.missing)
       items.push_back({{"id", m.id}, {"path", m.path}, {"reason", m.reason}});
-    list.push_back({{"name", loss.name}, {"items", loss.items}, {"missing", items}});
+    list.push_back({{"name", loss.name},
+                    {"items", loss.items},
+                    {"missing", items},
+                    {"not_held", loss.not_held}});
   }
   return {{"site", site},
           {"database", database},
@@ -127,6 +135,11 @@ nlohmann::json LossReport::Json() const {
             {"needs_pruned_events", events.needs_pruned_events}}},
           {"replicables", list},
           {"missing_items", missing_items},
+          {"selective_sync",
+           {{"type", SelectiveSyncKindName(selective_sync.kind)},
+            {"namespaces", selective_sync.namespaces},
+            {"shards", selective_sync.shards}}},
+          {"not_held_items", not_held_items},
           {"would_lose_data", would_lose_data}};
 }
 
@@ -180,6 +193,13 @@ void LossReport::Print(FILE* out) const {
   }
   std::fprintf(out, "total: %lld items not synced and verified, %lld events not applied\n",
                static_cast<long long>(missing_items), static_cast<long long>(events.not_applied));
+  if (not_held_items > 0) {
+    std::fprintf(out,
+                 "selective sync (%s): %lld items of the primary are outside this site's "
+                 "selection and not held here; as primary it would not have them\n",
+                 SelectiveSyncKindName(selective_sync.kind),
+                 static_cast<long long>(not_held_items));
+  }
   std::fputs(would_lose_data ? "verdict: promoting now would lose data (or cannot rule it out)\n"
                              : "verdict: nothing would be lost\n",
              out);

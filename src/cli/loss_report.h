@@ -24,6 +24,10 @@ struct LossReport {
   framework::EventBacklog events;
   std::vector<framework::ReplicableLoss> replicables;
   int64_t missing_items = 0;
+  // This site's selective sync; what lies outside it is not "missing" (the
+  // verdict is about what the site should hold) but counted apart.
+  SelectiveSync selective_sync;
+  int64_t not_held_items = 0;
   int64_t unreplayed_bytes = 0;  // when the primary's position is known
   bool primary_position_known = false;
   bool would_lose_data = true;

@@ -49,6 +49,16 @@ std::string RenderStatus(const std::string& status_json) {
                     "PAUSED    by an operator: no replay, sync or verification until "
                     "`georep replication resume`\n");
   }
+  if (j["role"] == "secondary" && j.contains("selective_sync") &&
+      j["selective_sync"].value("type", "none") != "none") {
+    const auto& sel = j["selective_sync"];
+    const bool by_ns = sel.value("type", "") == "namespaces";
+    std::string names;
+    for (const auto& n : sel.value(by_ns ? "namespaces" : "shards", nlohmann::json::array()))
+      absl::StrAppend(&names, names.empty() ? "" : ", ", n.is_string() ? n.get<std::string>() : "");
+    absl::StrAppend(&out, "holds     only the ", by_ns ? "namespaces " : "shards ", names,
+                    " (selective sync; counts below are of those)\n");
+  }
   if (j["role"] == "secondary") {
     absl::StrAppend(&out,
                     absl::StrFormat("database  %s, replay lag %.1f s, backlog %s\n"
@@ -68,7 +78,16 @@ std::string RenderStatus(const std::string& status_json) {
                           Bytes(s.value("retained_bytes", int64_t{0})), Str(s, "client", "")));
     }
   }
-  // One line per replicable that has anything to show.
+  // The types this site does not replicate, then one line per replicable
+  // that has anything to show.
+  if (j.contains("replicables")) {
+    std::string off;
+    for (const auto& r : j["replicables"]) {
+      if (r.value("disabled", false))
+        absl::StrAppend(&off, off.empty() ? "" : ", ", Str(r, "name"));
+    }
+    if (!off.empty()) absl::StrAppend(&out, "disabled  ", off, " (not replicated here)\n");
+  }
   if (j.contains("replicables")) {
     bool primary = j["role"] == "primary";
     bool header = false;

@@ -1,6 +1,9 @@
 #include "daemon/engines.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "db/connection.h"
 #include "events/log_cursor.h"
 #include "events/prune.h"
@@ -33,11 +36,31 @@ framework::VerificationOptions Verification(const SiteContext& site, const site:
       .scrub_rate = c.scrub_rate};
 }
 
-// The settings of a site's row an engine is built with.
-std::string EngineSettings(const site::Site& self) {
-  return absl::StrCat(self.files_max_capacity, "/", self.repos_max_capacity, "/",
-                      self.verification_max_capacity, "/",
-                      self.reverify_interval_seconds.value_or(0));
+// The replicables an engine of this site runs, and those it has disabled
+// (site::DisabledReplicables).
+struct SplitSpecs {
+  std::vector<ReplicableSpec> enabled, disabled;
+};
+SplitSpecs Split(const SiteContext& site, const site::Site& self) {
+  std::vector<std::string> off = site::DisabledReplicables(*site.config, self.disabled_replicables);
+  SplitSpecs out;
+  for (const auto& spec : site.specs) {
+    bool is_off = std::find(off.begin(), off.end(), spec.name) != off.end();
+    (is_off ? out.disabled : out.enabled).push_back(spec);
+  }
+  return out;
+}
+
+// The settings of a site's row (and its configuration's disabled types) an
+// engine is built with.
+std::string EngineSettings(const site::Config& config, const site::Site& self) {
+  // The selection too: a secondary engine is built with it (backfill, cursor).
+  const SelectiveSync& sel = self.selective_sync;
+  return absl::StrCat(
+      self.files_max_capacity, "/", self.repos_max_capacity, "/", self.verification_max_capacity,
+      "/", self.reverify_interval_seconds.value_or(0), "/", SelectiveSyncKindName(sel.kind), ":",
+      absl::StrJoin(sel.namespaces, ","), ":", absl::StrJoin(sel.shards, ","), "/",
+      absl::StrJoin(site::DisabledReplicables(config, self.disabled_replicables), ","));
 }
 
 std::string WithoutTrailingSlash(std::string url) {
@@ -48,10 +71,12 @@ std::string WithoutTrailingSlash(std::string url) {
 }  // namespace
 
 PrimaryEngine::PrimaryEngine(const SiteContext& site, const site::Site& self) {
-  threads_.emplace_back([this, options = Verification(site, self), specs = site.specs] {
-    framework::Checksummer checksummer(options, specs);
-    checksummer.Run(stop_);
-  });
+  // No checksums of a type this site does not replicate.
+  threads_.emplace_back(
+      [this, options = Verification(site, self), specs = Split(site, self).enabled] {
+        framework::Checksummer checksummer(options, specs);
+        checksummer.Run(stop_);
+      });
   const site::Config& c = *site.config;
   threads_.emplace_back(
       [this, options = events::PruneOptions{.main_conninfo = c.main_database,
@@ -72,14 +97,20 @@ SecondaryEngine::SecondaryEngine(const SiteContext& site, const site::Site& self
                                  const site::Site& primary)
     : site_(site) {
   const site::Config& c = *site.config;
+  // A disabled type gets no engine at all; the backfill removes its rows
+  // and copies.
+  SplitSpecs split = Split(site, self);
+  for (const auto& spec : split.disabled)
+    log::Info("replicable disabled on this site: not replicated", {{"replicable", spec.name}});
   framework::BackfillOptions backfill{.standby_conninfo = c.main_database,
                                       .tracking_conninfo = c.tracking_database,
                                       .holder = site.worker_id,
                                       .storage_root = c.storage_root,
                                       .repository_root = c.repository_root,
                                       .batch = c.backfill_batch,
-                                      .interval_seconds = c.backfill_interval_seconds};
-  threads_.emplace_back([this, backfill, specs = site.specs] {
+                                      .interval_seconds = c.backfill_interval_seconds,
+                                      .selective_sync = self.selective_sync};
+  threads_.emplace_back([this, backfill, specs = split.enabled, disabled = split.disabled] {
     // The first pass after the log cursor's first position: what is created
     // before that position is the backfill's, and found by this pass.
     std::unique_ptr<db::Connection> tracking;
@@ -93,7 +124,7 @@ SecondaryEngine::SecondaryEngine(const SiteContext& site, const site::Site& self
     }
     tracking.reset();
     if (stop_.stopped()) return;
-    framework::Backfill b(backfill, specs);
+    framework::Backfill b(backfill, specs, disabled);
     b.Run(stop_);
   });
 
@@ -123,7 +154,7 @@ SecondaryEngine::SecondaryEngine(const SiteContext& site, const site::Site& self
       }
     };
   }
-  scheduler_ = std::make_unique<framework::Scheduler>(sched, site.specs);
+  scheduler_ = std::make_unique<framework::Scheduler>(sched, split.enabled);
   scheduler_->Start();
 
   events::CursorOptions cursor{.standby_conninfo = c.main_database,
@@ -133,14 +164,15 @@ SecondaryEngine::SecondaryEngine(const SiteContext& site, const site::Site& self
                                .poll_seconds = c.cursor_poll_seconds,
                                .lease_seconds = c.cursor_lease_seconds,
                                .gap_timeout_seconds = c.gap_timeout_seconds,
-                               .repository_root = c.repository_root};
+                               .repository_root = c.repository_root,
+                               .selective_sync = self.selective_sync};
   // The log cursor wakes the scheduler when it has queued work.
   cursor.on_applied = [scheduler = scheduler_.get()] { scheduler->Wake(); };
-  threads_.emplace_back([this, cursor, specs = site.specs] {
+  threads_.emplace_back([this, cursor, specs = split.enabled] {
     events::LogCursor log_cursor(cursor, specs);
     log_cursor.Run(stop_);
   });
-  threads_.emplace_back([this, options = Verification(site, self), specs = site.specs] {
+  threads_.emplace_back([this, options = Verification(site, self), specs = split.enabled] {
     framework::Verifier verifier(options, specs);
     verifier.Run(stop_, &verifier_bell_);
   });
@@ -249,7 +281,7 @@ absl::StatusOr<double> SiteRunner::Round() {
 
   bool new_upstream = role.primary && (role.primary->id != pulling_from_ ||
                                        role.primary->InternalUrl() != pulling_url_);
-  std::string settings = EngineSettings(role.self);
+  std::string settings = EngineSettings(*site_.config, role.self);
   bool new_settings = settings != engine_settings_;
   if (new_settings && (primary_engine_ || secondary_engine_)) {
     log::Info("site settings changed: engine restarts with them",

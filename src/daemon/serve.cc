@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include "api/geo_routes.h"
 #include "api/git_routes.h"
 #include "api/http_server.h"
+#include "api/primary_proxy.h"
 #include "api/router.h"
 #include "api/site_routes.h"
 #include "daemon/engines.h"
@@ -92,6 +94,13 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
   }
   auto specs = framework::ResolveSpecs(config.replicables);
   if (!specs.ok()) return Fail(2, specs.status().message());
+  for (const auto& name : config.disabled_replicables) {
+    if (std::none_of(specs->begin(), specs->end(),
+                     [&](const ReplicableSpec& s) { return s.name == name; })) {
+      return Fail(2, "setting \"replication.disabled\" in " + config.path + ": no replicable \"" +
+                         name + "\"");
+    }
+  }
   if (auto s = MakeDirs(config.storage_root, 0755); !s.ok()) {
     return Fail(2, "setting \"storage.root\" in " + config.path + ": " + std::string(s.message()));
   }
@@ -186,7 +195,22 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
                            .metrics = &metrics,
                            .role = &role};
   api::AddGeoRoutes(router, geo);
-  if (hooks.add_routes) hooks.add_routes(router, &role);
+  if (hooks.add_routes) {
+    // The application's routes: on a secondary, its writes go to the primary.
+    router.SetDefaultScope(api::RouteScope::kApplication);
+    hooks.add_routes(router, &role);
+    router.SetDefaultScope(api::RouteScope::kGeorep);
+  }
+  // On a secondary, what it does not serve goes to the primary, when it
+  // knows one (api/primary_proxy.h): its internal URL, as of now.
+  auto primary_for = [&role, &router](const api::HttpRequest& r) -> std::optional<std::string> {
+    if (role.primary() || !router.ForPrimary(r)) return std::nullopt;
+    site::RoleState now = role.Get();
+    if (!now.primary || now.self.primary) return std::nullopt;
+    std::string url = now.primary->InternalUrl();
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    return url;
+  };
 
   // The engine of this site's role: its threads run until it is destroyed.
   char host[128] = {0};
@@ -229,7 +253,7 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
       // Routed on the header: an unknown route is refused before its body,
       // and each route reads at most its own body limit.
       .admit =
-          [&router, &geo_allowed](const api::HttpRequest& head) {
+          [&router, &geo_allowed, &primary_for](const api::HttpRequest& head) {
             // Only listed peers reach the Geo routes, when there is a list.
             if (!geo_allowed.empty() && absl::StartsWith(head.path, "/geo/") &&
                 !AddressInList(geo_allowed, head.remote_address)) {
@@ -240,14 +264,17 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
                                                      "(setting http.geo_allowed_addresses)")};
             }
             if (auto git = api::AdmitGit(head)) return std::move(*git);
+            // Relayed from where it was received: a large body on disk.
+            if (primary_for(head)) return api::Admission{api::kUploadBodyLimit, {}, true};
             return router.Admit(head);
           },
       .spool_dir = spool_dir,
       .tls_cert = config.tls_cert,
       .tls_key = config.tls_key};
   api::HttpServer server(
-      [&router, &git_ctx](const api::HttpRequest& r) {
+      [&router, &git_ctx, &primary_for, tls = !config.tls_cert.empty()](const api::HttpRequest& r) {
         if (auto git = api::HandleGit(git_ctx, r)) return std::move(*git);
+        if (auto primary = primary_for(r)) return api::RelayToPrimary(r, *primary, tls);
         return router.Handle(r);
       },
       std::move(http_options));

@@ -281,6 +281,21 @@ CREATE TABLE georep.event_log_pruned (
 );
 )sql";
 
+// Selective sync (include/georep/selective_sync.h): a secondary holds
+// everything (type NULL), or the items of some namespaces (full paths; a
+// group holds its subgroups) or of some shards. The namespace ids of the
+// first schema are replaced by paths, which any application can map to.
+// And the replicables a site does not replicate at all.
+constexpr absl::string_view kMainSelectiveSync = R"sql(
+ALTER TABLE georep.geo_nodes
+  DROP COLUMN selective_sync_namespace_ids,
+  ADD COLUMN disabled_replicables text[] NOT NULL DEFAULT '{}',
+  ADD COLUMN selective_sync_namespaces text[] NOT NULL DEFAULT '{}',
+  ADD COLUMN selective_sync_shards text[] NOT NULL DEFAULT '{}',
+  ADD CONSTRAINT geo_nodes_selective_sync_type
+    CHECK (selective_sync_type IS NULL OR selective_sync_type IN ('namespaces', 'shards'));
+)sql";
+
 // A log cursor that found events it needed pruned falls back (events/
 // log_cursor.h): how often, when last, and how many of those fallbacks the
 // verifier has answered by comparing every copy with the primary's checksums.
@@ -291,6 +306,12 @@ ALTER TABLE georep.event_cursor
   ADD COLUMN last_fallback_at timestamptz;
 )sql";
 
+// The selective-sync scope (framework::ScopeSql) a replicable's backfill
+// position was reached under: a different scope starts its pass over.
+constexpr absl::string_view kTrackingBackfillScope = R"sql(
+ALTER TABLE georep.backfill_state ADD COLUMN scope text NOT NULL DEFAULT 'true';
+)sql";
+
 const std::vector<Migration>& Migrations(DatabaseKind kind) {
   static const std::vector<Migration> main = {
       {1, "sites and event log", kMainV1},
@@ -299,7 +320,8 @@ const std::vector<Migration>& Migrations(DatabaseKind kind) {
       {4, "maintenance mode", kMainMaintenance},
       {5, "site status reports", kMainSiteReports},
       {6, "per-site reverify interval", kMainReverifyInterval},
-      {7, "event log pruning", kMainEventLogPruned}};
+      {7, "event log pruning", kMainEventLogPruned},
+      {8, "selective sync and disabled replicables per site", kMainSelectiveSync}};
   static const std::vector<Migration> tracking = {
       {1, "cursor, gaps and leases", kTrackingV1},
       {2, "workers and counts", kWorkersAndCounts},
@@ -308,7 +330,8 @@ const std::vector<Migration>& Migrations(DatabaseKind kind) {
       {5, "gap ranges", kTrackingGapRanges},
       {6, "replication pause", kTrackingPause},
       {7, "detached upstream", kTrackingDetachedUpstream},
-      {8, "cursor fallbacks", kTrackingCursorFallbacks}};
+      {8, "cursor fallbacks", kTrackingCursorFallbacks},
+      {9, "backfill scope", kTrackingBackfillScope}};
   return kind == DatabaseKind::kMain ? main : tracking;
 }
 

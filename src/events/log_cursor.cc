@@ -137,6 +137,19 @@ absl::StatusOr<int> LogCursor::Cycle() {
   return ApplyBatch();
 }
 
+absl::StatusOr<std::set<int64_t>> LogCursor::InScope(const ReplicableSpec& spec,
+                                                     const std::vector<int64_t>& ids) {
+  auto r = standby_->Exec(
+      framework::SpecSql(spec, absl::StrCat("SELECT m.$ID FROM $MODEL m WHERE m.$ID = "
+                                            "ANY($1::bigint[]) AND ",
+                                            framework::ScopeSql(spec, opt_.selective_sync, "m"))),
+      {db::BigintArray(ids)});
+  if (!r.ok()) return r.status();
+  std::set<int64_t> out;
+  for (int i = 0; i < r->rows(); ++i) out.insert(r->GetInt64(i, 0));
+  return out;
+}
+
 absl::StatusOr<int> LogCursor::ApplyBatch() {
   auto pos = tracking_->Exec("SELECT last_event_id FROM georep.event_cursor WHERE name = 'main'");
   if (!pos.ok()) return pos.status();
@@ -237,6 +250,31 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
     if (e->name == "updated" && !e->old_path.empty() &&
         !framework::DescriptorOf(spec->second).sync_moves_copy)
       stale_files.push_back({&spec->second, e->old_path});
+  }
+
+  // Selective sync: an item created outside the selection is skipped; one
+  // updated outside it moved out (or is about to be deleted) and goes.
+  for (auto& [name, items] : actions) {
+    const ReplicableSpec& spec = specs_.at(name);
+    if (!framework::Scoped(spec, opt_.selective_sync)) continue;
+    std::vector<int64_t> asked;
+    for (const auto& [id, a] : items) {
+      if (a.kind != "deleted") asked.push_back(id);
+    }
+    if (asked.empty()) continue;
+    auto in = InScope(spec, asked);
+    if (!in.ok()) return in.status();
+    for (auto it = items.begin(); it != items.end();) {
+      Action& a = it->second;
+      if (a.kind == "deleted" || in->contains(it->first)) {
+        ++it;
+      } else if (a.kind == "created") {
+        it = items.erase(it);
+      } else {
+        a = {"deleted", "", a.at_us};
+        ++it;
+      }
+    }
   }
 
   std::vector<std::pair<const ReplicableSpec*, std::string>> doomed_files;

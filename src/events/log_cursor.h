@@ -31,6 +31,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,7 @@
 #include "db/connection.h"
 #include "georep/defaults.h"
 #include "georep/replicable.h"
+#include "georep/selective_sync.h"
 #include "util/stop_signal.h"
 
 namespace georep::events {
@@ -53,6 +55,10 @@ struct CursorOptions {
   int batch_size = 1000;
   std::string repository_root;       // where deleted repositories are removed from
   std::function<void()> on_applied;  // after a batch that changed registries
+  // What this secondary holds: a created event for an item outside it is
+  // skipped, an updated one removes the row and its copy (the item moved
+  // out), a deleted one is always applied.
+  SelectiveSync selective_sync;
 };
 
 class LogCursor {
@@ -72,6 +78,10 @@ class LogCursor {
   absl::Status Connect();
   absl::StatusOr<bool> TakeLease();
   absl::StatusOr<int> ApplyBatch();
+  // Of `ids` (items with created or updated events), those in this site's
+  // selective sync, read from the standby.
+  absl::StatusOr<std::set<int64_t>> InScope(const ReplicableSpec& spec,
+                                            const std::vector<int64_t>& ids);
   // Whether Run may skip a cycle: the last one found nothing to do (no
   // event, no gap awaited), the lease is not due for renewal, and the
   // standby's newest event id is still at most the position then: one

@@ -29,8 +29,9 @@ std::vector<int64_t> Ids(const db::Result& r) {
 
 }  // namespace
 
-Backfill::Backfill(BackfillOptions options, std::vector<ReplicableSpec> specs)
-    : opt_(std::move(options)), specs_(std::move(specs)) {}
+Backfill::Backfill(BackfillOptions options, std::vector<ReplicableSpec> specs,
+                   std::vector<ReplicableSpec> disabled)
+    : opt_(std::move(options)), specs_(std::move(specs)), disabled_(std::move(disabled)) {}
 
 absl::Status Backfill::Connect() {
   if (auto s = db::EnsureOpen(standby_, opt_.standby_conninfo); !s.ok()) return s;
@@ -77,13 +78,18 @@ absl::StatusOr<BackfillStats> Backfill::Pass(double budget_seconds) {
   if (auto s = Connect(); !s.ok()) return s;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(budget_seconds);
   BackfillStats total;
-  std::vector<bool> done(specs_.size(), false);
-  size_t remaining = specs_.size();
+  // The replicables to walk, then the disabled ones to clear.
+  const size_t walked = specs_.size();
+  std::vector<const ReplicableSpec*> all;
+  for (const auto& s : specs_) all.push_back(&s);
+  for (const auto& s : disabled_) all.push_back(&s);
+  std::vector<bool> done(all.size(), false);
+  size_t remaining = all.size();
   while (remaining > 0 && std::chrono::steady_clock::now() < deadline) {
-    for (size_t i = 0; i < specs_.size(); ++i) {
+    for (size_t i = 0; i < all.size(); ++i) {
       if (done[i]) continue;
       bool at_end = false;
-      auto st = Step(specs_[i], &at_end);
+      auto st = i < walked ? Step(*all[i], &at_end) : Clear(*all[i], &at_end);
       if (!st.ok()) return st.status();
       total.created += st->created;
       total.removed += st->removed;
@@ -97,6 +103,23 @@ absl::StatusOr<BackfillStats> Backfill::Pass(double budget_seconds) {
   return total;
 }
 
+absl::StatusOr<BackfillStats> Backfill::Clear(const ReplicableSpec& spec, bool* at_end) {
+  BackfillStats stats;
+  auto rows = tracking_->Exec(SpecSql(spec, "SELECT model_id FROM $REG ORDER BY 1 LIMIT $1"),
+                              {absl::StrCat(opt_.batch)});
+  if (!rows.ok()) return rows.status();
+  std::vector<int64_t> ids = Ids(*rows);
+  *at_end = static_cast<int>(ids.size()) < opt_.batch;
+  if (ids.empty()) return stats;
+  auto removed = RemoveRows(*tracking_, spec, ids);
+  if (!removed.ok()) return removed.status();
+  stats.removed = removed->count;
+  for (const auto& path : removed->local_paths) {
+    RemoveLocalCopy(spec, RootOf(spec, opt_.storage_root, opt_.repository_root), path);
+  }
+  return stats;
+}
+
 absl::StatusOr<BackfillStats> Backfill::Step(const ReplicableSpec& spec, bool* at_end) {
   BackfillStats stats;
   auto exists = standby_->Exec("SELECT to_regclass($1) IS NOT NULL", {spec.model_table});
@@ -105,16 +128,20 @@ absl::StatusOr<BackfillStats> Backfill::Step(const ReplicableSpec& spec, bool* a
     *at_end = true;  // the application has no such table on this site
     return stats;
   }
+  // A new scope (the selection changed) starts the pass over: rows below
+  // the saved position were judged under the old one.
+  const std::string scope = ScopeSql(spec, opt_.selective_sync, "m");
   auto state = tracking_->Exec(
-      "INSERT INTO georep.backfill_state (replicable) VALUES ($1) ON CONFLICT (replicable) "
-      "DO UPDATE SET replicable = EXCLUDED.replicable RETURNING next_id",
-      {spec.name});
+      "INSERT INTO georep.backfill_state AS b (replicable, scope) VALUES ($1, $2) "
+      "ON CONFLICT (replicable) DO UPDATE SET scope = EXCLUDED.scope, "
+      "next_id = CASE WHEN b.scope = EXCLUDED.scope THEN b.next_id ELSE 0 END RETURNING next_id",
+      {spec.name, scope});
   if (!state.ok()) return state.status();
   int64_t lo = state->GetInt64(0, 0);
 
   auto model =
-      standby_->Exec(absl::StrCat("SELECT ", QuotedIdColumn(spec), " FROM ", QuotedTable(spec),
-                                  " WHERE ", QuotedIdColumn(spec), " >= $1 ORDER BY 1 LIMIT $2"),
+      standby_->Exec(SpecSql(spec, absl::StrCat("SELECT m.$ID FROM $MODEL m WHERE m.$ID >= $1 AND ",
+                                                scope, " ORDER BY 1 LIMIT $2")),
                      {absl::StrCat(lo), absl::StrCat(opt_.batch)});
   if (!model.ok()) return model.status();
   std::vector<int64_t> ids = Ids(*model);
@@ -128,10 +155,11 @@ absl::StatusOr<BackfillStats> Backfill::Step(const ReplicableSpec& spec, bool* a
   auto maybe = RowsNotIn(*tracking_, spec, lo, hi, ids);
   if (!maybe.ok()) return maybe.status();
   if (!maybe->empty()) {
-    auto still =
-        standby_->Exec(absl::StrCat("SELECT ", QuotedIdColumn(spec), " FROM ", QuotedTable(spec),
-                                    " WHERE ", QuotedIdColumn(spec), " = ANY($1::bigint[])"),
-                       {db::BigintArray(*maybe)});
+    auto still = standby_->Exec(
+        SpecSql(spec, absl::StrCat("SELECT m.$ID FROM $MODEL m WHERE m.$ID = ANY($1::bigint[]) "
+                                   "AND ",
+                                   scope)),
+        {db::BigintArray(*maybe)});
     if (!still.ok()) return still.status();
     std::vector<int64_t> alive_ids = Ids(*still);
     std::set<int64_t> alive(alive_ids.begin(), alive_ids.end());

@@ -72,7 +72,8 @@ absl::StatusOr<EventLogSpan> ReadEventLogSpan(db::Connection& main) {
 }
 
 absl::StatusOr<ReplicableLoss> UnverifiedItems(db::Connection& standby, db::Connection& tracking,
-                                               const ReplicableSpec& spec) {
+                                               const ReplicableSpec& spec,
+                                               const SelectiveSync& sel) {
   ReplicableLoss loss;
   loss.name = spec.name;
   auto exists = standby.Exec("SELECT to_regclass($1) IS NOT NULL", {spec.model_table});
@@ -82,8 +83,9 @@ absl::StatusOr<ReplicableLoss> UnverifiedItems(db::Connection& standby, db::Conn
   int64_t after = 0;
   while (true) {
     auto model = standby.Exec(
-        SpecSql(spec, absl::StrCat("SELECT m.$ID, coalesce(", PathSql(spec, "m"),
-                                   ", '') FROM $MODEL m WHERE m.$ID > $1 ORDER BY 1 LIMIT $2")),
+        SpecSql(spec, absl::StrCat("SELECT m.$ID, coalesce(", PathSql(spec, "m"), ", ''), ",
+                                   ScopeSql(spec, sel, "m"),
+                                   " FROM $MODEL m WHERE m.$ID > $1 ORDER BY 1 LIMIT $2")),
         {absl::StrCat(after), absl::StrCat(kChunk)});
     if (!model.ok()) return model.status();
     if (model->rows() == 0) break;
@@ -93,6 +95,10 @@ absl::StatusOr<ReplicableLoss> UnverifiedItems(db::Connection& standby, db::Conn
     if (!rows.ok()) return rows.status();
     for (int i = 0; i < model->rows(); ++i) {
       int64_t id = model->GetInt64(i, 0);
+      if (!model->GetBool(i, 2)) {
+        ++loss.not_held;
+        continue;
+      }
       ++loss.items;
       auto it = rows->find(id);
       std::string reason;

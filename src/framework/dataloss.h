@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "db/connection.h"
 #include "georep/replicable.h"
+#include "georep/selective_sync.h"
 
 namespace georep::framework {
 
@@ -58,10 +59,14 @@ struct MissingItem {
 };
 struct ReplicableLoss {
   std::string name;
-  int64_t items = 0;                 // model rows on the standby
+  int64_t items = 0;                 // model rows on the standby in this site's selection
   std::vector<MissingItem> missing;  // of those, not synced and verified here
+  int64_t not_held = 0;              // model rows outside the selection (selective sync)
 };
+// `sel`: this site's selective sync; items outside it are counted in
+// not_held, not listed.
 absl::StatusOr<ReplicableLoss> UnverifiedItems(db::Connection& standby, db::Connection& tracking,
-                                               const ReplicableSpec& spec);
+                                               const ReplicableSpec& spec,
+                                               const SelectiveSync& sel = {});
 
 }  // namespace georep::framework

@@ -113,6 +113,13 @@ absl::Status ValidateSpec(const ReplicableSpec& spec) {
     return bad(absl::StrCat("id column \"", spec.id_column, "\" is not a column name"));
   auto t = ParsePathTemplate(spec.path_template);
   if (!t.ok()) return bad(t.status().message());
+  for (auto [key, text] :
+       {std::pair<const char*, const std::string*>{"namespace_sql", &spec.namespace_sql},
+        {"shard_sql", &spec.shard_sql}}) {
+    if (text->empty()) continue;
+    if (auto r = RowSql(*text, "m"); !r.ok())
+      return bad(absl::StrCat(key, ": ", r.status().message()));
+  }
   absl::string_view suffix = DescriptorOf(spec).path_suffix;
   if (!absl::EndsWith(spec.path_template, suffix)) {
     return bad(absl::StrCat("a ", StrategyName(spec.strategy), "'s path template must end in \"",
@@ -180,6 +187,84 @@ std::string PathSql(const ReplicableSpec& spec, absl::string_view alias) {
     }
   }
   return out + ")";
+}
+
+absl::StatusOr<std::string> RowSql(absl::string_view text, absl::string_view alias) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" ", why));
+  };
+  if (absl::StrContains(text, ';')) return bad("must be one expression, without ';'");
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    char c = text[i];
+    if (c == '}') return bad("has a '}' without '{'");
+    if (c != '{') {
+      out += c;
+      ++i;
+      continue;
+    }
+    size_t close = text.find('}', i);
+    if (close == absl::string_view::npos) return bad("has an unclosed '{'");
+    absl::string_view column = text.substr(i + 1, close - i - 1);
+    if (!IsIdentifier(column)) return bad(absl::StrCat("{", column, "} is not a column name"));
+    absl::StrAppend(&out, alias, ".", db::QuoteIdent(column));
+    i = close + 1;
+  }
+  if (out.find_first_not_of(" \t\n") == std::string::npos) return bad("is empty");
+  return "(" + out + ")";
+}
+
+namespace {
+
+// ARRAY['a', 'b']::text[], each element quoted.
+std::string TextArrayLiteral(const std::vector<std::string>& values) {
+  std::string out = "ARRAY[";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ", ";
+    out += '\'';
+    for (char c : values[i]) {
+      if (c == '\'') out += '\'';
+      out += c;
+    }
+    out += '\'';
+  }
+  return out + "]::text[]";
+}
+
+}  // namespace
+
+bool Scoped(const ReplicableSpec& spec, const SelectiveSync& sel) {
+  switch (sel.kind) {
+    case SelectiveSync::Kind::kNone:
+      return false;
+    case SelectiveSync::Kind::kNamespaces:
+      return !spec.namespace_sql.empty();
+    case SelectiveSync::Kind::kShards:
+      return !spec.shard_sql.empty();
+  }
+  return false;
+}
+
+std::string ScopeSql(const ReplicableSpec& spec, const SelectiveSync& sel,
+                     absl::string_view alias) {
+  if (!Scoped(spec, sel)) return "true";
+  if (sel.kind == SelectiveSync::Kind::kNamespaces) {
+    // The item's namespace is a selected one or beneath one.
+    auto ns = RowSql(spec.namespace_sql, alias);
+    if (!ns.ok()) return "false";  // ValidateSpec refused it already
+    std::string arr = TextArrayLiteral(sel.namespaces);
+    return absl::StrCat("(SELECT scope_ns IS NULL OR scope_ns = ANY(", arr,
+                        ") OR EXISTS (SELECT 1 FROM unnest(", arr,
+                        ") AS scope_sel(p) WHERE starts_with(scope_ns, scope_sel.p || '/')) "
+                        "FROM (SELECT (",
+                        *ns, ")::text AS scope_ns) AS scope_row)");
+  }
+  auto shard = RowSql(spec.shard_sql, alias);
+  if (!shard.ok()) return "false";
+  return absl::StrCat("(SELECT scope_shard IS NULL OR scope_shard = ANY(",
+                      TextArrayLiteral(sel.shards), ") FROM (SELECT (", *shard,
+                      ")::text AS scope_shard) AS scope_row)");
 }
 
 absl::StatusOr<std::string> ConfinedPath(const std::string& root, absl::string_view relative) {

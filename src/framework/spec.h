@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "georep/replicable.h"
+#include "georep/selective_sync.h"
 
 namespace georep::framework {
 
@@ -37,6 +38,19 @@ absl::StatusOr<std::vector<ReplicableSpec>> ResolveSpecs(std::vector<ReplicableS
 // SQL text evaluating to the relative path of the row `alias` (e.g. "NEW",
 // "m"); NULL if a used column is NULL.
 std::string PathSql(const ReplicableSpec& spec, absl::string_view alias);
+// An SQL expression over the model row `alias` from a declaration's
+// namespace_sql or shard_sql: each {column} becomes alias."column".
+// InvalidArgument for a stray brace, a placeholder that is not a column name,
+// or a ';'.
+absl::StatusOr<std::string> RowSql(absl::string_view text, absl::string_view alias);
+// Whether selection `sel` leaves out some items of `spec`: it is active and
+// the replicable declares a mapping for its kind.
+bool Scoped(const ReplicableSpec& spec, const SelectiveSync& sel);
+// The SQL predicate over the model row `alias` that holds when the item is
+// in `sel` (georep/selective_sync.h): "true" when !Scoped(spec, sel). The
+// backfill, the log cursor, Git on a secondary and the data-loss report all
+// use it, so they agree on what a secondary holds.
+std::string ScopeSql(const ReplicableSpec& spec, const SelectiveSync& sel, absl::string_view alias);
 // `schema.table` quoted for SQL.
 std::string QuotedTable(const ReplicableSpec& spec);
 std::string QuotedIdColumn(const ReplicableSpec& spec);

@@ -2,11 +2,11 @@
 // Verified by the SHA-256 of their bytes.
 #pragma once
 
-#include "georep/replicable.h"
+#include "replicators/sample_scope.h"
 
 namespace georep::replicators {
 
-struct CiSecureFile : BlobType {
+struct CiSecureFile : ProjectBlob {
   static constexpr std::string_view kName = "ci_secure_file";
   static constexpr std::string_view kTitle = "CI secure file";
   static constexpr std::string_view kModelTable = "sample.ci_secure_files";

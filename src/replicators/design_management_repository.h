@@ -2,11 +2,11 @@
 // Verified by a digest of its refs (git/repository.h, RefsChecksum).
 #pragma once
 
-#include "georep/replicable.h"
+#include "replicators/sample_scope.h"
 
 namespace georep::replicators {
 
-struct DesignManagementRepository : RepositoryType {
+struct DesignManagementRepository : ProjectRepositoryType {
   static constexpr std::string_view kName = "design_management_repository";
   static constexpr std::string_view kTitle = "Design repository";
   static constexpr std::string_view kModelTable = "sample.projects";

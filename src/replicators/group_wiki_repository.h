@@ -11,6 +11,8 @@ struct GroupWikiRepository : RepositoryType {
   static constexpr std::string_view kTitle = "Group wiki repository";
   static constexpr std::string_view kModelTable = "sample.namespaces";
   static constexpr std::string_view kPathTemplate = "{path}.wiki.git";
+  // A group's wiki belongs to the group itself (selective sync).
+  static constexpr std::string_view kNamespaceSql = "{path}";
 };
 
 }  // namespace georep::replicators

@@ -2,11 +2,11 @@
 // Verified by the SHA-256 of their bytes.
 #pragma once
 
-#include "georep/replicable.h"
+#include "replicators/sample_scope.h"
 
 namespace georep::replicators {
 
-struct JobArtifact : BlobType {
+struct JobArtifact : ProjectBlob {
   static constexpr std::string_view kName = "job_artifact";
   static constexpr std::string_view kTitle = "CI job artifact";
   static constexpr std::string_view kModelTable = "sample.job_artifacts";

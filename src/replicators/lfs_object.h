@@ -2,11 +2,11 @@
 // Verified by the SHA-256 of their bytes.
 #pragma once
 
-#include "georep/replicable.h"
+#include "replicators/sample_scope.h"
 
 namespace georep::replicators {
 
-struct LfsObject : BlobType {
+struct LfsObject : ProjectBlob {
   static constexpr std::string_view kName = "lfs_object";
   static constexpr std::string_view kTitle = "LFS object";
   static constexpr std::string_view kModelTable = "sample.lfs_objects";

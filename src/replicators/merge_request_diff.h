@@ -2,11 +2,11 @@
 // Verified by the SHA-256 of their bytes.
 #pragma once
 
-#include "georep/replicable.h"
+#include "replicators/sample_scope.h"
 
 namespace georep::replicators {
 
-struct MergeRequestDiff : BlobType {
+struct MergeRequestDiff : ProjectBlob {
   static constexpr std::string_view kName = "merge_request_diff";
   static constexpr std::string_view kTitle = "Merge request diff";
   static constexpr std::string_view kModelTable = "sample.merge_request_diffs";

@@ -2,11 +2,11 @@
 // Verified by the SHA-256 of their bytes.
 #pragma once
 
-#include "georep/replicable.h"
+#include "replicators/sample_scope.h"
 
 namespace georep::replicators {
 
-struct PackageFile : BlobType {
+struct PackageFile : ProjectBlob {
   static constexpr std::string_view kName = "package_file";
   static constexpr std::string_view kTitle = "Package file";
   static constexpr std::string_view kModelTable = "sample.package_files";

@@ -2,11 +2,11 @@
 // Verified by the SHA-256 of their bytes.
 #pragma once
 
-#include "georep/replicable.h"
+#include "replicators/sample_scope.h"
 
 namespace georep::replicators {
 
-struct PagesDeployment : BlobType {
+struct PagesDeployment : ProjectBlob {
   static constexpr std::string_view kName = "pages_deployment";
   static constexpr std::string_view kTitle = "Pages deployment";
   static constexpr std::string_view kModelTable = "sample.pages_deployments";

@@ -2,11 +2,11 @@
 // Verified by the SHA-256 of their bytes.
 #pragma once
 
-#include "georep/replicable.h"
+#include "replicators/sample_scope.h"
 
 namespace georep::replicators {
 
-struct PipelineArtifact : BlobType {
+struct PipelineArtifact : ProjectBlob {
   static constexpr std::string_view kName = "pipeline_artifact";
   static constexpr std::string_view kTitle = "Pipeline artifact";
   static constexpr std::string_view kModelTable = "sample.pipeline_artifacts";

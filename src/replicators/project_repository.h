@@ -2,11 +2,11 @@
 // Verified by a digest of its refs (git/repository.h, RefsChecksum).
 #pragma once
 
-#include "georep/replicable.h"
+#include "replicators/sample_scope.h"
 
 namespace georep::replicators {
 
-struct ProjectRepository : RepositoryType {
+struct ProjectRepository : ProjectRepositoryType {
   static constexpr std::string_view kName = "project_repository";
   static constexpr std::string_view kTitle = "Project repository";
   static constexpr std::string_view kModelTable = "sample.projects";

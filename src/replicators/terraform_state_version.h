@@ -2,11 +2,11 @@
 // Verified by the SHA-256 of their bytes.
 #pragma once
 
-#include "georep/replicable.h"
+#include "replicators/sample_scope.h"
 
 namespace georep::replicators {
 
-struct TerraformStateVersion : BlobType {
+struct TerraformStateVersion : ProjectBlob {
   static constexpr std::string_view kName = "terraform_state_version";
   static constexpr std::string_view kTitle = "Terraform state version";
   static constexpr std::string_view kModelTable = "sample.terraform_state_versions";

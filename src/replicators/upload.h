@@ -2,11 +2,11 @@
 // Verified by the SHA-256 of their bytes.
 #pragma once
 
-#include "georep/replicable.h"
+#include "replicators/sample_scope.h"
 
 namespace georep::replicators {
 
-struct Upload : BlobType {
+struct Upload : ProjectBlob {
   static constexpr std::string_view kName = "upload";
   static constexpr std::string_view kTitle = "Upload";
   static constexpr std::string_view kModelTable = "sample.uploads";

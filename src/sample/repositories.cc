@@ -26,27 +26,50 @@ std::vector<std::string> ProjectRepositories(const std::string& path) {
 
 absl::Status CheckProjectPath(const std::string& path) {
   static const std::regex kPath(
-      "^[A-Za-z0-9][A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]+)*/[A-Za-z0-9][A-Za-z0-9_-]*$");
+      "^([A-Za-z0-9][A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]+)*/){1,20}[A-Za-z0-9][A-Za-z0-9_-]*$");
   if (!std::regex_match(path, kPath)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "project path \"", path,
-        "\" must be <group>/<name>: letters, digits, '-' and '_' (and '.' inside the group)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("project path \"", path,
+                     "\" must be <group>[/<subgroup>…]/<name>: letters, digits, '-' and '_' "
+                     "(and '.' inside a group)"));
   }
   return absl::OkStatus();
 }
 
-// The namespace row of `group`, created (with its wiki repository) if new.
+absl::Status CheckStorage(const std::string& storage) {
+  static const std::regex kStorage("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$");
+  if (!std::regex_match(storage, kStorage)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("storage \"", storage, "\" must be 1 to 63 letters, digits, '.', '_' or '-'"));
+  }
+  return absl::OkStatus();
+}
+
+// The group of a project path: everything before its last '/'.
+std::string GroupOf(const std::string& path) { return path.substr(0, path.rfind('/')); }
+
+// The namespace row of `group` ("a" or "a/b"), created (with its wiki
+// repository, and its parents first) if new.
 absl::StatusOr<int64_t> EnsureNamespace(db::Connection& main, const std::string& root,
                                         const std::string& group,
                                         std::vector<std::string>* created) {
   auto found = main.Exec("SELECT id FROM sample.namespaces WHERE path = $1", {group});
   if (!found.ok()) return found.status();
   if (found->rows() > 0) return found->GetInt64(0, 0);
+  std::string parent;
+  if (size_t slash = group.rfind('/'); slash != std::string::npos) {
+    auto p = EnsureNamespace(main, root, group.substr(0, slash), created);
+    if (!p.ok()) return p.status();
+    parent = absl::StrCat(*p);
+  }
   auto wiki = framework::ConfinedPath(root, group + ".wiki.git");
   if (!wiki.ok()) return wiki.status();
   if (auto s = git::InitBare(*wiki); !s.ok()) return s;
   created->push_back(*wiki);
-  auto r = main.Exec("INSERT INTO sample.namespaces (path) VALUES ($1) RETURNING id", {group});
+  auto r = main.Exec(
+      "INSERT INTO sample.namespaces (path, parent_id) VALUES ($1, nullif($2, '')::bigint) "
+      "RETURNING id",
+      {group, parent});
   if (!r.ok()) return r.status();
   return r->GetInt64(0, 0);
 }
@@ -71,12 +94,18 @@ CREATE TABLE IF NOT EXISTS sample.projects (
 CREATE TABLE IF NOT EXISTS sample.snippets (
   id bigserial PRIMARY KEY, title text NOT NULL DEFAULT '',
   created_at timestamptz NOT NULL DEFAULT now());
+ALTER TABLE sample.namespaces
+  ADD COLUMN IF NOT EXISTS parent_id bigint REFERENCES sample.namespaces;
+ALTER TABLE sample.projects
+  ADD COLUMN IF NOT EXISTS repository_storage text NOT NULL DEFAULT 'default';
 )sql");
 }
 
 absl::StatusOr<Project> CreateProject(db::Connection& main, const std::string& root,
-                                      const std::string& path, bool is_public) {
+                                      const std::string& path, bool is_public,
+                                      const std::string& storage) {
   if (auto s = CheckProjectPath(path); !s.ok()) return s;
+  if (auto s = CheckStorage(storage); !s.ok()) return s;
   std::vector<std::string> created;
   Project out{0, path};
   absl::Status s = db::InTransaction(main, [&]() -> absl::Status {
@@ -84,8 +113,7 @@ absl::StatusOr<Project> CreateProject(db::Connection& main, const std::string& r
     if (!taken.ok()) return taken.status();
     if (taken->rows() > 0)
       return absl::AlreadyExistsError(absl::StrCat("project \"", path, "\" already exists"));
-    std::string group = path.substr(0, path.find('/'));
-    auto ns = EnsureNamespace(main, root, group, &created);
+    auto ns = EnsureNamespace(main, root, GroupOf(path), &created);
     if (!ns.ok()) return ns.status();
     for (const auto& rel : ProjectRepositories(path)) {
       auto dir = framework::ConfinedPath(root, rel);
@@ -94,9 +122,9 @@ absl::StatusOr<Project> CreateProject(db::Connection& main, const std::string& r
       created.push_back(*dir);
     }
     auto r = main.Exec(
-        "INSERT INTO sample.projects (namespace_id, path, public) VALUES ($1, $2, $3) "
-        "RETURNING id",
-        {absl::StrCat(*ns), path, is_public ? "true" : "false"});
+        "INSERT INTO sample.projects (namespace_id, path, public, repository_storage) "
+        "VALUES ($1, $2, $3, $4) RETURNING id",
+        {absl::StrCat(*ns), path, is_public ? "true" : "false", storage});
     if (!r.ok()) return r.status();
     out.id = r->GetInt64(0, 0);
     return absl::OkStatus();
@@ -154,7 +182,7 @@ absl::StatusOr<Project> RenameProject(db::Connection& main, const std::string& r
     if (!taken.ok()) return taken.status();
     if (taken->rows() > 0)
       return absl::AlreadyExistsError(absl::StrCat("project \"", new_path, "\" already exists"));
-    auto ns = EnsureNamespace(main, root, new_path.substr(0, new_path.find('/')), &created);
+    auto ns = EnsureNamespace(main, root, GroupOf(new_path), &created);
     if (!ns.ok()) return ns.status();
     auto from = ProjectRepositories(old_path), to = ProjectRepositories(new_path);
     for (size_t i = 0; i < from.size(); ++i) {
@@ -260,7 +288,12 @@ void AddRepositoryRoutes(api::Router& router, const RouteContext& ctx) {
                if (!pub.is_boolean()) {
                  return failed(absl::InvalidArgumentError("\"public\" must be true or false"));
                }
-               auto p = CreateProject(c, ctx.repository_root, *path, pub.get<bool>());
+               auto storage = j.value("storage", nlohmann::json("default"));
+               if (!storage.is_string()) {
+                 return failed(absl::InvalidArgumentError("\"storage\" must be a shard name"));
+               }
+               auto p = CreateProject(c, ctx.repository_root, *path, pub.get<bool>(),
+                                      storage.get<std::string>());
                return p.ok() ? project_json(*p, 201) : failed(p.status());
              }));
   router.Add(

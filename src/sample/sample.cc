@@ -69,6 +69,10 @@ absl::Status InstallSchema(db::Connection& main) {
                     " (id bigserial PRIMARY KEY, file_path text NOT NULL, size bigint NOT NULL, "
                     "sha256 text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), "
                     "updated_at timestamptz NOT NULL DEFAULT now());\n");
+    // The project a blob belongs to, if any (selective sync maps it to the
+    // project's namespace and shard); added to tables of older demos too.
+    absl::StrAppend(&sql, "ALTER TABLE ", TableOf(kind),
+                    " ADD COLUMN IF NOT EXISTS project_id bigint;\n");
   }
   if (auto s = main.ExecScript(sql); !s.ok()) return s;
   if (auto s = InstallRepositorySchema(main); !s.ok()) return s;
@@ -76,18 +80,28 @@ absl::Status InstallSchema(db::Connection& main) {
 }
 
 absl::StatusOr<Created> CreateBlob(db::Connection& main, const std::string& storage_root,
-                                   const std::string& kind, absl::string_view bytes) {
+                                   const std::string& kind, absl::string_view bytes,
+                                   std::optional<int64_t> project_id) {
   if (!KnownKind(kind))
     return absl::NotFoundError(absl::StrCat("no sample replicable \"", kind, "\""));
   Created out{0, Sha256Hex(bytes), static_cast<int64_t>(bytes.size())};
   std::string written;
   absl::Status s = db::InTransaction(main, [&]() -> absl::Status {
+    if (project_id) {
+      auto p = main.Exec("SELECT 1 FROM sample.projects WHERE id = $1 FOR SHARE",
+                         {absl::StrCat(*project_id)});
+      if (!p.ok()) return p.status();
+      if (p->rows() == 0)
+        return absl::InvalidArgumentError(absl::StrCat("project_id: no project ", *project_id));
+    }
     auto r =
         main.Exec(absl::StrCat("WITH n AS (SELECT nextval(pg_get_serial_sequence('", TableOf(kind),
                                "', 'id')) AS id) INSERT INTO ", TableOf(kind),
-                               " (id, file_path, size, sha256) SELECT id, ", PathSqlFor(kind, "id"),
-                               ", $1, $2 FROM n RETURNING id, file_path"),
-                  {absl::StrCat(out.size), out.sha256});
+                               " (id, file_path, size, sha256, project_id) SELECT id, ",
+                               PathSqlFor(kind, "id"),
+                               ", $1, $2, nullif($3, '')::bigint FROM n RETURNING id, file_path"),
+                  {absl::StrCat(out.size), out.sha256,
+                   project_id ? absl::StrCat(*project_id) : std::string()});
     if (!r.ok()) return r.status();
     out.id = r->GetInt64(0, 0);
     std::string rel(r->Get(0, 1));
@@ -253,7 +267,16 @@ void AddRoutes(api::Router& router, const RouteContext& ctx) {
         db::Connection* c = conn();
         if (c == nullptr)
           return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
-        return answer(CreateBlob(*c, ctx.storage_root, p.at("kind"), req.Body()));
+        std::optional<int64_t> project;
+        if (std::string q = req.QueryParam("project_id"); !q.empty()) {
+          int64_t id;
+          if (!absl::SimpleAtoi(q, &id) || id <= 0) {
+            return api::HttpResponse::Error(400, "BAD_REQUEST",
+                                            "project_id must be a project's id");
+          }
+          project = id;
+        }
+        return answer(CreateBlob(*c, ctx.storage_root, p.at("kind"), req.Body(), project));
       },
       api::kUploadBodyLimit);
   router.Add(

@@ -4,10 +4,16 @@
 // declarations in src/replicators/.
 //
 // Each blob table has the same shape: id, file_path (relative to the storage
-// root), size, sha256, created_at, updated_at.
+// root), size, sha256, created_at, updated_at, project_id (NULL: the blob
+// belongs to no project).
+//
+// Namespaces nest (parent_id; a namespace's path is its full path, "a/b"),
+// and each project lives on a repository storage (shard), "default" unless
+// told: what selective sync (georep/selective_sync.h) selects by.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,9 +39,11 @@ struct Created {
 };
 
 // Writes the bytes under the storage root and inserts the row in one
-// transaction (the file is in place before the row commits).
+// transaction (the file is in place before the row commits). A blob may
+// belong to a project (InvalidArgument if there is no such project).
 absl::StatusOr<Created> CreateBlob(db::Connection& main, const std::string& storage_root,
-                                   const std::string& kind, absl::string_view bytes);
+                                   const std::string& kind, absl::string_view bytes,
+                                   std::optional<int64_t> project_id = std::nullopt);
 absl::StatusOr<Created> ReplaceBlob(db::Connection& main, const std::string& storage_root,
                                     const std::string& kind, int64_t id, absl::string_view bytes);
 absl::Status DeleteBlob(db::Connection& main, const std::string& storage_root,
@@ -53,9 +61,12 @@ struct Project {
   int64_t id = 0;
   std::string path;  // "<group>/<name>"
 };
-// A public project is readable over Git without a token.
+// A public project is readable over Git without a token. `path` is
+// "<group>[/<subgroup>…]/<name>"; missing groups are created with their
+// parents. `storage` names the shard the project lives on.
 absl::StatusOr<Project> CreateProject(db::Connection& main, const std::string& repository_root,
-                                      const std::string& path, bool is_public = false);
+                                      const std::string& path, bool is_public = false,
+                                      const std::string& storage = "default");
 // `count` empty projects <group>/p0…, a few hundred per transaction.
 absl::Status SeedProjects(db::Connection& main, const std::string& repository_root,
                           const std::string& group, int64_t count);
@@ -90,6 +101,7 @@ struct RouteContext {
   api::AdminAuth admin;  // minting tokens needs the admin token
 };
 //   POST   /api/v1/sample/<kind>        raw bytes → 201 {"id","sha256","size"}
+//                                       (?project_id=N: the blob belongs to project N)
 //   PUT    /api/v1/sample/<kind>/<id>   replaces the bytes
 //   DELETE /api/v1/sample/<kind>/<id>
 //   POST   /api/v1/sample/projects      {"path": "group/name"} → 201 {"id", "path", …}
@@ -98,8 +110,10 @@ struct RouteContext {
 //   POST   /api/v1/sample/snippets      → 201 {"id", …}
 //   POST   /api/v1/sample/tokens        {"scope": "group/name"|"*", "access": "read"|"write"}
 //                                       → 201 {"token"} (admin token required)
-//   (projects take "public": true when created: readable over Git without a token)
-// On a secondary every one answers 403 READ_ONLY.
+//   (projects take "public": true when created: readable over Git without a
+//   token, and "storage": "<shard>", default "default")
+// They are the application's routes (api::RouteScope::kApplication): a
+// secondary sends every one on to the primary (api/primary_proxy.h).
 void AddRoutes(api::Router& router, const RouteContext& ctx);
 void AddRepositoryRoutes(api::Router& router, const RouteContext& ctx);
 void AddTokenRoutes(api::Router& router, const RouteContext& ctx);

@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <regex>
 #include <sstream>
 #include <variant>
 #include <vector>
@@ -13,15 +15,18 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "toml++/toml.h"
 #include "util/net.h"
 
 namespace georep::site {
 namespace {
 
-using Value = std::variant<std::string, int64_t, double, bool>;
-enum class Type { kString, kInt, kDouble, kBool };
+using List = std::vector<std::string>;
+using Value = std::variant<std::string, int64_t, double, bool, List>;
+enum class Type { kString, kInt, kDouble, kBool, kList };
 
 struct SettingDef {
   absl::string_view key;
@@ -41,6 +46,7 @@ T As(const Value& v) {
   if constexpr (std::is_same_v<T, std::string>) return std::get<std::string>(v);
   if constexpr (std::is_same_v<T, int64_t>) return std::get<int64_t>(v);
   if constexpr (std::is_same_v<T, bool>) return std::get<bool>(v);
+  if constexpr (std::is_same_v<T, List>) return std::get<List>(v);
   if constexpr (std::is_same_v<T, double>) {
     return std::holds_alternative<int64_t>(v) ? static_cast<double>(std::get<int64_t>(v))
                                               : std::get<double>(v);
@@ -128,6 +134,10 @@ absl::Status ParseReplicable(const toml::table& block, size_t index, const std::
       spec.id_column = *text;
     else if (key == "path_template")
       spec.path_template = *text;
+    else if (key == "namespace_sql")
+      spec.namespace_sql = *text;
+    else if (key == "shard_sql")
+      spec.shard_sql = *text;
     else
       return absl::InvalidArgumentError(
           absl::StrCat("unknown setting \"", where, ".", key, "\" in ", path));
@@ -311,6 +321,25 @@ const std::vector<SettingDef>& Settings() {
          if (c.admin_reads == "loopback") return std::nullopt;
          return Value(c.admin_reads);
        }},
+      {"replication.disabled", Type::kList,
+       "replicables this site does not replicate, e.g. [\"pages_deployment\"] (in the "
+       "environment: comma-separated): a secondary keeps no registry rows or copies of them, "
+       "the primary computes no checksums of them; put it in every site's file to disable a "
+       "type for the whole deployment (default: none)",
+       [](Config& c, const Value& v) -> absl::Status {
+         static const std::regex kName("^[a-z][a-z0-9_]{0,40}$");
+         for (const auto& n : As<List>(v)) {
+           if (!std::regex_match(n, kName))
+             return absl::InvalidArgumentError(
+                 absl::StrCat("\"", n, "\" is not a replicable name"));
+         }
+         c.disabled_replicables = As<List>(v);
+         return absl::OkStatus();
+       },
+       [](const Config& c) -> std::optional<Value> {
+         if (c.disabled_replicables.empty()) return std::nullopt;
+         return Value(c.disabled_replicables);
+       }},
       Seconds("monitor.report_interval_seconds",
               "secondary: how often it sends its status to the primary (0.2 to 3600; default 10)",
               &Config::report_interval_seconds, 0.2, 3600),
@@ -343,6 +372,8 @@ const char* TypeName(Type t) {
       return "a number";
     case Type::kBool:
       return "true or false";
+    case Type::kList:
+      return "an array of strings";
   }
   return "";
 }
@@ -369,6 +400,17 @@ absl::StatusOr<Value> FromToml(const SettingDef& def, const toml::node& node) {
     case Type::kBool:
       if (auto v = node.value_exact<bool>()) return Value(*v);
       break;
+    case Type::kList:
+      if (const toml::array* a = node.as_array()) {
+        List out;
+        for (const auto& item : *a) {
+          auto text = item.value_exact<std::string>();
+          if (!text) return absl::InvalidArgumentError("expected an array of strings");
+          out.push_back(*text);
+        }
+        return Value(out);
+      }
+      break;
   }
   return absl::InvalidArgumentError(absl::StrCat("expected ", TypeName(def.type)));
 }
@@ -391,6 +433,12 @@ absl::StatusOr<Value> FromText(const SettingDef& def, const std::string& text) {
       if (text == "true") return Value(true);
       if (text == "false") return Value(false);
       break;
+    case Type::kList: {
+      List out;
+      for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipWhitespace()))
+        out.emplace_back(absl::StripAsciiWhitespace(item));
+      return Value(out);
+    }
   }
   return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not ", TypeName(def.type)));
 }
@@ -515,7 +563,17 @@ std::string RenderConfig(const Config& config) {
       target = root[section].as_table();
       leaf = std::string(def.key.substr(dot + 1));
     }
-    std::visit([&](const auto& x) { target->insert_or_assign(leaf, x); }, *v);
+    std::visit(
+        [&](const auto& x) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(x)>, List>) {
+            toml::array a;
+            for (const auto& item : x) a.push_back(item);
+            target->insert_or_assign(leaf, std::move(a));
+          } else {
+            target->insert_or_assign(leaf, x);
+          }
+        },
+        *v);
   }
   if (!config.replicables.empty()) {
     toml::array blocks;
@@ -523,6 +581,8 @@ std::string RenderConfig(const Config& config) {
       toml::table b{{"name", r.name}, {"table", r.model_table}, {"path_template", r.path_template}};
       if (!r.title.empty()) b.insert("title", r.title);
       if (r.id_column != "id") b.insert("id_column", r.id_column);
+      if (!r.namespace_sql.empty()) b.insert("namespace_sql", r.namespace_sql);
+      if (!r.shard_sql.empty()) b.insert("shard_sql", r.shard_sql);
       if (r.strategy != Strategy::kBlob)
         b.insert("strategy", std::string(StrategyName(r.strategy)));
       blocks.push_back(std::move(b));
@@ -533,6 +593,15 @@ std::string RenderConfig(const Config& config) {
   out << "# Georep site configuration. Every setting can be overridden by GEOREP_<SECTION>_<KEY>.\n"
       << root << "\n";
   return out.str();
+}
+
+std::vector<std::string> DisabledReplicables(const Config& config,
+                                             const std::vector<std::string>& in_row) {
+  std::vector<std::string> out = config.disabled_replicables;
+  out.insert(out.end(), in_row.begin(), in_row.end());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 std::string DescribeSettings() {

@@ -70,6 +70,10 @@ struct Config {
   std::string admin_token_file;
   std::string admin_reads = "loopback";  // open | loopback (open from loopback only) | token
 
+  // Replicables this site does not replicate ([replication] disabled); the
+  // site's row in geo_nodes may disable more (site::Site).
+  std::vector<std::string> disabled_replicables;
+
   // Replicables declared in this file ([[replicable]] blocks), in file order.
   std::vector<ReplicableSpec> replicables;
 };
@@ -93,6 +97,11 @@ absl::StatusOr<Config> LoadConfig(const std::string& path, const EnvLookup& env 
 
 // TOML text for `config` (what `georep demo` writes). Round-trips LoadConfig.
 std::string RenderConfig(const Config& config);
+
+// The replicables a site's daemon does not replicate: its configuration's
+// [replication] disabled and its row's disabled_replicables, sorted, once each.
+std::vector<std::string> DisabledReplicables(const Config& config,
+                                             const std::vector<std::string>& in_row);
 
 // One line per setting: key, environment variable, default, help (for --help).
 std::string DescribeSettings();

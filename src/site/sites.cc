@@ -2,8 +2,10 @@
 
 #include <regex>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "util/random.h"
 
@@ -13,7 +15,15 @@ namespace {
 constexpr char kColumns[] =
     "id, name, url, coalesce(internal_url, ''), is_primary, enabled, access_key, "
     "files_max_capacity, repos_max_capacity, verification_max_capacity, secret_access_key, "
-    "reverify_interval_seconds";
+    "reverify_interval_seconds, coalesce(selective_sync_type, 'none'), "
+    "array_to_string(selective_sync_namespaces, chr(10)), "
+    "array_to_string(selective_sync_shards, chr(10)), "
+    "array_to_string(disabled_replicables, chr(10))";
+
+std::vector<std::string> Lines(absl::string_view text) {
+  if (text.empty()) return {};
+  return absl::StrSplit(text, '\n');
+}
 
 Site FromRow(const db::Result& r, int row, bool with_secret) {
   Site s;
@@ -29,6 +39,11 @@ Site FromRow(const db::Result& r, int row, bool with_secret) {
   s.verification_max_capacity = static_cast<int>(r.GetInt64(row, 9));
   if (with_secret) s.secret_access_key = std::string(r.Get(row, 10));
   if (!r.IsNull(row, 11)) s.reverify_interval_seconds = r.GetDouble(row, 11);
+  auto kind = ParseSelectiveSyncKind(r.Get(row, 12));
+  if (kind.ok()) s.selective_sync.kind = *kind;
+  s.selective_sync.namespaces = Lines(r.Get(row, 13));
+  s.selective_sync.shards = Lines(r.Get(row, 14));
+  s.disabled_replicables = Lines(r.Get(row, 15));
   return s;
 }
 
@@ -44,6 +59,56 @@ absl::Status ValidateName(const std::string& name) {
 }
 
 }  // namespace
+
+absl::StatusOr<SelectiveSync::Kind> ParseSelectiveSyncKind(absl::string_view text) {
+  for (auto k : {SelectiveSync::Kind::kNone, SelectiveSync::Kind::kNamespaces,
+                 SelectiveSync::Kind::kShards}) {
+    if (text == SelectiveSyncKindName(k)) return k;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("selective sync \"", text, "\" is not one of none, namespaces, shards"));
+}
+
+absl::Status ValidateSelectiveSync(const SelectiveSync& s) {
+  static const std::regex kNamespace(
+      "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(/[A-Za-z0-9][A-Za-z0-9._-]{0,99}){0,19}$");
+  static const std::regex kShard("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$");
+  switch (s.kind) {
+    case SelectiveSync::Kind::kNone:
+      if (!s.namespaces.empty() || !s.shards.empty()) {
+        return absl::InvalidArgumentError(
+            "selective sync none selects everything: give no namespaces or shards");
+      }
+      return absl::OkStatus();
+    case SelectiveSync::Kind::kNamespaces:
+      if (s.namespaces.empty() || !s.shards.empty()) {
+        return absl::InvalidArgumentError(
+            "selective sync by namespaces needs at least one namespace and no shards");
+      }
+      for (const auto& n : s.namespaces) {
+        if (!std::regex_match(n, kNamespace) || absl::StrContains(n, "..")) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "namespace \"", n,
+              "\" is not a full path: segments of letters, digits, '.', '_' and '-' joined by "
+              "'/', as in \"group\" or \"group/subgroup\""));
+        }
+      }
+      return absl::OkStatus();
+    case SelectiveSync::Kind::kShards:
+      if (s.shards.empty() || !s.namespaces.empty()) {
+        return absl::InvalidArgumentError(
+            "selective sync by shards needs at least one shard and no namespaces");
+      }
+      for (const auto& n : s.shards) {
+        if (!std::regex_match(n, kShard)) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("shard \"", n, "\" must be 1 to 63 letters, digits, '.', '_' or '-'"));
+        }
+      }
+      return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
 
 absl::Status FillKeysFromRow(db::Connection& conn, const std::string& name, std::string* access_key,
                              std::string* secret_access_key) {
@@ -155,6 +220,38 @@ absl::StatusOr<Site> UpdateSite(db::Connection& conn, const std::string& name,
     set("reverify_interval_seconds", absl::StrCat(d));
   } else if (changes.clear_reverify_interval) {
     sets.push_back("reverify_interval_seconds = NULL");
+  }
+  if (changes.selective_sync) {
+    const SelectiveSync& sel = *changes.selective_sync;
+    if (auto st = ValidateSelectiveSync(sel); !st.ok()) return st;
+    if (sel.active()) {
+      auto primary = conn.Exec("SELECT is_primary FROM georep.geo_nodes WHERE name = $1", {name});
+      if (!primary.ok()) return primary.status();
+      if (primary->rows() > 0 && primary->GetBool(0, 0)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("site \"", name,
+                         "\" is the primary, which holds everything: selective sync is for "
+                         "secondaries"));
+      }
+      set("selective_sync_type", SelectiveSyncKindName(sel.kind));
+    } else {
+      sets.push_back("selective_sync_type = NULL");
+    }
+    params.push_back(db::TextArray(sel.namespaces));
+    sets.push_back(absl::StrCat("selective_sync_namespaces = $", params.size(), "::text[]"));
+    params.push_back(db::TextArray(sel.shards));
+    sets.push_back(absl::StrCat("selective_sync_shards = $", params.size(), "::text[]"));
+  }
+  if (changes.disabled_replicables) {
+    static const std::regex kName("^[a-z][a-z0-9_]{0,40}$");
+    for (const auto& n : *changes.disabled_replicables) {
+      if (!std::regex_match(n, kName)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("disabled_replicables: \"", n, "\" is not a replicable name"));
+      }
+    }
+    params.push_back(db::TextArray(*changes.disabled_replicables));
+    sets.push_back(absl::StrCat("disabled_replicables = $", params.size(), "::text[]"));
   }
   auto r = conn.Exec(absl::StrCat("UPDATE georep.geo_nodes SET ", absl::StrJoin(sets, ", "),
                                   " WHERE name = $1 RETURNING ", kColumns),

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "db/connection.h"
+#include "georep/selective_sync.h"
 
 namespace georep::site {
 
@@ -29,6 +30,10 @@ struct Site {
   int verification_max_capacity = 10;
   // Re-verify every copy this often; nullopt: the site's configuration.
   std::optional<double> reverify_interval_seconds;
+  SelectiveSync selective_sync;  // what a secondary holds (include/georep/selective_sync.h)
+  // Replicables this site does not replicate (its configuration may add more:
+  // DisabledReplicables in site/config.h).
+  std::vector<std::string> disabled_replicables;
 
   const std::string& InternalUrl() const { return internal_url.empty() ? url : internal_url; }
   absl::string_view Role() const { return primary ? "primary" : "secondary"; }
@@ -61,6 +66,10 @@ struct SiteChanges {
   // the site to its configuration's period.
   std::optional<double> reverify_interval_seconds;
   bool clear_reverify_interval = false;
+  // Replaces the whole selection (ValidateSelectiveSync).
+  std::optional<SelectiveSync> selective_sync;
+  // Replaces the list; names are checked by the caller against its specs.
+  std::optional<std::vector<std::string>> disabled_replicables;
 };
 inline constexpr int kMaxCapacity = 1000;
 
@@ -74,6 +83,14 @@ absl::StatusOr<Site> UpdateSite(db::Connection& conn, const std::string& name,
 // either is set.
 absl::Status FillKeysFromRow(db::Connection& conn, const std::string& name, std::string* access_key,
                              std::string* secret_access_key);
+
+// A selection must list what it selects: namespaces are full paths of
+// segments of letters, digits, '.', '_' and '-' joined by '/' ("a",
+// "a/b"), shards are names like site names; none lists nothing. Messages
+// name the bad entry.
+absl::Status ValidateSelectiveSync(const SelectiveSync& s);
+// "none", "namespaces" or "shards"; InvalidArgument names the others.
+absl::StatusOr<SelectiveSync::Kind> ParseSelectiveSyncKind(absl::string_view text);
 
 // Checks a site URL: http:// or https://, a host, no spaces.
 absl::Status ValidateUrl(absl::string_view what, absl::string_view url);

@@ -261,6 +261,76 @@ TEST_F(RepositoryTest, PushesToTheSecondaryLandOnThePrimaryOverHttpAndSsh) {
       << shell->output;
 }
 
+// An SSH fetch from a secondary whose copy is behind (its daemon stopped
+// while the primary moved on; the standby replays on) answers with the
+// primary's refs, not the old copy's; so does one of a repository the
+// secondary does not hold at all.
+TEST_F(RepositoryTest, AnSshFetchOfACopyThatIsBehindGetsThePrimarysRefs) {
+  CreateProject("behind/app");
+  std::string w = NewWork("behind");
+  Commit(w, 1, "old");
+  Git({"-C", w, "push", "-q", topo_->Url("primary") + "/behind/app.git", "main"});
+  ASSERT_TRUE(test::WaitFor([] { return RecordedCurrent("behind/app"); }, 60));
+  const std::string old_head = Trim(Git({"-C", w, "rev-parse", "HEAD"}));
+
+  const int pid = topo_->Pid("secondary-1");
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(test::WaitFor([&] { return kill(pid, 0) != 0; }, 30));
+  Commit(w, 1, "new");
+  Git({"-C", w, "push", "-q", topo_->Url("primary") + "/behind/app.git", "main"});
+  const std::string new_head = Trim(Git({"-C", w, "rev-parse", "HEAD"}));
+  // The primary's new checksum reaches the standby; the copy stays old.
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        auto standby = topo_->MainDb("secondary-1");
+        auto r = standby->Exec(
+            "SELECT s.checksum FROM georep.project_repository_states s JOIN sample.projects m "
+            "ON m.id = s.model_id WHERE m.path = 'behind/app' AND s.state = 2");
+        return r.ok() && r->rows() == 1 &&
+               std::string(r->Get(0, 0)) == Digest("primary", "behind/app.git");
+      },
+      60));
+  ASSERT_NE(Digest("secondary-1", "behind/app.git"), Digest("primary", "behind/app.git"));
+
+  Sshd sshd(test::MakeTempDir("sshd-behind"), topo_->Config("secondary-1"));
+  ASSERT_TRUE(sshd.ok());
+  std::string via = work_ + "/behind-ssh";
+  std::string cloned = Git({"clone", sshd.Url("behind/app.git"), via}, sshd.Env());
+  EXPECT_NE(cloned.find("serving the primary's"), std::string::npos) << cloned;
+  EXPECT_EQ(Trim(Git({"-C", via, "rev-parse", "HEAD"})), new_head);
+  EXPECT_NE(new_head, old_head);
+  // The copy itself is still the old one (the daemon syncs it), and no
+  // scratch mirror is left behind.
+  EXPECT_NE(Digest("secondary-1", "behind/app.git"), Digest("primary", "behind/app.git"));
+  int left = 0;
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(Root("secondary-1"), ec)) {
+    left += e.path().filename().string().rfind("ssh-", 0) == 0 ? 1 : 0;
+  }
+  EXPECT_EQ(left, 0);
+
+  // A repository created while the daemon is down is not here at all.
+  CreateProject("behind/fresh");
+  std::string f = NewWork("fresh");
+  Commit(f, 1, "fresh");
+  Git({"-C", f, "push", "-q", topo_->Url("primary") + "/behind/fresh.git", "main"});
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        auto r = topo_->MainDb("secondary-1")
+                     ->Exec("SELECT 1 FROM sample.projects WHERE path = 'behind/fresh'");
+        return r.ok() && r->rows() == 1;
+      },
+      60));
+  std::string fresh_via = work_ + "/fresh-ssh";
+  Git({"clone", "-q", sshd.Url("behind/fresh.git"), fresh_via}, sshd.Env());
+  EXPECT_EQ(Trim(Git({"-C", fresh_via, "rev-parse", "HEAD"})),
+            Trim(Git({"-C", f, "rev-parse", "HEAD"})));
+
+  // The daemon back: the copy catches up, as the other tests expect.
+  ASSERT_TRUE(topo_->Up());
+  EXPECT_TRUE(test::WaitFor([] { return Replicated("behind/app.git"); }, 60));
+}
+
 // git as a user with no token but the one in the URL, and no prompt.
 CommandResult GitAsUser(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {

@@ -121,6 +121,62 @@ TEST_F(LogCursorTest, UpdatedResyncsAndDeletedRemovesRowAndFile) {
   EXPECT_FALSE(std::filesystem::exists(storage_ + "/dir/f1"));
 }
 
+// Selective sync: an item created outside the selection gets no row; one
+// updated out of it loses its row and copy; a delete is applied whatever
+// the item's namespace was.
+TEST_F(LogCursorTest, SelectiveSyncSkipsItemsOutsideTheSelectionAndAppliesEveryDelete) {
+  ASSERT_TRUE(main_->Exec("ALTER TABLE t.files ADD COLUMN ns text").ok());
+  ReplicableSpec scoped = spec_;
+  scoped.namespace_sql = "{ns}";
+  CursorOptions o = Options("a");
+  o.selective_sync = {SelectiveSync::Kind::kNamespaces, {"a"}, {}};
+  LogCursor cursor(o, {scoped});
+  ASSERT_EQ(*cursor.Cycle(), 0);
+  auto insert = [&](const std::string& path, const char* ns) {
+    auto r = main_->Exec("INSERT INTO t.files (path, ns) VALUES ($1, $2) RETURNING id",
+                         {path, ns ? std::optional<std::string>(ns) : std::nullopt});
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->GetInt64(0, 0) : 0;
+  };
+  int64_t in_sub = insert("in", "a/b");
+  insert("out", "b");
+  insert("prefix", "ab");  // "a" selects "a/…", not "ab"
+  int64_t none = insert("none", nullptr);
+  ASSERT_EQ(*cursor.Cycle(), 4);
+  auto ids = [&] {
+    auto r = tracking_->Exec(
+        "SELECT coalesce(array_agg(model_id ORDER BY model_id)::text, '{}') "
+        "FROM georep.file_registry");
+    return r.ok() ? std::string(r->Get(0, 0)) : r.status().ToString();
+  };
+  EXPECT_EQ(ids(), absl::StrCat("{", in_sub, ",", none, "}"));
+
+  // It moves out: row and copy go.
+  std::ofstream(storage_ + "/in") << "bytes";
+  ASSERT_TRUE(tracking_
+                  ->Exec("UPDATE georep.file_registry SET state = 2, local_path = $1 "
+                         "WHERE model_id = $2",
+                         {storage_ + "/in", absl::StrCat(in_sub)})
+                  .ok());
+  ASSERT_TRUE(
+      main_->Exec("UPDATE t.files SET ns = 'b' WHERE id = $1", {absl::StrCat(in_sub)}).ok());
+  ASSERT_EQ(*cursor.Cycle(), 1);
+  EXPECT_EQ(ids(), absl::StrCat("{", none, "}"));
+  EXPECT_FALSE(std::filesystem::exists(storage_ + "/in"));
+
+  // A row the site still has for an item now outside the selection (the
+  // selection shrank, the backfill has not passed yet) goes with its delete.
+  int64_t stale = insert("stale", "elsewhere");
+  ASSERT_EQ(*cursor.Cycle(), 1);
+  ASSERT_TRUE(
+      tracking_
+          ->Exec("INSERT INTO georep.file_registry (model_id) VALUES ($1)", {absl::StrCat(stale)})
+          .ok());
+  ASSERT_TRUE(main_->Exec("DELETE FROM t.files WHERE id = $1", {absl::StrCat(stale)}).ok());
+  ASSERT_EQ(*cursor.Cycle(), 1);
+  EXPECT_EQ(ids(), absl::StrCat("{", none, "}"));
+}
+
 TEST_F(LogCursorTest, EventsCommittedOutOfIdOrderAreNotMissed) {
   LogCursor cursor(Options("a"), {spec_});
   ASSERT_EQ(*cursor.Cycle(), 0);

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "support/two_db.h"
 
@@ -41,6 +42,105 @@ TEST_F(BackfillTest, CreatesMissingRowsAndRemovesOrphansWithTheirFiles) {
   // Nothing left to do.
   auto third = backfill.Pass(60);
   EXPECT_EQ(third->created + third->removed, 0);
+}
+
+// Selective sync: rows only for items in the selection (a namespace holds
+// its subgroups, not its look-alikes; an item of no namespace is in every
+// selection); a new selection removes what left it, copies included, even
+// below a saved position, and adds what entered it.
+TEST_F(BackfillTest, SelectiveSyncKeepsRowsInScopeAndFollowsANewSelection) {
+  ASSERT_TRUE(
+      main_
+          ->ExecScript("CREATE TABLE t.items (id bigserial PRIMARY KEY, path text NOT NULL, "
+                       "ns text, shard text);"
+                       "INSERT INTO t.items (path, ns, shard) SELECT 'i' || g, "
+                       "(ARRAY['a', 'a/b', 'ab', 'c'])[1 + g % 4], "
+                       "CASE WHEN g % 2 = 0 THEN 'ssd' ELSE 'default' END "
+                       "FROM generate_series(1, 400) g;"
+                       "INSERT INTO t.items (path) SELECT 'n' || g FROM "
+                       "generate_series(1, 10) g;")
+          .ok());
+  ReplicableSpec items{"item", "Item", Strategy::kBlob, "t.items", "id", "{path}", "test"};
+  items.namespace_sql = "{ns}";
+  items.shard_sql = "SELECT upper({shard})";
+  ASSERT_TRUE(EnsureRegistryTable(*tracking_, items).ok());
+  auto count = [&](const std::string& where) {
+    auto r = main_->Exec(absl::StrCat("SELECT count(*) FROM t.items WHERE ", where));
+    return r.ok() ? r->GetInt64(0, 0) : -1;
+  };
+  auto rows = [&]() {
+    auto r = tracking_->Exec("SELECT count(*) FROM georep.item_registry");
+    return r.ok() ? r->GetInt64(0, 0) : -1;
+  };
+  auto pass = [&](SelectiveSync sel) {
+    BackfillOptions o{conninfo_, tracking_conninfo_, "b", storage_, "", 50, 60};
+    o.selective_sync = std::move(sel);
+    Backfill backfill(o, {items});
+    auto p = backfill.Pass(60);
+    EXPECT_TRUE(p.ok()) << p.status();
+    EXPECT_TRUE(p.ok() && p->pass_complete);
+    return p.ok() ? *p : BackfillStats{};
+  };
+
+  auto first = pass({SelectiveSync::Kind::kNamespaces, {"a"}, {}});
+  int64_t in_a = count("ns IN ('a', 'a/b') OR ns IS NULL");
+  EXPECT_EQ(in_a, 210);
+  EXPECT_EQ(first.created, in_a);
+  EXPECT_EQ(rows(), in_a);
+
+  // Copies of items of "a" (not "a/b"), and a position saved mid-table.
+  auto a_row = main_->Exec("SELECT min(id) FROM t.items WHERE ns = 'a'");
+  int64_t a_id = a_row->GetInt64(0, 0);
+  std::ofstream(storage_ + "/copy") << "bytes";
+  ASSERT_TRUE(tracking_
+                  ->Exec("UPDATE georep.item_registry SET state = 2, local_path = $1 "
+                         "WHERE model_id = $2",
+                         {storage_ + "/copy", absl::StrCat(a_id)})
+                  .ok());
+  ASSERT_TRUE(tracking_->Exec("UPDATE georep.backfill_state SET next_id = 300").ok());
+
+  auto narrower = pass({SelectiveSync::Kind::kNamespaces, {"a/b", "c"}, {}});
+  int64_t in_ab_c = count("ns IN ('a/b', 'c') OR ns IS NULL");
+  EXPECT_EQ(rows(), in_ab_c);
+  EXPECT_EQ(narrower.removed, count("ns = 'a'"));
+  EXPECT_EQ(narrower.created, count("ns = 'c'"));
+  EXPECT_FALSE(std::filesystem::exists(storage_ + "/copy"));
+
+  // By shard, through an expression over the row.
+  pass({SelectiveSync::Kind::kShards, {}, {"SSD"}});
+  EXPECT_EQ(rows(), count("shard = 'ssd' OR shard IS NULL"));
+
+  // Everything again.
+  pass({});
+  EXPECT_EQ(rows(), count("true"));
+}
+
+// A replicable the site has disabled keeps no rows: every pass removes
+// them with their copies, whatever the model table says.
+TEST_F(BackfillTest, ADisabledReplicableLosesItsRowsAndCopies) {
+  ASSERT_TRUE(
+      main_->Exec("INSERT INTO t.files (path) SELECT 'f' || g FROM generate_series(1, 120) g")
+          .ok());
+  Backfill on({conninfo_, tracking_conninfo_, "b", storage_, "", 50, 60}, {spec_});
+  ASSERT_TRUE(on.Pass(60).ok());
+  ASSERT_EQ(RegistryRows(), 120);
+  std::ofstream(storage_ + "/f7") << "bytes";
+  ASSERT_TRUE(tracking_
+                  ->Exec("UPDATE georep.file_registry SET state = 2, local_path = $1 "
+                         "WHERE model_id = 7",
+                         {storage_ + "/f7"})
+                  .ok());
+  Backfill off({conninfo_, tracking_conninfo_, "b", storage_, "", 50, 60}, {}, {spec_});
+  auto pass = off.Pass(60);
+  ASSERT_TRUE(pass.ok()) << pass.status();
+  EXPECT_TRUE(pass->pass_complete);
+  EXPECT_EQ(pass->removed, 120);
+  EXPECT_EQ(pass->created, 0);
+  EXPECT_EQ(RegistryRows(), 0);
+  EXPECT_FALSE(std::filesystem::exists(storage_ + "/f7"));
+  // Enabled again, it is filled again.
+  ASSERT_TRUE(on.Pass(60).ok());
+  EXPECT_EQ(RegistryRows(), 120);
 }
 
 TEST_F(BackfillTest, MissingModelTableIsSkipped) {

@@ -65,6 +65,45 @@ TEST(SpecTest, PathSqlQuotesColumnsAndLiterals) {
   EXPECT_EQ(RegistryTable(spec), "georep.a_registry");
 }
 
+// A declaration's namespace and shard expressions: {column} placeholders
+// become the row's columns; a stray brace, a non-column or a second
+// statement is refused, naming the key.
+TEST(SpecTest, SelectiveSyncExpressionsAreCheckedAndScopeOnlyWhatTheyMap) {
+  auto spec = Spec("a", "s.t", "{id}");
+  spec.namespace_sql = "SELECT path FROM s.groups g WHERE g.id = {group_id}";
+  EXPECT_TRUE(ValidateSpec(spec).ok());
+  EXPECT_EQ(*RowSql(spec.namespace_sql, "m"),
+            "(SELECT path FROM s.groups g WHERE g.id = m.\"group_id\")");
+  struct Case {
+    std::string text;
+    std::string expect;
+  } cases[] = {{"{group_id", "unclosed '{'"},
+               {"group_id}", "'}' without '{'"},
+               {"{Group Id}", "is not a column name"},
+               {"{x}; DROP TABLE s.t", "without ';'"},
+               {"  ", "is empty"}};
+  for (const auto& c : cases) {
+    auto bad = spec;
+    bad.shard_sql = c.text;
+    absl::Status st = ValidateSpec(bad);
+    EXPECT_FALSE(st.ok()) << c.text;
+    EXPECT_NE(st.message().find("shard_sql"), std::string::npos) << st;
+    EXPECT_NE(st.message().find(c.expect), std::string::npos) << st;
+  }
+
+  SelectiveSync none;
+  SelectiveSync by_ns{SelectiveSync::Kind::kNamespaces, {"it's"}, {}};
+  SelectiveSync by_shard{SelectiveSync::Kind::kShards, {}, {"ssd"}};
+  EXPECT_FALSE(Scoped(spec, none));
+  EXPECT_TRUE(Scoped(spec, by_ns));
+  EXPECT_FALSE(Scoped(spec, by_shard))
+      << "no shard mapping: every item is in every shard selection";
+  EXPECT_EQ(ScopeSql(spec, by_shard, "m"), "true");
+  std::string sql = ScopeSql(spec, by_ns, "m");
+  EXPECT_NE(sql.find("'it''s'"), std::string::npos) << sql;
+  EXPECT_NE(sql.find("m.\"group_id\""), std::string::npos) << sql;
+}
+
 TEST(SpecTest, ConfinedPathRefusesEscapes) {
   std::string root = test::MakeTempDir("confine");
   EXPECT_EQ(*ConfinedPath(root, "a/b/c"), root + "/a/b/c");

@@ -200,7 +200,9 @@ TEST_F(ReplicableConfigTest, ParsesBlocksInOrderAndRendersThemBack) {
       "path_template = \"attachments/{owner_id}/{id}.bin\"\n"
       "[[replicable]]\nname = \"avatar\"\ntitle = \"Avatar\"\ntable = \"avatars\"\nid_column = "
       "\"avatar_id\"\n"
-      "path_template = \"{avatar_id}\"\n");
+      "path_template = \"{avatar_id}\"\n"
+      "namespace_sql = \"SELECT path FROM groups WHERE id = {group_id}\"\n"
+      "shard_sql = \"{storage}\"\n");
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(c->replicables.size(), 2u);
   EXPECT_EQ(c->replicables[0].name, "attachment");
@@ -208,8 +210,53 @@ TEST_F(ReplicableConfigTest, ParsesBlocksInOrderAndRendersThemBack) {
   EXPECT_EQ(c->replicables[0].origin, dir_ + "/georep.toml");
   EXPECT_EQ(c->replicables[1].id_column, "avatar_id");
   EXPECT_EQ(c->replicables[1].title, "Avatar");
+  EXPECT_EQ(c->replicables[1].namespace_sql, "SELECT path FROM groups WHERE id = {group_id}");
+  EXPECT_EQ(c->replicables[1].shard_sql, "{storage}");
+  EXPECT_EQ(c->replicables[0].namespace_sql, "");
   std::string rendered = RenderConfig(*c);
   EXPECT_NE(rendered.find("[[replicable]]"), std::string::npos) << rendered;
+  EXPECT_NE(rendered.find("shard_sql"), std::string::npos) << rendered;
+}
+
+// [replication] disabled: an array in the file, comma-separated in the
+// environment, rendered back; anything else names the setting.
+TEST_F(ReplicableConfigTest, DisabledReplicablesAreAListInTheFileAndTheEnvironment) {
+  const std::string base = "site_name = \"s\"\n[database]\nmain = \"dbname=x\"\n";
+  std::string path = dir_ + "/georep.toml";
+  ASSERT_TRUE(WriteFileAtomic(path, base + "[replication]\ndisabled = [\"pages_deployment\", "
+                                           "\"upload\"]\n")
+                  .ok());
+  auto c = LoadConfig(path, [](const std::string&) { return std::optional<std::string>(); }, {});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->disabled_replicables, (std::vector<std::string>{"pages_deployment", "upload"}));
+  EXPECT_EQ(DisabledReplicables(*c, {"upload", "lfs_object"}),
+            (std::vector<std::string>{"lfs_object", "pages_deployment", "upload"}));
+  std::string rendered = RenderConfig(*c);
+  ASSERT_TRUE(WriteFileAtomic(path, rendered).ok());
+  auto again =
+      LoadConfig(path, [](const std::string&) { return std::optional<std::string>(); }, {});
+  ASSERT_TRUE(again.ok()) << again.status() << rendered;
+  EXPECT_EQ(again->disabled_replicables, c->disabled_replicables) << rendered;
+
+  auto env = LoadConfig(path,
+                        [](const std::string& name) -> std::optional<std::string> {
+                          if (name == "GEOREP_REPLICATION_DISABLED")
+                            return " job_artifact , lfs_object";
+                          return std::nullopt;
+                        },
+                        {"GEOREP_REPLICATION_DISABLED"});
+  ASSERT_TRUE(env.ok()) << env.status();
+  EXPECT_EQ(env->disabled_replicables, (std::vector<std::string>{"job_artifact", "lfs_object"}));
+
+  ASSERT_TRUE(WriteFileAtomic(path, base + "[replication]\ndisabled = \"upload\"\n").ok());
+  auto scalar =
+      LoadConfig(path, [](const std::string&) { return std::optional<std::string>(); }, {});
+  EXPECT_EQ(scalar.status().message(),
+            "setting \"replication.disabled\" in " + path + ": expected an array of strings");
+  ASSERT_TRUE(WriteFileAtomic(path, base + "[replication]\ndisabled = [\"Up-load\"]\n").ok());
+  auto bad = LoadConfig(path, [](const std::string&) { return std::optional<std::string>(); }, {});
+  EXPECT_NE(bad.status().message().find("\"Up-load\" is not a replicable name"), std::string::npos)
+      << bad.status();
 }
 
 TEST_F(ReplicableConfigTest, BadBlocksNameTheKey) {

@@ -1,5 +1,6 @@
 #include "site/sites.h"
 
+#include "absl/strings/match.h"
 #include "db/migrations.h"
 #include "gtest/gtest.h"
 #include "support/test_support.h"
@@ -56,6 +57,49 @@ TEST_F(SitesTest, RefusesDuplicatesSecondPrimaryAndBadInput) {
   EXPECT_EQ(url.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(url.status().message().find("ftp://x"), std::string::npos);
   EXPECT_EQ(ListSites(*conn_)->size(), 1u);
+}
+
+// Selective sync is set as a whole, read back as set, and refused (naming
+// the bad entry) when it lists nothing, lists the wrong kind, names a path
+// that is not one, or is asked of the primary.
+TEST_F(SitesTest, SelectiveSyncIsStoredAsGivenAndBadSelectionsAreRefused) {
+  ASSERT_TRUE(AddSite(*conn_, {"p", "http://p.example", "", true}).ok());
+  ASSERT_TRUE(AddSite(*conn_, {"s1", "http://s1.example", "", false}).ok());
+  auto fresh = FindSite(*conn_, "s1");
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_FALSE(fresh->selective_sync.active());
+
+  SelectiveSync ns{SelectiveSync::Kind::kNamespaces, {"group", "other/sub-group.x"}, {}};
+  auto set = UpdateSite(*conn_, "s1", {.selective_sync = ns});
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->selective_sync, ns);
+  EXPECT_EQ(FindSite(*conn_, "s1")->selective_sync, ns);
+  EXPECT_EQ(set->files_max_capacity, 10) << "other settings stay";
+
+  SelectiveSync shards{SelectiveSync::Kind::kShards, {}, {"default", "ssd"}};
+  ASSERT_TRUE(UpdateSite(*conn_, "s1", {.selective_sync = shards}).ok());
+  EXPECT_EQ(FindSite(*conn_, "s1")->selective_sync, shards);
+
+  for (const auto& [bad, names] : std::vector<std::pair<SelectiveSync, std::string>>{
+           {{SelectiveSync::Kind::kNamespaces, {}, {}}, "at least one namespace"},
+           {{SelectiveSync::Kind::kNamespaces, {"a", "/abs"}, {}}, "\"/abs\""},
+           {{SelectiveSync::Kind::kNamespaces, {"a/../b"}, {}}, "\"a/../b\""},
+           {{SelectiveSync::Kind::kNamespaces, {"a//b"}, {}}, "\"a//b\""},
+           {{SelectiveSync::Kind::kNamespaces, {"it's"}, {}}, "\"it's\""},
+           {{SelectiveSync::Kind::kShards, {"a"}, {"x"}}, "no namespaces"},
+           {{SelectiveSync::Kind::kShards, {}, {"with space"}}, "\"with space\""},
+           {{SelectiveSync::Kind::kNone, {"a"}, {}}, "selects everything"}}) {
+    auto r = UpdateSite(*conn_, "s1", {.selective_sync = bad});
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << names;
+    EXPECT_TRUE(absl::StrContains(r.status().message(), names)) << r.status();
+  }
+  EXPECT_EQ(FindSite(*conn_, "s1")->selective_sync, shards) << "a refused change changes nothing";
+  auto on_primary = UpdateSite(*conn_, "p", {.selective_sync = ns});
+  EXPECT_EQ(on_primary.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(on_primary.status().message(), "primary")) << on_primary.status();
+
+  ASSERT_TRUE(UpdateSite(*conn_, "s1", {.selective_sync = SelectiveSync{}}).ok());
+  EXPECT_FALSE(FindSite(*conn_, "s1")->selective_sync.active());
 }
 
 TEST_F(SitesTest, EnableDisableRemove) {

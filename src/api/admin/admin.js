@@ -46,6 +46,11 @@ function replicablesCell(site) {
   const st = site.status;
   if (site.primary || !st || !Array.isArray(st.replicables)) { cell.append('-'); return cell; }
   for (const r of st.replicables) {
+    if (r.disabled) {
+      cell.append(el('div', { class: 'note disabled', 'data-replicable': r.name },
+                     `${r.name}: disabled here`));
+      continue;
+    }
     if (!r.registry) continue;
     cell.append(el('div', { class: 'replicable', 'data-replicable': r.name,
                             'data-synced': r.synced, 'data-registry': r.registry,
@@ -66,6 +71,16 @@ function healthCell(site) {
   return cell;
 }
 
+// What a site holds: everything, or its selective sync.
+function holds(site) {
+  if (site.primary || !site.selective_sync_type || site.selective_sync_type === 'none') {
+    return 'everything';
+  }
+  const names = site.selective_sync_type === 'namespaces'
+    ? site.selective_sync_namespaces : site.selective_sync_shards;
+  return `${site.selective_sync_type}: ${(names || []).join(', ')}`;
+}
+
 async function loadSites() {
   const { status, body } = await api('GET', '/api/v1/sites');
   if (status !== 200) { say(`sites: HTTP ${status} ${body && body.error ? body.error : ''}`, true); return; }
@@ -82,6 +97,7 @@ async function loadSites() {
       healthCell(s),
       el('td', {}, s.primary ? '-' : age),
       el('td', {}, s.primary ? '-' : lag),
+      el('td', { class: 'holds' }, holds(s)),
       replicablesCell(s)));
   }
 }
