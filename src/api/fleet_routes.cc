@@ -122,6 +122,20 @@ HttpResponse One(const SiteContext& ctx, const std::string& name) {
   return HttpResponse::Error(404, "NOT_FOUND", absl::StrCat("no site named \"", name, "\""));
 }
 
+// A field that must be an array of strings.
+absl::StatusOr<std::vector<std::string>> Strings(const std::string& key,
+                                                 const nlohmann::json& value) {
+  std::vector<std::string> out;
+  if (value.is_array()) {
+    for (const auto& v : value) {
+      if (!v.is_string()) break;
+      out.push_back(v.get<std::string>());
+    }
+    if (out.size() == value.size()) return out;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(key, ": expected an array of strings"));
+}
+
 // The fields of a PUT body; an unknown field or a wrong type is an error
 // naming it.
 absl::StatusOr<site::SiteChanges> ParseChanges(const std::string& body) {
@@ -165,31 +179,15 @@ absl::StatusOr<site::SiteChanges> ParseChanges(const std::string& body) {
       if (!c.selective_sync) c.selective_sync.emplace();
       c.selective_sync->kind = *kind;
     } else if (key == "disabled_replicables") {
-      if (!value.is_array()) {
-        return absl::InvalidArgumentError(absl::StrCat(key, ": expected an array of names"));
-      }
-      std::vector<std::string> names;
-      for (const auto& v : value) {
-        if (!v.is_string()) {
-          return absl::InvalidArgumentError(absl::StrCat(key, ": expected an array of names"));
-        }
-        names.push_back(v.get<std::string>());
-      }
-      c.disabled_replicables = std::move(names);
+      auto names = Strings(key, value);
+      if (!names.ok()) return names.status();
+      c.disabled_replicables = std::move(*names);
     } else if (key == "selective_sync_namespaces" || key == "selective_sync_shards") {
-      if (!value.is_array()) {
-        return absl::InvalidArgumentError(absl::StrCat(key, ": expected an array of strings"));
-      }
-      std::vector<std::string> names;
-      for (const auto& v : value) {
-        if (!v.is_string()) {
-          return absl::InvalidArgumentError(absl::StrCat(key, ": expected an array of strings"));
-        }
-        names.push_back(v.get<std::string>());
-      }
+      auto names = Strings(key, value);
+      if (!names.ok()) return names.status();
       if (!c.selective_sync) c.selective_sync.emplace();
       (key == "selective_sync_namespaces" ? c.selective_sync->namespaces
-                                          : c.selective_sync->shards) = std::move(names);
+                                          : c.selective_sync->shards) = std::move(*names);
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown field \"", key,

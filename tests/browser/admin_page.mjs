@@ -22,6 +22,8 @@ try {
   out.sites = await page.$$eval('#sites tbody tr', (rows) => rows.map((r) => ({
     name: r.dataset.site,
     health: r.children[3].textContent,
+    holds: r.querySelector('.holds') ? r.querySelector('.holds').textContent : null,
+    disabled: [...r.querySelectorAll('.disabled')].map((d) => d.dataset.replicable),
     replicables: Object.fromEntries([...r.querySelectorAll('.replicable')].map((d) => [
       d.dataset.replicable,
       { synced: Number(d.dataset.synced), registry: Number(d.dataset.registry),

@@ -29,6 +29,13 @@ TEST(AdminPageTest, ShowsTheFleetAndTheRegistryAndItsButtonsNeedTheToken) {
   ASSERT_TRUE(
       test::WaitFor([&] { return topo.Count("secondary-1", "upload", "synced") == 12; }, 60))
       << topo.Request("secondary-1", "GET", "/api/v1/replicables/upload/registry").body;
+  // What the secondary holds, shown on the page: a selection and a type
+  // left out (neither touches the uploads, which belong to no project).
+  ASSERT_EQ(topo.Admin("primary", "PUT", "/api/v1/sites/secondary-1",
+                       R"({"selective_sync_type": "namespaces", "selective_sync_namespaces": )"
+                       R"(["acme"], "disabled_replicables": ["pages_deployment"]})")
+                .status,
+            200);
   const int64_t lost = ids.back();
   char hex[8];
   std::snprintf(hex, sizeof hex, "%02lx", static_cast<long>(lost % 256));
@@ -42,6 +49,17 @@ TEST(AdminPageTest, ShowsTheFleetAndTheRegistryAndItsButtonsNeedTheToken) {
             202);
   // Settled: the failure recorded, and the primary's copy of the report
   // says what the secondary says.
+  auto reported_disabled = [&]() {
+    auto sites = nlohmann::json::parse(topo.Request("secondary-1", "GET", "/api/v1/sites").body,
+                                       nullptr, false);
+    for (const auto& s : sites) {
+      if (s["name"] != "secondary-1" || !s["status"].is_object()) continue;
+      for (const auto& r : s["status"]["replicables"]) {
+        if (r["name"] == "pages_deployment") return r.value("disabled", false);
+      }
+    }
+    return false;
+  };
   auto reported = [&](const char* key) -> int64_t {
     auto sites = nlohmann::json::parse(topo.Request("secondary-1", "GET", "/api/v1/sites").body,
                                        nullptr, false);
@@ -56,7 +74,7 @@ TEST(AdminPageTest, ShowsTheFleetAndTheRegistryAndItsButtonsNeedTheToken) {
   ASSERT_TRUE(test::WaitFor(
       [&] {
         return topo.Count("secondary-1", "upload", "failed") == 1 && reported("failed") == 1 &&
-               reported("synced") == 11;
+               reported("synced") == 11 && reported_disabled();
       },
       60))
       << topo.Status("secondary-1").dump();
@@ -86,6 +104,8 @@ TEST(AdminPageTest, ShowsTheFleetAndTheRegistryAndItsButtonsNeedTheToken) {
     EXPECT_NE(s["health"].get<std::string>().find("1 of its 12 registry rows failed"),
               std::string::npos)
         << s.dump();
+    EXPECT_EQ(s["holds"], "namespaces: acme") << s.dump();
+    EXPECT_EQ(s["disabled"], nlohmann::json::array({"pages_deployment"})) << s.dump();
     const auto& upload = s["replicables"]["upload"];
     EXPECT_EQ(upload["synced"], 11) << s.dump();
     EXPECT_EQ(upload["registry"], 12) << s.dump();
