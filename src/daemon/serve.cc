@@ -101,6 +101,10 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
                          name + "\"");
     }
   }
+  // Selective sync's SQL of each declaration, against this database.
+  for (const auto& spec : *specs) {
+    if (auto s = framework::CheckScopeSql(**main_db, spec); !s.ok()) return Fail(2, s.message());
+  }
   if (auto s = MakeDirs(config.storage_root, 0755); !s.ok()) {
     return Fail(2, "setting \"storage.root\" in " + config.path + ": " + std::string(s.message()));
   }

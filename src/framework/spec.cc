@@ -267,6 +267,27 @@ std::string ScopeSql(const ReplicableSpec& spec, const SelectiveSync& sel,
                       ")::text AS scope_shard) AS scope_row)");
 }
 
+absl::Status CheckScopeSql(db::Connection& main, const ReplicableSpec& spec) {
+  if (spec.namespace_sql.empty() && spec.shard_sql.empty()) return absl::OkStatus();
+  auto exists = main.Exec("SELECT to_regclass($1) IS NOT NULL", {spec.model_table});
+  if (!exists.ok()) return exists.status();
+  if (!exists->GetBool(0, 0)) return absl::OkStatus();
+  for (const auto& [key, sel] :
+       {std::pair<const char*, SelectiveSync>{"namespace_sql",
+                                              {SelectiveSync::Kind::kNamespaces, {"x"}, {}}},
+        {"shard_sql", {SelectiveSync::Kind::kShards, {}, {"x"}}}}) {
+    if (!Scoped(spec, sel)) continue;
+    auto planned = main.Exec(SpecSql(
+        spec, absl::StrCat("EXPLAIN SELECT m.$ID FROM $MODEL m WHERE ", ScopeSql(spec, sel, "m"))));
+    if (!planned.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("replicable \"", spec.name, "\" (",
+                                                     spec.origin, "): ", key, ": ",
+                                                     planned.status().message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> ConfinedPath(const std::string& root, absl::string_view relative) {
   auto refuse = [&](absl::string_view why) {
     return absl::PermissionDeniedError(absl::StrCat("path \"", relative, "\" refused: ", why));

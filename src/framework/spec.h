@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "db/connection.h"
 #include "georep/replicable.h"
 #include "georep/selective_sync.h"
 
@@ -51,6 +52,12 @@ bool Scoped(const ReplicableSpec& spec, const SelectiveSync& sel);
 // backfill, the log cursor, Git on a secondary and the data-loss report all
 // use it, so they agree on what a secondary holds.
 std::string ScopeSql(const ReplicableSpec& spec, const SelectiveSync& sel, absl::string_view alias);
+// Whether the database accepts the spec's namespace_sql and shard_sql (a
+// declaration's SQL is only checked for shape when the file is read): each
+// is planned (EXPLAIN) against `main`. InvalidArgument names the replicable,
+// its origin, the key and PostgreSQL's message; OK when the model table is
+// not there (nothing to check) or nothing is declared.
+absl::Status CheckScopeSql(db::Connection& main, const ReplicableSpec& spec);
 // `schema.table` quoted for SQL.
 std::string QuotedTable(const ReplicableSpec& spec);
 std::string QuotedIdColumn(const ReplicableSpec& spec);
