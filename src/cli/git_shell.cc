@@ -1,5 +1,6 @@
 #include "cli/git_shell.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -182,6 +183,26 @@ int UploadPackIn(int fd, const std::string& repo) {
   return code;
 }
 
+// Where scratch mirrors live: beneath the repository root, apart from the
+// syncer's temporary folder (whose sweep removes what no live worker owns).
+// Each is named ssh-<pid>-<random>.git after the git-shell serving it.
+std::string ScratchRoot(const std::string& repository_root) {
+  return repository_root + "/@geo-ssh-temporary";
+}
+
+// Removes the scratch mirrors of git-shells that are gone (killed half-way).
+void SweepScratch(const std::string& root) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
+    std::string name = entry.path().filename().string();
+    int pid = 0;
+    std::vector<std::string> parts = absl::StrSplit(name, '-');
+    if (parts.size() != 3 || parts[0] != "ssh" || !absl::SimpleAtoi(parts[1], &pid) || pid <= 0)
+      continue;
+    if (kill(pid, 0) != 0 && errno == ESRCH) std::filesystem::remove_all(entry.path(), ec);
+  }
+}
+
 // A fetch over SSH of a repository whose copy here is behind the primary's
 // (or absent): the primary's refs and objects are fetched now into a
 // scratch mirror (borrowing the local copy's objects when there is one, so
@@ -190,8 +211,9 @@ int UploadPackIn(int fd, const std::string& repo) {
 // nullopt when the primary cannot be reached (the caller decides).
 std::optional<int> FetchThroughPrimary(const site::Config& signer, const std::string& primary_url,
                                        const std::string& repo, const std::string& local) {
-  const std::string scratch_root = framework::RepositoryTempDir(signer.repository_root);
+  const std::string scratch_root = ScratchRoot(signer.repository_root);
   if (!MakeDirs(scratch_root, 0755).ok()) return std::nullopt;
+  SweepScratch(scratch_root);
   const std::string name = absl::StrCat("ssh-", getpid(), "-", RandomHex(6), ".git");
   const std::string scratch = scratch_root + "/" + name;
   std::string auth =

@@ -292,6 +292,14 @@ TEST_F(RepositoryTest, AnSshFetchOfACopyThatIsBehindGetsThePrimarysRefs) {
       60));
   ASSERT_NE(Digest("secondary-1", "behind/app.git"), Digest("primary", "behind/app.git"));
 
+  // A scratch mirror left by a git-shell killed half-way (its pid is past
+  // any the kernel hands out) goes at the next such fetch.
+  auto pid_max = ReadFile("/proc/sys/kernel/pid_max");
+  int64_t beyond = 0;
+  ASSERT_TRUE(pid_max.ok() && absl::SimpleAtoi(Trim(*pid_max), &beyond));
+  const std::string leftover =
+      absl::StrCat(Root("secondary-1"), "/@geo-ssh-temporary/ssh-", beyond + 1, "-dead00.git");
+  fs::create_directories(leftover + "/objects");
   Sshd sshd(test::MakeTempDir("sshd-behind"), topo_->Config("secondary-1"));
   ASSERT_TRUE(sshd.ok());
   std::string via = work_ + "/behind-ssh";
@@ -300,7 +308,7 @@ TEST_F(RepositoryTest, AnSshFetchOfACopyThatIsBehindGetsThePrimarysRefs) {
   EXPECT_EQ(Trim(Git({"-C", via, "rev-parse", "HEAD"})), new_head);
   EXPECT_NE(new_head, old_head);
   // The copy itself is still the old one (the daemon syncs it), and no
-  // scratch mirror is left behind.
+  // scratch mirror is left behind, not even a dead one.
   EXPECT_NE(Digest("secondary-1", "behind/app.git"), Digest("primary", "behind/app.git"));
   int left = 0;
   std::error_code ec;
@@ -308,6 +316,7 @@ TEST_F(RepositoryTest, AnSshFetchOfACopyThatIsBehindGetsThePrimarysRefs) {
     left += e.path().filename().string().rfind("ssh-", 0) == 0 ? 1 : 0;
   }
   EXPECT_EQ(left, 0);
+  EXPECT_FALSE(fs::exists(leftover));
 
   // A repository created while the daemon is down is not here at all.
   CreateProject("behind/fresh");
