@@ -39,21 +39,7 @@ std::optional<GitPath> ParseGitPath(const HttpRequest& req) {
   for (absl::string_view suffix : {"/info/refs", "/git-upload-pack", "/git-receive-pack"}) {
     if (!absl::EndsWith(path, suffix)) continue;
     absl::string_view repo = path.substr(1, path.size() - suffix.size() - 1);
-    if (!absl::EndsWith(repo, ".git") || repo.size() <= 4) return std::nullopt;
-    // Plain segments only ([A-Za-z0-9._@-], no leading dot): what is
-    // redirected or looked up is what was checked.
-    for (absl::string_view segment : absl::StrSplit(repo, '/')) {
-      if (segment.empty() || segment == "." || segment == ".." || segment[0] == '.') {
-        return std::nullopt;
-      }
-      for (char c : segment) {
-        // '@' as in hashed storage (@hashed/…, @snippets/…).
-        if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' &&
-            c != '-' && c != '@') {
-          return std::nullopt;
-        }
-      }
-    }
+    if (!PlainRepoPath(repo)) return std::nullopt;
     out.repo = std::string(repo);
     out.suffix = std::string(suffix);
     out.service =
@@ -275,6 +261,21 @@ HttpResponse Handle(const GitRouteContext& ctx, const HttpRequest& req, const Gi
 }
 
 }  // namespace
+
+bool PlainRepoPath(absl::string_view repo) {
+  if (!absl::EndsWith(repo, ".git") || repo.size() <= 4) return false;
+  for (absl::string_view segment : absl::StrSplit(repo, '/')) {
+    if (segment.empty() || segment == "." || segment == ".." || segment[0] == '.') return false;
+    for (char c : segment) {
+      // '@' as in hashed storage (@hashed/…, @snippets/…).
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-' &&
+          c != '@') {
+        return false;
+      }
+    }
+  }
+  return true;
+}
 
 std::optional<Admission> AdmitGit(const HttpRequest& head) {
   auto gp = ParseGitPath(head);

@@ -62,6 +62,11 @@ struct GitRouteContext {
 // nullopt when `req` is not a Git request.
 std::optional<HttpResponse> HandleGit(const GitRouteContext& ctx, const HttpRequest& req);
 
+// Whether `repo` ("group/name.git") is a path made of plain segments
+// ([A-Za-z0-9._@-], none empty or starting with a dot) ending in ".git":
+// what is redirected or looked up is what was checked.
+bool PlainRepoPath(absl::string_view repo);
+
 // On the header alone: nullopt when `head` is not a Git request, else its
 // body limit (a push's pack: kUploadBodyLimit; a fetch's negotiation:
 // kGitNegotiationLimit; info/refs: none).

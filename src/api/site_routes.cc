@@ -67,6 +67,9 @@ const MetricDef kMetrics[] = {
      "and status"},
     {"georep_git_http_requests_total", "counter",
      "Git smart HTTP requests, by service, route (user or geo) and HTTP status"},
+    {"georep_lfs_actions_total", "counter",
+     "Git LFS batch answers: transfer actions handed out, by operation and where they send the "
+     "client (here, or the primary for objects not current here)"},
     {"georep_git_processes_total", "counter",
      "git processes this daemon started (fetches, clones, http-backend)"},
     {"georep_loop_errors_total", "counter",

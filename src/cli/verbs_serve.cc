@@ -40,6 +40,8 @@ void AddServeVerbs(CLI::App& app, VerbContext& ctx) {
         if (main == nullptr) return absl::UnavailableError("main database unreachable");
         return sample::CheckGitAccess(*main, req.Header("authorization"), repo, push);
       };
+      // Git LFS: the forge's lfs_object rows, under the same access rule.
+      hooks.lfs = sample::LfsStoreFor(config->storage_root);
     }
     ctx.exit_code = daemon::Serve(*config, hooks);
   });

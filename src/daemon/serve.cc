@@ -16,6 +16,7 @@
 #include "api/geo_routes.h"
 #include "api/git_routes.h"
 #include "api/http_server.h"
+#include "api/lfs_routes.h"
 #include "api/primary_proxy.h"
 #include "api/router.h"
 #include "api/site_routes.h"
@@ -99,6 +100,17 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
                      [&](const ReplicableSpec& s) { return s.name == name; })) {
       return Fail(2, "setting \"replication.disabled\" in " + config.path + ": no replicable \"" +
                          name + "\"");
+    }
+  }
+  // The replicable whose rows the application's Git LFS objects are.
+  const ReplicableSpec* lfs_spec = nullptr;
+  if (hooks.lfs.find) {
+    for (const auto& spec : *specs) {
+      if (spec.name == hooks.lfs.replicable) lfs_spec = &spec;
+    }
+    if (lfs_spec == nullptr) {
+      return Fail(2, absl::StrCat("Git LFS objects are kept as \"", hooks.lfs.replicable,
+                                  "\", which is no replicable here"));
     }
   }
   // Selective sync's SQL of each declaration, against this database.
@@ -247,6 +259,16 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
     if (conn == nullptr) return absl::UnavailableError("main database unreachable");
     return events::PublishRepositoryUpdated(*conn, spec, id);
   };
+  api::LfsRouteContext lfs_ctx{.role = &role,
+                               .main_conninfo = config.main_database,
+                               .tracking_conninfo = config.tracking_database,
+                               .storage_root = config.storage_root,
+                               .repository_root = config.repository_root,
+                               .spec = lfs_spec,
+                               .store = hooks.lfs,
+                               .access = hooks.git_access,
+                               .tls = !config.tls_cert.empty(),
+                               .metrics = &metrics};
   // Checked when the configuration was loaded.
   const std::vector<AddressRange> geo_allowed =
       ParseAddressList(config.geo_allowed_addresses).value_or(std::vector<AddressRange>{});
@@ -268,6 +290,7 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
                                                      "(setting http.geo_allowed_addresses)")};
             }
             if (auto git = api::AdmitGit(head)) return std::move(*git);
+            if (auto lfs = api::AdmitLfs(head)) return std::move(*lfs);
             // Relayed from where it was received: a large body on disk.
             if (primary_for(head)) return api::Admission{api::kUploadBodyLimit, {}, true};
             return router.Admit(head);
@@ -276,8 +299,10 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
       .tls_cert = config.tls_cert,
       .tls_key = config.tls_key};
   api::HttpServer server(
-      [&router, &git_ctx, &primary_for, tls = !config.tls_cert.empty()](const api::HttpRequest& r) {
+      [&router, &git_ctx, &lfs_ctx, &primary_for,
+       tls = !config.tls_cert.empty()](const api::HttpRequest& r) {
         if (auto git = api::HandleGit(git_ctx, r)) return std::move(*git);
+        if (auto lfs = api::HandleLfs(lfs_ctx, r)) return std::move(*lfs);
         if (auto primary = primary_for(r)) return api::RelayToPrimary(r, *primary, tls);
         return router.Handle(r);
       },

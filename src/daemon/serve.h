@@ -6,6 +6,7 @@
 #include <string>
 
 #include "api/git_routes.h"
+#include "api/lfs_routes.h"
 #include "api/router.h"
 #include "site/config.h"
 #include "site/role.h"
@@ -22,6 +23,9 @@ struct ServeHooks {
   // Who may use Git over HTTP (api::GitRouteContext::access); unset, user
   // Git over HTTP is refused.
   api::GitAccess git_access;
+  // Where the application keeps Git LFS objects (api/lfs_routes.h); unset
+  // (no `find`), LFS is not served.
+  api::LfsStore lfs;
 };
 
 // Runs until a termination signal; returns the process exit code. Start-up

@@ -286,6 +286,13 @@ absl::StatusOr<int64_t> QueueDiffering(db::Connection& tracking, const Replicabl
 // The checksum of a synced and verified copy; nullopt otherwise.
 absl::StatusOr<std::optional<std::string>> VerifiedChecksum(db::Connection& tracking,
                                                             const ReplicableSpec& spec, int64_t id);
+// A synced and verified copy: its checksum and where the sync put it.
+struct VerifiedCopy {
+  std::string checksum;
+  std::string local_path;  // full path; empty if the row names none
+};
+absl::StatusOr<std::optional<VerifiedCopy>> VerifiedCopyOf(db::Connection& tracking,
+                                                           const ReplicableSpec& spec, int64_t id);
 
 // ---- the data-loss report (framework/dataloss.h)
 

@@ -150,13 +150,23 @@ absl::StatusOr<int64_t> QueueDiffering(db::Connection& tracking, const Replicabl
 absl::StatusOr<std::optional<std::string>> VerifiedChecksum(db::Connection& tracking,
                                                             const ReplicableSpec& spec,
                                                             int64_t id) {
+  auto copy = VerifiedCopyOf(tracking, spec, id);
+  if (!copy.ok()) return copy.status();
+  if (!*copy) return std::optional<std::string>();
+  return std::optional<std::string>((*copy)->checksum);
+}
+
+absl::StatusOr<std::optional<VerifiedCopy>> VerifiedCopyOf(db::Connection& tracking,
+                                                           const ReplicableSpec& spec, int64_t id) {
   auto r = tracking.Exec(SpecSql(spec,
-                                 "SELECT checksum FROM $REG WHERE model_id = $1 AND state = "
-                                 "$S_SYNCED AND verification_state = $V_SUCCEEDED"),
+                                 "SELECT checksum, coalesce(local_path, '') FROM $REG "
+                                 "WHERE model_id = $1 AND state = $S_SYNCED "
+                                 "AND verification_state = $V_SUCCEEDED"),
                          {absl::StrCat(id)});
   if (!r.ok()) return r.status();
-  if (r->rows() == 0 || r->IsNull(0, 0)) return std::optional<std::string>();
-  return std::optional<std::string>(std::string(r->Get(0, 0)));
+  if (r->rows() == 0 || r->IsNull(0, 0)) return std::optional<VerifiedCopy>();
+  return std::optional<VerifiedCopy>(
+      VerifiedCopy{std::string(r->Get(0, 0)), std::string(r->Get(0, 1))});
 }
 
 // ------------------------------------------------------------- data loss

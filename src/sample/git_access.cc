@@ -18,16 +18,6 @@
 namespace georep::sample {
 namespace {
 
-// The project a repository path belongs to ("group/name" for
-// group/name.git, .wiki.git and .design.git); "" for a group wiki or a
-// snippet, which only a token for every project ("*") reaches.
-std::string ProjectOf(absl::string_view repo) {
-  absl::ConsumeSuffix(&repo, ".git");
-  if (!absl::ConsumeSuffix(&repo, ".wiki")) absl::ConsumeSuffix(&repo, ".design");
-  if (absl::StartsWith(repo, "@") || repo.find('/') == absl::string_view::npos) return "";
-  return std::string(repo);
-}
-
 // The token of "Basic base64(user:token)" (any user name); "" if none.
 std::string BasicPassword(const std::string& authorization) {
   absl::string_view v = absl::StripAsciiWhitespace(authorization);
@@ -39,6 +29,13 @@ std::string BasicPassword(const std::string& authorization) {
 }
 
 }  // namespace
+
+std::string ProjectOf(absl::string_view repo) {
+  absl::ConsumeSuffix(&repo, ".git");
+  if (!absl::ConsumeSuffix(&repo, ".wiki")) absl::ConsumeSuffix(&repo, ".design");
+  if (absl::StartsWith(repo, "@") || repo.find('/') == absl::string_view::npos) return "";
+  return std::string(repo);
+}
 
 absl::Status InstallAccessSchema(db::Connection& main) {
   return main.ExecScript(R"sql(

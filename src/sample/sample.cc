@@ -76,6 +76,7 @@ absl::Status InstallSchema(db::Connection& main) {
   }
   if (auto s = main.ExecScript(sql); !s.ok()) return s;
   if (auto s = InstallRepositorySchema(main); !s.ok()) return s;
+  if (auto s = InstallLfsSchema(main); !s.ok()) return s;
   return InstallAccessSchema(main);
 }
 
@@ -94,26 +95,34 @@ absl::StatusOr<Created> CreateBlob(db::Connection& main, const std::string& stor
       if (p->rows() == 0)
         return absl::InvalidArgumentError(absl::StrCat("project_id: no project ", *project_id));
     }
-    auto r =
-        main.Exec(absl::StrCat("WITH n AS (SELECT nextval(pg_get_serial_sequence('", TableOf(kind),
-                               "', 'id')) AS id) INSERT INTO ", TableOf(kind),
-                               " (id, file_path, size, sha256, project_id) SELECT id, ",
-                               PathSqlFor(kind, "id"),
-                               ", $1, $2, nullif($3, '')::bigint FROM n RETURNING id, file_path"),
-                  {absl::StrCat(out.size), out.sha256,
-                   project_id ? absl::StrCat(*project_id) : std::string()});
-    if (!r.ok()) return r.status();
-    out.id = r->GetInt64(0, 0);
-    std::string rel(r->Get(0, 1));
-    if (auto st = WriteInPlace(storage_root, rel, bytes); !st.ok()) return st;
-    written = storage_root + "/" + rel;
-    return absl::OkStatus();
+    return InsertBlob(main, storage_root, kind, bytes, project_id, &out, &written);
   });
   if (!s.ok()) {
     if (!written.empty()) unlink(written.c_str());
     return s;
   }
   return out;
+}
+
+absl::Status InsertBlob(db::Connection& main, const std::string& storage_root,
+                        const std::string& kind, absl::string_view bytes,
+                        std::optional<int64_t> project_id, Created* out, std::string* written) {
+  {
+    auto r =
+        main.Exec(absl::StrCat("WITH n AS (SELECT nextval(pg_get_serial_sequence('", TableOf(kind),
+                               "', 'id')) AS id) INSERT INTO ", TableOf(kind),
+                               " (id, file_path, size, sha256, project_id) SELECT id, ",
+                               PathSqlFor(kind, "id"),
+                               ", $1, $2, nullif($3, '')::bigint FROM n RETURNING id, file_path"),
+                  {absl::StrCat(out->size), out->sha256,
+                   project_id ? absl::StrCat(*project_id) : std::string()});
+    if (!r.ok()) return r.status();
+    out->id = r->GetInt64(0, 0);
+    std::string rel(r->Get(0, 1));
+    // Named before it is written: a write that fails half-way is removed too.
+    *written = storage_root + "/" + rel;
+    return WriteInPlace(storage_root, rel, bytes);
+  }
 }
 
 absl::StatusOr<Created> ReplaceBlob(db::Connection& main, const std::string& storage_root,

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "api/admin_auth.h"
+#include "api/lfs_routes.h"
 #include "api/router.h"
 #include "db/connection.h"
 #include "site/role.h"
@@ -44,6 +45,12 @@ struct Created {
 absl::StatusOr<Created> CreateBlob(db::Connection& main, const std::string& storage_root,
                                    const std::string& kind, absl::string_view bytes,
                                    std::optional<int64_t> project_id = std::nullopt);
+// CreateBlob's insert and write, inside the caller's transaction: `out`
+// carries the bytes' SHA-256 and size in, and the new id out; `written` is
+// the file to remove if the transaction does not commit.
+absl::Status InsertBlob(db::Connection& main, const std::string& storage_root,
+                        const std::string& kind, absl::string_view bytes,
+                        std::optional<int64_t> project_id, Created* out, std::string* written);
 absl::StatusOr<Created> ReplaceBlob(db::Connection& main, const std::string& storage_root,
                                     const std::string& kind, int64_t id, absl::string_view bytes);
 absl::Status DeleteBlob(db::Connection& main, const std::string& storage_root,
@@ -76,6 +83,11 @@ absl::Status DeleteProject(db::Connection& main, const std::string& repository_r
 absl::StatusOr<int64_t> CreateSnippet(db::Connection& main, const std::string& repository_root,
                                       const std::string& title);
 
+// The project a repository path belongs to ("group/name" for
+// group/name.git, .wiki.git and .design.git); "" for a group wiki or a
+// snippet, which only a token for every project ("*") reaches.
+std::string ProjectOf(absl::string_view repo);
+
 // Git over HTTP (src/sample/git_access.cc): access tokens and public
 // projects. The table and column, idempotently.
 absl::Status InstallAccessSchema(db::Connection& main);
@@ -90,6 +102,19 @@ absl::StatusOr<std::string> MintToken(db::Connection& main, const std::string& s
 // readable by anyone.
 absl::Status CheckGitAccess(db::Connection& main, const std::string& authorization,
                             const std::string& repo, bool push);
+
+// Git LFS objects (api/lfs_routes.h): rows of sample.lfs_objects that
+// belong to the project of repository "group/name.git", named by their
+// SHA-256, stored once per project.
+absl::Status InstallLfsSchema(db::Connection& main);  // its index, idempotently
+absl::StatusOr<std::optional<api::LfsObject>> FindLfsObject(db::Connection& main,
+                                                            const std::string& repo,
+                                                            const std::string& oid);
+absl::Status StoreLfsObject(db::Connection& main, const std::string& storage_root,
+                            const std::string& repo, const std::string& oid,
+                            absl::string_view bytes);
+// The two above, for the daemon (daemon::ServeHooks::lfs).
+api::LfsStore LfsStoreFor(const std::string& storage_root);
 
 struct RouteContext {
   std::string main_conninfo;

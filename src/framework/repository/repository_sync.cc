@@ -265,13 +265,22 @@ absl::StatusOr<std::optional<FoundRepository>> FindRepository(
 
 absl::StatusOr<bool> CopyIsCurrent(db::Connection& standby, db::Connection& tracking,
                                    const ReplicableSpec& spec, int64_t id) {
-  auto mine = VerifiedChecksum(tracking, spec, id);
+  auto path = CurrentCopyPath(standby, tracking, spec, id);
+  if (!path.ok()) return path.status();
+  return path->has_value();
+}
+
+absl::StatusOr<std::optional<std::string>> CurrentCopyPath(db::Connection& standby,
+                                                           db::Connection& tracking,
+                                                           const ReplicableSpec& spec, int64_t id) {
+  auto mine = VerifiedCopyOf(tracking, spec, id);
   if (!mine.ok()) return mine.status();
-  if (!*mine) return false;
+  if (!*mine) return std::optional<std::string>();
   auto theirs = PrimaryChecksums(standby, spec, {id});
   if (!theirs.ok()) return theirs.status();
   auto it = theirs->find(id);
-  return it != theirs->end() && it->second == **mine;
+  if (it == theirs->end() || it->second != (*mine)->checksum) return std::optional<std::string>();
+  return std::optional<std::string>((*mine)->local_path);
 }
 
 }  // namespace georep::framework

@@ -61,5 +61,10 @@ absl::StatusOr<std::optional<FoundRepository>> FindRepository(
 // synced and verified and its digest equals the primary's current one.
 absl::StatusOr<bool> CopyIsCurrent(db::Connection& standby, db::Connection& tracking,
                                    const ReplicableSpec& spec, int64_t id);
+// The same for any replicable, with where that copy is (the full path its
+// sync recorded); nullopt when it may not serve reads.
+absl::StatusOr<std::optional<std::string>> CurrentCopyPath(db::Connection& standby,
+                                                           db::Connection& tracking,
+                                                           const ReplicableSpec& spec, int64_t id);
 
 }  // namespace georep::framework
