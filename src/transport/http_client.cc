@@ -41,7 +41,14 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   if (absl::StartsWithIgnoreCase(line, "HTTP/")) {
     result->location.clear();  // a new response (after a 100 Continue)
     result->www_authenticate.clear();
-  } else if (absl::StartsWithIgnoreCase(line, "location:")) {
+    result->headers.clear();
+    return size * n;
+  }
+  if (size_t colon = line.find(':'); colon != absl::string_view::npos) {
+    result->headers[absl::AsciiStrToLower(line.substr(0, colon))] =
+        std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+  }
+  if (absl::StartsWithIgnoreCase(line, "location:")) {
     result->location = std::string(absl::StripAsciiWhitespace(line.substr(9)));
   } else if (absl::StartsWithIgnoreCase(line, "www-authenticate:")) {
     result->www_authenticate = std::string(absl::StripAsciiWhitespace(line.substr(17)));
@@ -86,6 +93,10 @@ absl::StatusOr<HttpResult> HttpRequest(const std::string& url, const RequestOpti
   if (!body.empty() || options.method == "POST" || options.method == "PUT") {
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+  }
+  if (!options.aws_sigv4.empty()) {
+    curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, options.aws_sigv4.c_str());
+    curl_easy_setopt(curl, CURLOPT_USERPWD, options.aws_credentials.c_str());
   }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,9 @@ struct HttpResult {
   std::string content_type;
   std::string location;          // Location header, if any
   std::string www_authenticate;  // WWW-Authenticate header, if any
+  // Every header of the final response, names in lower case (the last of
+  // a repeated one).
+  std::map<std::string, std::string> headers;
 };
 
 struct RequestOptions {
@@ -33,6 +37,11 @@ struct RequestOptions {
   // When set, sent instead of `body`, without a copy: it must outlive the
   // call (a spooled request body, say).
   std::optional<absl::string_view> body_view;
+  // AWS Signature V4 by libcurl (CURLOPT_AWS_SIGV4, "aws:amz:REGION:SERVICE")
+  // with `aws_credentials` ("ACCESS_KEY:SECRET"); the caller adds
+  // x-amz-content-sha256.
+  std::string aws_sigv4;
+  std::string aws_credentials;
 };
 
 // The PEM file of CAs that an https:// peer's certificate must chain to, for
