@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "api/primary_proxy.h"
+#include "framework/object_store.h"
 #include "framework/repository/repository_sync.h"
 #include "framework/spec.h"
 #include "nlohmann/json.hpp"
@@ -293,6 +294,20 @@ absl::StatusOr<int> OpenCopy(const LfsRouteContext& ctx, const std::string& full
   return OpenBeneath(root, rel);
 }
 
+// A copy in the site's bucket, streamed from it as it is read.
+HttpResponse FromBucket(const std::string& path) {
+  auto key = framework::ObjectKey(path);
+  if (!key.ok()) return LfsError(404, key.status().message());
+  HttpResponse r;
+  r.content_type = "application/octet-stream";
+  r.stream = [store = framework::ObjectStore(), key = *key](const HttpResponse::Writer& write) {
+    auto got = store->Get(key, write);
+    // Once bytes have gone, only a cut says the copy could not be read.
+    if (!got.ok()) throw std::runtime_error(std::string(got.status().message()));
+  };
+  return r;
+}
+
 HttpResponse Download(const LfsRouteContext& ctx, const HttpRequest& req, const LfsPath& lp) {
   if (auto refused = Refuse(ctx, req, lp.repo, /*push=*/false)) return *refused;
   const site::RoleState role = ctx.role->Get();
@@ -319,6 +334,7 @@ HttpResponse Download(const LfsRouteContext& ctx, const HttpRequest& req, const 
                              ObjectHref(WithoutTrailingSlash(role.primary->url), lp.repo, lp.oid));
       return r;
     }
+    if (framework::IsObjectPath(*copy)) return FromBucket(*copy);
     fd = OpenCopy(ctx, *copy);
   }
   if (!fd.ok()) {

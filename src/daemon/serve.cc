@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -25,11 +27,13 @@
 #include "db/connection.h"
 #include "db/migrations.h"
 #include "events/publish.h"
+#include "framework/object_store.h"
 #include "framework/registry_store.h"
 #include "framework/spec.h"
 #include "site/replication.h"
 #include "site/sites.h"
 #include "transport/http_client.h"
+#include "transport/s3_client.h"
 #include "util/clock.h"
 #include "util/fs.h"
 #include "util/logging.h"
@@ -48,6 +52,55 @@ int Fail(int code, absl::string_view message) {
 // How often the daemon re-reads its role (a promotion is taken up within
 // this) and, on a secondary, the operator's pause.
 constexpr double kRolePollSeconds = 1.0;
+
+// The bucket of a secondary's copies (storage.kind = "s3"), checked: a
+// missing bucket or refused keys stop the daemon (InvalidArgument, naming
+// the setting); a store that does not answer yet does not (its items are
+// retried), and is logged.
+absl::StatusOr<std::shared_ptr<transport::S3Client>> OpenObjectStore(const site::Config& config) {
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v == nullptr ? "" : v);
+  };
+  transport::S3Location where{
+      .endpoint = config.s3_endpoint,
+      .bucket = config.s3_bucket,
+      .region = config.s3_region,
+      .prefix = config.s3_prefix,
+      .path_style = !config.s3_virtual_host,
+      .access_key = config.s3_access_key.empty() ? env("AWS_ACCESS_KEY_ID") : config.s3_access_key,
+      .secret_key = env("AWS_SECRET_ACCESS_KEY")};
+  const std::string in = absl::StrCat(" in ", config.path);
+  if (!config.s3_secret_key_file.empty()) {
+    auto secret = ReadFile(config.s3_secret_key_file);
+    if (!secret.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("setting \"storage.secret_key_file\"", in, ": ", secret.status().message()));
+    }
+    where.secret_key = std::string(absl::StripAsciiWhitespace(*secret));
+  }
+  if (where.access_key.empty() || where.secret_key.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("settings \"storage.access_key\" and \"storage.secret_key_file\"", in,
+                     ": set both (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"));
+  }
+  transport::S3Options options{.part_size = int64_t{config.s3_part_size_mib} << 20};
+  if (auto s = transport::ValidateS3(where, options); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("storage settings", in, ": ", s.message()));
+  }
+  auto store = std::make_shared<transport::S3Client>(where, options);
+  auto probe = store->Size(".georep-probe");
+  if (absl::IsUnavailable(probe.status())) {
+    log::Warn("object storage does not answer yet; copies wait for it",
+              {{"endpoint", where.endpoint}, {"error", std::string(probe.status().message())}});
+  } else if (!probe.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("storage settings", in, ": ", probe.status().message()));
+  }
+  log::Info("blob copies are kept in object storage",
+            {{"endpoint", where.endpoint}, {"bucket", where.bucket}, {"prefix", where.prefix}});
+  return store;
+}
 
 }  // namespace
 
@@ -116,6 +169,17 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
   // Selective sync's SQL of each declaration, against this database.
   for (const auto& spec : *specs) {
     if (auto s = framework::CheckScopeSql(**main_db, spec); !s.ok()) return Fail(2, s.message());
+  }
+  if (config.storage_kind == "s3") {
+    if (acts_primary) {
+      return Fail(2, absl::StrCat("setting \"storage.kind\" in ", config.path,
+                                  ": \"s3\" holds a secondary's copies; a primary's blobs are "
+                                  "files under storage.root"));
+    }
+    auto store = OpenObjectStore(config);
+    if (!store.ok())
+      return Fail(absl::IsUnavailable(store.status()) ? 1 : 2, store.status().message());
+    framework::SetObjectStore(std::move(*store));
   }
   if (auto s = MakeDirs(config.storage_root, 0755); !s.ok()) {
     return Fail(2, "setting \"storage.root\" in " + config.path + ": " + std::string(s.message()));

@@ -13,6 +13,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "db/connection.h"
+#include "framework/object_store.h"
 #include "framework/states.h"
 #include "framework/strategy.h"
 #include "util/fs.h"
@@ -82,6 +83,14 @@ const std::string& RootOf(const ReplicableSpec& spec, const std::string& storage
 void RemoveLocalCopy(const ReplicableSpec& spec, const std::string& root,
                      const std::string& full_path) {
   if (full_path.empty()) return;
+  if (IsObjectPath(full_path)) {
+    if (auto s = RemoveObject(full_path); !s.ok()) {
+      log::Warn(
+          "copy in the bucket not removed",
+          {{"replicable", spec.name}, {"path", full_path}, {"error", std::string(s.message())}});
+    }
+    return;
+  }
   std::string prefix = root;
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   prefix += '/';

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "framework/blob/descriptor.h"
+#include "framework/object_store.h"
 #include "framework/repository/descriptor.h"
 #include "util/logging.h"
 
@@ -37,7 +38,11 @@ std::vector<absl::StatusOr<std::string>> LocalChecksums(const StrategyDescriptor
   std::atomic<size_t> next{0};
   auto work = [&] {
     for (size_t i; (i = next.fetch_add(1)) < paths.size();) {
-      if (!paths[i].empty()) out[i] = strategy.local_checksum(paths[i]);
+      if (IsObjectPath(paths[i])) {
+        out[i] = ObjectChecksum(paths[i]);
+      } else if (!paths[i].empty()) {
+        out[i] = strategy.local_checksum(paths[i]);
+      }
     }
   };
   size_t n = std::min(static_cast<size_t>(std::max(threads, 1)), paths.size());

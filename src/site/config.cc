@@ -109,6 +109,17 @@ SettingDef Bool(absl::string_view key, absl::string_view help, bool Config::*mem
           }};
 }
 
+// `def`, written out (RenderConfig) only when `is_default` says the value
+// is not its default: settings most files never mention.
+SettingDef Unless(SettingDef def, bool (*is_default)(const Config&)) {
+  auto read = def.read;
+  def.read = [read, is_default](const Config& c) -> std::optional<Value> {
+    if (is_default(c)) return std::nullopt;
+    return read(c);
+  };
+  return def;
+}
+
 // Keys of a [[replicable]] block.
 absl::Status ParseReplicable(const toml::table& block, size_t index, const std::string& path,
                              Config& config) {
@@ -211,6 +222,43 @@ const std::vector<SettingDef>& Settings() {
              "this site fetches from the primary or reports to it (default: the system's CAs)",
              &Config::ca_file),
       String("storage.root", "folder of blob files", &Config::storage_root),
+      {"storage.kind", Type::kString,
+       "where a secondary keeps its blob copies: \"file\" (under storage.root, the default) or "
+       "\"s3\" (an S3-compatible bucket: storage.endpoint, storage.bucket, ...)",
+       [](Config& c, const Value& v) -> absl::Status {
+         const std::string kind = As<std::string>(v);
+         if (kind != "file" && kind != "s3") {
+           return absl::InvalidArgumentError(
+               absl::StrCat("\"", kind, "\" is not a storage kind (\"file\" or \"s3\")"));
+         }
+         c.storage_kind = kind;
+         return absl::OkStatus();
+       },
+       [](const Config& c) -> std::optional<Value> {
+         if (c.storage_kind == "file") return std::nullopt;
+         return Value(c.storage_kind);
+       }},
+      String("storage.endpoint", "s3: the store's URL (http:// or https://)", &Config::s3_endpoint),
+      String("storage.bucket", "s3: the bucket of the copies (it must exist)", &Config::s3_bucket),
+      Unless(String("storage.region", "s3: the bucket's region (default us-east-1)",
+                    &Config::s3_region),
+             [](const Config& c) { return c.s3_region == Config().s3_region; }),
+      String("storage.prefix", "s3: put before every key (\"georep/\"; default none)",
+             &Config::s3_prefix),
+      Bool("storage.virtual_host",
+           "s3: address the bucket as bucket.endpoint-host/key (true) rather than "
+           "endpoint/bucket/key (false, the default)",
+           &Config::s3_virtual_host),
+      String("storage.access_key", "s3: the access key (default: $AWS_ACCESS_KEY_ID)",
+             &Config::s3_access_key),
+      String("storage.secret_key_file",
+             "s3: file holding the secret key (default: $AWS_SECRET_ACCESS_KEY)",
+             &Config::s3_secret_key_file),
+      Unless(Int("storage.part_size_mib",
+                 "s3: objects larger than this go up in parts of this many MiB (5 to 5120; "
+                 "default 16)",
+                 &Config::s3_part_size_mib, 5, 5120),
+             [](const Config& c) { return c.s3_part_size_mib == Config().s3_part_size_mib; }),
       Bool("sample.enabled",
            "serve the sample forge's API (/api/v1/sample/...), the demo's application "
            "(true or false; default false)",

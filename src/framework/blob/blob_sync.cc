@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "framework/backoff.h"
+#include "framework/object_store.h"
 #include "framework/spec.h"
 #include "framework/states.h"
 #include "transport/geo_auth.h"
@@ -46,8 +47,67 @@ absl::StatusOr<bool> BlobSyncer::Adopt(const ReplicableSpec& spec, const Claimed
   return *done;
 }
 
+absl::Status BlobSyncer::FetchIntoBucket(const ReplicableSpec& spec, const ClaimedItem& item,
+                                         const Target& target, transport::S3Client& store) {
+  const std::string what = absl::StrCat(spec.name, " ", item.model_id);
+  const std::string url =
+      absl::StrCat(ctx_.primary_url, "/geo/retrieve/", spec.name, "/", item.model_id);
+  const std::string auth = transport::MakeGeoAuthorization(
+      ctx_.access_key, ctx_.secret_access_key, transport::BlobRequestData(spec.name, item.model_id),
+      static_cast<int64_t>(WallSeconds()));
+  // Streamed from the primary into the upload, hashed on the way; nothing
+  // is visible under the key until the commit below.
+  transport::S3Upload upload(&store, target.path);
+  Sha256 hash;
+  absl::Status stored = absl::OkStatus();
+  transport::RequestOptions o{.method = "GET", .headers = {"Authorization: " + auth}};
+  o.timeout_seconds = 3600;
+  o.on_body = [&](absl::string_view piece) {
+    hash.Update(piece);
+    stored = upload.Append(piece);
+    return stored.ok();
+  };
+  auto got = transport::HttpRequest(url, o);
+  if (!stored.ok()) return Annotated(stored, absl::StrCat("store ", what, " in the bucket"));
+  if (!got.ok())
+    return Annotated(got.status(), absl::StrCat("fetch ", what, " from ", ctx_.site_name));
+  if (got->status != 200) {
+    return transport::StatusFromHttp(
+        got->status, absl::StrCat("fetch ", what, " from ", ctx_.site_name, ": HTTP ", got->status,
+                                  " ", got->body.substr(0, 200)));
+  }
+  const std::string sha = hash.HexDigest();
+  std::optional<std::string> primary_checksum = target.primary_checksum;
+  if (!primary_checksum) {
+    auto now_known = PrimaryChecksumsNow(spec, {item});
+    if (auto it = now_known.find(item.model_id); it != now_known.end())
+      primary_checksum = it->second;
+  }
+  if (primary_checksum && *primary_checksum != sha) {
+    return absl::DataLossError(absl::StrCat("fetch ", what, ": checksum ", sha,
+                                            " does not match the primary's ", *primary_checksum));
+  }
+  if (auto s = upload.Commit(); !s.ok()) {
+    return Annotated(s, absl::StrCat("store ", what, " in the bucket"));
+  }
+  // An object is durable once the store has answered: no folder to fsync.
+  SyncResult result{ObjectPath(store, target.path), upload.size(), sha,
+                    primary_checksum ? kVerificationSucceeded : kVerificationDisabled,
+                    /*new_entry=*/false};
+  auto install = []() { return absl::OkStatus(); };
+  auto done = ctx_.completions ? ctx_.completions->Complete(*tracking_, spec, item, result, install)
+                               : CompleteSync(*tracking_, spec, item, result, install);
+  if (!done.ok()) {
+    tracking_.reset();
+    return done.status();
+  }
+  if (*done) Recorded(result.verification_state);
+  return absl::OkStatus();
+}
+
 absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
                                const Target& target) {
+  if (auto store = ObjectStore()) return FetchIntoBucket(spec, item, target, *store);
   auto adopted = Adopt(spec, item, target);
   if (!adopted.ok()) return adopted.status();
   if (*adopted) return absl::OkStatus();
@@ -107,7 +167,8 @@ absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& it
 
 absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
                                    const std::vector<ClaimedItem>& items) {
-  if (items.size() <= 1) return Syncer::SyncBatch(spec, items);
+  // Into a bucket, one object at a time (each its own upload).
+  if (items.size() <= 1 || ObjectStore()) return Syncer::SyncBatch(spec, items);
   if (auto s = Connect(); !s.ok()) return s;
   absl::Status first = absl::OkStatus();
   auto note = [&](const absl::Status& s) {

@@ -26,6 +26,7 @@
 #include "framework/syncer.h"
 #include "georep/replicable.h"
 #include "transport/blob_download.h"
+#include "transport/s3_client.h"
 
 namespace georep::framework {
 
@@ -48,6 +49,10 @@ class BlobSyncer : public Syncer {
   // such file, or it differs, or the primary has no checksum yet.
   absl::StatusOr<bool> Adopt(const ReplicableSpec& spec, const ClaimedItem& item,
                              const Target& target);
+
+  // Into the site's bucket (framework/object_store.h) instead of a file.
+  absl::Status FetchIntoBucket(const ReplicableSpec& spec, const ClaimedItem& item,
+                               const Target& target, transport::S3Client& store);
 
   transport::BlobDownloader downloader_;
 };
