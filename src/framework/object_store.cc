@@ -1,21 +1,22 @@
 #include "framework/object_store.h"
 
-#include <mutex>
-
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "util/mutex.h"
 #include "util/sha256.h"
 
 namespace georep::framework {
 namespace {
 
-std::mutex& StoreMutex() {
-  static std::mutex mu;
-  return mu;
-}
-std::shared_ptr<transport::S3Client>& StoreSlot() {
-  static auto* slot = new std::shared_ptr<transport::S3Client>;
+struct Slot {
+  Mutex mu;
+  std::shared_ptr<transport::S3Client> store ABSL_GUARDED_BY(mu);
+};
+
+Slot& TheSlot() {
+  static Slot* slot = new Slot;  // never destroyed: workers may outlive main
   return *slot;
 }
 
@@ -26,13 +27,15 @@ std::string ObjectPrefix(const transport::S3Client& store) {
 }  // namespace
 
 void SetObjectStore(std::shared_ptr<transport::S3Client> store) {
-  std::lock_guard<std::mutex> l(StoreMutex());
-  StoreSlot() = std::move(store);
+  Slot& s = TheSlot();
+  MutexLock lock(&s.mu);
+  s.store = std::move(store);
 }
 
 std::shared_ptr<transport::S3Client> ObjectStore() {
-  std::lock_guard<std::mutex> l(StoreMutex());
-  return StoreSlot();
+  Slot& s = TheSlot();
+  MutexLock lock(&s.mu);
+  return s.store;
 }
 
 bool IsObjectPath(absl::string_view path) { return absl::StartsWith(path, "s3://"); }
