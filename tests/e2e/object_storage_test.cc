@@ -161,6 +161,28 @@ TEST(ObjectStorageTest, ASecondarysCopiesInABucketReplicateVerifyAndAreRepaired)
   EXPECT_EQ(served.status, 200);
   EXPECT_TRUE(served.body == lfs_bytes) << "the bucket's copy, byte for byte (there is no file)";
 
+  // The store down: a new item fails, retried with backoff and never
+  // recorded synced; once the store is back, a resync brings it.
+  s3.Stop();
+  const int64_t waiting = IdOf(topo.Post("primary", "/api/v1/sample/upload", "while it is down"));
+  auto row_of = [&](int64_t id) {
+    auto r = topo.TrackingDb("secondary-1")
+                 ->Exec(absl::StrCat("SELECT state, coalesce(last_sync_failure, '') FROM "
+                                     "georep.upload_registry WHERE model_id = ",
+                                     id));
+    return r.ok() && r->rows() == 1 ? absl::StrCat(r->Get(0, 0), " ", r->Get(0, 1))
+                                    : std::string("(no row)");
+  };
+  EXPECT_TRUE(test::WaitFor([&] { return row_of(waiting).starts_with("3 "); }, 60))
+      << row_of(waiting);
+  EXPECT_NE(row_of(waiting).find("in the bucket"), std::string::npos) << row_of(waiting);
+  ASSERT_TRUE(s3.Start()) << s3.error();
+  auto resync = topo.Admin("secondary-1", "POST",
+                           absl::StrCat("/api/v1/replicables/upload/", waiting, "/resync"));
+  ASSERT_EQ(resync.status, 202) << resync.body;
+  EXPECT_TRUE(test::WaitFor([&] { return verified("upload", waiting); }, 60)) << row_of(waiting);
+  EXPECT_EQ(fetched(key_of("upload", waiting)), "while it is down");
+
   // Such a secondary cannot be promoted yet: it says so, and changes nothing.
   auto promote = test::RunGeorep({"promote", "--config", config});
   EXPECT_EQ(promote.exit_code, 2) << promote.output;

@@ -18,30 +18,40 @@ S3Server::S3Server(std::string bucket) : bucket_(std::move(bucket)) {
     return;
   }
   port_ = *port;
+  ok_ = Start();
+}
+
+bool S3Server::Start() {
   auto pid = SpawnDetached({"node", GEOREP_S3RVER, "-d", dir_ + "/data", "-a", "127.0.0.1", "-p",
                             absl::StrCat(port_), "--silent", "--configure-bucket", bucket_},
                            dir_ + "/s3rver.log");
   if (!pid.ok()) {
     error_ = absl::StrCat("cannot start s3rver (scripts/install-deps installs it): ",
                           pid.status().message());
-    return;
+    return false;
   }
   pid_ = *pid;
   // Up when it answers HTTP at all (an unsigned request is refused).
-  ok_ = WaitFor(
+  bool up = WaitFor(
       [&] {
         auto r = transport::HttpRequest(endpoint() + "/", {.timeout_seconds = 2});
         return r.ok() && r->status > 0;
       },
       60);
-  if (!ok_) {
+  if (!up) {
     auto log = ReadFile(dir_ + "/s3rver.log");
     error_ = absl::StrCat("s3rver did not answer on ", endpoint(), ": ", log.ok() ? *log : "");
   }
+  return up;
+}
+
+void S3Server::Stop() {
+  if (pid_ > 0) (void)TerminateProcess(pid_, std::chrono::milliseconds(3000));
+  pid_ = -1;
 }
 
 S3Server::~S3Server() {
-  if (pid_ > 0) (void)TerminateProcess(pid_, std::chrono::milliseconds(3000));
+  Stop();
   RemoveTree(dir_);
 }
 

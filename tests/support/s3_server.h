@@ -23,6 +23,9 @@ class S3Server {
   bool ok() const { return ok_; }
   const std::string& error() const { return error_; }
   std::string endpoint() const;
+  // Stops the server (its data stays), and starts it again on the same port.
+  void Stop();
+  bool Start();
   // Where Georep reaches the bucket, with the server's keys.
   transport::S3Location Location(const std::string& prefix = "") const;
   // s3cmd ARGS… against this server ("ls", "s3://georep/", …).

@@ -67,8 +67,14 @@ absl::Status BlobSyncer::FetchIntoBucket(const ReplicableSpec& spec, const Claim
     stored = upload.Append(piece);
     return stored.ok();
   };
+  // The bucket's failures are the item's to retry with backoff: not the
+  // primary's (Unavailable would have the scheduler probe the primary), nor
+  // missing data (NotFound: a missing bucket is not a missing file).
+  auto bucket_failure = [&](const absl::Status& s) {
+    return absl::AbortedError(absl::StrCat("store ", what, " in the bucket: ", s.message()));
+  };
   auto got = transport::HttpRequest(url, o);
-  if (!stored.ok()) return Annotated(stored, absl::StrCat("store ", what, " in the bucket"));
+  if (!stored.ok()) return bucket_failure(stored);
   if (!got.ok())
     return Annotated(got.status(), absl::StrCat("fetch ", what, " from ", ctx_.site_name));
   if (got->status != 200) {
@@ -87,9 +93,7 @@ absl::Status BlobSyncer::FetchIntoBucket(const ReplicableSpec& spec, const Claim
     return absl::DataLossError(absl::StrCat("fetch ", what, ": checksum ", sha,
                                             " does not match the primary's ", *primary_checksum));
   }
-  if (auto s = upload.Commit(); !s.ok()) {
-    return Annotated(s, absl::StrCat("store ", what, " in the bucket"));
-  }
+  if (auto s = upload.Commit(); !s.ok()) return bucket_failure(s);
   // An object is durable once the store has answered: no folder to fsync.
   SyncResult result{ObjectPath(store, target.path), upload.size(), sha,
                     primary_checksum ? kVerificationSucceeded : kVerificationDisabled,
