@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <stdexcept>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "db/connection.h"
+#include "framework/object_store.h"
 #include "framework/spec.h"
 #include "framework/strategy.h"
 #include "nlohmann/json.hpp"
@@ -116,6 +118,57 @@ absl::StatusOr<int> OpenBlob(const GeoRouteContext& ctx, const ReplicableSpec& s
   return fd.status();
 }
 
+// The object of a row when this site keeps its blobs in a bucket
+// (framework::ObjectStore); nullopt when they are files.
+std::optional<absl::StatusOr<std::string>> ObjectKeyOf(const GeoRouteContext& ctx,
+                                                       const ReplicableSpec& spec,
+                                                       const std::string& rel) {
+  if (framework::ObjectStore() == nullptr) return std::nullopt;
+  auto location = framework::ItemLocation(spec, ctx.storage_root, "", rel);
+  if (!location.ok()) return location.status();
+  if (!framework::IsObjectPath(*location)) return std::nullopt;
+  return framework::ObjectKey(*location);
+}
+
+// The size of the object under `key`, and the HTTP code: 200, 404 when
+// there is none, 503 when the bucket does not answer.
+int ObjectSize(const ReplicableSpec& spec, int64_t id, const std::string& key, int64_t* size) {
+  auto got = framework::ObjectStore()->Size(key);
+  if (!got.ok()) {
+    log::Warn(
+        "blob not read from the bucket",
+        {{"replicable", spec.name}, {"id", id}, {"error", std::string(got.status().message())}});
+    return 503;
+  }
+  if (!got->has_value()) return 404;
+  *size = **got;
+  return 200;
+}
+
+// One blob of the bucket, streamed as it is read; a read that fails once
+// bytes have gone cuts the connection, so the secondary sees a failed
+// fetch, never a short blob.
+HttpResponse RetrieveObject(const ReplicableSpec& spec, int64_t id,
+                            const absl::StatusOr<std::string>& key) {
+  if (!key.ok()) {
+    log::Warn(
+        "refused row path",
+        {{"replicable", spec.name}, {"id", id}, {"error", std::string(key.status().message())}});
+    return GeoError(403, "PATH_REFUSED", "the record's path is refused");
+  }
+  int64_t size = 0;
+  int code = ObjectSize(spec, id, *key, &size);
+  if (code == 404) return GeoError(404, "FILE_NOT_FOUND", "object not found in the bucket");
+  if (code != 200) return GeoError(503, "UNAVAILABLE", "the bucket does not answer");
+  HttpResponse r;
+  r.content_type = "application/octet-stream";
+  r.stream = [store = framework::ObjectStore(), key = *key](const HttpResponse::Writer& write) {
+    auto got = store->Get(key, write);
+    if (!got.ok()) throw std::runtime_error(std::string(got.status().message()));
+  };
+  return r;
+}
+
 HttpResponse Retrieve(const GeoRouteContext& ctx, const HttpRequest& req, const PathParams& p) {
   int64_t id = 0;
   if (!absl::SimpleAtoi(p.at("id"), &id) || id <= 0) return GeoError(404, "NOT_FOUND", "bad id");
@@ -127,6 +180,7 @@ HttpResponse Retrieve(const GeoRouteContext& ctx, const HttpRequest& req, const 
   auto paths = RowPaths(ctx, *spec, {id});
   if (!paths.ok()) return GeoError(503, "UNAVAILABLE", paths.status().message());
   if (!paths->contains(id)) return GeoError(404, "FILE_NOT_FOUND", "no such record");
+  if (auto key = ObjectKeyOf(ctx, *spec, paths->at(id))) return RetrieveObject(*spec, id, *key);
   int code = 0;
   auto fd = OpenBlob(ctx, *spec, id, paths->at(id), &code);
   if (!fd.ok()) {
@@ -165,6 +219,7 @@ HttpResponse RetrieveBatch(const GeoRouteContext& ctx, const HttpRequest& req, c
     int code;
     int fd = -1;
     int64_t size = 0;
+    std::string key;  // in the bucket, when blobs are kept in one
   };
   struct Parts : std::vector<Part> {
     ~Parts() {  // also when the response is never streamed
@@ -176,7 +231,11 @@ HttpResponse RetrieveBatch(const GeoRouteContext& ctx, const HttpRequest& req, c
   auto parts = std::make_shared<Parts>();
   for (int64_t id : ids) {
     Part part{id, 404};
-    if (auto it = paths->find(id); it != paths->end()) {
+    if (auto it = paths->find(id); it == paths->end()) {
+    } else if (auto key = ObjectKeyOf(ctx, *spec, it->second)) {
+      part.code = key->ok() ? ObjectSize(*spec, id, **key, &part.size) : 403;
+      if (part.code == 200) part.key = **key;
+    } else {
       auto fd = OpenBlob(ctx, *spec, id, it->second, &part.code);
       if (fd.ok()) part.fd = *fd;
       struct stat st;
@@ -191,11 +250,34 @@ HttpResponse RetrieveBatch(const GeoRouteContext& ctx, const HttpRequest& req, c
   }
   HttpResponse r;
   r.content_type = "application/x-georep-blob-batch";
-  r.stream = [parts](const HttpResponse::Writer& write) {
+  r.stream = [parts, store = framework::ObjectStore()](const HttpResponse::Writer& write) {
     constexpr size_t kFlushAt = 256 * 1024;
     std::string buf;
     bool client_gone = false;
     for (Part& part : *parts) {
+      if (!client_gone && !part.key.empty()) {
+        absl::StrAppend(&buf, part.id, " ", part.code, " ", part.size, "\n");
+        int64_t left = part.size;
+        auto got = store->Get(part.key, [&](absl::string_view piece) {
+          if (static_cast<int64_t>(piece.size()) > left) return false;  // grew since its HEAD
+          buf.append(piece.data(), piece.size());
+          left -= static_cast<int64_t>(piece.size());
+          if (buf.size() >= kFlushAt) {
+            if (!write(buf)) client_gone = true;
+            buf.clear();
+          }
+          return !client_gone;
+        });
+        if (client_gone) break;
+        // Unreadable, or another size than its HEAD said: the framing cannot
+        // hold, so the connection is cut and the secondary fetches again.
+        if (!got.ok() || left != 0) {
+          throw std::runtime_error(
+              absl::StrCat("blob ", part.id, " changed or failed in the bucket: ",
+                           got.ok() ? "its size changed" : std::string(got.status().message())));
+        }
+        continue;
+      }
       if (!client_gone) {
         absl::StrAppend(&buf, part.id, " ", part.code, " ", part.size, "\n");
         int64_t left = part.size;

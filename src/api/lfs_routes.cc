@@ -271,16 +271,16 @@ HttpResponse Batch(const LfsRouteContext& ctx, const HttpRequest& req, const Lfs
   return r;
 }
 
-// The file of a model row, opened beneath its root without following a link.
-absl::StatusOr<int> OpenModelFile(const LfsRouteContext& ctx, db::Connection& main, int64_t id) {
-  const std::string& root = framework::RootOf(*ctx.spec, ctx.storage_root, ctx.repository_root);
+// The relative path of a model row.
+absl::StatusOr<std::string> ModelPath(const LfsRouteContext& ctx, db::Connection& main,
+                                      int64_t id) {
   auto rows = main.Exec(absl::StrCat("SELECT ", framework::PathSql(*ctx.spec, "m"), " FROM ",
                                      framework::QuotedTable(*ctx.spec), " m WHERE m.",
                                      framework::QuotedIdColumn(*ctx.spec), " = $1"),
                         {absl::StrCat(id)});
   if (!rows.ok()) return rows.status();
   if (rows->rows() == 0 || rows->IsNull(0, 0)) return absl::NotFoundError("no such object");
-  return OpenBeneath(root, rows->Get(0, 0));
+  return std::string(rows->Get(0, 0));
 }
 
 // A secondary's current copy, opened beneath the root it must lie under.
@@ -298,6 +298,9 @@ absl::StatusOr<int> OpenCopy(const LfsRouteContext& ctx, const std::string& full
 HttpResponse FromBucket(const std::string& path) {
   auto key = framework::ObjectKey(path);
   if (!key.ok()) return LfsError(404, key.status().message());
+  auto size = framework::ObjectStore()->Size(*key);
+  if (!size.ok()) return LfsError(503, size.status().message());
+  if (!size->has_value()) return LfsError(404, "the object is missing from the bucket");
   HttpResponse r;
   r.content_type = "application/octet-stream";
   r.stream = [store = framework::ObjectStore(), key = *key](const HttpResponse::Writer& write) {
@@ -318,7 +321,12 @@ HttpResponse Download(const LfsRouteContext& ctx, const HttpRequest& req, const 
   absl::StatusOr<int> fd = absl::NotFoundError("no such object");
   if (role.self.primary) {
     if (!*found) return LfsError(404, "no such object");
-    fd = OpenModelFile(ctx, *main, (*found)->id);
+    auto rel = ModelPath(ctx, *main, (*found)->id);
+    if (!rel.ok())
+      return LfsError(absl::IsNotFound(rel.status()) ? 404 : 503, rel.status().message());
+    auto where = framework::ItemLocation(*ctx.spec, ctx.storage_root, ctx.repository_root, *rel);
+    if (where.ok() && framework::IsObjectPath(*where)) return FromBucket(*where);
+    fd = OpenBeneath(framework::RootOf(*ctx.spec, ctx.storage_root, ctx.repository_root), *rel);
   } else {
     std::optional<std::string> copy;
     db::Connection* tracking = db::ThreadConnection(ctx.tracking_conninfo);

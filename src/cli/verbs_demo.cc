@@ -5,6 +5,8 @@
 
 #include "cli/demo.h"
 #include "cli/verbs.h"
+#include "daemon/serve.h"
+#include "framework/object_store.h"
 #include "sample/sample.h"
 #include "util/random.h"
 
@@ -21,11 +23,19 @@ int RunSeed(const site::Config& config, const SeedArgs& args) {
   auto conn = OpenMain(config);
   if (!conn.ok()) return Fail(1, "sample seed", conn.status().message());
   if (auto s = sample::InstallSchema(**conn); !s.ok()) return Fail(1, "sample seed", s.message());
+  if (config.storage_kind == "s3") {
+    auto store = daemon::OpenObjectStore(config);
+    if (!store.ok()) return Fail(2, "sample seed", store.status().message());
+    framework::SetObjectStore(std::move(*store));
+  }
   if (args.count > 0) {
     auto n = sample::Seed(**conn, config.storage_root, args.count, args.size);
     if (!n.ok()) return Fail(1, "sample seed", n.status().message());
-    std::printf("created %lld sample blobs of %lld bytes under %s\n", static_cast<long long>(*n),
-                static_cast<long long>(args.size), config.storage_root.c_str());
+    std::printf("created %lld sample blobs of %lld bytes in %s\n", static_cast<long long>(*n),
+                static_cast<long long>(args.size),
+                config.storage_kind == "s3"
+                    ? framework::ObjectPath(*framework::ObjectStore(), "").c_str()
+                    : config.storage_root.c_str());
   }
   std::string group = "seed-" + RandomHex(3);
   if (auto s = sample::SeedProjects(**conn, config.repository_root, group, args.projects);

@@ -211,13 +211,6 @@ absl::Status Promotion::WaitForReplay(uint64_t lsn, double deadline) {
 }
 
 int Promotion::Run() {
-  if (config_.storage_kind == "s3") {
-    // A primary serves its blobs from files under storage.root.
-    return Fail(2, verb_,
-                absl::StrCat("setting \"storage.kind\" in ", config_.path,
-                             ": this site keeps its copies in a bucket, which a primary cannot "
-                             "serve yet; promote a secondary whose copies are files"));
-  }
   if (int code = OpenSecondary(config_, verb_, &dbs_); code != 0) return code;
   if (auto s = site::FillKeysFromRow(*dbs_.standby, config_.site_name, &config_.access_key,
                                      &config_.secret_access_key);

@@ -53,10 +53,8 @@ int Fail(int code, absl::string_view message) {
 // this) and, on a secondary, the operator's pause.
 constexpr double kRolePollSeconds = 1.0;
 
-// The bucket of a secondary's copies (storage.kind = "s3"), checked: a
-// missing bucket or refused keys stop the daemon (InvalidArgument, naming
-// the setting); a store that does not answer yet does not (its items are
-// retried), and is logged.
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<transport::S3Client>> OpenObjectStore(const site::Config& config) {
   auto env = [](const char* name) {
     const char* v = std::getenv(name);
@@ -97,12 +95,10 @@ absl::StatusOr<std::shared_ptr<transport::S3Client>> OpenObjectStore(const site:
     return absl::InvalidArgumentError(
         absl::StrCat("storage settings", in, ": ", probe.status().message()));
   }
-  log::Info("blob copies are kept in object storage",
+  log::Info("blobs are kept in object storage",
             {{"endpoint", where.endpoint}, {"bucket", where.bucket}, {"prefix", where.prefix}});
   return store;
 }
-
-}  // namespace
 
 int Serve(const site::Config& loaded, const ServeHooks& hooks) {
   site::Config config = loaded;  // the Geo key may come from geo_nodes
@@ -171,11 +167,6 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
     if (auto s = framework::CheckScopeSql(**main_db, spec); !s.ok()) return Fail(2, s.message());
   }
   if (config.storage_kind == "s3") {
-    if (acts_primary) {
-      return Fail(2, absl::StrCat("setting \"storage.kind\" in ", config.path,
-                                  ": \"s3\" holds a secondary's copies; a primary's blobs are "
-                                  "files under storage.root"));
-    }
     auto store = OpenObjectStore(config);
     if (!store.ok())
       return Fail(absl::IsUnavailable(store.status()) ? 1 : 2, store.status().message());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "api/git_routes.h"
@@ -10,6 +11,7 @@
 #include "api/router.h"
 #include "site/config.h"
 #include "site/role.h"
+#include "transport/s3_client.h"
 
 namespace georep::daemon {
 
@@ -27,6 +29,12 @@ struct ServeHooks {
   // (no `find`), LFS is not served.
   api::LfsStore lfs;
 };
+
+// The bucket of the site's blobs (storage.kind = "s3": a primary's blobs, a
+// secondary's copies), checked: a missing bucket or refused keys are
+// InvalidArgument, naming the setting; a store that does not answer yet is
+// logged, not an error (what needs it is retried).
+absl::StatusOr<std::shared_ptr<transport::S3Client>> OpenObjectStore(const site::Config& config);
 
 // Runs until a termination signal; returns the process exit code. Start-up
 // errors are printed as one line on stderr (exit 2 for bad settings, 1 for

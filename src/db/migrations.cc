@@ -312,6 +312,19 @@ constexpr absl::string_view kTrackingBackfillScope = R"sql(
 ALTER TABLE georep.backfill_state ADD COLUMN scope text NOT NULL DEFAULT 'true';
 )sql";
 
+// A copy's multipart upload into the site's bucket while it is in flight:
+// after a kill -9 its parts would stay in the bucket, so the upload is
+// aborted (framework::AbortOrphanedUploads) once its worker is dead.
+constexpr absl::string_view kTrackingBucketUploads = R"sql(
+CREATE TABLE georep.bucket_uploads (
+  upload_id text PRIMARY KEY,
+  object_key text NOT NULL,
+  worker_id text NOT NULL,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  abort_error text
+);
+)sql";
+
 const std::vector<Migration>& Migrations(DatabaseKind kind) {
   static const std::vector<Migration> main = {
       {1, "sites and event log", kMainV1},
@@ -331,7 +344,8 @@ const std::vector<Migration>& Migrations(DatabaseKind kind) {
       {6, "replication pause", kTrackingPause},
       {7, "detached upstream", kTrackingDetachedUpstream},
       {8, "cursor fallbacks", kTrackingCursorFallbacks},
-      {9, "backfill scope", kTrackingBackfillScope}};
+      {9, "backfill scope", kTrackingBackfillScope},
+      {10, "multipart uploads in flight", kTrackingBucketUploads}};
   return kind == DatabaseKind::kMain ? main : tracking;
 }
 

@@ -305,8 +305,7 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
         for (int64_t id : remove) {
           const std::string& p = items.at(id).path;
           if (!p.empty()) {
-            auto full = framework::ConfinedPath(
-                framework::RootOf(spec, opt_.storage_root, opt_.repository_root), p);
+            auto full = framework::ItemLocation(spec, opt_.storage_root, opt_.repository_root, p);
             if (full.ok()) paths.insert(*full);
           }
         }
@@ -391,9 +390,14 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
         *spec, framework::RootOf(*spec, opt_.storage_root, opt_.repository_root), path);
   }
   for (const auto& [spec, rel] : stale_files) {
-    if (auto s = RemoveBeneath(opt_.storage_root, rel, /*recursive=*/false); !s.ok()) {
-      log::Warn("moved copy not removed", {{"path", rel}, {"error", std::string(s.message())}});
+    auto old = framework::ItemLocation(*spec, opt_.storage_root, opt_.repository_root, rel);
+    if (!old.ok()) {
+      log::Warn("moved copy not removed",
+                {{"path", rel}, {"error", std::string(old.status().message())}});
+      continue;
     }
+    framework::RemoveLocalCopy(
+        *spec, framework::RootOf(*spec, opt_.storage_root, opt_.repository_root), *old);
   }
   return static_cast<int>(fresh->size() + late.size());
 }

@@ -137,7 +137,7 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec, bool 
       failures[k] = "model row or its path is gone";
       continue;
     }
-    auto path = ConfinedPath(RootOf(spec, opt_.storage_root, opt_.repository_root), *c.path);
+    auto path = ItemLocation(spec, opt_.storage_root, opt_.repository_root, *c.path);
     if (path.ok()) {
       paths[k] = *path;
     } else {

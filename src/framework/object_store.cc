@@ -4,6 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "util/logging.h"
 #include "util/mutex.h"
 #include "util/sha256.h"
 
@@ -74,6 +75,50 @@ absl::Status RemoveObject(absl::string_view path) {
   auto key = ObjectKey(path);
   if (!key.ok()) return key.status();
   return ObjectStore()->Delete(*key);
+}
+
+absl::Status PutObject(absl::string_view path, absl::string_view bytes) {
+  auto key = ObjectKey(path);
+  if (!key.ok()) return key.status();
+  auto store = ObjectStore();
+  transport::S3Upload upload(store.get(), *key);
+  if (auto s = upload.Append(bytes); !s.ok()) return s;
+  return upload.Commit();
+}
+
+absl::StatusOr<int> AbortOrphanedUploads(db::Connection& tracking, double dead_after_seconds) {
+  auto store = ObjectStore();
+  if (store == nullptr) return 0;
+  auto rows = tracking.Exec(
+      "SELECT upload_id, object_key, abort_error IS NOT NULL FROM georep.bucket_uploads u "
+      "WHERE NOT EXISTS (SELECT 1 FROM georep.workers w WHERE w.worker_id = u.worker_id "
+      "AND w.heartbeat_at > now() - make_interval(secs => $1)) ORDER BY started_at LIMIT 100",
+      {absl::StrCat(dead_after_seconds)});
+  if (!rows.ok()) return rows.status();
+  int aborted = 0;
+  for (int i = 0; i < rows->rows(); ++i) {
+    const std::string id(rows->Get(i, 0)), key(rows->Get(i, 1));
+    absl::Status s = store->AbortMultipart(key, id);
+    if (s.ok()) {
+      auto r = tracking.Exec("DELETE FROM georep.bucket_uploads WHERE upload_id = $1", {id});
+      if (!r.ok()) return r.status();
+      log::Info("aborted the multipart upload of a dead worker",
+                {{"url", store->Url(key)}, {"upload_id", id}});
+      ++aborted;
+      continue;
+    }
+    // Said once per upload, not at every pass.
+    if (!rows->GetBool(i, 2)) {
+      log::Warn(
+          "the multipart upload of a dead worker could not be aborted; it is tried again, and "
+          "its parts stay until then or until the bucket's lifecycle rule removes them",
+          {{"url", store->Url(key)}, {"upload_id", id}, {"error", std::string(s.message())}});
+    }
+    auto r = tracking.Exec("UPDATE georep.bucket_uploads SET abort_error = $2 WHERE upload_id = $1",
+                           {id, std::string(s.message())});
+    if (!r.ok()) return r.status();
+  }
+  return aborted;
 }
 
 }  // namespace georep::framework

@@ -1,9 +1,9 @@
-// A secondary's blob copies in an S3-compatible bucket (storage.kind = "s3")
-// instead of files under storage.root. Set once at start-up, before any
-// worker runs; every place that reads, checks or removes a copy asks here
-// whether a recorded path is an object.
+// A site's blobs in an S3-compatible bucket (storage.kind = "s3") instead
+// of files under storage.root: a primary's blobs, or a secondary's copies.
+// Set once at start-up, before any worker runs; every place that reads,
+// checks or removes a blob asks here whether a path is an object.
 //
-// A copy in the bucket is recorded (registry local_path) as
+// A blob in the bucket is recorded (registry local_path) as
 // "s3://<bucket>/<prefix><relative path>"; its key is the model row's
 // relative path, under the prefix. An object is put only once its bytes
 // have the primary's checksum (transport::S3Upload commits nothing before),
@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "db/connection.h"
 #include "transport/s3_client.h"
 
 namespace georep::framework {
@@ -35,5 +36,15 @@ absl::StatusOr<std::string> ObjectKey(absl::string_view path);
 absl::StatusOr<std::string> ObjectChecksum(absl::string_view path);
 // Deletes it (gone already: not an error).
 absl::Status RemoveObject(absl::string_view path);
+// Puts `bytes` there (in parts past the part size): visible whole or not at
+// all.
+absl::Status PutObject(absl::string_view path, absl::string_view bytes);
+
+// Aborts the multipart uploads into the bucket (georep.bucket_uploads of
+// `tracking`) whose worker is not alive (no heartbeat within
+// `dead_after_seconds`): the parts of an upload cut by a kill -9. An upload
+// the store refuses to abort stays recorded, with the reason, and is tried
+// again at the next call; the number aborted.
+absl::StatusOr<int> AbortOrphanedUploads(db::Connection& tracking, double dead_after_seconds);
 
 }  // namespace georep::framework

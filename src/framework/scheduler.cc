@@ -5,6 +5,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "framework/object_store.h"
 #include "framework/strategy.h"
 #include "transport/http_client.h"
 #include "util/logging.h"
@@ -83,6 +84,7 @@ absl::Status Scheduler::Housekeeping(db::Connection& tracking) {
     std::string dir = d.temp_dir(root);
     if (auto s = SweepTempFiles(tracking, dir, opt_.dead_worker_seconds); !s.ok()) return s;
   }
+  if (auto n = AbortOrphanedUploads(tracking, opt_.dead_worker_seconds); !n.ok()) return n.status();
   return FoldCounts(tracking);
 }
 

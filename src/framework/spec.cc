@@ -297,22 +297,49 @@ absl::Status CheckScopeSql(db::Connection& main, const ReplicableSpec& spec) {
   return absl::OkStatus();
 }
 
+namespace {
+
+absl::Status RefusedPath(absl::string_view relative, absl::string_view why) {
+  return absl::PermissionDeniedError(absl::StrCat("path \"", relative, "\" refused: ", why));
+}
+
+// The refusals of a relative path that need no file system.
+absl::Status CheckRelative(absl::string_view relative) {
+  if (relative.empty()) return RefusedPath(relative, "empty");
+  if (relative.find('\0') != absl::string_view::npos) return RefusedPath(relative, "contains NUL");
+  if (relative.front() == '/') return RefusedPath(relative, "absolute");
+  for (absl::string_view seg : absl::StrSplit(relative, '/')) {
+    if (seg.empty() || seg == "." || seg == "..")
+      return RefusedPath(relative, "empty, \".\" or \"..\" segment");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ItemLocation(const ReplicableSpec& spec,
+                                         const std::string& storage_root,
+                                         const std::string& repository_root,
+                                         absl::string_view relative) {
+  if (spec.strategy == Strategy::kBlob) {
+    if (auto store = ObjectStore()) {
+      if (auto s = CheckRelative(relative); !s.ok()) return s;
+      return ObjectPath(*store, relative);
+    }
+  }
+  return ConfinedPath(RootOf(spec, storage_root, repository_root), relative);
+}
+
 absl::StatusOr<std::string> ConfinedPath(const std::string& root, absl::string_view relative) {
-  auto refuse = [&](absl::string_view why) {
-    return absl::PermissionDeniedError(absl::StrCat("path \"", relative, "\" refused: ", why));
-  };
-  if (relative.empty()) return refuse("empty");
-  if (relative.find('\0') != absl::string_view::npos) return refuse("contains NUL");
-  if (relative.front() == '/') return refuse("absolute");
+  if (auto s = CheckRelative(relative); !s.ok()) return s;
   std::string path = root;
   std::vector<absl::string_view> segments = absl::StrSplit(relative, '/');
   for (size_t i = 0; i < segments.size(); ++i) {
     absl::string_view seg = segments[i];
-    if (seg.empty() || seg == "." || seg == "..") return refuse("empty, \".\" or \"..\" segment");
     absl::StrAppend(&path, "/", seg);
     struct stat st;
     if (lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
-      return refuse("symbolic link inside the storage root");
+      return RefusedPath(relative, "symbolic link inside the storage root");
   }
   return path;
 }

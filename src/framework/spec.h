@@ -88,4 +88,13 @@ void RemoveLocalCopy(const ReplicableSpec& spec, const std::string& root,
 // never make Georep read or write outside its storage root.
 absl::StatusOr<std::string> ConfinedPath(const std::string& root, absl::string_view relative);
 
+// Where the item whose model row names `relative` is on this site: for a
+// blob, when the site keeps its blobs in a bucket (ObjectStore), the object
+// "s3://<bucket>/<prefix><relative>" (the same refusals but the links, which
+// a bucket has none of); otherwise ConfinedPath under RootOf.
+absl::StatusOr<std::string> ItemLocation(const ReplicableSpec& spec,
+                                         const std::string& storage_root,
+                                         const std::string& repository_root,
+                                         absl::string_view relative);
+
 }  // namespace georep::framework

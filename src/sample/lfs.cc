@@ -53,7 +53,7 @@ absl::Status StoreLfsObject(db::Connection& main, const std::string& storage_roo
     if (there->rows() > 0) return absl::OkStatus();
     return InsertBlob(main, storage_root, "lfs_object", bytes, project_id, &out, &written);
   });
-  if (!s.ok() && !written.empty()) unlink(written.c_str());
+  if (!s.ok()) RemoveWritten(written);
   return s;
 }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "api/write_gate.h"
+#include "framework/object_store.h"
 #include "framework/spec.h"
 #include "nlohmann/json.hpp"
 #include "util/fs.h"
@@ -52,10 +54,22 @@ std::string PathSqlFor(const std::string& kind, absl::string_view id_expr) {
                       id_expr);
 }
 
-absl::Status WriteInPlace(const std::string& storage_root, const std::string& rel,
-                          absl::string_view bytes) {
-  auto path = framework::ConfinedPath(storage_root, rel);
+// Where a blob of the sample is: a file under the storage root, or an
+// object when the site keeps its blobs in a bucket (framework::ObjectStore).
+absl::StatusOr<std::string> BlobPath(const std::string& storage_root, const std::string& kind,
+                                     absl::string_view rel) {
+  if (!framework::ObjectStore()) return framework::ConfinedPath(storage_root, rel);
+  for (const auto& spec : framework::BuiltinReplicables()) {
+    if (spec.name == kind) return framework::ItemLocation(spec, storage_root, "", rel);
+  }
+  return absl::NotFoundError(absl::StrCat("no sample replicable \"", kind, "\""));
+}
+
+absl::Status WriteInPlace(const std::string& storage_root, const std::string& kind,
+                          const std::string& rel, absl::string_view bytes) {
+  auto path = BlobPath(storage_root, kind, rel);
   if (!path.ok()) return path.status();
+  if (framework::IsObjectPath(*path)) return framework::PutObject(*path, bytes);
   if (auto s = MakeDirs(fs::path(*path).parent_path().string(), 0755); !s.ok()) return s;
   return WriteFileAtomic(*path, bytes);
 }
@@ -98,10 +112,19 @@ absl::StatusOr<Created> CreateBlob(db::Connection& main, const std::string& stor
     return InsertBlob(main, storage_root, kind, bytes, project_id, &out, &written);
   });
   if (!s.ok()) {
-    if (!written.empty()) unlink(written.c_str());
+    RemoveWritten(written);
     return s;
   }
   return out;
+}
+
+void RemoveWritten(const std::string& path) {
+  if (path.empty()) return;
+  if (framework::IsObjectPath(path)) {
+    (void)framework::RemoveObject(path);
+  } else {
+    unlink(path.c_str());
+  }
 }
 
 absl::Status InsertBlob(db::Connection& main, const std::string& storage_root,
@@ -119,9 +142,11 @@ absl::Status InsertBlob(db::Connection& main, const std::string& storage_root,
     if (!r.ok()) return r.status();
     out->id = r->GetInt64(0, 0);
     std::string rel(r->Get(0, 1));
+    auto path = BlobPath(storage_root, kind, rel);
+    if (!path.ok()) return path.status();
     // Named before it is written: a write that fails half-way is removed too.
-    *written = storage_root + "/" + rel;
-    return WriteInPlace(storage_root, rel, bytes);
+    *written = *path;
+    return WriteInPlace(storage_root, kind, rel, bytes);
   }
 }
 
@@ -138,7 +163,7 @@ absl::StatusOr<Created> ReplaceBlob(db::Connection& main, const std::string& sto
         {absl::StrCat(id), absl::StrCat(out.size), out.sha256});
     if (!r.ok()) return r.status();
     if (r->rows() == 0) return absl::NotFoundError(absl::StrCat(kind, " ", id, " not found"));
-    return WriteInPlace(storage_root, std::string(r->Get(0, 0)), bytes);
+    return WriteInPlace(storage_root, kind, std::string(r->Get(0, 0)), bytes);
   });
   if (!s.ok()) return s;
   return out;
@@ -153,8 +178,8 @@ absl::Status DeleteBlob(db::Connection& main, const std::string& storage_root,
                 {absl::StrCat(id)});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return absl::NotFoundError(absl::StrCat(kind, " ", id, " not found"));
-  auto path = framework::ConfinedPath(storage_root, r->Get(0, 0));
-  if (path.ok()) unlink(path->c_str());
+  auto path = BlobPath(storage_root, kind, r->Get(0, 0));
+  if (path.ok()) RemoveWritten(*path);
   return absl::OkStatus();
 }
 
@@ -169,6 +194,11 @@ class BulkWriter {
     if (sync_fd_ >= 0) close(sync_fd_);
   }
   absl::Status Write(const std::string& rel, const std::string& bytes) {
+    if (framework::ObjectStore()) {
+      pending_bytes_ += static_cast<int64_t>(bytes.size());
+      pending_.emplace_back(rel, bytes);
+      return pending_bytes_ >= kPendingBytes ? PutPending() : absl::OkStatus();
+    }
     std::string path = absl::StrCat(root_, "/", rel);
     std::string dir = fs::path(path).parent_path().string();
     if (!made_.contains(dir)) {
@@ -186,6 +216,7 @@ class BulkWriter {
     return absl::OkStatus();
   }
   absl::Status Sync() {
+    if (framework::ObjectStore()) return PutPending();  // each put is durable once answered
     sync_fd_ = open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sync_fd_ < 0 || syncfs(sync_fd_) != 0) {
       return absl::InternalError(absl::StrCat("syncfs ", root_, ": ", strerror(errno)));
@@ -194,9 +225,37 @@ class BulkWriter {
   }
 
  private:
+  static constexpr int64_t kPendingBytes = int64_t{64} << 20;
+  static constexpr int kPutters = 8;
+
+  // The objects written since the last call, put by a few requests at once.
+  absl::Status PutPending() {
+    auto store = framework::ObjectStore();
+    std::atomic<size_t> next{0};
+    std::vector<absl::Status> failed(kPutters);
+    std::vector<std::thread> putters;
+    for (int t = 0; t < kPutters; ++t) {
+      putters.emplace_back([&, t] {
+        for (size_t i; (i = next.fetch_add(1)) < pending_.size() && failed[t].ok();) {
+          failed[t] = framework::PutObject(framework::ObjectPath(*store, pending_[i].first),
+                                           pending_[i].second);
+        }
+      });
+    }
+    for (auto& t : putters) t.join();
+    pending_.clear();
+    pending_bytes_ = 0;
+    for (const auto& s : failed) {
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
   std::string root_;
   std::set<std::string> made_;
   int sync_fd_ = -1;
+  std::vector<std::pair<std::string, std::string>> pending_;
+  int64_t pending_bytes_ = 0;
 };
 
 }  // namespace

@@ -47,10 +47,14 @@ absl::StatusOr<Created> CreateBlob(db::Connection& main, const std::string& stor
                                    std::optional<int64_t> project_id = std::nullopt);
 // CreateBlob's insert and write, inside the caller's transaction: `out`
 // carries the bytes' SHA-256 and size in, and the new id out; `written` is
-// the file to remove if the transaction does not commit.
+// the file (or object) to remove, by RemoveWritten, if the transaction does
+// not commit. When the site keeps its blobs in a bucket
+// (framework::ObjectStore), blobs are objects there, at the same relative
+// paths.
 absl::Status InsertBlob(db::Connection& main, const std::string& storage_root,
                         const std::string& kind, absl::string_view bytes,
                         std::optional<int64_t> project_id, Created* out, std::string* written);
+void RemoveWritten(const std::string& path);
 absl::StatusOr<Created> ReplaceBlob(db::Connection& main, const std::string& storage_root,
                                     const std::string& kind, int64_t id, absl::string_view bytes);
 absl::Status DeleteBlob(db::Connection& main, const std::string& storage_root,

@@ -274,7 +274,7 @@ absl::Status S3Client::AbortMultipart(absl::string_view key, const std::string& 
 S3Upload::S3Upload(S3Client* client, std::string key) : client_(client), key_(std::move(key)) {}
 
 S3Upload::~S3Upload() {
-  if (!done_) Abort();
+  if (!done_) (void)Abort();
 }
 
 absl::Status S3Upload::Append(absl::string_view bytes) {
@@ -293,6 +293,9 @@ absl::Status S3Upload::Flush() {
     auto id = client_->StartMultipart(key_);
     if (!id.ok()) return id.status();
     upload_id_ = *id;
+    if (tracker_) {
+      if (auto s = tracker_(upload_id_, true); !s.ok()) return s;
+    }
   }
   const size_t n = std::min(pending_.size(), static_cast<size_t>(client_->options().part_size));
   auto etag = client_->UploadPart(key_, upload_id_, static_cast<int>(etags_.size()) + 1,
@@ -312,27 +315,32 @@ absl::Status S3Upload::Commit() {
     if (s.ok()) s = client_->CompleteMultipart(key_, upload_id_, etags_);
   }
   if (!s.ok()) {
-    Abort();
+    (void)Abort();
     return s;
   }
   done_ = true;
   pending_.clear();
+  if (tracker_ && !upload_id_.empty()) (void)tracker_(upload_id_, false);
   return absl::OkStatus();
 }
 
-void S3Upload::Abort() {
+absl::Status S3Upload::Abort() {
   done_ = true;
   pending_.clear();
   pending_.shrink_to_fit();
-  if (upload_id_.empty()) return;
-  if (auto s = client_->AbortMultipart(key_, upload_id_); !s.ok()) {
+  if (upload_id_.empty()) return absl::OkStatus();
+  absl::Status s = client_->AbortMultipart(key_, upload_id_);
+  if (!s.ok()) {
     log::Warn(
-        "object storage: a multipart upload could not be aborted; its parts stay until "
-        "the bucket's lifecycle rule removes them",
+        "object storage: a multipart upload could not be aborted; its parts stay until it is "
+        "aborted again or the bucket's lifecycle rule removes them",
         {{"url", client_->Url(key_)},
          {"upload_id", upload_id_},
          {"error", std::string(s.message())}});
+    return s;
   }
+  if (tracker_) (void)tracker_(upload_id_, false);
+  return absl::OkStatus();
 }
 
 }  // namespace georep::transport

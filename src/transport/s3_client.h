@@ -100,9 +100,18 @@ class S3Upload {
   S3Upload(const S3Upload&) = delete;
   S3Upload& operator=(const S3Upload&) = delete;
 
+  // Told of the multipart upload's id once it starts (`open`; an error
+  // fails the upload, which is then aborted), and again (`open` false) once
+  // it is completed or aborted: a caller records the ids in flight, to abort
+  // them after a crash. An upload that could not be aborted is not told.
+  using Tracker = std::function<absl::Status(const std::string& upload_id, bool open)>;
+  void set_tracker(Tracker tracker) { tracker_ = std::move(tracker); }
+
   absl::Status Append(absl::string_view bytes);
   absl::Status Commit();
-  void Abort();
+  // Nothing stays under the key; the parts' upload, if any, is aborted
+  // (its failure is returned, and logged).
+  absl::Status Abort();
   int64_t size() const { return size_; }
   // The multipart upload's id once one has started ("" before): recorded by
   // a caller that must abort it after a crash.
@@ -115,6 +124,7 @@ class S3Upload {
   std::string pending_;
   std::string upload_id_;
   std::vector<std::string> etags_;
+  Tracker tracker_;
   int64_t size_ = 0;
   bool done_ = false;
 };

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "framework/object_store.h"
 #include "gtest/gtest.h"
 #include "support/test_support.h"
 
@@ -116,6 +117,35 @@ TEST(SpecTest, ConfinedPathRefusesEscapes) {
   ASSERT_EQ(symlink("/etc", (root + "/link").c_str()), 0);
   EXPECT_FALSE(ConfinedPath(root, "link/passwd").ok());
   EXPECT_TRUE(ConfinedPath(root, "real/file").ok());
+  test::RemoveTree(root);
+}
+
+// With a bucket, a blob is an object at its row's path under the prefix,
+// refused like a file path when it would escape; a repository stays a
+// folder under its root.
+TEST(SpecTest, ItemLocationIsAnObjectForABlobWhenTheSiteHasABucket) {
+  const std::vector<ReplicableSpec> specs = BuiltinReplicables();
+  const ReplicableSpec* blob = nullptr;
+  const ReplicableSpec* repo = nullptr;
+  for (const auto& spec : specs) {
+    if (spec.strategy == Strategy::kBlob && blob == nullptr) blob = &spec;
+    if (spec.strategy == Strategy::kRepository && repo == nullptr) repo = &spec;
+  }
+  ASSERT_NE(blob, nullptr);
+  ASSERT_NE(repo, nullptr);
+  std::string root = test::MakeTempDir("location");
+  EXPECT_EQ(*ItemLocation(*blob, root + "/s", root + "/r", "a/b"), root + "/s/a/b");
+  SetObjectStore(std::make_shared<transport::S3Client>(
+      transport::S3Location{.endpoint = "http://127.0.0.1:9", .bucket = "blobs", .prefix = "eu/"}));
+  EXPECT_EQ(*ItemLocation(*blob, root + "/s", root + "/r", "a/b"), "s3://blobs/eu/a/b");
+  EXPECT_EQ(*ObjectKey("s3://blobs/eu/a/b"), "a/b");
+  EXPECT_FALSE(ObjectKey("s3://other/eu/a/b").ok()) << "another bucket's object";
+  for (const char* bad : {"", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a/.."}) {
+    auto p = ItemLocation(*blob, root + "/s", root + "/r", bad);
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kPermissionDenied) << bad;
+  }
+  EXPECT_EQ(*ItemLocation(*repo, root + "/s", root + "/r", "g/p.git"), root + "/r/g/p.git");
+  SetObjectStore(nullptr);
   test::RemoveTree(root);
 }
 

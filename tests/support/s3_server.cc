@@ -22,8 +22,7 @@ S3Server::S3Server(std::string bucket) : bucket_(std::move(bucket)) {
 }
 
 bool S3Server::Start() {
-  auto pid = SpawnDetached({"node", GEOREP_S3RVER, "-d", dir_ + "/data", "-a", "127.0.0.1", "-p",
-                            absl::StrCat(port_), "--silent", "--configure-bucket", bucket_},
+  auto pid = SpawnDetached({"node", GEOREP_S3RVER, dir_ + "/data", absl::StrCat(port_), bucket_},
                            dir_ + "/s3rver.log");
   if (!pid.ok()) {
     error_ = absl::StrCat("cannot start s3rver (scripts/install-deps installs it): ",

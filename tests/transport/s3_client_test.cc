@@ -33,6 +33,8 @@ class S3ClientTest : public ::testing::Test {
   static std::string Listed(const std::string& prefix) {
     return server_->S3Cmd({"ls", "--recursive", "s3://georep/" + prefix}).output;
   }
+  // The multipart uploads in flight, as s3cmd lists them.
+  static std::string Uploads() { return server_->S3Cmd({"multipart", "s3://georep"}).output; }
   static test::S3Server* server_;
 };
 test::S3Server* S3ClientTest::server_ = nullptr;
@@ -92,19 +94,43 @@ TEST_F(S3ClientTest, ALargeObjectGoesUpInPartsAndAppearsOnlyWhenCommitted) {
 
 TEST_F(S3ClientTest, AnUploadAbandonedHalfWayLeavesNothingUnderItsKey) {
   S3Client client(server_->Location(), {.part_size = int64_t{5} << 20});
+  std::vector<std::string> told;  // what the tracker heard
   {
     S3Upload up(&client, "abandoned/one");
+    up.set_tracker([&](const std::string& id, bool open) {
+      told.push_back(absl::StrCat(open ? "open " : "closed ", id));
+      return absl::OkStatus();
+    });
     ASSERT_TRUE(up.Append(RandomHex(6 << 20)).ok());  // two parts sent
     EXPECT_FALSE(up.upload_id().empty());
+    EXPECT_NE(Uploads().find(up.upload_id()), std::string::npos)
+        << "in flight, as s3cmd lists it: " << Uploads();
   }  // neither committed nor aborted: aborted by the destructor
+  ASSERT_EQ(told.size(), 2u);
+  EXPECT_TRUE(told[0].starts_with("open ")) << told[0];
+  EXPECT_EQ(told[1], "closed " + told[0].substr(5));
   auto size = client.Size("abandoned/one");
   ASSERT_TRUE(size.ok()) << size.status();
   EXPECT_FALSE(size->has_value());
   EXPECT_EQ(Listed("abandoned/"), "");
+  EXPECT_EQ(Uploads().find(told[0].substr(5)), std::string::npos) << "its parts are gone";
   S3Upload aborted(&client, "abandoned/two");
   ASSERT_TRUE(aborted.Append("x").ok());
-  aborted.Abort();
+  EXPECT_TRUE(aborted.Abort().ok());
   EXPECT_EQ(Listed("abandoned/"), "");
+}
+
+// The parts of an upload whose process died are found and aborted by id.
+TEST_F(S3ClientTest, AnUploadLeftByACrashIsAbortedByItsId) {
+  S3Client client(server_->Location(), {.part_size = int64_t{5} << 20});
+  auto id = client.StartMultipart("crashed/one");
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(client.UploadPart("crashed/one", *id, 1, RandomHex(3 << 20)).ok());
+  EXPECT_NE(Uploads().find(*id), std::string::npos) << Uploads();
+  EXPECT_TRUE(client.AbortMultipart("crashed/one", *id).ok());
+  EXPECT_EQ(Uploads().find(*id), std::string::npos) << Uploads();
+  EXPECT_TRUE(client.AbortMultipart("crashed/one", *id).ok()) << "gone already: not an error";
+  EXPECT_EQ(Listed("crashed/"), "");
 }
 
 TEST_F(S3ClientTest, BadSettingsAreErrorsNamingTheSetting) {

@@ -58,6 +58,21 @@ absl::Status BlobSyncer::FetchIntoBucket(const ReplicableSpec& spec, const Claim
   // Streamed from the primary into the upload, hashed on the way; nothing
   // is visible under the key until the commit below.
   transport::S3Upload upload(&store, target.path);
+  // Its parts' upload is recorded while in flight: if this process dies,
+  // another aborts it (AbortOrphanedUploads).
+  upload.set_tracker([&](const std::string& upload_id, bool open) -> absl::Status {
+    if (!tracking_) return absl::UnavailableError("tracking database unreachable");
+    if (!open) {
+      return tracking_->Exec("DELETE FROM georep.bucket_uploads WHERE upload_id = $1", {upload_id})
+          .status();
+    }
+    return tracking_
+        ->Exec(
+            "INSERT INTO georep.bucket_uploads (upload_id, object_key, worker_id) "
+            "VALUES ($1, $2, $3)",
+            {upload_id, target.path, ctx_.worker_id})
+        .status();
+  });
   Sha256 hash;
   absl::Status stored = absl::OkStatus();
   transport::RequestOptions o{.method = "GET", .headers = {"Authorization: " + auth}};
