@@ -186,7 +186,7 @@ done < "$DIR/scale-rows"
 }
 
 scenario_s3() {
-# -- a secondary's copies in a bucket (bench/s3.sh, its own demo) -------------
+# -- blobs in buckets: file -> bucket, bucket -> bucket (bench/s3.sh, its own demo)
 bench/s3.sh $([[ $QUICK == 1 ]] && echo --quick) > "$DIR/s3-rows"
 while IFS= read -r line; do
   [[ $line == "| object storage, "* ]] && row "$line"

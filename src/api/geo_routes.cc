@@ -7,6 +7,7 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -145,9 +146,44 @@ int ObjectSize(const ReplicableSpec& spec, int64_t id, const std::string& key, i
   return 200;
 }
 
-// One blob of the bucket, streamed as it is read; a read that fails once
-// bytes have gone cuts the connection, so the secondary sees a failed
-// fetch, never a short blob.
+// An object of at most `whole_max` bytes is read whole, in one request (most
+// blobs are small); a larger one is only sized (a HEAD), to be streamed.
+// `*bytes` holds a small one; `*size` is either's size. The HTTP code: 200,
+// 404 when there is none, 503 when the bucket does not answer.
+int ReadOrSizeObject(const ReplicableSpec& spec, int64_t id, const std::string& key,
+                     int64_t whole_max, std::optional<std::string>* bytes, int64_t* size) {
+  std::string held;
+  bool large = false;
+  auto got = framework::ObjectStore()->Get(key, [&](absl::string_view piece) {
+    if (static_cast<int64_t>(held.size() + piece.size()) > whole_max) {
+      large = true;
+      return false;
+    }
+    held.append(piece.data(), piece.size());
+    return true;
+  });
+  if (got.ok()) {
+    *size = static_cast<int64_t>(held.size());
+    *bytes = std::move(held);
+    return 200;
+  }
+  if (large) return ObjectSize(spec, id, key, size);
+  // (a missing bucket is NotFound too, saying "bucket \"…\" …": the store's fault)
+  if (absl::IsNotFound(got.status()) && !absl::StartsWith(got.status().message(), "bucket \""))
+    return 404;
+  log::Warn(
+      "blob not read from the bucket",
+      {{"replicable", spec.name}, {"id", id}, {"error", std::string(got.status().message())}});
+  return 503;
+}
+
+// A blob up to this size is read from the bucket whole before it is
+// answered; a larger one is streamed.
+constexpr int64_t kWholeObjectMax = int64_t{1} << 20;
+
+// One blob of the bucket: small, answered whole; large, streamed as it is
+// read, and a read that fails once bytes have gone cuts the connection, so
+// the secondary sees a failed fetch, never a short blob.
 HttpResponse RetrieveObject(const ReplicableSpec& spec, int64_t id,
                             const absl::StatusOr<std::string>& key) {
   if (!key.ok()) {
@@ -157,11 +193,16 @@ HttpResponse RetrieveObject(const ReplicableSpec& spec, int64_t id,
     return GeoError(403, "PATH_REFUSED", "the record's path is refused");
   }
   int64_t size = 0;
-  int code = ObjectSize(spec, id, *key, &size);
+  std::optional<std::string> whole;
+  int code = ReadOrSizeObject(spec, id, *key, kWholeObjectMax, &whole, &size);
   if (code == 404) return GeoError(404, "FILE_NOT_FOUND", "object not found in the bucket");
   if (code != 200) return GeoError(503, "UNAVAILABLE", "the bucket does not answer");
   HttpResponse r;
   r.content_type = "application/octet-stream";
+  if (whole) {
+    r.body = std::move(*whole);
+    return r;
+  }
   r.stream = [store = framework::ObjectStore(), key = *key](const HttpResponse::Writer& write) {
     auto got = store->Get(key, write);
     if (!got.ok()) throw std::runtime_error(std::string(got.status().message()));
@@ -219,7 +260,8 @@ HttpResponse RetrieveBatch(const GeoRouteContext& ctx, const HttpRequest& req, c
     int code;
     int fd = -1;
     int64_t size = 0;
-    std::string key;  // in the bucket, when blobs are kept in one
+    std::string key;                   // in the bucket, when blobs are kept in one
+    std::optional<std::string> whole;  // a small object of the bucket, read already
   };
   struct Parts : std::vector<Part> {
     ~Parts() {  // also when the response is never streamed
@@ -229,11 +271,19 @@ HttpResponse RetrieveBatch(const GeoRouteContext& ctx, const HttpRequest& req, c
     }
   };
   auto parts = std::make_shared<Parts>();
+  constexpr int64_t kWholeBatchMax = int64_t{32} << 20;
+  int64_t whole_left = kWholeBatchMax;
   for (int64_t id : ids) {
     Part part{id, 404};
     if (auto it = paths->find(id); it == paths->end()) {
     } else if (auto key = ObjectKeyOf(ctx, *spec, it->second)) {
-      part.code = key->ok() ? ObjectSize(*spec, id, **key, &part.size) : 403;
+      // Small objects are read whole here, up to kWholeBatchMax in all; the
+      // others are sized, and streamed.
+      part.code = key->ok()
+                      ? ReadOrSizeObject(*spec, id, **key, std::min(kWholeObjectMax, whole_left),
+                                         &part.whole, &part.size)
+                      : 403;
+      if (part.whole) whole_left -= part.size;
       if (part.code == 200) part.key = **key;
     } else {
       auto fd = OpenBlob(ctx, *spec, id, it->second, &part.code);
@@ -255,6 +305,15 @@ HttpResponse RetrieveBatch(const GeoRouteContext& ctx, const HttpRequest& req, c
     std::string buf;
     bool client_gone = false;
     for (Part& part : *parts) {
+      if (!client_gone && part.whole) {
+        absl::StrAppend(&buf, part.id, " ", part.code, " ", part.size, "\n", *part.whole);
+        part.whole.reset();
+        if (buf.size() >= kFlushAt) {
+          if (!write(buf)) client_gone = true;
+          buf.clear();
+        }
+        continue;
+      }
       if (!client_gone && !part.key.empty()) {
         absl::StrAppend(&buf, part.id, " ", part.code, " ", part.size, "\n");
         int64_t left = part.size;
