@@ -16,11 +16,13 @@
 #include "cluster/pg_cluster.h"
 #include "db/connection.h"
 #include "db/migrations.h"
+#include "framework/object_store.h"
 #include "nlohmann/json.hpp"
 #include "sample/sample.h"
 #include "site/config.h"
 #include "site/sites.h"
 #include "transport/http_client.h"
+#include "transport/s3_client.h"
 #include "util/fs.h"
 #include "util/net.h"
 #include "util/random.h"
@@ -56,6 +58,14 @@ struct DemoSite {
   int pid = 0;
   std::vector<DemoCluster> clusters;
   bool tls = false;
+  // With --object-storage: the site's own S3 server (s3rver), which holds
+  // its blobs in bucket kDemoBucket.
+  int s3_port = 0;
+  int s3_pid = 0;
+
+  std::string Home() const { return fs::path(config_path).parent_path().string(); }
+  std::string S3Dir() const { return Home() + "/s3"; }
+  std::string S3Endpoint() const { return absl::StrCat("http://127.0.0.1:", s3_port); }
 
   std::string Url() const {
     return absl::StrCat(tls ? "https" : "http", "://127.0.0.1:", http_port);
@@ -65,7 +75,8 @@ struct DemoSite {
 struct Topology {
   std::string dir;
   std::vector<DemoSite> sites;
-  bool tls = false;  // every site serves HTTPS, with certificates from a CA in tls/
+  bool tls = false;             // every site serves HTTPS, with certificates from a CA in tls/
+  bool object_storage = false;  // every site keeps its blobs in its own S3 server
 
   std::string TlsDir() const { return dir + "/tls"; }
   std::string CaFile() const { return TlsDir() + "/ca.pem"; }
@@ -100,10 +111,14 @@ nlohmann::json ToJson(const Topology& t) {
          {"config", s.config_path},
          {"log", s.log_path},
          {"pid", s.pid},
+         {"s3_endpoint", s.s3_port > 0 ? nlohmann::json(s.S3Endpoint()) : nlohmann::json()},
+         {"s3_port", s.s3_port},
+         {"s3_pid", s.s3_pid},
          {"clusters", clusters}});
   }
   return {{"dir", t.dir},
           {"tls", t.tls},
+          {"object_storage", t.object_storage},
           {"ca_file", t.tls ? nlohmann::json(t.CaFile()) : nlohmann::json()},
           {"sites", sites}};
 }
@@ -118,6 +133,7 @@ absl::StatusOr<Topology> LoadTopology(const std::string& dir) {
   Topology t;
   t.dir = dir;
   t.tls = j.value("tls", false);
+  t.object_storage = j.value("object_storage", false);
   // The demo's own requests to its sites trust the demo's CA.
   if (t.tls) transport::SetTrustedCaFile(t.CaFile());
   try {
@@ -134,6 +150,8 @@ absl::StatusOr<Topology> LoadTopology(const std::string& dir) {
       site.config_path = s.at("config");
       site.log_path = s.at("log");
       site.pid = s.at("pid");
+      site.s3_port = s.value("s3_port", 0);
+      site.s3_pid = s.value("s3_pid", 0);
       for (const auto& c : s.at("clusters")) {
         site.clusters.push_back({c.at("role"), c.at("data_dir"), c.at("port"), c.at("log")});
       }
@@ -156,6 +174,72 @@ bool DaemonRunning(const DemoSite& s) {
   if (s.pid <= 0 || !ProcessAlive(s.pid)) return false;
   std::string cmd = ProcessCommandLine(s.pid);
   return absl::StrContains(cmd, " serve") && absl::StrContains(cmd, s.config_path);
+}
+
+// An S3 server of a site (s3rver, with the multipart calls it lacks):
+// tests/s3/server.js of the source tree, or the script GEOREP_S3_SERVER names.
+constexpr char kDemoBucket[] = "georep";
+constexpr char kDemoS3Key[] = "S3RVER";  // s3rver's one key pair
+
+std::string S3ServerScript() {
+  const char* named = std::getenv("GEOREP_S3_SERVER");
+  return named != nullptr && *named != '\0' ? named : GEOREP_DEMO_S3_SERVER;
+}
+
+bool S3Running(const DemoSite& s) {
+  if (s.s3_pid <= 0 || !ProcessAlive(s.s3_pid)) return false;
+  return absl::StrContains(ProcessCommandLine(s.s3_pid), s.S3Dir());
+}
+
+// Starts the site's S3 server unless it runs, and waits until it answers.
+absl::Status StartS3(bool quiet, DemoSite& s) {
+  if (S3Running(s)) return absl::OkStatus();
+  const std::string script = S3ServerScript();
+  if (!fs::exists(script) || !fs::exists(fs::path(script).parent_path() / "node_modules/s3rver")) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--object-storage runs s3rver (npm) through ", script,
+        ", which is not installed: scripts/install-deps installs it (npm ci in tests/s3); "
+        "GEOREP_S3_SERVER names another script"));
+  }
+  if (s.s3_port == 0) {
+    auto port = Port();
+    if (!port.ok()) return port.status();
+    s.s3_port = *port;
+  }
+  auto pid = SpawnDetached({"node", script, s.S3Dir(), absl::StrCat(s.s3_port), kDemoBucket},
+                           s.Home() + "/s3.log");
+  if (!pid.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot start node (Debian's nodejs) for s3rver: ", pid.status().message()));
+  }
+  s.s3_pid = *pid;
+  for (int i = 0; i < 600; ++i) {
+    auto r = transport::HttpRequest(s.S3Endpoint() + "/", {.timeout_seconds = 2});
+    if (r.ok() && r->status > 0) {
+      if (!quiet) {
+        std::printf("  %s: S3 server (s3rver, pid %d) on %s, bucket \"%s\"\n", s.name.c_str(),
+                    s.s3_pid, s.S3Endpoint().c_str(), kDemoBucket);
+      }
+      return absl::OkStatus();
+    }
+    if (!ProcessAlive(s.s3_pid)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto log = ReadFile(s.Home() + "/s3.log");
+  return absl::UnavailableError(absl::StrCat("the S3 server of site \"", s.name,
+                                             "\" did not answer on ", s.S3Endpoint(), ": ",
+                                             log.ok() ? *log : ""));
+}
+
+// The site's configuration keeps its blobs in its S3 server.
+absl::Status UseDemoBucket(const DemoSite& s, site::Config& c) {
+  c.storage_kind = "s3";
+  c.s3_endpoint = s.S3Endpoint();
+  c.s3_bucket = kDemoBucket;
+  c.s3_prefix = "blobs/";
+  c.s3_access_key = kDemoS3Key;
+  c.s3_secret_key_file = s.Home() + "/s3-secret";
+  return WriteFileAtomic(c.s3_secret_key_file, absl::StrCat(kDemoS3Key, "\n"), 0600);
 }
 
 absl::StatusOr<DemoSite> NewSite(const std::string& dir, const std::string& name, bool primary) {
@@ -270,6 +354,11 @@ absl::Status Restart(const DemoOptions& opt, Topology& t) {
                    c.Cluster().Start());
           !st.ok())
         return st;
+    }
+  }
+  if (t.object_storage) {
+    for (DemoSite* s : order) {
+      if (auto st = StartS3(opt.quiet, *s); !st.ok()) return st;
     }
   }
   std::string exe = SelfExe();
@@ -396,9 +485,20 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
     }
   }
 
+  // With --object-storage, an S3 server per site.
+  if (t.object_storage) {
+    for (DemoSite& s : t.sites) {
+      if (auto st = StartS3(quiet, s); !st.ok()) return st;
+    }
+    if (auto st = SaveTopology(t); !st.ok()) return st;
+  }
+
   // Configuration files.
   for (DemoSite& s : t.sites) {
     site::Config c;
+    if (t.object_storage) {
+      if (auto st = UseDemoBucket(s, c); !st.ok()) return st;
+    }
     if (t.tls) {
       c.tls_cert = absl::StrCat(t.TlsDir(), "/", s.name, ".pem");
       c.tls_key = absl::StrCat(t.TlsDir(), "/", s.name, ".key");
@@ -453,8 +553,17 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
   if (!existing.ok()) return existing.status();
   if (opt.seed > 0 && existing->GetInt64(0, 0) == 0) {
     // t.sites grew since `primary` was taken: look it up again.
-    auto seeded =
-        sample::Seed(**main_conn, t.Find("primary")->storage_root, opt.seed, opt.seed_size);
+    const DemoSite& p = *t.Find("primary");
+    if (t.object_storage) {
+      framework::SetObjectStore(
+          std::make_shared<transport::S3Client>(transport::S3Location{.endpoint = p.S3Endpoint(),
+                                                                      .bucket = kDemoBucket,
+                                                                      .prefix = "blobs/",
+                                                                      .access_key = kDemoS3Key,
+                                                                      .secret_key = kDemoS3Key}));
+    }
+    auto seeded = sample::Seed(**main_conn, p.storage_root, opt.seed, opt.seed_size);
+    framework::SetObjectStore(nullptr);
     if (!seeded.ok()) return seeded.status();
     if (!quiet)
       std::printf("  primary: %lld sample blobs of %lld bytes created\n",
@@ -481,13 +590,23 @@ int DemoUp(const DemoOptions& options) {
                    t.dir.c_str());
       return 2;
     }
+    if (options.object_storage && !t.object_storage) {
+      std::fprintf(stderr,
+                   "georep demo up: the demo in %s keeps its blobs in files; --object-storage "
+                   "needs a new --dir\n",
+                   t.dir.c_str());
+      return 2;
+    }
   } else if (fs::exists(t.dir) && !fs::is_empty(t.dir)) {
     std::fprintf(stderr,
                  "georep demo up: %s exists and holds no topology.json; choose an empty --dir\n",
                  t.dir.c_str());
     return 2;
   }
-  if (!fs::exists(TopologyPath(t.dir))) t.tls = options.tls;
+  if (!fs::exists(TopologyPath(t.dir))) {
+    t.tls = options.tls;
+    t.object_storage = options.object_storage;
+  }
   if (t.tls) transport::SetTrustedCaFile(t.CaFile());
   if (!options.quiet) std::printf("georep demo in %s\n", t.dir.c_str());
   absl::Status s = Up(options, t);
@@ -642,6 +761,12 @@ int DemoStatus(const DemoOptions& options) {
                   running ? "running" : "STOPPED");
       if (!running) code = 1;
     }
+    if (t->object_storage) {
+      bool running = S3Running(s);
+      std::printf("  s3rver             port %-6d %s\n", s.s3_port,
+                  running ? "running" : "STOPPED");
+      if (!running) code = 1;
+    }
     if (!up) code = 1;
   }
   return code;
@@ -659,6 +784,12 @@ int DemoDown(const DemoOptions& options, bool purge) {
     if (DaemonRunning(s)) {
       if (auto st = TerminateProcess(s.pid, std::chrono::seconds(10)); !st.ok()) code = 1;
       std::printf("stopped georep serve of %s (pid %d)\n", s.name.c_str(), s.pid);
+    }
+  }
+  for (const auto& s : t->sites) {
+    if (S3Running(s)) {
+      if (auto st = TerminateProcess(s.s3_pid, std::chrono::seconds(10)); !st.ok()) code = 1;
+      std::printf("stopped the S3 server of %s (pid %d)\n", s.name.c_str(), s.s3_pid);
     }
   }
   // Secondaries first, so standbys do not spin reconnecting to a stopped primary.

@@ -19,6 +19,9 @@ struct DemoOptions {
   // Every site serves HTTPS with a certificate from a CA made in DIR/tls
   // (openssl), and trusts only that CA. Chosen when the demo is made.
   bool tls = false;
+  // Every site keeps its blobs in a bucket of its own S3 server (s3rver from
+  // npm, started and stopped with the demo). Chosen when the demo is made.
+  bool object_storage = false;
 };
 
 int DemoUp(const DemoOptions& options);

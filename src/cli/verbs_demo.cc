@@ -82,6 +82,10 @@ void AddDemoVerbs(CLI::App& app, VerbContext& ctx) {
   up->add_flag("--tls", options->tls,
                "Serve HTTPS on every site: a CA and site certificates are made in DIR/tls with "
                "openssl, and each site trusts only that CA (chosen when the demo is made)");
+  up->add_flag("--object-storage", options->object_storage,
+               "Keep every site's blobs in a bucket of its own S3 server (s3rver from npm, "
+               "installed by scripts/install-deps in tests/s3; GEOREP_S3_SERVER names another "
+               "script), started and stopped with the demo (chosen when the demo is made)");
   down->add_flag("--purge", *purge, "Also delete the folder and all its data");
   up->callback([&ctx, options] { ctx.exit_code = DemoUp(*options); });
   status->callback([&ctx, options] { ctx.exit_code = DemoStatus(*options); });

@@ -4,9 +4,11 @@
 // a delete removes the object; an object damaged in the bucket is found by a
 // reverify and repaired; bad settings stop the daemon naming them. The
 // primary's blobs in a bucket: they reach a bucket and files alike, and a
-// secondary with a bucket takes over as primary.
+// secondary with a bucket takes over as primary. `demo up --object-storage`
+// gives every site a server of its own.
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -388,6 +390,38 @@ TEST(ObjectStorageTest, APrimarysBlobsInABucketReachBucketsAndFilesAndSurviveAFa
     auto file = ReadFile(two_root + "/" + b.rel);
     EXPECT_TRUE(file.ok() && *file == b.bytes);
   }
+}
+
+// `demo up --object-storage`: every site's blobs in its own S3 server, as
+// another client lists them, and no file beside them; `demo down` stops the
+// servers with the rest.
+TEST(ObjectStorageTest, TheDemoWithObjectStorageKeepsEverySitesBlobsInItsOwnServer) {
+  test::Topology topo({"--object-storage", "--seed", "30"});
+  ASSERT_TRUE(topo.ok()) << "demo did not come up: " << topo.up_output();
+  EXPECT_TRUE(test::WaitFor([&] { return topo.TotalCount("secondary-1", "verified") == 30; }, 120))
+      << topo.Status("secondary-1").dump();
+  for (const char* site : {"primary", "secondary-1"}) {
+    SCOPED_TRACE(site);
+    ASSERT_TRUE(topo.Site(site)["s3_endpoint"].is_string());
+    std::string endpoint = topo.Site(site)["s3_endpoint"];
+    const std::string host = endpoint.substr(std::string("http://").size());
+    auto ls = test::S3CmdAt(host, {"ls", "--recursive", "s3://georep/blobs/"});
+    ASSERT_EQ(ls.exit_code, 0) << ls.output;
+    EXPECT_EQ(std::count(ls.output.begin(), ls.output.end(), '\n'), 30) << ls.output;
+    int files = 0;
+    const std::string root = topo.Site(site)["storage_root"];
+    for (const auto& e : fs::recursive_directory_iterator(root)) {
+      if (e.is_regular_file() && e.path().string().find("/.georep-tmp") == std::string::npos)
+        ++files;
+    }
+    EXPECT_EQ(files, 0) << "no blob file under " << root;
+  }
+  auto down = test::RunGeorep({"demo", "down", "--dir", topo.dir()});
+  EXPECT_EQ(down.exit_code, 0) << down.output;
+  EXPECT_NE(down.output.find("stopped the S3 server of primary"), std::string::npos) << down.output;
+  std::string endpoint = topo.Site("primary")["s3_endpoint"];
+  EXPECT_FALSE(transport::HttpRequest(endpoint + "/", {.timeout_seconds = 2}).ok())
+      << "no S3 server answers after `demo down`";
 }
 
 }  // namespace

@@ -67,7 +67,11 @@ transport::S3Location S3Server::Location(const std::string& prefix) const {
 }
 
 CommandResult S3Server::S3Cmd(const std::vector<std::string>& args) const {
-  const std::string host = absl::StrCat("127.0.0.1:", port_);
+  return S3CmdAt(absl::StrCat("127.0.0.1:", port_), args, dir_);
+}
+
+CommandResult S3CmdAt(const std::string& host, const std::vector<std::string>& args,
+                      const std::string& home) {
   std::vector<std::string> argv = {"s3cmd",
                                    "--config=/dev/null",
                                    "--access_key=S3RVER",
@@ -77,7 +81,7 @@ CommandResult S3Server::S3Cmd(const std::vector<std::string>& args) const {
                                    "--no-ssl",
                                    "--region=us-east-1"};
   argv.insert(argv.end(), args.begin(), args.end());
-  auto r = Run(argv, {.extra_env = {"HOME=" + dir_}});
+  auto r = Run(argv, {.extra_env = {"HOME=" + home}});
   return r.ok() ? *r : CommandResult{127, std::string(r.status().message())};
 }
 

@@ -40,4 +40,9 @@ class S3Server {
   std::string error_;
 };
 
+// s3cmd ARGS… against the s3rver at `host` ("127.0.0.1:PORT"), with its
+// keys; HOME is `home`.
+CommandResult S3CmdAt(const std::string& host, const std::vector<std::string>& args,
+                      const std::string& home = "/tmp");
+
 }  // namespace georep::test
