@@ -27,7 +27,7 @@ while (($#)); do
 done
 S3RVER=tests/s3/server.js
 [[ -d tests/s3/node_modules/s3rver ]] || { echo "bench/s3.sh: tests/s3/node_modules/s3rver is missing (scripts/install-deps installs it)" >&2; exit 1; }
-command -v rclone >/dev/null || { echo "bench/s3.sh: rclone is missing (scripts/install-deps installs it)" >&2; exit 1; }
+command -v rclone >/dev/null || { echo "bench/s3.sh: rclone is missing (scripts/install-bench-deps installs it)" >&2; exit 1; }
 GEOREP=${GEOREP:-$PWD/build/georep}
 export GEOREP
 DIR=$(mktemp -d /tmp/georep-s3-XXXXXX)
