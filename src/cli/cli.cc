@@ -2,8 +2,15 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/verbs.h"
+#include "georep_version.h"
 
 namespace georep::cli {
+
+std::string VersionText() {
+  std::string commit = GEOREP_COMMIT;
+  return commit.empty() ? std::string("georep ") + GEOREP_VERSION
+                        : std::string("georep ") + GEOREP_VERSION + " (commit " + commit + ")";
+}
 
 int Main(int argc, char** argv) {
   CLI::App app{
@@ -23,11 +30,20 @@ int Main(int argc, char** argv) {
   AddFollowVerb(app, ctx);
   AddDemoteVerb(app, ctx);
   AddCheckVerb(app, ctx);
-  app.add_subcommand("version", "Print the version")->callback([] { std::puts("georep 0.1.0"); });
+  app.set_version_flag("--version", VersionText(), "Print the version and exit");
+  app.add_subcommand("version", "Print the version (as --version)")->callback([] {
+    std::puts(VersionText().c_str());
+  });
+  app.footer(
+      "Exit status: 0 success; 1 a failure at run time (a database, site or store that cannot "
+      "be reached, an operation that failed, a verdict that is not OK); 2 a usage error or bad "
+      "settings (the message names the option or setting).");
   try {
     app.parse(argc, argv);  // runs the chosen verb's callback
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Help and --version print and succeed; any other parse error is a
+    // usage error, printed with what to fix.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   return ctx.exit_code;
 }

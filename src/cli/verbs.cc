@@ -1,6 +1,9 @@
 #include "cli/verbs.h"
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "transport/http_client.h"
@@ -24,8 +27,17 @@ int CodeFor(const absl::Status& s) {
   }
 }
 
+std::string DefaultConfigPath() {
+  const char* named = std::getenv("GEOREP_CONFIG");
+  if (named != nullptr && *named != '\0') return named;
+  if (access("georep.toml", F_OK) == 0) return "./georep.toml";
+  return "/etc/georep/georep.toml";
+}
+
 void AddConfig(CLI::App* verb, VerbContext& ctx) {
-  verb->add_option("-c,--config", ctx.config_path, "Site configuration file (TOML)")
+  verb->add_option("-c,--config", ctx.config_path,
+                   "Site configuration file (TOML); without it, $GEOREP_CONFIG, else "
+                   "./georep.toml if there is one, else /etc/georep/georep.toml")
       ->capture_default_str();
 }
 

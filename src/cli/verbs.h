@@ -17,8 +17,13 @@
 
 namespace georep::cli {
 
+// The configuration a verb reads without --config: $GEOREP_CONFIG; else
+// ./georep.toml when there is one (a build tree, a checkout); else the
+// installed /etc/georep/georep.toml.
+std::string DefaultConfigPath();
+
 struct VerbContext {
-  std::string config_path = "./georep.toml";
+  std::string config_path = DefaultConfigPath();
   int exit_code = 0;
 };
 

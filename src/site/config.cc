@@ -568,7 +568,11 @@ absl::StatusOr<Config> LoadConfig(const std::string& path, const EnvLookup& env,
   // A mistyped override must not be ignored: every GEOREP_* variable is a
   // setting (or one of the few the tools read themselves).
   for (const std::string& name : env_names) {
-    if (!absl::StartsWith(name, "GEOREP_") || name == "GEOREP_PG_BIN") continue;
+    // The tools' own: PostgreSQL's binaries (the demo), the configuration
+    // file (every verb), the demo's S3 server.
+    if (!absl::StartsWith(name, "GEOREP_") || name == "GEOREP_PG_BIN" || name == "GEOREP_CONFIG" ||
+        name == "GEOREP_S3_SERVER")
+      continue;
     bool known = false;
     for (const auto& def : Settings()) known = known || EnvName(def.key) == name;
     if (!known) {

@@ -10,6 +10,7 @@
 #include "transport/http_client.h"
 #include "util/fs.h"
 #include "util/net.h"
+#include "util/subprocess.h"
 
 namespace georep {
 namespace {
@@ -54,6 +55,50 @@ TEST_F(CliTest, HelpExplainsEveryVerb) {
   }
   EXPECT_NE(RunGeorep({"serve", "--help"}).output.find("GEOREP_DATABASE_MAIN"), std::string::npos);
   EXPECT_NE(RunGeorep({"no-such-verb"}).exit_code, 0);
+}
+
+// The version, by flag and by verb; usage errors exit 2 and say what is wrong.
+TEST_F(CliTest, VersionAndUsageErrorsHaveConventionalExitCodes) {
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"--version"}, std::vector<std::string>{"version"}}) {
+    auto r = RunGeorep(args);
+    EXPECT_EQ(r.exit_code, 0) << args[0] << ": " << r.output;
+    EXPECT_TRUE(r.output.starts_with("georep 0.")) << r.output;
+    // Built from this checkout: the commit is named.
+    EXPECT_NE(r.output.find("(commit "), std::string::npos) << r.output;
+  }
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{}, std::vector<std::string>{"no-such-verb"},
+        std::vector<std::string>{"serve", "--no-such-option"},
+        std::vector<std::string>{"site", "add"},
+        std::vector<std::string>{"demo", "up", "--seed", "x"}}) {
+    auto r = RunGeorep(args);
+    EXPECT_EQ(r.exit_code, 2) << (args.empty() ? "(no verb)" : args.back()) << ": " << r.output;
+    EXPECT_FALSE(r.output.empty());
+  }
+  EXPECT_NE(RunGeorep({"--help"}).output.find("Exit status: 0"), std::string::npos);
+}
+
+// Without --config: $GEOREP_CONFIG, else ./georep.toml where there is one,
+// else the installed /etc/georep/georep.toml; the error names the file read.
+TEST_F(CliTest, TheDefaultConfigurationIsNamedWhereItWasLookedFor) {
+  auto in = [&](const std::string& cwd, const std::vector<std::string>& env) {
+    std::vector<std::string> argv = {test::GeorepBinary(), "status"};
+    auto r = georep::Run(argv, {.cwd = cwd, .extra_env = env});
+    return r.ok() ? *r : CommandResult{127, std::string(r.status().message())};
+  };
+  auto installed = in(dir_, {});
+  EXPECT_EQ(installed.exit_code, 2) << installed.output;
+  EXPECT_NE(installed.output.find("/etc/georep/georep.toml"), std::string::npos)
+      << installed.output;
+  auto named = in(dir_, {"GEOREP_CONFIG=" + dir_ + "/elsewhere.toml"});
+  EXPECT_EQ(named.exit_code, 2) << named.output;
+  EXPECT_NE(named.output.find(dir_ + "/elsewhere.toml"), std::string::npos) << named.output;
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/georep.toml", "not = [toml").ok());
+  auto here = in(dir_, {});
+  EXPECT_EQ(here.exit_code, 2) << here.output;
+  EXPECT_NE(here.output.find("georep.toml"), std::string::npos) << here.output;
+  EXPECT_EQ(here.output.find("/etc/georep"), std::string::npos) << here.output;
 }
 
 TEST_F(CliTest, MissingConfigNamesTheFile) {
