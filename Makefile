@@ -1,12 +1,13 @@
 # Georep: the two commands of the README's quick start, and a few helpers.
 #   make demo   install what is missing, build, run a primary + secondary here
 #   make test   install what is missing, build, run every test
+#   make package  the Debian package (build/georep_VERSION_ARCH.deb)
 BUILD      ?= build
 BUILD_TYPE ?= RelWithDebInfo
 DEMO_DIR   ?= var/demo
 GEOREP     := $(BUILD)/georep
 
-.PHONY: all deps build test test-unit demo demo-down bench bench-quick asan tsan fuzz layers thread-safety format format-check clean
+.PHONY: all deps build test test-unit demo demo-down package bench bench-quick asan tsan fuzz layers thread-safety format format-check clean
 
 all: build
 
@@ -32,6 +33,10 @@ demo: build
 
 demo-down:
 	$(GEOREP) demo down --dir $(DEMO_DIR)
+
+# The Debian package, into $(BUILD)/georep_VERSION_ARCH.deb (CPack).
+package: build
+	cd $(BUILD) && cpack -G DEB
 
 # Benchmarks against the tools an operator would use instead (bench/run.sh).
 bench: build

@@ -1,6 +1,7 @@
 #include "daemon/serve.h"
 
 #include <signal.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -373,6 +374,10 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
         absl::StrCat("setting \"", setting, "\" in ", config.path, ": ", port.status().message()));
   }
   server.Start();
+  // Under systemd (Type=notify): ready once the listener and the databases
+  // are up. Nothing is sent elsewhere ($NOTIFY_SOCKET unset).
+  sd_notifyf(0, "READY=1\nSTATUS=serving site %s (%s) on port %d\nMAINPID=%lu", self->name.c_str(),
+             std::string(self->Role()).c_str(), *port, static_cast<unsigned long>(getpid()));
   log::Info("serving", {{"site", self->name},
                         {"replicables", static_cast<int64_t>(specs->size())},
                         {"role", std::string(self->Role())},
@@ -383,6 +388,7 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
   int sig = 0;
   sigwait(&signals, &sig);
   log::Info("shutting down", {{"signal", sig}});
+  sd_notify(0, "STOPPING=1");
   server.Stop();
   reporter.reset();
   runner.reset();

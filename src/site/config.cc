@@ -223,7 +223,8 @@ const std::vector<SettingDef>& Settings() {
              &Config::ca_file),
       String("storage.root", "folder of blob files", &Config::storage_root),
       {"storage.kind", Type::kString,
-       "where a secondary keeps its blob copies: \"file\" (under storage.root, the default) or "
+       "where this site keeps its blobs (a primary its blobs, a secondary its copies): \"file\" "
+       "(under storage.root, the default) or "
        "\"s3\" (an S3-compatible bucket: storage.endpoint, storage.bucket, ...)",
        [](Config& c, const Value& v) -> absl::Status {
          const std::string kind = As<std::string>(v);
@@ -239,7 +240,7 @@ const std::vector<SettingDef>& Settings() {
          return Value(c.storage_kind);
        }},
       String("storage.endpoint", "s3: the store's URL (http:// or https://)", &Config::s3_endpoint),
-      String("storage.bucket", "s3: the bucket of the copies (it must exist)", &Config::s3_bucket),
+      String("storage.bucket", "s3: the bucket of the blobs (it must exist)", &Config::s3_bucket),
       Unless(String("storage.region", "s3: the bucket's region (default us-east-1)",
                     &Config::s3_region),
              [](const Config& c) { return c.s3_region == Config().s3_region; }),

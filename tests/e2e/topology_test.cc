@@ -2,6 +2,12 @@
 // standby, tracking DB and two daemons on loopback, driven as a user would.
 #include "support/topology.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +19,7 @@
 #include "transport/http_client.h"
 #include "util/fs.h"
 #include "util/net.h"
+#include "util/subprocess.h"
 
 namespace georep {
 namespace {
@@ -323,6 +330,52 @@ TEST_F(TopologyTest, EverySiteShowsTheFleetWithTheSecondarysLatestReport) {
       },
       30));
   EXPECT_EQ(forged.status, 401) << forged.body;
+}
+
+// Under systemd (Type=notify) the daemon says it is ready once it serves,
+// and that it stops: what it sends to $NOTIFY_SOCKET, received here.
+TEST_F(TopologyTest, TheDaemonTellsItsServiceManagerWhenItIsReadyAndWhenItStops) {
+  const std::string dir = test::MakeTempDir("notify");
+  const std::string path = dir + "/notify";
+  int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(sock, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(path.size(), sizeof(addr.sun_path));
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  ASSERT_EQ(bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  timeval wait{.tv_sec = 60, .tv_usec = 0};
+  setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+  auto receive = [&]() {
+    char buf[4096];
+    ssize_t n = recv(sock, buf, sizeof(buf), 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  };
+
+  // The demo's daemon of the secondary makes way for one started as
+  // systemd would.
+  int demo_pid = Site("secondary-1")["pid"];
+  ASSERT_EQ(kill(demo_pid, SIGTERM), 0);
+  ASSERT_TRUE(test::WaitFor([&] { return !ProcessAlive(demo_pid); }, 30));
+  auto pid = SpawnDetached({"env", "NOTIFY_SOCKET=" + path, test::GeorepBinary(), "serve",
+                            "--config", Site("secondary-1")["config"].get<std::string>()},
+                           dir + "/serve.log");
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  const std::string ready = receive();
+  EXPECT_NE(ready.find("READY=1"), std::string::npos) << ready;
+  EXPECT_NE(ready.find(absl::StrCat("MAINPID=", *pid)), std::string::npos) << ready;
+  EXPECT_NE(ready.find("STATUS=serving site secondary-1"), std::string::npos) << ready;
+  // Ready means serving: its health answers at once.
+  auto health =
+      transport::HttpRequest(Site("secondary-1")["url"].get<std::string>() + "/api/v1/health");
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_TRUE(health->status == 200 || health->status == 503) << health->status;
+  ASSERT_EQ(kill(*pid, SIGTERM), 0);
+  EXPECT_NE(receive().find("STOPPING=1"), std::string::npos);
+  EXPECT_TRUE(test::WaitFor([&] { return !ProcessAlive(*pid); }, 30));
+  close(sock);
+  test::RemoveTree(dir);
+  ASSERT_TRUE(topo_->Up({"--seed", "0"})) << "the demo's daemon is back";
 }
 
 }  // namespace
