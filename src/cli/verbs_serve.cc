@@ -1,4 +1,5 @@
 // serve: the site daemon; git-shell: Git over SSH.
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 
@@ -45,6 +46,14 @@ void AddServeVerbs(CLI::App& app, VerbContext& ctx) {
     }
     ctx.exit_code = daemon::Serve(*config, hooks);
   });
+
+  CLI::App* config = app.add_subcommand("config", "The settings of a site's configuration");
+  config->require_subcommand(1);
+  config
+      ->add_subcommand("reference",
+                       "Print every setting (TOML key, environment variable, type, default, "
+                       "meaning) as Markdown, as docs/configuration.md has them")
+      ->callback([] { std::fputs(site::SettingsReference().c_str(), stdout); });
 
   CLI::App* git_shell = app.add_subcommand(
       "git-shell",

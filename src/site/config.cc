@@ -19,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "toml++/toml.h"
+#include "util/fs.h"
 #include "util/net.h"
 
 namespace georep::site {
@@ -274,6 +275,10 @@ const std::vector<SettingDef>& Settings() {
              "secondary: secret from `georep site add` (default: this site's secret in "
              "geo_nodes)",
              &Config::secret_access_key),
+      String("auth.secret_access_key_file",
+             "secondary: file holding the secret, instead of auth.secret_access_key (readable "
+             "by the daemon's user only)",
+             &Config::secret_access_key_file),
       {"log.level", Type::kString, "debug, info, warn or error",
        [](Config& c, const Value& v) -> absl::Status {
          auto level = log::ParseLevel(As<std::string>(v));
@@ -434,6 +439,72 @@ const SettingDef* FindDef(absl::string_view key) {
   return nullptr;
 }
 
+// Edits between two words (Levenshtein).
+size_t Distance(absl::string_view a, absl::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean \"storage.root\"?)" for a key a few edits from a known
+// one (`name` maps a setting to the form asked about: its key, or its
+// environment variable); "" when none is near.
+std::string DidYouMean(absl::string_view asked,
+                       const std::function<std::string(const SettingDef&)>& name) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, asked.size() / 4) + 1;
+  for (const auto& d : Settings()) {
+    std::string candidate = name(d);
+    size_t distance = Distance(absl::AsciiStrToLower(asked), absl::AsciiStrToLower(candidate));
+    // The last word alone under another section counts too: "root" for storage.root.
+    if (size_t dot = candidate.rfind('.');
+        dot != std::string::npos && asked == absl::string_view(candidate).substr(dot + 1)) {
+      distance = 1;
+    }
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = candidate;
+    }
+  }
+  return best.empty() ? "" : absl::StrCat(" (did you mean \"", best, "\"?)");
+}
+
+// A setting's default, as TOML would write it; "" when it has none.
+std::string DefaultText(const SettingDef& def) {
+  std::optional<Value> v = def.read(Config{});
+  if (!v) return "";
+  return std::visit(
+      [](const auto& x) -> std::string {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          return x.empty() ? "" : absl::StrCat("\"", x, "\"");
+        } else if constexpr (std::is_same_v<T, bool>) {
+          return x ? "true" : "false";
+        } else if constexpr (std::is_same_v<T, double>) {
+          std::string t = absl::StrCat(x);
+          return t;
+        } else if constexpr (std::is_same_v<T, List>) {
+          if (x.empty()) return "";
+          std::string out = "[";
+          for (const auto& item : x)
+            absl::StrAppend(&out, out.size() > 1 ? ", " : "", "\"", item, "\"");
+          return out + "]";
+        } else {
+          return absl::StrCat(x);
+        }
+      },
+      *v);
+}
+
 absl::StatusOr<Value> FromToml(const SettingDef& def, const toml::node& node) {
   switch (def.type) {
     case Type::kString:
@@ -534,7 +605,9 @@ absl::StatusOr<Config> LoadConfig(const std::string& path, const EnvLookup& env,
     if (!status.ok()) return;
     const SettingDef* def = FindDef(key);
     if (def == nullptr) {
-      status = absl::InvalidArgumentError(absl::StrCat("unknown setting \"", key, "\" in ", path));
+      status = absl::InvalidArgumentError(
+          absl::StrCat("unknown setting \"", key, "\" in ", path,
+                       DidYouMean(key, [](const SettingDef& d) { return std::string(d.key); })));
       return;
     }
     auto value = FromToml(*def, node);
@@ -580,7 +653,8 @@ absl::StatusOr<Config> LoadConfig(const std::string& path, const EnvLookup& env,
       return absl::InvalidArgumentError(absl::StrCat(
           "environment variable ", name,
           " is not a Georep setting (`georep serve --help` lists them): unset it or fix its "
-          "name"));
+          "name",
+          DidYouMean(name, [](const SettingDef& d) { return EnvName(d.key); })));
     }
   }
   for (const auto& def : Settings()) {
@@ -599,6 +673,18 @@ absl::StatusOr<Config> LoadConfig(const std::string& path, const EnvLookup& env,
     return SettingError(config.tls_cert.empty() ? "http.tls_cert" : "http.tls_key", path,
                         "required with the other (HTTPS needs a certificate and its key)");
   }
+  if (!config.secret_access_key_file.empty()) {
+    if (!config.secret_access_key.empty()) {
+      return SettingError("auth.secret_access_key_file", path,
+                          "set it or auth.secret_access_key, not both");
+    }
+    auto secret = ReadFile(config.secret_access_key_file);
+    if (!secret.ok())
+      return SettingError("auth.secret_access_key_file", path, secret.status().message());
+    config.secret_access_key = std::string(absl::StripAsciiWhitespace(*secret));
+    if (config.secret_access_key.empty())
+      return SettingError("auth.secret_access_key_file", path, "the file is empty");
+  }
   return config;
 }
 
@@ -607,6 +693,8 @@ std::string RenderConfig(const Config& config) {
   for (const auto& def : Settings()) {
     std::optional<Value> v = def.read(config);
     if (!v) continue;
+    // A secret read from its file stays in the file.
+    if (def.key == "auth.secret_access_key" && !config.secret_access_key_file.empty()) continue;
     size_t dot = def.key.find('.');
     toml::table* target = &root;
     std::string leaf(def.key);
@@ -657,10 +745,53 @@ std::vector<std::string> DisabledReplicables(const Config& config,
   return out;
 }
 
+std::string SettingsReference() {
+  std::string out =
+      "# Configuration reference\n\n"
+      "Generated by `georep config reference` from the table of settings the parser itself\n"
+      "uses (`src/site/config.cc`); a test fails when this file and that table differ.\n\n"
+      "A site reads one TOML file (`georep serve --config PATH`; without it `$GEOREP_CONFIG`,\n"
+      "else `./georep.toml` if there is one, else `/etc/georep/georep.toml`). A setting\n"
+      "`section.key` is `key` in the table `[section]`. Each has an environment variable,\n"
+      "which wins over the file. An unknown key or variable is an error that names it (and\n"
+      "the nearest known one). Secrets can be kept in files: `auth.secret_access_key_file`,\n"
+      "`storage.secret_key_file`, `admin.token_file`; a database password in libpq's\n"
+      "password file (`passfile` in the conninfo, or `PGPASSFILE`).\n\n"
+      "| Setting | Environment variable | Type | Default | Meaning |\n"
+      "|---|---|---|---|---|\n";
+  auto cell = [](absl::string_view text) { return absl::StrReplaceAll(text, {{"|", "\\|"}}); };
+  for (const auto& def : Settings()) {
+    std::string fallback = DefaultText(def);
+    absl::StrAppend(&out, "| `", def.key, "` | `", EnvName(def.key), "` | ", TypeName(def.type),
+                    " | ", fallback.empty() ? "" : absl::StrCat("`", cell(fallback), "`"), " | ",
+                    cell(def.help), " |\n");
+  }
+  absl::StrAppend(
+      &out,
+      "\n## Replicables declared in the file\n\n"
+      "Each `[[replicable]]` table adds a type of data to replicate, with no code:\n\n"
+      "| Key | Meaning |\n|---|---|\n"
+      "| `name` | lower_snake_case name (required) |\n"
+      "| `title` | what the admin page and status show |\n"
+      "| `strategy` | `blob` (the default) or `repository` |\n"
+      "| `table` | the model table, `[schema.]table` (required) |\n"
+      "| `id_column` | its id column (default `id`) |\n"
+      "| `path_template` | the item's path under its root, with `{column}` placeholders "
+      "(required) |\n"
+      "| `namespace_sql` | selective sync: SQL giving a row's namespace |\n"
+      "| `shard_sql` | selective sync: SQL giving a row's shard |\n");
+  return out;
+}
+
 std::string DescribeSettings() {
   std::string out;
   for (const auto& def : Settings()) {
-    absl::StrAppend(&out, "  ", def.key, " (", EnvName(def.key), "): ", def.help, "\n");
+    std::string fallback = DefaultText(def);
+    absl::StrAppend(&out, "  ", def.key, " (", EnvName(def.key), "): ", def.help,
+                    fallback.empty() || absl::StrContains(def.help, "default")
+                        ? ""
+                        : absl::StrCat(" [default ", fallback, "]"),
+                    "\n");
   }
   return out;
 }

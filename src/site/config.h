@@ -40,14 +40,15 @@ struct Config {
   std::string s3_endpoint;  // "https://s3.eu-west-3.amazonaws.com"
   std::string s3_bucket;
   std::string s3_region = "us-east-1";
-  std::string s3_prefix;           // before every key, "georep/"
-  bool s3_virtual_host = false;    // bucket.host/key (else endpoint/bucket/key)
-  std::string s3_access_key;       // else $AWS_ACCESS_KEY_ID
-  std::string s3_secret_key_file;  // else $AWS_SECRET_ACCESS_KEY
-  int s3_part_size_mib = 16;       // objects larger go up in parts of this size
-  bool sample_enabled = false;     // serve the sample forge's API (the demo's application)
-  std::string access_key;          // secondaries: key issued by `georep site add`
-  std::string secret_access_key;   // secondaries: secret printed once by `georep site add`
+  std::string s3_prefix;               // before every key, "georep/"
+  bool s3_virtual_host = false;        // bucket.host/key (else endpoint/bucket/key)
+  std::string s3_access_key;           // else $AWS_ACCESS_KEY_ID
+  std::string s3_secret_key_file;      // else $AWS_SECRET_ACCESS_KEY
+  int s3_part_size_mib = 16;           // objects larger go up in parts of this size
+  bool sample_enabled = false;         // serve the sample forge's API (the demo's application)
+  std::string access_key;              // secondaries: key issued by `georep site add`
+  std::string secret_access_key;       // secondaries: secret printed once by `georep site add`
+  std::string secret_access_key_file;  // or the file holding it
   log::Level log_level = log::Level::kInfo;  // debug, info, warn, error
   double monitor_interval_seconds = 1.0;     // how often replication state is sampled
   double report_interval_seconds = 10.0;     // secondaries: how often they report to the primary
@@ -116,5 +117,8 @@ std::vector<std::string> DisabledReplicables(const Config& config,
 
 // One line per setting: key, environment variable, default, help (for --help).
 std::string DescribeSettings();
+// docs/configuration.md: every setting with its environment variable, type,
+// default and meaning, in Markdown.
+std::string SettingsReference();
 
 }  // namespace georep::site

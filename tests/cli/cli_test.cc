@@ -79,6 +79,50 @@ TEST_F(CliTest, VersionAndUsageErrorsHaveConventionalExitCodes) {
   EXPECT_NE(RunGeorep({"--help"}).output.find("Exit status: 0"), std::string::npos);
 }
 
+// docs/configuration.md is what the parser's own table says, setting for
+// setting: regenerate it with `georep config reference > docs/configuration.md`.
+TEST_F(CliTest, TheConfigurationReferenceIsTheParsersTable) {
+  auto r = RunGeorep({"config", "reference"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto doc = ReadFile(std::string(GEOREP_SOURCE_DIR) + "/docs/configuration.md");
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  EXPECT_TRUE(*doc == r.output)
+      << "docs/configuration.md is stale: georep config reference > docs/configuration.md";
+  for (const char* key :
+       {"`storage.kind`", "`GEOREP_DATABASE_MAIN`", "`auth.secret_access_key_file`"})
+    EXPECT_NE(r.output.find(key), std::string::npos) << key;
+}
+
+// A mistyped key, in the file or the environment, is refused with the
+// nearest real one.
+TEST_F(CliTest, AnUnknownSettingSuggestsTheNearestOne) {
+  const std::string path = dir_ + "/typo.toml";
+  ASSERT_TRUE(WriteFileAtomic(path,
+                              "site_name = \"x\"\n[database]\nmain = \"dbname=x\"\n"
+                              "[storage]\nroots = \"/tmp\"\n")
+                  .ok());
+  auto r = RunGeorep({"check", "--config", path});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("unknown setting \"storage.roots\""), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("did you mean \"storage.root\"?"), std::string::npos) << r.output;
+  ASSERT_TRUE(WriteFileAtomic(path, "site_name = \"x\"\n[database]\nmain = \"dbname=x\"\n").ok());
+  auto env = RunGeorep({"check", "--config", path}, {"GEOREP_STORAGE_RUT=/tmp"});
+  EXPECT_EQ(env.exit_code, 2) << env.output;
+  EXPECT_NE(env.output.find("did you mean \"GEOREP_STORAGE_ROOT\"?"), std::string::npos)
+      << env.output;
+  // A secret in a file.
+  const std::string secret = dir_ + "/secret";
+  ASSERT_TRUE(WriteFileAtomic(secret, "s3cr3t\n", 0600).ok());
+  auto loaded = site::LoadConfig(path, [&](const std::string& name) -> std::optional<std::string> {
+    if (name == "GEOREP_AUTH_SECRET_ACCESS_KEY_FILE") return secret;
+    return std::nullopt;
+  });
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->secret_access_key, "s3cr3t");
+  EXPECT_EQ(site::RenderConfig(*loaded).find("s3cr3t"), std::string::npos)
+      << "a secret read from its file is not written out";
+}
+
 // Without --config: $GEOREP_CONFIG, else ./georep.toml where there is one,
 // else the installed /etc/georep/georep.toml; the error names the file read.
 TEST_F(CliTest, TheDefaultConfigurationIsNamedWhereItWasLookedFor) {
