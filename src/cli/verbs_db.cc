@@ -13,7 +13,7 @@
 namespace georep::cli {
 namespace {
 
-int RunMigrate(const site::Config& config, const std::string& which) {
+int RunMigrate(const site::Config& config, const std::string& which, bool status_only) {
   std::string target = which;
   if (target == "auto") target = config.tracking_database.empty() ? "main" : "tracking";
   db::DatabaseKind kind = target == "main" ? db::DatabaseKind::kMain : db::DatabaseKind::kTracking;
@@ -25,6 +25,33 @@ int RunMigrate(const site::Config& config, const std::string& which) {
   }
   auto conn = db::Connection::Open(conninfo);
   if (!conn.ok()) return Fail(1, "db migrate", conn.status().message());
+  if (status_only) {
+    auto states = db::MigrationStates(**conn, kind);
+    if (!states.ok()) return Fail(1, "db migrate", states.status().message());
+    int pending = 0, unknown = 0;
+    std::printf("%s database (%s):\n", std::string(db::KindName(kind)).c_str(),
+                (*conn)->display_name().c_str());
+    for (const auto& m : *states) {
+      const char* state = !m.known               ? "applied by a newer georep"
+                          : m.applied_at.empty() ? "pending"
+                                                 : "applied";
+      std::printf("  %3d  %-48s %-26s %s\n", m.version, m.name.c_str(), state,
+                  m.applied_at.c_str());
+      pending += m.applied_at.empty() ? 1 : 0;
+      unknown += m.known ? 0 : 1;
+    }
+    if (unknown > 0) {
+      std::printf("newer than this georep (schema version %d): run the georep that migrated it\n",
+                  db::LatestVersion(kind));
+      return 1;
+    }
+    if (pending > 0) {
+      std::printf("%d pending: run `georep db migrate`\n", pending);
+      return 1;
+    }
+    std::printf("up to date (schema version %d)\n", db::LatestVersion(kind));
+    return 0;
+  }
   auto applied = db::Migrate(**conn, kind);
   if (!applied.ok()) return Fail(1, "db migrate", applied.status().message());
   std::printf("%s database (%s): %d migration(s) applied, schema version %d\n",
@@ -103,9 +130,13 @@ void AddDbVerbs(CLI::App& app, VerbContext& ctx) {
                    "main, tracking, or auto (tracking if database.tracking is set, else main)")
       ->check(CLI::IsMember({"auto", "main", "tracking"}))
       ->capture_default_str();
-  migrate->callback([&ctx, target] {
+  auto status_only = std::make_shared<bool>(false);
+  migrate->add_flag("--status", *status_only,
+                    "List the migrations, applied (when) or pending, and any a newer georep "
+                    "applied; apply nothing. Exit 0 when up to date, 1 otherwise");
+  migrate->callback([&ctx, target, status_only] {
     auto config = LoadConfigOrFail(ctx);
-    if (config) ctx.exit_code = RunMigrate(*config, *target);
+    if (config) ctx.exit_code = RunMigrate(*config, *target, *status_only);
   });
 
   CLI::App* replicate = dbcmd->add_subcommand(

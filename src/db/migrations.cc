@@ -1,5 +1,6 @@
 #include "db/migrations.h"
 
+#include <map>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -377,6 +378,19 @@ absl::string_view KindName(DatabaseKind kind) {
 
 int LatestVersion(DatabaseKind kind) { return Migrations(kind).back().version; }
 
+namespace {
+
+// A schema a newer georep migrated: this binary must not run against it.
+absl::Status NewerSchema(Connection& conn, DatabaseKind kind, int64_t version) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      KindName(kind), " database (", conn.display_name(), ") is at schema version ", version,
+      ", newer than this georep knows (", LatestVersion(kind),
+      "): a newer georep migrated it; run that version (`georep db migrate --status` lists the "
+      "migrations)"));
+}
+
+}  // namespace
+
 absl::StatusOr<int> Migrate(Connection& conn, DatabaseKind kind) {
   absl::StatusOr<bool> standby = conn.InRecovery();
   if (!standby.ok()) return standby.status();
@@ -436,6 +450,7 @@ absl::StatusOr<int> Migrate(Connection& conn, DatabaseKind kind) {
   auto applied = conn.Exec("SELECT coalesce(max(version), 0) FROM georep.schema_migrations");
   if (!applied.ok()) return applied.status();
   int64_t current = applied->GetInt64(0, 0);
+  if (current > LatestVersion(kind)) return NewerSchema(conn, kind, current);
   int count = 0;
   for (const Migration& m : Migrations(kind)) {
     if (m.version <= current) continue;
@@ -472,7 +487,33 @@ absl::Status CheckSchema(Connection& conn, DatabaseKind kind) {
                      r->GetInt64(0, 0), ", this georep needs ", LatestVersion(kind),
                      "; run `georep db migrate`"));
   }
+  if (r->GetInt64(0, 0) > LatestVersion(kind)) return NewerSchema(conn, kind, r->GetInt64(0, 0));
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<MigrationState>> MigrationStates(Connection& conn, DatabaseKind kind) {
+  auto kind_now = RecordedKind(conn);
+  if (!kind_now.ok()) return kind_now.status();
+  std::map<int, MigrationState> by_version;
+  for (const Migration& m : Migrations(kind)) {
+    by_version[m.version] = {m.version, std::string(m.name), "", true};
+  }
+  if (*kind_now) {
+    if (auto s = CheckKind(conn, kind, *kind_now); !s.ok()) return s;
+    auto rows = conn.Exec(
+        "SELECT version, name, to_char(applied_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM georep.schema_migrations ORDER BY version");
+    if (!rows.ok()) return rows.status();
+    for (int i = 0; i < rows->rows(); ++i) {
+      int version = static_cast<int>(rows->GetInt64(i, 0));
+      auto [it, fresh] = by_version.try_emplace(version);
+      if (fresh) it->second = {version, std::string(rows->Get(i, 1)), "", false};
+      it->second.applied_at = std::string(rows->Get(i, 2));
+    }
+  }
+  std::vector<MigrationState> out;
+  for (auto& [v, state] : by_version) out.push_back(std::move(state));
+  return out;
 }
 
 }  // namespace georep::db

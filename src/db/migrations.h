@@ -11,7 +11,9 @@
 // advisory lock.
 #pragma once
 
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -35,8 +37,22 @@ absl::StatusOr<int> Migrate(Connection& conn, DatabaseKind kind);
 // The newest migration version compiled into this binary.
 int LatestVersion(DatabaseKind kind);
 
-// Fails unless `conn` is a database of `kind` migrated to LatestVersion.
-// Works on a read-only standby.
+// Fails unless `conn` is a database of `kind` migrated to LatestVersion
+// (FailedPrecondition: behind it, run `georep db migrate`; ahead of it, a
+// binary older than the schema). Works on a read-only standby.
 absl::Status CheckSchema(Connection& conn, DatabaseKind kind);
+
+// One migration as a database has it: applied (when) or pending, or applied
+// by a newer georep than this one (`known` false).
+struct MigrationState {
+  int version = 0;
+  std::string name;
+  std::string applied_at;  // "" when pending
+  bool known = true;
+};
+// Every migration of `kind` this binary knows, and any the database has
+// that it does not, by version. Works on a read-only standby; an
+// unmigrated database has every migration pending.
+absl::StatusOr<std::vector<MigrationState>> MigrationStates(Connection& conn, DatabaseKind kind);
 
 }  // namespace georep::db

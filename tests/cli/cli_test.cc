@@ -193,6 +193,42 @@ TEST_F(CliTest, UnmigratedDatabaseAndUnknownSiteStopStartUp) {
                                 db::RedactConninfo(conninfo_) + ")\n");
 }
 
+// `db migrate --status` lists what is applied and pending; a schema a newer
+// georep migrated is refused by migrate and serve alike, naming why.
+TEST_F(CliTest, MigrationStatusAndASchemaNewerThanTheBinary) {
+  std::string path = WriteConfig("", "s");
+  auto before = RunGeorep({"db", "migrate", "--status", "--config", path});
+  EXPECT_EQ(before.exit_code, 1) << before.output;
+  EXPECT_NE(before.output.find("pending: run `georep db migrate`"), std::string::npos)
+      << before.output;
+  EXPECT_NE(before.output.find("  1  sites and event log"), std::string::npos) << before.output;
+  ASSERT_EQ(RunGeorep({"db", "migrate", "--config", path}).exit_code, 0);
+  auto after = RunGeorep({"db", "migrate", "--status", "--config", path});
+  EXPECT_EQ(after.exit_code, 0) << after.output;
+  EXPECT_NE(after.output.find("up to date"), std::string::npos) << after.output;
+  EXPECT_EQ(after.output.find("pending"), std::string::npos) << after.output;
+
+  auto conn = db::Connection::Open(conninfo_);
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  ASSERT_TRUE((*conn)
+                  ->Exec("INSERT INTO georep.schema_migrations (version, name) "
+                         "VALUES (999, 'from the future')")
+                  .ok());
+  auto newer = RunGeorep({"db", "migrate", "--status", "--config", path});
+  EXPECT_EQ(newer.exit_code, 1) << newer.output;
+  EXPECT_NE(newer.output.find("999  from the future"), std::string::npos) << newer.output;
+  EXPECT_NE(newer.output.find("applied by a newer georep"), std::string::npos) << newer.output;
+  auto migrate = RunGeorep({"db", "migrate", "--config", path});
+  EXPECT_EQ(migrate.exit_code, 1) << migrate.output;
+  EXPECT_NE(migrate.output.find("newer than this georep knows"), std::string::npos)
+      << migrate.output;
+  auto serve = RunGeorep({"serve", "--config", path});
+  EXPECT_NE(serve.exit_code, 0) << serve.output;
+  EXPECT_NE(serve.output.find("is at schema version 999, newer than this georep knows"),
+            std::string::npos)
+      << serve.output;
+}
+
 TEST_F(CliTest, TrackingMigrationsAgainstAMainDatabaseAreRefused) {
   std::string path = WriteConfig(absl::StrCat(""), "s");
   ASSERT_EQ(RunGeorep({"db", "migrate", "--config", path}).exit_code, 0);
