@@ -8,6 +8,7 @@
 #include "cli/verbs.h"
 #include "cluster/pg_cluster.h"
 #include "db/migrations.h"
+#include "framework/registry_store.h"
 #include "util/fs.h"
 
 namespace georep::cli {
@@ -35,10 +36,27 @@ int RunMigrate(const site::Config& config, const std::string& which, bool status
       const char* state = !m.known               ? "applied by a newer georep"
                           : m.applied_at.empty() ? "pending"
                                                  : "applied";
-      std::printf("  %3d  %-48s %-26s %s\n", m.version, m.name.c_str(), state,
+      std::printf("  %3d  %-52s %-26s %s\n", m.version, m.name.c_str(), state,
                   m.applied_at.c_str());
       pending += m.applied_at.empty() ? 1 : 0;
       unknown += m.known ? 0 : 1;
+    }
+    if (kind == db::DatabaseKind::kTracking && pending == 0 && unknown == 0) {
+      // Each replicable's registry table, at its own version (made and
+      // brought up to date by the daemon at start-up).
+      auto tables = (*conn)->Exec(
+          "SELECT replicable, max(version) FROM georep.registry_migrations GROUP BY 1 ORDER BY 1");
+      if (!tables.ok()) return Fail(1, "db migrate", tables.status().message());
+      for (int i = 0; i < tables->rows(); ++i) {
+        const int64_t v = tables->GetInt64(i, 1);
+        const int latest = framework::LatestRegistryVersion();
+        std::printf("  registry %-36s version %lld%s\n", std::string(tables->Get(i, 0)).c_str(),
+                    static_cast<long long>(v),
+                    v < latest   ? " (brought up to date when the daemon starts)"
+                    : v > latest ? " (newer than this georep)"
+                                 : "");
+        unknown += v > latest ? 1 : 0;
+      }
     }
     if (unknown > 0) {
       std::printf("newer than this georep (schema version %d): run the georep that migrated it\n",

@@ -326,6 +326,19 @@ CREATE TABLE georep.bucket_uploads (
 );
 )sql";
 
+// The versioned steps each replicable's registry table has had
+// (framework::EnsureRegistryTable), like schema_migrations for the tables
+// of one replicable.
+constexpr absl::string_view kTrackingRegistryMigrations = R"sql(
+CREATE TABLE georep.registry_migrations (
+  replicable text NOT NULL,
+  version integer NOT NULL,
+  name text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (replicable, version)
+);
+)sql";
+
 const std::vector<Migration>& Migrations(DatabaseKind kind) {
   static const std::vector<Migration> main = {
       {1, "sites and event log", kMainV1},
@@ -346,7 +359,8 @@ const std::vector<Migration>& Migrations(DatabaseKind kind) {
       {7, "detached upstream", kTrackingDetachedUpstream},
       {8, "cursor fallbacks", kTrackingCursorFallbacks},
       {9, "backfill scope", kTrackingBackfillScope},
-      {10, "multipart uploads in flight", kTrackingBucketUploads}};
+      {10, "multipart uploads in flight", kTrackingBucketUploads},
+      {11, "registry versions", kTrackingRegistryMigrations}};
   return kind == DatabaseKind::kMain ? main : tracking;
 }
 

@@ -10,29 +10,20 @@
 #include "util/fs.h"
 
 namespace georep::framework {
-absl::Status EnsureRegistryTable(db::Connection& tracking, const ReplicableSpec& spec) {
-  return db::InTransaction(tracking, [&]() -> absl::Status {
-    if (auto r = tracking.Exec("SELECT pg_advisory_xact_lock(hashtext('georep.registry_ddl'))");
-        !r.ok()) {
-      return r.status();
-    }
-    auto exists = tracking.Exec("SELECT to_regclass($1) IS NOT NULL", {RegistryTable(spec)});
-    if (!exists.ok()) return exists.status();
-    // Added after the first release: the event's time on the primary, until
-    // the copy is verified (CollectLatencies).
-    const std::string latency = SpecSql(spec, R"sql(
-ALTER TABLE $REG ADD COLUMN IF NOT EXISTS event_at timestamptz;
-CREATE INDEX IF NOT EXISTS $NAME_registry_event_at ON $REG (model_id) WHERE event_at IS NOT NULL;
-)sql");
-    if (exists->GetBool(0, 0)) {
-      auto has = tracking.Exec(
-          "SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'event_at' "
-          "AND NOT attisdropped",
-          {RegistryTable(spec)});
-      if (!has.ok()) return has.status();
-      return has->rows() > 0 ? absl::OkStatus() : tracking.ExecScript(latency);
-    }
-    auto created = tracking.ExecScript(SpecSql(spec, R"sql(
+namespace {
+
+// The steps of every registry table, in order: a table is at the highest
+// version recorded for its replicable in georep.registry_migrations. A step
+// added later is applied to every existing table the next time a daemon
+// starts (EnsureRegistryTable); none is ever changed once released.
+struct RegistryStep {
+  int version;
+  absl::string_view name;
+  absl::string_view sql;  // SpecSql text
+};
+
+const std::vector<RegistryStep>& RegistrySteps() {
+  static const std::vector<RegistryStep> steps = {{1, "registry table", R"sql(
 CREATE TABLE $REG (
   model_id bigint PRIMARY KEY,
   state smallint NOT NULL DEFAULT $S_PENDING,
@@ -78,9 +69,77 @@ CREATE TRIGGER $NAME_registry_vcount_update AFTER UPDATE ON $REG
   FOR EACH STATEMENT EXECUTE FUNCTION georep.count_update('$NAME:verification', 'verification_state');
 CREATE TRIGGER $NAME_registry_vcount_delete AFTER DELETE ON $REG REFERENCING OLD TABLE AS old_rows
   FOR EACH STATEMENT EXECUTE FUNCTION georep.count_delete('$NAME:verification', 'verification_state');
-)sql"));
-    if (!created.ok()) return created;
-    return tracking.ExecScript(latency);
+)sql"},
+                                                  // The event's time on the primary, until the copy
+                                                  // is verified (CollectLatencies).
+                                                  {2, "event time", R"sql(
+ALTER TABLE $REG ADD COLUMN IF NOT EXISTS event_at timestamptz;
+CREATE INDEX IF NOT EXISTS $NAME_registry_event_at ON $REG (model_id) WHERE event_at IS NOT NULL;
+)sql"}};
+  return steps;
+}
+
+// The version of a table made before versions were recorded, by its columns.
+absl::StatusOr<int> UnrecordedVersion(db::Connection& tracking, const ReplicableSpec& spec) {
+  auto has = tracking.Exec(
+      "SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'event_at' "
+      "AND NOT attisdropped",
+      {RegistryTable(spec)});
+  if (!has.ok()) return has.status();
+  return has->rows() > 0 ? 2 : 1;
+}
+
+}  // namespace
+
+int LatestRegistryVersion() { return RegistrySteps().back().version; }
+
+absl::Status EnsureRegistryTable(db::Connection& tracking, const ReplicableSpec& spec) {
+  return db::InTransaction(tracking, [&]() -> absl::Status {
+    if (auto r = tracking.Exec("SELECT pg_advisory_xact_lock(hashtext('georep.registry_ddl'))");
+        !r.ok()) {
+      return r.status();
+    }
+    auto recorded = tracking.Exec(
+        "SELECT coalesce(max(version), 0) FROM georep.registry_migrations WHERE replicable = $1",
+        {spec.name});
+    if (!recorded.ok()) return recorded.status();
+    int current = static_cast<int>(recorded->GetInt64(0, 0));
+    if (current == 0) {
+      auto exists = tracking.Exec("SELECT to_regclass($1) IS NOT NULL", {RegistryTable(spec)});
+      if (!exists.ok()) return exists.status();
+      if (exists->GetBool(0, 0)) {
+        auto found = UnrecordedVersion(tracking, spec);
+        if (!found.ok()) return found.status();
+        current = *found;
+        for (const RegistryStep& step : RegistrySteps()) {
+          if (step.version > current) break;
+          auto r = tracking.Exec(
+              "INSERT INTO georep.registry_migrations (replicable, version, name) "
+              "VALUES ($1, $2, $3)",
+              {spec.name, absl::StrCat(step.version), std::string(step.name)});
+          if (!r.ok()) return r.status();
+        }
+      }
+    }
+    if (current > LatestRegistryVersion()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the registry of \"", spec.name, "\" is at version ", current,
+                       ", newer than this georep knows (", LatestRegistryVersion(),
+                       "): a newer georep made it; run that version"));
+    }
+    for (const RegistryStep& step : RegistrySteps()) {
+      if (step.version <= current) continue;
+      if (auto st = tracking.ExecScript(SpecSql(spec, step.sql)); !st.ok()) {
+        return absl::Status(
+            st.code(), absl::StrCat("registry of \"", spec.name, "\", step ", step.version, " (",
+                                    step.name, "): ", st.message()));
+      }
+      auto r = tracking.Exec(
+          "INSERT INTO georep.registry_migrations (replicable, version, name) VALUES ($1, $2, $3)",
+          {spec.name, absl::StrCat(step.version), std::string(step.name)});
+      if (!r.ok()) return r.status();
+    }
+    return absl::OkStatus();
   });
 }
 

@@ -35,9 +35,14 @@
 
 namespace georep::framework {
 
-// Creates the registry table of `spec` with its indexes and count triggers
-// (idempotent).
+// Creates the registry table of `spec` with its indexes and count triggers,
+// or brings an existing one up to the latest of its versioned steps (each
+// recorded in georep.registry_migrations, per replicable; a table made
+// before versions were recorded is recognised by its columns). Idempotent;
+// a table newer than this binary is FailedPrecondition.
 absl::Status EnsureRegistryTable(db::Connection& tracking, const ReplicableSpec& spec);
+// The version EnsureRegistryTable brings every registry table to.
+int LatestRegistryVersion();
 
 struct ClaimedItem {
   int64_t model_id = 0;

@@ -8,6 +8,7 @@
 #include <map>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "support/two_db.h"
 #include "util/fs.h"
@@ -32,6 +33,45 @@ class RegistryStoreTest : public test::TwoDbTest {
                     .ok());
   }
 };
+
+// A registry table's steps are versioned per replicable: recorded when
+// made, recognised on a table made before versions were recorded, and a
+// step it lacks is applied; a table newer than the binary is refused.
+TEST_F(RegistryStoreTest, RegistryTablesAreMigratedByVersionedSteps) {
+  auto versions = [&]() {
+    auto r = tracking_->Exec(
+        "SELECT string_agg(version::text, ',' ORDER BY version) FROM georep.registry_migrations "
+        "WHERE replicable = $1",
+        {spec_.name});
+    return r.ok() && !r->IsNull(0, 0) ? std::string(r->Get(0, 0)) : std::string();
+  };
+  EXPECT_EQ(versions(), absl::StrCat("1,", LatestRegistryVersion())) << "recorded when made";
+  auto has_event_at = [&]() {
+    auto r = tracking_->Exec(
+        "SELECT 1 FROM pg_attribute WHERE attrelid = 'georep.file_registry'::regclass "
+        "AND attname = 'event_at' AND NOT attisdropped");
+    return r.ok() && r->rows() == 1;
+  };
+  // A table as the first release made it, with no versions recorded.
+  ASSERT_TRUE(tracking_
+                  ->ExecScript("ALTER TABLE georep.file_registry DROP COLUMN event_at; "
+                               "DELETE FROM georep.registry_migrations;")
+                  .ok());
+  ASSERT_FALSE(has_event_at());
+  ASSERT_TRUE(EnsureRegistryTable(*tracking_, spec_).ok());
+  EXPECT_TRUE(has_event_at()) << "the step it lacked is applied";
+  EXPECT_EQ(versions(), "1,2");
+  ASSERT_TRUE(EnsureRegistryTable(*tracking_, spec_).ok()) << "idempotent";
+  EXPECT_EQ(versions(), "1,2");
+  ASSERT_TRUE(tracking_
+                  ->Exec("INSERT INTO georep.registry_migrations (replicable, version, name) "
+                         "VALUES ($1, 99, 'from the future')",
+                         {spec_.name})
+                  .ok());
+  auto newer = EnsureRegistryTable(*tracking_, spec_);
+  EXPECT_TRUE(absl::IsFailedPrecondition(newer)) << newer;
+  EXPECT_NE(newer.message().find("newer than this georep knows"), std::string::npos) << newer;
+}
 
 // The replication latency: from the event's time on the primary to the
 // verified copy, each row counted once; an update keeps the time of the
