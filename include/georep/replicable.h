@@ -38,11 +38,16 @@ struct ReplicableSpec {
   std::string name;   // lower_snake_case: tables, metrics, API, CLI
   std::string title;  // for people (admin page)
   Strategy strategy = Strategy::kBlob;
-  std::string model_table;       // the application's table, optionally schema-qualified
-  std::string id_column = "id";  // bigint primary key of the model table
+  std::string model_table;  // the application's table, optionally schema-qualified
+  // The model table's primary key: an integer column (smallint, integer or
+  // bigint; Georep's own tables keep it as bigint).
+  std::string id_column = "id";
   // Where the bytes live, relative to the storage root (blobs) or the
   // repository root (repositories): literal text and {column} placeholders of
   // the model row, e.g. "attachments/{owner_id}/{id}.bin" or "{path}.wiki.git".
+  // A segment in [brackets] is optional: it is left out when one of its
+  // columns is NULL or empty ("[{disk_directory}/]{disk_filename}").
+  // Either this or path_sql.
   std::string path_template;
   std::string origin;  // "built-in" or the config file that declared it
   // Selective sync (georep/selective_sync.h), both optional: SQL expressions
@@ -53,6 +58,18 @@ struct ReplicableSpec {
   //   namespace_sql = "(SELECT n.path FROM sample.namespaces n WHERE n.id = {namespace_id})"
   std::string namespace_sql;
   std::string shard_sql;
+  // The path as one SQL expression over the model row, {column} written as
+  // in namespace_sql, for what a template cannot say, e.g.
+  //   path_sql = "'@hashed/' || encode(sha256({id}::text::bytea), 'hex')"
+  // Either this or path_template.
+  std::string path_sql;
+  // The application's own checksum of the bytes, if it keeps one (blobs
+  // only): a column of the model row holding the hex digest, and its
+  // algorithm ("sha256", the only one for now). The primary takes a valid
+  // digest as its checksum and reads the bytes at the re-verification pace;
+  // a row whose column is NULL or not such a digest is hashed as usual.
+  std::string checksum_column;
+  std::string checksum_algorithm;
 };
 
 // Strategy bases. A C++ replicable derives one and adds constants.
@@ -78,7 +95,8 @@ concept ReplicableType = requires {
   { T::kStrategy } -> std::convertible_to<Strategy>;
 };
 
-// Optional constants: kNamespaceSql and kShardSql (ReplicableSpec).
+// Optional constants: kNamespaceSql, kShardSql and kChecksumColumn (a SHA-256
+// digest; ReplicableSpec).
 template <ReplicableType T>
 ReplicableSpec SpecOf() {
   ReplicableSpec spec{std::string(T::kName),
@@ -90,6 +108,10 @@ ReplicableSpec SpecOf() {
                       "built-in"};
   if constexpr (requires { T::kNamespaceSql; }) spec.namespace_sql = std::string(T::kNamespaceSql);
   if constexpr (requires { T::kShardSql; }) spec.shard_sql = std::string(T::kShardSql);
+  if constexpr (requires { T::kChecksumColumn; }) {
+    spec.checksum_column = std::string(T::kChecksumColumn);
+    spec.checksum_algorithm = "sha256";
+  }
   return spec;
 }
 

@@ -43,6 +43,7 @@ class Checker {
                 db::DatabaseKind kind, std::unique_ptr<db::Connection>* out);
   void Secondary(db::Connection& standby, const site::RoleState& role);
   void Daemon();
+  void Declared(db::Connection& main);
 
   site::Config config_;
   std::vector<Check> checks_;
@@ -136,6 +137,34 @@ void Checker::Secondary(db::Connection& standby, const site::RoleState& role) {
   }
 }
 
+// Each [[replicable]] of the file against the application's table, as
+// `serve` checks it at start-up.
+void Checker::Declared(db::Connection& main) {
+  auto specs = framework::ResolveSpecs(config_.replicables);
+  if (!specs.ok()) {
+    Add("replicables", false, std::string(specs.status().message()));
+    return;
+  }
+  for (const auto& spec : *specs) {
+    if (spec.origin == "built-in") continue;
+    std::string what = "replicable " + spec.name;
+    auto exists = main.Exec("SELECT to_regclass($1) IS NOT NULL", {spec.model_table});
+    if (!exists.ok()) {
+      Add(what, false, std::string(exists.status().message()));
+    } else if (!exists->GetBool(0, 0)) {
+      Add(what, true,
+          absl::StrCat("no table ", spec.model_table, " here yet: nothing to replicate"));
+    } else if (auto s = framework::CheckDeclaredSql(main, spec); !s.ok()) {
+      Add(what, false, std::string(s.message()));
+    } else {
+      Add(what, true,
+          absl::StrCat(spec.model_table, ": id, path",
+                       spec.checksum_column.empty() ? "" : " and checksum column",
+                       " accepted by the database"));
+    }
+  }
+}
+
 void Checker::Daemon() {
   auto hp = ParseHostPort(config_.http_listen);
   if (!hp.ok()) {
@@ -186,6 +215,7 @@ std::vector<Check> Checker::Run() {
                              role->standby ? "is a standby" : "is writable"));
       if (!primary && role->standby) Secondary(*main, *role);
     }
+    Declared(*main);
   }
   for (const auto& [what, dir] :
        {std::pair<const char*, std::string>{"storage root", config_.storage_root},

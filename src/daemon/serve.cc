@@ -163,9 +163,9 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
                                   "\", which is no replicable here"));
     }
   }
-  // Selective sync's SQL of each declaration, against this database.
+  // What each declaration says of its model table, against this database.
   for (const auto& spec : *specs) {
-    if (auto s = framework::CheckScopeSql(**main_db, spec); !s.ok()) return Fail(2, s.message());
+    if (auto s = framework::CheckDeclaredSql(**main_db, spec); !s.ok()) return Fail(2, s.message());
   }
   if (config.storage_kind == "s3") {
     auto store = OpenObjectStore(config);

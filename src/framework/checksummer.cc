@@ -109,11 +109,13 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec, bool 
   double interval =
       strategy.mutable_in_place ? opt_.repository_interval_seconds : opt_.interval_seconds;
   std::vector<ChecksumClaim> claimed;
+  ChecksumPick picked = ChecksumPick::kPending;
   for (ChecksumPick pick : {ChecksumPick::kPending, ChecksumPick::kRetry, ChecksumPick::kDue}) {
     if (pick == ChecksumPick::kDue && !include_due) break;
     auto c = ClaimChecksums(*main_, spec, opt_.worker_id, opt_.batch, pick, interval);
     if (!c.ok()) return c.status();
     claimed = std::move(*c);
+    picked = pick;
     if (!claimed.empty()) break;
   }
   if (claimed.empty()) return 0;
@@ -131,6 +133,12 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec, bool 
   // Where each item is (empty when it cannot be read), then up to
   // `capacity` read at once.
   std::vector<std::string> failures(claimed.size()), paths(claimed.size());
+  // A new or changed row whose application keeps a digest of the bytes:
+  // that digest is its checksum now, and the bytes are read against it at
+  // the re-verification pace (a reverify, or a retry, reads them at once).
+  auto taken_from_app = [&](const ChecksumClaim& c) {
+    return picked == ChecksumPick::kPending && !c.recorded && c.app_checksum && c.path;
+  };
   for (size_t k = 0; k < claimed.size(); ++k) {
     const ChecksumClaim& c = claimed[k];
     if (!c.path) {
@@ -139,7 +147,7 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec, bool 
     }
     auto path = ItemLocation(spec, opt_.storage_root, opt_.repository_root, *c.path);
     if (path.ok()) {
-      paths[k] = *path;
+      if (!taken_from_app(c)) paths[k] = *path;
     } else {
       failures[k] = std::string(path.status().message());
     }
@@ -149,6 +157,11 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec, bool 
     const ChecksumClaim& c = claimed[k];
     std::string failure = failures[k];
     const absl::StatusOr<std::string>& digest = digests[k];
+    if (failure.empty() && taken_from_app(c)) {
+      ok_ids.push_back(c.model_id);
+      ok_sums.push_back(*c.app_checksum);
+      continue;
+    }
     if (failure.empty()) {
       if (!digest.ok()) {
         failure = std::string(digest.status().message());
@@ -160,6 +173,10 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec, bool 
         changed.push_back(c.model_id);
         ok_ids.push_back(c.model_id);
         ok_sums.push_back(*digest);
+      } else if (c.recorded && *c.recorded != *digest && c.app_checksum == c.recorded) {
+        failure = absl::StrCat("the bytes do not match the application's checksum (",
+                               spec.checksum_column, " = ", *c.recorded, ", the bytes hash to ",
+                               *digest, ")");
       } else if (c.recorded && *c.recorded != *digest) {
         failure = absl::StrCat("checksum changed since it was last verified (", *c.recorded, " → ",
                                *digest, "): the file was modified outside the application");

@@ -4,7 +4,10 @@
 //
 // It claims pending rows, then failed rows due for a retry, then succeeded
 // rows due for re-verification, and computes each item's checksum with its
-// strategy's local_checksum. A re-verification compares with the checksum
+// strategy's local_checksum (or, for a new row whose application keeps a
+// SHA-256 of the bytes in a declared checksum column, takes that digest and
+// reads the bytes at the next re-verification). A re-verification compares
+// with the checksum
 // recorded before: a blob changed behind the application's back becomes a
 // checksum failure; an item that changes in place (a repository) is a new
 // state, recorded and published as an `updated` event in one transaction.

@@ -155,7 +155,8 @@ absl::StatusOr<std::vector<ChecksumClaim>> ClaimChecksums(db::Connection& main,
                            " AND worker_id IS NULL LIMIT $1 FOR UPDATE SKIP LOCKED) c "
                            "WHERE s.model_id = c.model_id RETURNING s.model_id, s.checksum, "
                            "s.retry_count, (SELECT ",
-                           PathSql(spec, "m"), " FROM $MODEL m WHERE m.$ID = s.model_id)")),
+                           PathSql(spec, "m"), " FROM $MODEL m WHERE m.$ID = s.model_id), (SELECT ",
+                           AppChecksumSql(spec, "m"), " FROM $MODEL m WHERE m.$ID = s.model_id)")),
       params);
   if (!r.ok()) return r.status();
   std::vector<ChecksumClaim> out;
@@ -165,6 +166,7 @@ absl::StatusOr<std::vector<ChecksumClaim>> ClaimChecksums(db::Connection& main,
     if (!r->IsNull(i, 1)) c.recorded = std::string(r->Get(i, 1));
     c.retry_count = static_cast<int>(r->GetInt64(i, 2));
     if (!r->IsNull(i, 3)) c.path = std::string(r->Get(i, 3));
+    if (!r->IsNull(i, 4)) c.app_checksum = std::string(r->Get(i, 4));
     out.push_back(std::move(c));
   }
   return out;

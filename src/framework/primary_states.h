@@ -78,6 +78,9 @@ struct ChecksumClaim {
   std::optional<std::string> recorded;  // the checksum recorded before
   int retry_count = 0;
   std::optional<std::string> path;  // the model row's, nullopt if gone
+  // The application's own digest of the bytes (AppChecksumSql), if the spec
+  // declares a checksum column and the row holds a valid one.
+  std::optional<std::string> app_checksum;
 };
 absl::StatusOr<std::vector<ChecksumClaim>> ClaimChecksums(db::Connection& main,
                                                           const ReplicableSpec& spec,

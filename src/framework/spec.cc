@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "db/connection.h"
@@ -30,46 +31,58 @@ bool IsIdentifier(absl::string_view s) {
 }  // namespace
 
 absl::StatusOr<PathTemplate> ParsePathTemplate(absl::string_view text) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("path template \"", text, "\"", why));
+  };
   PathTemplate t;
   bool has_column = false;
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t open = text.find('{', i);
-    size_t close_stray = text.find('}', i);
-    if (close_stray != absl::string_view::npos &&
-        (open == absl::string_view::npos || close_stray < open)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("path template \"", text, "\" has a '}' without '{'"));
+  int groups = 0;
+  int group = -1;  // the optional segment being read
+  bool group_has_column = false;
+  std::string literal;
+  auto flush = [&] {
+    if (!literal.empty()) t.parts.push_back({false, literal, group});
+    literal.clear();
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '}') return bad(" has a '}' without '{'");
+    if (c == ']') {
+      if (group < 0) return bad(" has a ']' without '['");
+      if (!group_has_column) return bad(" has an optional segment [...] without a {column}");
+      flush();
+      group = -1;
+      continue;
     }
-    if (open == absl::string_view::npos) {
-      t.parts.push_back({false, std::string(text.substr(i))});
-      break;
+    if (c == '[') {
+      if (group >= 0) return bad(" nests an optional segment [...] in another");
+      flush();
+      group = groups++;
+      group_has_column = false;
+      continue;
     }
-    if (open > i) t.parts.push_back({false, std::string(text.substr(i, open - i))});
-    size_t close = text.find('}', open);
-    if (close == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("path template \"", text, "\" has an unclosed '{'"));
+    if (c != '{') {
+      literal += c;
+      continue;
     }
-    absl::string_view column = text.substr(open + 1, close - open - 1);
-    if (!IsIdentifier(column)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("path template \"", text, "\": {", column, "} is not a column name"));
-    }
-    t.parts.push_back({true, std::string(column)});
+    size_t close = text.find('}', i);
+    if (close == absl::string_view::npos) return bad(" has an unclosed '{'");
+    absl::string_view column = text.substr(i + 1, close - i - 1);
+    if (!IsIdentifier(column)) return bad(absl::StrCat(": {", column, "} is not a column name"));
+    flush();
+    t.parts.push_back({true, std::string(column), group});
     has_column = true;
-    i = close + 1;
+    group_has_column |= group >= 0;
+    i = close;
   }
-  if (!has_column) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "path template \"", text, "\" names no {column}, so every row would share one file"));
-  }
+  if (group >= 0) return bad(" has an unclosed '['");
+  flush();
+  if (!has_column) return bad(" names no {column}, so every row would share one file");
   for (const auto& p : t.parts) {
     if (p.column) continue;
     if (p.text.find('\0') != std::string::npos || absl::StrContains(p.text, "..") ||
         (&p == &t.parts.front() && !p.text.empty() && p.text[0] == '/')) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("path template \"", text, "\" must be relative, without \"..\""));
+      return bad(" must be relative, without \"..\"");
     }
   }
   return t;
@@ -120,19 +133,45 @@ absl::Status ValidateSpec(const ReplicableSpec& spec) {
   }
   if (!IsIdentifier(spec.id_column))
     return bad(absl::StrCat("id column \"", spec.id_column, "\" is not a column name"));
-  auto t = ParsePathTemplate(spec.path_template);
-  if (!t.ok()) return bad(t.status().message());
+  if (spec.path_template.empty() == spec.path_sql.empty())
+    return bad("give the path by path_template or by path_sql, not both");
+  if (!spec.path_template.empty()) {
+    auto t = ParsePathTemplate(spec.path_template);
+    if (!t.ok()) return bad(t.status().message());
+  }
   for (auto [key, text] :
        {std::pair<const char*, const std::string*>{"namespace_sql", &spec.namespace_sql},
-        {"shard_sql", &spec.shard_sql}}) {
+        {"shard_sql", &spec.shard_sql},
+        {"path_sql", &spec.path_sql}}) {
     if (text->empty()) continue;
     if (auto r = RowSql(*text, "m"); !r.ok())
       return bad(absl::StrCat(key, ": ", r.status().message()));
   }
+  // The path is evaluated in the publish triggers' bodies, quoted $fn$.
+  if (absl::StrContains(spec.path_sql, "$fn$")) return bad("path_sql: must not contain \"$fn$\"");
   absl::string_view suffix = DescriptorOf(spec).path_suffix;
-  if (!absl::EndsWith(spec.path_template, suffix)) {
+  if (!spec.path_template.empty() && !absl::EndsWith(spec.path_template, suffix)) {
     return bad(absl::StrCat("a ", StrategyName(spec.strategy), "'s path template must end in \"",
                             suffix, "\""));
+  }
+  if (spec.checksum_column.empty() != spec.checksum_algorithm.empty()) {
+    return bad(spec.checksum_column.empty() ? "checksum_algorithm without checksum_column"
+                                            : "checksum_column without checksum_algorithm");
+  }
+  if (!spec.checksum_column.empty()) {
+    if (!IsIdentifier(spec.checksum_column)) {
+      return bad(
+          absl::StrCat("checksum_column \"", spec.checksum_column, "\" is not a column name"));
+    }
+    const char* own = DescriptorOf(spec).content_checksum;
+    if (own == nullptr) {
+      return bad(absl::StrCat("a ", StrategyName(spec.strategy),
+                              "'s checksum is Georep's own, so it takes no checksum_column"));
+    }
+    if (spec.checksum_algorithm != own) {
+      return bad(absl::StrCat("checksum_algorithm \"", spec.checksum_algorithm,
+                              "\" is not supported (only \"", own, "\")"));
+    }
   }
   return absl::OkStatus();
 }
@@ -178,24 +217,49 @@ std::string SpecSql(const ReplicableSpec& spec, absl::string_view text) {
 }
 
 std::string PathSql(const ReplicableSpec& spec, absl::string_view alias) {
+  if (!spec.path_sql.empty()) return absl::StrCat("(", *RowSql(spec.path_sql, alias), "::text)");
   auto t = ParsePathTemplate(spec.path_template);
-  std::string out = "(";
-  bool first = true;
+  // Terms joined by ||: an optional segment is one term, coalesce(…, ''),
+  // whose columns are NULL when empty so that the whole segment is.
+  std::vector<std::string> terms;
+  int open_group = -1;
+  std::string group;
+  auto close_group = [&] {
+    if (open_group >= 0) terms.push_back(absl::StrCat("coalesce(", group, ", '')"));
+    open_group = -1;
+    group.clear();
+  };
   for (const auto& p : t->parts) {
-    if (!first) out += " || ";
-    first = false;
+    std::string term;
     if (p.column) {
-      absl::StrAppend(&out, alias, ".", db::QuoteIdent(p.text), "::text");
+      term = absl::StrCat(alias, ".", db::QuoteIdent(p.text), "::text");
+      if (p.optional >= 0) term = absl::StrCat("nullif(", term, ", '')");
     } else {
-      std::string lit = "'";
+      term = "'";
       for (char c : p.text) {
-        if (c == '\'') lit += '\'';
-        lit += c;
+        if (c == '\'') term += '\'';
+        term += c;
       }
-      absl::StrAppend(&out, lit, "'");
+      term += "'";
     }
+    if (p.optional != open_group) close_group();
+    if (p.optional < 0) {
+      terms.push_back(std::move(term));
+      continue;
+    }
+    open_group = p.optional;
+    absl::StrAppend(&group, group.empty() ? "" : " || ", term);
   }
-  return out + ")";
+  close_group();
+  return absl::StrCat("(", absl::StrJoin(terms, " || "), ")");
+}
+
+std::string AppChecksumSql(const ReplicableSpec& spec, absl::string_view alias) {
+  if (spec.checksum_column.empty()) return "NULL";
+  // SHA-256, the one algorithm ValidateSpec lets through: 64 hex digits.
+  std::string v =
+      absl::StrCat("lower(", alias, ".", db::QuoteIdent(spec.checksum_column), "::text)");
+  return absl::StrCat("(CASE WHEN ", v, " ~ '^[0-9a-f]{64}$' THEN ", v, " END)");
 }
 
 absl::StatusOr<std::string> RowSql(absl::string_view text, absl::string_view alias) {
@@ -276,23 +340,62 @@ std::string ScopeSql(const ReplicableSpec& spec, const SelectiveSync& sel,
                       ")::text AS scope_shard) AS scope_row)");
 }
 
-absl::Status CheckScopeSql(db::Connection& main, const ReplicableSpec& spec) {
-  if (spec.namespace_sql.empty() && spec.shard_sql.empty()) return absl::OkStatus();
+absl::Status CheckDeclaredSql(db::Connection& main, const ReplicableSpec& spec) {
   auto exists = main.Exec("SELECT to_regclass($1) IS NOT NULL", {spec.model_table});
   if (!exists.ok()) return exists.status();
   if (!exists->GetBool(0, 0)) return absl::OkStatus();
+  auto refused = [&](absl::string_view key, absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("replicable \"", spec.name, "\" (", spec.origin, "): ", key, ": ", why));
+  };
+  auto id_type = main.Exec(
+      "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = $1::regclass "
+      "AND attname = $2 AND attnum > 0 AND NOT attisdropped",
+      {spec.model_table, spec.id_column});
+  if (!id_type.ok()) return id_type.status();
+  if (id_type->rows() == 0)
+    return refused("id_column",
+                   absl::StrCat(spec.model_table, " has no column \"", spec.id_column, "\""));
+  std::string type(id_type->Get(0, 0));
+  if (type != "smallint" && type != "integer" && type != "bigint") {
+    return refused("id_column",
+                   absl::StrCat("\"", spec.id_column, "\" of ", spec.model_table, " is ", type,
+                                "; an id must be an integer column (smallint, integer or bigint)"));
+  }
+  // The path as the publish triggers evaluate it: search_path pg_catalog, so
+  // a table path_sql reads without its schema is found here, not at the
+  // first insert.
+  auto qualified = main.Exec(
+      "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON "
+      "n.oid = c.relnamespace WHERE c.oid = $1::regclass",
+      {spec.model_table});
+  if (!qualified.ok()) return qualified.status();
+  std::string path_key = spec.path_sql.empty() ? "path_template" : "path_sql";
+  absl::Status path_planned = db::InTransaction(main, [&]() -> absl::Status {
+    if (auto r = main.Exec("SET LOCAL search_path = pg_catalog, pg_temp"); !r.ok())
+      return r.status();
+    return main
+        .Exec(absl::StrCat("EXPLAIN SELECT ", PathSql(spec, "m"), " FROM ", qualified->Get(0, 0),
+                           " m"))
+        .status();
+  });
+  if (!path_planned.ok()) return refused(path_key, path_planned.message());
+  std::vector<std::pair<std::string, std::string>> planned;
+  if (!spec.checksum_column.empty()) {
+    planned.push_back(
+        {"checksum_column", absl::StrCat("SELECT ", AppChecksumSql(spec, "m"), " FROM $MODEL m")});
+  }
   for (const auto& [key, sel] :
        {std::pair<const char*, SelectiveSync>{"namespace_sql",
                                               {SelectiveSync::Kind::kNamespaces, {"x"}, {}}},
         {"shard_sql", {SelectiveSync::Kind::kShards, {}, {"x"}}}}) {
     if (!Scoped(spec, sel)) continue;
-    auto planned = main.Exec(SpecSql(
-        spec, absl::StrCat("EXPLAIN SELECT m.$ID FROM $MODEL m WHERE ", ScopeSql(spec, sel, "m"))));
-    if (!planned.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("replicable \"", spec.name, "\" (",
-                                                     spec.origin, "): ", key, ": ",
-                                                     planned.status().message()));
-    }
+    planned.push_back(
+        {key, absl::StrCat("SELECT m.$ID FROM $MODEL m WHERE ", ScopeSql(spec, sel, "m"))});
+  }
+  for (const auto& [key, sql] : planned) {
+    auto r = main.Exec(SpecSql(spec, "EXPLAIN " + sql));
+    if (!r.ok()) return refused(key, r.status().message());
   }
   return absl::OkStatus();
 }

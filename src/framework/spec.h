@@ -19,8 +19,9 @@ namespace georep::framework {
 
 struct PathTemplate {
   struct Part {
-    bool column;       // a {column} placeholder, else literal text
-    std::string text;  // column name or literal
+    bool column;        // a {column} placeholder, else literal text
+    std::string text;   // column name or literal
+    int optional = -1;  // the [optional segment] it is in (0, 1, …), or -1
   };
   std::vector<Part> parts;
 };
@@ -37,7 +38,8 @@ std::vector<ReplicableSpec> BuiltinReplicables();
 absl::StatusOr<std::vector<ReplicableSpec>> ResolveSpecs(std::vector<ReplicableSpec> declared);
 
 // SQL text evaluating to the relative path of the row `alias` (e.g. "NEW",
-// "m"); NULL if a used column is NULL.
+// "m"), from the spec's path_template or path_sql: NULL if a column of the
+// template outside an optional segment is NULL.
 std::string PathSql(const ReplicableSpec& spec, absl::string_view alias);
 // An SQL expression over the model row `alias` from a declaration's
 // namespace_sql or shard_sql: each {column} becomes alias."column".
@@ -52,12 +54,19 @@ bool Scoped(const ReplicableSpec& spec, const SelectiveSync& sel);
 // backfill, the log cursor, Git on a secondary and the data-loss report all
 // use it, so they agree on what a secondary holds.
 std::string ScopeSql(const ReplicableSpec& spec, const SelectiveSync& sel, absl::string_view alias);
-// Whether the database accepts the spec's namespace_sql and shard_sql (a
-// declaration's SQL is only checked for shape when the file is read): each
-// is planned (EXPLAIN) against `main`. InvalidArgument names the replicable,
-// its origin, the key and PostgreSQL's message; OK when the model table is
-// not there (nothing to check) or nothing is declared.
-absl::Status CheckScopeSql(db::Connection& main, const ReplicableSpec& spec);
+// Whether the database accepts what the spec says of its model table (a
+// declaration is only checked for shape when the file is read): the id
+// column is an integer column; the path (template or path_sql), the
+// checksum column, namespace_sql and shard_sql are each planned (EXPLAIN)
+// against `main`. InvalidArgument names the replicable, its origin, the key
+// and PostgreSQL's message; OK when the model table is not there (nothing to
+// check).
+absl::Status CheckDeclaredSql(db::Connection& main, const ReplicableSpec& spec);
+// The SQL expression giving the application's checksum of row `alias` when
+// the spec declares a checksum column: the column's value, lower-cased, when
+// it is a digest of the declared algorithm (64 hex digits for SHA-256), else
+// NULL. "NULL" when the spec declares none.
+std::string AppChecksumSql(const ReplicableSpec& spec, absl::string_view alias);
 // `schema.table` quoted for SQL.
 std::string QuotedTable(const ReplicableSpec& spec);
 std::string QuotedIdColumn(const ReplicableSpec& spec);

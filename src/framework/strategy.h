@@ -45,6 +45,10 @@ struct StrategyDescriptor {
   bool sync_moves_copy = false;
   // The checksum of a local copy.
   absl::StatusOr<std::string> (*local_checksum)(const std::string& path) = nullptr;
+  // The algorithm local_checksum applies to a copy's bytes ("sha256"), so an
+  // application's own digest can stand for it (ReplicableSpec's
+  // checksum_column); nullptr when the checksum is not a hash of the bytes.
+  const char* content_checksum = nullptr;
   // A copy is a folder tree (removed whole), else one file.
   bool copy_is_tree = false;
   // Where a sync's temp files live under the strategy's root (swept of a

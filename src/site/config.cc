@@ -150,15 +150,30 @@ absl::Status ParseReplicable(const toml::table& block, size_t index, const std::
       spec.namespace_sql = *text;
     else if (key == "shard_sql")
       spec.shard_sql = *text;
+    else if (key == "path_sql")
+      spec.path_sql = *text;
+    else if (key == "checksum_column")
+      spec.checksum_column = *text;
+    else if (key == "checksum_algorithm")
+      spec.checksum_algorithm = *text;
     else
       return absl::InvalidArgumentError(
           absl::StrCat("unknown setting \"", where, ".", key, "\" in ", path));
   }
-  for (auto [key, value] : {std::pair<const char*, std::string*>{"name", &spec.name},
-                            {"table", &spec.model_table},
-                            {"path_template", &spec.path_template}}) {
+  for (auto [key, value] :
+       {std::pair<const char*, std::string*>{"name", &spec.name}, {"table", &spec.model_table}}) {
     if (value->empty()) return SettingError(absl::StrCat(where, ".", key), path, "required");
   }
+  if (spec.path_template.empty() && spec.path_sql.empty()) {
+    return SettingError(absl::StrCat(where, ".path_template"), path,
+                        "required (or path_sql, an SQL expression)");
+  }
+  if (!spec.path_template.empty() && !spec.path_sql.empty()) {
+    return SettingError(absl::StrCat(where, ".path_sql"), path,
+                        "give the path by path_template or by path_sql, not both");
+  }
+  if (!spec.checksum_column.empty() && spec.checksum_algorithm.empty())
+    spec.checksum_algorithm = "sha256";
   bool known = false;
   std::string names;
   for (Strategy s : kStrategies) {
@@ -719,7 +734,13 @@ std::string RenderConfig(const Config& config) {
   if (!config.replicables.empty()) {
     toml::array blocks;
     for (const auto& r : config.replicables) {
-      toml::table b{{"name", r.name}, {"table", r.model_table}, {"path_template", r.path_template}};
+      toml::table b{{"name", r.name}, {"table", r.model_table}};
+      if (!r.path_template.empty()) b.insert("path_template", r.path_template);
+      if (!r.path_sql.empty()) b.insert("path_sql", r.path_sql);
+      if (!r.checksum_column.empty()) {
+        b.insert("checksum_column", r.checksum_column);
+        b.insert("checksum_algorithm", r.checksum_algorithm);
+      }
       if (!r.title.empty()) b.insert("title", r.title);
       if (r.id_column != "id") b.insert("id_column", r.id_column);
       if (!r.namespace_sql.empty()) b.insert("namespace_sql", r.namespace_sql);
@@ -775,11 +796,24 @@ std::string SettingsReference() {
       "| `title` | what the admin page and status show |\n"
       "| `strategy` | `blob` (the default) or `repository` |\n"
       "| `table` | the model table, `[schema.]table` (required) |\n"
-      "| `id_column` | its id column (default `id`) |\n"
-      "| `path_template` | the item's path under its root, with `{column}` placeholders "
-      "(required) |\n"
+      "| `id_column` | its id column (default `id`): an integer column (smallint, integer or "
+      "bigint) |\n"
+      "| `path_template` | the item's path under its root, with `{column}` placeholders; a "
+      "segment in `[brackets]` is left out when one of its columns is NULL or empty, as in "
+      "`[{disk_directory}/]{disk_filename}` (this or `path_sql` is required) |\n"
+      "| `path_sql` | the item's path as one SQL expression over the model row, its columns "
+      "written `{column}`, e.g. `'@hashed/' \\|\\| encode(sha256({id}::text::bytea), 'hex')`; "
+      "it is evaluated with `search_path` = `pg_catalog`, so name tables with their schema |\n"
+      "| `checksum_column` | a column holding the application's own hex digest of the bytes: "
+      "the primary takes it as the checksum and reads the bytes at the re-verification pace; a "
+      "row without a valid digest is hashed |\n"
+      "| `checksum_algorithm` | the digest's algorithm: `sha256` (the default, and the only "
+      "one) |\n"
       "| `namespace_sql` | selective sync: SQL giving a row's namespace |\n"
-      "| `shard_sql` | selective sync: SQL giving a row's shard |\n");
+      "| `shard_sql` | selective sync: SQL giving a row's shard |\n"
+      "\nThe path, whichever way it is given, is confined on every site: a row whose path is "
+      "empty, absolute, has a `.` or `..` segment, or crosses a symbolic link is refused, never "
+      "read or written.\n");
   return out;
 }
 

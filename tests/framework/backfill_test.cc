@@ -150,16 +150,16 @@ TEST_F(BackfillTest, ScopeSqlTheDatabaseRefusesIsAnErrorNamingTheDeclaration) {
   ReplicableSpec good = spec_;
   good.namespace_sql = "SELECT 'g/' || {path}";
   good.shard_sql = "{path}";
-  EXPECT_TRUE(CheckScopeSql(*main_, good).ok()) << CheckScopeSql(*main_, good);
+  EXPECT_TRUE(CheckDeclaredSql(*main_, good).ok()) << CheckDeclaredSql(*main_, good);
   ReplicableSpec bad = spec_;
   bad.shard_sql = "{no_such_column}";
-  absl::Status s = CheckScopeSql(*main_, bad);
+  absl::Status s = CheckDeclaredSql(*main_, bad);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
   EXPECT_NE(s.message().find("replicable \"file\" (test): shard_sql: "), std::string::npos) << s;
   EXPECT_NE(s.message().find("no_such_column"), std::string::npos) << s;
   ReplicableSpec elsewhere = bad;
   elsewhere.model_table = "t.not_here";
-  EXPECT_TRUE(CheckScopeSql(*main_, elsewhere).ok()) << "no table here: nothing to check";
+  EXPECT_TRUE(CheckDeclaredSql(*main_, elsewhere).ok()) << "no table here: nothing to check";
 }
 
 TEST_F(BackfillTest, MissingModelTableIsSkipped) {

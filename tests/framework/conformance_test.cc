@@ -37,6 +37,9 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kDeclaredName[] = "attachment";
+// Declared as an application no one here wrote keeps its files (Redmine's
+// attachments): an integer id, an optional directory, its own SHA-256.
+constexpr char kAppDeclaredName[] = "app_attachment";
 
 // The replicable under test: a built-in by name, or the one declared in TOML.
 absl::StatusOr<ReplicableSpec> SpecNamed(const std::string& name, const std::string& dir) {
@@ -49,6 +52,11 @@ name = "attachment"
 title = "Attachment"
 table = "custom.attachments"
 path_template = "attachments/{owner_id}/{file_name}"
+[[replicable]]
+name = "app_attachment"
+table = "custom.app_attachments"
+path_template = "[{disk_directory}/]{disk_filename}"
+checksum_column = "digest"
 )");
   if (!written.ok()) return written;
   auto config = site::LoadConfig(path);
@@ -65,6 +73,7 @@ std::vector<std::string> AllNames() {
   std::vector<std::string> names;
   for (const auto& s : BuiltinReplicables()) names.push_back(s.name);
   names.push_back(kDeclaredName);
+  names.push_back(kAppDeclaredName);
   return names;
 }
 
@@ -84,7 +93,9 @@ class ConformanceTest : public test::TwoDbTest, public ::testing::WithParamInter
     ASSERT_TRUE(main_
                     ->ExecScript("CREATE SCHEMA custom; CREATE TABLE custom.attachments (id "
                                  "bigserial PRIMARY KEY, owner_id bigint NOT NULL, file_name text "
-                                 "NOT NULL)")
+                                 "NOT NULL); CREATE TABLE custom.app_attachments (id serial "
+                                 "PRIMARY KEY, disk_directory varchar, disk_filename varchar NOT "
+                                 "NULL, digest varchar(64) NOT NULL DEFAULT '')")
                     .ok());
     auto primary = site::AddSite(*main_, {"primary", "http://127.0.0.1", "", true});
     ASSERT_TRUE(primary.ok()) << primary.status();
@@ -155,6 +166,15 @@ class ConformanceTest : public test::TwoDbTest, public ::testing::WithParamInter
       ASSERT_TRUE(main_
                       ->Exec("INSERT INTO custom.attachments (owner_id, file_name) VALUES (7, "
                              "'report.pdf')")
+                      .ok());
+      return;
+    }
+    if (spec.name == kAppDeclaredName) {
+      // A row without a directory, its file at the top of the storage root.
+      ASSERT_TRUE(WriteFileAtomic(storage + "/120102_notes.txt", "application bytes").ok());
+      ASSERT_TRUE(main_
+                      ->Exec("INSERT INTO custom.app_attachments (disk_filename, digest) VALUES "
+                             "('120102_notes.txt', encode(sha256('application bytes'), 'hex'))")
                       .ok());
       return;
     }

@@ -66,6 +66,85 @@ TEST(SpecTest, PathSqlQuotesColumnsAndLiterals) {
   EXPECT_EQ(RegistryTable(spec), "georep.a_registry");
 }
 
+// Redmine's legacy rows have no directory: a segment in brackets is left
+// out when one of its columns is NULL or empty (NULL || '/' is NULL).
+TEST(SpecTest, AnOptionalSegmentIsLeftOutWhenItsColumnIsNullOrEmpty) {
+  auto spec = Spec("a", "public.attachments", "[{disk_directory}/]{disk_filename}");
+  ASSERT_TRUE(ValidateSpec(spec).ok()) << ValidateSpec(spec);
+  EXPECT_EQ(PathSql(spec, "m"),
+            "(coalesce(nullif(m.\"disk_directory\"::text, '') || '/', '') || "
+            "m.\"disk_filename\"::text)");
+  auto two = Spec("a", "t", "files/[{a}-{b}/]{id}.bin");
+  EXPECT_EQ(PathSql(two, "m"),
+            "('files/' || coalesce(nullif(m.\"a\"::text, '') || '-' || nullif(m.\"b\"::text, '') "
+            "|| '/', '') || m.\"id\"::text || '.bin')");
+  struct Case {
+    std::string tmpl;
+    std::string expect;
+  } cases[] = {{"[{a}/{b}", "unclosed '['"},
+               {"{a}]", "']' without '['"},
+               {"[x/]{a}", "optional segment [...] without a {column}"},
+               {"[[{a}]]", "nests an optional segment"}};
+  for (const auto& c : cases) {
+    absl::Status st = ValidateSpec(Spec("a", "t", c.tmpl));
+    EXPECT_NE(st.message().find(c.expect), std::string::npos) << c.tmpl << ": " << st;
+  }
+}
+
+// A path no template can say, as SQL over the row; one of the two ways.
+TEST(SpecTest, APathCanBeAnSqlExpressionOverTheRow) {
+  auto spec = Spec("a", "t", "");
+  spec.path_sql = "'@hashed/' || encode(sha256({id}::text::bytea), 'hex')";
+  ASSERT_TRUE(ValidateSpec(spec).ok()) << ValidateSpec(spec);
+  EXPECT_EQ(PathSql(spec, "NEW"),
+            "(('@hashed/' || encode(sha256(NEW.\"id\"::text::bytea), 'hex'))::text)");
+  auto both = spec;
+  both.path_template = "{id}";
+  EXPECT_NE(ValidateSpec(both).message().find("not both"), std::string::npos);
+  auto neither = Spec("a", "t", "");
+  EXPECT_NE(ValidateSpec(neither).message().find("path_template or by path_sql"),
+            std::string::npos);
+  for (const char* bad : {"{id}; DROP TABLE t", "{id} || '$fn$'", "{Id}"}) {
+    auto b = spec;
+    b.path_sql = bad;
+    absl::Status st = ValidateSpec(b);
+    EXPECT_NE(st.message().find("path_sql: "), std::string::npos) << bad << ": " << st;
+  }
+}
+
+// An application's own digest: a column of the row, SHA-256 only, blobs
+// only; only a well-formed digest is taken.
+TEST(SpecTest, AChecksumColumnIsABlobsSha256Digest) {
+  auto spec = Spec("a", "t", "{id}");
+  EXPECT_EQ(AppChecksumSql(spec, "m"), "NULL");
+  spec.checksum_column = "digest";
+  spec.checksum_algorithm = "sha256";
+  ASSERT_TRUE(ValidateSpec(spec).ok()) << ValidateSpec(spec);
+  EXPECT_EQ(AppChecksumSql(spec, "m"),
+            "(CASE WHEN lower(m.\"digest\"::text) ~ '^[0-9a-f]{64}$' THEN "
+            "lower(m.\"digest\"::text) END)");
+  struct Case {
+    ReplicableSpec spec;
+    std::string expect;
+  } cases[] = {
+      {spec, ""},
+      {spec, "checksum_algorithm \"md5\" is not supported (only \"sha256\")"},
+      {spec, "checksum_column \"Di gest\" is not a column name"},
+      {ReplicableSpec{"r", "", Strategy::kRepository, "t", "id", "{p}.git", "test"},
+       "a repository's checksum is Georep's own"},
+  };
+  cases[0].spec.checksum_algorithm = "";
+  cases[0].expect = "checksum_column without checksum_algorithm";
+  cases[1].spec.checksum_algorithm = "md5";
+  cases[2].spec.checksum_column = "Di gest";
+  cases[3].spec.checksum_column = "digest";
+  cases[3].spec.checksum_algorithm = "sha256";
+  for (const auto& c : cases) {
+    absl::Status st = ValidateSpec(c.spec);
+    EXPECT_NE(st.message().find(c.expect), std::string::npos) << st;
+  }
+}
+
 // A declaration's namespace and shard expressions: {column} placeholders
 // become the row's columns; a stray brace, a non-column or a second
 // statement is refused, naming the key.

@@ -218,6 +218,35 @@ TEST_F(ReplicableConfigTest, ParsesBlocksInOrderAndRendersThemBack) {
   EXPECT_NE(rendered.find("shard_sql"), std::string::npos) << rendered;
 }
 
+// The example an operator appends for Redmine, as shipped; and a path in
+// SQL, rendered back and read again unchanged.
+TEST_F(ReplicableConfigTest, TheRedmineExampleAndAPathInSqlParse) {
+  auto example = ReadFile(std::string(GEOREP_SOURCE_DIR) + "/examples/redmine/georep.toml");
+  ASSERT_TRUE(example.ok()) << example.status();
+  auto c = Load(*example +
+                "[[replicable]]\nname = \"hashed\"\ntable = \"t\"\npath_sql = \"'@hashed/' || "
+                "{id}\"\nchecksum_column = \"sum\"\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->replicables.size(), 2u);
+  const ReplicableSpec& redmine = c->replicables[0];
+  EXPECT_EQ(redmine.name, "redmine_attachment");
+  EXPECT_EQ(redmine.model_table, "public.attachments");
+  EXPECT_EQ(redmine.path_template, "[{disk_directory}/]{disk_filename}");
+  EXPECT_EQ(redmine.checksum_column, "digest");
+  EXPECT_EQ(redmine.checksum_algorithm, "sha256");
+  EXPECT_EQ(c->replicables[1].path_sql, "'@hashed/' || {id}");
+  EXPECT_EQ(c->replicables[1].checksum_algorithm, "sha256") << "the default";
+  std::string rendered = RenderConfig(*c);
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/georep.toml", rendered).ok());
+  auto again = LoadConfig(dir_ + "/georep.toml",
+                          [](const std::string&) { return std::optional<std::string>(); });
+  ASSERT_TRUE(again.ok()) << again.status() << rendered;
+  ASSERT_EQ(again->replicables.size(), 2u);
+  EXPECT_EQ(again->replicables[0].path_template, redmine.path_template);
+  EXPECT_EQ(again->replicables[0].checksum_column, "digest");
+  EXPECT_EQ(again->replicables[1].path_sql, c->replicables[1].path_sql);
+}
+
 // [replication] disabled: an array in the file, comma-separated in the
 // environment, rendered back; anything else names the setting.
 TEST_F(ReplicableConfigTest, DisabledReplicablesAreAListInTheFileAndTheEnvironment) {
@@ -261,7 +290,14 @@ TEST_F(ReplicableConfigTest, DisabledReplicablesAreAListInTheFileAndTheEnvironme
 
 TEST_F(ReplicableConfigTest, BadBlocksNameTheKey) {
   EXPECT_EQ(Load("[[replicable]]\nname = \"a\"\ntable = \"t\"\n").status().message(),
-            "setting \"replicable[0].path_template\" in " + dir_ + "/georep.toml: required");
+            "setting \"replicable[0].path_template\" in " + dir_ +
+                "/georep.toml: required (or path_sql, an SQL expression)");
+  EXPECT_EQ(Load("[[replicable]]\nname = \"a\"\ntable = \"t\"\npath_template = \"{id}\"\n"
+                 "path_sql = \"{id}\"\n")
+                .status()
+                .message(),
+            "setting \"replicable[0].path_sql\" in " + dir_ +
+                "/georep.toml: give the path by path_template or by path_sql, not both");
   EXPECT_EQ(Load("[[replicable]]\nname = \"a\"\ntable = \"t\"\npath_template = \"{id}\"\ncolour = "
                  "\"red\"\n")
                 .status()

@@ -17,6 +17,7 @@ const StrategyDescriptor& BlobStrategy() {
       .served_by_retrieve = true,
       .sync_moves_copy = false,
       .local_checksum = [](const std::string& path) { return Sha256File(path); },
+      .content_checksum = "sha256",
       .temp_dir = TempDir,
       .make_syncer = [](const SyncContext& ctx) -> std::unique_ptr<Syncer> {
         return std::make_unique<BlobSyncer>(ctx);
