@@ -49,7 +49,11 @@ absl::StatusOr<std::vector<std::string>> InstallPublishTriggers(
       }
       std::string sql = absl::StrReplaceAll(
           R"sql(
-CREATE OR REPLACE FUNCTION georep.publish_$NAME() RETURNS trigger LANGUAGE plpgsql AS $fn$
+CREATE OR REPLACE FUNCTION georep.publish_$NAME() RETURNS trigger LANGUAGE plpgsql
+  -- Runs as Georep's role, not the application's, which needs no right on
+  -- the georep schema; a fixed search_path, so the application's role cannot
+  -- put its own objects in the way.
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
   -- The event, and the primary's checksum state of the row: a new or changed
   -- row is checksummed (again), a deleted one forgotten.
