@@ -33,7 +33,6 @@ namespace georep::cli {
 namespace {
 namespace fs = std::filesystem;
 
-constexpr char kMainDbName[] = "georep";
 constexpr char kTrackingDbName[] = "georep_tracking";
 
 struct DemoCluster {
@@ -77,6 +76,7 @@ struct Topology {
   std::vector<DemoSite> sites;
   bool tls = false;             // every site serves HTTPS, with certificates from a CA in tls/
   bool object_storage = false;  // every site keeps its blobs in its own S3 server
+  std::string main_database = "georep";  // the application's database, on every site
 
   std::string TlsDir() const { return dir + "/tls"; }
   std::string CaFile() const { return TlsDir() + "/ca.pem"; }
@@ -119,6 +119,7 @@ nlohmann::json ToJson(const Topology& t) {
   return {{"dir", t.dir},
           {"tls", t.tls},
           {"object_storage", t.object_storage},
+          {"main_database", t.main_database},
           {"ca_file", t.tls ? nlohmann::json(t.CaFile()) : nlohmann::json()},
           {"sites", sites}};
 }
@@ -134,6 +135,7 @@ absl::StatusOr<Topology> LoadTopology(const std::string& dir) {
   t.dir = dir;
   t.tls = j.value("tls", false);
   t.object_storage = j.value("object_storage", false);
+  t.main_database = j.value("main_database", std::string("georep"));
   // The demo's own requests to its sites trust the demo's CA.
   if (t.tls) transport::SetTrustedCaFile(t.CaFile());
   try {
@@ -400,14 +402,14 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
   }
   DemoSite& primary = *t.Find("primary");  // valid until secondaries are added below
   cluster::PgCluster main = primary.clusters[0].Cluster();
-  primary.main_db = main.Conninfo(kMainDbName);
+  primary.main_db = main.Conninfo(t.main_database);
   if (!main.Exists()) {
     if (auto s = Step(quiet, "primary: initdb", main.Init()); !s.ok()) return s;
   }
   if (auto s = Step(quiet, absl::StrCat("primary: PostgreSQL on port ", main.port()), main.Start());
       !s.ok())
     return s;
-  if (auto s = main.CreateDatabase(kMainDbName); !s.ok()) return s;
+  if (auto s = main.CreateDatabase(t.main_database); !s.ok()) return s;
   auto main_conn = db::Connection::Open(primary.main_db);
   if (!main_conn.ok()) return main_conn.status();
   if (auto m = db::Migrate(**main_conn, db::DatabaseKind::kMain); !m.ok()) return m.status();
@@ -433,7 +435,7 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
     if (s.role != "secondary") continue;
     cluster::PgCluster standby = s.clusters[0].Cluster();
     cluster::PgCluster tracking = s.clusters[1].Cluster();
-    s.main_db = standby.Conninfo(kMainDbName);
+    s.main_db = standby.Conninfo(t.main_database);
     s.tracking_db = tracking.Conninfo(kTrackingDbName);
     std::string slot = "georep_" + s.name;
     for (char& c : slot) c = c == '-' ? '_' : c;
@@ -597,6 +599,13 @@ int DemoUp(const DemoOptions& options) {
                    t.dir.c_str());
       return 2;
     }
+    if (!options.main_database.empty() && options.main_database != t.main_database) {
+      std::fprintf(stderr,
+                   "georep demo up: the demo in %s keeps its application in database \"%s\"; "
+                   "--main-database %s needs a new --dir\n",
+                   t.dir.c_str(), t.main_database.c_str(), options.main_database.c_str());
+      return 2;
+    }
   } else if (fs::exists(t.dir) && !fs::is_empty(t.dir)) {
     std::fprintf(stderr,
                  "georep demo up: %s exists and holds no topology.json; choose an empty --dir\n",
@@ -606,6 +615,7 @@ int DemoUp(const DemoOptions& options) {
   if (!fs::exists(TopologyPath(t.dir))) {
     t.tls = options.tls;
     t.object_storage = options.object_storage;
+    if (!options.main_database.empty()) t.main_database = options.main_database;
   }
   if (t.tls) transport::SetTrustedCaFile(t.CaFile());
   if (!options.quiet) std::printf("georep demo in %s\n", t.dir.c_str());

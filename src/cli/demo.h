@@ -22,6 +22,10 @@ struct DemoOptions {
   // Every site keeps its blobs in a bucket of its own S3 server (s3rver from
   // npm, started and stopped with the demo). Chosen when the demo is made.
   bool object_storage = false;
+  // The primary's main database (the application's), made by `demo up` in
+  // its cluster; the sample forge's schema goes into it. Chosen when the
+  // demo is made ("georep" when empty); empty for an existing demo.
+  std::string main_database;
 };
 
 int DemoUp(const DemoOptions& options);

@@ -2,6 +2,7 @@
 // application's data.
 #include <cstdio>
 #include <memory>
+#include <regex>
 
 #include "cli/demo.h"
 #include "cli/verbs.h"
@@ -86,6 +87,16 @@ void AddDemoVerbs(CLI::App& app, VerbContext& ctx) {
                "Keep every site's blobs in a bucket of its own S3 server (s3rver from npm, "
                "installed by scripts/install-deps in tests/s3; GEOREP_S3_SERVER names another "
                "script), started and stopped with the demo (chosen when the demo is made)");
+  up->add_option("--main-database", options->main_database,
+                 "Name of the application's database in the primary's cluster (Georep's "
+                 "database.main on every site; the sample forge's schema goes into it too; chosen "
+                 "when the demo is made; default georep)")
+      ->check([](const std::string& v) {
+        static const std::regex kName("^[a-z_][a-z0-9_]{0,62}$");
+        return std::regex_match(v, kName)
+                   ? std::string()
+                   : "\"" + v + "\" is not a database name (lower case letters, digits, _)";
+      });
   down->add_flag("--purge", *purge, "Also delete the folder and all its data");
   up->callback([&ctx, options] { ctx.exit_code = DemoUp(*options); });
   status->callback([&ctx, options] { ctx.exit_code = DemoStatus(*options); });
