@@ -36,7 +36,9 @@ done
 
 # Its files where the system looks for them.
 for f in usr/lib/systemd/system/georep.service usr/share/man/man1/georep.1.gz \
-         usr/share/doc/georep/README.md usr/share/doc/georep/examples/georep.toml; do
+         usr/share/doc/georep/README.md usr/share/doc/georep/examples/georep.toml \
+         usr/share/doc/georep/examples/redmine/georep.toml \
+         usr/share/doc/georep/applications/redmine.md; do
   [[ -f $root/$f ]] || fail "no /$f"
 done
 [[ $(zcat "$root/usr/share/man/man1/georep.1.gz") == *serve* ]] || fail "the man page names no verb"
