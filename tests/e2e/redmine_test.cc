@@ -9,7 +9,8 @@
 // an MD5 digest, as Redmine before 2.3 and 3.4 wrote them) is added beside
 // it. Georep replicates and verifies both; a second Redmine on the
 // secondary, read-only against the standby and the secondary's storage
-// root, serves both with identical bytes, and refuses a write.
+// root, serves both with identical bytes, and refuses a write. Redmine's
+// delete of an attachment removes the secondary's copy.
 #include <signal.h>
 #include <unistd.h>
 
@@ -287,6 +288,17 @@ TEST(RedmineTest, AttachmentsReplicateWithOnlyTheExampleBlockAndAReadOnlyRedmine
   EXPECT_EQ(count->GetInt64(0, 0), 2);
   auto log = ReadFile(secondary.log()).value_or("");
   EXPECT_NE(log.find("cannot execute INSERT in a read-only transaction"), std::string::npos);
+
+  // Redmine deletes the legacy attachment (its row and its file): the
+  // secondary's copy goes too, found at the path of the deleted row.
+  auto deleted =
+      primary.Request("DELETE", absl::StrCat("/attachments/", legacy_id, ".json"), "", {});
+  EXPECT_EQ(deleted.status, 204) << deleted.body;
+  EXPECT_TRUE(test::WaitFor(
+      [&] { return !fs::exists(secondary_storage + "/060102030405_legacy.txt"); }, 60))
+      << "the copy of a deleted attachment stayed";
+  EXPECT_TRUE(
+      test::WaitFor([&] { return topo.Count("secondary-1", kReplicable, "synced") == 1; }, 30));
 }
 
 }  // namespace
