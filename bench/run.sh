@@ -9,7 +9,7 @@
 #
 # --quick: small sizes, for CI to prove every scenario still runs (never how
 # fast). --out: where the table goes (default bench/RESULTS.md). --only: a
-# comma-separated subset of small,latency,large,verify,engine,git,failover,wan,scale,s3 (the table
+# comma-separated subset of small,latency,large,verify,engine,git,failover,wan,scale,s3,digest (the table
 # then holds only those rows; use it with --out). GEOREP=path runs another
 # build of the binary. Size flags given after --quick override it.
 #
@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
 OUT=bench/RESULTS.md
-ONLY=small,latency,large,verify,engine,git,failover,wan,scale,s3
+ONLY=small,latency,large,verify,engine,git,failover,wan,scale,s3,digest
 FAIL_N=10000; FAIL_PROJECTS=34
 SMALL_N=100000; SMALL_SIZE=4096; LARGE=$((1 << 30)); LAT_N=50; VERIFY_N=256; VERIFY_SIZE=8388608; ENGINE_N=1000000
 GIT_ARGS=(--commits 3000 --repos 10000 --changed 200 --baseline 50)
@@ -193,7 +193,12 @@ while IFS= read -r line; do
 done < "$DIR/s3-rows"
 }
 
-for s in small latency large verify engine git failover wan scale s3; do
+scenario_digest() {
+# -- an application's own SHA-256 taken as the primary's checksum (bench/app_checksum.sh, its own demo)
+row "$(bench/app_checksum.sh $([[ $QUICK == 1 ]] && echo 50 262144 || echo 400 4194304))"
+}
+
+for s in small latency large verify engine git failover wan scale s3 digest; do
   if want "$s"; then
     t_start=$(now); "scenario_$s"
     python3 -c "print(f'  (scenario $s took {$(now) - $t_start:.0f} s)')" >&2
