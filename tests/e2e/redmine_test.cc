@@ -9,8 +9,9 @@
 // an MD5 digest, as Redmine before 2.3 and 3.4 wrote them) is added beside
 // it. Georep replicates and verifies both; a second Redmine on the
 // secondary, read-only against the standby and the secondary's storage
-// root, serves both with identical bytes, and refuses a write. Redmine's
-// delete of an attachment removes the secondary's copy.
+// root and run as www-data, serves both with identical bytes, and refuses a
+// write leaving neither a row nor a file. Redmine's delete of an attachment
+// removes the secondary's copy.
 #include <signal.h>
 #include <unistd.h>
 
@@ -55,6 +56,9 @@ std::map<std::string, std::string> ConninfoParts(const std::string& conninfo) {
 // /var/lib/redmine/<name>, here a link to a folder of the test's own).
 class Redmine {
  public:
+  // A read-only instance runs as www-data, as the guide advises: it may read
+  // the secondary's storage root (and write only its own folder), so a write
+  // it attempts is refused before anything reaches the disk.
   Redmine(const std::string& dir, const std::string& conninfo, const std::string& storage,
           bool read_only)
       : dir_(dir),
@@ -77,6 +81,11 @@ class Redmine {
     std::error_code ec;
     fs::create_directory_symlink(dir_, Link(), ec);
     EXPECT_FALSE(ec) << Link() << ": " << ec.message();
+    if (read_only) {
+      user_ = "www-data";
+      auto owned = Run({"chown", "-R", user_ + ":" + user_, dir_});
+      EXPECT_TRUE(owned.ok() && owned->exit_code == 0);
+    }
   }
   ~Redmine() {
     if (pid_ > 0) {
@@ -104,11 +113,12 @@ class Redmine {
     auto port = FreeTcpPort();
     if (!port.ok()) return false;
     port_ = *port;
-    auto pid = SpawnDetached(
-        {"sh", "-c",
-         absl::StrCat("cd ", kRedmineRoot, " && exec ruby bin/rails server -e production -b ",
-                      "127.0.0.1 -p ", port_, " -P ", dir_, "/tmp/server.pid")},
-        dir_ + "/log/server.log", Env());
+    std::vector<std::string> argv = {
+        "sh", "-c",
+        absl::StrCat("cd ", kRedmineRoot, " && exec ruby bin/rails server -e production -b ",
+                     "127.0.0.1 -p ", port_, " -P ", dir_, "/tmp/server.pid")};
+    if (!user_.empty()) argv.insert(argv.begin(), {"runuser", "-u", user_, "--"});
+    auto pid = SpawnDetached(argv, dir_ + "/log/server.log", Env());
     if (!pid.ok()) return false;
     pid_ = *pid;
     return test::WaitFor(
@@ -132,10 +142,11 @@ class Redmine {
 
  private:
   std::vector<std::string> Env() const {
-    return {"REDMINE_INSTANCE=" + name_, "RAILS_ENV=production"};
+    return {"REDMINE_INSTANCE=" + name_, "RAILS_ENV=production", "HOME=" + dir_ + "/tmp"};
   }
   std::string dir_;
   std::string name_;
+  std::string user_;  // else this process's (root)
   int port_ = 0;
   pid_t pid_ = -1;
 };
@@ -278,16 +289,24 @@ TEST(RedmineTest, AttachmentsReplicateWithOnlyTheExampleBlockAndAReadOnlyRedmine
     EXPECT_EQ(got.status, 200) << id << ": " << got.body.substr(0, 300);
     EXPECT_TRUE(got.body == expect) << "attachment " << id << " differs on the secondary";
   }
-  // A read-only Redmine cannot write: an upload is an error (PostgreSQL
-  // refuses the INSERT on the standby), and no row appears.
+  // A read-only Redmine cannot write: an upload is an error, no row
+  // appears, and, its user unable to write the storage root, no file either.
+  auto files = [&] {
+    int n = 0;
+    for (const auto& e : fs::recursive_directory_iterator(secondary_storage))
+      n += e.is_regular_file() && e.path().string().find("/.georep-tmp/") == std::string::npos;
+    return n;
+  };
+  int files_before = files();
   auto refused = secondary.Request("POST", "/uploads.json?filename=x.bin", "x",
                                    {"Content-Type: application/octet-stream"});
   EXPECT_EQ(refused.status, 500) << refused.body;
   auto count = main->Exec("SELECT count(*) FROM public.attachments");
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(count->GetInt64(0, 0), 2);
+  EXPECT_EQ(files(), files_before) << "a refused upload left a file in the secondary's storage";
   auto log = ReadFile(secondary.log()).value_or("");
-  EXPECT_NE(log.find("cannot execute INSERT in a read-only transaction"), std::string::npos);
+  EXPECT_NE(log.find("Permission denied"), std::string::npos) << log.substr(0, 2000);
 
   // Redmine deletes the legacy attachment (its row and its file): the
   // secondary's copy goes too, found at the path of the deleted row.
