@@ -155,8 +155,12 @@ absl::StatusOr<std::vector<ChecksumClaim>> ClaimChecksums(db::Connection& main,
                            " AND worker_id IS NULL LIMIT $1 FOR UPDATE SKIP LOCKED) c "
                            "WHERE s.model_id = c.model_id RETURNING s.model_id, s.checksum, "
                            "s.retry_count, (SELECT ",
-                           PathSql(spec, "m"), " FROM $MODEL m WHERE m.$ID = s.model_id), (SELECT ",
-                           AppChecksumSql(spec, "m"), " FROM $MODEL m WHERE m.$ID = s.model_id)")),
+                           PathSql(spec, "m"), " FROM $MODEL m WHERE m.$ID = s.model_id), ",
+                           // No second lookup of the model row unless a digest is declared.
+                           spec.checksum_column.empty()
+                               ? std::string("NULL")
+                               : absl::StrCat("(SELECT ", AppChecksumSql(spec, "m"),
+                                              " FROM $MODEL m WHERE m.$ID = s.model_id)"))),
       params);
   if (!r.ok()) return r.status();
   std::vector<ChecksumClaim> out;
