@@ -47,6 +47,8 @@ nlohmann::json SiteObject(const SiteContext& ctx, const site::Site& s,
       {"selective_sync_shards", s.selective_sync.shards},
       {"disabled_replicables", s.disabled_replicables},
       {"current", s.name == current},
+      // The fence of this site's database as replicated here: the primary's.
+      {"database_fence", s.primary ? FenceJson(ctx.role->Get().fence) : nlohmann::json()},
       {"status", nullptr},
       {"report_age_seconds", nullptr},
       {"health", nullptr}};

@@ -10,13 +10,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "db/connection.h"
 #include "framework/object_store.h"
 #include "framework/spec.h"
 #include "framework/strategy.h"
 #include "nlohmann/json.hpp"
+#include "site/fence.h"
 #include "site/reports.h"
+#include "site/role.h"
 #include "site/upstream.h"
 #include "transport/geo_auth.h"
 #include "util/clock.h"
@@ -403,11 +406,18 @@ HttpResponse Maintenance(const GeoRouteContext& ctx, const HttpRequest& req) {
   }
   bool enabled = body["enabled"];
   std::string reason = body["reason"];
-  if (auto refused =
-          RefuseGeoRequest(*ctx.sites, req, transport::MaintenanceRequestData(enabled, reason)))
+  site::Site who;
+  if (auto refused = RefuseGeoRequest(*ctx.sites, req,
+                                      transport::MaintenanceRequestData(enabled, reason), &who))
     return *refused;
   db::Connection* conn = db::ThreadConnection(ctx.main_conninfo);
   if (conn == nullptr) return GeoError(503, "UNAVAILABLE", "main database unreachable");
+  if (!enabled) {
+    // The promotion was abandoned: the fence comes down with the gate.
+    auto lifted = site::LiftFence(*conn);
+    if (!lifted.ok()) return GeoError(503, "UNAVAILABLE", lifted.status().message());
+    if (*lifted) log::Warn("database fence lifted: the promotion was abandoned", {});
+  }
   if (auto s = site::SetMaintenance(*conn, enabled, reason); !s.ok())
     return GeoError(503, "UNAVAILABLE", s.message());
   // The gate closes now, not at the watcher's next read.
@@ -425,14 +435,38 @@ HttpResponse Maintenance(const GeoRouteContext& ctx, const HttpRequest& req) {
   }
   role.maintenance = enabled;
   role.maintenance_reason = enabled ? reason : "";
+  if (!enabled) role.fence.reset();
   ctx.role->Set(role);
-  if (enabled) log::Warn("maintenance mode on: writes refused", {{"reason", reason}});
+  nlohmann::json fence;
+  if (enabled) {
+    // The application's own sessions are stopped at the database before the
+    // position is read: every commit it was told of is below that position.
+    auto fenced = site::RaiseFence(ctx.main_conninfo, reason, who.name);
+    if (!fenced.ok()) {
+      log::Error("database fence failed", {{"error", std::string(fenced.status().message())}});
+      return GeoError(409, "FENCE_FAILED", fenced.status().message());
+    }
+    if (!fenced->already_up) {
+      log::Warn("maintenance mode on and database fenced: writes refused",
+                {{"reason", reason},
+                 {"roles_fenced", absl::StrJoin(fenced->roles_fenced, ",")},
+                 {"sessions_ended", absl::StrCat(fenced->sessions_ended)}});
+    }
+    if (auto up = site::ReadFence(*conn); up.ok()) {
+      role.fence = *up;
+      ctx.role->Set(role);
+    }
+    fence = {{"roles_fenced", fenced->roles_fenced},
+             {"sessions_ended", fenced->sessions_ended},
+             {"superuser_roles", fenced->superuser_roles}};
+  }
   int64_t in_flight = ctx.role->writes_in_flight();
   auto lsn = conn->Exec("SELECT pg_current_wal_lsn()::text");
   if (!lsn.ok()) return GeoError(503, "UNAVAILABLE", lsn.status().message());
   nlohmann::json j = {{"maintenance", enabled},
                       {"writes_in_flight", in_flight},
-                      {"current_lsn", std::string(lsn->Get(0, 0))}};
+                      {"current_lsn", std::string(lsn->Get(0, 0))},
+                      {"fence", fence}};
   return HttpResponse::Json(200, j.dump() + "\n");
 }
 

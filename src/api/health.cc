@@ -17,6 +17,11 @@ HealthVerdict JudgeHealth(const HealthInputs& in) {
     fault(absl::StrCat("the main database is unreachable: ", in.database_error));
   }
   if (in.primary) {
+    if (!in.fenced_since.empty()) {
+      fault(absl::StrCat("the database is fenced since ", in.fenced_since,
+                         ": it refuses the application's writes (promoted away: `georep demote`; "
+                         "otherwise `georep maintenance off --database`)"));
+    }
     if (in.maintenance) v.notes.push_back("maintenance mode: writes are refused");
     return v;
   }

@@ -21,7 +21,8 @@ inline constexpr double kReportStaleSeconds = 60;
 struct HealthInputs {
   bool primary = false;
   bool maintenance = false;
-  bool sampled = false;  // the replication monitor has taken a sample
+  std::string fenced_since;  // the database fence is up (site/fence.h)
+  bool sampled = false;      // the replication monitor has taken a sample
   bool database_reachable = false;
   std::string database_error;
   bool streaming = false;

@@ -199,11 +199,17 @@ nlohmann::json ReplicableCounts(bool primary, const framework::Counts& counts,
 
 }  // namespace
 
+nlohmann::json FenceJson(const std::optional<site::Fence>& fence) {
+  if (!fence) return nullptr;
+  return {{"since", fence->since}, {"reason", fence->reason}, {"raised_by", fence->raised_by}};
+}
+
 HealthVerdict Health(const SiteContext& ctx) {
   const site::RoleState role = ctx.role->Get();
   site::ReplicationSnapshot snap = ctx.monitor->Latest();
   HealthInputs in{.primary = role.self.primary,
                   .maintenance = role.maintenance,
+                  .fenced_since = role.fence ? role.fence->since : "",
                   .sampled = snap.sampled,
                   .database_reachable = snap.database_reachable,
                   .database_error = snap.error,
@@ -328,6 +334,8 @@ std::string StatusJson(const SiteContext& ctx) {
     j["maintenance"] = role.maintenance;
     j["writes_in_flight"] = ctx.role->writes_in_flight();
   }
+  // On a secondary too: the primary's fence, replicated, during a promotion.
+  j["fence"] = FenceJson(role.fence);
   return j.dump(2) + "\n";
 }
 

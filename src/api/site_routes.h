@@ -13,7 +13,9 @@
 #include "framework/dataloss.h"
 #include "framework/registry_store.h"
 #include "georep/replicable.h"
+#include "nlohmann/json.hpp"
 #include "site/config.h"
+#include "site/fence.h"
 #include "site/replication.h"
 #include "site/role.h"
 #include "site/sites.h"
@@ -57,6 +59,9 @@ std::vector<MetricDef> SiteMetricDefs();
 // The verdict of GET /api/v1/health, from the latest sample and the
 // context's callbacks.
 HealthVerdict Health(const SiteContext& ctx);
+
+// The database fence as the status and sites API show it; null when none.
+nlohmann::json FenceJson(const std::optional<site::Fence>& fence);
 
 // The JSON document of GET /api/v1/status.
 std::string StatusJson(const SiteContext& ctx);

@@ -44,6 +44,11 @@ std::string RenderStatus(const std::string& status_json) {
   if (!db.value("reachable", false)) {
     absl::StrAppend(&out, "database  UNREACHABLE: ", Str(db, "error"), "\n");
   }
+  if (j.contains("fence") && j["fence"].is_object()) {
+    absl::StrAppend(&out, "FENCED    since ", Str(j["fence"], "since"), " (",
+                    Str(j["fence"], "reason"),
+                    "): the application's roles may not connect, transactions are read-only\n");
+  }
   if (j.value("paused", false)) {
     absl::StrAppend(&out,
                     "PAUSED    by an operator: no replay, sync or verification until "

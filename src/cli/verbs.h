@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "db/connection.h"
 #include "site/config.h"
+#include "site/sites.h"
 
 namespace georep::cli {
 
@@ -46,6 +47,16 @@ struct SecondaryDatabases {
   std::unique_ptr<db::Connection> tracking;
 };
 int OpenSecondary(const site::Config& config, const char* verb, SecondaryDatabases* out);
+
+// Which other sites of `sites` say they are the primary (GET
+// /api/v1/status of each): a second primary after a promotion. Sites that
+// do not answer are listed apart.
+struct PrimaryClaims {
+  std::vector<std::string> others;       // "NAME at URL"
+  std::vector<std::string> unreachable;  // "NAME (why)"
+  int asked = 0;
+};
+PrimaryClaims OtherPrimaries(const std::vector<site::Site>& sites, const std::string& self);
 
 void AddServeVerbs(CLI::App& app, VerbContext& ctx);     // serve, git-shell
 void AddDbVerbs(CLI::App& app, VerbContext& ctx);        // db migrate

@@ -42,6 +42,7 @@ class Checker {
   void Database(const char* what, const std::string& setting, const std::string& conninfo,
                 db::DatabaseKind kind, std::unique_ptr<db::Connection>* out);
   void Secondary(db::Connection& standby, const site::RoleState& role);
+  void Primary(db::Connection& main, const site::RoleState& role);
   void Daemon();
   void Declared(db::Connection& main);
 
@@ -137,6 +138,41 @@ void Checker::Secondary(db::Connection& standby, const site::RoleState& role) {
   }
 }
 
+// A primary's database is not fenced, and no other site says it is the
+// primary: after a promotion the old primary must not run as one.
+void Checker::Primary(db::Connection& main, const site::RoleState& role) {
+  if (role.fence) {
+    Add("database fence", false,
+        absl::StrCat("fenced since ", role.fence->since, " (", role.fence->reason,
+                     "): the application's roles may not connect and transactions are read-only; "
+                     "`georep demote` makes this site a secondary of the new primary, or "
+                     "`georep maintenance off --database` lifts the fence if no site was "
+                     "promoted"));
+  } else {
+    Add("database fence", true, "none: the application may write");
+  }
+  auto sites = site::ListSites(main);
+  if (!sites.ok()) {
+    Add("only primary", false, std::string(sites.status().message()));
+    return;
+  }
+  PrimaryClaims claims = OtherPrimaries(*sites, role.self.name);
+  if (!claims.others.empty()) {
+    Add("only primary", false,
+        absl::StrCat("two primaries: ", absl::StrJoin(claims.others, ", "),
+                     " says it is the primary too; this site was promoted away and must not run "
+                     "as a primary: demote it (`georep demote`)"));
+  } else {
+    Add("only primary", true,
+        absl::StrCat(
+            "no other site says it is the primary (", claims.asked, " asked",
+            claims.unreachable.empty()
+                ? ""
+                : absl::StrCat("; no answer from ", absl::StrJoin(claims.unreachable, ", ")),
+            ")"));
+  }
+}
+
 // Each [[replicable]] of the file against the application's table, as
 // `serve` checks it at start-up.
 void Checker::Declared(db::Connection& main) {
@@ -214,6 +250,7 @@ std::vector<Check> Checker::Run() {
                              " in geo_nodes but its main database ",
                              role->standby ? "is a standby" : "is writable"));
       if (!primary && role->standby) Secondary(*main, *role);
+      if (primary && !role->standby) Primary(*main, *role);
     }
     Declared(*main);
   }
@@ -254,6 +291,28 @@ int RunCheck(const site::Config& config, bool json) {
 }
 
 }  // namespace
+
+PrimaryClaims OtherPrimaries(const std::vector<site::Site>& sites, const std::string& self) {
+  PrimaryClaims claims;
+  for (const auto& other : sites) {
+    if (other.name == self) continue;
+    ++claims.asked;
+    std::string url = other.InternalUrl();
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    auto res = transport::HttpRequest(url + "/api/v1/status", {.timeout_seconds = 5});
+    if (!res.ok() || res->status != 200) {
+      claims.unreachable.push_back(absl::StrCat(
+          other.name, " (",
+          res.ok() ? absl::StrCat("HTTP ", res->status) : std::string(res.status().message()),
+          ")"));
+      continue;
+    }
+    auto j = nlohmann::json::parse(res->body, nullptr, false);
+    if (j.is_object() && j.value("role", "") == "primary" && j.value("site", "") == other.name)
+      claims.others.push_back(absl::StrCat(other.name, " at ", url));
+  }
+  return claims;
+}
 
 void AddCheckVerb(CLI::App& app, VerbContext& ctx) {
   CLI::App* check = app.add_subcommand(

@@ -10,10 +10,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "cli/loss_report.h"
 #include "cli/verbs.h"
+#include "db/connection.h"
 #include "framework/spec.h"
 #include "nlohmann/json.hpp"
+#include "site/fence.h"
 #include "site/pause.h"
 #include "site/role.h"
 #include "site/sites.h"
@@ -34,7 +37,19 @@ std::string Trimmed(std::string url) {
 struct MaintenanceAnswer {
   int64_t writes_in_flight = 0;
   std::string current_lsn;
+  int64_t sessions_ended = 0;                // by its database fence
+  std::vector<std::string> roles_fenced;     // refused new sessions
+  std::vector<std::string> superuser_roles;  // not fenceable: may still write
 };
+
+std::vector<std::string> Strings(const nlohmann::json& j) {
+  std::vector<std::string> out;
+  if (!j.is_array()) return out;
+  for (const auto& v : j) {
+    if (v.is_string()) out.push_back(v);
+  }
+  return out;
+}
 
 // POSTs `body` to another site's daemon, signed with this secondary's Geo
 // key over `data`; its JSON answer, or the error it gave.
@@ -74,7 +89,38 @@ absl::StatusOr<MaintenanceAnswer> AskMaintenance(const site::Config& config,
       !j.value("current_lsn", nlohmann::json()).is_string()) {
     return absl::UnavailableError("the primary's answer has no writes_in_flight and current_lsn");
   }
-  return MaintenanceAnswer{j["writes_in_flight"].get<int64_t>(), j["current_lsn"]};
+  MaintenanceAnswer a{j["writes_in_flight"].get<int64_t>(), j["current_lsn"]};
+  if (const auto& fence = j.value("fence", nlohmann::json()); fence.is_object()) {
+    if (fence.value("sessions_ended", nlohmann::json()).is_number_integer())
+      a.sessions_ended = fence["sessions_ended"].get<int64_t>();
+    a.roles_fenced = Strings(fence.value("roles_fenced", nlohmann::json()));
+    a.superuser_roles = Strings(fence.value("superuser_roles", nlohmann::json()));
+  }
+  return a;
+}
+
+// Whether the old primary's database was fenced, and how (shown in the
+// outcome of a promotion).
+struct OldPrimaryFence {
+  bool fenced = false;
+  std::string how;    // "by its daemon" or "directly, at its database"
+  std::string error;  // why not
+  std::vector<std::string> superuser_roles;
+};
+
+// The conninfo of the old primary's main database as this standby reaches
+// it: host, port, user, password and TLS of its primary_conninfo, the
+// database of this site's own main conninfo.
+std::string OldPrimaryConninfo(const site::Config& config, const std::string& upstream) {
+  std::string out;
+  for (const char* key : {"host", "hostaddr", "port", "user", "password", "passfile", "sslmode",
+                          "sslrootcert", "sslcert", "sslkey"}) {
+    std::string v = db::ConninfoValue(upstream, key);
+    if (!v.empty()) absl::StrAppend(&out, key, "=", db::QuoteConninfoValue(v), " ");
+  }
+  std::string dbname = db::ConninfoValue(config.main_database, "dbname");
+  absl::StrAppend(&out, "dbname=", db::QuoteConninfoValue(dbname.empty() ? "postgres" : dbname));
+  return out;
 }
 
 // Waits until this site's daemon says it is the primary and takes writes;
@@ -131,6 +177,9 @@ class Promotion {
   uint64_t DetachFollowers();
   // Undoes DetachFollowers (the promotion is abandoned).
   void ReattachFollowers();
+  // Forced: fences the old primary, through its daemon or else its
+  // database directly; the outcome in old_fence_.
+  void FenceOldPrimary();
   // Waits until this site's standby has replayed `lsn` or `deadline` passes.
   absl::Status WaitForReplay(uint64_t lsn, double deadline);
 
@@ -142,7 +191,41 @@ class Promotion {
   site::Site self_;
   std::optional<site::Site> primary_;
   std::vector<Follower> followers_;
+  OldPrimaryFence old_fence_;
 };
+
+void Promotion::FenceOldPrimary() {
+  const std::string reason = absl::StrCat("forced promotion of site ", self_.name);
+  auto by_daemon = AskMaintenance(config_, *primary_, true, reason);
+  if (by_daemon.ok()) {
+    old_fence_ = {
+        .fenced = true, .how = "by its daemon", .superuser_roles = by_daemon->superuser_roles};
+  } else {
+    // Its daemon is gone; its PostgreSQL may not be: fenced directly,
+    // through the address this standby streams from.
+    old_fence_.error = absl::StrCat("its daemon: ", by_daemon.status().message());
+    auto upstream = site::ReadUpstream(*dbs_.standby);
+    if (upstream.ok() && !upstream->conninfo.empty()) {
+      auto direct =
+          site::RaiseFence(OldPrimaryConninfo(config_, upstream->conninfo), reason, self_.name);
+      if (direct.ok()) {
+        old_fence_ = {.fenced = true,
+                      .how = "directly, at its database",
+                      .superuser_roles = direct->superuser_roles};
+      } else {
+        absl::StrAppend(&old_fence_.error, "; its database: ", direct.status().message());
+      }
+    } else {
+      absl::StrAppend(&old_fence_.error, "; its database: this standby records no upstream");
+    }
+  }
+  Progress(old_fence_.fenced
+               ? absl::StrCat("the old primary \"", primary_->name, "\" was fenced ",
+                              old_fence_.how, ": its database refuses the application's writes")
+               : absl::StrCat("the old primary \"", primary_->name, "\" could not be fenced (",
+                              old_fence_.error,
+                              "): it may still accept writes; make sure it stays down"));
+}
 
 uint64_t Promotion::DetachFollowers() {
   auto sites = site::ListSites(*dbs_.standby);
@@ -260,14 +343,28 @@ int Promotion::Planned() {
   double started = MonotonicSeconds();
   auto on = AskMaintenance(config_, *primary_, true, reason);
   if (!on.ok()) {
+    // It may have closed its gate, or answered that its database cannot be
+    // fenced: either way it is opened again.
+    auto off = AskMaintenance(config_, *primary_, false, "");
     return Fail(
         1, verb_,
-        absl::StrCat("cannot put the primary \"", primary_->name, "\" into maintenance mode (",
-                     on.status().message(), "); if it is gone, promote with --force"));
+        absl::StrCat("cannot put the primary \"", primary_->name,
+                     "\" into maintenance mode with its database fenced (", on.status().message(),
+                     "); not promoted", off.ok() ? "" : "; if it is gone, promote with --force"));
   }
-  Progress(absl::StrCat("primary \"", primary_->name,
-                        "\" is in maintenance mode: writes are refused while this site catches "
-                        "up"));
+  Progress(absl::StrCat(
+      "primary \"", primary_->name,
+      "\" is in maintenance mode and its database fenced: the application's roles (",
+      on->roles_fenced.empty() ? "none" : absl::StrJoin(on->roles_fenced, ", "),
+      ") may not connect, ", on->sessions_ended,
+      " of their sessions ended, new transactions read-only; writes are refused while this site "
+      "catches up"));
+  old_fence_ = {.fenced = true, .how = "by its daemon", .superuser_roles = on->superuser_roles};
+  if (!on->superuser_roles.empty()) {
+    Progress(absl::StrCat("WARNING: superuser roles (", absl::StrJoin(on->superuser_roles, ", "),
+                          ") had sessions on the primary: a superuser can lift any fence; an "
+                          "application connecting as one is not stopped"));
+  }
   double deadline = started + opt_.timeout_seconds;
   std::string last_line;
   double last_print = 0;
@@ -275,6 +372,14 @@ int Promotion::Planned() {
     auto answer = AskMaintenance(config_, *primary_, true, reason);
     absl::StatusOr<LossReport> report = absl::UnavailableError("not computed");
     std::string line;
+    if (!answer.ok() && absl::IsInvalidArgument(answer.status())) {
+      auto off = AskMaintenance(config_, *primary_, false, "");
+      return Fail(1, verb_,
+                  absl::StrCat("the primary refused: ", answer.status().message(),
+                               "; not promoted; the primary ",
+                               off.ok() ? "is out of maintenance mode again, its database unfenced"
+                                        : "is still in maintenance mode"));
+    }
     if (!answer.ok()) {
       line = absl::StrCat("the primary did not answer: ", answer.status().message());
     } else if (answer->writes_in_flight > 0) {
@@ -294,8 +399,9 @@ int Promotion::Planned() {
           auto off = AskMaintenance(config_, *primary_, false, "");
           return Fail(1, verb_,
                       absl::StrCat(s.message(), "; not promoted; the primary ",
-                                   off.ok() ? "is out of maintenance mode again"
-                                            : "is still in maintenance mode"));
+                                   off.ok() ? "is out of maintenance mode again, its database "
+                                              "fence lifted"
+                                            : "is still in maintenance mode and fenced"));
         }
         return Finish(started, *report);
       }
@@ -316,13 +422,15 @@ int Promotion::Planned() {
           report->Print(stderr);
         }
       }
-      return Fail(1, verb_,
-                  absl::StrCat("not caught up within ", opt_.timeout_seconds, " s (", line,
-                               "); not promoted; the primary ",
-                               off.ok() ? "is out of maintenance mode again"
-                                        : absl::StrCat("is still in maintenance mode (",
-                                                       off.status().message(),
-                                                       "): end it with `georep maintenance off`")));
+      return Fail(
+          1, verb_,
+          absl::StrCat("not caught up within ", opt_.timeout_seconds, " s (", line,
+                       "); not promoted; the primary ",
+                       off.ok() ? "is out of maintenance mode again, its database fence lifted"
+                                : absl::StrCat("is still in maintenance mode and fenced (",
+                                               off.status().message(),
+                                               "): end both with `georep maintenance off "
+                                               "--database` on it")));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
@@ -344,15 +452,7 @@ int Promotion::Forced() {
   }
   double started = MonotonicSeconds();
   // If the old primary still answers, fence it: it refuses writes from now.
-  if (primary_) {
-    auto fenced = AskMaintenance(config_, *primary_, true,
-                                 absl::StrCat("forced promotion of site ", self_.name));
-    Progress(fenced.ok()
-                 ? absl::StrCat("the old primary \"", primary_->name,
-                                "\" answered and is now in maintenance mode")
-                 : absl::StrCat("the old primary \"", primary_->name, "\" cannot be reached (",
-                                fenced.status().message(), "); make sure it stays down"));
-  }
+  if (primary_) FenceOldPrimary();
   // The other secondaries stop taking the old primary's WAL (if it is
   // still alive); whether each can follow by streaming, `follow` tells.
   DetachFollowers();
@@ -399,6 +499,11 @@ int Promotion::Finish(double started, const LossReport& report, bool database_pr
       followers.push_back(fj);
     }
     j["followers"] = followers;
+    j["old_primary_fence"] = {
+        {"fenced", old_fence_.fenced},
+        {"how", old_fence_.fenced ? nlohmann::json(old_fence_.how) : nlohmann::json()},
+        {"error", old_fence_.error.empty() ? nlohmann::json() : nlohmann::json(old_fence_.error)},
+        {"superuser_roles", old_fence_.superuser_roles}};
     std::puts(j.dump(2).c_str());
   } else {
     std::printf("site \"%s\" is the primary now%s\n", self_.name.c_str(),
@@ -410,6 +515,17 @@ int Promotion::Finish(double started, const LossReport& report, bool database_pr
       std::printf(
           "its daemon is not serving as the primary yet: start it (`georep serve --config %s`)\n",
           config_.path.c_str());
+    }
+    if (!old.empty()) {
+      std::printf("%s\n",
+                  old_fence_.fenced
+                      ? absl::StrCat("the old primary's database is fenced (", old_fence_.how,
+                                     "): it refuses the application's writes until `georep "
+                                     "demote` makes it a secondary")
+                            .c_str()
+                      : absl::StrCat("WARNING: the old primary's database was not fenced (",
+                                     old_fence_.error, "): it may still accept writes")
+                            .c_str());
     }
     for (const auto& f : followers_) {
       std::printf("site \"%s\" %s: on it run `georep follow --config <its config> --primary %s`\n",
@@ -426,8 +542,14 @@ int Promotion::Finish(double started, const LossReport& report, bool database_pr
   return serving ? 0 : 1;
 }
 
+struct MaintenanceOptions {
+  std::string reason = "operator's maintenance";
+  bool database = false;  // the database fence too
+  bool force = false;     // off --database: even when other sites do not answer
+};
+
 int RunMaintenance(const site::Config& config, const std::string& action,
-                   const std::string& reason) {
+                   const MaintenanceOptions& o) {
   std::string verb = "maintenance " + action;
   auto main = OpenMain(config);
   if (!main.ok()) return Fail(1, verb, main.status().message());
@@ -437,6 +559,12 @@ int RunMaintenance(const site::Config& config, const std::string& action,
     std::printf(
         "maintenance mode: %s\n",
         role->maintenance ? absl::StrCat("on (", role->maintenance_reason, ")").c_str() : "off");
+    std::printf("database fence: %s\n",
+                role->fence
+                    ? absl::StrCat("up since ", role->fence->since, " (", role->fence->reason,
+                                   ", raised by ", role->fence->raised_by, ")")
+                          .c_str()
+                    : "none");
     return 0;
   }
   if (!role->self.primary || role->standby) {
@@ -444,10 +572,55 @@ int RunMaintenance(const site::Config& config, const std::string& action,
         2, verb,
         absl::StrCat("runs on the primary; site \"", config.site_name, "\" is a secondary"));
   }
-  if (auto s = site::SetMaintenance(**main, action == "on", reason); !s.ok())
-    return Fail(1, verb, s.message());
-  std::printf(action == "on" ? "maintenance mode on: the daemon refuses writes within a second\n"
-                             : "maintenance mode off: writes are accepted again\n");
+  if (action == "on") {
+    if (auto s = site::SetMaintenance(**main, true, o.reason); !s.ok())
+      return Fail(1, verb, s.message());
+    if (o.database) {
+      auto fenced = site::RaiseFence(config.main_database, o.reason, "operator");
+      if (!fenced.ok()) return Fail(1, verb, fenced.status().message());
+      std::printf(
+          "maintenance mode on and the database fenced: roles %s may not connect, %lld of their "
+          "sessions ended, new transactions read-only\n",
+          fenced->roles_fenced.empty() ? "(none)"
+                                       : absl::StrJoin(fenced->roles_fenced, ", ").c_str(),
+          static_cast<long long>(fenced->sessions_ended));
+      return 0;
+    }
+    std::printf("maintenance mode on: the daemon refuses writes within a second\n");
+    return 0;
+  }
+  if (role->fence && !o.database) {
+    return Fail(
+        1, verb,
+        absl::StrCat("the database is fenced since ", role->fence->since, " (", role->fence->reason,
+                     "): `georep maintenance off --database` lifts the fence with "
+                     "maintenance mode, on a primary that was not promoted away"));
+  }
+  if (role->fence) {
+    // A fenced primary whose promotion went through must stay fenced.
+    auto sites = site::ListSites(**main);
+    if (!sites.ok()) return Fail(1, verb, sites.status().message());
+    PrimaryClaims claims = OtherPrimaries(*sites, config.site_name);
+    if (!claims.others.empty()) {
+      return Fail(1, verb,
+                  absl::StrCat("not lifted: ", absl::StrJoin(claims.others, ", "),
+                               " is the primary now; this site was promoted away: make it a "
+                               "secondary with `georep demote`"));
+    }
+    if (!claims.unreachable.empty() && !o.force) {
+      return Fail(
+          1, verb,
+          absl::StrCat("not lifted: no answer from ", absl::StrJoin(claims.unreachable, ", "),
+                       ", so a promotion of one of them cannot be ruled out; "
+                       "add --force if you know none was promoted"));
+    }
+    auto lifted = site::LiftFence(**main);
+    if (!lifted.ok()) return Fail(1, verb, lifted.status().message());
+  }
+  if (auto s = site::SetMaintenance(**main, false, ""); !s.ok()) return Fail(1, verb, s.message());
+  std::printf(role->fence ? "maintenance mode off and the database fence lifted: writes are "
+                            "accepted again\n"
+                          : "maintenance mode off: writes are accepted again\n");
   return 0;
 }
 
@@ -484,20 +657,38 @@ void AddPromotionVerbs(CLI::App& app, VerbContext& ctx) {
   CLI::App* maintenance = app.add_subcommand(
       "maintenance",
       "Primary: maintenance mode, in which its daemon refuses the application's writes (503) and "
-      "Git pushes (`georep promote` turns it on by itself)");
+      "Git pushes; with --database the database is fenced too, so an application writing to "
+      "PostgreSQL itself is stopped (`georep promote` does both by itself)");
   maintenance->require_subcommand(1);
-  auto reason = std::make_shared<std::string>("operator's maintenance");
+  auto mo = std::make_shared<MaintenanceOptions>();
   for (const char* action : {"on", "off", "status"}) {
     CLI::App* sub = maintenance->add_subcommand(
-        action, std::string(action) == "on"    ? "Refuse writes until `maintenance off`"
-                : std::string(action) == "off" ? "Accept writes again"
-                                               : "Say whether maintenance mode is on");
+        action,
+        std::string(action) == "on"
+            ? "Refuse writes until `maintenance off`; --database: also fence the database (the "
+              "application's roles may not connect, their sessions are ended, new transactions "
+              "are read-only)"
+        : std::string(action) == "off"
+            ? "Accept writes again; a fenced database stays fenced unless --database, which is "
+              "refused while another site says it is the primary (this site was promoted away: "
+              "`georep demote` it instead)"
+            : "Say whether maintenance mode is on and the database fenced");
     AddConfig(sub, ctx);
     if (std::string(action) == "on")
-      sub->add_option("--reason", *reason, "Shown to refused writers");
-    sub->callback([&ctx, action, reason] {
+      sub->add_option("--reason", mo->reason, "Shown to refused writers");
+    if (std::string(action) != "status") {
+      sub->add_flag(
+          "--database", mo->database,
+          std::string(action) == "on" ? "Fence the database too" : "Lift the database fence too");
+    }
+    if (std::string(action) == "off") {
+      sub->add_flag("--force", mo->force,
+                    "With --database: lift even when some sites do not answer (none may have been "
+                    "promoted)");
+    }
+    sub->callback([&ctx, action, mo] {
       auto config = LoadConfigOrFail(ctx);
-      if (config) ctx.exit_code = RunMaintenance(*config, action, *reason);
+      if (config) ctx.exit_code = RunMaintenance(*config, action, *mo);
     });
   }
 }

@@ -140,7 +140,8 @@ std::string QuoteIdent(absl::string_view ident) {
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo) {
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo,
+                                                             bool under_fence) {
   std::string display = RedactConninfo(conninfo);
   char* err = nullptr;
   PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &err);
@@ -151,8 +152,10 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
   }
   PQconninfoFree(parsed);
   // connect_timeout first, so a value inside the conninfo overrides it.
-  const char* keywords[] = {"connect_timeout", "dbname", nullptr};
-  const char* values[] = {"5", conninfo.c_str(), nullptr};
+  // Georep's sessions are named "georep" unless the conninfo names them:
+  // the database fence (site/fence.h) ends every session but these.
+  const char* keywords[] = {"connect_timeout", "fallback_application_name", "dbname", nullptr};
+  const char* values[] = {"5", "georep", conninfo.c_str(), nullptr};
   pg_conn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (conn == nullptr) return absl::ResourceExhaustedError("libpq: out of memory");
   if (PQstatus(conn) != CONNECTION_OK) {
@@ -164,7 +167,13 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
   }
   PQsetNoticeProcessor(
       conn, [](void*, const char*) {}, nullptr);
-  return std::unique_ptr<Connection>(new Connection(conn, std::move(display)));
+  std::unique_ptr<Connection> opened(new Connection(conn, std::move(display)));
+  if (!under_fence && ConninfoValue(conninfo, "replication").empty()) {
+    if (auto r = opened->Exec("SET default_transaction_read_only = off"); !r.ok()) {
+      return r.status();
+    }
+  }
+  return opened;
 }
 
 Connection::~Connection() { PQfinish(conn_); }

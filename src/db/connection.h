@@ -49,8 +49,14 @@ class Result {
 class Connection {
  public:
   // Connects; `conninfo` is a libpq key=value string or URI. A connect
-  // timeout of 5 s applies unless the conninfo sets one.
-  static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& conninfo);
+  // timeout of 5 s applies unless the conninfo sets one. The session is
+  // named "georep" (unless the conninfo names it) and, unless
+  // `under_fence` or it is a replication connection, sets
+  // default_transaction_read_only off: the database fence (site/fence.h)
+  // binds the application, not Georep. `under_fence` opens a session as
+  // any other client would get one (the fence's probe).
+  static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& conninfo,
+                                                          bool under_fence = false);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -107,10 +113,19 @@ std::string ConninfoValue(const std::string& conninfo, const std::string& key);
 // Quotes an identifier for SQL ("name" with embedded quotes doubled).
 std::string QuoteIdent(absl::string_view ident);
 
+// How a transaction begins. kReadWrite asks for a read-write transaction
+// explicitly: a session that began under the database fence
+// (site/fence.h) defaults to read-only, and Georep's own writes that must
+// pass it (promotion, lifting the fence) say so.
+enum class TransactionMode { kDefault, kReadWrite };
+
 // Runs `fn` inside BEGIN/COMMIT; rolls back if it returns an error.
 template <typename Fn>
-absl::Status InTransaction(Connection& conn, Fn&& fn) {
-  if (auto r = conn.Exec("BEGIN"); !r.ok()) return r.status();
+absl::Status InTransaction(Connection& conn, Fn&& fn,
+                           TransactionMode mode = TransactionMode::kDefault) {
+  if (auto r = conn.Exec(mode == TransactionMode::kReadWrite ? "BEGIN READ WRITE" : "BEGIN");
+      !r.ok())
+    return r.status();
   absl::Status s = fn();
   if (!s.ok()) {
     (void)conn.Exec("ROLLBACK");

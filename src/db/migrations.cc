@@ -253,6 +253,22 @@ CREATE TABLE georep.maintenance (
 );
 )sql";
 
+// The database fence (site/fence.h): while the row is there, the
+// application's roles may not connect and every database defaults to
+// read-only transactions; `roles` and `databases` keep what they were
+// before ({"role": connection limit}, {"database": its own
+// default_transaction_read_only or null}), so lifting restores them.
+constexpr absl::string_view kMainFence = R"sql(
+CREATE TABLE georep.fence (
+  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+  since timestamptz NOT NULL DEFAULT now(),
+  reason text NOT NULL,
+  raised_by text NOT NULL,
+  roles jsonb NOT NULL DEFAULT '{}',
+  databases jsonb NOT NULL DEFAULT '{}'
+);
+)sql";
+
 // The latest status report of each secondary (site/reports.h), kept by the
 // primary and replicated, so every site can show the fleet.
 constexpr absl::string_view kMainSiteReports = R"sql(
@@ -348,7 +364,8 @@ const std::vector<Migration>& Migrations(DatabaseKind kind) {
       {5, "site status reports", kMainSiteReports},
       {6, "per-site reverify interval", kMainReverifyInterval},
       {7, "event log pruning", kMainEventLogPruned},
-      {8, "selective sync and disabled replicables per site", kMainSelectiveSync}};
+      {8, "selective sync and disabled replicables per site", kMainSelectiveSync},
+      {9, "database fence", kMainFence}};
   static const std::vector<Migration> tracking = {
       {1, "cursor, gaps and leases", kTrackingV1},
       {2, "workers and counts", kWorkersAndCounts},

@@ -27,6 +27,9 @@ absl::StatusOr<RoleState> ReadRole(db::Connection& main, const std::string& site
   role.standby = r->GetBool(0, 0);
   role.maintenance = r->GetBool(0, 2);
   role.maintenance_reason = std::string(r->Get(0, 1));
+  auto fence = ReadFence(main);
+  if (!fence.ok()) return fence.status();
+  role.fence = *fence;
   return role;
 }
 
@@ -58,22 +61,27 @@ absl::Status PromoteDatabase(db::Connection& main, int wait_seconds) {
 }
 
 absl::Status RecordPromotion(db::Connection& main, const std::string& new_primary) {
-  return db::InTransaction(main, [&]() -> absl::Status {
-    auto old = main.Exec(
-        "UPDATE georep.geo_nodes SET is_primary = false, enabled = false, updated_at = now() "
-        "WHERE is_primary AND name <> $1",
-        {new_primary});
-    if (!old.ok()) return old.status();
-    auto now = main.Exec(
-        "UPDATE georep.geo_nodes SET is_primary = true, enabled = true, updated_at = now() "
-        "WHERE name = $1",
-        {new_primary});
-    if (!now.ok()) return now.status();
-    if (now->affected_rows() != 1) {
-      return absl::NotFoundError(absl::StrCat("no site named \"", new_primary, "\" in geo_nodes"));
-    }
-    return main.Exec("DELETE FROM georep.maintenance").status();
-  });
+  return db::InTransaction(
+      main,
+      [&]() -> absl::Status {
+        auto old = main.Exec(
+            "UPDATE georep.geo_nodes SET is_primary = false, enabled = false, updated_at = now() "
+            "WHERE is_primary AND name <> $1",
+            {new_primary});
+        if (!old.ok()) return old.status();
+        auto now = main.Exec(
+            "UPDATE georep.geo_nodes SET is_primary = true, enabled = true, updated_at = now() "
+            "WHERE name = $1",
+            {new_primary});
+        if (!now.ok()) return now.status();
+        if (now->affected_rows() != 1) {
+          return absl::NotFoundError(
+              absl::StrCat("no site named \"", new_primary, "\" in geo_nodes"));
+        }
+        if (auto lifted = LiftFenceInTransaction(main); !lifted.ok()) return lifted.status();
+        return main.Exec("DELETE FROM georep.maintenance").status();
+      },
+      db::TransactionMode::kReadWrite);
 }
 
 RoleState LiveRole::Get() const {
@@ -106,6 +114,11 @@ absl::StatusOr<LiveRole::WriteTicket> LiveRole::BeginWrite() const {
                                       state_.primary->name, "\" at ", state_.primary->url)
                        : absl::StrCat("site \"", state_.self.name,
                                       "\" is a read-only secondary and no primary is recorded"));
+  }
+  if (state_.fence) {
+    return absl::UnavailableError(absl::StrCat("site \"", state_.self.name, "\" is fenced since ",
+                                               state_.fence->since, " (", state_.fence->reason,
+                                               "): writes are refused"));
   }
   if (state_.maintenance) {
     return absl::UnavailableError(absl::StrCat(

@@ -19,6 +19,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "db/connection.h"
+#include "site/fence.h"
 #include "site/sites.h"
 #include "util/mutex.h"
 
@@ -29,7 +30,8 @@ struct RoleState {
   std::optional<Site> primary;  // the primary site (self on the primary); none: not recorded
   bool maintenance = false;     // the primary refuses writes
   std::string maintenance_reason;
-  bool standby = false;  // the main database is in recovery
+  bool standby = false;        // the main database is in recovery
+  std::optional<Fence> fence;  // the database fence (site/fence.h), when up
 };
 
 // This site's row, the primary's row, maintenance mode and recovery state,
@@ -48,7 +50,8 @@ absl::Status PromoteDatabase(db::Connection& main, int wait_seconds);
 // On the promoted (writable) main database, in one transaction: `new_primary`
 // becomes the primary in geo_nodes, the old primary a disabled secondary
 // (it must not be pulled from, nor pull, until it is re-attached), and
-// maintenance mode, replicated from the old primary, ends here.
+// maintenance mode and the database fence, replicated from the old
+// primary, end here (the old primary keeps both until it is demoted).
 absl::Status RecordPromotion(db::Connection& main, const std::string& new_primary);
 
 // The current role, shared by the daemon's threads. Thread-safe.
@@ -73,8 +76,8 @@ class LiveRole {
   };
   // An application write or Git push through this daemon: refused on a
   // secondary (FailedPrecondition, naming the primary) and in maintenance
-  // mode (Unavailable); else counted in flight until the ticket is gone, so
-  // a promotion can wait for writes that began before maintenance.
+  // mode or behind the database fence (Unavailable); else counted in flight until the ticket is
+  // gone, so a promotion can wait for writes that began before maintenance.
   absl::StatusOr<WriteTicket> BeginWrite() const ABSL_LOCKS_EXCLUDED(mu_);
   int64_t writes_in_flight() const ABSL_LOCKS_EXCLUDED(mu_);
 
