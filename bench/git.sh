@@ -61,7 +61,7 @@ bench/make-repo.py --commits "$COMMITS" | git -C "$WORK/src.git" fast-import --q
 git -C "$WORK/src.git" repack -adq
 PACK_MB=$(du -sm "$WORK/src.git/objects/pack" | cut -f1)
 REFS=$(git -C "$WORK/src.git" show-ref | wc -l)
-ID=$(curl -sf -XPOST "$PRIMARY_URL/api/v1/sample/projects" -d "{\"path\":\"bench/big-$$\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+ID=$(curl -sf -XPOST -H "Authorization: Bearer $ADMIN" "$PRIMARY_URL/api/v1/sample/projects" -d "{\"path\":\"bench/big-$$\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 git -C "$WORK/src.git" push -q --mirror "$PRIMARY_URL/bench/big-$$.git"
 
 current() {  # the secondary's copy is synced, verified and has the primary's digest

@@ -12,6 +12,8 @@ demo_up() {
   "$GEOREP" demo up --dir "$DIR/demo" --seed 0 >/dev/null
   PCONF=$DIR/demo/primary/georep.toml
   PRIMARY_URL=$(topo "t['sites'][0]['url']")
+  # The sample forge's writes need credentials: the primary's admin token.
+  ADMIN_AUTH="Authorization: Bearer $(tr -d '[:space:]' < "$DIR/demo/primary/admin-token")"
   PSTORE=$(topo "t['sites'][0]['storage_root']")
   MAINDB=$(topo "t['sites'][0]['main_db']")
   TRACKING=$(topo "t['sites'][1]['tracking_db']")
@@ -83,7 +85,7 @@ CONF
 paced_uploads() {
   local pids=() i
   for ((i = 0; i < $2; i++)); do
-    curl -s --data-binary @"$1" -o "$DIR/up-$3-$i" "$PRIMARY_URL/api/v1/sample/upload" &
+    curl -s -H "$ADMIN_AUTH" --data-binary @"$1" -o "$DIR/up-$3-$i" "$PRIMARY_URL/api/v1/sample/upload" &
     pids+=($!)
     sleep 0.02
   done

@@ -153,7 +153,8 @@ for _ in $(seq 3000); do "$GEOREP" dataloss --config "$SCONF" >/dev/null && brea
   echo "bench: the secondary did not catch up; georep dataloss says:" >&2; tail -20 "$DIR/dataloss.txt" >&2; exit 1; }
 "$GEOREP" promote --config "$SCONF" --json --timeout 600 2>/dev/null > "$DIR/promote.json"
 SURL=$(topo "t['sites'][1]['url']")
-t0=$(now); code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary x "$SURL/api/v1/sample/upload"); t1=$(now)
+SAUTH="Authorization: Bearer $(tr -d '[:space:]' < "$(dirname "$SCONF")/admin-token")"
+t0=$(now); code=$(curl -s -o /dev/null -w '%{http_code}' -H "$SAUTH" -X POST --data-binary x "$SURL/api/v1/sample/upload"); t1=$(now)
 [[ $code == 201 ]] || { echo "bench: the new primary refused a write (HTTP $code)" >&2; exit 1; }
 row "$(python3 -c "
 import json; j=json.load(open('$DIR/promote.json'))

@@ -113,6 +113,13 @@ absl::StatusOr<int> OpenBlob(const GeoRouteContext& ctx, const ReplicableSpec& s
     return fd;
   }
   if (absl::IsNotFound(fd.status())) {
+    // Something that is not a regular file (a FIFO, a socket, a device) was
+    // refused without being opened for reading: worth an operator's look.
+    if (absl::StrContains(fd.status().message(), "not a regular file")) {
+      log::Warn(
+          "refused a row's file: not a regular file",
+          {{"replicable", spec.name}, {"id", id}, {"error", std::string(fd.status().message())}});
+    }
     *code = 404;
     return fd.status();
   }
@@ -230,7 +237,7 @@ HttpResponse Retrieve(const GeoRouteContext& ctx, const HttpRequest& req, const 
   if (!fd.ok()) {
     return code == 403
                ? GeoError(403, "PATH_REFUSED", "the record's path is outside the storage root")
-               : GeoError(404, "FILE_NOT_FOUND", "file not found");
+               : GeoError(404, "FILE_NOT_FOUND", fd.status().message());
   }
   HttpResponse r;
   r.content_type = "application/octet-stream";

@@ -2,7 +2,6 @@
 // application's data.
 #include <cstdio>
 #include <memory>
-#include <regex>
 
 #include "cli/demo.h"
 #include "cli/verbs.h"
@@ -10,6 +9,7 @@
 #include "framework/object_store.h"
 #include "sample/sample.h"
 #include "util/random.h"
+#include "util/validate.h"
 
 namespace georep::cli {
 namespace {
@@ -92,8 +92,7 @@ void AddDemoVerbs(CLI::App& app, VerbContext& ctx) {
                  "database.main on every site; the sample forge's schema goes into it too; chosen "
                  "when the demo is made; default georep)")
       ->check([](const std::string& v) {
-        static const std::regex kName("^[a-z_][a-z0-9_]{0,62}$");
-        return std::regex_match(v, kName)
+        return IsLowerIdentifier(v, 63)
                    ? std::string()
                    : "\"" + v + "\" is not a database name (lower case letters, digits, _)";
       });

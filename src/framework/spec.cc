@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <regex>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -19,14 +18,12 @@
 #include "framework/strategy.h"
 #include "util/fs.h"
 #include "util/logging.h"
+#include "util/validate.h"
 
 namespace georep::framework {
 namespace {
 
-bool IsIdentifier(absl::string_view s) {
-  static const std::regex kIdent("^[a-z_][a-z0-9_]{0,62}$");
-  return std::regex_match(std::string(s), kIdent);
-}
+bool IsIdentifier(absl::string_view s) { return IsLowerIdentifier(s, 63); }
 
 }  // namespace
 
@@ -119,15 +116,18 @@ void RemoveLocalCopy(const ReplicableSpec& spec, const std::string& root,
 }
 
 absl::Status ValidateSpec(const ReplicableSpec& spec) {
-  static const std::regex kName("^[a-z][a-z0-9_]{0,40}$");
-  static const std::regex kTable("^([a-z_][a-z0-9_]{0,62}\\.)?[a-z_][a-z0-9_]{0,62}$");
   auto bad = [&](absl::string_view what) {
     return absl::InvalidArgumentError(
         absl::StrCat("replicable \"", spec.name, "\" (", spec.origin, "): ", what));
   };
-  if (!std::regex_match(spec.name, kName))
+  if (!IsLowerIdentifier(spec.name, 41, /*leading_underscore=*/false))
     return bad("name must be lower_snake_case, at most 41 characters");
-  if (!std::regex_match(spec.model_table, kTable)) {
+  absl::string_view table = spec.model_table;
+  if (size_t dot = table.find('.'); dot != absl::string_view::npos) {
+    if (!IsIdentifier(table.substr(0, dot))) table = "";
+    table.remove_prefix(std::min(table.size(), dot + 1));
+  }
+  if (!IsIdentifier(table)) {
     return bad(
         absl::StrCat("table \"", spec.model_table, "\" is not [schema.]table in lower case"));
   }

@@ -4,7 +4,6 @@
 // commits, like the blob files, so a replicated row always has its
 // repository on the primary.
 #include <filesystem>
-#include <regex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -14,9 +13,43 @@
 #include "nlohmann/json.hpp"
 #include "sample/sample.h"
 #include "util/fs.h"
+#include "util/validate.h"
 
 namespace georep::sample {
 namespace fs = std::filesystem;
+namespace {
+
+// At most 21 segments (20 groups and the name) of at most 255 characters.
+constexpr size_t kMaxPathSegments = 21;
+constexpr size_t kMaxSegment = 255;
+
+// A group segment: letters, digits, '-' and '_', with single dots inside.
+bool IsGroupSegment(absl::string_view s) {
+  if (!IsName(s, kMaxSegment, "._-") || s.back() == '.') return false;
+  return s.find("..") == absl::string_view::npos;
+}
+
+}  // namespace
+
+absl::Status CheckProjectPath(const std::string& path) {
+  bool ok = IsSlashPath(path, kMaxPathSegments, kMaxSegment, "._-");
+  size_t last = path.rfind('/');
+  ok = ok && last != std::string::npos &&
+       IsName(absl::string_view(path).substr(last + 1), kMaxSegment, "_-");
+  for (absl::string_view rest(path); ok && rest.find('/') != absl::string_view::npos;) {
+    size_t slash = rest.find('/');
+    ok = IsGroupSegment(rest.substr(0, slash));
+    rest.remove_prefix(slash + 1);
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "project path \"", Excerpt(path),
+        "\" must be <group>[/<subgroup>…]/<name>, at most 20 groups: letters, digits, '-' and "
+        "'_' (and single '.' inside a group), at most 255 characters each"));
+  }
+  return absl::OkStatus();
+}
+
 namespace {
 
 // The repositories of a project at `path`, relative to the repository root.
@@ -24,23 +57,10 @@ std::vector<std::string> ProjectRepositories(const std::string& path) {
   return {path + ".git", path + ".wiki.git", path + ".design.git"};
 }
 
-absl::Status CheckProjectPath(const std::string& path) {
-  static const std::regex kPath(
-      "^([A-Za-z0-9][A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]+)*/){1,20}[A-Za-z0-9][A-Za-z0-9_-]*$");
-  if (!std::regex_match(path, kPath)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("project path \"", path,
-                     "\" must be <group>[/<subgroup>…]/<name>: letters, digits, '-' and '_' "
-                     "(and '.' inside a group)"));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status CheckStorage(const std::string& storage) {
-  static const std::regex kStorage("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$");
-  if (!std::regex_match(storage, kStorage)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("storage \"", storage, "\" must be 1 to 63 letters, digits, '.', '_' or '-'"));
+  if (!IsName(storage, 63)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "storage \"", Excerpt(storage), "\" must be 1 to 63 letters, digits, '.', '_' or '-'"));
   }
   return absl::OkStatus();
 }
@@ -268,6 +288,8 @@ void AddRepositoryRoutes(api::Router& router, const RouteContext& ctx) {
                         {"wiki_url", "/" + p.path + ".wiki.git"}};
     return api::HttpResponse::Json(status, j.dump() + "\n");
   };
+  // A write with the credentials for it: the project of {id} in the path,
+  // or (creating) what only an every-project token may write.
   auto with_db = [&ctx](auto body) {
     return [&ctx, body](const api::HttpRequest& req, const api::PathParams& p) {
       auto ticket = ctx.role->BeginWrite();  // counted in flight until answered
@@ -275,6 +297,14 @@ void AddRepositoryRoutes(api::Router& router, const RouteContext& ctx) {
       db::Connection* c = db::ThreadConnection(ctx.main_conninfo);
       if (c == nullptr)
         return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
+      std::optional<int64_t> project;
+      if (auto it = p.find("id"); it != p.end()) {
+        int64_t id;
+        if (!absl::SimpleAtoi(it->second, &id))
+          return api::HttpResponse::Error(404, "NOT_FOUND", "bad id");
+        project = id;
+      }
+      if (auto refused = RefuseWrite(ctx, req, *c, project)) return *refused;
       return body(*c, req, p);
     };
   };

@@ -310,6 +310,22 @@ absl::StatusOr<int64_t> Seed(db::Connection& main, const std::string& storage_ro
   return total;
 }
 
+namespace {
+
+// The project blob `id` of `kind` belongs to; none when it belongs to none
+// or cannot be found (then only an every-project token may change it).
+std::optional<int64_t> BlobProject(db::Connection& main, const std::string& kind, int64_t id) {
+  bool known = false;
+  for (const auto& k : BlobKinds()) known = known || k == kind;
+  if (!known) return std::nullopt;
+  auto r = main.Exec(absl::StrCat("SELECT project_id FROM ", TableOf(kind), " WHERE id = $1"),
+                     {absl::StrCat(id)});
+  if (!r.ok() || r->rows() == 0 || r->IsNull(0, 0)) return std::nullopt;
+  return r->GetInt64(0, 0);
+}
+
+}  // namespace
+
 void AddRoutes(api::Router& router, const RouteContext& ctx) {
   AddRepositoryRoutes(router, ctx);  // before /api/v1/sample/{kind}
   AddTokenRoutes(router, ctx);
@@ -344,6 +360,7 @@ void AddRoutes(api::Router& router, const RouteContext& ctx) {
           }
           project = id;
         }
+        if (auto refused = RefuseWrite(ctx, req, *c, project)) return *refused;
         return answer(CreateBlob(*c, ctx.storage_root, p.at("kind"), req.Body(), project));
       },
       api::kUploadBodyLimit);
@@ -358,13 +375,15 @@ void AddRoutes(api::Router& router, const RouteContext& ctx) {
         db::Connection* c = conn();
         if (c == nullptr)
           return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
+        if (auto refused = RefuseWrite(ctx, req, *c, BlobProject(*c, p.at("kind"), id)))
+          return *refused;
         auto r = answer(ReplaceBlob(*c, ctx.storage_root, p.at("kind"), id, req.Body()));
         if (r.status == 201) r.status = 200;
         return r;
       },
       api::kUploadBodyLimit);
   router.Add("DELETE", "/api/v1/sample/{kind}/{id}",
-             [=, &ctx](const api::HttpRequest&, const api::PathParams& p) {
+             [=, &ctx](const api::HttpRequest& req, const api::PathParams& p) {
                auto ticket = ctx.role->BeginWrite();  // counted in flight until answered
                if (!ticket.ok()) return api::WriteRefused(ticket.status());
                int64_t id;
@@ -373,6 +392,8 @@ void AddRoutes(api::Router& router, const RouteContext& ctx) {
                db::Connection* c = conn();
                if (c == nullptr)
                  return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
+               if (auto refused = RefuseWrite(ctx, req, *c, BlobProject(*c, p.at("kind"), id)))
+                 return *refused;
                absl::Status s = DeleteBlob(*c, ctx.storage_root, p.at("kind"), id);
                if (!s.ok()) return api::HttpResponse::FromStatus(s);
                return api::HttpResponse::Json(200, "{\"deleted\":true}\n");

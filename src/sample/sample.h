@@ -95,15 +95,23 @@ std::string ProjectOf(absl::string_view repo);
 // Git over HTTP (src/sample/git_access.cc): access tokens and public
 // projects. The table and column, idempotently.
 absl::Status InstallAccessSchema(db::Connection& main);
-// A new token for `scope` ("group/name" or "*") with `access` ("read" or
-// "write"); only its SHA-256 is stored.
-absl::StatusOr<std::string> MintToken(db::Connection& main, const std::string& scope,
-                                      const std::string& access);
+// A new token for `scope` ("group/name", bound to that project's id, or
+// "*") with `access` ("read" or "write"), valid for `lifetime_seconds` (1 s
+// to 366 days); only its SHA-256 is stored.
+struct MintedToken {
+  int64_t id = 0;
+  std::string token;
+  std::optional<int64_t> project_id;  // none: every project
+  std::string expires_at;
+};
+absl::StatusOr<MintedToken> MintToken(db::Connection& main, const std::string& scope,
+                                      const std::string& access, int64_t lifetime_seconds);
 // May the request with this Authorization header read (or push to) the
 // repository at `repo` ("group/name.git")? Unauthenticated without a valid
-// token (HTTP Basic, any user, the token as password), PermissionDenied for
-// a token of another project or a read token pushing. A public project is
-// readable by anyone.
+// token (HTTP Basic, any user, the token as password; unknown, revoked and
+// expired tokens are not valid), PermissionDenied for a token of another
+// project (by id: whatever project later takes its path) or a read token
+// pushing. A public project is readable by anyone.
 absl::Status CheckGitAccess(db::Connection& main, const std::string& authorization,
                             const std::string& repo, bool push);
 
@@ -127,7 +135,7 @@ struct RouteContext {
   // Writes pass its gate: refused on a secondary (naming the primary) and
   // in maintenance mode.
   const site::LiveRole* role = nullptr;
-  api::AdminAuth admin;  // minting tokens needs the admin token
+  api::AdminAuth admin;  // tokens are managed with the admin token
 };
 //   POST   /api/v1/sample/<kind>        raw bytes → 201 {"id","sha256","size"}
 //                                       (?project_id=N: the blob belongs to project N)
@@ -137,12 +145,27 @@ struct RouteContext {
 //   PUT    /api/v1/sample/projects/<id> {"path": …} renames (moves its repositories)
 //   DELETE /api/v1/sample/projects/<id>
 //   POST   /api/v1/sample/snippets      → 201 {"id", …}
-//   POST   /api/v1/sample/tokens        {"scope": "group/name"|"*", "access": "read"|"write"}
-//                                       → 201 {"token"} (admin token required)
+//   POST   /api/v1/sample/tokens        {"scope": "group/name"|"*", "access": "read"|"write",
+//                                        "expires_in_seconds": N (default 30 days)}
+//                                       → 201 {"id", "token", "project_id", "expires_at"}
+//   GET    /api/v1/sample/tokens        the tokens (never their secret)
+//   DELETE /api/v1/sample/tokens/<id>   revokes one (the three: admin token required)
+//   Every write (POST/PUT/DELETE of blobs, projects, snippets) needs a write
+//   token for what it changes, or the admin token (RefuseWrite).
 //   (projects take "public": true when created: readable over Git without a
 //   token, and "storage": "<shard>", default "default")
 // They are the application's routes (api::RouteScope::kApplication): a
 // secondary sends every one on to the primary (api/primary_proxy.h).
+// A project path as the forge takes it: "<group>[/<subgroup>…]/<name>",
+// bounded, checked without std::regex (InvalidArgument says what is wrong).
+absl::Status CheckProjectPath(const std::string& path);
+// nullopt when `req` may write what belongs to `project_id` (none: what only
+// an every-project token may write, e.g. a new project): the admin token
+// (Bearer), or a live write token for that project or for every project
+// (Basic); else the 401/403 to answer.
+std::optional<api::HttpResponse> RefuseWrite(const RouteContext& ctx, const api::HttpRequest& req,
+                                             db::Connection& main,
+                                             std::optional<int64_t> project_id);
 void AddRoutes(api::Router& router, const RouteContext& ctx);
 void AddRepositoryRoutes(api::Router& router, const RouteContext& ctx);
 void AddTokenRoutes(api::Router& router, const RouteContext& ctx);

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
-#include <regex>
 #include <sstream>
 #include <variant>
 #include <vector>
@@ -21,6 +20,7 @@
 #include "toml++/toml.h"
 #include "util/fs.h"
 #include "util/net.h"
+#include "util/validate.h"
 
 namespace georep::site {
 namespace {
@@ -396,9 +396,8 @@ const std::vector<SettingDef>& Settings() {
        "the primary computes no checksums of them; put it in every site's file to disable a "
        "type for the whole deployment (default: none)",
        [](Config& c, const Value& v) -> absl::Status {
-         static const std::regex kName("^[a-z][a-z0-9_]{0,40}$");
          for (const auto& n : As<List>(v)) {
-           if (!std::regex_match(n, kName))
+           if (!IsLowerIdentifier(n, 41, /*leading_underscore=*/false))
              return absl::InvalidArgumentError(
                  absl::StrCat("\"", n, "\" is not a replicable name"));
          }

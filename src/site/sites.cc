@@ -1,13 +1,13 @@
 #include "site/sites.h"
 
-#include <regex>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "util/random.h"
+#include "util/validate.h"
 
 namespace georep::site {
 namespace {
@@ -48,10 +48,9 @@ Site FromRow(const db::Result& r, int row, bool with_secret) {
 }
 
 absl::Status ValidateName(const std::string& name) {
-  static const std::regex kName("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$");
-  if (!std::regex_match(name, kName)) {
+  if (!IsName(name, 63)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("site name \"", name,
+        absl::StrCat("site name \"", Excerpt(name),
                      "\" must be 1 to 63 letters, digits, '.', '_' or '-', "
                      "starting with a letter or digit"));
   }
@@ -70,9 +69,6 @@ absl::StatusOr<SelectiveSync::Kind> ParseSelectiveSyncKind(absl::string_view tex
 }
 
 absl::Status ValidateSelectiveSync(const SelectiveSync& s) {
-  static const std::regex kNamespace(
-      "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(/[A-Za-z0-9][A-Za-z0-9._-]{0,99}){0,19}$");
-  static const std::regex kShard("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$");
   switch (s.kind) {
     case SelectiveSync::Kind::kNone:
       if (!s.namespaces.empty() || !s.shards.empty()) {
@@ -86,9 +82,9 @@ absl::Status ValidateSelectiveSync(const SelectiveSync& s) {
             "selective sync by namespaces needs at least one namespace and no shards");
       }
       for (const auto& n : s.namespaces) {
-        if (!std::regex_match(n, kNamespace) || absl::StrContains(n, "..")) {
+        if (!IsSlashPath(n, 20, 100) || absl::StrContains(n, "..")) {
           return absl::InvalidArgumentError(absl::StrCat(
-              "namespace \"", n,
+              "namespace \"", Excerpt(n),
               "\" is not a full path: segments of letters, digits, '.', '_' and '-' joined by "
               "'/', as in \"group\" or \"group/subgroup\""));
         }
@@ -100,9 +96,9 @@ absl::Status ValidateSelectiveSync(const SelectiveSync& s) {
             "selective sync by shards needs at least one shard and no namespaces");
       }
       for (const auto& n : s.shards) {
-        if (!std::regex_match(n, kShard)) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("shard \"", n, "\" must be 1 to 63 letters, digits, '.', '_' or '-'"));
+        if (!IsName(n, 63)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "shard \"", Excerpt(n), "\" must be 1 to 63 letters, digits, '.', '_' or '-'"));
         }
       }
       return absl::OkStatus();
@@ -121,10 +117,36 @@ absl::Status FillKeysFromRow(db::Connection& conn, const std::string& name, std:
 }
 
 absl::Status ValidateUrl(absl::string_view what, absl::string_view url) {
-  static const std::regex kUrl("^https?://[^/\\s:]+(:[0-9]{1,5})?(/[^\\s]*)?$");
-  if (!std::regex_match(url.begin(), url.end(), kUrl)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " \"", url, "\" is not an http:// or https:// URL"));
+  // http(s)://HOST[:PORT][/PATH]: a host without '/', ':', '?', '#', '@' or
+  // white space,
+  // a port of 1 to 65535, a path without white space; 2048 bytes at most.
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " \"", Excerpt(url), "\" is not an http:// or https:// URL (", why, ")"));
+  };
+  auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r') || c == '\0'; };
+  if (url.size() > 2048) return bad("longer than 2048 characters");
+  absl::string_view rest = url;
+  if (!absl::ConsumePrefix(&rest, "http://") && !absl::ConsumePrefix(&rest, "https://"))
+    return bad("no http:// or https://");
+  size_t host_end = 0;
+  while (host_end < rest.size() &&
+         absl::string_view("/:?#@").find(rest[host_end]) == absl::string_view::npos &&
+         !space(rest[host_end]))
+    ++host_end;
+  if (host_end == 0) return bad("no host");
+  rest.remove_prefix(host_end);
+  if (absl::ConsumePrefix(&rest, ":")) {
+    size_t digits = 0;
+    int port = 0;
+    while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9' && digits < 6)
+      port = port * 10 + (rest[digits++] - '0');
+    if (digits == 0 || digits > 5 || port < 1 || port > 65535) return bad("port not 1 to 65535");
+    rest.remove_prefix(digits);
+  }
+  if (!rest.empty() && rest[0] != '/') return bad("the host is followed by neither :PORT nor /");
+  for (char c : rest) {
+    if (space(c)) return bad("white space");
   }
   return absl::OkStatus();
 }
@@ -243,11 +265,10 @@ absl::StatusOr<Site> UpdateSite(db::Connection& conn, const std::string& name,
     sets.push_back(absl::StrCat("selective_sync_shards = $", params.size(), "::text[]"));
   }
   if (changes.disabled_replicables) {
-    static const std::regex kName("^[a-z][a-z0-9_]{0,40}$");
     for (const auto& n : *changes.disabled_replicables) {
-      if (!std::regex_match(n, kName)) {
+      if (!IsLowerIdentifier(n, 41, /*leading_underscore=*/false)) {
         return absl::InvalidArgumentError(
-            absl::StrCat("disabled_replicables: \"", n, "\" is not a replicable name"));
+            absl::StrCat("disabled_replicables: \"", Excerpt(n), "\" is not a replicable name"));
       }
     }
     params.push_back(db::TextArray(*changes.disabled_replicables));

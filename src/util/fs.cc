@@ -78,10 +78,36 @@ absl::Status SyncFilesystemsOf(const std::vector<std::string>& paths) {
 
 }  // namespace
 
+std::string FileKind(unsigned mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a folder, not a regular file";
+  if (S_ISFIFO(mode)) return "a FIFO, not a regular file";
+  if (S_ISSOCK(mode)) return "a socket, not a regular file";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device node, not a regular file";
+  if (S_ISLNK(mode)) return "a symbolic link, not a regular file";
+  return "not a regular file";
+}
+
+absl::StatusOr<int> OpenRegularFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": not found"));
+    if (errno == ENXIO) return absl::NotFoundError(absl::StrCat(path, ": ", FileKind(S_IFSOCK)));
+    return absl::PermissionDeniedError(absl::StrCat("open ", path, ": ", strerror(errno)));
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::NotFoundError(absl::StrCat(path, ": ", FileKind(st.st_mode)));
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
 absl::Status SyncFileData(const std::vector<std::string>& paths) {
   if (paths.size() >= kSyncFilesystemAt) return SyncFilesystemsOf(paths);
   for (const auto& p : paths) {
-    int fd = open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return absl::InternalError(absl::StrCat("open ", p, ": ", strerror(errno)));
     int rc = fdatasync(fd);
     int e = errno;
@@ -97,14 +123,18 @@ absl::Status SyncFolderEntries(const std::vector<std::string>& paths) {
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": not found"));
-    return absl::PermissionDeniedError(absl::StrCat(path, ": ", strerror(errno)));
+  auto fd = OpenRegularFile(path);
+  if (!fd.ok()) return fd.status();
+  ScopedFd owned(*fd);
+  std::string out;
+  char buf[65536];
+  while (true) {
+    ssize_t n = read(*fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return absl::DataLossError(absl::StrCat("read ", path, ": ", strerror(errno)));
+    if (n == 0) return out;
+    out.append(buf, static_cast<size_t>(n));
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 absl::Status WriteFileAtomic(const std::string& path, absl::string_view content, int mode) {
@@ -264,6 +294,10 @@ absl::StatusOr<int> OpenBeneathAs(const std::string& root, absl::string_view rel
   if (dir < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", root));
   auto refused = [&](int err, absl::string_view where) -> absl::Status {
     if (err == ENOENT) return absl::NotFoundError(absl::StrCat(relative, ": no such file"));
+    // open() of a socket fails with ENXIO.
+    if (err == ENXIO) {
+      return absl::NotFoundError(absl::StrCat(relative, ": ", FileKind(S_IFSOCK)));
+    }
     if (err == ELOOP || err == ENOTDIR || err == EXDEV) {
       return absl::PermissionDeniedError(absl::StrCat("open \"", relative, "\" beneath ", root,
                                                       ": \"", where,
@@ -274,7 +308,8 @@ absl::StatusOr<int> OpenBeneathAs(const std::string& root, absl::string_view rel
   int fd = -1;
 #ifdef SYS_openat2
   struct open_how how {};
-  how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (folder ? O_DIRECTORY : 0);
+  // O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+  how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (folder ? O_DIRECTORY : O_NONBLOCK);
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
   std::string rel(relative);
   fd = static_cast<int>(syscall(SYS_openat2, dir, rel.c_str(), &how, sizeof how));
@@ -293,7 +328,7 @@ absl::StatusOr<int> OpenBeneathAs(const std::string& root, absl::string_view rel
       dir = next;
     }
     fd = openat(dir, segments.back().c_str(),
-                O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (folder ? O_DIRECTORY : 0));
+                O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (folder ? O_DIRECTORY : O_NONBLOCK));
     if (fd < 0) {
       int err = errno;
       close(dir);
@@ -304,9 +339,10 @@ absl::StatusOr<int> OpenBeneathAs(const std::string& root, absl::string_view rel
   struct stat st;
   if (fstat(fd, &st) != 0 || (folder ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))) {
     close(fd);
-    return absl::NotFoundError(
-        absl::StrCat(relative, folder ? ": not a folder" : ": not a regular file"));
+    return absl::NotFoundError(absl::StrCat(
+        relative, folder ? ": not a folder" : absl::StrCat(": ", FileKind(st.st_mode))));
   }
+  if (!folder) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   return fd;
 }
 

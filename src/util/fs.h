@@ -10,7 +10,18 @@
 
 namespace georep {
 
+// The whole of a regular file; NotFound when it is missing or not a
+// regular file (a FIFO, a socket or a device is refused, never waited on).
 absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+// Opens a regular file for reading (following links): O_NONBLOCK, so a
+// FIFO planted at `path` cannot block the caller, then S_ISREG checked on
+// the descriptor. NotFound names what it is when it is not a regular file.
+// The descriptor is the caller's to close.
+absl::StatusOr<int> OpenRegularFile(const std::string& path);
+
+// "a FIFO, not a regular file" and the like, for a stat mode.
+std::string FileKind(unsigned mode);
 
 // Writes to a temp file beside `path`, fsyncs it, renames it over `path` and
 // fsyncs the folder, so a reader sees the old content or the new, never a
@@ -51,7 +62,8 @@ absl::Status RemoveBeneath(const std::string& root, absl::string_view relative, 
 // an O_NOFOLLOW walk from the root's descriptor. The caller serves from the
 // descriptor it gets (closing it), so the file served is the file checked.
 // InvalidArgument for a path that is not plain segments, PermissionDenied
-// for a link on the way, NotFound for no such regular file.
+// for a link on the way, NotFound for no such regular file (a FIFO, socket
+// or device there is refused without blocking: opened O_NONBLOCK).
 absl::StatusOr<int> OpenBeneath(const std::string& root, absl::string_view relative);
 
 // Like OpenBeneath, for the folder root/relative (NotFound when it is not

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "util/fs.h"
 
 namespace georep {
 namespace {
@@ -48,11 +49,9 @@ std::string Sha256Hex(absl::string_view data) {
 }
 
 absl::StatusOr<std::string> Sha256File(const std::string& path, int64_t* size) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": not found"));
-    return absl::PermissionDeniedError(absl::StrCat("open ", path, ": ", strerror(errno)));
-  }
+  auto opened = OpenRegularFile(path);  // a FIFO would block the reader for ever
+  if (!opened.ok()) return opened.status();
+  int fd = *opened;
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   Sha256 h;
   std::vector<char> buf(1 << 20);

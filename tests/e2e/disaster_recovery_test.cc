@@ -312,7 +312,8 @@ TEST(DisasterRecoveryTest, AForcedPromotionLosesExactlyWhatItsReportListed) {
         auto r = transport::HttpRequest(
             url + "/api/v1/sample/" + kind,
             {.method = "POST",
-             .body = std::string(4096 * (1 + i % 8), static_cast<char>('a' + i % 26))});
+             .body = std::string(4096 * (1 + i % 8), static_cast<char>('a' + i % 26)),
+             .headers = {test::GitTokenHeader()}});
         if (!r.ok() || r->status != 201) continue;
         auto j = nlohmann::json::parse(r->body, nullptr, false);
         if (!j.is_object()) continue;

@@ -40,8 +40,11 @@ int64_t RssAnonKib(int pid) {
 transport::HttpResult Send(const test::Topology& topo, const std::string& site,
                            const std::string& method, const std::string& path,
                            const std::string& body) {
-  auto r = transport::HttpRequest(topo.Url(site) + path,
-                                  {.method = method, .body = body, .timeout_seconds = 600});
+  // The topology's write token: the secondary passes it on to the primary.
+  auto r = transport::HttpRequest(topo.Url(site) + path, {.method = method,
+                                                          .body = body,
+                                                          .headers = {test::GitTokenHeader()},
+                                                          .timeout_seconds = 600});
   EXPECT_TRUE(r.ok()) << r.status();
   return r.ok() ? *r : transport::HttpResult{};
 }

@@ -44,6 +44,9 @@ class Topology {
   double MetricSum(const std::string& site, const std::string& name,
                    const std::string& label = "") const;
 
+  // A write to the sample forge (/api/v1/sample/…, not GET or HEAD) that
+  // sets no Authorization header carries the topology's write token for
+  // every project (HTTP Basic), as its users would.
   transport::HttpResult Post(const std::string& site, const std::string& path,
                              const std::string& body) const;
   transport::HttpResult Request(const std::string& site, const std::string& method,

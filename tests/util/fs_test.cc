@@ -1,5 +1,9 @@
 #include "util/fs.h"
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -7,9 +11,11 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "support/test_support.h"
+#include "util/sha256.h"
 
 namespace georep {
 namespace {
@@ -95,6 +101,31 @@ TEST(FsTest, OpenBeneathOpensOnlyRegularFilesBeneathTheRootWithoutLinks) {
   EXPECT_EQ(OpenBeneath(root, "a/b").status().code(), absl::StatusCode::kNotFound)
       << "a folder is not a file to serve";
   test::RemoveTree(dir);
+}
+
+// A FIFO, a socket or a device node planted where a file should be is
+// refused at once, saying what it is: opening a FIFO for reading would
+// otherwise wait for a writer for ever.
+TEST(FsTest, NothingButARegularFileIsOpenedAndNothingBlocks) {
+  std::string root = test::MakeTempDir("fs-special");
+  ASSERT_EQ(mkfifo((root + "/fifo").c_str(), 0644), 0);
+  ASSERT_EQ(mknod((root + "/device").c_str(), S_IFCHR | 0644, makedev(1, 3)), 0);
+  int sock = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s/socket", root.c_str());
+  ASSERT_EQ(bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  for (const auto& [name, kind] : std::vector<std::pair<std::string, std::string>>{
+           {"fifo", "a FIFO"}, {"device", "a device node"}, {"socket", "a socket"}}) {
+    for (absl::Status s :
+         {OpenBeneath(root, name).status(), OpenRegularFile(root + "/" + name).status(),
+          Sha256File(root + "/" + name).status(), ReadFile(root + "/" + name).status()}) {
+      EXPECT_TRUE(absl::IsNotFound(s)) << name << ": " << s;
+      EXPECT_TRUE(absl::StrContains(s.message(), kind + ", not a regular file")) << s;
+    }
+  }
+  close(sock);
+  test::RemoveTree(root);
 }
 
 // A folder swapped for a link, and back, as fast as it goes, while files
