@@ -13,8 +13,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "db/connection.h"
-#include "framework/object_store.h"
 #include "framework/spec.h"
+#include "framework/storage/blob_store.h"
 #include "framework/strategy.h"
 #include "nlohmann/json.hpp"
 #include "site/fence.h"
@@ -101,13 +101,27 @@ absl::StatusOr<std::map<int64_t, std::string>> RowPaths(const GeoRouteContext& c
   return out;
 }
 
-// The file of a row, opened beneath the storage root without following a
-// link (OpenBeneath); the HTTP code when not: 403 for a path that leaves
-// the root, 404 for no such file. What is served is read from this
-// descriptor, so a folder swapped for a link after the check serves nothing.
-absl::StatusOr<int> OpenBlob(const GeoRouteContext& ctx, const ReplicableSpec& spec, int64_t id,
-                             const std::string& rel, int* code) {
-  auto fd = OpenBeneath(ctx.storage_root, rel);
+// Where a row's blob is in the site's store; the HTTP code when its path
+// is refused (403).
+absl::StatusOr<std::string> LocateBlob(const GeoRouteContext& ctx, const ReplicableSpec& spec,
+                                       int64_t id, const std::string& rel, int* code) {
+  auto location = ctx.blobs->Locate(rel);
+  if (!location.ok()) {
+    log::Warn("refused row path", {{"replicable", spec.name},
+                                   {"id", id},
+                                   {"error", std::string(location.status().message())}});
+    *code = 403;
+  }
+  return location;
+}
+
+// A blob that is a file, opened beneath the storage root without following
+// a link (BlobStore::OpenFile); the HTTP code when not: 403 for a path that
+// leaves the root, 404 for no such regular file. What is served is read
+// from this descriptor, so a folder swapped for a link after the check
+// serves nothing.
+absl::StatusOr<int> OpenBlob(const ReplicableSpec& spec, int64_t id, const absl::StatusOr<int>& fd,
+                             int* code) {
   if (fd.ok()) {
     *code = 200;
     return fd;
@@ -129,25 +143,14 @@ absl::StatusOr<int> OpenBlob(const GeoRouteContext& ctx, const ReplicableSpec& s
   return fd.status();
 }
 
-// The object of a row when this site keeps its blobs in a bucket
-// (framework::ObjectStore); nullopt when they are files.
-std::optional<absl::StatusOr<std::string>> ObjectKeyOf(const GeoRouteContext& ctx,
-                                                       const ReplicableSpec& spec,
-                                                       const std::string& rel) {
-  if (framework::ObjectStore() == nullptr) return std::nullopt;
-  auto location = framework::ItemLocation(spec, ctx.storage_root, "", rel);
-  if (!location.ok()) return location.status();
-  if (!framework::IsObjectPath(*location)) return std::nullopt;
-  return framework::ObjectKey(*location);
-}
-
-// The size of the object under `key`, and the HTTP code: 200, 404 when
-// there is none, 503 when the bucket does not answer.
-int ObjectSize(const ReplicableSpec& spec, int64_t id, const std::string& key, int64_t* size) {
-  auto got = framework::ObjectStore()->Size(key);
+// The size of a blob that is not a file (an object), and the HTTP code:
+// 200, 404 when there is none, 503 when the store does not answer.
+int BlobSize(const framework::BlobStore& blobs, const ReplicableSpec& spec, int64_t id,
+             const std::string& location, int64_t* size) {
+  auto got = blobs.Size(location);
   if (!got.ok()) {
     log::Warn(
-        "blob not read from the bucket",
+        "blob not read from the store",
         {{"replicable", spec.name}, {"id", id}, {"error", std::string(got.status().message())}});
     return 503;
   }
@@ -156,15 +159,16 @@ int ObjectSize(const ReplicableSpec& spec, int64_t id, const std::string& key, i
   return 200;
 }
 
-// An object of at most `whole_max` bytes is read whole, in one request (most
-// blobs are small); a larger one is only sized (a HEAD), to be streamed.
-// `*bytes` holds a small one; `*size` is either's size. The HTTP code: 200,
-// 404 when there is none, 503 when the bucket does not answer.
-int ReadOrSizeObject(const ReplicableSpec& spec, int64_t id, const std::string& key,
-                     int64_t whole_max, std::optional<std::string>* bytes, int64_t* size) {
+// A blob that is not a file of at most `whole_max` bytes is read whole, in
+// one request (most blobs are small); a larger one is only sized (a HEAD),
+// to be streamed. `*bytes` holds a small one; `*size` is either's size. The
+// HTTP code: 200, 404 when there is none, 503 when the store does not answer.
+int ReadOrSizeBlob(const framework::BlobStore& blobs, const ReplicableSpec& spec, int64_t id,
+                   const std::string& location, int64_t whole_max,
+                   std::optional<std::string>* bytes, int64_t* size) {
   std::string held;
   bool large = false;
-  auto got = framework::ObjectStore()->Get(key, [&](absl::string_view piece) {
+  auto got = blobs.Read(location, [&](absl::string_view piece) {
     if (static_cast<int64_t>(held.size() + piece.size()) > whole_max) {
       large = true;
       return false;
@@ -177,44 +181,38 @@ int ReadOrSizeObject(const ReplicableSpec& spec, int64_t id, const std::string& 
     *bytes = std::move(held);
     return 200;
   }
-  if (large) return ObjectSize(spec, id, key, size);
+  if (large) return BlobSize(blobs, spec, id, location, size);
   // (a missing bucket is NotFound too, saying "bucket \"…\" …": the store's fault)
   if (absl::IsNotFound(got.status()) && !absl::StartsWith(got.status().message(), "bucket \""))
     return 404;
   log::Warn(
-      "blob not read from the bucket",
+      "blob not read from the store",
       {{"replicable", spec.name}, {"id", id}, {"error", std::string(got.status().message())}});
   return 503;
 }
 
-// A blob up to this size is read from the bucket whole before it is
-// answered; a larger one is streamed.
+// A blob up to this size is read from a store that is not files whole
+// before it is answered; a larger one is streamed.
 constexpr int64_t kWholeObjectMax = int64_t{1} << 20;
 
-// One blob of the bucket: small, answered whole; large, streamed as it is
-// read, and a read that fails once bytes have gone cuts the connection, so
-// the secondary sees a failed fetch, never a short blob.
-HttpResponse RetrieveObject(const ReplicableSpec& spec, int64_t id,
-                            const absl::StatusOr<std::string>& key) {
-  if (!key.ok()) {
-    log::Warn(
-        "refused row path",
-        {{"replicable", spec.name}, {"id", id}, {"error", std::string(key.status().message())}});
-    return GeoError(403, "PATH_REFUSED", "the record's path is refused");
-  }
+// One blob that is not a file: small, answered whole; large, streamed as it
+// is read, and a read that fails once bytes have gone cuts the connection,
+// so the secondary sees a failed fetch, never a short blob.
+HttpResponse RetrieveObject(const GeoRouteContext& ctx, const ReplicableSpec& spec, int64_t id,
+                            const std::string& location) {
   int64_t size = 0;
   std::optional<std::string> whole;
-  int code = ReadOrSizeObject(spec, id, *key, kWholeObjectMax, &whole, &size);
-  if (code == 404) return GeoError(404, "FILE_NOT_FOUND", "object not found in the bucket");
-  if (code != 200) return GeoError(503, "UNAVAILABLE", "the bucket does not answer");
+  int code = ReadOrSizeBlob(*ctx.blobs, spec, id, location, kWholeObjectMax, &whole, &size);
+  if (code == 404) return GeoError(404, "FILE_NOT_FOUND", "object not found in the store");
+  if (code != 200) return GeoError(503, "UNAVAILABLE", "the store does not answer");
   HttpResponse r;
   r.content_type = "application/octet-stream";
   if (whole) {
     r.body = std::move(*whole);
     return r;
   }
-  r.stream = [store = framework::ObjectStore(), key = *key](const HttpResponse::Writer& write) {
-    auto got = store->Get(key, write);
+  r.stream = [blobs = ctx.blobs, location](const HttpResponse::Writer& write) {
+    auto got = blobs->Read(location, write);
     if (!got.ok()) throw std::runtime_error(std::string(got.status().message()));
   };
   return r;
@@ -231,9 +229,12 @@ HttpResponse Retrieve(const GeoRouteContext& ctx, const HttpRequest& req, const 
   auto paths = RowPaths(ctx, *spec, {id});
   if (!paths.ok()) return GeoError(503, "UNAVAILABLE", paths.status().message());
   if (!paths->contains(id)) return GeoError(404, "FILE_NOT_FOUND", "no such record");
-  if (auto key = ObjectKeyOf(ctx, *spec, paths->at(id))) return RetrieveObject(*spec, id, *key);
   int code = 0;
-  auto fd = OpenBlob(ctx, *spec, id, paths->at(id), &code);
+  auto location = LocateBlob(ctx, *spec, id, paths->at(id), &code);
+  if (!location.ok()) return GeoError(403, "PATH_REFUSED", "the record's path is refused");
+  auto file = ctx.blobs->OpenFile(*location);
+  if (!file) return RetrieveObject(ctx, *spec, id, *location);
+  auto fd = OpenBlob(*spec, id, *file, &code);
   if (!fd.ok()) {
     return code == 403
                ? GeoError(403, "PATH_REFUSED", "the record's path is outside the storage root")
@@ -270,8 +271,8 @@ HttpResponse RetrieveBatch(const GeoRouteContext& ctx, const HttpRequest& req, c
     int code;
     int fd = -1;
     int64_t size = 0;
-    std::string key;                   // in the bucket, when blobs are kept in one
-    std::optional<std::string> whole;  // a small object of the bucket, read already
+    std::string location;              // of a blob that is not a file, to stream
+    std::optional<std::string> whole;  // a small such blob, read already
   };
   struct Parts : std::vector<Part> {
     ~Parts() {  // also when the response is never streamed
@@ -285,18 +286,20 @@ HttpResponse RetrieveBatch(const GeoRouteContext& ctx, const HttpRequest& req, c
   int64_t whole_left = kWholeBatchMax;
   for (int64_t id : ids) {
     Part part{id, 404};
-    if (auto it = paths->find(id); it == paths->end()) {
-    } else if (auto key = ObjectKeyOf(ctx, *spec, it->second)) {
+    auto it = paths->find(id);
+    auto location = it == paths->end() ? absl::StatusOr<std::string>(absl::NotFoundError(""))
+                                       : LocateBlob(ctx, *spec, id, it->second, &part.code);
+    auto file = location.ok() ? ctx.blobs->OpenFile(*location) : std::nullopt;
+    if (it == paths->end() || !location.ok()) {
+    } else if (!file) {
       // Small objects are read whole here, up to kWholeBatchMax in all; the
       // others are sized, and streamed.
-      part.code = key->ok()
-                      ? ReadOrSizeObject(*spec, id, **key, std::min(kWholeObjectMax, whole_left),
-                                         &part.whole, &part.size)
-                      : 403;
+      part.code = ReadOrSizeBlob(*ctx.blobs, *spec, id, *location,
+                                 std::min(kWholeObjectMax, whole_left), &part.whole, &part.size);
       if (part.whole) whole_left -= part.size;
-      if (part.code == 200) part.key = **key;
+      if (part.code == 200 && !part.whole) part.location = *location;
     } else {
-      auto fd = OpenBlob(ctx, *spec, id, it->second, &part.code);
+      auto fd = OpenBlob(*spec, id, *file, &part.code);
       if (fd.ok()) part.fd = *fd;
       struct stat st;
       if (part.fd >= 0 && fstat(part.fd, &st) == 0) {
@@ -310,7 +313,7 @@ HttpResponse RetrieveBatch(const GeoRouteContext& ctx, const HttpRequest& req, c
   }
   HttpResponse r;
   r.content_type = "application/x-georep-blob-batch";
-  r.stream = [parts, store = framework::ObjectStore()](const HttpResponse::Writer& write) {
+  r.stream = [parts, blobs = ctx.blobs](const HttpResponse::Writer& write) {
     constexpr size_t kFlushAt = 256 * 1024;
     std::string buf;
     bool client_gone = false;
@@ -324,10 +327,10 @@ HttpResponse RetrieveBatch(const GeoRouteContext& ctx, const HttpRequest& req, c
         }
         continue;
       }
-      if (!client_gone && !part.key.empty()) {
+      if (!client_gone && !part.location.empty()) {
         absl::StrAppend(&buf, part.id, " ", part.code, " ", part.size, "\n");
         int64_t left = part.size;
-        auto got = store->Get(part.key, [&](absl::string_view piece) {
+        auto got = blobs->Read(part.location, [&](absl::string_view piece) {
           if (static_cast<int64_t>(piece.size()) > left) return false;  // grew since its HEAD
           buf.append(piece.data(), piece.size());
           left -= static_cast<int64_t>(piece.size());
@@ -342,7 +345,7 @@ HttpResponse RetrieveBatch(const GeoRouteContext& ctx, const HttpRequest& req, c
         // hold, so the connection is cut and the secondary fetches again.
         if (!got.ok() || left != 0) {
           throw std::runtime_error(
-              absl::StrCat("blob ", part.id, " changed or failed in the bucket: ",
+              absl::StrCat("blob ", part.id, " changed or failed in the store: ",
                            got.ok() ? "its size changed" : std::string(got.status().message())));
         }
         continue;

@@ -35,6 +35,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "api/router.h"
+#include "framework/storage/blob_store.h"
 #include "georep/defaults.h"
 #include "georep/replicable.h"
 #include "site/role.h"
@@ -65,8 +66,8 @@ class SiteDirectory {
 
 struct GeoRouteContext {
   std::string main_conninfo;
-  std::string tracking_conninfo;  // secondaries (/geo/handover)
-  std::string storage_root;
+  std::string tracking_conninfo;                      // secondaries (/geo/handover)
+  std::shared_ptr<const framework::BlobStore> blobs;  // where the blobs served are
   std::vector<ReplicableSpec> specs;
   SiteDirectory* sites = nullptr;
   MetricsRegistry* metrics = nullptr;  // geo_retrieve_requests_total, geo_retrieve_blobs_total

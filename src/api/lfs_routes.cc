@@ -7,7 +7,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "api/primary_proxy.h"
-#include "framework/object_store.h"
 #include "framework/repository/repository_sync.h"
 #include "framework/spec.h"
 #include "nlohmann/json.hpp"
@@ -283,28 +282,31 @@ absl::StatusOr<std::string> ModelPath(const LfsRouteContext& ctx, db::Connection
   return std::string(rows->Get(0, 0));
 }
 
-// A secondary's current copy, opened beneath the root it must lie under.
-absl::StatusOr<int> OpenCopy(const LfsRouteContext& ctx, const std::string& full_path) {
-  const std::string& root = framework::RootOf(*ctx.spec, ctx.storage_root, ctx.repository_root);
-  absl::string_view rel = full_path;
-  if (!absl::ConsumePrefix(&rel, root) || !absl::ConsumePrefix(&rel, "/")) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("the copy's recorded path ", full_path, " is not beneath ", root));
+// The blob at `location` of the site's store, served: a file from its
+// descriptor, an object streamed as it is read.
+HttpResponse FromStore(const LfsRouteContext& ctx, const LfsPath& lp, const std::string& location) {
+  if (auto fd = ctx.blobs->OpenFile(location)) {
+    if (!fd->ok()) {
+      if (absl::IsNotFound(fd->status())) return LfsError(404, "the object's file is missing");
+      log::Warn("LFS object's path refused", {{"repository", lp.repo},
+                                              {"oid", lp.oid},
+                                              {"error", std::string(fd->status().message())}});
+      return LfsError(403, "the object's path is refused");
+    }
+    HttpResponse r;
+    r.content_type = "application/octet-stream";
+    r.file = std::make_shared<const OpenFile>(**fd);
+    return r;
   }
-  return OpenBeneath(root, rel);
-}
-
-// A copy in the site's bucket, streamed from it as it is read.
-HttpResponse FromBucket(const std::string& path) {
-  auto key = framework::ObjectKey(path);
-  if (!key.ok()) return LfsError(404, key.status().message());
-  auto size = framework::ObjectStore()->Size(*key);
-  if (!size.ok()) return LfsError(503, size.status().message());
-  if (!size->has_value()) return LfsError(404, "the object is missing from the bucket");
+  auto size = ctx.blobs->Size(location);
+  if (!size.ok()) {
+    return LfsError(absl::IsNotFound(size.status()) ? 404 : 503, size.status().message());
+  }
+  if (!size->has_value()) return LfsError(404, "the object is missing from the store");
   HttpResponse r;
   r.content_type = "application/octet-stream";
-  r.stream = [store = framework::ObjectStore(), key = *key](const HttpResponse::Writer& write) {
-    auto got = store->Get(key, write);
+  r.stream = [blobs = ctx.blobs, location](const HttpResponse::Writer& write) {
+    auto got = blobs->Read(location, write);
     // Once bytes have gone, only a cut says the copy could not be read.
     if (!got.ok()) throw std::runtime_error(std::string(got.status().message()));
   };
@@ -318,44 +320,35 @@ HttpResponse Download(const LfsRouteContext& ctx, const HttpRequest& req, const 
   if (main == nullptr) return LfsError(503, "the database is unreachable");
   auto found = ctx.store.find(*main, lp.repo, lp.oid);
   if (!found.ok()) return LfsError(503, found.status().message());
-  absl::StatusOr<int> fd = absl::NotFoundError("no such object");
   if (role.self.primary) {
     if (!*found) return LfsError(404, "no such object");
     auto rel = ModelPath(ctx, *main, (*found)->id);
     if (!rel.ok())
       return LfsError(absl::IsNotFound(rel.status()) ? 404 : 503, rel.status().message());
-    auto where = framework::ItemLocation(*ctx.spec, ctx.storage_root, ctx.repository_root, *rel);
-    if (where.ok() && framework::IsObjectPath(*where)) return FromBucket(*where);
-    fd = OpenBeneath(framework::RootOf(*ctx.spec, ctx.storage_root, ctx.repository_root), *rel);
-  } else {
-    std::optional<std::string> copy;
-    db::Connection* tracking = db::ThreadConnection(ctx.tracking_conninfo);
-    if (*found && tracking != nullptr) {
-      auto current = framework::CurrentCopyPath(*main, *tracking, *ctx.spec, (*found)->id);
-      if (current.ok()) copy = *current;
+    auto where = framework::ItemLocation(*ctx.spec, *ctx.blobs, ctx.repository_root, *rel);
+    if (!where.ok()) {
+      log::Warn("LFS object's path refused", {{"repository", lp.repo},
+                                              {"oid", lp.oid},
+                                              {"error", std::string(where.status().message())}});
+      return LfsError(403, "the object's path is refused");
     }
-    if (!copy) {
-      // Not current here (it changed since the batch answer): the primary has it.
-      if (!role.primary) return LfsError(404, "this site holds no current copy of the object");
-      HttpResponse r = LfsError(307, "not current on this site: ask the primary");
-      r.headers.emplace_back("Location",
-                             ObjectHref(WithoutTrailingSlash(role.primary->url), lp.repo, lp.oid));
-      return r;
-    }
-    if (framework::IsObjectPath(*copy)) return FromBucket(*copy);
-    fd = OpenCopy(ctx, *copy);
+    return FromStore(ctx, lp, *where);
   }
-  if (!fd.ok()) {
-    if (absl::IsNotFound(fd.status())) return LfsError(404, "the object's file is missing");
-    log::Warn(
-        "LFS object's path refused",
-        {{"repository", lp.repo}, {"oid", lp.oid}, {"error", std::string(fd.status().message())}});
-    return LfsError(403, "the object's path is refused");
+  std::optional<std::string> copy;
+  db::Connection* tracking = db::ThreadConnection(ctx.tracking_conninfo);
+  if (*found && tracking != nullptr) {
+    auto current = framework::CurrentCopyPath(*main, *tracking, *ctx.spec, (*found)->id);
+    if (current.ok()) copy = *current;
   }
-  HttpResponse r;
-  r.content_type = "application/octet-stream";
-  r.file = std::make_shared<const OpenFile>(*fd);
-  return r;
+  if (!copy) {
+    // Not current here (it changed since the batch answer): the primary has it.
+    if (!role.primary) return LfsError(404, "this site holds no current copy of the object");
+    HttpResponse r = LfsError(307, "not current on this site: ask the primary");
+    r.headers.emplace_back("Location",
+                           ObjectHref(WithoutTrailingSlash(role.primary->url), lp.repo, lp.oid));
+    return r;
+  }
+  return FromStore(ctx, lp, *copy);
 }
 
 HttpResponse Upload(const LfsRouteContext& ctx, const HttpRequest& req, const LfsPath& lp) {
@@ -374,7 +367,7 @@ HttpResponse Upload(const LfsRouteContext& ctx, const HttpRequest& req, const Lf
   }
   db::Connection* main = db::ThreadConnection(ctx.main_conninfo);
   if (main == nullptr) return LfsError(503, "the database is unreachable");
-  absl::Status s = ctx.store.store(*main, lp.repo, lp.oid, bytes);
+  absl::Status s = ctx.store.store(*main, *ctx.blobs, lp.repo, lp.oid, bytes);
   if (absl::IsNotFound(s)) return LfsError(404, s.message());
   if (!s.ok()) {
     log::Error("LFS upload not stored",

@@ -36,6 +36,7 @@
 #include "api/git_routes.h"
 #include "api/http_server.h"
 #include "db/connection.h"
+#include "framework/storage/blob_store.h"
 #include "georep/replicable.h"
 #include "site/role.h"
 #include "util/metrics.h"
@@ -59,7 +60,8 @@ struct LfsStore {
   // Primary: records `bytes`, whose SHA-256 is `oid` (checked), as an object
   // of `repo`; an object already there is not an error. NotFound when `repo`
   // is no repository that holds LFS objects.
-  std::function<absl::Status(db::Connection& main, const std::string& repo, const std::string& oid,
+  std::function<absl::Status(db::Connection& main, const framework::BlobStore& blobs,
+                             const std::string& repo, const std::string& oid,
                              absl::string_view bytes)>
       store;
 };
@@ -68,7 +70,7 @@ struct LfsRouteContext {
   const site::LiveRole* role = nullptr;
   std::string main_conninfo;      // primary: its main DB; secondary: the standby
   std::string tracking_conninfo;  // secondary
-  std::string storage_root;
+  std::shared_ptr<const framework::BlobStore> blobs;  // where the objects' bytes are
   std::string repository_root;
   const ReplicableSpec* spec = nullptr;  // LfsStore::replicable, resolved
   LfsStore store;

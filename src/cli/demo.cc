@@ -16,7 +16,7 @@
 #include "cluster/pg_cluster.h"
 #include "db/connection.h"
 #include "db/migrations.h"
-#include "framework/object_store.h"
+#include "framework/storage/blob_store.h"
 #include "nlohmann/json.hpp"
 #include "sample/sample.h"
 #include "site/config.h"
@@ -556,16 +556,15 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
   if (opt.seed > 0 && existing->GetInt64(0, 0) == 0) {
     // t.sites grew since `primary` was taken: look it up again.
     const DemoSite& p = *t.Find("primary");
-    if (t.object_storage) {
-      framework::SetObjectStore(
-          std::make_shared<transport::S3Client>(transport::S3Location{.endpoint = p.S3Endpoint(),
-                                                                      .bucket = kDemoBucket,
-                                                                      .prefix = "blobs/",
-                                                                      .access_key = kDemoS3Key,
-                                                                      .secret_key = kDemoS3Key}));
-    }
-    auto seeded = sample::Seed(**main_conn, p.storage_root, opt.seed, opt.seed_size);
-    framework::SetObjectStore(nullptr);
+    std::shared_ptr<const framework::BlobStore> blobs =
+        t.object_storage ? framework::Bucket(std::make_shared<transport::S3Client>(
+                               transport::S3Location{.endpoint = p.S3Endpoint(),
+                                                     .bucket = kDemoBucket,
+                                                     .prefix = "blobs/",
+                                                     .access_key = kDemoS3Key,
+                                                     .secret_key = kDemoS3Key}))
+                         : framework::LocalFiles(p.storage_root);
+    auto seeded = sample::Seed(**main_conn, *blobs, opt.seed, opt.seed_size);
     if (!seeded.ok()) return seeded.status();
     if (!quiet)
       std::printf("  primary: %lld sample blobs of %lld bytes created\n",

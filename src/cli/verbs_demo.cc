@@ -6,7 +6,7 @@
 #include "cli/demo.h"
 #include "cli/verbs.h"
 #include "daemon/serve.h"
-#include "framework/object_store.h"
+#include "framework/storage/blob_store.h"
 #include "sample/sample.h"
 #include "util/random.h"
 #include "util/validate.h"
@@ -24,19 +24,13 @@ int RunSeed(const site::Config& config, const SeedArgs& args) {
   auto conn = OpenMain(config);
   if (!conn.ok()) return Fail(1, "sample seed", conn.status().message());
   if (auto s = sample::InstallSchema(**conn); !s.ok()) return Fail(1, "sample seed", s.message());
-  if (config.storage_kind == "s3") {
-    auto store = daemon::OpenObjectStore(config);
-    if (!store.ok()) return Fail(2, "sample seed", store.status().message());
-    framework::SetObjectStore(std::move(*store));
-  }
+  auto blobs = daemon::OpenSiteBlobStore(config);
+  if (!blobs.ok()) return Fail(2, "sample seed", blobs.status().message());
   if (args.count > 0) {
-    auto n = sample::Seed(**conn, config.storage_root, args.count, args.size);
+    auto n = sample::Seed(**conn, **blobs, args.count, args.size);
     if (!n.ok()) return Fail(1, "sample seed", n.status().message());
     std::printf("created %lld sample blobs of %lld bytes in %s\n", static_cast<long long>(*n),
-                static_cast<long long>(args.size),
-                config.storage_kind == "s3"
-                    ? framework::ObjectPath(*framework::ObjectStore(), "").c_str()
-                    : config.storage_root.c_str());
+                static_cast<long long>(args.size), (*blobs)->where().c_str());
   }
   std::string group = "seed-" + RandomHex(3);
   if (auto s = sample::SeedProjects(**conn, config.repository_root, group, args.projects);

@@ -25,10 +25,11 @@ void AddServeVerbs(CLI::App& app, VerbContext& ctx) {
     if (config->sample_enabled) {
       // The sample forge is the demo's application: its routes, on request.
       hooks.add_routes = [&config, routes = std::make_shared<sample::RouteContext>()](
-                             api::Router& router, const site::LiveRole* role) {
+                             api::Router& router, const site::LiveRole* role,
+                             std::shared_ptr<const framework::BlobStore> blobs) {
         // The daemon refuses to start on a bad token file; here it is read again.
         auto admin = api::LoadAdminAuth(config->admin_token_file, config->admin_reads);
-        *routes = {config->main_database, config->storage_root, config->repository_root, role,
+        *routes = {config->main_database, std::move(blobs), config->repository_root, role,
                    admin.ok() ? *admin : api::AdminAuth{}};
         sample::AddRoutes(router, *routes);
       };
@@ -42,7 +43,7 @@ void AddServeVerbs(CLI::App& app, VerbContext& ctx) {
         return sample::CheckGitAccess(*main, req.Header("authorization"), repo, push);
       };
       // Git LFS: the forge's lfs_object rows, under the same access rule.
-      hooks.lfs = sample::LfsStoreFor(config->storage_root);
+      hooks.lfs = sample::LfsObjects();
     }
     ctx.exit_code = daemon::Serve(*config, hooks);
   });

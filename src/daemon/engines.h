@@ -18,6 +18,7 @@
 
 #include "db/connection.h"
 #include "framework/scheduler.h"
+#include "framework/storage/blob_store.h"
 #include "georep/replicable.h"
 #include "site/config.h"
 #include "site/role.h"
@@ -34,6 +35,8 @@ struct SiteContext {
   std::vector<ReplicableSpec> specs;
   std::string worker_id;               // this daemon's, in claims and heartbeats
   MetricsRegistry* metrics = nullptr;  // may be null (tests)
+  // Where this site keeps its blobs (framework/storage/blob_store.h).
+  std::shared_ptr<const framework::BlobStore> blobs;
 };
 
 class PrimaryEngine {

@@ -28,9 +28,9 @@
 #include "db/connection.h"
 #include "db/migrations.h"
 #include "events/publish.h"
-#include "framework/object_store.h"
 #include "framework/registry_store.h"
 #include "framework/spec.h"
+#include "framework/storage/blob_store.h"
 #include "site/replication.h"
 #include "site/sites.h"
 #include "transport/http_client.h"
@@ -56,48 +56,43 @@ constexpr double kRolePollSeconds = 1.0;
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<transport::S3Client>> OpenObjectStore(const site::Config& config) {
+absl::StatusOr<std::shared_ptr<const framework::BlobStore>> OpenSiteBlobStore(
+    const site::Config& config) {
   auto env = [](const char* name) {
     const char* v = std::getenv(name);
     return std::string(v == nullptr ? "" : v);
   };
-  transport::S3Location where{
-      .endpoint = config.s3_endpoint,
-      .bucket = config.s3_bucket,
-      .region = config.s3_region,
-      .prefix = config.s3_prefix,
-      .path_style = !config.s3_virtual_host,
-      .access_key = config.s3_access_key.empty() ? env("AWS_ACCESS_KEY_ID") : config.s3_access_key,
-      .secret_key = env("AWS_SECRET_ACCESS_KEY")};
+  framework::BlobStoreSettings settings{.kind = config.storage_kind, .root = config.storage_root};
   const std::string in = absl::StrCat(" in ", config.path);
-  if (!config.s3_secret_key_file.empty()) {
-    auto secret = ReadFile(config.s3_secret_key_file);
-    if (!secret.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("setting \"storage.secret_key_file\"", in, ": ", secret.status().message()));
+  if (config.storage_kind == "s3") {
+    settings.s3 = {.endpoint = config.s3_endpoint,
+                   .bucket = config.s3_bucket,
+                   .region = config.s3_region,
+                   .prefix = config.s3_prefix,
+                   .path_style = !config.s3_virtual_host,
+                   .access_key = config.s3_access_key.empty() ? env("AWS_ACCESS_KEY_ID")
+                                                              : config.s3_access_key,
+                   .secret_key = env("AWS_SECRET_ACCESS_KEY")};
+    if (!config.s3_secret_key_file.empty()) {
+      auto secret = ReadFile(config.s3_secret_key_file);
+      if (!secret.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("setting \"storage.secret_key_file\"", in,
+                                                       ": ", secret.status().message()));
+      }
+      settings.s3.secret_key = std::string(absl::StripAsciiWhitespace(*secret));
     }
-    where.secret_key = std::string(absl::StripAsciiWhitespace(*secret));
+    if (settings.s3.access_key.empty() || settings.s3.secret_key.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("settings \"storage.access_key\" and \"storage.secret_key_file\"", in,
+                       ": set both (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"));
+    }
+    settings.s3_options = {.part_size = int64_t{config.s3_part_size_mib} << 20};
   }
-  if (where.access_key.empty() || where.secret_key.empty()) {
+  auto store = framework::OpenBlobStore(settings);
+  if (!store.ok() && absl::IsInvalidArgument(store.status())) {
     return absl::InvalidArgumentError(
-        absl::StrCat("settings \"storage.access_key\" and \"storage.secret_key_file\"", in,
-                     ": set both (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"));
+        absl::StrCat("storage settings", in, ": ", store.status().message()));
   }
-  transport::S3Options options{.part_size = int64_t{config.s3_part_size_mib} << 20};
-  if (auto s = transport::ValidateS3(where, options); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("storage settings", in, ": ", s.message()));
-  }
-  auto store = std::make_shared<transport::S3Client>(where, options);
-  auto probe = store->Size(".georep-probe");
-  if (absl::IsUnavailable(probe.status())) {
-    log::Warn("object storage does not answer yet; copies wait for it",
-              {{"endpoint", where.endpoint}, {"error", std::string(probe.status().message())}});
-  } else if (!probe.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("storage settings", in, ": ", probe.status().message()));
-  }
-  log::Info("blobs are kept in object storage",
-            {{"endpoint", where.endpoint}, {"bucket", where.bucket}, {"prefix", where.prefix}});
   return store;
 }
 
@@ -167,12 +162,9 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
   for (const auto& spec : *specs) {
     if (auto s = framework::CheckDeclaredSql(**main_db, spec); !s.ok()) return Fail(2, s.message());
   }
-  if (config.storage_kind == "s3") {
-    auto store = OpenObjectStore(config);
-    if (!store.ok())
-      return Fail(absl::IsUnavailable(store.status()) ? 1 : 2, store.status().message());
-    framework::SetObjectStore(std::move(*store));
-  }
+  auto blobs = OpenSiteBlobStore(config);
+  if (!blobs.ok())
+    return Fail(absl::IsUnavailable(blobs.status()) ? 1 : 2, blobs.status().message());
   if (auto s = MakeDirs(config.storage_root, 0755); !s.ok()) {
     return Fail(2, "setting \"storage.root\" in " + config.path + ": " + std::string(s.message()));
   }
@@ -261,7 +253,7 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
   // Mounted on every site; they serve while this site is the primary.
   api::GeoRouteContext geo{.main_conninfo = config.main_database,
                            .tracking_conninfo = config.tracking_database,
-                           .storage_root = config.storage_root,
+                           .blobs = *blobs,
                            .specs = *specs,
                            .sites = &site_directory,
                            .metrics = &metrics,
@@ -270,7 +262,7 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
   if (hooks.add_routes) {
     // The application's routes: on a secondary, its writes go to the primary.
     router.SetDefaultScope(api::RouteScope::kApplication);
-    hooks.add_routes(router, &role);
+    hooks.add_routes(router, &role, *blobs);
     router.SetDefaultScope(api::RouteScope::kGeorep);
   }
   // On a secondary, what it does not serve goes to the primary, when it
@@ -287,7 +279,8 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
   // The engine of this site's role: its threads run until it is destroyed.
   char host[128] = {0};
   gethostname(host, sizeof host - 1);
-  SiteContext site{&config, *specs, absl::StrCat(host, ".", getpid(), ".", RandomHex(3)), &metrics};
+  SiteContext site{&config, *specs, absl::StrCat(host, ".", getpid(), ".", RandomHex(3)), &metrics,
+                   *blobs};
   auto runner = std::make_unique<SiteRunner>(site, &role, kRolePollSeconds);
   ctx.paused = [r = runner.get()] { return r->paused(); };
   ctx.detached_for = [r = runner.get()] { return r->detached_for(); };
@@ -318,7 +311,7 @@ int Serve(const site::Config& loaded, const ServeHooks& hooks) {
   api::LfsRouteContext lfs_ctx{.role = &role,
                                .main_conninfo = config.main_database,
                                .tracking_conninfo = config.tracking_database,
-                               .storage_root = config.storage_root,
+                               .blobs = *blobs,
                                .repository_root = config.repository_root,
                                .spec = lfs_spec,
                                .store = hooks.lfs,

@@ -9,6 +9,7 @@
 #include "api/git_routes.h"
 #include "api/lfs_routes.h"
 #include "api/router.h"
+#include "framework/storage/blob_store.h"
 #include "site/config.h"
 #include "site/role.h"
 #include "transport/s3_client.h"
@@ -21,7 +22,9 @@ struct ServeHooks {
   // Mounts the application's own routes. Their writes pass `role`'s write
   // gate (site::LiveRole::BeginWrite: refused on a secondary and in
   // maintenance mode); the role changes at run time on a promotion.
-  std::function<void(api::Router& router, const site::LiveRole* role)> add_routes;
+  std::function<void(api::Router& router, const site::LiveRole* role,
+                     std::shared_ptr<const framework::BlobStore> blobs)>
+      add_routes;
   // Who may use Git over HTTP (api::GitRouteContext::access); unset, user
   // Git over HTTP is refused.
   api::GitAccess git_access;
@@ -30,11 +33,13 @@ struct ServeHooks {
   api::LfsStore lfs;
 };
 
-// The bucket of the site's blobs (storage.kind = "s3": a primary's blobs, a
-// secondary's copies), checked: a missing bucket or refused keys are
-// InvalidArgument, naming the setting; a store that does not answer yet is
-// logged, not an error (what needs it is retried).
-absl::StatusOr<std::shared_ptr<transport::S3Client>> OpenObjectStore(const site::Config& config);
+// The store of the site's blobs (storage.kind: "file" under storage.root,
+// or "s3", a bucket: a primary's blobs, a secondary's copies), checked: a
+// bad setting, a missing bucket or refused keys are InvalidArgument, naming
+// the setting; a bucket that does not answer yet is logged, not an error
+// (what needs it is retried).
+absl::StatusOr<std::shared_ptr<const framework::BlobStore>> OpenSiteBlobStore(
+    const site::Config& config);
 
 // Runs until a termination signal; returns the process exit code. Start-up
 // errors are printed as one line on stderr (exit 2 for bad settings, 1 for

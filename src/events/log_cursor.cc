@@ -305,7 +305,7 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
         for (int64_t id : remove) {
           const std::string& p = items.at(id).path;
           if (!p.empty()) {
-            auto full = framework::ItemLocation(spec, opt_.storage_root, opt_.repository_root, p);
+            auto full = framework::ItemLocation(spec, *opt_.blobs, opt_.repository_root, p);
             if (full.ok()) paths.insert(*full);
           }
         }
@@ -386,18 +386,16 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
   if (!actions.empty() && opt_.on_applied) opt_.on_applied();
   // After commit: the rows are gone, so no sync can put these files back.
   for (const auto& [spec, path] : doomed_files) {
-    framework::RemoveLocalCopy(
-        *spec, framework::RootOf(*spec, opt_.storage_root, opt_.repository_root), path);
+    framework::RemoveLocalCopy(*spec, *opt_.blobs, opt_.repository_root, path);
   }
   for (const auto& [spec, rel] : stale_files) {
-    auto old = framework::ItemLocation(*spec, opt_.storage_root, opt_.repository_root, rel);
+    auto old = framework::ItemLocation(*spec, *opt_.blobs, opt_.repository_root, rel);
     if (!old.ok()) {
       log::Warn("moved copy not removed",
                 {{"path", rel}, {"error", std::string(old.status().message())}});
       continue;
     }
-    framework::RemoveLocalCopy(
-        *spec, framework::RootOf(*spec, opt_.storage_root, opt_.repository_root), *old);
+    framework::RemoveLocalCopy(*spec, *opt_.blobs, opt_.repository_root, *old);
   }
   return static_cast<int>(fresh->size() + late.size());
 }

@@ -37,6 +37,7 @@
 
 #include "absl/status/statusor.h"
 #include "db/connection.h"
+#include "framework/storage/blob_store.h"
 #include "georep/defaults.h"
 #include "georep/replicable.h"
 #include "georep/selective_sync.h"
@@ -47,8 +48,8 @@ namespace georep::events {
 struct CursorOptions {
   std::string standby_conninfo;  // this secondary's main DB (the standby)
   std::string tracking_conninfo;
-  std::string holder;        // this daemon's worker id
-  std::string storage_root;  // where deleted blobs are removed from
+  std::string holder;                                 // this daemon's worker id
+  std::shared_ptr<const framework::BlobStore> blobs;  // where deleted blobs are removed from
   double poll_seconds = defaults::kCursorPollSeconds;
   double lease_seconds = defaults::kCursorLeaseSeconds;
   double gap_timeout_seconds = defaults::kGapTimeoutSeconds;

@@ -115,7 +115,7 @@ absl::StatusOr<BackfillStats> Backfill::Clear(const ReplicableSpec& spec, bool* 
   if (!removed.ok()) return removed.status();
   stats.removed = removed->count;
   for (const auto& path : removed->local_paths) {
-    RemoveLocalCopy(spec, RootOf(spec, opt_.storage_root, opt_.repository_root), path);
+    RemoveLocalCopy(spec, *opt_.blobs, opt_.repository_root, path);
   }
   return stats;
 }
@@ -171,7 +171,7 @@ absl::StatusOr<BackfillStats> Backfill::Step(const ReplicableSpec& spec, bool* a
     if (!removed.ok()) return removed.status();
     stats.removed = removed->count;
     for (const auto& path : removed->local_paths) {
-      RemoveLocalCopy(spec, RootOf(spec, opt_.storage_root, opt_.repository_root), path);
+      RemoveLocalCopy(spec, *opt_.blobs, opt_.repository_root, path);
     }
   }
   auto saved =

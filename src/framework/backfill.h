@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "db/connection.h"
+#include "framework/storage/blob_store.h"
 #include "georep/defaults.h"
 #include "georep/replicable.h"
 #include "georep/selective_sync.h"
@@ -32,9 +33,9 @@ namespace georep::framework {
 struct BackfillOptions {
   std::string standby_conninfo;
   std::string tracking_conninfo;
-  std::string holder;           // lease holder id
-  std::string storage_root;     // orphans' files are removed from here
-  std::string repository_root;  // and orphans' repositories from here
+  std::string holder;                      // lease holder id
+  std::shared_ptr<const BlobStore> blobs;  // orphans' blobs are removed from here
+  std::string repository_root;             // and orphans' repositories from here
   int batch = defaults::kBackfillBatch;
   double interval_seconds = defaults::kBackfillIntervalSeconds;  // pause between complete passes
   // What this secondary holds: rows outside it are not created, and

@@ -145,14 +145,15 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec, bool 
       failures[k] = "model row or its path is gone";
       continue;
     }
-    auto path = ItemLocation(spec, opt_.storage_root, opt_.repository_root, *c.path);
+    auto path = ItemLocation(spec, *opt_.blobs, opt_.repository_root, *c.path);
     if (path.ok()) {
       if (!taken_from_app(c)) paths[k] = *path;
     } else {
       failures[k] = std::string(path.status().message());
     }
   }
-  std::vector<absl::StatusOr<std::string>> digests = LocalChecksums(strategy, paths, opt_.capacity);
+  std::vector<absl::StatusOr<std::string>> digests =
+      LocalChecksums(strategy, *opt_.blobs, paths, opt_.capacity);
   for (size_t k = 0; k < claimed.size(); ++k) {
     const ChecksumClaim& c = claimed[k];
     std::string failure = failures[k];

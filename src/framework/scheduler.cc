@@ -5,7 +5,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "framework/object_store.h"
+#include "framework/storage/uploads.h"
 #include "framework/strategy.h"
 #include "transport/http_client.h"
 #include "util/logging.h"
@@ -84,7 +84,8 @@ absl::Status Scheduler::Housekeeping(db::Connection& tracking) {
     std::string dir = d.temp_dir(root);
     if (auto s = SweepTempFiles(tracking, dir, opt_.dead_worker_seconds); !s.ok()) return s;
   }
-  if (auto n = AbortOrphanedUploads(tracking, opt_.dead_worker_seconds); !n.ok()) return n.status();
+  if (auto n = AbortOrphanedUploads(tracking, *opt_.sync.blobs, opt_.dead_worker_seconds); !n.ok())
+    return n.status();
   return FoldCounts(tracking);
 }
 

@@ -13,8 +13,8 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "db/connection.h"
-#include "framework/object_store.h"
 #include "framework/states.h"
+#include "framework/storage/blob_store.h"
 #include "framework/strategy.h"
 #include "util/fs.h"
 #include "util/logging.h"
@@ -85,33 +85,24 @@ absl::StatusOr<PathTemplate> ParsePathTemplate(absl::string_view text) {
   return t;
 }
 
-const std::string& RootOf(const ReplicableSpec& spec, const std::string& storage_root,
-                          const std::string& repository_root) {
-  return DescriptorOf(spec).under_repository_root ? repository_root : storage_root;
-}
-
-void RemoveLocalCopy(const ReplicableSpec& spec, const std::string& root,
-                     const std::string& full_path) {
-  if (full_path.empty()) return;
-  if (IsObjectPath(full_path)) {
-    if (auto s = RemoveObject(full_path); !s.ok()) {
-      log::Warn(
-          "copy in the bucket not removed",
-          {{"replicable", spec.name}, {"path", full_path}, {"error", std::string(s.message())}});
-    }
-    return;
+void RemoveLocalCopy(const ReplicableSpec& spec, const BlobStore& blobs,
+                     const std::string& repository_root, const std::string& location) {
+  if (location.empty()) return;
+  absl::Status s;
+  if (!DescriptorOf(spec).under_repository_root) {
+    s = blobs.Remove(location);
+  } else {
+    std::string prefix = repository_root;
+    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+    prefix += '/';
+    s = repository_root.empty() || !absl::StartsWith(location, prefix)
+            ? absl::PermissionDeniedError(absl::StrCat("not beneath ", repository_root))
+            : RemoveBeneath(repository_root, absl::string_view(location).substr(prefix.size()),
+                            DescriptorOf(spec).copy_is_tree);
   }
-  std::string prefix = root;
-  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-  prefix += '/';
-  absl::Status s = root.empty() || !absl::StartsWith(full_path, prefix)
-                       ? absl::PermissionDeniedError(absl::StrCat("not beneath ", root))
-                       : RemoveBeneath(root, absl::string_view(full_path).substr(prefix.size()),
-                                       DescriptorOf(spec).copy_is_tree);
   if (!s.ok()) {
-    log::Warn(
-        "local copy not removed",
-        {{"replicable", spec.name}, {"path", full_path}, {"error", std::string(s.message())}});
+    log::Warn("local copy not removed",
+              {{"replicable", spec.name}, {"path", location}, {"error", std::string(s.message())}});
   }
 }
 
@@ -420,17 +411,11 @@ absl::Status CheckRelative(absl::string_view relative) {
 
 }  // namespace
 
-absl::StatusOr<std::string> ItemLocation(const ReplicableSpec& spec,
-                                         const std::string& storage_root,
+absl::StatusOr<std::string> ItemLocation(const ReplicableSpec& spec, const BlobStore& blobs,
                                          const std::string& repository_root,
                                          absl::string_view relative) {
-  if (spec.strategy == Strategy::kBlob) {
-    if (auto store = ObjectStore()) {
-      if (auto s = CheckRelative(relative); !s.ok()) return s;
-      return ObjectPath(*store, relative);
-    }
-  }
-  return ConfinedPath(RootOf(spec, storage_root, repository_root), relative);
+  if (DescriptorOf(spec).under_repository_root) return ConfinedPath(repository_root, relative);
+  return blobs.Locate(relative);
 }
 
 absl::StatusOr<std::string> ConfinedPath(const std::string& root, absl::string_view relative) {

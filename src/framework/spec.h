@@ -17,6 +17,8 @@
 
 namespace georep::framework {
 
+class BlobStore;  // storage/blob_store.h
+
 struct PathTemplate {
   struct Part {
     bool column;        // a {column} placeholder, else literal text
@@ -80,29 +82,23 @@ std::string StatesTable(const ReplicableSpec& spec);
 // their numbers.
 std::string SpecSql(const ReplicableSpec& spec, absl::string_view text);
 
-// Where copies of `spec` live: blobs under the storage root, repositories
-// under the repository root.
-const std::string& RootOf(const ReplicableSpec& spec, const std::string& storage_root,
-                          const std::string& repository_root);
-// Removes a local copy (a blob's file, a repository's folder) at
-// `full_path`, which must lie beneath `root` (RootOf), without following a
-// symbolic link on the way or inside it (RemoveBeneath). A path outside the
-// root, or reached through a link, is left alone and logged; a missing copy
-// is not an error.
-void RemoveLocalCopy(const ReplicableSpec& spec, const std::string& root,
-                     const std::string& full_path);
+// Removes this site's copy of an item at `location`: a blob from its store
+// (storage/blob_store.h), a repository's folder from beneath the repository
+// root without following a symbolic link on the way or inside it
+// (RemoveBeneath). A location outside them, or reached through a link, is
+// left alone and logged; a missing copy is not an error.
+void RemoveLocalCopy(const ReplicableSpec& spec, const BlobStore& blobs,
+                     const std::string& repository_root, const std::string& location);
 
 // root/relative, refusing an empty, absolute or NUL-containing path, "." or
 // ".." segments, and any symbolic link between root and the file, so a row can
 // never make Georep read or write outside its storage root.
 absl::StatusOr<std::string> ConfinedPath(const std::string& root, absl::string_view relative);
 
-// Where the item whose model row names `relative` is on this site: for a
-// blob, when the site keeps its blobs in a bucket (ObjectStore), the object
-// "s3://<bucket>/<prefix><relative>" (the same refusals but the links, which
-// a bucket has none of); otherwise ConfinedPath under RootOf.
-absl::StatusOr<std::string> ItemLocation(const ReplicableSpec& spec,
-                                         const std::string& storage_root,
+// Where the item whose model row names `relative` is on this site: a blob's
+// location in the site's store (BlobStore::Locate), a repository's folder
+// (ConfinedPath under the repository root).
+absl::StatusOr<std::string> ItemLocation(const ReplicableSpec& spec, const BlobStore& blobs,
                                          const std::string& repository_root,
                                          absl::string_view relative);
 

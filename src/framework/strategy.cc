@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "framework/blob/descriptor.h"
-#include "framework/object_store.h"
 #include "framework/repository/descriptor.h"
 #include "util/logging.h"
 
@@ -32,17 +31,14 @@ const StrategyDescriptor& DescriptorOf(Strategy strategy) {
 }
 
 std::vector<absl::StatusOr<std::string>> LocalChecksums(const StrategyDescriptor& strategy,
+                                                        const BlobStore& blobs,
                                                         const std::vector<std::string>& paths,
                                                         int threads) {
   std::vector<absl::StatusOr<std::string>> out(paths.size(), absl::NotFoundError("no local copy"));
   std::atomic<size_t> next{0};
   auto work = [&] {
     for (size_t i; (i = next.fetch_add(1)) < paths.size();) {
-      if (IsObjectPath(paths[i])) {
-        out[i] = ObjectChecksum(paths[i]);
-      } else if (!paths[i].empty()) {
-        out[i] = strategy.local_checksum(paths[i]);
-      }
+      if (!paths[i].empty()) out[i] = strategy.local_checksum(blobs, paths[i]);
     }
   };
   size_t n = std::min(static_cast<size_t>(std::max(threads, 1)), paths.size());

@@ -16,6 +16,8 @@
 
 namespace georep::framework {
 
+class BlobStore;  // storage/blob_store.h
+
 struct SyncContext;
 class Syncer;
 
@@ -43,8 +45,10 @@ struct StrategyDescriptor {
   // A sync moves the copy when the model row's path changes (else the
   // cursor removes the copy at the old path and the new one is fetched).
   bool sync_moves_copy = false;
-  // The checksum of a local copy.
-  absl::StatusOr<std::string> (*local_checksum)(const std::string& path) = nullptr;
+  // The checksum of this site's copy at `location` (a blob's is read from
+  // the site's blob store).
+  absl::StatusOr<std::string> (*local_checksum)(const BlobStore& blobs,
+                                                const std::string& location) = nullptr;
   // The algorithm local_checksum applies to a copy's bytes ("sha256"), so an
   // application's own digest can stand for it (ReplicableSpec's
   // checksum_column); nullptr when the checksum is not a hash of the bytes.
@@ -64,11 +68,12 @@ inline const StrategyDescriptor& DescriptorOf(const ReplicableSpec& spec) {
   return DescriptorOf(spec.strategy);
 }
 
-// The checksums of the local copies at `paths` (an empty path: NotFound, "no
-// local copy"), read by up to `threads` threads at once: a site's
-// verification_max_capacity. In the order of `paths`.
+// The checksums of this site's copies at `locations` (an empty one:
+// NotFound, "no local copy"), read by up to `threads` threads at once: a
+// site's verification_max_capacity. In the order of `locations`.
 std::vector<absl::StatusOr<std::string>> LocalChecksums(const StrategyDescriptor& strategy,
-                                                        const std::vector<std::string>& paths,
+                                                        const BlobStore& blobs,
+                                                        const std::vector<std::string>& locations,
                                                         int threads);
 
 }  // namespace georep::framework

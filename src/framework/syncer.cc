@@ -147,7 +147,7 @@ absl::Status Syncer::Lookup(const ReplicableSpec& spec, const ClaimedItem& item,
     return absl::FailedPreconditionError(
         absl::StrCat(what, ": no such row in ", spec.model_table, " (or its path is NULL)"));
   }
-  auto local = ConfinedPath(RootOf(spec, ctx_.storage_root, ctx_.repository_root), *rel);
+  auto local = ItemLocation(spec, *ctx_.blobs, ctx_.repository_root, *rel);
   if (!local.ok())
     return absl::PermissionDeniedError(absl::StrCat(what, ": ", local.status().message()));
   target->path = *rel;

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "db/connection.h"
 #include "framework/registry_store.h"
+#include "framework/storage/blob_store.h"
 #include "georep/replicable.h"
 
 namespace georep::framework {
@@ -25,8 +26,9 @@ namespace georep::framework {
 struct SyncContext {
   std::string standby_conninfo;
   std::string tracking_conninfo;
-  std::string storage_root;
-  std::string primary_url;  // internal URL of the primary
+  std::string storage_root;                // its temporaries: <root>/.georep-tmp
+  std::shared_ptr<const BlobStore> blobs;  // where blobs go (storage/blob_store.h)
+  std::string primary_url;                 // internal URL of the primary
   std::string access_key;
   std::string secret_access_key;
   std::string worker_id;

@@ -3,17 +3,19 @@
 // site configuration's (site/config.h), which fills these in.
 #pragma once
 
+#include <memory>
 #include <string>
 
+#include "framework/storage/blob_store.h"
 #include "georep/defaults.h"
 #include "util/clock.h"
 
 namespace georep::framework {
 
 struct VerificationOptions {
-  std::string main_conninfo;      // primary: its main DB; secondary: the standby
-  std::string tracking_conninfo;  // secondary only
-  std::string storage_root;
+  std::string main_conninfo;               // primary: its main DB; secondary: the standby
+  std::string tracking_conninfo;           // secondary only
+  std::shared_ptr<const BlobStore> blobs;  // where blobs are (storage/blob_store.h)
   std::string repository_root;
   std::string worker_id;
   double interval_seconds = defaults::kVerificationIntervalSeconds;

@@ -203,7 +203,8 @@ absl::StatusOr<int> Verifier::Scrub(const ReplicableSpec& spec, bool pending, bo
   for (const VerificationClaim& c : claimed) {
     paths.push_back(primary->contains(c.model_id) ? c.local_path : std::string());
   }
-  std::vector<absl::StatusOr<std::string>> digests = LocalChecksums(strategy, paths, opt_.capacity);
+  std::vector<absl::StatusOr<std::string>> digests =
+      LocalChecksums(strategy, *opt_.blobs, paths, opt_.capacity);
   for (size_t k = 0; k < claimed.size(); ++k) {
     const VerificationClaim& c = claimed[k];
     auto it = primary->find(c.model_id);

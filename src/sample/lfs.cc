@@ -29,7 +29,7 @@ absl::StatusOr<std::optional<api::LfsObject>> FindLfsObject(db::Connection& main
   return std::optional<api::LfsObject>(api::LfsObject{r->GetInt64(0, 0), r->GetInt64(0, 1)});
 }
 
-absl::Status StoreLfsObject(db::Connection& main, const std::string& storage_root,
+absl::Status StoreLfsObject(db::Connection& main, const framework::BlobStore& blobs,
                             const std::string& repo, const std::string& oid,
                             absl::string_view bytes) {
   const std::string project = ProjectOf(repo);
@@ -51,19 +51,14 @@ absl::Status StoreLfsObject(db::Connection& main, const std::string& storage_roo
                   {absl::StrCat(project_id), oid});
     if (!there.ok()) return there.status();
     if (there->rows() > 0) return absl::OkStatus();
-    return InsertBlob(main, storage_root, "lfs_object", bytes, project_id, &out, &written);
+    return InsertBlob(main, blobs, "lfs_object", bytes, project_id, &out, &written);
   });
-  if (!s.ok()) RemoveWritten(written);
+  if (!s.ok()) RemoveWritten(blobs, written);
   return s;
 }
 
-api::LfsStore LfsStoreFor(const std::string& storage_root) {
-  return api::LfsStore{.replicable = "lfs_object",
-                       .find = FindLfsObject,
-                       .store = [storage_root](db::Connection& main, const std::string& repo,
-                                               const std::string& oid, absl::string_view bytes) {
-                         return StoreLfsObject(main, storage_root, repo, oid, bytes);
-                       }};
+api::LfsStore LfsObjects() {
+  return api::LfsStore{.replicable = "lfs_object", .find = FindLfsObject, .store = StoreLfsObject};
 }
 
 }  // namespace georep::sample

@@ -13,8 +13,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "api/write_gate.h"
-#include "framework/object_store.h"
 #include "framework/spec.h"
+#include "framework/storage/blob_store.h"
 #include "nlohmann/json.hpp"
 #include "util/fs.h"
 #include "util/random.h"
@@ -54,24 +54,13 @@ std::string PathSqlFor(const std::string& kind, absl::string_view id_expr) {
                       id_expr);
 }
 
-// Where a blob of the sample is: a file under the storage root, or an
-// object when the site keeps its blobs in a bucket (framework::ObjectStore).
-absl::StatusOr<std::string> BlobPath(const std::string& storage_root, const std::string& kind,
-                                     absl::string_view rel) {
-  if (!framework::ObjectStore()) return framework::ConfinedPath(storage_root, rel);
-  for (const auto& spec : framework::BuiltinReplicables()) {
-    if (spec.name == kind) return framework::ItemLocation(spec, storage_root, "", rel);
-  }
-  return absl::NotFoundError(absl::StrCat("no sample replicable \"", kind, "\""));
-}
-
-absl::Status WriteInPlace(const std::string& storage_root, const std::string& kind,
-                          const std::string& rel, absl::string_view bytes) {
-  auto path = BlobPath(storage_root, kind, rel);
-  if (!path.ok()) return path.status();
-  if (framework::IsObjectPath(*path)) return framework::PutObject(*path, bytes);
-  if (auto s = MakeDirs(fs::path(*path).parent_path().string(), 0755); !s.ok()) return s;
-  return WriteFileAtomic(*path, bytes);
+// Writes the blob at `rel` whole (replacing what was there), durable when
+// this returns.
+absl::Status WriteInPlace(const framework::BlobStore& blobs, const std::string& rel,
+                          absl::string_view bytes) {
+  auto location = blobs.Locate(rel);
+  if (!location.ok()) return location.status();
+  return framework::PutBlob(blobs, *location, bytes);
 }
 
 }  // namespace
@@ -94,7 +83,7 @@ absl::Status InstallSchema(db::Connection& main) {
   return InstallAccessSchema(main);
 }
 
-absl::StatusOr<Created> CreateBlob(db::Connection& main, const std::string& storage_root,
+absl::StatusOr<Created> CreateBlob(db::Connection& main, const framework::BlobStore& blobs,
                                    const std::string& kind, absl::string_view bytes,
                                    std::optional<int64_t> project_id) {
   if (!KnownKind(kind))
@@ -109,25 +98,20 @@ absl::StatusOr<Created> CreateBlob(db::Connection& main, const std::string& stor
       if (p->rows() == 0)
         return absl::InvalidArgumentError(absl::StrCat("project_id: no project ", *project_id));
     }
-    return InsertBlob(main, storage_root, kind, bytes, project_id, &out, &written);
+    return InsertBlob(main, blobs, kind, bytes, project_id, &out, &written);
   });
   if (!s.ok()) {
-    RemoveWritten(written);
+    RemoveWritten(blobs, written);
     return s;
   }
   return out;
 }
 
-void RemoveWritten(const std::string& path) {
-  if (path.empty()) return;
-  if (framework::IsObjectPath(path)) {
-    (void)framework::RemoveObject(path);
-  } else {
-    unlink(path.c_str());
-  }
+void RemoveWritten(const framework::BlobStore& blobs, const std::string& location) {
+  if (!location.empty()) (void)blobs.Remove(location);
 }
 
-absl::Status InsertBlob(db::Connection& main, const std::string& storage_root,
+absl::Status InsertBlob(db::Connection& main, const framework::BlobStore& blobs,
                         const std::string& kind, absl::string_view bytes,
                         std::optional<int64_t> project_id, Created* out, std::string* written) {
   {
@@ -142,15 +126,15 @@ absl::Status InsertBlob(db::Connection& main, const std::string& storage_root,
     if (!r.ok()) return r.status();
     out->id = r->GetInt64(0, 0);
     std::string rel(r->Get(0, 1));
-    auto path = BlobPath(storage_root, kind, rel);
-    if (!path.ok()) return path.status();
+    auto location = blobs.Locate(rel);
+    if (!location.ok()) return location.status();
     // Named before it is written: a write that fails half-way is removed too.
-    *written = *path;
-    return WriteInPlace(storage_root, kind, rel, bytes);
+    *written = *location;
+    return framework::PutBlob(blobs, *location, bytes);
   }
 }
 
-absl::StatusOr<Created> ReplaceBlob(db::Connection& main, const std::string& storage_root,
+absl::StatusOr<Created> ReplaceBlob(db::Connection& main, const framework::BlobStore& blobs,
                                     const std::string& kind, int64_t id, absl::string_view bytes) {
   if (!KnownKind(kind))
     return absl::NotFoundError(absl::StrCat("no sample replicable \"", kind, "\""));
@@ -163,13 +147,13 @@ absl::StatusOr<Created> ReplaceBlob(db::Connection& main, const std::string& sto
         {absl::StrCat(id), absl::StrCat(out.size), out.sha256});
     if (!r.ok()) return r.status();
     if (r->rows() == 0) return absl::NotFoundError(absl::StrCat(kind, " ", id, " not found"));
-    return WriteInPlace(storage_root, kind, std::string(r->Get(0, 0)), bytes);
+    return WriteInPlace(blobs, std::string(r->Get(0, 0)), bytes);
   });
   if (!s.ok()) return s;
   return out;
 }
 
-absl::Status DeleteBlob(db::Connection& main, const std::string& storage_root,
+absl::Status DeleteBlob(db::Connection& main, const framework::BlobStore& blobs,
                         const std::string& kind, int64_t id) {
   if (!KnownKind(kind))
     return absl::NotFoundError(absl::StrCat("no sample replicable \"", kind, "\""));
@@ -178,95 +162,56 @@ absl::Status DeleteBlob(db::Connection& main, const std::string& storage_root,
                 {absl::StrCat(id)});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return absl::NotFoundError(absl::StrCat(kind, " ", id, " not found"));
-  auto path = BlobPath(storage_root, kind, r->Get(0, 0));
-  if (path.ok()) RemoveWritten(*path);
+  auto location = blobs.Locate(r->Get(0, 0));
+  if (location.ok()) RemoveWritten(blobs, *location);
   return absl::OkStatus();
 }
 
 namespace {
 
-// Seeding writes many new files: plain writes into folders made once, and a
-// single syncfs at the end instead of an fsync per file.
+// Seeding writes many new blobs: written as they come, then sealed at
+// once (one sync of the file system; a few objects completed at a time),
+// installed, and their places made durable at once, before their rows.
 class BulkWriter {
  public:
-  explicit BulkWriter(std::string root) : root_(std::move(root)) {}
-  ~BulkWriter() {
-    if (sync_fd_ >= 0) close(sync_fd_);
-  }
+  explicit BulkWriter(const framework::BlobStore& blobs) : blobs_(blobs) {}
   absl::Status Write(const std::string& rel, const std::string& bytes) {
-    if (framework::ObjectStore()) {
-      pending_bytes_ += static_cast<int64_t>(bytes.size());
-      pending_.emplace_back(rel, bytes);
-      return pending_bytes_ >= kPendingBytes ? PutPending() : absl::OkStatus();
-    }
-    std::string path = absl::StrCat(root_, "/", rel);
-    std::string dir = fs::path(path).parent_path().string();
-    if (!made_.contains(dir)) {
-      if (auto s = MakeDirs(dir, 0755); !s.ok()) return s;
-      made_.insert(dir);
-    }
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-      return absl::PermissionDeniedError(absl::StrCat("create ", path, ": ", strerror(errno)));
-    ssize_t n = write(fd, bytes.data(), bytes.size());
-    close(fd);
-    if (n != static_cast<ssize_t>(bytes.size())) {
-      return absl::ResourceExhaustedError(absl::StrCat("write ", path, ": short write"));
-    }
+    auto location = blobs_.Locate(rel);
+    if (!location.ok()) return location.status();
+    auto blob = blobs_.Create(*location, {.writer = "seed"});
+    if (!blob.ok()) return blob.status();
+    if (auto s = (*blob)->Write(bytes); !s.ok()) return s;
+    pending_.push_back(std::move(*blob));
     return absl::OkStatus();
   }
   absl::Status Sync() {
-    if (framework::ObjectStore()) return PutPending();  // each put is durable once answered
-    sync_fd_ = open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (sync_fd_ < 0 || syncfs(sync_fd_) != 0) {
-      return absl::InternalError(absl::StrCat("syncfs ", root_, ": ", strerror(errno)));
+    std::vector<framework::PendingBlob*> all;
+    std::vector<std::string> locations;
+    for (auto& b : pending_) {
+      all.push_back(b.get());
+      locations.push_back(b->location());
     }
-    return absl::OkStatus();
+    absl::Status s = blobs_.SealAll(all);
+    for (size_t i = 0; s.ok() && i < pending_.size(); ++i) s = pending_[i]->Install();
+    if (s.ok()) s = blobs_.SyncInstalled(locations);
+    pending_.clear();
+    return s;
   }
 
  private:
-  static constexpr int64_t kPendingBytes = int64_t{64} << 20;
-  static constexpr int kPutters = 8;
-
-  // The objects written since the last call, put by a few requests at once.
-  absl::Status PutPending() {
-    auto store = framework::ObjectStore();
-    std::atomic<size_t> next{0};
-    std::vector<absl::Status> failed(kPutters);
-    std::vector<std::thread> putters;
-    for (int t = 0; t < kPutters; ++t) {
-      putters.emplace_back([&, t] {
-        for (size_t i; (i = next.fetch_add(1)) < pending_.size() && failed[t].ok();) {
-          failed[t] = framework::PutObject(framework::ObjectPath(*store, pending_[i].first),
-                                           pending_[i].second);
-        }
-      });
-    }
-    for (auto& t : putters) t.join();
-    pending_.clear();
-    pending_bytes_ = 0;
-    for (const auto& s : failed) {
-      if (!s.ok()) return s;
-    }
-    return absl::OkStatus();
-  }
-
-  std::string root_;
-  std::set<std::string> made_;
-  int sync_fd_ = -1;
-  std::vector<std::pair<std::string, std::string>> pending_;
-  int64_t pending_bytes_ = 0;
+  const framework::BlobStore& blobs_;
+  std::vector<std::unique_ptr<framework::PendingBlob>> pending_;
 };
 
 }  // namespace
 
-absl::StatusOr<int64_t> Seed(db::Connection& main, const std::string& storage_root, int64_t count,
+absl::StatusOr<int64_t> Seed(db::Connection& main, const framework::BlobStore& blobs, int64_t count,
                              int64_t size) {
   const auto& kinds = BlobKinds();
   int64_t per_kind = count / static_cast<int64_t>(kinds.size());
   int64_t extra = count % static_cast<int64_t>(kinds.size());
   int64_t total = 0;
-  BulkWriter writer(storage_root);
+  BulkWriter writer(blobs);
   for (size_t k = 0; k < kinds.size(); ++k) {
     int64_t n = per_kind + (static_cast<int64_t>(k) < extra ? 1 : 0);
     if (n == 0) continue;
@@ -361,7 +306,7 @@ void AddRoutes(api::Router& router, const RouteContext& ctx) {
           project = id;
         }
         if (auto refused = RefuseWrite(ctx, req, *c, project)) return *refused;
-        return answer(CreateBlob(*c, ctx.storage_root, p.at("kind"), req.Body(), project));
+        return answer(CreateBlob(*c, *ctx.blobs, p.at("kind"), req.Body(), project));
       },
       api::kUploadBodyLimit);
   router.Add(
@@ -377,7 +322,7 @@ void AddRoutes(api::Router& router, const RouteContext& ctx) {
           return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
         if (auto refused = RefuseWrite(ctx, req, *c, BlobProject(*c, p.at("kind"), id)))
           return *refused;
-        auto r = answer(ReplaceBlob(*c, ctx.storage_root, p.at("kind"), id, req.Body()));
+        auto r = answer(ReplaceBlob(*c, *ctx.blobs, p.at("kind"), id, req.Body()));
         if (r.status == 201) r.status = 200;
         return r;
       },
@@ -394,7 +339,7 @@ void AddRoutes(api::Router& router, const RouteContext& ctx) {
                  return api::HttpResponse::Error(503, "UNAVAILABLE", "main database unreachable");
                if (auto refused = RefuseWrite(ctx, req, *c, BlobProject(*c, p.at("kind"), id)))
                  return *refused;
-               absl::Status s = DeleteBlob(*c, ctx.storage_root, p.at("kind"), id);
+               absl::Status s = DeleteBlob(*c, *ctx.blobs, p.at("kind"), id);
                if (!s.ok()) return api::HttpResponse::FromStatus(s);
                return api::HttpResponse::Json(200, "{\"deleted\":true}\n");
              });

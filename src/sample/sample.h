@@ -22,6 +22,7 @@
 #include "api/lfs_routes.h"
 #include "api/router.h"
 #include "db/connection.h"
+#include "framework/storage/blob_store.h"
 #include "site/role.h"
 
 namespace georep::sample {
@@ -39,29 +40,28 @@ struct Created {
   int64_t size = 0;
 };
 
-// Writes the bytes under the storage root and inserts the row in one
-// transaction (the file is in place before the row commits). A blob may
+// Writes the bytes into the site's blob store and inserts the row in one
+// transaction (the blob is in place before the row commits). A blob may
 // belong to a project (InvalidArgument if there is no such project).
-absl::StatusOr<Created> CreateBlob(db::Connection& main, const std::string& storage_root,
+absl::StatusOr<Created> CreateBlob(db::Connection& main, const framework::BlobStore& blobs,
                                    const std::string& kind, absl::string_view bytes,
                                    std::optional<int64_t> project_id = std::nullopt);
 // CreateBlob's insert and write, inside the caller's transaction: `out`
 // carries the bytes' SHA-256 and size in, and the new id out; `written` is
 // the file (or object) to remove, by RemoveWritten, if the transaction does
-// not commit. When the site keeps its blobs in a bucket
-// (framework::ObjectStore), blobs are objects there, at the same relative
-// paths.
-absl::Status InsertBlob(db::Connection& main, const std::string& storage_root,
+// not commit. Blobs are at their rows' relative paths in the store
+// (files under the storage root, or objects in a bucket).
+absl::Status InsertBlob(db::Connection& main, const framework::BlobStore& blobs,
                         const std::string& kind, absl::string_view bytes,
                         std::optional<int64_t> project_id, Created* out, std::string* written);
-void RemoveWritten(const std::string& path);
-absl::StatusOr<Created> ReplaceBlob(db::Connection& main, const std::string& storage_root,
+void RemoveWritten(const framework::BlobStore& blobs, const std::string& location);
+absl::StatusOr<Created> ReplaceBlob(db::Connection& main, const framework::BlobStore& blobs,
                                     const std::string& kind, int64_t id, absl::string_view bytes);
-absl::Status DeleteBlob(db::Connection& main, const std::string& storage_root,
+absl::Status DeleteBlob(db::Connection& main, const framework::BlobStore& blobs,
                         const std::string& kind, int64_t id);
 
 // Bulk-creates `count` blobs of `size` bytes spread over all kinds.
-absl::StatusOr<int64_t> Seed(db::Connection& main, const std::string& storage_root, int64_t count,
+absl::StatusOr<int64_t> Seed(db::Connection& main, const framework::BlobStore& blobs, int64_t count,
                              int64_t size);
 
 // Repositories: namespaces (each with a wiki), projects (repository, wiki
@@ -122,15 +122,15 @@ absl::Status InstallLfsSchema(db::Connection& main);  // its index, idempotently
 absl::StatusOr<std::optional<api::LfsObject>> FindLfsObject(db::Connection& main,
                                                             const std::string& repo,
                                                             const std::string& oid);
-absl::Status StoreLfsObject(db::Connection& main, const std::string& storage_root,
+absl::Status StoreLfsObject(db::Connection& main, const framework::BlobStore& blobs,
                             const std::string& repo, const std::string& oid,
                             absl::string_view bytes);
 // The two above, for the daemon (daemon::ServeHooks::lfs).
-api::LfsStore LfsStoreFor(const std::string& storage_root);
+api::LfsStore LfsObjects();
 
 struct RouteContext {
   std::string main_conninfo;
-  std::string storage_root;
+  std::shared_ptr<const framework::BlobStore> blobs;
   std::string repository_root;
   // Writes pass its gate: refused on a secondary (naming the primary) and
   // in maintenance mode.

@@ -35,7 +35,7 @@ struct Config {
   std::string storage_root = "/var/lib/georep/storage";          // blob files
   std::string repository_root = "/var/lib/georep/repositories";  // bare Git repositories
   // Where a secondary keeps its blob copies: "file" (under storage_root) or
-  // "s3" (an S3-compatible bucket: framework/object_store.h).
+  // "s3" (an S3-compatible bucket): framework/storage/blob_store.h.
   std::string storage_kind = "file";
   std::string s3_endpoint;  // "https://s3.eu-west-3.amazonaws.com"
   std::string s3_bucket;

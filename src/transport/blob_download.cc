@@ -19,12 +19,12 @@ namespace {
 
 struct Sink {
   CURL* curl;
-  int fd;
+  BodySink* out;
   Sha256 hash;
   int64_t size = 0;
   long status = 0;
   std::string error_body;
-  int write_errno = 0;
+  absl::Status write_error;
 };
 
 // Reads the status at the first piece; keeps the first KiB of a non-200
@@ -41,16 +41,8 @@ size_t OnData(char* data, size_t size, size_t n, void* user) {
   Sink* s = static_cast<Sink*>(user);
   size_t len = size * n;
   if (KeptErrorBody(s->curl, &s->status, &s->error_body, data, len)) return len;
-  size_t off = 0;
-  while (off < len) {
-    ssize_t w = write(s->fd, data + off, len - off);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      s->write_errno = errno;
-      return 0;  // aborts the transfer
-    }
-    off += static_cast<size_t>(w);
-  }
+  s->write_error = s->out->Write(absl::string_view(data, len));
+  if (!s->write_error.ok()) return 0;  // aborts the transfer
   s->hash.Update(data, len);
   s->size += static_cast<int64_t>(len);
   return len;
@@ -91,45 +83,26 @@ int BlobDownloader::Get(const std::string& url, const std::vector<std::string>& 
 
 absl::StatusOr<DownloadResult> BlobDownloader::Download(const std::string& url,
                                                         const std::vector<std::string>& headers,
-                                                        const std::string& dest) {
-  int fd = open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return absl::PermissionDeniedError(absl::StrCat("create ", dest, ": ", strerror(errno)));
-  Sink sink{curl_, fd, {}, 0, 0, {}, 0};
+                                                        BodySink& out) {
+  Sink sink{curl_, &out, {}, 0, 0, {}, absl::OkStatus()};
   int rc = Get(url, headers, OnData, &sink);
   if (sink.status == 0) curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &sink.status);
-
-  absl::Status error = absl::OkStatus();
+  if (!sink.write_error.ok()) return sink.write_error;
   if (rc != CURLE_OK) {
-    error = sink.write_errno
-                ? absl::ResourceExhaustedError(
-                      absl::StrCat("write ", dest, ": ", strerror(sink.write_errno)))
-                : CurlFailure(rc, absl::StrCat("GET ", url, ": ",
-                                               curl_easy_strerror(static_cast<CURLcode>(rc))));
-  } else if (sink.status == 200 && fdatasync(fd) != 0) {
-    error = absl::InternalError(absl::StrCat("fsync ", dest, ": ", strerror(errno)));
+    return CurlFailure(
+        rc, absl::StrCat("GET ", url, ": ", curl_easy_strerror(static_cast<CURLcode>(rc))));
   }
-  close(fd);
-  if (!error.ok() || sink.status != 200) unlink(dest.c_str());
-  if (!error.ok()) return error;
-  DownloadResult out;
-  out.http_status = sink.status;
-  out.error_body = std::move(sink.error_body);
+  DownloadResult result;
+  result.http_status = sink.status;
+  result.error_body = std::move(sink.error_body);
   if (sink.status == 200) {
-    out.size = sink.size;
-    out.sha256 = sink.hash.HexDigest();
+    result.size = sink.size;
+    result.sha256 = sink.hash.HexDigest();
   }
-  return out;
+  return result;
 }
 
-BatchReceiver::~BatchReceiver() { Abandon(); }
-
-void BatchReceiver::Abandon() {
-  if (fd_ < 0) return;
-  close(fd_);
-  unlink((*parts_)[next_].dest.c_str());
-  fd_ = -1;
-}
+BatchReceiver::~BatchReceiver() = default;
 
 bool BatchReceiver::Header() {
   std::vector<std::string> f = absl::StrSplit(line_, ' ');
@@ -158,9 +131,8 @@ bool BatchReceiver::Header() {
     ++next_;
     return true;
   }
-  fd_ = open(part.dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd_ < 0) {
-    error_ = absl::PermissionDeniedError(absl::StrCat("create ", part.dest, ": ", strerror(errno)));
+  if (part.sink == nullptr) {
+    error_ = absl::InternalError(absl::StrCat("batch: no sink for part ", id));
     return false;
   }
   in_body_ = true;
@@ -170,13 +142,6 @@ bool BatchReceiver::Header() {
 
 bool BatchReceiver::Finish() {
   BatchPart& part = (*parts_)[next_];
-  if (close(fd_) != 0) {
-    error_ = absl::InternalError(absl::StrCat("write ", part.dest, ": ", strerror(errno)));
-    fd_ = -1;
-    unlink(part.dest.c_str());
-    return false;
-  }
-  fd_ = -1;
   part.sha256 = hash_.HexDigest();
   part.received = true;
   in_body_ = false;
@@ -204,16 +169,9 @@ bool BatchReceiver::Feed(const char* data, size_t len) {
       continue;
     }
     size_t n = static_cast<size_t>(std::min<int64_t>(left_, static_cast<int64_t>(len - off)));
-    for (size_t done = 0; done < n;) {
-      ssize_t w = write(fd_, data + off + done, n - done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) {
-        error_ = absl::ResourceExhaustedError(
-            absl::StrCat("write ", (*parts_)[next_].dest, ": ", strerror(errno)));
-        Abandon();
-        return false;
-      }
-      done += static_cast<size_t>(w);
+    if (absl::Status w = (*parts_)[next_].sink->Write(absl::string_view(data + off, n)); !w.ok()) {
+      error_ = w;
+      return false;
     }
     hash_.Update(data + off, n);
     off += n;

@@ -40,8 +40,9 @@ class LfsRoutesTest : public test::PgTest {
       if (it == objects_.end()) return std::optional<LfsObject>();
       return std::optional<LfsObject>(it->second);
     };
-    ctx_.store.store = [this](db::Connection&, const std::string& repo, const std::string& oid,
-                              absl::string_view bytes) {
+    ctx_.blobs = framework::LocalFiles("/nowhere");
+    ctx_.store.store = [this](db::Connection&, const framework::BlobStore&, const std::string& repo,
+                              const std::string& oid, absl::string_view bytes) {
       stored_[repo + " " + oid] = std::string(bytes);
       return absl::OkStatus();
     };

@@ -6,6 +6,7 @@
 
 #include "events/publish.h"
 #include "framework/dataloss.h"
+#include "framework/storage/blob_store.h"
 #include "gtest/gtest.h"
 #include "support/two_db.h"
 
@@ -21,7 +22,10 @@ class LogCursorTest : public test::TwoDbTest {
     ASSERT_TRUE(skipped->empty());
   }
   CursorOptions Options(const std::string& holder, double lease = 5) {
-    return {PgConninfo(), tracking_conninfo_, holder, storage_, 0.01, lease, 3600, 1000};
+    return {PgConninfo(), tracking_conninfo_,
+            holder,       framework::LocalFiles(storage_),
+            0.01,         lease,
+            3600,         1000};
   }
   std::string PgConninfo() const { return conninfo_; }
   int64_t InsertFile(db::Connection& c, const std::string& path) {

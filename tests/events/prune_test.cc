@@ -8,6 +8,7 @@
 #include "events/publish.h"
 #include "framework/backfill.h"
 #include "framework/dataloss.h"
+#include "framework/storage/blob_store.h"
 #include "framework/verifier.h"
 #include "gtest/gtest.h"
 #include "site/reports.h"
@@ -66,7 +67,8 @@ class PruneTest : public test::TwoDbTest {
     return total;
   }
   CursorOptions Cursor() {
-    return {conninfo_, tracking_conninfo_, "a", storage_, 0.01, 5, 3600, 1000};
+    return {conninfo_, tracking_conninfo_, "a", framework::LocalFiles(storage_), 0.01, 5, 3600,
+            1000};
   }
   std::string CursorRow() {
     auto r = tracking_->Exec(
@@ -165,8 +167,8 @@ TEST_F(PruneTest, ACursorThatNeededPrunedEventsFallsBackToABackfill) {
   auto next = tracking_->Exec("SELECT next_id FROM georep.backfill_state");
   EXPECT_EQ(next->GetInt64(0, 0), 0) << "the backfill's pass starts over";
 
-  framework::Backfill backfill({conninfo_, tracking_conninfo_, "a", storage_, "", 1000, 60},
-                               {spec_});
+  framework::Backfill backfill(
+      {conninfo_, tracking_conninfo_, "a", framework::LocalFiles(storage_), "", 1000, 60}, {spec_});
   auto pass = backfill.Pass(10);
   ASSERT_TRUE(pass.ok()) << pass.status();
   EXPECT_EQ(pass->created, 4);
@@ -213,7 +215,7 @@ TEST_F(PruneTest, AfterAFallbackTheVerifierComparesEveryCopyWithThePrimarysCheck
   framework::VerificationOptions o;
   o.main_conninfo = conninfo_;
   o.tracking_conninfo = tracking_conninfo_;
-  o.storage_root = storage_;
+  o.blobs = framework::LocalFiles(storage_);
   o.worker_id = "w";
   framework::Verifier verifier(o, {spec_});
   auto states = [&] {

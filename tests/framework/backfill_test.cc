@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "framework/storage/blob_store.h"
 #include "gtest/gtest.h"
 #include "support/two_db.h"
 
@@ -16,7 +17,8 @@ TEST_F(BackfillTest, CreatesMissingRowsAndRemovesOrphansWithTheirFiles) {
   ASSERT_TRUE(
       main_->Exec("INSERT INTO t.files (path) SELECT 'f' || g FROM generate_series(1, 20000) g")
           .ok());
-  Backfill backfill({conninfo_, tracking_conninfo_, "b", storage_, "", 5000, 60}, {spec_});
+  Backfill backfill({conninfo_, tracking_conninfo_, "b", LocalFiles(storage_), "", 5000, 60},
+                    {spec_});
   auto first = backfill.Pass(60);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_TRUE(first->pass_complete);
@@ -73,7 +75,7 @@ TEST_F(BackfillTest, SelectiveSyncKeepsRowsInScopeAndFollowsANewSelection) {
     return r.ok() ? r->GetInt64(0, 0) : -1;
   };
   auto pass = [&](SelectiveSync sel) {
-    BackfillOptions o{conninfo_, tracking_conninfo_, "b", storage_, "", 50, 60};
+    BackfillOptions o{conninfo_, tracking_conninfo_, "b", LocalFiles(storage_), "", 50, 60};
     o.selective_sync = std::move(sel);
     Backfill backfill(o, {items});
     auto p = backfill.Pass(60);
@@ -121,7 +123,7 @@ TEST_F(BackfillTest, ADisabledReplicableLosesItsRowsAndCopies) {
   ASSERT_TRUE(
       main_->Exec("INSERT INTO t.files (path) SELECT 'f' || g FROM generate_series(1, 120) g")
           .ok());
-  Backfill on({conninfo_, tracking_conninfo_, "b", storage_, "", 50, 60}, {spec_});
+  Backfill on({conninfo_, tracking_conninfo_, "b", LocalFiles(storage_), "", 50, 60}, {spec_});
   ASSERT_TRUE(on.Pass(60).ok());
   ASSERT_EQ(RegistryRows(), 120);
   std::ofstream(storage_ + "/f7") << "bytes";
@@ -130,7 +132,7 @@ TEST_F(BackfillTest, ADisabledReplicableLosesItsRowsAndCopies) {
                          "WHERE model_id = 7",
                          {storage_ + "/f7"})
                   .ok());
-  Backfill off({conninfo_, tracking_conninfo_, "b", storage_, "", 50, 60}, {}, {spec_});
+  Backfill off({conninfo_, tracking_conninfo_, "b", LocalFiles(storage_), "", 50, 60}, {}, {spec_});
   auto pass = off.Pass(60);
   ASSERT_TRUE(pass.ok()) << pass.status();
   EXPECT_TRUE(pass->pass_complete);
@@ -165,7 +167,8 @@ TEST_F(BackfillTest, ScopeSqlTheDatabaseRefusesIsAnErrorNamingTheDeclaration) {
 TEST_F(BackfillTest, MissingModelTableIsSkipped) {
   ReplicableSpec absent{"absent", "", Strategy::kBlob, "t.nothing", "id", "{id}", "test"};
   ASSERT_TRUE(EnsureRegistryTable(*tracking_, absent).ok());
-  Backfill backfill({conninfo_, tracking_conninfo_, "b", storage_, "", 5000, 60}, {absent});
+  Backfill backfill({conninfo_, tracking_conninfo_, "b", LocalFiles(storage_), "", 5000, 60},
+                    {absent});
   auto pass = backfill.Pass(10);
   ASSERT_TRUE(pass.ok()) << pass.status();
   EXPECT_TRUE(pass->pass_complete);

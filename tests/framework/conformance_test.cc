@@ -118,7 +118,7 @@ class ConformanceTest : public test::TwoDbTest, public ::testing::WithParamInter
     sites_ = std::make_unique<api::SiteDirectory>(conninfo_, 0);
     metrics_ = std::make_unique<MetricsRegistry>(api::SiteMetricDefs());
     geo_ = {.main_conninfo = conninfo_,
-            .storage_root = dir_ + "/primary/storage",
+            .blobs = LocalFiles(dir_ + "/primary/storage"),
             .specs = {spec_under_test_},
             .sites = sites_.get(),
             .metrics = metrics_.get(),
@@ -147,6 +147,7 @@ class ConformanceTest : public test::TwoDbTest, public ::testing::WithParamInter
     return {.standby_conninfo = conninfo_,
             .tracking_conninfo = tracking_conninfo_,
             .storage_root = dir_ + "/secondary/storage",
+            .blobs = LocalFiles(dir_ + "/secondary/storage"),
             .primary_url = primary_url_,
             .access_key = secondary_.access_key,
             .secret_access_key = secondary_.secret_access_key,
@@ -186,7 +187,8 @@ class ConformanceTest : public test::TwoDbTest, public ::testing::WithParamInter
       }
       return;
     }
-    auto created = sample::CreateBlob(*main_, storage, spec.name, "bytes of " + spec.name);
+    auto created =
+        sample::CreateBlob(*main_, *LocalFiles(storage), spec.name, "bytes of " + spec.name);
     ASSERT_TRUE(created.ok()) << created.status();
   }
 
@@ -229,7 +231,7 @@ TEST_P(ConformanceTest, PublishedItemIsSyncedAndVerified) {
   events::LogCursor cursor({.standby_conninfo = conninfo_,
                             .tracking_conninfo = tracking_conninfo_,
                             .holder = "cursor",
-                            .storage_root = dir_ + "/secondary/storage",
+                            .blobs = LocalFiles(dir_ + "/secondary/storage"),
                             .repository_root = dir_ + "/secondary/repos"},
                            {spec});
   ASSERT_TRUE(cursor.Cycle().ok());  // starts at the newest event
@@ -249,7 +251,7 @@ TEST_P(ConformanceTest, PublishedItemIsSyncedAndVerified) {
 
   // The primary checksums it.
   Checksummer checksummer({.main_conninfo = conninfo_,
-                           .storage_root = dir_ + "/primary/storage",
+                           .blobs = LocalFiles(dir_ + "/primary/storage"),
                            .repository_root = dir_ + "/primary/repos",
                            .worker_id = "checksummer"},
                           {spec});
@@ -277,7 +279,8 @@ TEST_P(ConformanceTest, PublishedItemIsSyncedAndVerified) {
   EXPECT_EQ(row->GetInt64(0, 0), static_cast<int>(SyncState::kSynced)) << row->Get(0, 4);
   EXPECT_EQ(row->GetInt64(0, 1), kVerificationSucceeded);
   EXPECT_EQ(row->Get(0, 2), primary_sum);
-  auto local = DescriptorOf(spec).local_checksum(std::string(row->Get(0, 3)));
+  auto local = DescriptorOf(spec).local_checksum(*LocalFiles(dir_ + "/secondary/storage"),
+                                                 std::string(row->Get(0, 3)));
   ASSERT_TRUE(local.ok()) << local.status();
   EXPECT_EQ(*local, primary_sum) << "the copy on disk is the primary's";
 }
@@ -297,13 +300,14 @@ class SyncFailureTest : public ConformanceTest {
     auto skipped = events::InstallPublishTriggers(*main_, {spec});
     EXPECT_TRUE(skipped.ok());
     EXPECT_TRUE(EnsureRegistryTable(*tracking_, spec).ok());
-    auto created = sample::CreateBlob(*main_, dir_ + "/primary/storage", spec.name, "original");
+    auto created =
+        sample::CreateBlob(*main_, *LocalFiles(dir_ + "/primary/storage"), spec.name, "original");
     EXPECT_TRUE(created.ok()) << created.status();
     if (!created.ok()) return c;
     c.id = created->id;
     EXPECT_TRUE(InsertMissing(*tracking_, spec, {c.id}).ok());
     Checksummer checksummer({.main_conninfo = conninfo_,
-                             .storage_root = dir_ + "/primary/storage",
+                             .blobs = LocalFiles(dir_ + "/primary/storage"),
                              .repository_root = dir_ + "/primary/repos",
                              .worker_id = "checksummer"},
                             {spec});

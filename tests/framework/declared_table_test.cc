@@ -9,6 +9,7 @@
 #include "framework/checksummer.h"
 #include "framework/primary_states.h"
 #include "framework/spec.h"
+#include "framework/storage/blob_store.h"
 #include "gtest/gtest.h"
 #include "support/two_db.h"
 #include "util/fs.h"
@@ -55,7 +56,7 @@ class DeclaredTableTest : public test::TwoDbTest {
   }
   Checksummer MakeChecksummer() {
     return Checksummer({.main_conninfo = conninfo_,
-                        .storage_root = storage_,
+                        .blobs = LocalFiles(storage_),
                         .worker_id = "checksummer",
                         .interval_seconds = 3600},
                        {att_});

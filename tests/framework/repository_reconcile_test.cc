@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "events/publish.h"
 #include "framework/checksummer.h"
+#include "framework/storage/blob_store.h"
 #include "framework/verifier.h"
 #include "git/repository.h"
 #include "gtest/gtest.h"
@@ -49,7 +50,7 @@ class RepositoryReconcileTest : public test::TwoDbTest {
     VerificationOptions o;
     o.main_conninfo = conninfo_;
     o.tracking_conninfo = tracking_conninfo_;
-    o.storage_root = storage_;
+    o.blobs = LocalFiles(storage_);
     o.repository_root = repos_;
     o.worker_id = "w";
     o.repository_interval_seconds = 60;

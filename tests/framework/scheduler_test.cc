@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/backoff.h"
+#include "framework/storage/blob_store.h"
 #include "gtest/gtest.h"
 #include "support/two_db.h"
 #include "util/mutex.h"
@@ -140,6 +141,7 @@ class SchedulerTest : public test::TwoDbTest {
     options.sync.standby_conninfo = conninfo_;
     options.sync.tracking_conninfo = tracking_conninfo_;
     options.sync.storage_root = storage_;
+    options.sync.blobs = LocalFiles(storage_);
     options.sync.worker_id = "scheduler-test";
     options.make_syncer = [this](Strategy, const SyncContext& ctx) -> std::unique_ptr<Syncer> {
       return std::make_unique<FakeSyncer>(ctx, &log_);

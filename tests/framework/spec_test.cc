@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-#include "framework/object_store.h"
+#include "framework/storage/blob_store.h"
 #include "gtest/gtest.h"
 #include "support/test_support.h"
 
@@ -213,18 +213,21 @@ TEST(SpecTest, ItemLocationIsAnObjectForABlobWhenTheSiteHasABucket) {
   ASSERT_NE(blob, nullptr);
   ASSERT_NE(repo, nullptr);
   std::string root = test::MakeTempDir("location");
-  EXPECT_EQ(*ItemLocation(*blob, root + "/s", root + "/r", "a/b"), root + "/s/a/b");
-  SetObjectStore(std::make_shared<transport::S3Client>(
+  auto files = LocalFiles(root + "/s");
+  EXPECT_EQ(*ItemLocation(*blob, *files, root + "/r", "a/b"), root + "/s/a/b");
+  auto bucket = Bucket(std::make_shared<transport::S3Client>(
       transport::S3Location{.endpoint = "http://127.0.0.1:9", .bucket = "blobs", .prefix = "eu/"}));
-  EXPECT_EQ(*ItemLocation(*blob, root + "/s", root + "/r", "a/b"), "s3://blobs/eu/a/b");
-  EXPECT_EQ(*ObjectKey("s3://blobs/eu/a/b"), "a/b");
-  EXPECT_FALSE(ObjectKey("s3://other/eu/a/b").ok()) << "another bucket's object";
+  EXPECT_EQ(*ItemLocation(*blob, *bucket, root + "/r", "a/b"), "s3://blobs/eu/a/b");
+  EXPECT_TRUE(absl::IsNotFound(bucket->Remove("s3://other/eu/a/b"))) << "another bucket's object";
+  EXPECT_TRUE(absl::IsNotFound(files->Checksum("/elsewhere/a/b").status()))
+      << "a file outside the root";
   for (const char* bad : {"", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a/.."}) {
-    auto p = ItemLocation(*blob, root + "/s", root + "/r", bad);
-    EXPECT_EQ(p.status().code(), absl::StatusCode::kPermissionDenied) << bad;
+    for (const BlobStore* store : {files.get(), bucket.get()}) {
+      auto p = ItemLocation(*blob, *store, root + "/r", bad);
+      EXPECT_EQ(p.status().code(), absl::StatusCode::kPermissionDenied) << bad;
+    }
   }
-  EXPECT_EQ(*ItemLocation(*repo, root + "/s", root + "/r", "g/p.git"), root + "/r/g/p.git");
-  SetObjectStore(nullptr);
+  EXPECT_EQ(*ItemLocation(*repo, *bucket, root + "/r", "g/p.git"), root + "/r/g/p.git");
   test::RemoveTree(root);
 }
 

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "framework/storage/blob_store.h"
 #include "gtest/gtest.h"
 
 namespace georep::framework {
@@ -18,7 +19,7 @@ std::mutex mu;
 std::condition_variable cv;
 int running = 0, most = 0, want = 0;
 
-absl::StatusOr<std::string> MeetingChecksum(const std::string& path) {
+absl::StatusOr<std::string> MeetingChecksum(const BlobStore&, const std::string& path) {
   std::unique_lock<std::mutex> lock(mu);
   most = std::max(most, ++running);
   cv.notify_all();
@@ -36,7 +37,7 @@ TEST(LocalChecksumsTest, ReadsUpToCapacityAtOnceAndKeepsTheOrder) {
     running = most = 0;
     want = 3;
   }
-  auto sums = LocalChecksums(fake, paths, 3);
+  auto sums = LocalChecksums(fake, *LocalFiles("/nowhere"), paths, 3);
   ASSERT_EQ(sums.size(), paths.size());
   EXPECT_EQ(*sums[0], "sum:a");
   EXPECT_EQ(*sums[1], "sum:b");
@@ -54,10 +55,10 @@ TEST(LocalChecksumsTest, NoMoreThreadsThanPathsAndNoneForAnEmptyBatch) {
     running = most = 0;
     want = 2;
   }
-  auto sums = LocalChecksums(fake, {"x", "y"}, 50);
+  auto sums = LocalChecksums(fake, *LocalFiles("/nowhere"), {"x", "y"}, 50);
   EXPECT_EQ(most, 2);
   EXPECT_EQ(*sums[1], "sum:y");
-  EXPECT_TRUE(LocalChecksums(fake, {}, 4).empty());
+  EXPECT_TRUE(LocalChecksums(fake, *LocalFiles("/nowhere"), {}, 4).empty());
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "events/publish.h"
 #include "framework/registry_store.h"
 #include "framework/states.h"
+#include "framework/storage/blob_store.h"
 #include "gtest/gtest.h"
 #include "support/fake_clock.h"
 #include "support/two_db.h"
@@ -82,7 +83,7 @@ class ScrubTest : public VerifierTest {
     VerificationOptions o;
     o.main_conninfo = conninfo_;
     o.tracking_conninfo = tracking_conninfo_;
-    o.storage_root = storage_;
+    o.blobs = LocalFiles(storage_);
     o.worker_id = "w";
     o.batch = 100;
     o.clock = &clock_;
@@ -128,7 +129,7 @@ TEST_F(VerifierTest, ACopyLeftUnverifiedIsSettledSoonAfterThePrimarysChecksumArr
   VerificationOptions o;
   o.main_conninfo = conninfo_;
   o.tracking_conninfo = tracking_conninfo_;
-  o.storage_root = storage_;
+  o.blobs = LocalFiles(storage_);
   o.worker_id = "w";
   o.idle_poll_seconds = 3600;  // only a ring and the quick looks after it can settle the row
   StopSignal stop;

@@ -1,27 +1,27 @@
 // A batch response as the secondary receives it ("id code size\n" then the
 // bytes of each part), fed in pieces of a size the input chooses. Whatever
-// arrives: a part marked received with code 200 is a file of exactly its
-// size, and a part not received leaves no file behind.
-#include <sys/stat.h>
-#include <unistd.h>
-
+// arrives: a part marked received with code 200 was given exactly its size
+// in bytes, whose SHA-256 it reports; any other part was given nothing
+// beyond what a cut-short part had (the caller discards those).
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "transport/blob_download.h"
+#include "util/sha256.h"
 
 namespace {
-std::string Dir() {
-  static std::string dir = [] {
-    char tmpl[] = "/dev/shm/georep-fuzz-batch-XXXXXX";
-    char* made = mkdtemp(tmpl);
-    if (made == nullptr) abort();
-    return std::string(made);
-  }();
-  return dir;
-}
+
+class Collected : public georep::transport::BodySink {
+ public:
+  absl::Status Write(absl::string_view piece) override {
+    bytes.append(piece.data(), piece.size());
+    return absl::OkStatus();
+  }
+  std::string bytes;
+};
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -30,11 +30,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t piece = 1 + data[0] % 64;
   const char* body = reinterpret_cast<const char*>(data) + 1;
   size_t len = size - 1;
+  Collected sinks[3];
   std::vector<BatchPart> parts;
   for (int64_t id : {1, 2, 3}) {
     BatchPart p;
     p.id = id;
-    p.dest = Dir() + "/part-" + std::to_string(id);
+    p.sink = &sinks[id - 1];
     parts.push_back(p);
   }
   {
@@ -43,12 +44,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!receiver.Feed(body + off, std::min(piece, len - off))) break;
     }
   }
-  for (const BatchPart& p : parts) {
-    struct stat st;
-    bool exists = stat(p.dest.c_str(), &st) == 0;
-    if (p.received && p.code == 200 && (!exists || st.st_size != p.size)) abort();
-    if (!p.received && exists) abort();
-    unlink(p.dest.c_str());
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const BatchPart& p = parts[i];
+    const std::string& got = sinks[i].bytes;
+    if (p.received && p.code == 200 &&
+        (static_cast<int64_t>(got.size()) != p.size || georep::Sha256Hex(got) != p.sha256))
+      abort();
+    if (p.received && p.code != 200 && !got.empty()) abort();
   }
   return 0;
 }

@@ -1,8 +1,5 @@
-#include <unistd.h>
-
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <map>
+#include <memory>
 
 #include "gtest/gtest.h"
 #include "transport/blob_download.h"
@@ -10,28 +7,36 @@
 
 namespace georep::transport {
 namespace {
-namespace fs = std::filesystem;
+
+// What a part's sink was given.
+class Collected : public BodySink {
+ public:
+  absl::Status Write(absl::string_view piece) override {
+    written_ = true;
+    bytes_.append(piece.data(), piece.size());
+    return absl::OkStatus();
+  }
+  bool written() const { return written_; }
+  const std::string& bytes() const { return bytes_; }
+
+ private:
+  bool written_ = false;
+  std::string bytes_;
+};
 
 class BatchReceiverTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("batch-receiver-" + std::to_string(getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::vector<BatchPart> Parts(std::initializer_list<int64_t> ids) {
+    sinks_.clear();
     std::vector<BatchPart> parts;
-    for (int64_t id : ids) parts.push_back({id, (dir_ / std::to_string(id)).string()});
+    for (int64_t id : ids) {
+      sinks_[id] = std::make_unique<Collected>();
+      parts.push_back({id, sinks_[id].get()});
+    }
     return parts;
   }
-  static std::string Read(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-  fs::path dir_;
+  const Collected& Sink(int64_t id) { return *sinks_.at(id); }
+  std::map<int64_t, std::unique_ptr<Collected>> sinks_;
 };
 
 TEST_F(BatchReceiverTest, WritesEachPartWhateverTheChunking) {
@@ -47,18 +52,17 @@ TEST_F(BatchReceiverTest, WritesEachPartWhateverTheChunking) {
     }
     for (const auto& p : parts) EXPECT_TRUE(p.received) << p.id;
     EXPECT_EQ(parts[0].code, 200);
-    EXPECT_EQ(Read(parts[0].dest), "hello");
+    EXPECT_EQ(Sink(7).bytes(), "hello");
     EXPECT_EQ(parts[0].sha256, Sha256Hex("hello"));
     EXPECT_EQ(parts[1].code, 404);
-    EXPECT_FALSE(fs::exists(parts[1].dest)) << "nothing is written for a missing blob";
-    EXPECT_EQ(Read(parts[2].dest), "");
+    EXPECT_FALSE(Sink(8).written()) << "nothing is written for a missing blob";
+    EXPECT_EQ(Sink(9).bytes(), "");
     EXPECT_EQ(parts[2].sha256, Sha256Hex(""));
-    EXPECT_EQ(Read(parts[3].dest), "\n\nx") << "bytes are bytes, newlines included";
-    for (const auto& p : parts) fs::remove(p.dest);
+    EXPECT_EQ(Sink(10).bytes(), "\n\nx") << "bytes are bytes, newlines included";
   }
 }
 
-TEST_F(BatchReceiverTest, ABodyCutShortLeavesNoPartialFile) {
+TEST_F(BatchReceiverTest, ABodyCutShortLeavesItsPartNotReceived) {
   auto parts = Parts({1, 2});
   {
     BatchReceiver r(&parts);
@@ -66,8 +70,8 @@ TEST_F(BatchReceiverTest, ABodyCutShortLeavesNoPartialFile) {
     ASSERT_TRUE(r.Feed(body.data(), body.size()));
   }  // the connection dropped here
   EXPECT_TRUE(parts[0].received);
-  EXPECT_FALSE(parts[1].received);
-  EXPECT_FALSE(fs::exists(parts[1].dest));
+  EXPECT_EQ(parts[0].sha256, Sha256Hex("ok"));
+  EXPECT_FALSE(parts[1].received) << "its sink holds a part: the caller discards it";
 }
 
 TEST_F(BatchReceiverTest, RefusesPartsItDidNotAskFor) {
@@ -81,8 +85,25 @@ TEST_F(BatchReceiverTest, RefusesPartsItDidNotAskFor) {
       EXPECT_EQ(r.error().code(), absl::StatusCode::kDataLoss) << body;
     }
     EXPECT_FALSE(parts[1].received) << body;
-    EXPECT_FALSE(fs::exists(parts[1].dest)) << body;
+    EXPECT_FALSE(Sink(2).written()) << body;
   }
+}
+
+// A sink that refuses (a full disk, a bucket that does not answer) stops
+// the batch with its error.
+TEST_F(BatchReceiverTest, ASinkThatFailsStopsTheBatchWithItsError) {
+  class Full : public BodySink {
+   public:
+    absl::Status Write(absl::string_view) override {
+      return absl::ResourceExhaustedError("write: No space left on device");
+    }
+  } full;
+  std::vector<BatchPart> parts = {{1, &full}};
+  BatchReceiver r(&parts);
+  std::string body = "1 200 3\nabc";
+  EXPECT_FALSE(r.Feed(body.data(), body.size()));
+  EXPECT_TRUE(absl::IsResourceExhausted(r.error())) << r.error();
+  EXPECT_FALSE(parts[0].received);
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 #include <unistd.h>
 
 #include "framework/blob/blob_sync.h"
-#include "util/sha256.h"
+#include "framework/storage/blob_store.h"
 
 namespace georep::framework {
 
@@ -16,7 +16,8 @@ const StrategyDescriptor& BlobStrategy() {
       .takes_many = true,
       .served_by_retrieve = true,
       .sync_moves_copy = false,
-      .local_checksum = [](const std::string& path) { return Sha256File(path); },
+      .local_checksum = [](const BlobStore& blobs,
+                           const std::string& location) { return blobs.Checksum(location); },
       .content_checksum = "sha256",
       .temp_dir = TempDir,
       .make_syncer = [](const SyncContext& ctx) -> std::unique_ptr<Syncer> {

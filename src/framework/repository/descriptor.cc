@@ -17,7 +17,8 @@ const StrategyDescriptor& RepositoryStrategy() {
       .takes_many = true,
       .served_by_retrieve = false,
       .sync_moves_copy = true,
-      .local_checksum = [](const std::string& path) { return git::RefsChecksum(path); },
+      .local_checksum = [](const BlobStore&,
+                           const std::string& path) { return git::RefsChecksum(path); },
       .copy_is_tree = true,
       .temp_dir = RepositoryTempDir,
       .make_syncer = [](const SyncContext& ctx) -> std::unique_ptr<Syncer> {
