@@ -25,6 +25,7 @@
 #include "util/clock.h"
 #include "util/fs.h"
 #include "util/logging.h"
+#include "util/mutex.h"
 #include "util/sha256.h"
 
 namespace georep::api {
@@ -420,9 +421,25 @@ HttpResponse Maintenance(const GeoRouteContext& ctx, const HttpRequest& req) {
   if (auto refused = RefuseGeoRequest(*ctx.sites, req,
                                       transport::MaintenanceRequestData(enabled, reason), &who))
     return *refused;
+  // One at a time: a promotion that gave up waiting for an answer sends
+  // "off" while its "on" may still be raising the fence; the "off" then
+  // comes after it, and finds the fence to lift.
+  static Mutex serial;
+  MutexLock lock(&serial);
   db::Connection* conn = db::ThreadConnection(ctx.main_conninfo);
   if (conn == nullptr) return GeoError(503, "UNAVAILABLE", "main database unreachable");
   if (!enabled) {
+    // Only the site whose promotion raised the fence may lift it, when its
+    // promotion is abandoned; a fence raised for another site's promotion
+    // (which may have gone through) or by an operator stays.
+    auto fence = site::ReadFence(*conn);
+    if (!fence.ok()) return GeoError(503, "UNAVAILABLE", fence.status().message());
+    if (fence->has_value() && (*fence)->raised_by != who.name) {
+      return GeoError(
+          403, "FORBIDDEN",
+          absl::StrCat("the database fence was raised by \"", (*fence)->raised_by, "\" (",
+                       (*fence)->reason, "); site \"", who.name, "\" may not lift it"));
+    }
     // The promotion was abandoned: the fence comes down with the gate.
     auto lifted = site::LiftFence(*conn);
     if (!lifted.ok()) return GeoError(503, "UNAVAILABLE", lifted.status().message());
@@ -471,7 +488,9 @@ HttpResponse Maintenance(const GeoRouteContext& ctx, const HttpRequest& req) {
              {"superuser_roles", fenced->superuser_roles}};
   }
   int64_t in_flight = ctx.role->writes_in_flight();
-  auto lsn = conn->Exec("SELECT pg_current_wal_lsn()::text");
+  // The insert position: a commit acknowledged with synchronous_commit off
+  // may be inserted but not yet written, above pg_current_wal_lsn().
+  auto lsn = conn->Exec("SELECT pg_current_wal_insert_lsn()::text");
   if (!lsn.ok()) return GeoError(503, "UNAVAILABLE", lsn.status().message());
   nlohmann::json j = {{"maintenance", enabled},
                       {"writes_in_flight", in_flight},

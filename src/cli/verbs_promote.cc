@@ -63,7 +63,8 @@ absl::StatusOr<nlohmann::json> PostSigned(const site::Config& config, const site
       {.method = "POST",
        .body = body.dump(),
        .headers = {"Authorization: " + auth, "Content-Type: application/json"},
-       .timeout_seconds = 15});
+       // Raising the fence may end many sessions, each given up to 5 s.
+       .timeout_seconds = 90});
   if (!res.ok()) return res.status();
   auto j = nlohmann::json::parse(res->body, nullptr, false);
   if (res->status != 200) {
@@ -109,13 +110,19 @@ struct OldPrimaryFence {
 };
 
 // The conninfo of the old primary's main database as this standby reaches
-// it: host, port, user, password and TLS of its primary_conninfo, the
+// it: host, port and TLS of its primary_conninfo; the role, credentials and
 // database of this site's own main conninfo.
 std::string OldPrimaryConninfo(const site::Config& config, const std::string& upstream) {
   std::string out;
-  for (const char* key : {"host", "hostaddr", "port", "user", "password", "passfile", "sslmode",
-                          "sslrootcert", "sslcert", "sslkey"}) {
+  // Where: the host this standby streams from. Who: Georep's own role, as
+  // this site's main conninfo names it (the replication role of the
+  // upstream may not alter roles, and is not Georep's).
+  for (const char* key : {"host", "hostaddr", "port", "sslmode", "sslrootcert"}) {
     std::string v = db::ConninfoValue(upstream, key);
+    if (!v.empty()) absl::StrAppend(&out, key, "=", db::QuoteConninfoValue(v), " ");
+  }
+  for (const char* key : {"user", "password", "passfile", "sslcert", "sslkey"}) {
+    std::string v = db::ConninfoValue(config.main_database, key);
     if (!v.empty()) absl::StrAppend(&out, key, "=", db::QuoteConninfoValue(v), " ");
   }
   std::string dbname = db::ConninfoValue(config.main_database, "dbname");

@@ -1,7 +1,10 @@
 #include "site/fence.h"
 
+#include <chrono>
 #include <map>
+#include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
@@ -10,17 +13,27 @@
 namespace georep::site {
 namespace {
 
-// Client sessions that are not Georep's own: what the fence ends.
+// Sessions that are not Georep's own: what the fence ends. Client
+// sessions, and logical walsenders (they take SQL too); a standby's
+// physical walsender goes on.
 constexpr const char* kForeignSessions =
-    "FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() "
+    "FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+    "AND (backend_type = 'client backend' OR (backend_type = 'walsender' AND datid IS NOT NULL)) "
     "AND NOT (usename = current_user AND application_name LIKE 'georep%')";
 
+// The roles of the standbys streaming now: they must go on receiving the
+// primary's WAL (the promoting one most of all), so they are not fenced.
+constexpr const char* kStreamingRoles =
+    "SELECT usename FROM pg_stat_activity WHERE backend_type = 'walsender' AND datid IS NULL "
+    "AND usename IS NOT NULL";
+
 // The roles the fence refuses: every login role that is not a superuser
-// (whom a connection limit does not bind), not a replication role (the
-// standbys' walsenders must go on), not Georep's own and not built in.
-constexpr const char* kFenceableRoles =
+// (whom a connection limit does not bind), not Georep's own, not built in,
+// and not a standby's that streams now.
+const std::string kFenceableRoles = absl::StrCat(
     "SELECT rolname, rolconnlimit FROM pg_roles WHERE rolcanlogin AND NOT rolsuper "
-    "AND NOT rolreplication AND rolname <> current_user AND rolname !~ '^pg_' ORDER BY rolname";
+    "AND rolname <> current_user AND rolname !~ '^pg_' AND rolname NOT IN (",
+    kStreamingRoles, ") ORDER BY rolname");
 
 // Every database that takes connections, with its own
 // default_transaction_read_only setting ("on"/"off"; NULL when it has none).
@@ -30,6 +43,14 @@ constexpr const char* kFenceableDatabases =
     "  WHERE s.setdatabase = d.oid AND s.setrole = 0 "
     "    AND c LIKE 'default_transaction_read_only=%') "
     "FROM pg_database d WHERE d.datallowconn AND NOT d.datistemplate ORDER BY d.datname";
+
+bool IsPlainWord(const std::string& s) {
+  if (s.empty() || s.size() > 16) return false;
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
 
 absl::Status Wrap(const absl::Status& s, absl::string_view what) {
   return absl::FailedPreconditionError(absl::StrCat(what, ": ", s.message()));
@@ -83,15 +104,23 @@ absl::StatusOr<std::vector<std::string>> ApplyCatalogFence(db::Connection& conn,
 }
 
 // Ends every foreign session, again while new ones appear (a superuser's
-// may reconnect); how many were ended, and the roles of those left.
+// may reconnect; one that passed the connection check just before the
+// fence shows in pg_stat_activity only once its start-up is done, so a
+// scan that finds none is repeated once after a moment); how many were
+// ended, and the roles of those left.
 absl::StatusOr<int64_t> EndForeignSessions(db::Connection& conn,
                                            std::vector<std::string>* left_roles) {
   int64_t ended = 0;
-  for (int pass = 0; pass < 10; ++pass) {
+  int empty_scans = 0;
+  for (int pass = 0; pass < 12 && empty_scans < 2; ++pass) {
     GEOREP_ASSIGN_OR_RETURN(
         auto r,
         conn.Exec(absl::StrCat("SELECT pg_terminate_backend(pid, 5000) ", kForeignSessions)));
-    if (r.rows() == 0) break;
+    if (r.rows() == 0) {
+      if (++empty_scans < 2) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    empty_scans = 0;
     for (int i = 0; i < r.rows(); ++i) ended += r.GetBool(i, 0) ? 1 : 0;
   }
   GEOREP_ASSIGN_OR_RETURN(
@@ -114,9 +143,11 @@ absl::Status VerifyFence(const std::string& conninfo, db::Connection& conn) {
   }
   if (!absl::IsFailedPrecondition(write.status())) return write.status();
   GEOREP_ASSIGN_OR_RETURN(
-      auto open, conn.Exec("SELECT string_agg(rolname, ', ') FROM pg_roles WHERE rolcanlogin "
-                           "AND NOT rolsuper AND NOT rolreplication AND rolname <> current_user "
-                           "AND rolname !~ '^pg_' AND rolconnlimit <> 0"));
+      auto open,
+      conn.Exec(absl::StrCat("SELECT string_agg(rolname, ', ') FROM pg_roles WHERE rolcanlogin "
+                             "AND NOT rolsuper AND rolname <> current_user AND rolname !~ '^pg_' "
+                             "AND rolconnlimit <> 0 AND rolname NOT IN (",
+                             kStreamingRoles, ")")));
   if (!open.IsNull(0, 0)) {
     return absl::FailedPreconditionError(
         absl::StrCat("roles still take new sessions: ", open.Get(0, 0)));
@@ -199,8 +230,10 @@ absl::StatusOr<bool> LiftFenceInTransaction(db::Connection& main) {
                             main.Exec("SELECT 1 FROM pg_database WHERE datname = $1", {name}));
     if (exists.rows() == 0) continue;
     std::string sql = absl::StrCat("ALTER DATABASE ", db::QuoteIdent(name));
-    if (setting.is_string() && (setting == "on" || setting == "off")) {
-      absl::StrAppend(&sql, " SET default_transaction_read_only = ", setting.get<std::string>());
+    // A boolean as the database had it ("on", "true", "1", "yes", …).
+    if (setting.is_string() && IsPlainWord(setting.get<std::string>())) {
+      absl::StrAppend(&sql, " SET default_transaction_read_only = '", setting.get<std::string>(),
+                      "'");
     } else {
       absl::StrAppend(&sql, " RESET default_transaction_read_only");
     }

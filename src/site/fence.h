@@ -6,15 +6,17 @@
 // stopped only here.
 //
 // Raising the fence, in this order:
-//   1. In one transaction: every login role that is not a superuser, not a
-//      replication role and not Georep's own gets CONNECTION LIMIT 0 (new
-//      sessions refused: "too many connections for role"), every database
+//   1. In one transaction: every login role that is not a superuser, not
+//      Georep's own and not a streaming standby's gets CONNECTION LIMIT 0
+//      (new sessions refused: "too many connections for role"; a standby
+//      streaming now goes on receiving the WAL), every database
 //      that takes connections defaults to read-only transactions
 //      (default_transaction_read_only), and the originals of both are kept
 //      in georep.fence, a row of the main database.
 //   2. Every client session that is not Georep's (application_name
-//      "georep…" under Georep's role) is ended: open transactions roll
-//      back, never acknowledged. Repeated until none is left.
+//      "georep…" under Georep's role), and every logical walsender (it
+//      takes SQL), is ended: open transactions roll back, never
+//      acknowledged. Repeated until none is left.
 //   3. Verified: a new session as any client gets one (Georep's role,
 //      without the opt-out below) tries a write, which must fail as
 //      read-only; no foreign session is left; every fenced role has limit 0.

@@ -17,8 +17,10 @@
 #include "cluster/pg_cluster.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "site/config.h"
 #include "support/test_support.h"
 #include "support/topology.h"
+#include "transport/geo_auth.h"
 #include "util/clock.h"
 
 namespace georep {
@@ -313,6 +315,17 @@ TEST(FenceTest, TheFenceComesDownWhenNoPromotionHappenedAndGoesUpOnAForcedOne) {
   auto on =
       test::RunGeorep({"maintenance", "on", "--database", "--config", topo.Config("primary")});
   ASSERT_EQ(on.exit_code, 0) << on.output;
+  ExpectFenced(topo, "primary");
+  // A secondary may not lift a fence it did not raise (it may be a fence
+  // kept for another site's promotion).
+  auto config = site::LoadConfig(topo.Config("secondary-1"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  std::string auth = transport::MakeGeoAuthorization(config->access_key, config->secret_access_key,
+                                                     transport::MaintenanceRequestData(false, ""),
+                                                     static_cast<int64_t>(WallSeconds()));
+  auto bystander = topo.Request("primary", "POST", "/geo/maintenance",
+                                R"({"enabled": false, "reason": ""})", {"Authorization: " + auth});
+  EXPECT_EQ(bystander.status, 403) << bystander.body;
   ExpectFenced(topo, "primary");
   auto plain_off = test::RunGeorep({"maintenance", "off", "--config", topo.Config("primary")});
   EXPECT_EQ(plain_off.exit_code, 1) << plain_off.output;

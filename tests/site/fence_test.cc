@@ -20,11 +20,12 @@ class FenceTest : public test::PgTest {
     conn_ = Connect();
     ASSERT_TRUE(db::Migrate(*conn_, db::DatabaseKind::kMain).ok());
     // Roles are the cluster's: made afresh for each test.
-    for (const char* sql :
-         {"DROP ROLE IF EXISTS fence_app", "DROP ROLE IF EXISTS fence_limited",
-          "CREATE ROLE fence_app LOGIN", "CREATE ROLE fence_limited LOGIN CONNECTION LIMIT 7",
-          "CREATE TABLE public.orders (id bigserial PRIMARY KEY, note text)",
-          "GRANT ALL ON public.orders, public.orders_id_seq TO fence_app"}) {
+    for (const char* sql : {"DROP ROLE IF EXISTS fence_app", "DROP ROLE IF EXISTS fence_limited",
+                            "DROP ROLE IF EXISTS fence_replicator", "CREATE ROLE fence_app LOGIN",
+                            "CREATE ROLE fence_limited LOGIN CONNECTION LIMIT 7",
+                            "CREATE ROLE fence_replicator LOGIN REPLICATION",
+                            "CREATE TABLE public.orders (id bigserial PRIMARY KEY, note text)",
+                            "GRANT ALL ON public.orders, public.orders_id_seq TO fence_app"}) {
       ASSERT_TRUE(conn_->Exec(sql).ok()) << sql;
     }
   }
@@ -37,6 +38,7 @@ class FenceTest : public test::PgTest {
       (void)conn_->Exec("DROP OWNED BY fence_app");
       (void)conn_->Exec("DROP ROLE IF EXISTS fence_app");
       (void)conn_->Exec("DROP ROLE IF EXISTS fence_limited");
+      (void)conn_->Exec("DROP ROLE IF EXISTS fence_replicator");
     }
     conn_.reset();
     test::PgTest::TearDown();
@@ -96,12 +98,15 @@ TEST_F(FenceTest, AnApplicationSessionMidTransactionIsEndedAndCannotComeBack) {
   ASSERT_TRUE(twice.ok()) << twice.status();
   EXPECT_TRUE(twice->already_up);
   EXPECT_EQ(Limit("fence_limited"), 0);
+  // A replication role that no standby streams with now is an
+  // application's like any other (it could connect and write).
+  EXPECT_EQ(Limit("fence_replicator"), 0);
 }
 
 TEST_F(FenceTest, LiftingRestoresEachRoleAndDatabaseAsItWas) {
   ASSERT_TRUE(conn_
                   ->Exec(absl::StrCat("ALTER DATABASE ", db::QuoteIdent(dbname_),
-                                      " SET default_transaction_read_only = off"))
+                                      " SET default_transaction_read_only = no"))
                   .ok());
   ASSERT_TRUE(RaiseFence(conninfo_, "maintenance", "operator").ok());
   EXPECT_EQ(Limit("fence_app"), 0);
@@ -117,7 +122,8 @@ TEST_F(FenceTest, LiftingRestoresEachRoleAndDatabaseAsItWas) {
       {dbname_});
   ASSERT_TRUE(setting.ok());
   ASSERT_EQ(setting->rows(), 1);
-  EXPECT_EQ(setting->Get(0, 0), "default_transaction_read_only=off");
+  EXPECT_EQ(setting->Get(0, 0), "default_transaction_read_only=no")
+      << "the database's own setting, as it was written";
   // The application writes again.
   auto app = App();
   ASSERT_TRUE(app.ok()) << app.status();
