@@ -4,6 +4,7 @@
 // commits, like the blob files, so a replicated row always has its
 // repository on the primary.
 #include <filesystem>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -19,9 +20,11 @@ namespace georep::sample {
 namespace fs = std::filesystem;
 namespace {
 
-// At most 21 segments (20 groups and the name) of at most 255 characters.
+// At most 21 segments (20 groups and the name) of at most 255 characters;
+// the name at most 244, so that "<name>.design.git" is a file name too.
 constexpr size_t kMaxPathSegments = 21;
 constexpr size_t kMaxSegment = 255;
+constexpr size_t kMaxName = 255 - std::char_traits<char>::length(".design.git");
 
 // A group segment: letters, digits, '-' and '_', with single dots inside.
 bool IsGroupSegment(absl::string_view s) {
@@ -35,7 +38,7 @@ absl::Status CheckProjectPath(const std::string& path) {
   bool ok = IsSlashPath(path, kMaxPathSegments, kMaxSegment, "._-");
   size_t last = path.rfind('/');
   ok = ok && last != std::string::npos &&
-       IsName(absl::string_view(path).substr(last + 1), kMaxSegment, "_-");
+       IsName(absl::string_view(path).substr(last + 1), kMaxName, "_-");
   for (absl::string_view rest(path); ok && rest.find('/') != absl::string_view::npos;) {
     size_t slash = rest.find('/');
     ok = IsGroupSegment(rest.substr(0, slash));
@@ -45,7 +48,7 @@ absl::Status CheckProjectPath(const std::string& path) {
     return absl::InvalidArgumentError(absl::StrCat(
         "project path \"", Excerpt(path),
         "\" must be <group>[/<subgroup>…]/<name>, at most 20 groups: letters, digits, '-' and "
-        "'_' (and single '.' inside a group), at most 255 characters each"));
+        "'_' (and single '.' inside a group), at most 255 characters each (the name 244)"));
   }
   return absl::OkStatus();
 }

@@ -95,8 +95,13 @@ absl::StatusOr<int> OpenRegularFile(const std::string& path) {
     if (errno == ENXIO) return absl::NotFoundError(absl::StrCat(path, ": ", FileKind(S_IFSOCK)));
     return absl::PermissionDeniedError(absl::StrCat("open ", path, ": ", strerror(errno)));
   }
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return absl::InternalError(absl::StrCat("stat ", path, ": ", strerror(e)));
+  }
+  if (!S_ISREG(st.st_mode)) {
     close(fd);
     return absl::NotFoundError(absl::StrCat(path, ": ", FileKind(st.st_mode)));
   }

@@ -41,7 +41,10 @@ bool IsSlashPath(absl::string_view s, size_t max_segments, size_t max_segment_le
 
 std::string Excerpt(absl::string_view s, size_t max) {
   if (s.size() <= max) return std::string(s);
-  return absl::StrCat(s.substr(0, max), "…");
+  // Not inside a UTF-8 character: back off over continuation bytes.
+  size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return absl::StrCat(s.substr(0, cut), "…");
 }
 
 }  // namespace georep

@@ -22,6 +22,9 @@ TEST(ValidatorsTest, ProjectPathsAreGroupsAndAName) {
   for (const char* ok : {"g/p", "g.x/sub_1/p-2", "a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u"}) {
     EXPECT_TRUE(sample::CheckProjectPath(ok).ok()) << ok;
   }
+  // Its design repository "<name>.design.git" must fit a file name.
+  EXPECT_TRUE(sample::CheckProjectPath("g/" + std::string(244, 'p')).ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(sample::CheckProjectPath("g/" + std::string(245, 'p'))));
   for (const char* bad : {"p", "g/p.x", "g./p", "g..x/p", ".g/p", "g//p", "g/p/", "/g/p", "g/ p",
                           "a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v", "g/\xff"}) {
     EXPECT_TRUE(absl::IsInvalidArgument(sample::CheckProjectPath(bad))) << bad;

@@ -48,6 +48,8 @@ TEST(ValidateTest, HugeInputsAreRefusedAtOnce) {
   for (int i = 0; i < 50000; ++i) slashes += "a/";
   EXPECT_FALSE(IsSlashPath(slashes, 20, 100));
   EXPECT_EQ(Excerpt(huge, 10), "aaaaaaaaaa…");
+  // A cut never splits a character: "é" is two bytes.
+  EXPECT_EQ(Excerpt("aé" + std::string(10, 'b'), 2), "a…");
 }
 
 }  // namespace
