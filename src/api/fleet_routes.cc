@@ -13,7 +13,7 @@
 namespace georep::api {
 namespace {
 
-FleetThresholds Thresholds(const site::Config& c) {
+FleetThresholds Thresholds(const config::Config& c) {
   return {.report_stale_seconds = c.health_report_stale_seconds,
           .max_replay_lag_seconds = c.health_max_replay_lag_seconds,
           .max_failed_share = c.health_max_failed_share,

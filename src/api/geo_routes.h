@@ -35,8 +35,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "api/router.h"
+#include "config/defaults.h"
 #include "framework/storage/blob_store.h"
-#include "georep/defaults.h"
 #include "georep/replicable.h"
 #include "site/role.h"
 #include "site/sites.h"

@@ -264,7 +264,7 @@ std::string StatusJson(const SiteContext& ctx) {
   nlohmann::json replicables = nlohmann::json::array();
   // A type this site does not replicate says so and is not counted.
   const std::vector<std::string> disabled =
-      site::DisabledReplicables(ctx.config, self.disabled_replicables);
+      config::DisabledReplicables(ctx.config, self.disabled_replicables);
   auto is_disabled = [&](const std::string& name) {
     return std::find(disabled.begin(), disabled.end(), name) != disabled.end();
   };

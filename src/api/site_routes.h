@@ -10,11 +10,11 @@
 #include "api/admin_auth.h"
 #include "api/health.h"
 #include "api/router.h"
+#include "config/config.h"
 #include "framework/dataloss.h"
 #include "framework/registry_store.h"
 #include "georep/replicable.h"
 #include "nlohmann/json.hpp"
-#include "site/config.h"
 #include "site/fence.h"
 #include "site/replication.h"
 #include "site/role.h"
@@ -25,7 +25,7 @@ namespace georep::api {
 
 // What the routes read. Owned by the daemon; outlives the server.
 struct SiteContext {
-  site::Config config;
+  config::Config config;
   const site::LiveRole* role = nullptr;  // this site's geo_nodes row and role, now
   site::ReplicationMonitor* monitor = nullptr;
   MetricsRegistry* metrics = nullptr;

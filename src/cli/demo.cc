@@ -14,12 +14,12 @@
 #include "absl/strings/str_join.h"
 #include "cli/status_view.h"
 #include "cluster/pg_cluster.h"
+#include "config/config.h"
 #include "db/connection.h"
 #include "db/migrations.h"
 #include "framework/storage/blob_store.h"
 #include "nlohmann/json.hpp"
 #include "sample/sample.h"
-#include "site/config.h"
 #include "site/sites.h"
 #include "transport/http_client.h"
 #include "transport/s3_client.h"
@@ -234,7 +234,7 @@ absl::Status StartS3(bool quiet, DemoSite& s) {
 }
 
 // The site's configuration keeps its blobs in its S3 server.
-absl::Status UseDemoBucket(const DemoSite& s, site::Config& c) {
+absl::Status UseDemoBucket(const DemoSite& s, config::Config& c) {
   c.storage_kind = "s3";
   c.s3_endpoint = s.S3Endpoint();
   c.s3_bucket = kDemoBucket;
@@ -497,7 +497,7 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
 
   // Configuration files.
   for (DemoSite& s : t.sites) {
-    site::Config c;
+    config::Config c;
     if (t.object_storage) {
       if (auto st = UseDemoBucket(s, c); !st.ok()) return st;
     }
@@ -530,7 +530,8 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
     }
     // An existing file is the operator's: kept as it is.
     if (fs::exists(s.config_path)) continue;
-    if (auto st = WriteFileAtomic(s.config_path, site::RenderConfig(c), 0600); !st.ok()) return st;
+    if (auto st = WriteFileAtomic(s.config_path, config::RenderConfig(c), 0600); !st.ok())
+      return st;
   }
 
   // Daemons.
@@ -708,10 +709,10 @@ absl::Status Failover(Topology& t, const std::string& to) {
     return s;
   if (auto s = tracking.CreateDatabase(kTrackingDbName); !s.ok()) return s;
   old->tracking_db = tracking.Conninfo(kTrackingDbName);
-  auto config = site::LoadConfig(old->config_path);
+  auto config = config::LoadConfig(old->config_path);
   if (!config.ok()) return config.status();
   config->tracking_database = old->tracking_db;
-  if (auto s = WriteFileAtomic(old->config_path, site::RenderConfig(*config), 0600); !s.ok())
+  if (auto s = WriteFileAtomic(old->config_path, config::RenderConfig(*config), 0600); !s.ok())
     return s;
   if (auto s =
           RunVerb({"demote", "--config", old->config_path, "--primary", new_url, "--primary-port",

@@ -98,7 +98,7 @@ bool ReadSection(std::string* raw, std::vector<std::string>* lines) {
 // A push from an SSH client, sent to the primary's smart HTTP endpoint for
 // secondaries: the user was authenticated by sshd, so this site vouches for
 // the push with a Geo token for pushing to this one repository.
-int ProxyPush(const site::Config& config, const std::string& primary_url,
+int ProxyPush(const config::Config& config, const std::string& primary_url,
               const std::string& primary_name, const std::string& repo) {
   std::fprintf(stderr, "georep: this is a secondary site; your push goes to the primary (%s, %s)\n",
                primary_name.c_str(), primary_url.c_str());
@@ -209,7 +209,7 @@ void SweepScratch(const std::string& root) {
 // only what is missing travels), served from there, and removed. So a user
 // never gets older data from a secondary than from the primary. Returns
 // nullopt when the primary cannot be reached (the caller decides).
-std::optional<int> FetchThroughPrimary(const site::Config& signer, const std::string& primary_url,
+std::optional<int> FetchThroughPrimary(const config::Config& signer, const std::string& primary_url,
                                        const std::string& repo, const std::string& local) {
   const std::string scratch_root = ScratchRoot(signer.repository_root);
   if (!MakeDirs(scratch_root, 0755).ok()) return std::nullopt;
@@ -250,7 +250,7 @@ std::optional<int> FetchThroughPrimary(const site::Config& signer, const std::st
 
 }  // namespace
 
-int GitShell(const site::Config& config, const std::string& ssh_original_command) {
+int GitShell(const config::Config& config, const std::string& ssh_original_command) {
   if (ssh_original_command.empty())
     return Refuse("this account serves Git only (git clone/fetch/push over SSH)");
   auto cmd = ParseCommand(ssh_original_command);
@@ -280,7 +280,7 @@ int GitShell(const site::Config& config, const std::string& ssh_original_command
     std::string url = primary->url;
     while (!url.empty() && url.back() == '/') url.pop_back();
     if (push) {
-      site::Config signer = config;
+      config::Config signer = config;
       if (auto s = site::FillKeysFromRow(**main, config.site_name, &signer.access_key,
                                          &signer.secret_access_key);
           !s.ok()) {
@@ -301,7 +301,7 @@ int GitShell(const site::Config& config, const std::string& ssh_original_command
       // Behind, absent, or outside this site's selective sync: the primary's.
       std::string internal = primary->InternalUrl();
       while (!internal.empty() && internal.back() == '/') internal.pop_back();
-      site::Config signer = config;
+      config::Config signer = config;
       if (auto s = site::FillKeysFromRow(**main, config.site_name, &signer.access_key,
                                          &signer.secret_access_key);
           !s.ok()) {

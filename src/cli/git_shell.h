@@ -13,12 +13,12 @@
 
 #include <string>
 
-#include "site/config.h"
+#include "config/config.h"
 
 namespace georep::cli {
 
 // Runs the command; the process's stdin/stdout are the SSH channel. Returns
 // the exit code.
-int GitShell(const site::Config& config, const std::string& ssh_original_command);
+int GitShell(const config::Config& config, const std::string& ssh_original_command);
 
 }  // namespace georep::cli

@@ -41,18 +41,18 @@ void AddConfig(CLI::App* verb, VerbContext& ctx) {
       ->capture_default_str();
 }
 
-std::unique_ptr<site::Config> LoadConfigOrFail(VerbContext& ctx) {
-  auto config = site::LoadConfig(ctx.config_path);
+std::unique_ptr<config::Config> LoadConfigOrFail(VerbContext& ctx) {
+  auto config = config::LoadConfig(ctx.config_path);
   if (!config.ok()) {
     std::fprintf(stderr, "georep: %s\n", std::string(config.status().message()).c_str());
     ctx.exit_code = 2;
     return nullptr;
   }
   transport::SetTrustedCaFile(config->ca_file);
-  return std::make_unique<site::Config>(std::move(*config));
+  return std::make_unique<config::Config>(std::move(*config));
 }
 
-absl::StatusOr<std::unique_ptr<db::Connection>> OpenMain(const site::Config& config) {
+absl::StatusOr<std::unique_ptr<db::Connection>> OpenMain(const config::Config& config) {
   auto conn = db::Connection::Open(config.main_database);
   if (!conn.ok()) {
     return absl::Status(conn.status().code(),
@@ -62,18 +62,10 @@ absl::StatusOr<std::unique_ptr<db::Connection>> OpenMain(const site::Config& con
   return conn;
 }
 
-int OpenSecondary(const site::Config& config, const char* verb, SecondaryDatabases* out) {
-  if (config.tracking_database.empty()) {
-    return Fail(2, verb,
-                absl::StrCat("runs on a secondary (setting \"database.tracking\" in ", config.path,
-                             " is not set: this is the primary's configuration)"));
-  }
-  auto standby = OpenMain(config);
-  if (!standby.ok()) return Fail(1, verb, standby.status().message());
-  auto tracking = db::Connection::Open(config.tracking_database);
-  if (!tracking.ok()) return Fail(1, verb, tracking.status().message());
-  out->standby = std::move(*standby);
-  out->tracking = std::move(*tracking);
+int OpenSecondary(const config::Config& config, const char* verb, SecondaryDatabases* out) {
+  auto dbs = failover::OpenSecondaryDatabases(config);
+  if (!dbs.ok()) return Fail(CodeFor(dbs.status()), verb, dbs.status().message());
+  *out = std::move(*dbs);
   return 0;
 }
 

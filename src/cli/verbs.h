@@ -12,8 +12,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "config/config.h"
 #include "db/connection.h"
-#include "site/config.h"
+#include "failover/peers.h"
 #include "site/sites.h"
 
 namespace georep::cli {
@@ -35,28 +36,15 @@ int CodeFor(const absl::Status& s);
 // Adds -c/--config to a verb.
 void AddConfig(CLI::App* verb, VerbContext& ctx);
 // The configuration at ctx.config_path; on error prints it and sets exit 2.
-std::unique_ptr<site::Config> LoadConfigOrFail(VerbContext& ctx);
+std::unique_ptr<config::Config> LoadConfigOrFail(VerbContext& ctx);
 // The main database of `config`, with the setting named in the error.
-absl::StatusOr<std::unique_ptr<db::Connection>> OpenMain(const site::Config& config);
+absl::StatusOr<std::unique_ptr<db::Connection>> OpenMain(const config::Config& config);
 
-// A secondary's standby and tracking database; a verb run with the
-// primary's configuration is refused (exit 2), an unreachable database is
-// exit 1. Returns 0 when both are open.
-struct SecondaryDatabases {
-  std::unique_ptr<db::Connection> standby;
-  std::unique_ptr<db::Connection> tracking;
-};
-int OpenSecondary(const site::Config& config, const char* verb, SecondaryDatabases* out);
-
-// Which other sites of `sites` say they are the primary (GET
-// /api/v1/status of each): a second primary after a promotion. Sites that
-// do not answer are listed apart.
-struct PrimaryClaims {
-  std::vector<std::string> others;       // "NAME at URL"
-  std::vector<std::string> unreachable;  // "NAME (why)"
-  int asked = 0;
-};
-PrimaryClaims OtherPrimaries(const std::vector<site::Site>& sites, const std::string& self);
+// A secondary's standby and tracking database (failover/peers.h); a verb
+// run with the primary's configuration is refused (exit 2), an unreachable
+// database is exit 1. Returns 0 when both are open.
+using failover::SecondaryDatabases;
+int OpenSecondary(const config::Config& config, const char* verb, SecondaryDatabases* out);
 
 void AddServeVerbs(CLI::App& app, VerbContext& ctx);     // serve, git-shell
 void AddDbVerbs(CLI::App& app, VerbContext& ctx);        // db migrate

@@ -32,7 +32,7 @@ struct Check {
 
 class Checker {
  public:
-  explicit Checker(site::Config config) : config_(std::move(config)) {}
+  explicit Checker(config::Config config) : config_(std::move(config)) {}
   std::vector<Check> Run();
 
  private:
@@ -46,7 +46,7 @@ class Checker {
   void Daemon();
   void Declared(db::Connection& main);
 
-  site::Config config_;
+  config::Config config_;
   std::vector<Check> checks_;
 };
 
@@ -156,7 +156,7 @@ void Checker::Primary(db::Connection& main, const site::RoleState& role) {
     Add("only primary", false, std::string(sites.status().message()));
     return;
   }
-  PrimaryClaims claims = OtherPrimaries(*sites, role.self.name);
+  failover::PrimaryClaims claims = failover::OtherPrimaries(*sites, role.self.name);
   if (!claims.others.empty()) {
     Add("only primary", false,
         absl::StrCat("two primaries: ", absl::StrJoin(claims.others, ", "),
@@ -207,7 +207,7 @@ void Checker::Daemon() {
     Add("daemon", false, std::string(hp.status().message()));
     return;
   }
-  std::string url = site::ListenUrl(config_);
+  std::string url = config::ListenUrl(config_);
   auto res = transport::HttpRequest(url + "/api/v1/health", {.timeout_seconds = 10});
   if (!res.ok()) {
     Add("daemon healthy", false,
@@ -264,7 +264,7 @@ std::vector<Check> Checker::Run() {
   return checks_;
 }
 
-int RunCheck(const site::Config& config, bool json) {
+int RunCheck(const config::Config& config, bool json) {
   std::vector<Check> checks = Checker(config).Run();
   int failed = 0;
   nlohmann::json list = nlohmann::json::array();
@@ -291,28 +291,6 @@ int RunCheck(const site::Config& config, bool json) {
 }
 
 }  // namespace
-
-PrimaryClaims OtherPrimaries(const std::vector<site::Site>& sites, const std::string& self) {
-  PrimaryClaims claims;
-  for (const auto& other : sites) {
-    if (other.name == self) continue;
-    ++claims.asked;
-    std::string url = other.InternalUrl();
-    while (!url.empty() && url.back() == '/') url.pop_back();
-    auto res = transport::HttpRequest(url + "/api/v1/status", {.timeout_seconds = 5});
-    if (!res.ok() || res->status != 200) {
-      claims.unreachable.push_back(absl::StrCat(
-          other.name, " (",
-          res.ok() ? absl::StrCat("HTTP ", res->status) : std::string(res.status().message()),
-          ")"));
-      continue;
-    }
-    auto j = nlohmann::json::parse(res->body, nullptr, false);
-    if (j.is_object() && j.value("role", "") == "primary" && j.value("site", "") == other.name)
-      claims.others.push_back(absl::StrCat(other.name, " at ", url));
-  }
-  return claims;
-}
 
 void AddCheckVerb(CLI::App& app, VerbContext& ctx) {
   CLI::App* check = app.add_subcommand(

@@ -14,7 +14,7 @@
 namespace georep::cli {
 namespace {
 
-int RunMigrate(const site::Config& config, const std::string& which, bool status_only) {
+int RunMigrate(const config::Config& config, const std::string& which, bool status_only) {
   std::string target = which;
   if (target == "auto") target = config.tracking_database.empty() ? "main" : "tracking";
   db::DatabaseKind kind = target == "main" ? db::DatabaseKind::kMain : db::DatabaseKind::kTracking;
@@ -87,7 +87,7 @@ struct ReplicateOptions {
   std::string password_file;
 };
 
-int RunReplicate(const site::Config& config, const ReplicateOptions& o) {
+int RunReplicate(const config::Config& config, const ReplicateOptions& o) {
   const char* verb = "db replicate";
   if (config.tracking_database.empty()) {
     return Fail(

@@ -20,7 +20,7 @@ struct SeedArgs {
   int64_t projects = 0;
 };
 
-int RunSeed(const site::Config& config, const SeedArgs& args) {
+int RunSeed(const config::Config& config, const SeedArgs& args) {
   auto conn = OpenMain(config);
   if (!conn.ok()) return Fail(1, "sample seed", conn.status().message());
   if (auto s = sample::InstallSchema(**conn); !s.ok()) return Fail(1, "sample seed", s.message());

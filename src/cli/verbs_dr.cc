@@ -8,8 +8,8 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "cli/loss_report.h"
 #include "cli/verbs.h"
+#include "failover/loss_report.h"
 #include "framework/dataloss.h"
 #include "framework/spec.h"
 #include "nlohmann/json.hpp"
@@ -20,7 +20,7 @@
 namespace georep::cli {
 namespace {
 
-int RunDataloss(const site::Config& config, bool json) {
+int RunDataloss(const config::Config& config, bool json) {
   const char* verb = "dataloss";
   SecondaryDatabases dbs;
   if (int code = OpenSecondary(config, verb, &dbs); code != 0) return code;
@@ -32,8 +32,8 @@ int RunDataloss(const site::Config& config, bool json) {
   for (const auto& s : *sites) {
     if (s.primary && s.name != config.site_name) primary = s;
   }
-  auto report =
-      ComputeLoss(config.site_name, *dbs.standby, *dbs.tracking, *specs, primary, std::nullopt);
+  auto report = failover::ComputeLoss(config.site_name, *dbs.standby, *dbs.tracking, *specs,
+                                      primary, std::nullopt);
   if (!report.ok()) return Fail(1, verb, report.status().message());
   if (json) {
     std::puts(report->Json().dump(2).c_str());
@@ -51,7 +51,7 @@ std::string Operator() {
   return absl::StrCat(user == nullptr ? "unknown" : user, "@", host);
 }
 
-int RunPause(const site::Config& config, bool pause) {
+int RunPause(const config::Config& config, bool pause) {
   const char* verb = pause ? "replication pause" : "replication resume";
   SecondaryDatabases dbs;
   if (int code = OpenSecondary(config, verb, &dbs); code != 0) return code;

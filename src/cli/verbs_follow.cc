@@ -53,7 +53,7 @@ void AddUpstreamOptions(CLI::App* verb, UpstreamOptions& o) {
 // The replication source the options describe, completed from `previous`
 // (the upstream this site streamed from until now; empty for a former
 // primary). InvalidArgument names the bad option.
-absl::StatusOr<cluster::ReplicaSource> ResolveSource(const site::Config& config,
+absl::StatusOr<cluster::ReplicaSource> ResolveSource(const config::Config& config,
                                                      const UpstreamOptions& o,
                                                      const site::Upstream& previous) {
   cluster::ReplicaSource source{.host = o.host,
@@ -128,7 +128,7 @@ int64_t SyncedItems(db::Connection& tracking) {
   return n;
 }
 
-int RunFollow(const site::Config& config, const UpstreamOptions& o) {
+int RunFollow(const config::Config& config, const UpstreamOptions& o) {
   const char* verb = "follow";
   SecondaryDatabases dbs;
   if (int code = OpenSecondary(config, verb, &dbs); code != 0) return code;
@@ -270,7 +270,7 @@ std::optional<bool> DisabledThere(const std::string& url, const std::string& sit
   return std::nullopt;
 }
 
-int RunDemote(const site::Config& config, const UpstreamOptions& o, const std::string& data_dir) {
+int RunDemote(const config::Config& config, const UpstreamOptions& o, const std::string& data_dir) {
   const char* verb = "demote";
   if (config.tracking_database.empty()) {
     return Fail(2, verb,

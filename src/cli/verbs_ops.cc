@@ -20,7 +20,7 @@ namespace {
 
 // The admin token of the site's configuration, as a request header; none
 // when it names no token file (reads from this host need none).
-absl::StatusOr<std::vector<std::string>> AdminHeaders(const site::Config& config) {
+absl::StatusOr<std::vector<std::string>> AdminHeaders(const config::Config& config) {
   auto auth = api::LoadAdminAuth(config.admin_token_file, config.admin_reads);
   if (!auth.ok()) return auth.status();
   if (auth->token.empty()) return std::vector<std::string>{};
@@ -30,12 +30,12 @@ absl::StatusOr<std::vector<std::string>> AdminHeaders(const site::Config& config
 int RunStatus(const std::string& config_path, std::string url, bool json, bool all) {
   const char* verb = "status";
   std::vector<std::string> headers;
-  auto config = site::LoadConfig(config_path);
+  auto config = config::LoadConfig(config_path);
   if (url.empty()) {
     if (!config.ok()) return Fail(2, verb, config.status().message());
     auto hp = ParseHostPort(config->http_listen);
     if (!hp.ok()) return Fail(2, verb, hp.status().message());
-    url = site::ListenUrl(*config);
+    url = config::ListenUrl(*config);
   }
   if (config.ok()) {
     transport::SetTrustedCaFile(config->ca_file);
@@ -74,7 +74,7 @@ const ReplicableSpec* FindSpec(const std::vector<ReplicableSpec>& specs, const s
 
 // `georep failures NAME`: the failed rows of a secondary's registry with
 // their reasons, read from its tracking database (the daemon may be down).
-int RunFailures(const site::Config& config, const std::string& replicable, int limit, bool json) {
+int RunFailures(const config::Config& config, const std::string& replicable, int limit, bool json) {
   const char* verb = "failures";
   if (config.tracking_database.empty()) {
     return Fail(
@@ -134,7 +134,7 @@ struct OperatorArgs {
   bool all = false;
 };
 
-int RunResyncOrReverify(const site::Config& config, const OperatorArgs& args, bool resync) {
+int RunResyncOrReverify(const config::Config& config, const OperatorArgs& args, bool resync) {
   const char* verb = resync ? "resync" : "reverify";
   if (args.id <= 0 && !args.failed && !args.all)
     return Fail(2, verb, "name an id, --failed or --all");

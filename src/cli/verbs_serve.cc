@@ -17,7 +17,7 @@ void AddServeVerbs(CLI::App& app, VerbContext& ctx) {
       app.add_subcommand("serve", "Run this site's daemon (HTTP API, metrics, workers)");
   AddConfig(serve, ctx);
   serve->footer(absl::StrCat("Settings (TOML key, environment override, meaning):\n",
-                             site::DescribeSettings()));
+                             config::DescribeSettings()));
   serve->callback([&ctx] {
     auto config = LoadConfigOrFail(ctx);
     if (!config) return;
@@ -54,7 +54,7 @@ void AddServeVerbs(CLI::App& app, VerbContext& ctx) {
       ->add_subcommand("reference",
                        "Print every setting (TOML key, environment variable, type, default, "
                        "meaning) as Markdown, as docs/configuration.md has them")
-      ->callback([] { std::fputs(site::SettingsReference().c_str(), stdout); });
+      ->callback([] { std::fputs(config::SettingsReference().c_str(), stdout); });
 
   CLI::App* git_shell = app.add_subcommand(
       "git-shell",

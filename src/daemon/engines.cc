@@ -22,7 +22,7 @@ namespace georep::daemon {
 namespace {
 
 framework::VerificationOptions Verification(const SiteContext& site, const site::Site& self) {
-  const site::Config& c = *site.config;
+  const config::Config& c = *site.config;
   return {
       .main_conninfo = c.main_database,
       .tracking_conninfo = c.tracking_database,
@@ -37,12 +37,13 @@ framework::VerificationOptions Verification(const SiteContext& site, const site:
 }
 
 // The replicables an engine of this site runs, and those it has disabled
-// (site::DisabledReplicables).
+// (config::DisabledReplicables).
 struct SplitSpecs {
   std::vector<ReplicableSpec> enabled, disabled;
 };
 SplitSpecs Split(const SiteContext& site, const site::Site& self) {
-  std::vector<std::string> off = site::DisabledReplicables(*site.config, self.disabled_replicables);
+  std::vector<std::string> off =
+      config::DisabledReplicables(*site.config, self.disabled_replicables);
   SplitSpecs out;
   for (const auto& spec : site.specs) {
     bool is_off = std::find(off.begin(), off.end(), spec.name) != off.end();
@@ -53,14 +54,14 @@ SplitSpecs Split(const SiteContext& site, const site::Site& self) {
 
 // The settings of a site's row (and its configuration's disabled types) an
 // engine is built with.
-std::string EngineSettings(const site::Config& config, const site::Site& self) {
+std::string EngineSettings(const config::Config& config, const site::Site& self) {
   // The selection too: a secondary engine is built with it (backfill, cursor).
   const SelectiveSync& sel = self.selective_sync;
   return absl::StrCat(
       self.files_max_capacity, "/", self.repos_max_capacity, "/", self.verification_max_capacity,
       "/", self.reverify_interval_seconds.value_or(0), "/", SelectiveSyncKindName(sel.kind), ":",
       absl::StrJoin(sel.namespaces, ","), ":", absl::StrJoin(sel.shards, ","), "/",
-      absl::StrJoin(site::DisabledReplicables(config, self.disabled_replicables), ","));
+      absl::StrJoin(config::DisabledReplicables(config, self.disabled_replicables), ","));
 }
 
 std::string WithoutTrailingSlash(std::string url) {
@@ -77,7 +78,7 @@ PrimaryEngine::PrimaryEngine(const SiteContext& site, const site::Site& self) {
         framework::Checksummer checksummer(options, specs);
         checksummer.Run(stop_);
       });
-  const site::Config& c = *site.config;
+  const config::Config& c = *site.config;
   threads_.emplace_back(
       [this, options = events::PruneOptions{.main_conninfo = c.main_database,
                                             .interval_seconds = c.prune_interval_seconds,
@@ -96,7 +97,7 @@ PrimaryEngine::~PrimaryEngine() {
 SecondaryEngine::SecondaryEngine(const SiteContext& site, const site::Site& self,
                                  const site::Site& primary)
     : site_(site) {
-  const site::Config& c = *site.config;
+  const config::Config& c = *site.config;
   // A disabled type gets no engine at all; the backfill removes its rows
   // and copies.
   SplitSpecs split = Split(site, self);

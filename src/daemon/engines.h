@@ -16,11 +16,11 @@
 #include <thread>
 #include <vector>
 
+#include "config/config.h"
 #include "db/connection.h"
 #include "framework/scheduler.h"
 #include "framework/storage/blob_store.h"
 #include "georep/replicable.h"
-#include "site/config.h"
 #include "site/role.h"
 #include "site/sites.h"
 #include "util/metrics.h"
@@ -31,7 +31,7 @@ namespace georep::daemon {
 
 // What both engines work with.
 struct SiteContext {
-  const site::Config* config = nullptr;
+  const config::Config* config = nullptr;
   std::vector<ReplicableSpec> specs;
   std::string worker_id;               // this daemon's, in claims and heartbeats
   MetricsRegistry* metrics = nullptr;  // may be null (tests)

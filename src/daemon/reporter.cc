@@ -9,7 +9,7 @@
 
 namespace georep::daemon {
 
-StatusReporter::StatusReporter(const site::Config* config, const site::LiveRole* role,
+StatusReporter::StatusReporter(const config::Config* config, const site::LiveRole* role,
                                std::function<std::string()> status_json,
                                std::atomic<double>* accepted_at)
     : config_(config),

@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
-#include "site/config.h"
+#include "config/config.h"
 #include "site/role.h"
 #include "util/stop_signal.h"
 
@@ -23,7 +23,7 @@ class StatusReporter {
  public:
   // `accepted_at`: set to MonotonicSeconds() each time the primary accepts
   // a report (0 until then); owned by the caller, readable by any thread.
-  StatusReporter(const site::Config* config, const site::LiveRole* role,
+  StatusReporter(const config::Config* config, const site::LiveRole* role,
                  std::function<std::string()> status_json, std::atomic<double>* accepted_at);
   ~StatusReporter();
   StatusReporter(const StatusReporter&) = delete;
@@ -32,7 +32,7 @@ class StatusReporter {
  private:
   absl::StatusOr<double> Round();
 
-  const site::Config* config_;
+  const config::Config* config_;
   const site::LiveRole* role_;
   std::function<std::string()> status_json_;
   std::atomic<double>* accepted_at_;

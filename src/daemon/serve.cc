@@ -57,7 +57,7 @@ constexpr double kRolePollSeconds = 1.0;
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const framework::BlobStore>> OpenSiteBlobStore(
-    const site::Config& config) {
+    const config::Config& config) {
   auto env = [](const char* name) {
     const char* v = std::getenv(name);
     return std::string(v == nullptr ? "" : v);
@@ -96,8 +96,8 @@ absl::StatusOr<std::shared_ptr<const framework::BlobStore>> OpenSiteBlobStore(
   return store;
 }
 
-int Serve(const site::Config& loaded, const ServeHooks& hooks) {
-  site::Config config = loaded;  // the Geo key may come from geo_nodes
+int Serve(const config::Config& loaded, const ServeHooks& hooks) {
+  config::Config config = loaded;  // the Geo key may come from geo_nodes
   log::SetLevel(config.log_level);
   auto listen = ParseHostPort(config.http_listen);
   if (!listen.ok()) return Fail(2, listen.status().message());

@@ -9,8 +9,8 @@
 #include "api/git_routes.h"
 #include "api/lfs_routes.h"
 #include "api/router.h"
+#include "config/config.h"
 #include "framework/storage/blob_store.h"
-#include "site/config.h"
 #include "site/role.h"
 #include "transport/s3_client.h"
 
@@ -39,11 +39,11 @@ struct ServeHooks {
 // the setting; a bucket that does not answer yet is logged, not an error
 // (what needs it is retried).
 absl::StatusOr<std::shared_ptr<const framework::BlobStore>> OpenSiteBlobStore(
-    const site::Config& config);
+    const config::Config& config);
 
 // Runs until a termination signal; returns the process exit code. Start-up
 // errors are printed as one line on stderr (exit 2 for bad settings, 1 for
 // an unavailable dependency).
-int Serve(const site::Config& config, const ServeHooks& hooks = {});
+int Serve(const config::Config& config, const ServeHooks& hooks = {});
 
 }  // namespace georep::daemon

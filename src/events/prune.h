@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "config/defaults.h"
 #include "db/connection.h"
-#include "georep/defaults.h"
 #include "util/stop_signal.h"
 
 namespace georep::events {

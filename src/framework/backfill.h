@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "config/defaults.h"
 #include "db/connection.h"
 #include "framework/storage/blob_store.h"
-#include "georep/defaults.h"
 #include "georep/replicable.h"
 #include "georep/selective_sync.h"
 #include "util/stop_signal.h"

@@ -26,10 +26,10 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "config/defaults.h"
 #include "framework/registry_store.h"
 #include "framework/strategy.h"
 #include "framework/syncer.h"
-#include "georep/defaults.h"
 #include "georep/replicable.h"
 #include "util/mutex.h"
 

@@ -1,13 +1,13 @@
 // Settings shared by the primary's checksummer and a secondary's verifier
 // (framework/checksummer.h, framework/verifier.h); every default is the
-// site configuration's (site/config.h), which fills these in.
+// site configuration's (config/config.h), which fills these in.
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "config/defaults.h"
 #include "framework/storage/blob_store.h"
-#include "georep/defaults.h"
 #include "util/clock.h"
 
 namespace georep::framework {

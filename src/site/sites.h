@@ -32,7 +32,7 @@ struct Site {
   std::optional<double> reverify_interval_seconds;
   SelectiveSync selective_sync;  // what a secondary holds (include/georep/selective_sync.h)
   // Replicables this site does not replicate (its configuration may add more:
-  // DisabledReplicables in site/config.h).
+  // DisabledReplicables in config/config.h).
   std::vector<std::string> disabled_replicables;
 
   const std::string& InternalUrl() const { return internal_url.empty() ? url : internal_url; }

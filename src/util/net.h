@@ -11,6 +11,10 @@
 
 namespace georep {
 
+// `url` without its trailing slashes ("http://h:1/" → "http://h:1"), so a
+// path can be appended.
+std::string TrimTrailingSlashes(std::string url);
+
 // A TCP port on 127.0.0.1 that was free when asked (bound to port 0 and released).
 absl::StatusOr<int> FreeTcpPort();
 

@@ -3,9 +3,9 @@
 #include <signal.h>
 
 #include "absl/strings/str_cat.h"
+#include "config/config.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "site/config.h"
 #include "support/test_support.h"
 #include "transport/http_client.h"
 #include "util/fs.h"
@@ -113,13 +113,14 @@ TEST_F(CliTest, AnUnknownSettingSuggestsTheNearestOne) {
   // A secret in a file.
   const std::string secret = dir_ + "/secret";
   ASSERT_TRUE(WriteFileAtomic(secret, "s3cr3t\n", 0600).ok());
-  auto loaded = site::LoadConfig(path, [&](const std::string& name) -> std::optional<std::string> {
-    if (name == "GEOREP_AUTH_SECRET_ACCESS_KEY_FILE") return secret;
-    return std::nullopt;
-  });
+  auto loaded =
+      config::LoadConfig(path, [&](const std::string& name) -> std::optional<std::string> {
+        if (name == "GEOREP_AUTH_SECRET_ACCESS_KEY_FILE") return secret;
+        return std::nullopt;
+      });
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(loaded->secret_access_key, "s3cr3t");
-  EXPECT_EQ(site::RenderConfig(*loaded).find("s3cr3t"), std::string::npos)
+  EXPECT_EQ(config::RenderConfig(*loaded).find("s3cr3t"), std::string::npos)
       << "a secret read from its file is not written out";
 }
 

@@ -13,9 +13,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "cluster/pg_cluster.h"
+#include "config/config.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "site/config.h"
 #include "support/test_support.h"
 #include "support/topology.h"
 #include "transport/geo_auth.h"
@@ -87,7 +87,7 @@ std::string SystemId(db::Connection& c) {
 transport::HttpResult Handover(const test::Topology& topo, const std::string& from,
                                const std::string& to, const std::string& action,
                                const std::string& new_primary) {
-  auto config = site::LoadConfig(topo.Config(from));
+  auto config = config::LoadConfig(topo.Config(from));
   EXPECT_TRUE(config.ok()) << config.status();
   std::string auth = transport::MakeGeoAuthorization(
       config->access_key, config->secret_access_key,
@@ -347,10 +347,10 @@ TEST(FailoverTest, ADemotedOldPrimaryRejoinsByRewindAndDownloadsNothingItHolds) 
       (void)pg->Stop();
     }
   } cleanup{&tracking_pg, &daemon};
-  auto config = site::LoadConfig(topo.Config("primary"));
+  auto config = config::LoadConfig(topo.Config("primary"));
   ASSERT_TRUE(config.ok()) << config.status();
   config->tracking_database = tracking_pg.Conninfo("georep_tracking");
-  ASSERT_TRUE(WriteFileAtomic(topo.Config("primary"), site::RenderConfig(*config), 0600).ok());
+  ASSERT_TRUE(WriteFileAtomic(topo.Config("primary"), config::RenderConfig(*config), 0600).ok());
 
   const auto& new_pg = topo.Site("secondary-1")["clusters"][0];
   auto demote = test::RunGeorep({"demote", "--config", topo.Config("primary"), "--primary",

@@ -15,9 +15,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cluster/pg_cluster.h"
+#include "config/config.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "site/config.h"
 #include "support/test_support.h"
 #include "support/topology.h"
 #include "transport/geo_auth.h"
@@ -318,7 +318,7 @@ TEST(FenceTest, TheFenceComesDownWhenNoPromotionHappenedAndGoesUpOnAForcedOne) {
   ExpectFenced(topo, "primary");
   // A secondary may not lift a fence it did not raise (it may be a fence
   // kept for another site's promotion).
-  auto config = site::LoadConfig(topo.Config("secondary-1"));
+  auto config = config::LoadConfig(topo.Config("secondary-1"));
   ASSERT_TRUE(config.ok()) << config.status();
   std::string auth = transport::MakeGeoAuthorization(config->access_key, config->secret_access_key,
                                                      transport::MaintenanceRequestData(false, ""),

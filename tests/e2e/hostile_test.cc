@@ -14,9 +14,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "config/config.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "site/config.h"
 #include "support/test_support.h"
 #include "support/topology.h"
 #include "transport/geo_auth.h"
@@ -71,7 +71,7 @@ class HostileTest : public ::testing::Test {
   }
   // A GET of blob `id` from the primary, signed as the secondary signs it.
   static transport::HttpResult Retrieve(const std::string& kind, int64_t id) {
-    auto config = site::LoadConfig(topo_->Config("secondary-1"));
+    auto config = config::LoadConfig(topo_->Config("secondary-1"));
     EXPECT_TRUE(config.ok()) << config.status();
     std::string auth = transport::MakeGeoAuthorization(
         config->access_key, config->secret_access_key, transport::BlobRequestData(kind, id),

@@ -17,9 +17,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "config/config.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "site/config.h"
 #include "support/test_support.h"
 #include "support/topology.h"
 #include "transport/geo_auth.h"
@@ -647,7 +647,7 @@ TEST_F(RepositoryTest, ForgedGeoFetchesAreRefused) {
                      "", {"Authorization: GL-Geo nokey:not.a.jwt"});
   EXPECT_EQ(forged.status, 401) << forged.body;
   // The secondary's own valid token, for another repository.
-  auto config = site::LoadConfig(topo_->Config("secondary-1"));
+  auto config = config::LoadConfig(topo_->Config("secondary-1"));
   ASSERT_TRUE(config.ok()) << config.status();
   std::string auth = transport::MakeGeoAuthorization(
       config->access_key, config->secret_access_key, transport::RepositoryRequestData("eps/open"),

@@ -14,6 +14,7 @@
 #include "api/http_server.h"
 #include "api/router.h"
 #include "api/site_routes.h"
+#include "config/config.h"
 #include "events/log_cursor.h"
 #include "events/publish.h"
 #include "framework/checksummer.h"
@@ -24,7 +25,6 @@
 #include "framework/syncer.h"
 #include "gtest/gtest.h"
 #include "sample/sample.h"
-#include "site/config.h"
 #include "site/sites.h"
 #include "support/two_db.h"
 #include "util/fs.h"
@@ -59,7 +59,7 @@ path_template = "[{disk_directory}/]{disk_filename}"
 checksum_column = "digest"
 )");
   if (!written.ok()) return written;
-  auto config = site::LoadConfig(path);
+  auto config = config::LoadConfig(path);
   if (!config.ok()) return config.status();
   auto specs = ResolveSpecs(config->replicables);
   if (!specs.ok()) return specs.status();

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "absl/strings/match.h"
-#include "site/config.h"
+#include "config/config.h"
 
 namespace {
 std::string Path(const char* name) {
@@ -24,7 +24,7 @@ std::string Path(const char* name) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace georep::site;
+  using namespace georep::config;
   const std::string path = Path("georep.toml");
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);

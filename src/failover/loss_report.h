@@ -16,7 +16,7 @@
 #include "nlohmann/json.hpp"
 #include "site/sites.h"
 
-namespace georep::cli {
+namespace georep::failover {
 
 struct LossReport {
   std::string site;
@@ -49,4 +49,4 @@ absl::StatusOr<LossReport> ComputeLoss(const std::string& site_name, db::Connect
                                        const std::optional<site::Site>& primary,
                                        const std::optional<std::string>& primary_lsn);
 
-}  // namespace georep::cli
+}  // namespace georep::failover

@@ -1,4 +1,4 @@
-#include "site/config.h"
+#include "config/config.h"
 
 #include <map>
 
@@ -6,7 +6,7 @@
 #include "support/test_support.h"
 #include "util/fs.h"
 
-namespace georep::site {
+namespace georep::config {
 namespace {
 
 class ConfigTest : public ::testing::Test {
@@ -176,9 +176,9 @@ TEST_F(ConfigTest, RenderedConfigLoadsBackTheSame) {
 }
 
 }  // namespace
-}  // namespace georep::site
+}  // namespace georep::config
 
-namespace georep::site {
+namespace georep::config {
 namespace {
 
 class ReplicableConfigTest : public ::testing::Test {
@@ -314,4 +314,4 @@ TEST_F(ReplicableConfigTest, BadBlocksNameTheKey) {
 }
 
 }  // namespace
-}  // namespace georep::site
+}  // namespace georep::config

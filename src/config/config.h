@@ -12,11 +12,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "georep/defaults.h"
+#include "config/defaults.h"
 #include "georep/replicable.h"
 #include "util/logging.h"
 
-namespace georep::site {
+namespace georep::config {
 
 struct Config {
   std::string path;  // the file these settings came from
@@ -54,7 +54,7 @@ struct Config {
   double report_interval_seconds = 10.0;     // secondaries: how often they report to the primary
 
   // Secondary engine.
-  // (defaults and their reasons: include/georep/defaults.h)
+  // (defaults and their reasons: src/config/defaults.h)
   double cursor_poll_seconds = defaults::kCursorPollSeconds;
   double cursor_lease_seconds = defaults::kCursorLeaseSeconds;  // a standby takes over after it
   double gap_timeout_seconds = defaults::kGapTimeoutSeconds;    // late commits
@@ -121,4 +121,4 @@ std::string DescribeSettings();
 // default and meaning, in Markdown.
 std::string SettingsReference();
 
-}  // namespace georep::site
+}  // namespace georep::config

@@ -1,4 +1,4 @@
-#include "cli/loss_report.h"
+#include "failover/loss_report.h"
 
 #include <cstdio>
 #include <ctime>
@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "transport/http_client.h"
 
-namespace georep::cli {
+namespace georep::failover {
 namespace {
 
 std::string Iso(double epoch) {
@@ -205,4 +205,4 @@ void LossReport::Print(FILE* out) const {
              out);
 }
 
-}  // namespace georep::cli
+}  // namespace georep::failover

@@ -1,5 +1,5 @@
-// The defaults of a site's engine settings, declared once: site::Config's
-// members (where an operator sets them, src/site/config.h) and the engines'
+// The defaults of a site's engine settings, declared once: config::Config's
+// members (where an operator sets them, src/config/config.h) and the engines'
 // option structs start from these.
 #pragma once
 
