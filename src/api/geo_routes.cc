@@ -582,12 +582,15 @@ void AddGeoRoutes(Router& router, const GeoRouteContext& ctx) {
       std::map<int, int64_t> blobs;  // by the HTTP code each blob was answered with
       HttpResponse r = handler(ctx, req, p, blobs);
       if (ctx.metrics) {
+        // A label from the request only when it is a known replicable: any
+        // other name would add a series for ever (one per request).
+        const std::string label =
+            BlobSpec(ctx, p.at("replicable")) != nullptr ? p.at("replicable") : "other";
         ctx.metrics->Add("georep_retrieve_requests_total",
-                         {{"replicable", p.at("replicable")}, {"status", absl::StrCat(r.status)}},
-                         1);
+                         {{"replicable", label}, {"status", absl::StrCat(r.status)}}, 1);
         for (const auto& [code, n] : blobs) {
           ctx.metrics->Add("georep_retrieve_blobs_total",
-                           {{"replicable", p.at("replicable")}, {"status", absl::StrCat(code)}}, n);
+                           {{"replicable", label}, {"status", absl::StrCat(code)}}, n);
         }
       }
       return r;

@@ -241,7 +241,6 @@ int RunFollow(const config::Config& config, const UpstreamOptions& o) {
         {"timeline", local->timeline},
         {"fork_point", verdict.fork_point ? nlohmann::json(site::FormatLsn(verdict.fork_point))
                                           : nlohmann::json()},
-        {"base_backup", false},
         {"items_kept", kept}};
     std::puts(j.dump(2).c_str());
   } else {

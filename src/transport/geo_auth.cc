@@ -81,11 +81,18 @@ absl::Status VerifyGeoToken(const std::string& token, const std::string& secret,
   long exp = jwt_get_grant_int(j.get(), "exp");
   bool has_exp = errno == 0;
   if (!has_iat || !has_exp) return absl::UnauthenticatedError("token lacks iat or exp");
+  // Compared without sums that could overflow (a claim may be any integer).
   if (iat > now_unix + leeway_seconds) {
     return absl::UnauthenticatedError("token issued in the future (check the sites' clocks)");
   }
-  if (exp + leeway_seconds < now_unix)
+  if (exp < now_unix - leeway_seconds)
     return absl::UnauthenticatedError("token expired (check the sites' clocks)");
+  if (exp < iat) return absl::UnauthenticatedError("token expires before it was issued");
+  if (iat < now_unix - leeway_seconds - kGeoTokenMaxLifetimeSeconds) {
+    return absl::UnauthenticatedError(
+        "token issued longer ago than a token may live (check the sites' clocks)");
+  }
+  // Both are within a lifetime and a leeway of now: the difference is small.
   if (exp - iat > kGeoTokenMaxLifetimeSeconds) {
     return absl::UnauthenticatedError(absl::StrCat("token lifetime of ", exp - iat,
                                                    " s is over the ", kGeoTokenMaxLifetimeSeconds,

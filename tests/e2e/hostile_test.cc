@@ -298,5 +298,22 @@ TEST_F(HostileTest, AFifoSocketOrDeviceUnderTheStorageRootIsRefusedWithoutStalli
   close(sock);
 }
 
+// Each request for an unknown replicable name used to add a labelled series
+// to /metrics for ever: 500 requests took it from 9 KB to 3 MB.
+TEST_F(HostileTest, RequestsWithNewNamesDoNotGrowTheMetrics) {
+  auto before = topo_->Request("primary", "GET", "/metrics");
+  ASSERT_EQ(before.status, 200);
+  for (int i = 0; i < 500; ++i) {
+    auto r = topo_->Request("primary", "GET", absl::StrCat("/geo/retrieve/made-up-", i, "/1"));
+    EXPECT_EQ(r.status, 401) << r.body;  // unsigned: refused, and counted
+  }
+  auto after = topo_->Request("primary", "GET", "/metrics");
+  ASSERT_EQ(after.status, 200);
+  EXPECT_FALSE(absl::StrContains(after.body, "made-up-")) << "a request's name became a label";
+  EXPECT_TRUE(absl::StrContains(after.body, "replicable=\"other\""));
+  EXPECT_LT(after.body.size(), before.body.size() + 2000)
+      << before.body.size() << " bytes before, " << after.body.size() << " after";
+}
+
 }  // namespace
 }  // namespace georep

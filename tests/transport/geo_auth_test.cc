@@ -96,6 +96,17 @@ TEST(GeoAuthTest, StrictHeaderLifetimeAndNotBefore) {
       VerifyGeoToken(Forge(hs256, Claims(kNow, kNow + 10 * 365 * 86400)), kSecret, data, kNow);
   EXPECT_EQ(forever.code(), absl::StatusCode::kUnauthenticated);
   EXPECT_NE(forever.message().find("lifetime"), std::string::npos) << forever;
+  // Claims at the ends of the integers: no overflow lets one through.
+  for (const auto& [iat, exp] :
+       std::vector<std::pair<int64_t, int64_t>>{{INT64_MIN, kNow + 60},
+                                                {kNow, INT64_MAX},
+                                                {INT64_MIN, INT64_MAX},
+                                                {kNow - 100000, kNow + 60}}) {
+    auto odd = VerifyGeoToken(Forge(hs256, Claims(iat, exp)), kSecret, data, kNow);
+    EXPECT_EQ(odd.code(), absl::StatusCode::kUnauthenticated) << iat << " " << exp << ": " << odd;
+  }
+  auto backwards = VerifyGeoToken(Forge(hs256, Claims(kNow, kNow - 5)), kSecret, data, kNow);
+  EXPECT_EQ(backwards.code(), absl::StatusCode::kUnauthenticated) << backwards;
   // nbf is honoured (with the clock leeway).
   auto early =
       VerifyGeoToken(Forge(hs256, Claims(kNow, kNow + 300, absl::StrCat(",\"nbf\":", kNow + 200))),
