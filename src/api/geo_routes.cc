@@ -18,7 +18,6 @@
 #include "framework/strategy.h"
 #include "nlohmann/json.hpp"
 #include "site/fence.h"
-#include "site/reports.h"
 #include "site/role.h"
 #include "site/upstream.h"
 #include "transport/geo_auth.h"
@@ -540,33 +539,9 @@ HttpResponse Handover(const GeoRouteContext& ctx, const HttpRequest& req) {
   return HttpResponse::Json(200, j.dump() + "\n");
 }
 
-// POST /geo/status
-HttpResponse StatusReport(const GeoRouteContext& ctx, const HttpRequest& req) {
-  constexpr size_t kMaxReport = 1 << 20;
-  if (req.body.size() > kMaxReport) {
-    return GeoError(413, "TOO_LARGE",
-                    absl::StrCat("a status report is at most ", kMaxReport, " bytes"));
-  }
-  site::Site who;
-  if (auto refused = RefuseGeoRequest(
-          *ctx.sites, req, transport::StatusReportRequestData(Sha256Hex(req.body)), &who))
-    return *refused;
-  auto body = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-  if (!body.is_object()) return GeoError(400, "BAD_REQUEST", "the report must be a JSON object");
-  db::Connection* conn = db::ThreadConnection(ctx.main_conninfo);
-  if (conn == nullptr) return GeoError(503, "UNAVAILABLE", "main database unreachable");
-  if (auto s = site::StoreReport(*conn, who.id, body.dump()); !s.ok())
-    return GeoError(503, "UNAVAILABLE", s.message());
-  return HttpResponse::Json(200, "{\"stored\":true}\n");
-}
-
 }  // namespace
 
 void AddGeoRoutes(Router& router, const GeoRouteContext& ctx) {
-  router.Add("POST", "/geo/status", [&ctx](const HttpRequest& req, const PathParams&) {
-    if (!ctx.role->primary()) return GeoError(404, "NOT_FOUND", "not the primary");
-    return StatusReport(ctx, req);
-  });
   router.Add("POST", "/geo/handover", [&ctx](const HttpRequest& req, const PathParams&) {
     if (ctx.role->primary() || ctx.tracking_conninfo.empty())
       return GeoError(404, "NOT_FOUND", "not a secondary");

@@ -19,8 +19,8 @@
 //       how far it got, so the promotion happens at or after that point
 //       and this site can follow the new primary by streaming alone;
 //       "reattach" undoes it when the promotion is abandoned.
-//   POST /geo/status   a secondary's status report (its /api/v1/status
-//       JSON, at most 1 MiB), kept as its latest (site/reports.h).
+// (POST /geo/status, a secondary's status report, is the fleet's:
+// fleet/routes.h.)
 // On a site that is not the primary every route but /geo/handover answers
 // 404; /geo/handover answers 404 on the primary.
 // Every request must carry "Authorization: GL-Geo <access_key>:<JWT>" of an

@@ -1,5 +1,5 @@
 // The routes every site serves: health, status, Prometheus metrics, and
-// resync/reverify of one item (the fleet's are in api/fleet_routes.h).
+// resync/reverify of one item (the fleet's are in fleet/routes.h).
 #pragma once
 
 #include <functional>

@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "api/admin_auth.h"
-#include "cli/status_view.h"
 #include "cli/verbs.h"
+#include "fleet/status_view.h"
 #include "framework/primary_states.h"
 #include "framework/registry_store.h"
 #include "framework/spec.h"
@@ -53,11 +53,11 @@ int RunStatus(const std::string& config_path, std::string url, bool json, bool a
   }
   if (all) {
     bool healthy = false;
-    std::string text = RenderSites(res->body, &healthy);
+    std::string text = fleet::RenderSites(res->body, &healthy);
     std::fputs(json ? res->body.c_str() : text.c_str(), stdout);
     return healthy ? 0 : 1;
   }
-  std::fputs(json ? res->body.c_str() : RenderStatus(res->body).c_str(), stdout);
+  std::fputs(json ? res->body.c_str() : fleet::RenderStatus(res->body).c_str(), stdout);
   // The verdict: the daemon's health for the site's role (GET /api/v1/health).
   auto j = nlohmann::json::parse(res->body, nullptr, false);
   bool healthy = j.is_object() && j.contains("health") && j["health"].is_object() &&

@@ -15,7 +15,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "api/admin_page.h"
-#include "api/fleet_routes.h"
 #include "api/geo_routes.h"
 #include "api/git_routes.h"
 #include "api/http_server.h"
@@ -24,10 +23,11 @@
 #include "api/router.h"
 #include "api/site_routes.h"
 #include "daemon/engines.h"
-#include "daemon/reporter.h"
 #include "db/connection.h"
 #include "db/migrations.h"
 #include "events/publish.h"
+#include "fleet/reporter.h"
+#include "fleet/routes.h"
 #include "framework/registry_store.h"
 #include "framework/spec.h"
 #include "framework/storage/blob_store.h"
@@ -247,7 +247,7 @@ int Serve(const config::Config& loaded, const ServeHooks& hooks) {
   };
   api::Router router;
   api::AddSiteRoutes(router, ctx);
-  api::AddFleetRoutes(router, ctx);
+  fleet::AddRoutes(router, ctx);
   api::AddAdminPage(router);
   api::SiteDirectory site_directory(config.main_database);
   // Mounted on every site; they serve while this site is the primary.
@@ -259,6 +259,7 @@ int Serve(const config::Config& loaded, const ServeHooks& hooks) {
                            .metrics = &metrics,
                            .role = &role};
   api::AddGeoRoutes(router, geo);
+  fleet::AddStatusIntake(router, geo);
   if (hooks.add_routes) {
     // The application's routes: on a secondary, its writes go to the primary.
     router.SetDefaultScope(api::RouteScope::kApplication);
@@ -291,7 +292,7 @@ int Serve(const config::Config& loaded, const ServeHooks& hooks) {
     if (at == 0) return std::nullopt;
     return MonotonicSeconds() - at;
   };
-  auto reporter = std::make_unique<StatusReporter>(
+  auto reporter = std::make_unique<fleet::StatusReporter>(
       &config, &role, [&ctx] { return api::StatusJson(ctx); }, &report_accepted_at);
   api::GitRouteContext git_ctx;
   git_ctx.role = &role;

@@ -269,7 +269,7 @@ CREATE TABLE georep.fence (
 );
 )sql";
 
-// The latest status report of each secondary (site/reports.h), kept by the
+// The latest status report of each secondary (fleet/reports.h), kept by the
 // primary and replicated, so every site can show the fleet.
 constexpr absl::string_view kMainSiteReports = R"sql(
 CREATE TABLE georep.site_reports (

@@ -6,12 +6,12 @@
 #include "absl/strings/str_cat.h"
 #include "events/log_cursor.h"
 #include "events/publish.h"
+#include "fleet/reports.h"
 #include "framework/backfill.h"
 #include "framework/dataloss.h"
 #include "framework/storage/blob_store.h"
 #include "framework/verifier.h"
 #include "gtest/gtest.h"
-#include "site/reports.h"
 #include "site/sites.h"
 #include "support/two_db.h"
 
@@ -33,7 +33,7 @@ class PruneTest : public test::TwoDbTest {
   void Report(int64_t site_id, int64_t oldest_needed) {
     std::string report =
         absl::StrCat(R"({"cursor": {"oldest_needed_event_id": )", oldest_needed, "}}");
-    ASSERT_TRUE(site::StoreReport(*main_, site_id, report).ok());
+    ASSERT_TRUE(fleet::StoreReport(*main_, site_id, report).ok());
   }
   void InsertFiles(int n) {
     for (int i = 0; i < n; ++i) {

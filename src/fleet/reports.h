@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "db/connection.h"
 
-namespace georep::site {
+namespace georep::fleet {
 
 // Keeps `report` (a JSON object, as the secondary's /api/v1/status) as the
 // latest of site `site_id`. Needs the primary's database.
@@ -26,4 +26,4 @@ struct SiteReport {
 };
 absl::StatusOr<std::vector<SiteReport>> ListReports(db::Connection& main);
 
-}  // namespace georep::site
+}  // namespace georep::fleet

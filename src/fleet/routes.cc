@@ -1,16 +1,35 @@
-#include "api/fleet_routes.h"
+#include "fleet/routes.h"
 
 #include <algorithm>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "api/geo_routes.h"
+#include "db/connection.h"
+#include "fleet/reports.h"
 #include "framework/registry_store.h"
 #include "framework/states.h"
 #include "nlohmann/json.hpp"
-#include "site/reports.h"
 #include "site/sites.h"
+#include "transport/geo_auth.h"
+#include "util/sha256.h"
 
-namespace georep::api {
+namespace georep::fleet {
+
+// The API's own types and verdicts, which these routes are made of.
+using api::CheckAdmin;
+using api::FenceJson;
+using api::FleetThresholds;
+using api::Health;
+using api::HealthVerdict;
+using api::HoldsEventLog;
+using api::HttpRequest;
+using api::HttpResponse;
+using api::JudgeReport;
+using api::PathParams;
+using api::Router;
+using api::SiteContext;
+
 namespace {
 
 FleetThresholds Thresholds(const config::Config& c) {
@@ -27,7 +46,7 @@ nlohmann::json VerdictJson(const HealthVerdict& v) {
 
 // The object of one site, as GET /api/v1/sites lists it.
 nlohmann::json SiteObject(const SiteContext& ctx, const site::Site& s,
-                          const std::vector<site::SiteReport>& reports) {
+                          const std::vector<fleet::SiteReport>& reports) {
   const std::string current = ctx.role->Get().self.name;
   nlohmann::json j = {
       {"id", s.id},
@@ -52,7 +71,7 @@ nlohmann::json SiteObject(const SiteContext& ctx, const site::Site& s,
       {"status", nullptr},
       {"report_age_seconds", nullptr},
       {"health", nullptr}};
-  const site::SiteReport* report = nullptr;
+  const fleet::SiteReport* report = nullptr;
   for (const auto& r : reports) {
     if (r.site == s.name) report = &r;
   }
@@ -73,13 +92,13 @@ nlohmann::json SiteObject(const SiteContext& ctx, const site::Site& s,
 
 struct Fleet {
   std::vector<site::Site> sites;
-  std::vector<site::SiteReport> reports;
+  std::vector<fleet::SiteReport> reports;
 };
 
 absl::StatusOr<Fleet> ReadFleet(db::Connection& c) {
   auto sites = site::ListSites(c);
   if (!sites.ok()) return sites.status();
-  auto reports = site::ListReports(c);
+  auto reports = fleet::ListReports(c);
   if (!reports.ok()) return reports.status();
   return Fleet{std::move(*sites), std::move(*reports)};
 }
@@ -357,9 +376,30 @@ HttpResponse Registry(const SiteContext& ctx, const HttpRequest& req, const std:
   return HttpResponse::Json(200, out.dump(2) + "\n");
 }
 
+// POST /geo/status
+HttpResponse StatusReport(const api::GeoRouteContext& ctx, const HttpRequest& req) {
+  constexpr size_t kMaxReport = 1 << 20;
+  if (req.body.size() > kMaxReport) {
+    return api::GeoError(413, "TOO_LARGE",
+                         absl::StrCat("a status report is at most ", kMaxReport, " bytes"));
+  }
+  site::Site who;
+  if (auto refused = api::RefuseGeoRequest(
+          *ctx.sites, req, transport::StatusReportRequestData(Sha256Hex(req.body)), &who))
+    return *refused;
+  auto body = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object())
+    return api::GeoError(400, "BAD_REQUEST", "the report must be a JSON object");
+  db::Connection* conn = db::ThreadConnection(ctx.main_conninfo);
+  if (conn == nullptr) return api::GeoError(503, "UNAVAILABLE", "main database unreachable");
+  if (auto s = fleet::StoreReport(*conn, who.id, body.dump()); !s.ok())
+    return api::GeoError(503, "UNAVAILABLE", s.message());
+  return HttpResponse::Json(200, "{\"stored\":true}\n");
+}
+
 }  // namespace
 
-void AddFleetRoutes(Router& router, const SiteContext& ctx) {
+void AddRoutes(api::Router& router, const api::SiteContext& ctx) {
   router.Add("GET", "/api/v1/sites", [&ctx](const HttpRequest& req, const PathParams&) {
     if (auto refused = CheckAdmin(ctx.admin, req, /*mutating=*/false)) return *refused;
     return ListAll(ctx);
@@ -382,4 +422,15 @@ void AddFleetRoutes(Router& router, const SiteContext& ctx) {
              });
 }
 
-}  // namespace georep::api
+}  // namespace georep::fleet
+
+namespace georep::fleet {
+
+void AddStatusIntake(api::Router& router, const api::GeoRouteContext& ctx) {
+  router.Add("POST", "/geo/status", [&ctx](const HttpRequest& req, const PathParams&) {
+    if (!ctx.role->primary()) return api::GeoError(404, "NOT_FOUND", "not the primary");
+    return StatusReport(ctx, req);
+  });
+}
+
+}  // namespace georep::fleet

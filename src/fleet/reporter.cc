@@ -1,4 +1,4 @@
-#include "daemon/reporter.h"
+#include "fleet/reporter.h"
 
 #include "absl/strings/str_cat.h"
 #include "transport/geo_auth.h"
@@ -7,7 +7,7 @@
 #include "util/loop.h"
 #include "util/sha256.h"
 
-namespace georep::daemon {
+namespace georep::fleet {
 
 StatusReporter::StatusReporter(const config::Config* config, const site::LiveRole* role,
                                std::function<std::string()> status_json,
@@ -51,4 +51,4 @@ absl::StatusOr<double> StatusReporter::Round() {
   return config_->report_interval_seconds;
 }
 
-}  // namespace georep::daemon
+}  // namespace georep::fleet

@@ -1,10 +1,10 @@
-#include "cli/status_view.h"
+#include "fleet/status_view.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 
-namespace georep::cli {
+namespace georep::fleet {
 namespace {
 
 std::string Bytes(int64_t n) {
@@ -191,4 +191,4 @@ std::string RenderSites(const std::string& sites_json, bool* all_healthy) {
   return out;
 }
 
-}  // namespace georep::cli
+}  // namespace georep::fleet

@@ -1,7 +1,7 @@
 // A secondary's status reports to the primary: every
 // monitor.report_interval_seconds, its /api/v1/status document, signed with
 // its Geo key (POST /geo/status), so the primary, and through its replica
-// every site, sees the whole fleet (site/reports.h). Idle on the primary;
+// every site, sees the whole fleet (fleet/reports.h). Idle on the primary;
 // follows a change of primary (the role is read at each round).
 //
 // Owns its thread: built, it runs; destroyed, it stops and joins.
@@ -17,7 +17,7 @@
 #include "site/role.h"
 #include "util/stop_signal.h"
 
-namespace georep::daemon {
+namespace georep::fleet {
 
 class StatusReporter {
  public:
@@ -40,4 +40,4 @@ class StatusReporter {
   std::thread thread_;
 };
 
-}  // namespace georep::daemon
+}  // namespace georep::fleet

@@ -3,7 +3,7 @@
 
 #include <string>
 
-namespace georep::cli {
+namespace georep::fleet {
 
 // Text for a terminal; falls back to the raw document if it is not status JSON.
 std::string RenderStatus(const std::string& status_json);
@@ -13,4 +13,4 @@ std::string RenderStatus(const std::string& status_json);
 // reasons. `*all_healthy` is false when any site's verdict is unhealthy.
 std::string RenderSites(const std::string& sites_json, bool* all_healthy);
 
-}  // namespace georep::cli
+}  // namespace georep::fleet

@@ -1,8 +1,8 @@
-#include "site/reports.h"
+#include "fleet/reports.h"
 
 #include "absl/strings/str_cat.h"
 
-namespace georep::site {
+namespace georep::fleet {
 
 absl::Status StoreReport(db::Connection& main, int64_t site_id, const std::string& report) {
   return main
@@ -25,4 +25,4 @@ absl::StatusOr<std::vector<SiteReport>> ListReports(db::Connection& main) {
   return out;
 }
 
-}  // namespace georep::site
+}  // namespace georep::fleet

@@ -16,11 +16,17 @@
 // primary, and null elsewhere (ask its /api/v1/health).
 #pragma once
 
+#include "api/geo_routes.h"
 #include "api/router.h"
 #include "api/site_routes.h"
 
-namespace georep::api {
+namespace georep::fleet {
 
-void AddFleetRoutes(Router& router, const SiteContext& ctx);
+void AddRoutes(api::Router& router, const api::SiteContext& ctx);
 
-}  // namespace georep::api
+// POST /geo/status on the primary: a secondary's report, signed with its
+// Geo key over the body's SHA-256 (JSON, at most 1 MiB), kept as its latest
+// (fleet/reports.h).
+void AddStatusIntake(api::Router& router, const api::GeoRouteContext& ctx);
+
+}  // namespace georep::fleet
