@@ -4,7 +4,7 @@
 //
 // backfill: N rows in a model table on the primary (georep_bench.items,
 //   replicated to the standby like any application table), then one
-//   framework::Backfill pass creating their registry rows in the tracking DB,
+//   events::Backfill pass creating their registry rows in the tracking DB,
 //   beside PostgreSQL's own `INSERT … SELECT` of N rows into an identical
 //   registry table (same indexes and count triggers) in the same database.
 // queue: the N pending rows the backfill left, claimed and completed by
@@ -31,10 +31,10 @@
 #include "absl/strings/str_cat.h"
 #include "db/connection.h"
 #include "db/migrations.h"
+#include "events/backfill.h"
 #include "events/prune.h"
-#include "framework/backfill.h"
-#include "framework/registry_store.h"
-#include "framework/spec.h"
+#include "framework/registry/registry_store.h"
+#include "framework/spec/spec.h"
 
 namespace georep {
 namespace {
@@ -134,11 +134,11 @@ void Backfill(const Options& o) {
   auto tracking = Open(o.tracking);
   ReplicableSpec spec = BenchSpec("bench_item");
   if (auto s = framework::EnsureRegistryTable(*tracking, spec); !s.ok()) Die("registry", s);
-  framework::BackfillOptions bo;
+  events::BackfillOptions bo;
   bo.standby_conninfo = o.standby;
   bo.tracking_conninfo = o.tracking;
   bo.holder = "georep-bench-engine";
-  framework::Backfill backfill(bo, {spec});
+  events::Backfill backfill(bo, {spec});
   t0 = Clock::now();
   auto stats = backfill.Pass(3600);
   double backfill_s = Since(t0);

@@ -5,8 +5,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "framework/primary_states.h"
-#include "framework/registry_store.h"
+#include "framework/registry/primary_states.h"
+#include "framework/registry/registry_store.h"
 #include "git/repository.h"
 #include "nlohmann/json.hpp"
 #include "util/clock.h"

@@ -8,7 +8,7 @@
 #include "cli/verbs.h"
 #include "cluster/pg_cluster.h"
 #include "db/migrations.h"
-#include "framework/registry_store.h"
+#include "framework/registry/registry_store.h"
 #include "util/fs.h"
 
 namespace georep::cli {

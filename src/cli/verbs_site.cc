@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/verbs.h"
-#include "framework/spec.h"
+#include "framework/spec/spec.h"
 #include "nlohmann/json.hpp"
 #include "site/sites.h"
 

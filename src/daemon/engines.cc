@@ -5,13 +5,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "db/connection.h"
+#include "events/backfill.h"
 #include "events/log_cursor.h"
 #include "events/prune.h"
 #include "events/publish.h"
-#include "framework/backfill.h"
-#include "framework/checksummer.h"
-#include "framework/registry_store.h"
-#include "framework/verifier.h"
+#include "framework/registry/registry_store.h"
+#include "framework/verify/checksummer.h"
+#include "framework/verify/verifier.h"
 #include "site/pause.h"
 #include "site/upstream.h"
 #include "util/logging.h"
@@ -103,14 +103,14 @@ SecondaryEngine::SecondaryEngine(const SiteContext& site, const site::Site& self
   SplitSpecs split = Split(site, self);
   for (const auto& spec : split.disabled)
     log::Info("replicable disabled on this site: not replicated", {{"replicable", spec.name}});
-  framework::BackfillOptions backfill{.standby_conninfo = c.main_database,
-                                      .tracking_conninfo = c.tracking_database,
-                                      .holder = site.worker_id,
-                                      .blobs = site_.blobs,
-                                      .repository_root = c.repository_root,
-                                      .batch = c.backfill_batch,
-                                      .interval_seconds = c.backfill_interval_seconds,
-                                      .selective_sync = self.selective_sync};
+  events::BackfillOptions backfill{.standby_conninfo = c.main_database,
+                                   .tracking_conninfo = c.tracking_database,
+                                   .holder = site.worker_id,
+                                   .blobs = site_.blobs,
+                                   .repository_root = c.repository_root,
+                                   .batch = c.backfill_batch,
+                                   .interval_seconds = c.backfill_interval_seconds,
+                                   .selective_sync = self.selective_sync};
   threads_.emplace_back([this, backfill, specs = split.enabled, disabled = split.disabled] {
     // The first pass after the log cursor's first position: what is created
     // before that position is the backfill's, and found by this pass.
@@ -125,7 +125,7 @@ SecondaryEngine::SecondaryEngine(const SiteContext& site, const site::Site& self
     }
     tracking.reset();
     if (stop_.stopped()) return;
-    framework::Backfill b(backfill, specs, disabled);
+    events::Backfill b(backfill, specs, disabled);
     b.Run(stop_);
   });
 

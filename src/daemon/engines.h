@@ -18,8 +18,8 @@
 
 #include "config/config.h"
 #include "db/connection.h"
-#include "framework/scheduler.h"
 #include "framework/storage/blob_store.h"
+#include "framework/sync/scheduler.h"
 #include "georep/replicable.h"
 #include "site/role.h"
 #include "site/sites.h"

@@ -10,9 +10,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "db/lease.h"
-#include "framework/registry_store.h"
-#include "framework/spec.h"
-#include "framework/strategy.h"
+#include "framework/registry/registry_store.h"
+#include "framework/spec/spec.h"
+#include "framework/sync/strategy.h"
 #include "util/clock.h"
 #include "util/fs.h"
 #include "util/logging.h"
@@ -246,7 +246,7 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
       slot = {e->name, e->path, e->at_us};
     }
     // A moved blob is fetched again at its new path; a moved repository is
-    // moved by its next sync (framework/repository/repository_sync.h).
+    // moved by its next sync (framework/sync/repository/repository_sync.h).
     if (e->name == "updated" && !e->old_path.empty() &&
         !framework::DescriptorOf(spec->second).sync_moves_copy)
       stale_files.push_back({&spec->second, e->old_path});

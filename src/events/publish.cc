@@ -2,8 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "framework/primary_states.h"
-#include "framework/spec.h"
+#include "framework/registry/primary_states.h"
+#include "framework/spec/spec.h"
 
 namespace georep::events {
 

@@ -1,7 +1,7 @@
 // What a secondary would lack if promoted now, as `georep dataloss` prints
 // it and `georep promote` waits on: the database leg (WAL the primary has
 // and the standby has not replayed), events not applied, and per replicable
-// every item not synced and verified (framework/dataloss.h).
+// every item not synced and verified (framework/registry/dataloss.h).
 #pragma once
 
 #include <cstdint>
@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "db/connection.h"
-#include "framework/dataloss.h"
+#include "framework/registry/dataloss.h"
 #include "georep/replicable.h"
 #include "nlohmann/json.hpp"
 #include "site/sites.h"

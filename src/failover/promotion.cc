@@ -7,7 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "db/connection.h"
 #include "failover/peers.h"
-#include "framework/spec.h"
+#include "framework/spec/spec.h"
 #include "nlohmann/json.hpp"
 #include "site/fence.h"
 #include "site/pause.h"

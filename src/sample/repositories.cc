@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "api/write_gate.h"
-#include "framework/spec.h"
+#include "framework/spec/spec.h"
 #include "git/repository.h"
 #include "nlohmann/json.hpp"
 #include "sample/sample.h"

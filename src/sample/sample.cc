@@ -13,7 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "api/write_gate.h"
-#include "framework/spec.h"
+#include "framework/spec/spec.h"
 #include "framework/storage/blob_store.h"
 #include "nlohmann/json.hpp"
 #include "util/fs.h"

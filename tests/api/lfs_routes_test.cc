@@ -6,7 +6,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "framework/spec.h"
+#include "framework/spec/spec.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "support/test_support.h"

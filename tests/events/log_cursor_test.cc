@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "events/publish.h"
-#include "framework/dataloss.h"
+#include "framework/registry/dataloss.h"
 #include "framework/storage/blob_store.h"
 #include "gtest/gtest.h"
 #include "support/two_db.h"

@@ -4,13 +4,13 @@
 #include "events/prune.h"
 
 #include "absl/strings/str_cat.h"
+#include "events/backfill.h"
 #include "events/log_cursor.h"
 #include "events/publish.h"
 #include "fleet/reports.h"
-#include "framework/backfill.h"
-#include "framework/dataloss.h"
+#include "framework/registry/dataloss.h"
 #include "framework/storage/blob_store.h"
-#include "framework/verifier.h"
+#include "framework/verify/verifier.h"
 #include "gtest/gtest.h"
 #include "site/sites.h"
 #include "support/two_db.h"
@@ -167,7 +167,7 @@ TEST_F(PruneTest, ACursorThatNeededPrunedEventsFallsBackToABackfill) {
   auto next = tracking_->Exec("SELECT next_id FROM georep.backfill_state");
   EXPECT_EQ(next->GetInt64(0, 0), 0) << "the backfill's pass starts over";
 
-  framework::Backfill backfill(
+  events::Backfill backfill(
       {conninfo_, tracking_conninfo_, "a", framework::LocalFiles(storage_), "", 1000, 60}, {spec_});
   auto pass = backfill.Pass(10);
   ASSERT_TRUE(pass.ok()) << pass.status();

@@ -1,4 +1,4 @@
-#include "framework/backoff.h"
+#include "framework/sync/backoff.h"
 
 #include "gtest/gtest.h"
 

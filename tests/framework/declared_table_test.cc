@@ -6,10 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "events/publish.h"
-#include "framework/checksummer.h"
-#include "framework/primary_states.h"
-#include "framework/spec.h"
+#include "framework/registry/primary_states.h"
+#include "framework/spec/spec.h"
 #include "framework/storage/blob_store.h"
+#include "framework/verify/checksummer.h"
 #include "gtest/gtest.h"
 #include "support/two_db.h"
 #include "util/fs.h"

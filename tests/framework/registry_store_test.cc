@@ -1,4 +1,4 @@
-#include "framework/registry_store.h"
+#include "framework/registry/registry_store.h"
 
 #include <stdio.h>
 

@@ -7,9 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "events/publish.h"
-#include "framework/checksummer.h"
 #include "framework/storage/blob_store.h"
-#include "framework/verifier.h"
+#include "framework/verify/checksummer.h"
+#include "framework/verify/verifier.h"
 #include "git/repository.h"
 #include "gtest/gtest.h"
 #include "support/fake_clock.h"

@@ -1,14 +1,14 @@
 // The sync scheduler against real tracking and standby databases, with a
 // fake syncer in place of downloads: which rows it claims, in what order,
 // how often a failing row is tried again, and how soon a wake-up is heard.
-#include "framework/scheduler.h"
+#include "framework/sync/scheduler.h"
 
 #include <map>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "framework/backoff.h"
 #include "framework/storage/blob_store.h"
+#include "framework/sync/backoff.h"
 #include "gtest/gtest.h"
 #include "support/two_db.h"
 #include "util/mutex.h"

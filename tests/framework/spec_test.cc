@@ -1,4 +1,4 @@
-#include "framework/spec.h"
+#include "framework/spec/spec.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

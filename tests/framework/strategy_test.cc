@@ -1,6 +1,6 @@
 // LocalChecksums: the copies of a batch read by up to a site's
 // verification_max_capacity threads at once, results in the batch's order.
-#include "framework/strategy.h"
+#include "framework/sync/strategy.h"
 
 #include <algorithm>
 #include <chrono>

@@ -1,15 +1,15 @@
 // The secondary's verifier: a copy synced before the primary's checksum
 // reached the standby is verified as soon as it does, without waiting for
 // the verifier's idle round.
-#include "framework/verifier.h"
+#include "framework/verify/verifier.h"
 
 #include <functional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "events/publish.h"
-#include "framework/registry_store.h"
-#include "framework/states.h"
+#include "framework/registry/registry_store.h"
+#include "framework/spec/states.h"
 #include "framework/storage/blob_store.h"
 #include "gtest/gtest.h"
 #include "support/fake_clock.h"

@@ -13,7 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "framework/spec.h"
+#include "framework/spec/spec.h"
 #include "util/fs.h"
 
 namespace {

@@ -4,8 +4,8 @@
 #pragma once
 
 #include "db/migrations.h"
-#include "framework/registry_store.h"
-#include "framework/spec.h"
+#include "framework/registry/registry_store.h"
+#include "framework/spec/spec.h"
 #include "support/test_support.h"
 
 namespace georep::test {

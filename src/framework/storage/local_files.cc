@@ -12,7 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "framework/spec.h"
+#include "framework/spec/spec.h"
 #include "framework/storage/blob_store.h"
 #include "util/fs.h"
 #include "util/random.h"

@@ -1,0 +1,87 @@
+#include "framework/spec/states.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+
+namespace georep::framework {
+
+const char* SyncStateName(int state) {
+  switch (static_cast<SyncState>(state)) {
+    case SyncState::kPending:
+      return "pending";
+    case SyncState::kStarted:
+      return "started";
+    case SyncState::kSynced:
+      return "synced";
+    case SyncState::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+const char* VerificationStateName(int state) {
+  switch (state) {
+    case kVerificationPending:
+      return "verification_pending";
+    case kVerificationStarted:
+      return "verification_started";
+    case kVerificationSucceeded:
+      return "verified";
+    case kVerificationFailed:
+      return "verification_failed";
+    case kVerificationDisabled:
+      return "verification_disabled";
+  }
+  return "unknown";
+}
+
+std::optional<int> ParseSyncState(absl::string_view name) {
+  for (int state = 0; state <= 3; ++state) {
+    if (name == SyncStateName(state)) return state;
+  }
+  return std::nullopt;
+}
+
+const char* VerificationShortName(int state) {
+  switch (state) {
+    case kVerificationPending:
+      return "pending";
+    case kVerificationStarted:
+      return "started";
+    case kVerificationSucceeded:
+      return "succeeded";
+    case kVerificationFailed:
+      return "failed";
+    case kVerificationDisabled:
+      return "disabled";
+  }
+  return "unknown";
+}
+
+std::optional<int> ParseVerificationState(absl::string_view name) {
+  for (int state = kVerificationPending; state <= kVerificationDisabled; ++state) {
+    if (name == VerificationShortName(state) || name == VerificationStateName(state)) return state;
+  }
+  return std::nullopt;
+}
+
+std::string StateSql(absl::string_view text) {
+  auto n = [](auto state) { return absl::StrCat(static_cast<int>(state)); };
+  return absl::StrReplaceAll(text, {{"$S_PENDING", n(SyncState::kPending)},
+                                    {"$S_STARTED", n(SyncState::kStarted)},
+                                    {"$S_SYNCED", n(SyncState::kSynced)},
+                                    {"$S_FAILED", n(SyncState::kFailed)},
+                                    {"$V_PENDING", n(kVerificationPending)},
+                                    {"$V_STARTED", n(kVerificationStarted)},
+                                    {"$V_SUCCEEDED", n(kVerificationSucceeded)},
+                                    {"$V_FAILED", n(kVerificationFailed)},
+                                    {"$V_DISABLED", n(kVerificationDisabled)}});
+}
+
+std::string SelectionSql(const Selection& sel, absl::string_view failed_clause) {
+  if (sel.id > 0) return absl::StrCat("model_id = ", sel.id);
+  if (sel.failed_only) return std::string(failed_clause);
+  return "true";
+}
+
+}  // namespace georep::framework
