@@ -5,24 +5,10 @@
 //       order asked, a line "<id> <code> <size>\n", then <size> bytes when
 //       <code> is 200. Other codes (size 0): 404 no such row or file, 403 the
 //       row's path leaves the storage root.
-//   POST /geo/maintenance   {"enabled": bool, "reason": text}: turns the
-//       primary's maintenance mode on or off (a planned promotion of a
-//       secondary; turning it on also runs a CHECKPOINT, so the old
-//       primary can be rewound onto the new one's timeline); answers {"maintenance",
-//       "writes_in_flight", "current_lsn"} once the write gate is closed (or open), read in that
-//       order, so a caller that sees 0 writes in flight knows every write this daemon accepted is
-//       at or before that WAL position.
-//   POST /geo/handover   {"action": "detach"|"reattach", "new_primary":
-//       name}, served by a secondary, asked by the secondary being promoted
-//       (new_primary, and no other): "detach" stops this site's standby
-//       receiving WAL from the old primary and answers {"received_lsn"},
-//       how far it got, so the promotion happens at or after that point
-//       and this site can follow the new primary by streaming alone;
-//       "reattach" undoes it when the promotion is abandoned.
-// (POST /geo/status, a secondary's status report, is the fleet's:
-// fleet/routes.h.)
-// On a site that is not the primary every route but /geo/handover answers
-// 404; /geo/handover answers 404 on the primary.
+// (POST /geo/maintenance and /geo/handover, a planned promotion's, are in
+// failover/routes.h; POST /geo/status, a secondary's status report, is the
+// fleet's: fleet/routes.h. They share the context and the checks below.)
+// On a site that is not the primary these routes answer 404.
 // Every request must carry "Authorization: GL-Geo <access_key>:<JWT>" of an
 // enabled secondary, valid for exactly this replicable and id (or id list);
 // anything else is a 401 or 403 with a JSON error and nothing served.

@@ -26,6 +26,7 @@
 #include "db/connection.h"
 #include "db/migrations.h"
 #include "events/publish.h"
+#include "failover/routes.h"
 #include "fleet/reporter.h"
 #include "fleet/routes.h"
 #include "framework/registry/registry_store.h"
@@ -259,6 +260,7 @@ int Serve(const config::Config& loaded, const ServeHooks& hooks) {
                            .metrics = &metrics,
                            .role = &role};
   api::AddGeoRoutes(router, geo);
+  failover::AddFailoverRoutes(router, geo);
   fleet::AddStatusIntake(router, geo);
   if (hooks.add_routes) {
     // The application's routes: on a secondary, its writes go to the primary.
