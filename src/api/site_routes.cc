@@ -31,7 +31,8 @@ const MetricDef kMetrics[] = {
      "Primary: WAL kept for a replication slot, by slot name"},
     {"georep_db_slot_active", "gauge", "Primary: 1 while a standby streams through the slot"},
     {"georep_registry_items", "gauge",
-     "Secondary: registry rows by replicable and sync state (pending, started, synced, failed)"},
+     "Secondary: registry rows by replicable and sync state (pending, started, synced, failed, "
+     "lost: lost in a failover, not fetched)"},
     {"georep_verification_items", "gauge",
      "Secondary: registry rows by replicable and verification state (pending, started, "
      "succeeded, failed, disabled: waiting for the primary's checksum)"},
@@ -95,7 +96,7 @@ void SetCounts(MetricsRegistry& m, const std::vector<ReplicableSpec>& specs, boo
       }
       continue;
     }
-    for (int state = 0; state <= 3; ++state) {
+    for (int state = 0; state <= static_cast<int>(framework::SyncState::kLost); ++state) {
       m.Set("georep_registry_items",
             {{"replicable", spec.name}, {"state", framework::SyncStateName(state)}},
             static_cast<double>(At(counts, spec.name, state)));
@@ -185,7 +186,7 @@ nlohmann::json ReplicableCounts(bool primary, const framework::Counts& counts,
   }
   nlohmann::json j;
   int64_t total = 0;
-  for (int state = 0; state <= 3; ++state) {
+  for (int state = 0; state <= static_cast<int>(framework::SyncState::kLost); ++state) {
     j[framework::SyncStateName(state)] = At(counts, name, state);
     total += At(counts, name, state);
   }

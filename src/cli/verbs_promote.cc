@@ -64,6 +64,7 @@ int PrintOutcome(const failover::PromotionOutcome& o, const PromoteFlags& flags,
         {"rto_seconds", o.serving ? nlohmann::json(o.rto_seconds) : nlohmann::json()},
         {"promote_database_seconds", o.promote_database_seconds},
         {"would_lose_data", report.would_lose_data},
+        {"recorded_lost_in_failover", o.recorded_lost},
         {"report", report.Json()},
         {"followers", FollowersJson(o)}};
     j["old_primary_fence"] = {
@@ -107,6 +108,12 @@ int PrintOutcome(const failover::PromotionOutcome& o, const PromoteFlags& flags,
                 : !report.would_lose_data
                     ? "0, nothing lost"
                     : absl::StrCat("what the report above lists (", report.Summary(), ")").c_str());
+    if (o.recorded_lost > 0) {
+      std::printf(
+          "%lld items recorded lost in failover: every site stops fetching them; their bytes may "
+          "still be on the old primary's storage\n",
+          static_cast<long long>(o.recorded_lost));
+    }
   }
   return o.serving ? 0 : 1;
 }

@@ -11,8 +11,10 @@ inline constexpr double kCursorLeaseSeconds = 5;        // the cursor lease's ti
 inline constexpr double kGapTimeoutSeconds = 3600;      // how long a skipped event id is awaited
 inline constexpr int kBackfillBatch = 50000;            // model ids per backfill step
 inline constexpr double kBackfillIntervalSeconds = 60;  // pause between full backfill passes
-inline constexpr double kSyncTimeoutSeconds = 3600;     // a started sync older is reclaimed
-inline constexpr double kDeadWorkerSeconds = 15;        // a daemon silent this long loses its rows
+// How often a secondary reads the lost-in-failover records into its registry.
+inline constexpr double kLostRecordsIntervalSeconds = 2;
+inline constexpr double kSyncTimeoutSeconds = 3600;  // a started sync older is reclaimed
+inline constexpr double kDeadWorkerSeconds = 15;     // a daemon silent this long loses its rows
 // Blobs fetched in one /geo/retrieve-batch request, at most (a primary
 // refuses more): per request the primary reads its main DB once and the
 // secondary makes the files durable and records their rows once.

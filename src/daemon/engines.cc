@@ -9,6 +9,7 @@
 #include "events/log_cursor.h"
 #include "events/prune.h"
 #include "events/publish.h"
+#include "framework/registry/lost_in_failover.h"
 #include "framework/registry/registry_store.h"
 #include "framework/verify/checksummer.h"
 #include "framework/verify/verifier.h"
@@ -177,6 +178,25 @@ SecondaryEngine::SecondaryEngine(const SiteContext& site, const site::Site& self
   threads_.emplace_back([this, options = Verification(site, self), specs = split.enabled] {
     framework::Verifier verifier(options, specs);
     verifier.Run(stop_, &verifier_bell_);
+  });
+  // Items a forced failover recorded lost are not fetched (the primary
+  // cannot serve them) until salvage removes their records.
+  threads_.emplace_back([this, specs = split.enabled] {
+    std::unique_ptr<db::Connection> standby, tracking;
+    LoopOptions loop{"lost in failover", 1.0, [&] {
+                       standby.reset();
+                       tracking.reset();
+                     }};
+    RunLoop(loop, stop_, [&]() -> absl::StatusOr<double> {
+      GEOREP_RETURN_IF_ERROR(db::EnsureOpen(standby, site_.config->main_database));
+      GEOREP_RETURN_IF_ERROR(db::EnsureOpen(tracking, site_.config->tracking_database));
+      auto changed = framework::FollowLostRecords(*standby, *tracking, specs);
+      if (!changed.ok()) return changed.status();
+      if (*changed > 0) {
+        log::Info("registry follows the lost-in-failover records", {{"rows_changed", *changed}});
+      }
+      return defaults::kLostRecordsIntervalSeconds;
+    });
   });
 }
 

@@ -269,6 +269,23 @@ CREATE TABLE georep.fence (
 );
 )sql";
 
+// Items a forced failover lost (framework/registry/lost_in_failover.h):
+// their rows replicated, their bytes are on no site the new primary can
+// pull from. Recorded by the promotion, on the new primary, and replicated,
+// so every secondary stops fetching them and says why; salvage removes
+// what it brings back.
+constexpr absl::string_view kMainLostInFailover = R"sql(
+CREATE TABLE georep.lost_in_failover (
+  replicable text NOT NULL,
+  model_id bigint NOT NULL,
+  failover_at timestamptz NOT NULL DEFAULT now(),
+  old_primary text NOT NULL,
+  new_primary text NOT NULL,
+  reason text NOT NULL,
+  PRIMARY KEY (replicable, model_id)
+);
+)sql";
+
 // The latest status report of each secondary (fleet/reports.h), kept by the
 // primary and replicated, so every site can show the fleet.
 constexpr absl::string_view kMainSiteReports = R"sql(
@@ -365,7 +382,8 @@ const std::vector<Migration>& Migrations(DatabaseKind kind) {
       {6, "per-site reverify interval", kMainReverifyInterval},
       {7, "event log pruning", kMainEventLogPruned},
       {8, "selective sync and disabled replicables per site", kMainSelectiveSync},
-      {9, "database fence", kMainFence}};
+      {9, "database fence", kMainFence},
+      {10, "lost in failover", kMainLostInFailover}};
   static const std::vector<Migration> tracking = {
       {1, "cursor, gaps and leases", kTrackingV1},
       {2, "workers and counts", kWorkersAndCounts},

@@ -103,9 +103,13 @@ absl::StatusOr<LossReport> ComputeLoss(const std::string& site_name, db::Connect
                           absl::StrCat(spec.name, ": ", loss.status().message()));
     }
     r.missing_items += static_cast<int64_t>(loss->missing.size());
+    r.lost_items += static_cast<int64_t>(loss->lost.size());
     r.not_held_items += loss->not_held;
     r.replicables.push_back(std::move(*loss));
   }
+  auto failovers = framework::ReadLostFailovers(standby);
+  if (!failovers.ok()) return failovers.status();
+  r.failovers = std::move(*failovers);
   r.primary_position_known = r.database.value("primary_reachable", false);
   r.unreplayed_bytes = r.primary_position_known ? r.database["unreplayed_bytes"].get<int64_t>() : 0;
   r.would_lose_data = r.missing_items > 0 || r.events.not_applied > 0 || r.unreplayed_bytes > 0 ||
@@ -119,10 +123,22 @@ nlohmann::json LossReport::Json() const {
     nlohmann::json items = nlohmann::json::array();
     for (const auto& m : loss.missing)
       items.push_back({{"id", m.id}, {"path", m.path}, {"reason", m.reason}});
+    nlohmann::json lost = nlohmann::json::array();
+    for (const auto& m : loss.lost)
+      lost.push_back({{"id", m.id}, {"path", m.path}, {"reason", m.reason}});
     list.push_back({{"name", loss.name},
                     {"items", loss.items},
                     {"missing", items},
+                    {"lost_in_failover", lost},
                     {"not_held", loss.not_held}});
+  }
+  nlohmann::json failover_list = nlohmann::json::array();
+  for (const auto& f : failovers) {
+    failover_list.push_back({{"old_primary", f.old_primary},
+                             {"new_primary", f.new_primary},
+                             {"failover_at", f.failover_at},
+                             {"items", f.items},
+                             {"total", f.total}});
   }
   return {{"site", site},
           {"database", database},
@@ -135,6 +151,8 @@ nlohmann::json LossReport::Json() const {
             {"needs_pruned_events", events.needs_pruned_events}}},
           {"replicables", list},
           {"missing_items", missing_items},
+          {"lost_in_failover_items", lost_items},
+          {"lost_in_failover", failover_list},
           {"selective_sync",
            {{"type", SelectiveSyncKindName(selective_sync.kind)},
             {"namespaces", selective_sync.namespaces},
@@ -193,6 +211,21 @@ void LossReport::Print(FILE* out) const {
   }
   std::fprintf(out, "total: %lld items not synced and verified, %lld events not applied\n",
                static_cast<long long>(missing_items), static_cast<long long>(events.not_applied));
+  for (const auto& f : failovers) {
+    std::fprintf(out,
+                 "lost in failover: %lld items lost in the failover from \"%s\" to \"%s\" at %s, "
+                 "not on any site; recoverable from the old primary's storage\n",
+                 static_cast<long long>(f.total), f.old_primary.c_str(), f.new_primary.c_str(),
+                 f.failover_at.c_str());
+  }
+  for (const auto& loss : replicables) {
+    if (loss.lost.empty()) continue;
+    std::fprintf(out, "%s: %zu items lost in failover (not fetched; not this site's loss)\n",
+                 loss.name.c_str(), loss.lost.size());
+    for (const auto& m : loss.lost) {
+      std::fprintf(out, "  %lld\t%s\n", static_cast<long long>(m.id), m.path.c_str());
+    }
+  }
   if (not_held_items > 0) {
     std::fprintf(out,
                  "selective sync (%s): %lld items of the primary are outside this site's "

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "db/connection.h"
 #include "framework/registry/dataloss.h"
+#include "framework/registry/lost_in_failover.h"
 #include "georep/replicable.h"
 #include "nlohmann/json.hpp"
 #include "site/sites.h"
@@ -24,6 +25,11 @@ struct LossReport {
   framework::EventBacklog events;
   std::vector<framework::ReplicableLoss> replicables;
   int64_t missing_items = 0;
+  // Items recorded lost in a forced failover (framework/registry/
+  // lost_in_failover.h): not this site's loss, the fleet's; not in
+  // missing_items. `failovers`: the records, as the primary keeps them.
+  int64_t lost_items = 0;
+  std::vector<framework::LostFailover> failovers;
   // This site's selective sync; what lies outside it is not "missing" (the
   // verdict is about what the site should hold) but counted apart.
   SelectiveSync selective_sync;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "db/connection.h"
 #include "failover/peers.h"
+#include "framework/registry/lost_in_failover.h"
 #include "framework/spec/spec.h"
 #include "nlohmann/json.hpp"
 #include "site/fence.h"
@@ -163,6 +164,8 @@ class Promotion {
   std::vector<ReplicableSpec> specs_;
   site::Site self_;
   std::optional<site::Site> primary_;
+  // Forced: what to record lost with the promotion.
+  std::vector<framework::LostItem> lost_;
   PromotionOutcome out_;
 };
 
@@ -425,6 +428,13 @@ void Promotion::Forced() {
   if (opt_.confirm && !opt_.confirm(*report)) {
     return Fail(absl::CancelledError("not promoted (not confirmed)"));
   }
+  // What this site does not hold the bytes of is lost to the fleet: no
+  // site can fetch it from the new primary.
+  for (const auto& loss : report->replicables) {
+    for (const auto& m : loss.missing) {
+      if (!m.held) lost_.push_back({loss.name, m.id, m.reason});
+    }
+  }
   double started = MonotonicSeconds();
   // If the old primary still answers, fence it: it refuses writes from now.
   if (primary_) FenceOldPrimary();
@@ -446,12 +456,19 @@ void Promotion::Finish(double started, bool database_promoted) {
     }
     out_.promote_database_seconds = MonotonicSeconds() - promote_started;
   }
-  if (auto s = site::RecordPromotion(*dbs_.standby, self_.name); !s.ok()) {
+  auto record_lost = [&]() -> absl::Status {
+    return framework::RecordLost(*dbs_.standby, lost_, primary_ ? primary_->name : "unknown",
+                                 self_.name);
+  };
+  if (auto s = site::RecordPromotion(*dbs_.standby, self_.name,
+                                     lost_.empty() ? std::function<absl::Status()>() : record_lost);
+      !s.ok()) {
     return Fail(absl::Status(
         s.code(), absl::StrCat("the database is promoted, but geo_nodes could not be switched (",
                                s.message(), "); run `georep promote` again")));
   }
   out_.promoted = true;
+  out_.recorded_lost = static_cast<int64_t>(lost_.size());
   out_.serving = WaitForDaemonAsPrimary(self_, 60);
   out_.rto_seconds = MonotonicSeconds() - started;
 }

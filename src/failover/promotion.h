@@ -73,6 +73,9 @@ struct PromotionOutcome {
   double rto_seconds = 0;
   double promote_database_seconds = 0;
   std::optional<LossReport> report;  // also when a planned one timed out
+  // Forced: items whose bytes this site lacked, recorded lost in failover
+  // on the new primary (framework/registry/lost_in_failover.h).
+  int64_t recorded_lost = 0;
   std::vector<FollowerOutcome> followers;
   OldPrimaryFence old_fence;
 };

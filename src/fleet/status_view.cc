@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 
 namespace georep::fleet {
@@ -96,6 +97,7 @@ std::string RenderStatus(const std::string& status_json) {
   if (j.contains("replicables")) {
     bool primary = j["role"] == "primary";
     bool header = false;
+    std::vector<std::string> lost;  // "name count" of items lost in failover
     for (const auto& r : j["replicables"]) {
       auto n = [&](const char* key) {
         return r.contains(key) ? r[key].get<int64_t>() : int64_t{0};
@@ -119,6 +121,11 @@ std::string RenderStatus(const std::string& status_json) {
                                           n("synced"), n("registry"), n("verified"),
                                           n("failed") + n("verification_failed"),
                                           n("pending") + n("started")));
+      if (!primary && n("lost") > 0) lost.push_back(absl::StrCat(Str(r, "name"), " ", n("lost")));
+    }
+    if (!lost.empty()) {
+      absl::StrAppend(&out, "lost in failover (not fetched; `georep dataloss` says which): ",
+                      absl::StrJoin(lost, ", "), "\n");
     }
   }
   return out;
@@ -135,6 +142,7 @@ std::string RenderSites(const std::string& sites_json, bool* all_healthy) {
       absl::StrFormat("%-20s %-9s %-8s %-10s %8s %8s %19s %9s %7s\n", "site", "role", "enabled",
                       "health", "report", "lag", "synced/registry", "verified", "failed");
   std::string reasons;
+  std::string lost_lines;  // secondaries with items lost in failover
   for (const auto& s : sites) {
     if (!s.is_object()) continue;
     const nlohmann::json& health = s.contains("health") ? s["health"] : nlohmann::json();
@@ -153,7 +161,7 @@ std::string RenderSites(const std::string& sites_json, bool* all_healthy) {
       }
     }
     const nlohmann::json& status = s.contains("status") ? s["status"] : nlohmann::json();
-    int64_t synced = 0, registry = 0, verified = 0, failed = 0;
+    int64_t synced = 0, registry = 0, verified = 0, failed = 0, lost = 0;
     std::string lag = "-";
     if (status.is_object()) {
       if (status["replicables"].is_array()) {
@@ -167,6 +175,7 @@ std::string RenderSites(const std::string& sites_json, bool* all_healthy) {
           registry += n("registry");
           verified += n("verified");
           failed += n("failed") + n("verification_failed");
+          lost += n("lost");
         }
       }
       if (status["database"].is_object() && status["database"]["replay_lag_seconds"].is_number()) {
@@ -185,7 +194,13 @@ std::string RenderSites(const std::string& sites_json, bool* all_healthy) {
                                     primary ? "-" : age, primary ? "-" : lag, counts,
                                     primary || !status.is_object() ? "-" : absl::StrCat(verified),
                                     primary || !status.is_object() ? "-" : absl::StrCat(failed)));
+    if (!primary && lost > 0) {
+      absl::StrAppend(
+          &lost_lines, "  ", Str(s, "name"), ": ", lost,
+          " items lost in failover, not fetched (`georep dataloss` on it says which)\n");
+    }
   }
+  if (!lost_lines.empty()) absl::StrAppend(&out, "\n", lost_lines);
   if (!reasons.empty()) absl::StrAppend(&out, "\n", reasons);
   absl::StrAppend(&out, "(* the site that answered)\n");
   return out;

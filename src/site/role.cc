@@ -60,7 +60,8 @@ absl::Status PromoteDatabase(db::Connection& main, int wait_seconds) {
   return absl::OkStatus();
 }
 
-absl::Status RecordPromotion(db::Connection& main, const std::string& new_primary) {
+absl::Status RecordPromotion(db::Connection& main, const std::string& new_primary,
+                             const std::function<absl::Status()>& also) {
   return db::InTransaction(
       main,
       [&]() -> absl::Status {
@@ -79,6 +80,9 @@ absl::Status RecordPromotion(db::Connection& main, const std::string& new_primar
               absl::StrCat("no site named \"", new_primary, "\" in geo_nodes"));
         }
         if (auto lifted = LiftFenceInTransaction(main); !lifted.ok()) return lifted.status();
+        if (also) {
+          if (auto s = also(); !s.ok()) return s;
+        }
         return main.Exec("DELETE FROM georep.maintenance").status();
       },
       db::TransactionMode::kReadWrite);

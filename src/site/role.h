@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -52,7 +53,10 @@ absl::Status PromoteDatabase(db::Connection& main, int wait_seconds);
 // (it must not be pulled from, nor pull, until it is re-attached), and
 // maintenance mode and the database fence, replicated from the old
 // primary, end here (the old primary keeps both until it is demoted).
-absl::Status RecordPromotion(db::Connection& main, const std::string& new_primary);
+// `also`, when set, runs in the same transaction (a forced promotion
+// records what it lost).
+absl::Status RecordPromotion(db::Connection& main, const std::string& new_primary,
+                             const std::function<absl::Status()>& also = nullptr);
 
 // The current role, shared by the daemon's threads. Thread-safe.
 class LiveRole {

@@ -421,6 +421,23 @@ TEST(DisasterRecoveryTest, AForcedPromotionLosesExactlyWhatItsReportListed) {
 
   for (const auto& [reason, n] : reasons) std::printf("  %d × %s\n", n, reason.c_str());
 
+  // What no site holds is recorded lost in the failover on the new primary
+  // (a table every secondary replays), with where it was lost from.
+  EXPECT_EQ(outcome["recorded_lost_in_failover"].get<int64_t>(),
+            static_cast<int64_t>(listed_absent.size()));
+  auto recorded = promoted->Exec(
+      "SELECT replicable, model_id, old_primary, new_primary FROM georep.lost_in_failover");
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  std::set<std::string> recorded_keys;
+  for (int i = 0; i < recorded->rows(); ++i) {
+    std::string name(recorded->Get(i, 0));
+    // The demo's replicable names are the sample's table names, singular.
+    recorded_keys.insert(absl::StrCat(name, ":", recorded->GetInt64(i, 1)));
+    EXPECT_EQ(recorded->Get(i, 2), "primary");
+    EXPECT_EQ(recorded->Get(i, 3), "secondary-1");
+  }
+  EXPECT_EQ(recorded_keys, listed_absent);
+
   // The new primary takes writes.
   auto fresh = topo.Post("secondary-1", "/api/v1/sample/upload", "after the loss");
   EXPECT_EQ(fresh.status, 201) << fresh.body;

@@ -54,8 +54,10 @@ function replicablesCell(site) {
     if (!r.registry) continue;
     cell.append(el('div', { class: 'replicable', 'data-replicable': r.name,
                             'data-synced': r.synced, 'data-registry': r.registry,
-                            'data-verified': r.verified, 'data-failed': r.failed },
-                   bar(r), `${r.name}: ${r.synced}/${r.registry} synced, ${r.verified} verified, ${r.failed} failed`));
+                            'data-verified': r.verified, 'data-failed': r.failed,
+                            'data-lost': r.lost || 0 },
+                   bar(r), `${r.name}: ${r.synced}/${r.registry} synced, ${r.verified} verified, ${r.failed} failed` +
+                   (r.lost ? `, ${r.lost} lost in failover (not fetched)` : '')));
   }
   if (!cell.childNodes.length) cell.append('nothing to replicate yet');
   return cell;

@@ -110,7 +110,16 @@ absl::StatusOr<ReplicableLoss> UnverifiedItems(db::Connection& standby, db::Conn
       } else if (it->second.verification_state != kVerificationSucceeded) {
         reason = absl::StrCat("synced, ", VerificationStateName(it->second.verification_state));
       }
-      if (!reason.empty()) loss.missing.push_back({id, std::string(model->Get(i, 1)), reason});
+      if (reason.empty()) continue;
+      MissingItem item{
+          id, std::string(model->Get(i, 1)), reason,
+          it != rows->end() && it->second.state == static_cast<int>(SyncState::kSynced)};
+      // Recorded lost in a failover: no site can fetch it; the fleet's loss.
+      if (it != rows->end() && it->second.state == static_cast<int>(SyncState::kLost)) {
+        loss.lost.push_back(std::move(item));
+      } else {
+        loss.missing.push_back(std::move(item));
+      }
     }
     after = last;
   }

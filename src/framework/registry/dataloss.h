@@ -56,12 +56,16 @@ struct MissingItem {
   int64_t id = 0;
   std::string path;    // relative to the strategy's root; empty if the row has none
   std::string reason;  // "no registry row", "pending", "failed: …", "not verified" …
+  bool held = false;   // synced here, not verified: its bytes are here
 };
 struct ReplicableLoss {
   std::string name;
   int64_t items = 0;                 // model rows on the standby in this site's selection
   std::vector<MissingItem> missing;  // of those, not synced and verified here
-  int64_t not_held = 0;              // model rows outside the selection (selective sync)
+  // Of those, recorded lost in a forced failover (lost_in_failover.h): on no
+  // site the primary could pull from; not in `missing`.
+  std::vector<MissingItem> lost;
+  int64_t not_held = 0;  // model rows outside the selection (selective sync)
 };
 // `sel`: this site's selective sync; items outside it are counted in
 // not_held, not listed.

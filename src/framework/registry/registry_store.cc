@@ -449,6 +449,24 @@ absl::Status ApplyCreated(db::Connection& tracking, const ReplicableSpec& spec,
       .status();
 }
 
+absl::StatusOr<int64_t> MarkLost(db::Connection& tracking, const ReplicableSpec& spec,
+                                 const std::vector<int64_t>& lost_ids,
+                                 const std::vector<std::string>& reasons) {
+  auto r = tracking.Exec(
+      SpecSql(spec,
+              "WITH lost AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS u(id, why)), "
+              "marked AS (UPDATE $REG r SET state = $S_LOST, retry_at = NULL, "
+              "last_sync_failure = left(lost.why, 1000) FROM lost "
+              "WHERE r.model_id = lost.id AND r.state IN ($S_PENDING, $S_FAILED) RETURNING 1), "
+              "back AS (UPDATE $REG SET state = $S_PENDING, retry_at = NULL, retry_count = 0, "
+              "last_sync_failure = NULL "
+              "WHERE state = $S_LOST AND NOT model_id = ANY($1::bigint[]) RETURNING 1) "
+              "SELECT (SELECT count(*) FROM marked) + (SELECT count(*) FROM back)"),
+      {db::BigintArray(lost_ids), db::TextArray(reasons)});
+  if (!r.ok()) return r.status();
+  return r->GetInt64(0, 0);
+}
+
 absl::StatusOr<int64_t> RetryFailedNow(db::Connection& tracking, const ReplicableSpec& spec) {
   auto r = tracking.Exec(SpecSql(
       spec, "UPDATE $REG SET retry_at = now() WHERE state = $S_FAILED AND retry_at > now()"));

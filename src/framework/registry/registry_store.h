@@ -299,6 +299,17 @@ struct VerifiedCopy {
 absl::StatusOr<std::optional<VerifiedCopy>> VerifiedCopyOf(db::Connection& tracking,
                                                            const ReplicableSpec& spec, int64_t id);
 
+// ---- lost in failover (framework/registry/lost_in_failover.h)
+
+// Rows of `lost_ids` that are pending or failed become lost (never claimed)
+// with `reasons` (one per id) as their failure; lost rows whose id is not
+// in `lost_ids` go back to pending, to be fetched again. Rows being synced
+// or synced are left: a synced copy is this site's, not lost. Returns rows
+// changed.
+absl::StatusOr<int64_t> MarkLost(db::Connection& tracking, const ReplicableSpec& spec,
+                                 const std::vector<int64_t>& lost_ids,
+                                 const std::vector<std::string>& reasons);
+
 // ---- the data-loss report (framework/registry/dataloss.h)
 
 struct RegistryState {

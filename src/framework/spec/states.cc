@@ -15,6 +15,8 @@ const char* SyncStateName(int state) {
       return "synced";
     case SyncState::kFailed:
       return "failed";
+    case SyncState::kLost:
+      return "lost";
   }
   return "unknown";
 }
@@ -36,7 +38,7 @@ const char* VerificationStateName(int state) {
 }
 
 std::optional<int> ParseSyncState(absl::string_view name) {
-  for (int state = 0; state <= 3; ++state) {
+  for (int state = 0; state <= static_cast<int>(SyncState::kLost); ++state) {
     if (name == SyncStateName(state)) return state;
   }
   return std::nullopt;
@@ -71,6 +73,7 @@ std::string StateSql(absl::string_view text) {
                                     {"$S_STARTED", n(SyncState::kStarted)},
                                     {"$S_SYNCED", n(SyncState::kSynced)},
                                     {"$S_FAILED", n(SyncState::kFailed)},
+                                    {"$S_LOST", n(SyncState::kLost)},
                                     {"$V_PENDING", n(kVerificationPending)},
                                     {"$V_STARTED", n(kVerificationStarted)},
                                     {"$V_SUCCEEDED", n(kVerificationSucceeded)},

@@ -5,7 +5,11 @@
 //
 //   registry (sync):  pending → started → synced | failed → (retry) started;
 //                     synced | failed → pending (update event, resync,
-//                     reconciliation, verification mismatch)
+//                     reconciliation, verification mismatch);
+//                     pending | failed → lost, when the item is recorded lost
+//                     in a failover (framework/registry/lost_in_failover.h):
+//                     never claimed; lost → pending when the record goes
+//                     (salvaged) or an update event comes
 //   verification:     pending → started → succeeded | failed;
 //                     any → pending when the row is queued again (update
 //                     event, resync): the copy it judged is being replaced;
@@ -23,7 +27,7 @@
 
 namespace georep::framework {
 
-enum class SyncState : int { kPending = 0, kStarted = 1, kSynced = 2, kFailed = 3 };
+enum class SyncState : int { kPending = 0, kStarted = 1, kSynced = 2, kFailed = 3, kLost = 4 };
 const char* SyncStateName(int state);
 
 // Verification states, of a secondary's copy and of the primary's checksum.
@@ -43,7 +47,7 @@ const char* VerificationShortName(int state);
 std::optional<int> ParseSyncState(absl::string_view name);
 std::optional<int> ParseVerificationState(absl::string_view name);
 
-// `text` with $S_PENDING, $S_STARTED, $S_SYNCED, $S_FAILED and $V_PENDING,
+// `text` with $S_PENDING, $S_STARTED, $S_SYNCED, $S_FAILED, $S_LOST and $V_PENDING,
 // $V_STARTED, $V_SUCCEEDED, $V_FAILED, $V_DISABLED replaced by the states'
 // numbers.
 std::string StateSql(absl::string_view text);
