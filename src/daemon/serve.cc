@@ -9,6 +9,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -97,11 +102,31 @@ absl::StatusOr<std::shared_ptr<const framework::BlobStore>> OpenSiteBlobStore(
   return store;
 }
 
-int Serve(const config::Config& loaded, const ServeHooks& hooks) {
-  config::Config config = loaded;  // the Geo key may come from geo_nodes
+namespace {
+
+// What start-up checked and found, for the steps after it.
+struct StartUp {
+  HostPort listen;
+  sigset_t signals;                         // blocked; the run waits for them
+  std::unique_ptr<db::Connection> main_db;  // until the role is read
+  site::Site self;
+  bool acts_primary = false;
+  std::vector<ReplicableSpec> specs;
+  const ReplicableSpec* lfs_spec = nullptr;  // in `specs`; null without LFS
+  std::shared_ptr<const framework::BlobStore> blobs;
+  std::string spool_dir;
+  site::RoleState initial_role;
+};
+
+// Each step returns 0 to go on, else the exit code (its error printed).
+
+// The settings, this site in geo_nodes, its replicables against its main
+// database.
+int CheckStartUp(const config::Config& config, const ServeHooks& hooks, StartUp& start) {
   log::SetLevel(config.log_level);
   auto listen = ParseHostPort(config.http_listen);
   if (!listen.ok()) return Fail(2, listen.status().message());
+  start.listen = *listen;
   if (!config.ca_file.empty() && access(config.ca_file.c_str(), R_OK) != 0) {
     return Fail(2, absl::StrCat("setting \"primary.ca_file\" in ", config.path, ": cannot read \"",
                                 config.ca_file, "\": ", strerror(errno)));
@@ -109,11 +134,10 @@ int Serve(const config::Config& loaded, const ServeHooks& hooks) {
   transport::SetTrustedCaFile(config.ca_file);
 
   // Block termination signals before any thread starts, so sigwait gets them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigemptyset(&start.signals);
+  sigaddset(&start.signals, SIGTERM);
+  sigaddset(&start.signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &start.signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   auto main_db = db::Connection::Open(config.main_database);
@@ -121,66 +145,82 @@ int Serve(const config::Config& loaded, const ServeHooks& hooks) {
     return Fail(1, "main database (setting \"database.main\" in " + config.path +
                        "): " + std::string(main_db.status().message()));
   }
-  if (auto s = db::CheckSchema(**main_db, db::DatabaseKind::kMain); !s.ok())
+  start.main_db = std::move(*main_db);
+  if (auto s = db::CheckSchema(*start.main_db, db::DatabaseKind::kMain); !s.ok())
     return Fail(1, s.message());
-  auto self = site::FindSite(**main_db, config.site_name);
+  auto self = site::FindSite(*start.main_db, config.site_name);
   if (!self.ok()) {
     return Fail(
         2, "setting \"site_name\" in " + config.path + ": " + std::string(self.status().message()));
   }
-  auto standby = (*main_db)->InRecovery();
+  start.self = *self;
+  auto standby = start.main_db->InRecovery();
   if (!standby.ok()) return Fail(1, standby.status().message());
   // A demoted primary's standby names it the primary until it has replayed
   // the promotion: it serves as the secondary it is becoming.
-  const bool acts_primary = self->primary && !*standby;
+  start.acts_primary = self->primary && !*standby;
   if (self->primary && *standby) {
     log::Warn(
         "geo_nodes replayed here still names this site the primary, but its main database "
         "is a standby: waiting for it to replay the promotion of another site",
-        {{"site", self->name}, {"database", (*main_db)->display_name()}});
+        {{"site", self->name}, {"database", start.main_db->display_name()}});
   }
   auto specs = framework::ResolveSpecs(config.replicables);
   if (!specs.ok()) return Fail(2, specs.status().message());
+  start.specs = std::move(*specs);
   for (const auto& name : config.disabled_replicables) {
-    if (std::none_of(specs->begin(), specs->end(),
+    if (std::none_of(start.specs.begin(), start.specs.end(),
                      [&](const ReplicableSpec& s) { return s.name == name; })) {
       return Fail(2, "setting \"replication.disabled\" in " + config.path + ": no replicable \"" +
                          name + "\"");
     }
   }
   // The replicable whose rows the application's Git LFS objects are.
-  const ReplicableSpec* lfs_spec = nullptr;
   if (hooks.lfs.find) {
-    for (const auto& spec : *specs) {
-      if (spec.name == hooks.lfs.replicable) lfs_spec = &spec;
+    for (const auto& spec : start.specs) {
+      if (spec.name == hooks.lfs.replicable) start.lfs_spec = &spec;
     }
-    if (lfs_spec == nullptr) {
+    if (start.lfs_spec == nullptr) {
       return Fail(2, absl::StrCat("Git LFS objects are kept as \"", hooks.lfs.replicable,
                                   "\", which is no replicable here"));
     }
   }
   // What each declaration says of its model table, against this database.
-  for (const auto& spec : *specs) {
-    if (auto s = framework::CheckDeclaredSql(**main_db, spec); !s.ok()) return Fail(2, s.message());
+  for (const auto& spec : start.specs) {
+    if (auto s = framework::CheckDeclaredSql(*start.main_db, spec); !s.ok())
+      return Fail(2, s.message());
   }
+  return 0;
+}
+
+// The blob store and the folders under the storage settings.
+int OpenStores(const config::Config& config, StartUp& start) {
   auto blobs = OpenSiteBlobStore(config);
   if (!blobs.ok())
     return Fail(absl::IsUnavailable(blobs.status()) ? 1 : 2, blobs.status().message());
+  start.blobs = *blobs;
   if (auto s = MakeDirs(config.storage_root, 0755); !s.ok()) {
     return Fail(2, "setting \"storage.root\" in " + config.path + ": " + std::string(s.message()));
   }
   // Large request bodies (uploads, pushes) are received in here, in
   // unlinked files: on the storage's disk, not in memory or a tmpfs.
-  const std::string spool_dir = config.storage_root + "/.georep-tmp";
-  if (auto s = MakeDirs(spool_dir, 0700); !s.ok()) {
+  start.spool_dir = config.storage_root + "/.georep-tmp";
+  if (auto s = MakeDirs(start.spool_dir, 0700); !s.ok()) {
     return Fail(2, "setting \"storage.root\" in " + config.path + ": " + std::string(s.message()));
   }
   if (auto s = MakeDirs(config.repository_root, 0755); !s.ok()) {
     return Fail(2, "setting \"storage.repository_root\" in " + config.path + ": " +
                        std::string(s.message()));
   }
-  if (acts_primary) {
-    auto skipped = events::InstallPublishTriggers(**main_db, *specs);
+  return 0;
+}
+
+// What the role needs (a primary's publish triggers; a secondary's tracking
+// database and Geo key, which may fill `config`), then the role itself; the
+// main database is closed after.
+int PrepareRole(config::Config& config, StartUp& start) {
+  if (start.acts_primary) {
+    auto skipped = events::InstallPublishTriggers(*start.main_db, start.specs);
     if (!skipped.ok()) return Fail(1, skipped.status().message());
     for (const auto& name : *skipped)
       log::Info("replicable has no model table here; not published", {{"replicable", name}});
@@ -198,7 +238,7 @@ int Serve(const config::Config& loaded, const ServeHooks& hooks) {
     if (auto s = db::CheckSchema(**tracking, db::DatabaseKind::kTracking); !s.ok()) {
       return Fail(1, s.message());
     }
-    if (auto s = site::FillKeysFromRow(**main_db, config.site_name, &config.access_key,
+    if (auto s = site::FillKeysFromRow(*start.main_db, config.site_name, &config.access_key,
                                        &config.secret_access_key);
         !s.ok()) {
       return Fail(1, s.message());
@@ -210,19 +250,17 @@ int Serve(const config::Config& loaded, const ServeHooks& hooks) {
                          "key in geo_nodes)");
     }
   }
-  auto initial_role = site::ReadRole(**main_db, config.site_name);
+  auto initial_role = site::ReadRole(*start.main_db, config.site_name);
   if (!initial_role.ok()) return Fail(1, initial_role.status().message());
-  if (!self->primary && !initial_role->primary)
+  if (!start.self.primary && !initial_role->primary)
     return Fail(1, "no primary site in geo_nodes; add one with `georep site add NAME --primary`");
-  site::LiveRole role(*initial_role);
-  main_db->reset();
+  start.initial_role = *initial_role;
+  start.main_db.reset();
+  return 0;
+}
 
-  site::ReplicationMonitor monitor(config.main_database, config.monitor_interval_seconds);
-  monitor.SampleOnce();
-  monitor.Start();
-
-  MetricsRegistry metrics(api::SiteMetricDefs());
-  api::SiteContext ctx{config, &role, &monitor, &metrics, WallSeconds(), *specs};
+// The site context's reads of the databases, and who may call what.
+int FillSiteContext(const config::Config& config, api::SiteContext& ctx) {
   // Secondary: registry counts in its tracking DB; primary: checksum counts in the main DB.
   ctx.registry_counts = [&config](bool primary) -> absl::StatusOr<framework::Counts> {
     db::Connection* conn =
@@ -246,62 +284,41 @@ int Serve(const config::Config& loaded, const ServeHooks& hooks) {
     if (main == nullptr) return absl::UnavailableError("main database unreachable");
     return framework::ReadEventLogSpan(*main);
   };
-  api::Router router;
+  return 0;
+}
+
+// The routes of the site API, the fleet view, the admin page, Geo and the
+// application. The routes keep references to `ctx` and `geo`.
+void BuildRoutes(const ServeHooks& hooks, const api::SiteContext& ctx,
+                 const api::GeoRouteContext& geo, site::LiveRole& role,
+                 const std::shared_ptr<const framework::BlobStore>& blobs, api::Router& router) {
   api::AddSiteRoutes(router, ctx);
   fleet::AddRoutes(router, ctx);
   api::AddAdminPage(router);
-  api::SiteDirectory site_directory(config.main_database);
-  // Mounted on every site; they serve while this site is the primary.
-  api::GeoRouteContext geo{.main_conninfo = config.main_database,
-                           .tracking_conninfo = config.tracking_database,
-                           .blobs = *blobs,
-                           .specs = *specs,
-                           .sites = &site_directory,
-                           .metrics = &metrics,
-                           .role = &role};
   api::AddGeoRoutes(router, geo);
   failover::AddFailoverRoutes(router, geo);
   fleet::AddStatusIntake(router, geo);
   if (hooks.add_routes) {
     // The application's routes: on a secondary, its writes go to the primary.
     router.SetDefaultScope(api::RouteScope::kApplication);
-    hooks.add_routes(router, &role, *blobs);
+    hooks.add_routes(router, &role, blobs);
     router.SetDefaultScope(api::RouteScope::kGeorep);
   }
-  // On a secondary, what it does not serve goes to the primary, when it
-  // knows one (api/primary_proxy.h): its internal URL, as of now.
-  auto primary_for = [&role, &router](const api::HttpRequest& r) -> std::optional<std::string> {
-    if (role.primary() || !router.ForPrimary(r)) return std::nullopt;
-    site::RoleState now = role.Get();
-    if (!now.primary || now.self.primary) return std::nullopt;
-    std::string url = now.primary->InternalUrl();
-    while (!url.empty() && url.back() == '/') url.pop_back();
-    return url;
-  };
+}
 
-  // The engine of this site's role: its threads run until it is destroyed.
-  char host[128] = {0};
-  gethostname(host, sizeof host - 1);
-  SiteContext site{&config, *specs, absl::StrCat(host, ".", getpid(), ".", RandomHex(3)), &metrics,
-                   *blobs};
-  auto runner = std::make_unique<SiteRunner>(site, &role, kRolePollSeconds);
-  ctx.paused = [r = runner.get()] { return r->paused(); };
-  ctx.detached_for = [r = runner.get()] { return r->detached_for(); };
-  ctx.engine = [r = runner.get()] { return std::string(r->engine()); };
-  std::atomic<double> report_accepted_at{0};
-  ctx.seconds_since_report = [&report_accepted_at]() -> std::optional<double> {
-    double at = report_accepted_at.load();
-    if (at == 0) return std::nullopt;
-    return MonotonicSeconds() - at;
-  };
-  auto reporter = std::make_unique<fleet::StatusReporter>(
-      &config, &role, [&ctx] { return api::StatusJson(ctx); }, &report_accepted_at);
+// Where a request goes to the primary: its internal URL; nullopt when it is
+// answered here.
+using PrimaryFor = std::function<std::optional<std::string>(const api::HttpRequest&)>;
+
+api::GitRouteContext GitContext(const config::Config& config, const ServeHooks& hooks,
+                                const StartUp& start, const site::LiveRole& role,
+                                api::SiteDirectory& site_directory, MetricsRegistry& metrics) {
   api::GitRouteContext git_ctx;
   git_ctx.role = &role;
   git_ctx.main_conninfo = config.main_database;
   git_ctx.tracking_conninfo = config.tracking_database;
   git_ctx.repository_root = config.repository_root;
-  git_ctx.specs = *specs;
+  git_ctx.specs = start.specs;
   git_ctx.sites = &site_directory;
   git_ctx.metrics = &metrics;
   git_ctx.access = hooks.git_access;
@@ -311,20 +328,14 @@ int Serve(const config::Config& loaded, const ServeHooks& hooks) {
     if (conn == nullptr) return absl::UnavailableError("main database unreachable");
     return events::PublishRepositoryUpdated(*conn, spec, id);
   };
-  api::LfsRouteContext lfs_ctx{.role = &role,
-                               .main_conninfo = config.main_database,
-                               .tracking_conninfo = config.tracking_database,
-                               .blobs = *blobs,
-                               .repository_root = config.repository_root,
-                               .spec = lfs_spec,
-                               .store = hooks.lfs,
-                               .access = hooks.git_access,
-                               .tls = !config.tls_cert.empty(),
-                               .metrics = &metrics};
-  // Checked when the configuration was loaded.
-  const std::vector<AddressRange> geo_allowed =
-      ParseAddressList(config.geo_allowed_addresses).value_or(std::vector<AddressRange>{});
-  api::HttpServerOptions http_options{
+  return git_ctx;
+}
+
+api::HttpServerOptions HttpOptions(const config::Config& config, const StartUp& start,
+                                   const api::Router& router,
+                                   const std::vector<AddressRange>& geo_allowed,
+                                   const PrimaryFor& primary_for) {
+  return api::HttpServerOptions{
       .threads = config.http_threads,
       .max_connections = config.http_max_connections,
       .max_connections_per_client = config.http_max_connections_per_client,
@@ -347,9 +358,108 @@ int Serve(const config::Config& loaded, const ServeHooks& hooks) {
             if (primary_for(head)) return api::Admission{api::kUploadBodyLimit, {}, true};
             return router.Admit(head);
           },
-      .spool_dir = spool_dir,
+      .spool_dir = start.spool_dir,
       .tls_cert = config.tls_cert,
       .tls_key = config.tls_key};
+}
+
+api::LfsRouteContext LfsContext(const config::Config& config, const ServeHooks& hooks,
+                                const StartUp& start, const site::LiveRole& role,
+                                MetricsRegistry& metrics) {
+  return api::LfsRouteContext{.role = &role,
+                              .main_conninfo = config.main_database,
+                              .tracking_conninfo = config.tracking_database,
+                              .blobs = start.blobs,
+                              .repository_root = config.repository_root,
+                              .spec = start.lfs_spec,
+                              .store = hooks.lfs,
+                              .access = hooks.git_access,
+                              .tls = !config.tls_cert.empty(),
+                              .metrics = &metrics};
+}
+
+// The exit code and line of a listener that did not start, naming the
+// setting at fault.
+int ListenFailure(const config::Config& config, const absl::Status& status) {
+  const char* setting = status.code() == absl::StatusCode::kInvalidArgument &&
+                                absl::StrContains(status.message(), "TLS")
+                            ? "http.tls_cert/http.tls_key"
+                            : "http.listen";
+  return Fail(absl::IsInvalidArgument(status) ? 2 : 1,
+              absl::StrCat("setting \"", setting, "\" in ", config.path, ": ", status.message()));
+}
+
+// Under systemd (Type=notify): ready once the listener and the databases
+// are up. Nothing is sent elsewhere ($NOTIFY_SOCKET unset).
+void AnnounceServing(const StartUp& start, int port) {
+  const site::Site& self = start.self;
+  sd_notifyf(0, "READY=1\nSTATUS=serving site %s (%s) on port %d\nMAINPID=%lu", self.name.c_str(),
+             std::string(self.Role()).c_str(), port, static_cast<unsigned long>(getpid()));
+  log::Info("serving", {{"site", self.name},
+                        {"replicables", static_cast<int64_t>(start.specs.size())},
+                        {"role", std::string(self.Role())},
+                        {"address", start.listen.host},
+                        {"port", port},
+                        {"pid", static_cast<int64_t>(getpid())}});
+}
+
+// Builds the routes, starts the engine of this site's role and the HTTP
+// server, and serves until a termination signal.
+int Run(const config::Config& config, const ServeHooks& hooks, const StartUp& start) {
+  site::LiveRole role(start.initial_role);
+
+  site::ReplicationMonitor monitor(config.main_database, config.monitor_interval_seconds);
+  monitor.SampleOnce();
+  monitor.Start();
+
+  MetricsRegistry metrics(api::SiteMetricDefs());
+  api::SiteContext ctx{config, &role, &monitor, &metrics, WallSeconds(), start.specs};
+  if (int code = FillSiteContext(config, ctx); code != 0) return code;
+  api::Router router;
+  api::SiteDirectory site_directory(config.main_database);
+  // Mounted on every site; they serve while this site is the primary.
+  api::GeoRouteContext geo{.main_conninfo = config.main_database,
+                           .tracking_conninfo = config.tracking_database,
+                           .blobs = start.blobs,
+                           .specs = start.specs,
+                           .sites = &site_directory,
+                           .metrics = &metrics,
+                           .role = &role};
+  BuildRoutes(hooks, ctx, geo, role, start.blobs, router);
+  // On a secondary, what it does not serve goes to the primary, when it
+  // knows one (api/primary_proxy.h): its internal URL, as of now.
+  PrimaryFor primary_for = [&role,
+                            &router](const api::HttpRequest& r) -> std::optional<std::string> {
+    if (role.primary() || !router.ForPrimary(r)) return std::nullopt;
+    site::RoleState now = role.Get();
+    if (!now.primary || now.self.primary) return std::nullopt;
+    std::string url = now.primary->InternalUrl();
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    return url;
+  };
+
+  // The engine of this site's role: its threads run until it is destroyed.
+  char host[128] = {0};
+  gethostname(host, sizeof host - 1);
+  SiteContext site{&config, start.specs, absl::StrCat(host, ".", getpid(), ".", RandomHex(3)),
+                   &metrics, start.blobs};
+  auto runner = std::make_unique<SiteRunner>(site, &role, kRolePollSeconds);
+  ctx.paused = [r = runner.get()] { return r->paused(); };
+  ctx.detached_for = [r = runner.get()] { return r->detached_for(); };
+  ctx.engine = [r = runner.get()] { return std::string(r->engine()); };
+  std::atomic<double> report_accepted_at{0};
+  ctx.seconds_since_report = [&report_accepted_at]() -> std::optional<double> {
+    double at = report_accepted_at.load();
+    if (at == 0) return std::nullopt;
+    return MonotonicSeconds() - at;
+  };
+  auto reporter = std::make_unique<fleet::StatusReporter>(
+      &config, &role, [&ctx] { return api::StatusJson(ctx); }, &report_accepted_at);
+  api::GitRouteContext git_ctx = GitContext(config, hooks, start, role, site_directory, metrics);
+  api::LfsRouteContext lfs_ctx = LfsContext(config, hooks, start, role, metrics);
+  // Checked when the configuration was loaded.
+  const std::vector<AddressRange> geo_allowed =
+      ParseAddressList(config.geo_allowed_addresses).value_or(std::vector<AddressRange>{});
   api::HttpServer server(
       [&router, &git_ctx, &lfs_ctx, &primary_for,
        tls = !config.tls_cert.empty()](const api::HttpRequest& r) {
@@ -358,31 +468,14 @@ int Serve(const config::Config& loaded, const ServeHooks& hooks) {
         if (auto primary = primary_for(r)) return api::RelayToPrimary(r, *primary, tls);
         return router.Handle(r);
       },
-      std::move(http_options));
-  auto port = server.Listen(listen->host, listen->port);
-  if (!port.ok()) {
-    const char* setting = port.status().code() == absl::StatusCode::kInvalidArgument &&
-                                  absl::StrContains(port.status().message(), "TLS")
-                              ? "http.tls_cert/http.tls_key"
-                              : "http.listen";
-    return Fail(
-        absl::IsInvalidArgument(port.status()) ? 2 : 1,
-        absl::StrCat("setting \"", setting, "\" in ", config.path, ": ", port.status().message()));
-  }
+      HttpOptions(config, start, router, geo_allowed, primary_for));
+  auto port = server.Listen(start.listen.host, start.listen.port);
+  if (!port.ok()) return ListenFailure(config, port.status());
   server.Start();
-  // Under systemd (Type=notify): ready once the listener and the databases
-  // are up. Nothing is sent elsewhere ($NOTIFY_SOCKET unset).
-  sd_notifyf(0, "READY=1\nSTATUS=serving site %s (%s) on port %d\nMAINPID=%lu", self->name.c_str(),
-             std::string(self->Role()).c_str(), *port, static_cast<unsigned long>(getpid()));
-  log::Info("serving", {{"site", self->name},
-                        {"replicables", static_cast<int64_t>(specs->size())},
-                        {"role", std::string(self->Role())},
-                        {"address", listen->host},
-                        {"port", *port},
-                        {"pid", static_cast<int64_t>(getpid())}});
+  AnnounceServing(start, *port);
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  sigwait(&start.signals, &sig);
   log::Info("shutting down", {{"signal", sig}});
   sd_notify(0, "STOPPING=1");
   server.Stop();
@@ -391,6 +484,17 @@ int Serve(const config::Config& loaded, const ServeHooks& hooks) {
   monitor.Stop();
   log::Info("stopped");
   return 0;
+}
+
+}  // namespace
+
+int Serve(const config::Config& loaded, const ServeHooks& hooks) {
+  config::Config config = loaded;  // the Geo key may come from geo_nodes
+  StartUp start;
+  if (int code = CheckStartUp(config, hooks, start); code != 0) return code;
+  if (int code = OpenStores(config, start); code != 0) return code;
+  if (int code = PrepareRole(config, start); code != 0) return code;
+  return Run(config, hooks, start);
 }
 
 }  // namespace georep::daemon
