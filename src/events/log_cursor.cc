@@ -78,6 +78,181 @@ void SplitGaps(const std::vector<GapRange>& gaps, const std::vector<int64_t>& fo
   }
 }
 
+// What becomes of georep.event_gaps after a batch.
+struct GapChanges {
+  // Ids skipped inside this batch may still commit: one range per run,
+  // however long (new_first[i] to new_last[i]).
+  std::vector<int64_t> new_first, new_last;
+  // The ranges late commits turned up in (by first id), and what is left
+  // of them.
+  std::vector<int64_t> touched;
+  std::vector<GapRange> pieces;
+};
+
+GapChanges ChangeGaps(int64_t last, const std::vector<GapRange>& gaps,
+                      const std::vector<Event>& fresh, const std::vector<Event>& late) {
+  GapChanges changes;
+  int64_t expect = last + 1;
+  for (const Event& e : fresh) {
+    if (e.id > expect) {
+      changes.new_first.push_back(expect);
+      changes.new_last.push_back(e.id - 1);
+    }
+    expect = e.id + 1;
+  }
+  std::vector<int64_t> resolved;
+  for (const Event& e : late) resolved.push_back(e.id);
+  SplitGaps(gaps, resolved, &changes.touched, &changes.pieces);
+  return changes;
+}
+
+// The last event per item decides: created (keep a synced row), updated
+// (sync again), deleted (drop the row and the file).
+struct Action {
+  std::string kind;
+  std::string path;
+  int64_t at_us = 0;  // the deciding event's time
+};
+// By replicable name, then by model id.
+using Actions = std::map<std::string, std::map<int64_t, Action>>;
+// Files to remove, each with the replicable it belongs to.
+using Files = std::vector<std::pair<const ReplicableSpec*, std::string>>;
+
+// The actions of `late`, then `fresh`, on the replicables of `specs`; the
+// moved-from paths to remove go to `stale_files`.
+Actions DecideActions(const std::map<std::string, ReplicableSpec>& specs,
+                      const std::vector<Event>& late, const std::vector<Event>& fresh,
+                      Files& stale_files) {
+  Actions actions;
+  std::vector<const Event*> all;
+  for (const Event& e : late) all.push_back(&e);
+  for (const Event& e : fresh) all.push_back(&e);
+  for (const Event* e : all) {
+    auto spec = specs.find(e->replicable);
+    if (spec == specs.end()) continue;  // a replicable this site does not replicate
+    auto& slot = actions[e->replicable][e->model_id];
+    if (e->name == "created" && slot.kind == "deleted") {
+      slot = {"updated", "", e->at_us};
+    } else if (e->name == "created" || e->name == "updated" || e->name == "deleted") {
+      slot = {e->name, e->path, e->at_us};
+    }
+    // A moved blob is fetched again at its new path; a moved repository is
+    // moved by its next sync (framework/sync/repository/repository_sync.h).
+    if (e->name == "updated" && !e->old_path.empty() &&
+        !framework::DescriptorOf(spec->second).sync_moves_copy)
+      stale_files.push_back({&spec->second, e->old_path});
+  }
+  return actions;
+}
+
+// Applies the actions on one replicable's items to its registry; the files
+// of removed rows go to `doomed_files`.
+absl::Status ApplyActions(db::Connection& tracking, const CursorOptions& opt,
+                          const ReplicableSpec& spec, const std::map<int64_t, Action>& items,
+                          Files& doomed_files) {
+  std::vector<int64_t> create, create_us, update, update_us, remove;
+  for (const auto& [id, a] : items) {
+    if (a.kind == "created") {
+      create.push_back(id);
+      create_us.push_back(a.at_us);
+    } else if (a.kind == "updated") {
+      update.push_back(id);
+      update_us.push_back(a.at_us);
+    } else {
+      remove.push_back(id);
+    }
+  }
+  if (auto r = framework::ApplyCreated(tracking, spec, create, create_us); !r.ok()) return r;
+  if (auto r = framework::ApplyUpdated(tracking, spec, update, update_us); !r.ok()) return r;
+  if (!remove.empty()) {
+    auto removed = framework::RemoveRows(tracking, spec, remove);
+    if (!removed.ok()) return removed.status();
+    std::set<std::string> paths(removed->local_paths.begin(), removed->local_paths.end());
+    for (int64_t id : remove) {
+      const std::string& p = items.at(id).path;
+      if (!p.empty()) {
+        auto full = framework::ItemLocation(spec, *opt.blobs, opt.repository_root, p);
+        if (full.ok()) paths.insert(*full);
+      }
+    }
+    for (const auto& p : paths) doomed_files.push_back({&spec, p});
+  }
+  return absl::OkStatus();
+}
+
+// Writes `changes` to georep.event_gaps and drops the ranges awaited past
+// the gap timeout.
+absl::Status SaveGaps(db::Connection& tracking, const GapChanges& changes,
+                      double gap_timeout_seconds) {
+  if (!changes.touched.empty()) {
+    auto r = tracking.Exec("DELETE FROM georep.event_gaps WHERE first_id = ANY($1::bigint[])",
+                           {db::BigintArray(changes.touched)});
+    if (!r.ok()) return r.status();
+  }
+  if (!changes.pieces.empty()) {
+    std::vector<int64_t> first, last_ids, seen;
+    for (const GapRange& p : changes.pieces) {
+      first.push_back(p.first);
+      last_ids.push_back(p.last);
+      seen.push_back(p.first_seen_us);
+    }
+    auto r = tracking.Exec(
+        "INSERT INTO georep.event_gaps (first_id, last_id, first_seen_at) "
+        "SELECT f, l, to_timestamp(s / 1000000.0) "
+        "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS p(f, l, s)",
+        {db::BigintArray(first), db::BigintArray(last_ids), db::BigintArray(seen)});
+    if (!r.ok()) return r.status();
+  }
+  if (!changes.new_first.empty()) {
+    auto r = tracking.Exec(
+        "INSERT INTO georep.event_gaps (first_id, last_id) "
+        "SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING",
+        {db::BigintArray(changes.new_first), db::BigintArray(changes.new_last)});
+    if (!r.ok()) return r.status();
+  }
+  auto expired = tracking.Exec(
+      "DELETE FROM georep.event_gaps WHERE first_seen_at < now() - make_interval(secs => $1)",
+      {absl::StrCat(gap_timeout_seconds)});
+  if (!expired.ok()) return expired.status();
+  return absl::OkStatus();
+}
+
+// Events this site needed were pruned (it was away past the hold, or
+// disabled): skip to the watermark, and let the backfill (created,
+// deleted) and the verifier's comparison of every copy with the
+// primary's checksum (updated) find what they said.
+absl::Status FallBack(db::Connection& tracking, int64_t pruned_below) {
+  const std::string below = absl::StrCat(pruned_below);
+  for (const char* sql :
+       {"DELETE FROM georep.event_gaps WHERE last_id < $1",
+        "UPDATE georep.event_gaps SET first_id = $1 WHERE first_id < $1",
+        "UPDATE georep.event_cursor SET last_event_id = greatest(last_event_id, $1 - 1), "
+        "fallbacks = fallbacks + 1, last_fallback_at = now(), updated_at = now() "
+        "WHERE name = 'main'"}) {
+    auto r = tracking.Exec(sql, {below});
+    if (!r.ok()) return r.status();
+  }
+  auto r = tracking.Exec("UPDATE georep.backfill_state SET next_id = 0");
+  if (!r.ok()) return r.status();
+  return absl::OkStatus();
+}
+
+// After commit: the rows are gone, so no sync can put these files back.
+void RemoveFiles(const CursorOptions& opt, const Files& doomed_files, const Files& stale_files) {
+  for (const auto& [spec, path] : doomed_files) {
+    framework::RemoveLocalCopy(*spec, *opt.blobs, opt.repository_root, path);
+  }
+  for (const auto& [spec, rel] : stale_files) {
+    auto old = framework::ItemLocation(*spec, *opt.blobs, opt.repository_root, rel);
+    if (!old.ok()) {
+      log::Warn("moved copy not removed",
+                {{"path", rel}, {"error", std::string(old.status().message())}});
+      continue;
+    }
+    framework::RemoveLocalCopy(*spec, *opt.blobs, opt.repository_root, *old);
+  }
+}
+
 }  // namespace
 
 LogCursor::LogCursor(CursorOptions options, std::vector<ReplicableSpec> specs)
@@ -150,27 +325,40 @@ absl::StatusOr<std::set<int64_t>> LogCursor::InScope(const ReplicableSpec& spec,
   return out;
 }
 
-absl::StatusOr<int> LogCursor::ApplyBatch() {
-  auto pos = tracking_->Exec("SELECT last_event_id FROM georep.event_cursor WHERE name = 'main'");
-  if (!pos.ok()) return pos.status();
-  if (pos->rows() == 0) {
-    auto newest = standby_->Exec("SELECT coalesce(max(id), 0) FROM georep.geo_event_log");
-    if (!newest.ok()) return newest.status();
-    auto ins = tracking_->Exec(
-        "INSERT INTO georep.event_cursor (name, last_event_id) VALUES ('main', $1) ON CONFLICT DO "
-        "NOTHING",
-        {std::string(newest->Get(0, 0))});
-    if (!ins.ok()) return ins.status();
-    log::Info("log cursor starts at the newest event", {{"event_id", newest->GetInt64(0, 0)}});
-    return 0;
-  }
-  int64_t last = pos->GetInt64(0, 0);
+// One batch of the log and what it does, as the steps of ApplyBatch find it.
+struct LogCursor::Batch {
+  int64_t last = 0;            // the cursor's position
+  std::vector<GapRange> gaps;  // awaited, from georep.event_gaps
+  std::vector<Event> fresh;    // after the position
+  std::vector<Event> late;     // late commits inside the gaps
+  int64_t pruned_below = 0;    // the primary's prune watermark
+  int64_t oldest_needed = 0;   // the oldest event id still awaited
+  bool fall_back = false;      // events needed were pruned
+  GapChanges gap_changes;
+  Actions actions;
+  Files stale_files;   // moved-from paths
+  Files doomed_files;  // the files of removed rows
+};
 
+absl::Status LogCursor::StartAtNewest() {
+  auto newest = standby_->Exec("SELECT coalesce(max(id), 0) FROM georep.geo_event_log");
+  if (!newest.ok()) return newest.status();
+  auto ins = tracking_->Exec(
+      "INSERT INTO georep.event_cursor (name, last_event_id) VALUES ('main', $1) ON CONFLICT DO "
+      "NOTHING",
+      {std::string(newest->Get(0, 0))});
+  if (!ins.ok()) return ins.status();
+  log::Info("log cursor starts at the newest event", {{"event_id", newest->GetInt64(0, 0)}});
+  return absl::OkStatus();
+}
+
+absl::Status LogCursor::ReadBatch(Batch& batch) {
+  const int64_t last = batch.last;
   auto gap_rows = tracking_->Exec(
       "SELECT first_id, last_id, (extract(epoch FROM first_seen_at) * 1000000)::bigint "
       "FROM georep.event_gaps ORDER BY first_id");
   if (!gap_rows.ok()) return gap_rows.status();
-  std::vector<GapRange> gaps;
+  std::vector<GapRange>& gaps = batch.gaps;
   std::vector<int64_t> gap_first, gap_last;
   for (int i = 0; i < gap_rows->rows(); ++i) {
     gaps.push_back({gap_rows->GetInt64(i, 0), gap_rows->GetInt64(i, 1), gap_rows->GetInt64(i, 2)});
@@ -181,9 +369,9 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
   auto fresh = ReadEvents(*standby_, "WHERE l.id > $1 ORDER BY l.id LIMIT $2",
                           {absl::StrCat(last), absl::StrCat(opt_.batch_size)});
   if (!fresh.ok()) return fresh.status();
+  batch.fresh = std::move(*fresh);
   // Late commits inside the gaps, a batch at a time: what is not read now
   // stays in its range for the next cycle.
-  std::vector<Event> late;
   if (!gaps.empty()) {
     auto found = ReadEvents(
         *standby_,
@@ -191,70 +379,23 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
         "ON l.id BETWEEN g.lo AND g.hi ORDER BY l.id LIMIT $3",
         {db::BigintArray(gap_first), db::BigintArray(gap_last), absl::StrCat(opt_.batch_size)});
     if (!found.ok()) return found.status();
-    late = std::move(*found);
+    batch.late = std::move(*found);
   }
   // Read after the events: a prune that commits in between makes this a
   // needless fallback, never a missed one.
   auto mark = standby_->Exec("SELECT below FROM georep.event_log_pruned");
   if (!mark.ok()) return mark.status();
-  const int64_t pruned_below = mark->rows() > 0 ? mark->GetInt64(0, 0) : 0;
-  int64_t oldest_needed = last + 1;
-  if (!gaps.empty()) oldest_needed = std::min(oldest_needed, gaps.front().first);
-  const bool fall_back = oldest_needed < pruned_below;
-  if (fresh->empty() && late.empty() && gaps.empty() && !fall_back) {
-    idle_ = true;
-    idle_at_ = last;
-    return 0;
-  }
+  batch.pruned_below = mark->rows() > 0 ? mark->GetInt64(0, 0) : 0;
+  batch.oldest_needed = last + 1;
+  if (!gaps.empty()) batch.oldest_needed = std::min(batch.oldest_needed, gaps.front().first);
+  batch.fall_back = batch.oldest_needed < batch.pruned_below;
+  return absl::OkStatus();
+}
 
-  // Ids skipped inside this batch may still commit: one range per run,
-  // however long.
-  std::vector<int64_t> new_first, new_last;
-  int64_t expect = last + 1;
-  for (const Event& e : *fresh) {
-    if (e.id > expect) {
-      new_first.push_back(expect);
-      new_last.push_back(e.id - 1);
-    }
-    expect = e.id + 1;
-  }
-  std::vector<int64_t> resolved;
-  for (const Event& e : late) resolved.push_back(e.id);
-  std::vector<int64_t> touched;
-  std::vector<GapRange> pieces;
-  SplitGaps(gaps, resolved, &touched, &pieces);
-
-  // The last event per item decides: created (keep a synced row), updated
-  // (sync again), deleted (drop the row and the file).
-  struct Action {
-    std::string kind;
-    std::string path;
-    int64_t at_us = 0;  // the deciding event's time
-  };
-  std::map<std::string, std::map<int64_t, Action>> actions;
-  std::vector<std::pair<const ReplicableSpec*, std::string>> stale_files;  // moved-from paths
-  std::vector<const Event*> all;
-  for (const Event& e : late) all.push_back(&e);
-  for (const Event& e : *fresh) all.push_back(&e);
-  for (const Event* e : all) {
-    auto spec = specs_.find(e->replicable);
-    if (spec == specs_.end()) continue;  // a replicable this site does not replicate
-    auto& slot = actions[e->replicable][e->model_id];
-    if (e->name == "created" && slot.kind == "deleted") {
-      slot = {"updated", "", e->at_us};
-    } else if (e->name == "created" || e->name == "updated" || e->name == "deleted") {
-      slot = {e->name, e->path, e->at_us};
-    }
-    // A moved blob is fetched again at its new path; a moved repository is
-    // moved by its next sync (framework/sync/repository/repository_sync.h).
-    if (e->name == "updated" && !e->old_path.empty() &&
-        !framework::DescriptorOf(spec->second).sync_moves_copy)
-      stale_files.push_back({&spec->second, e->old_path});
-  }
-
-  // Selective sync: an item created outside the selection is skipped; one
-  // updated outside it moved out (or is about to be deleted) and goes.
-  for (auto& [name, items] : actions) {
+// Selective sync: an item created outside the selection is skipped; one
+// updated outside it moved out (or is about to be deleted) and goes.
+absl::Status LogCursor::KeepInScope(Batch& batch) {
+  for (auto& [name, items] : batch.actions) {
     const ReplicableSpec& spec = specs_.at(name);
     if (!framework::Scoped(spec, opt_.selective_sync)) continue;
     std::vector<int64_t> asked;
@@ -276,99 +417,52 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
       }
     }
   }
+  return absl::OkStatus();
+}
 
-  std::vector<std::pair<const ReplicableSpec*, std::string>> doomed_files;
-  absl::Status s = db::InTransaction(*tracking_, [&]() -> absl::Status {
-    auto fence = db::RenewLease(*tracking_, kCursorLease, opt_.holder, opt_.lease_seconds);
-    if (!fence.ok()) return fence.status();
-    if (!*fence) return absl::AbortedError("log cursor lease lost");
-    for (const auto& [name, items] : actions) {
-      const ReplicableSpec& spec = specs_.at(name);
-      std::vector<int64_t> create, create_us, update, update_us, remove;
-      for (const auto& [id, a] : items) {
-        if (a.kind == "created") {
-          create.push_back(id);
-          create_us.push_back(a.at_us);
-        } else if (a.kind == "updated") {
-          update.push_back(id);
-          update_us.push_back(a.at_us);
-        } else {
-          remove.push_back(id);
-        }
-      }
-      if (auto r = framework::ApplyCreated(*tracking_, spec, create, create_us); !r.ok()) return r;
-      if (auto r = framework::ApplyUpdated(*tracking_, spec, update, update_us); !r.ok()) return r;
-      if (!remove.empty()) {
-        auto removed = framework::RemoveRows(*tracking_, spec, remove);
-        if (!removed.ok()) return removed.status();
-        std::set<std::string> paths(removed->local_paths.begin(), removed->local_paths.end());
-        for (int64_t id : remove) {
-          const std::string& p = items.at(id).path;
-          if (!p.empty()) {
-            auto full = framework::ItemLocation(spec, *opt_.blobs, opt_.repository_root, p);
-            if (full.ok()) paths.insert(*full);
-          }
-        }
-        for (const auto& p : paths) doomed_files.push_back({&spec, p});
-      }
-    }
-    if (!touched.empty()) {
-      auto r = tracking_->Exec("DELETE FROM georep.event_gaps WHERE first_id = ANY($1::bigint[])",
-                               {db::BigintArray(touched)});
-      if (!r.ok()) return r.status();
-    }
-    if (!pieces.empty()) {
-      std::vector<int64_t> first, last_ids, seen;
-      for (const GapRange& p : pieces) {
-        first.push_back(p.first);
-        last_ids.push_back(p.last);
-        seen.push_back(p.first_seen_us);
-      }
-      auto r = tracking_->Exec(
-          "INSERT INTO georep.event_gaps (first_id, last_id, first_seen_at) "
-          "SELECT f, l, to_timestamp(s / 1000000.0) "
-          "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS p(f, l, s)",
-          {db::BigintArray(first), db::BigintArray(last_ids), db::BigintArray(seen)});
-      if (!r.ok()) return r.status();
-    }
-    if (!new_first.empty()) {
-      auto r = tracking_->Exec(
-          "INSERT INTO georep.event_gaps (first_id, last_id) "
-          "SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING",
-          {db::BigintArray(new_first), db::BigintArray(new_last)});
-      if (!r.ok()) return r.status();
-    }
-    auto expired = tracking_->Exec(
-        "DELETE FROM georep.event_gaps WHERE first_seen_at < now() - make_interval(secs => $1)",
-        {absl::StrCat(opt_.gap_timeout_seconds)});
-    if (!expired.ok()) return expired.status();
-    if (!fresh->empty()) {
-      auto r = tracking_->Exec(
-          "UPDATE georep.event_cursor SET last_event_id = $1, updated_at = now() WHERE name = "
-          "'main'",
-          {absl::StrCat(fresh->back().id)});
-      if (!r.ok()) return r.status();
-    }
-    if (fall_back) {
-      // Events this site needed were pruned (it was away past the hold, or
-      // disabled): skip to the watermark, and let the backfill (created,
-      // deleted) and the verifier's comparison of every copy with the
-      // primary's checksum (updated) find what they said.
-      const std::string below = absl::StrCat(pruned_below);
-      for (const char* sql :
-           {"DELETE FROM georep.event_gaps WHERE last_id < $1",
-            "UPDATE georep.event_gaps SET first_id = $1 WHERE first_id < $1",
-            "UPDATE georep.event_cursor SET last_event_id = greatest(last_event_id, $1 - 1), "
-            "fallbacks = fallbacks + 1, last_fallback_at = now(), updated_at = now() "
-            "WHERE name = 'main'"}) {
-        auto r = tracking_->Exec(sql, {below});
-        if (!r.ok()) return r.status();
-      }
-      auto r = tracking_->Exec("UPDATE georep.backfill_state SET next_id = 0");
-      if (!r.ok()) return r.status();
-    }
-    return absl::OkStatus();
-  });
+absl::Status LogCursor::Commit(Batch& batch) {
+  auto fence = db::RenewLease(*tracking_, kCursorLease, opt_.holder, opt_.lease_seconds);
+  if (!fence.ok()) return fence.status();
+  if (!*fence) return absl::AbortedError("log cursor lease lost");
+  for (const auto& [name, items] : batch.actions) {
+    const ReplicableSpec& spec = specs_.at(name);
+    if (auto s = ApplyActions(*tracking_, opt_, spec, items, batch.doomed_files); !s.ok()) return s;
+  }
+  if (auto s = SaveGaps(*tracking_, batch.gap_changes, opt_.gap_timeout_seconds); !s.ok()) return s;
+  if (!batch.fresh.empty()) {
+    auto r = tracking_->Exec(
+        "UPDATE georep.event_cursor SET last_event_id = $1, updated_at = now() WHERE name = "
+        "'main'",
+        {absl::StrCat(batch.fresh.back().id)});
+    if (!r.ok()) return r.status();
+  }
+  if (batch.fall_back) {
+    if (auto s = FallBack(*tracking_, batch.pruned_below); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> LogCursor::ApplyBatch() {
+  auto pos = tracking_->Exec("SELECT last_event_id FROM georep.event_cursor WHERE name = 'main'");
+  if (!pos.ok()) return pos.status();
+  if (pos->rows() == 0) {
+    if (auto s = StartAtNewest(); !s.ok()) return s;
+    return 0;
+  }
+  Batch batch;
+  batch.last = pos->GetInt64(0, 0);
+  if (auto s = ReadBatch(batch); !s.ok()) return s;
+  if (batch.fresh.empty() && batch.late.empty() && batch.gaps.empty() && !batch.fall_back) {
+    idle_ = true;
+    idle_at_ = batch.last;
+    return 0;
+  }
+
+  batch.gap_changes = ChangeGaps(batch.last, batch.gaps, batch.fresh, batch.late);
+  batch.actions = DecideActions(specs_, batch.late, batch.fresh, batch.stale_files);
+  if (auto s = KeepInScope(batch); !s.ok()) return s;
+
+  absl::Status s = db::InTransaction(*tracking_, [&] { return Commit(batch); });
   if (!s.ok()) {
     if (s.code() == absl::StatusCode::kAborted) {
       holds_lease_ = false;
@@ -376,28 +470,16 @@ absl::StatusOr<int> LogCursor::ApplyBatch() {
     }
     return s;
   }
-  if (fall_back) {
+  if (batch.fall_back) {
     log::Warn(
         "events this site needed were pruned from the primary's log: the log cursor skips to "
         "what is left, a backfill pass and a comparison of every copy with the primary's "
         "checksums find what they said",
-        {{"needed_from", oldest_needed}, {"pruned_below", pruned_below}});
+        {{"needed_from", batch.oldest_needed}, {"pruned_below", batch.pruned_below}});
   }
-  if (!actions.empty() && opt_.on_applied) opt_.on_applied();
-  // After commit: the rows are gone, so no sync can put these files back.
-  for (const auto& [spec, path] : doomed_files) {
-    framework::RemoveLocalCopy(*spec, *opt_.blobs, opt_.repository_root, path);
-  }
-  for (const auto& [spec, rel] : stale_files) {
-    auto old = framework::ItemLocation(*spec, *opt_.blobs, opt_.repository_root, rel);
-    if (!old.ok()) {
-      log::Warn("moved copy not removed",
-                {{"path", rel}, {"error", std::string(old.status().message())}});
-      continue;
-    }
-    framework::RemoveLocalCopy(*spec, *opt_.blobs, opt_.repository_root, *old);
-  }
-  return static_cast<int>(fresh->size() + late.size());
+  if (!batch.actions.empty() && opt_.on_applied) opt_.on_applied();
+  RemoveFiles(opt_, batch.doomed_files, batch.stale_files);
+  return static_cast<int>(batch.fresh.size() + batch.late.size());
 }
 
 absl::StatusOr<bool> CursorStarted(db::Connection& tracking) {

@@ -78,7 +78,21 @@ class LogCursor {
  private:
   absl::Status Connect();
   absl::StatusOr<bool> TakeLease();
+  // One batch of the log and what it does (log_cursor.cc).
+  struct Batch;
   absl::StatusOr<int> ApplyBatch();
+  // The steps of ApplyBatch, in order. With no saved position, the newest
+  // event's id becomes the position.
+  absl::Status StartAtNewest();
+  // The gaps awaited, the events after `batch.last` and in the gaps, and
+  // whether events needed were pruned.
+  absl::Status ReadBatch(Batch& batch);
+  // Drops or turns into deletions the actions on items outside this site's
+  // selective sync.
+  absl::Status KeepInScope(Batch& batch);
+  // In the tracking transaction: renews the lease (Aborted when lost),
+  // applies the actions, saves the gaps, moves the cursor, falls back.
+  absl::Status Commit(Batch& batch);
   // Of `ids` (items with created or updated events), those in this site's
   // selective sync, read from the standby.
   absl::StatusOr<std::set<int64_t>> InScope(const ReplicableSpec& spec,
