@@ -1,7 +1,7 @@
 // A site daemon's settings, read from a TOML file with GEOREP_* environment
 // overrides (setting "database.main" ⇐ GEOREP_DATABASE_MAIN).
 //
-// Every setting is declared once in config.cc with its default and help; an
+// Every setting is declared once in settings.cc with its default and help; an
 // unknown key, a wrong type or a bad value stops start-up with one line that
 // names the setting and the file (or the environment variable).
 #pragma once
