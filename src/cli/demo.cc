@@ -1,3 +1,5 @@
+// `georep demo up`, `status` and `down`: the sites of a demo made, started,
+// shown and stopped (the topology: cli/demo_topology.h).
 #include "cli/demo.h"
 
 #include <sys/stat.h>
@@ -6,25 +8,22 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <thread>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
+#include "cli/demo_topology.h"
 #include "cluster/pg_cluster.h"
 #include "config/config.h"
 #include "db/connection.h"
 #include "db/migrations.h"
-#include "fleet/status_view.h"
 #include "framework/storage/blob_store.h"
-#include "nlohmann/json.hpp"
 #include "sample/sample.h"
 #include "site/sites.h"
 #include "transport/http_client.h"
 #include "transport/s3_client.h"
 #include "util/fs.h"
-#include "util/net.h"
 #include "util/random.h"
 #include "util/subprocess.h"
 #include "util/tls_files.h"
@@ -32,206 +31,6 @@
 namespace georep::cli {
 namespace {
 namespace fs = std::filesystem;
-
-constexpr char kTrackingDbName[] = "georep_tracking";
-
-struct DemoCluster {
-  std::string role;  // main, standby, tracking
-  std::string data_dir;
-  int port = 0;
-  std::string log;
-
-  cluster::PgCluster Cluster() const { return cluster::PgCluster({data_dir, port, log}); }
-};
-
-struct DemoSite {
-  std::string name;
-  std::string role;
-  int http_port = 0;
-  std::string main_db;
-  std::string tracking_db;
-  std::string storage_root;
-  std::string repository_root;
-  std::string config_path;
-  std::string log_path;
-  int pid = 0;
-  std::vector<DemoCluster> clusters;
-  bool tls = false;
-  // With --object-storage: the site's own S3 server (s3rver), which holds
-  // its blobs in bucket kDemoBucket.
-  int s3_port = 0;
-  int s3_pid = 0;
-
-  std::string Home() const { return fs::path(config_path).parent_path().string(); }
-  std::string S3Dir() const { return Home() + "/s3"; }
-  std::string S3Endpoint() const { return absl::StrCat("http://127.0.0.1:", s3_port); }
-
-  std::string Url() const {
-    return absl::StrCat(tls ? "https" : "http", "://127.0.0.1:", http_port);
-  }
-};
-
-struct Topology {
-  std::string dir;
-  std::vector<DemoSite> sites;
-  bool tls = false;             // every site serves HTTPS, with certificates from a CA in tls/
-  bool object_storage = false;  // every site keeps its blobs in its own S3 server
-  std::string main_database = "georep";  // the application's database, on every site
-
-  std::string TlsDir() const { return dir + "/tls"; }
-  std::string CaFile() const { return TlsDir() + "/ca.pem"; }
-
-  DemoSite* Find(const std::string& name) {
-    for (auto& s : sites) {
-      if (s.name == name) return &s;
-    }
-    return nullptr;
-  }
-};
-
-std::string TopologyPath(const std::string& dir) { return dir + "/topology.json"; }
-
-nlohmann::json ToJson(const Topology& t) {
-  nlohmann::json sites = nlohmann::json::array();
-  for (const auto& s : t.sites) {
-    nlohmann::json clusters = nlohmann::json::array();
-    for (const auto& c : s.clusters) {
-      clusters.push_back(
-          {{"role", c.role}, {"data_dir", c.data_dir}, {"port", c.port}, {"log", c.log}});
-    }
-    sites.push_back(
-        {{"name", s.name},
-         {"role", s.role},
-         {"url", s.Url()},
-         {"http_port", s.http_port},
-         {"main_db", s.main_db},
-         {"tracking_db", s.tracking_db.empty() ? nlohmann::json() : nlohmann::json(s.tracking_db)},
-         {"storage_root", s.storage_root},
-         {"repository_root", s.repository_root},
-         {"config", s.config_path},
-         {"log", s.log_path},
-         {"pid", s.pid},
-         {"s3_endpoint", s.s3_port > 0 ? nlohmann::json(s.S3Endpoint()) : nlohmann::json()},
-         {"s3_port", s.s3_port},
-         {"s3_pid", s.s3_pid},
-         {"clusters", clusters}});
-  }
-  return {{"dir", t.dir},
-          {"tls", t.tls},
-          {"object_storage", t.object_storage},
-          {"main_database", t.main_database},
-          {"ca_file", t.tls ? nlohmann::json(t.CaFile()) : nlohmann::json()},
-          {"sites", sites}};
-}
-
-absl::StatusOr<Topology> LoadTopology(const std::string& dir) {
-  auto text = ReadFile(TopologyPath(dir));
-  if (!text.ok()) return text.status();
-  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.contains("sites")) {
-    return absl::DataLossError(absl::StrCat(TopologyPath(dir), ": not a Georep demo topology"));
-  }
-  Topology t;
-  t.dir = dir;
-  t.tls = j.value("tls", false);
-  t.object_storage = j.value("object_storage", false);
-  t.main_database = j.value("main_database", std::string("georep"));
-  // The demo's own requests to its sites trust the demo's CA.
-  if (t.tls) transport::SetTrustedCaFile(t.CaFile());
-  try {
-    for (const auto& s : j["sites"]) {
-      DemoSite site;
-      site.tls = t.tls;
-      site.name = s.at("name");
-      site.role = s.at("role");
-      site.http_port = s.at("http_port");
-      site.main_db = s.at("main_db");
-      if (!s.at("tracking_db").is_null()) site.tracking_db = s["tracking_db"];
-      site.storage_root = s.at("storage_root");
-      site.repository_root = s.at("repository_root");
-      site.config_path = s.at("config");
-      site.log_path = s.at("log");
-      site.pid = s.at("pid");
-      site.s3_port = s.value("s3_port", 0);
-      site.s3_pid = s.value("s3_pid", 0);
-      for (const auto& c : s.at("clusters")) {
-        site.clusters.push_back({c.at("role"), c.at("data_dir"), c.at("port"), c.at("log")});
-      }
-      t.sites.push_back(std::move(site));
-    }
-  } catch (const nlohmann::json::exception& e) {
-    return absl::DataLossError(absl::StrCat(TopologyPath(dir), ": ", e.what()));
-  }
-  return t;
-}
-
-absl::Status SaveTopology(const Topology& t) {
-  return WriteFileAtomic(TopologyPath(t.dir), ToJson(t).dump(2) + "\n");
-}
-
-absl::StatusOr<int> Port() { return FreeTcpPort(); }
-
-// A daemon pid from the topology that is still our `georep serve` for this config.
-bool DaemonRunning(const DemoSite& s) {
-  if (s.pid <= 0 || !ProcessAlive(s.pid)) return false;
-  std::string cmd = ProcessCommandLine(s.pid);
-  return absl::StrContains(cmd, " serve") && absl::StrContains(cmd, s.config_path);
-}
-
-// An S3 server of a site (s3rver, with the multipart calls it lacks):
-// tests/s3/server.js of the source tree, or the script GEOREP_S3_SERVER names.
-constexpr char kDemoBucket[] = "georep";
-constexpr char kDemoS3Key[] = "S3RVER";  // s3rver's one key pair
-
-std::string S3ServerScript() {
-  const char* named = std::getenv("GEOREP_S3_SERVER");
-  return named != nullptr && *named != '\0' ? named : GEOREP_DEMO_S3_SERVER;
-}
-
-bool S3Running(const DemoSite& s) {
-  if (s.s3_pid <= 0 || !ProcessAlive(s.s3_pid)) return false;
-  return absl::StrContains(ProcessCommandLine(s.s3_pid), s.S3Dir());
-}
-
-// Starts the site's S3 server unless it runs, and waits until it answers.
-absl::Status StartS3(bool quiet, DemoSite& s) {
-  if (S3Running(s)) return absl::OkStatus();
-  const std::string script = S3ServerScript();
-  if (!fs::exists(script) || !fs::exists(fs::path(script).parent_path() / "node_modules/s3rver")) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--object-storage runs s3rver (npm) through ", script,
-        ", which is not installed: scripts/install-deps installs it (npm ci in tests/s3); "
-        "GEOREP_S3_SERVER names another script"));
-  }
-  if (s.s3_port == 0) {
-    auto port = Port();
-    if (!port.ok()) return port.status();
-    s.s3_port = *port;
-  }
-  auto pid = SpawnDetached({"node", script, s.S3Dir(), absl::StrCat(s.s3_port), kDemoBucket},
-                           s.Home() + "/s3.log");
-  if (!pid.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot start node (Debian's nodejs) for s3rver: ", pid.status().message()));
-  }
-  s.s3_pid = *pid;
-  for (int i = 0; i < 600; ++i) {
-    auto r = transport::HttpRequest(s.S3Endpoint() + "/", {.timeout_seconds = 2});
-    if (r.ok() && r->status > 0) {
-      if (!quiet) {
-        std::printf("  %s: S3 server (s3rver, pid %d) on %s, bucket \"%s\"\n", s.name.c_str(),
-                    s.s3_pid, s.S3Endpoint().c_str(), kDemoBucket);
-      }
-      return absl::OkStatus();
-    }
-    if (!ProcessAlive(s.s3_pid)) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  auto log = ReadFile(s.Home() + "/s3.log");
-  return absl::UnavailableError(absl::StrCat("the S3 server of site \"", s.name,
-                                             "\" did not answer on ", s.S3Endpoint(), ": ",
-                                             log.ok() ? *log : ""));
-}
 
 // The site's configuration keeps its blobs in its S3 server.
 absl::Status UseDemoBucket(const DemoSite& s, config::Config& c) {
@@ -269,12 +68,6 @@ absl::StatusOr<DemoSite> NewSite(const std::string& dir, const std::string& name
   return s;
 }
 
-absl::Status Step(bool quiet, const std::string& what, const absl::Status& s) {
-  if (!quiet && s.ok()) std::printf("  %s\n", what.c_str());
-  if (!s.ok()) return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
-  return s;
-}
-
 absl::Status WaitForSiteRow(const std::string& conninfo, const std::string& name) {
   absl::Status last = absl::OkStatus();
   for (int i = 0; i < 200; ++i) {
@@ -292,29 +85,6 @@ absl::Status WaitForSiteRow(const std::string& conninfo, const std::string& name
       absl::StrCat("site row never reached the standby: ", last.message()));
 }
 
-absl::Status WaitHealthy(const DemoSite& s) {
-  for (int i = 0; i < 300; ++i) {
-    // Serving is enough: a secondary whose primary is down answers 503.
-    auto r = transport::HttpRequest(s.Url() + "/api/v1/health", {.timeout_seconds = 2});
-    if (r.ok() && (r->status == 200 || r->status == 503)) return absl::OkStatus();
-    if (!ProcessAlive(s.pid)) {
-      auto log = ReadFile(s.log_path);
-      std::string tail = log.ok() ? log->substr(log->size() > 600 ? log->size() - 600 : 0) : "";
-      return absl::UnavailableError(
-          absl::StrCat("daemon of site \"", s.name, "\" exited; end of ", s.log_path, ":\n", tail));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return absl::DeadlineExceededError(
-      absl::StrCat("daemon of site \"", s.name, "\" not healthy after 15 s"));
-}
-
-std::string SelfExe() {
-  std::error_code ec;
-  auto p = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? "georep" : p.string();
-}
-
 // PostgreSQL runs as an unprivileged user, which must be able to reach DIR.
 absl::Status CheckTraversable(const std::string& dir) {
   if (geteuid() != 0) return absl::OkStatus();
@@ -329,15 +99,6 @@ absl::Status CheckTraversable(const std::string& dir) {
     }
   }
   return absl::OkStatus();
-}
-
-// The site whose role is primary; after `demo failover` it is not the one
-// named "primary".
-DemoSite* PrimaryOf(Topology& t) {
-  for (auto& s : t.sites) {
-    if (s.role == "primary") return &s;
-  }
-  return nullptr;
 }
 
 // After a failover: start what is stopped, primary first; nothing is made.
@@ -379,19 +140,9 @@ absl::Status Restart(const DemoOptions& opt, Topology& t) {
   return absl::OkStatus();
 }
 
-absl::Status Up(const DemoOptions& opt, Topology& t) {
-  bool quiet = opt.quiet;
-  if (DemoSite* p = PrimaryOf(t); p != nullptr && p->name != "primary") {
-    if (!quiet) {
-      std::printf("  after a failover (\"%s\" is the primary): restarting what is stopped\n",
-                  p->name.c_str());
-    }
-    return Restart(opt, t);
-  }
-  if (auto s = CheckTraversable(t.dir); !s.ok()) return s;
-  if (auto s = MakeDirs(t.dir, 0755); !s.ok()) return s;
-
-  // Primary: PostgreSQL, schema, its own site row.
+// The primary: PostgreSQL, schema, its own site row. Returns a connection
+// to its main database.
+absl::StatusOr<std::unique_ptr<db::Connection>> UpPrimary(bool quiet, Topology& t) {
   if (t.Find("primary") == nullptr) {
     auto site = NewSite(t.dir, "primary", true);
     if (!site.ok()) return site.status();
@@ -400,7 +151,7 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
     // Saved before anything starts, so a failed `up` can be retried or taken down.
     if (auto st = SaveTopology(t); !st.ok()) return st;
   }
-  DemoSite& primary = *t.Find("primary");  // valid until secondaries are added below
+  DemoSite& primary = *t.Find("primary");
   cluster::PgCluster main = primary.clusters[0].Cluster();
   primary.main_db = main.Conninfo(t.main_database);
   if (!main.Exists()) {
@@ -419,8 +170,14 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
     if (!added.ok()) return added.status();
   }
   if (auto s = SaveTopology(t); !s.ok()) return s;
+  return main_conn;
+}
 
-  // Secondaries: standby, tracking DB, site row with its secret.
+// Secondaries: standby, tracking DB, site row with its secret.
+absl::Status UpSecondaries(const DemoOptions& opt, Topology& t, db::Connection& main_conn) {
+  bool quiet = opt.quiet;
+  // The primary's PostgreSQL, which the standbys are copied from.
+  const cluster::PgCluster main = t.Find("primary")->clusters[0].Cluster();
   for (int i = 1; i <= opt.secondaries; ++i) {
     std::string name = absl::StrCat("secondary-", i);
     if (t.Find(name) == nullptr) {
@@ -467,36 +224,41 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
     auto tr_conn = db::Connection::Open(s.tracking_db);
     if (!tr_conn.ok()) return tr_conn.status();
     if (auto m = db::Migrate(**tr_conn, db::DatabaseKind::kTracking); !m.ok()) return m.status();
-    if (auto found = site::FindSite(**main_conn, s.name); !found.ok()) {
-      auto added = site::AddSite(**main_conn, {s.name, s.Url(), "", false});
+    if (auto found = site::FindSite(main_conn, s.name); !found.ok()) {
+      auto added = site::AddSite(main_conn, {s.name, s.Url(), "", false});
       if (!added.ok()) return added.status();
     }
     if (auto st = SaveTopology(t); !st.ok()) return st;
   }
+  return absl::OkStatus();
+}
 
-  // Certificates: a CA of the demo's own, and one certificate per site.
-  if (t.tls) {
-    if (auto st = MakeDirs(t.TlsDir(), 0700); !st.ok()) return st;
-    if (auto st = MakeCertificateAuthority(t.TlsDir()); !st.ok()) return st;
-    for (const DemoSite& s : t.sites) {
-      if (fs::exists(absl::StrCat(t.TlsDir(), "/", s.name, ".pem"))) continue;
-      if (auto st = Step(quiet, absl::StrCat(s.name, ": TLS certificate"),
-                         MakeSiteCertificate(t.TlsDir(), s.name, {"127.0.0.1", "localhost"}));
-          !st.ok())
-        return st;
-    }
+// Certificates: a CA of the demo's own, and one certificate per site.
+absl::Status MakeCertificates(bool quiet, const Topology& t) {
+  if (auto st = MakeDirs(t.TlsDir(), 0700); !st.ok()) return st;
+  if (auto st = MakeCertificateAuthority(t.TlsDir()); !st.ok()) return st;
+  for (const DemoSite& s : t.sites) {
+    if (fs::exists(absl::StrCat(t.TlsDir(), "/", s.name, ".pem"))) continue;
+    if (auto st = Step(quiet, absl::StrCat(s.name, ": TLS certificate"),
+                       MakeSiteCertificate(t.TlsDir(), s.name, {"127.0.0.1", "localhost"}));
+        !st.ok())
+      return st;
   }
+  return absl::OkStatus();
+}
 
-  // With --object-storage, an S3 server per site.
-  if (t.object_storage) {
-    for (DemoSite& s : t.sites) {
-      if (auto st = StartS3(quiet, s); !st.ok()) return st;
-    }
-    if (auto st = SaveTopology(t); !st.ok()) return st;
-  }
-
-  // Configuration files.
+// With --object-storage, an S3 server per site.
+absl::Status StartS3Servers(bool quiet, Topology& t) {
   for (DemoSite& s : t.sites) {
+    if (auto st = StartS3(quiet, s); !st.ok()) return st;
+  }
+  if (auto st = SaveTopology(t); !st.ok()) return st;
+  return absl::OkStatus();
+}
+
+// Configuration files.
+absl::Status WriteConfigs(const Topology& t, db::Connection& main_conn) {
+  for (const DemoSite& s : t.sites) {
     config::Config c;
     if (t.object_storage) {
       if (auto st = UseDemoBucket(s, c); !st.ok()) return st;
@@ -520,7 +282,7 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
         return st;
     }
     if (s.role == "secondary") {
-      auto row = site::FindSite(**main_conn, s.name, /*with_secret=*/true);
+      auto row = site::FindSite(main_conn, s.name, /*with_secret=*/true);
       if (!row.ok()) return row.status();
       c.access_key = row->access_key;
       c.secret_access_key = row->secret_access_key;
@@ -533,8 +295,11 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
     if (auto st = WriteFileAtomic(s.config_path, config::RenderConfig(c), 0600); !st.ok())
       return st;
   }
+  return absl::OkStatus();
+}
 
-  // Daemons.
+// Daemons.
+absl::Status StartDaemons(bool quiet, Topology& t) {
   std::string exe = SelfExe();
   for (DemoSite& s : t.sites) {
     if (DaemonRunning(s)) continue;
@@ -551,11 +316,15 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
   for (const DemoSite& s : t.sites) {
     if (auto st = WaitHealthy(s); !st.ok()) return st;
   }
-  // Some data, so the secondaries have work to show.
-  auto existing = (*main_conn)->Exec("SELECT count(*) FROM sample.uploads");
+  return absl::OkStatus();
+}
+
+// Some data, so the secondaries have work to show.
+absl::Status SeedSample(const DemoOptions& opt, Topology& t, db::Connection& main_conn) {
+  bool quiet = opt.quiet;
+  auto existing = main_conn.Exec("SELECT count(*) FROM sample.uploads");
   if (!existing.ok()) return existing.status();
   if (opt.seed > 0 && existing->GetInt64(0, 0) == 0) {
-    // t.sites grew since `primary` was taken: look it up again.
     const DemoSite& p = *t.Find("primary");
     std::shared_ptr<const framework::BlobStore> blobs =
         t.object_storage ? framework::Bucket(std::make_shared<transport::S3Client>(
@@ -565,13 +334,39 @@ absl::Status Up(const DemoOptions& opt, Topology& t) {
                                                      .access_key = kDemoS3Key,
                                                      .secret_key = kDemoS3Key}))
                          : framework::LocalFiles(p.storage_root);
-    auto seeded = sample::Seed(**main_conn, *blobs, opt.seed, opt.seed_size);
+    auto seeded = sample::Seed(main_conn, *blobs, opt.seed, opt.seed_size);
     if (!seeded.ok()) return seeded.status();
     if (!quiet)
       std::printf("  primary: %lld sample blobs of %lld bytes created\n",
                   static_cast<long long>(*seeded), static_cast<long long>(opt.seed_size));
   }
   return absl::OkStatus();
+}
+
+absl::Status Up(const DemoOptions& opt, Topology& t) {
+  bool quiet = opt.quiet;
+  if (DemoSite* p = PrimaryOf(t); p != nullptr && p->name != "primary") {
+    if (!quiet) {
+      std::printf("  after a failover (\"%s\" is the primary): restarting what is stopped\n",
+                  p->name.c_str());
+    }
+    return Restart(opt, t);
+  }
+  if (auto s = CheckTraversable(t.dir); !s.ok()) return s;
+  if (auto s = MakeDirs(t.dir, 0755); !s.ok()) return s;
+
+  auto main_conn = UpPrimary(quiet, t);
+  if (!main_conn.ok()) return main_conn.status();
+  if (auto st = UpSecondaries(opt, t, **main_conn); !st.ok()) return st;
+  if (t.tls) {
+    if (auto st = MakeCertificates(quiet, t); !st.ok()) return st;
+  }
+  if (t.object_storage) {
+    if (auto st = StartS3Servers(quiet, t); !st.ok()) return st;
+  }
+  if (auto st = WriteConfigs(t, **main_conn); !st.ok()) return st;
+  if (auto st = StartDaemons(quiet, t); !st.ok()) return st;
+  return SeedSample(opt, t, **main_conn);
 }
 
 }  // namespace
@@ -632,124 +427,6 @@ int DemoUp(const DemoOptions& options) {
     }
     std::printf("\nTry: georep status --config %s\n     georep demo down --dir %s\n",
                 t.sites.back().config_path.c_str(), t.dir.c_str());
-  }
-  return 0;
-}
-
-namespace {
-
-// One georep verb of the failover, shown as a command and its output.
-absl::Status RunVerb(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {SelfExe()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::printf("\n$ georep %s\n", absl::StrJoin(args, " ").c_str());
-  std::fflush(stdout);
-  auto r = Run(argv);
-  if (!r.ok()) return r.status();
-  std::fputs(r->output.c_str(), stdout);
-  if (r->exit_code != 0) {
-    return absl::InternalError(
-        absl::StrCat("`georep ", args[0], "` exited with status ", r->exit_code));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Failover(Topology& t, const std::string& to) {
-  DemoSite* target = t.Find(to);
-  if (target == nullptr) return absl::InvalidArgumentError(absl::StrCat("no site \"", to, "\""));
-  if (target->role != "secondary") {
-    return absl::InvalidArgumentError(absl::StrCat("site \"", to, "\" is not a secondary"));
-  }
-  DemoSite* old = PrimaryOf(t);
-  if (old == nullptr) return absl::FailedPreconditionError("the topology names no primary");
-  const std::string new_url = target->Url();
-  const std::string new_port = absl::StrCat(target->clusters[0].port);
-
-  // 1. Planned promotion (the others are detached from the old primary).
-  if (auto s = RunVerb({"promote", "--config", target->config_path}); !s.ok()) return s;
-  std::string old_name = old->name;
-  target->role = "primary";
-  target->clusters[0].role = "main";
-  old->role = "secondary";
-  if (auto s = SaveTopology(t); !s.ok()) return s;
-
-  // 2. The other secondaries follow.
-  for (DemoSite& s : t.sites) {
-    if (s.role != "secondary" || s.name == old_name) continue;
-    if (auto st = RunVerb({"follow", "--config", s.config_path, "--primary", new_url,
-                           "--primary-port", new_port, "--user", kPostgresUser});
-        !st.ok())
-      return st;
-  }
-
-  // 3. The old primary rejoins: stopped, given a tracking database, demoted.
-  old = t.Find(old_name);
-  std::printf("\n%s: stopping its daemon and PostgreSQL\n", old_name.c_str());
-  if (DaemonRunning(*old)) {
-    if (auto s = TerminateProcess(old->pid, std::chrono::seconds(10)); !s.ok()) return s;
-  }
-  if (auto s = old->clusters[0].Cluster().Stop(); !s.ok()) return s;
-  std::string home = fs::path(old->config_path).parent_path().string();
-  if (old->clusters.size() < 2) {
-    auto port = Port();
-    if (!port.ok()) return port.status();
-    old->clusters.push_back(
-        {"tracking", home + "/tracking-pgdata", *port, home + "/pglog/tracking.log"});
-    if (auto s = SaveTopology(t); !s.ok()) return s;
-  }
-  cluster::PgCluster tracking = old->clusters[1].Cluster();
-  if (!tracking.Exists()) {
-    if (auto s = Step(false, absl::StrCat(old_name, ": initdb tracking database"), tracking.Init());
-        !s.ok())
-      return s;
-  }
-  if (auto s = Step(false, absl::StrCat(old_name, ": tracking database on port ", tracking.port()),
-                    tracking.Start());
-      !s.ok())
-    return s;
-  if (auto s = tracking.CreateDatabase(kTrackingDbName); !s.ok()) return s;
-  old->tracking_db = tracking.Conninfo(kTrackingDbName);
-  auto config = config::LoadConfig(old->config_path);
-  if (!config.ok()) return config.status();
-  config->tracking_database = old->tracking_db;
-  if (auto s = WriteFileAtomic(old->config_path, config::RenderConfig(*config), 0600); !s.ok())
-    return s;
-  if (auto s =
-          RunVerb({"demote", "--config", old->config_path, "--primary", new_url, "--primary-port",
-                   new_port, "--user", kPostgresUser, "--data-dir", old->clusters[0].data_dir});
-      !s.ok())
-    return s;
-  old->clusters[0].role = "standby";
-  if (auto s = Step(false, absl::StrCat(old_name, ": PostgreSQL started as a standby"),
-                    old->clusters[0].Cluster().Start());
-      !s.ok())
-    return s;
-  if (auto s = RunVerb({"site", "enable", old_name, "--config", target->config_path}); !s.ok())
-    return s;
-  auto pid = SpawnDetached({SelfExe(), "serve", "--config", old->config_path}, old->log_path);
-  if (!pid.ok()) return pid.status();
-  old->pid = *pid;
-  if (auto s = SaveTopology(t); !s.ok()) return s;
-  std::printf("  %s: georep serve (pid %d) as a secondary\n", old_name.c_str(), old->pid);
-  return WaitHealthy(*old);
-}
-
-}  // namespace
-
-int DemoFailover(const DemoOptions& options, const std::string& to) {
-  auto t = LoadTopology(AbsolutePath(options.dir));
-  if (!t.ok()) {
-    std::fprintf(stderr, "georep demo failover: %s\n", std::string(t.status().message()).c_str());
-    return 1;
-  }
-  absl::Status s = Failover(*t, to);
-  if (!s.ok()) {
-    std::fprintf(stderr, "georep demo failover: %s\n", std::string(s.message()).c_str());
-    return absl::IsInvalidArgument(s) ? 2 : 1;
-  }
-  std::printf("\n\"%s\" is the primary; every other site is its secondary:\n", to.c_str());
-  for (const auto& site : t->sites) {
-    std::printf("  %-12s %-9s %s\n", site.name.c_str(), site.role.c_str(), site.Url().c_str());
   }
   return 0;
 }
