@@ -1,6 +1,7 @@
 // An HTTP/1.1 server (Boost.Beast on Asio) that hands each request to one
-// handler function. Beast stays inside http_server.cc; callers see plain
-// request and response structs.
+// handler function. Beast stays inside the server's files (http_server.cc,
+// http_session.cc, http_request.cc); callers see plain request and response
+// structs.
 //
 // Keep-alive, TCP_NODELAY on every connection (without it small responses
 // wait ~40 ms for a delayed ACK). The handler runs on one of `threads` I/O
