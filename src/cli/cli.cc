@@ -29,6 +29,7 @@ int Main(int argc, char** argv) {
   AddPromotionVerbs(app, ctx);
   AddFollowVerb(app, ctx);
   AddDemoteVerb(app, ctx);
+  AddSalvageVerb(app, ctx);
   AddCheckVerb(app, ctx);
   app.set_version_flag("--version", VersionText(), "Print the version and exit");
   app.add_subcommand("version", "Print the version (as --version)")->callback([] {

@@ -55,6 +55,7 @@ void AddDisasterRecoveryVerbs(CLI::App& app, VerbContext& ctx);  // dataloss, re
 void AddPromotionVerbs(CLI::App& app, VerbContext& ctx);         // promote, maintenance
 void AddFollowVerb(CLI::App& app, VerbContext& ctx);             // follow
 void AddDemoteVerb(CLI::App& app, VerbContext& ctx);             // demote
+void AddSalvageVerb(CLI::App& app, VerbContext& ctx);            // salvage
 void AddCheckVerb(CLI::App& app, VerbContext& ctx);              // check
 
 }  // namespace georep::cli

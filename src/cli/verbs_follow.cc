@@ -1,11 +1,15 @@
-// follow and demote: a site re-attached to a new primary after a promotion
-// (failover/follow.h does it; these verbs take the options and print).
+// follow, demote and salvage: a site re-attached to a new primary after a
+// promotion, and what a forced one lost brought back (failover/follow.h,
+// failover/salvage.h do it; these verbs take the options and print).
 #include <cstdio>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "api/admin_auth.h"
 #include "cli/verbs.h"
+#include "daemon/serve.h"
 #include "failover/follow.h"
+#include "failover/salvage.h"
 #include "nlohmann/json.hpp"
 
 namespace georep::cli {
@@ -85,6 +89,63 @@ int RunDemote(const config::Config& config, const UpstreamOptions& o, const std:
   return 0;
 }
 
+struct SalvageOptions {
+  std::string primary_url;
+  std::string admin_token_file;  // the new primary's; default: this site's
+  bool dry_run = false;
+  bool json = false;
+};
+
+int RunSalvage(const config::Config& config, const SalvageOptions& o) {
+  const char* verb = "salvage";
+  auto auth = api::LoadAdminAuth(
+      o.admin_token_file.empty() ? config.admin_token_file : o.admin_token_file, "token");
+  if (!auth.ok()) return Fail(2, verb, auth.status().message());
+  auto blobs = daemon::OpenSiteBlobStore(config);
+  if (!blobs.ok()) return Fail(CodeFor(blobs.status()), verb, blobs.status().message());
+  failover::SalvageRequest request{.primary_url = o.primary_url, .dry_run = o.dry_run};
+  if (!auth->token.empty()) request.headers.push_back("Authorization: Bearer " + auth->token);
+  if (!o.json) {
+    request.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  }
+  auto out = failover::Salvage(config, **blobs, request);
+  if (!out.ok()) return Fail(CodeFor(out.status()), verb, out.status().message());
+  if (o.json) {
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& i : out->items) {
+      items.push_back({{"replicable", i.replicable},
+                       {"id", i.id},
+                       {"path", i.path},
+                       {"recovered", i.recovered},
+                       {"outcome", i.outcome}});
+    }
+    std::puts(nlohmann::json{{"site", config.site_name},
+                             {"primary", out->primary},
+                             {"dry_run", o.dry_run},
+                             {"listed", out->listed},
+                             {"found", out->found},
+                             {"recovered", out->recovered},
+                             {"items", items}}
+                  .dump(2)
+                  .c_str());
+  } else if (o.dry_run) {
+    std::printf(
+        "%lld items recorded lost on \"%s\"; %lld of them are in this site's storage and "
+        "would be sent\n",
+        static_cast<long long>(out->listed), out->primary.c_str(),
+        static_cast<long long>(out->found));
+  } else {
+    std::printf(
+        "%lld items recorded lost on \"%s\"; %lld recovered from this site's storage "
+        "(every secondary fetches them now), %lld not\n",
+        static_cast<long long>(out->listed), out->primary.c_str(),
+        static_cast<long long>(out->recovered),
+        static_cast<long long>(out->listed - out->recovered));
+  }
+  // Exit 0 when nothing that could be sent failed to arrive.
+  return o.dry_run || out->recovered == out->found ? 0 : 1;
+}
+
 }  // namespace
 
 void AddFollowVerb(CLI::App& app, VerbContext& ctx) {
@@ -127,6 +188,28 @@ void AddDemoteVerb(CLI::App& app, VerbContext& ctx) {
   demote->callback([&ctx, o, data_dir] {
     auto config = LoadConfigOrFail(ctx);
     if (config) ctx.exit_code = RunDemote(*config, *o, *data_dir);
+  });
+}
+
+void AddSalvageVerb(CLI::App& app, VerbContext& ctx) {
+  CLI::App* salvage = app.add_subcommand(
+      "salvage",
+      "Former primary, after a forced promotion, before `georep demote`: the items the new "
+      "primary recorded lost in the failover (their rows replicated, their bytes did not) are "
+      "looked for in this site's storage; each blob found is sent to the new primary, which "
+      "checks it against the application's digest when it keeps one, installs it and publishes "
+      "it, so every secondary fetches it. Exit status 1 when a blob found here was not taken.");
+  AddConfig(salvage, ctx);
+  auto o = std::make_shared<SalvageOptions>();
+  salvage->add_option("--primary", o->primary_url, "URL of the new primary's daemon")->required();
+  salvage->add_option("--admin-token-file", o->admin_token_file,
+                      "File holding the new primary's admin token (default: this site's "
+                      "admin.token_file)");
+  salvage->add_flag("--dry-run", o->dry_run, "List what would be sent; send nothing");
+  salvage->add_flag("--json", o->json, "Print the outcome as JSON");
+  salvage->callback([&ctx, o] {
+    auto config = LoadConfigOrFail(ctx);
+    if (config) ctx.exit_code = RunSalvage(*config, *o);
   });
 }
 

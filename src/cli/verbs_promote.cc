@@ -111,8 +111,9 @@ int PrintOutcome(const failover::PromotionOutcome& o, const PromoteFlags& flags,
     if (o.recorded_lost > 0) {
       std::printf(
           "%lld items recorded lost in failover: every site stops fetching them; their bytes may "
-          "still be on the old primary's storage\n",
-          static_cast<long long>(o.recorded_lost));
+          "still be on the old primary's storage: `georep salvage --primary %s` there, before "
+          "`georep demote`, sends them back\n",
+          static_cast<long long>(o.recorded_lost), o.site_url.c_str());
     }
   }
   return o.serving ? 0 : 1;

@@ -32,6 +32,7 @@
 #include "db/migrations.h"
 #include "events/publish.h"
 #include "failover/routes.h"
+#include "failover/salvage_routes.h"
 #include "fleet/reporter.h"
 #include "fleet/routes.h"
 #include "framework/registry/registry_store.h"
@@ -290,13 +291,15 @@ int FillSiteContext(const config::Config& config, api::SiteContext& ctx) {
 // The routes of the site API, the fleet view, the admin page, Geo and the
 // application. The routes keep references to `ctx` and `geo`.
 void BuildRoutes(const ServeHooks& hooks, const api::SiteContext& ctx,
-                 const api::GeoRouteContext& geo, site::LiveRole& role,
-                 const std::shared_ptr<const framework::BlobStore>& blobs, api::Router& router) {
+                 const api::GeoRouteContext& geo, const failover::SalvageRouteContext& salvage,
+                 site::LiveRole& role, const std::shared_ptr<const framework::BlobStore>& blobs,
+                 api::Router& router) {
   api::AddSiteRoutes(router, ctx);
   fleet::AddRoutes(router, ctx);
   api::AddAdminPage(router);
   api::AddGeoRoutes(router, geo);
   failover::AddFailoverRoutes(router, geo);
+  failover::AddSalvageRoutes(router, salvage);
   fleet::AddStatusIntake(router, geo);
   if (hooks.add_routes) {
     // The application's routes: on a secondary, its writes go to the primary.
@@ -425,7 +428,12 @@ int Run(const config::Config& config, const ServeHooks& hooks, const StartUp& st
                            .sites = &site_directory,
                            .metrics = &metrics,
                            .role = &role};
-  BuildRoutes(hooks, ctx, geo, role, start.blobs, router);
+  failover::SalvageRouteContext salvage{.main_conninfo = config.main_database,
+                                        .blobs = start.blobs,
+                                        .specs = start.specs,
+                                        .role = &role,
+                                        .admin = ctx.admin};
+  BuildRoutes(hooks, ctx, geo, salvage, role, start.blobs, router);
   // On a secondary, what it does not serve goes to the primary, when it
   // knows one (api/primary_proxy.h): its internal URL, as of now.
   PrimaryFor primary_for = [&role,

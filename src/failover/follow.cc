@@ -66,28 +66,6 @@ absl::StatusOr<cluster::ReplicaSource> ResolveSource(const config::Config& confi
   return source;
 }
 
-// The new primary's daemon, by its status: its site name. InvalidArgument
-// when it is this site.
-absl::StatusOr<std::string> PrimaryName(const config::Config& config, const std::string& url) {
-  auto res =
-      transport::HttpRequest(TrimTrailingSlashes(url) + "/api/v1/status", {.timeout_seconds = 10});
-  if (!res.ok()) return res.status();
-  auto j = nlohmann::json::parse(res->body, nullptr, false);
-  if (res->status != 200 || !j.is_object() || !j.value("site", nlohmann::json()).is_string()) {
-    return absl::UnavailableError(
-        absl::StrCat(url, "/api/v1/status answered HTTP ", res->status, ", not a site's status"));
-  }
-  if (j.value("role", "") != "primary") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "site \"", j["site"].get<std::string>(), "\" at ", url,
-        " is not the primary (its role: ", j.value("role", "?"), "); promote it first"));
-  }
-  std::string name = j["site"].get<std::string>();
-  if (name == config.site_name)
-    return absl::InvalidArgumentError(absl::StrCat(url, " is this site"));
-  return name;
-}
-
 // A replication connection to the new primary's PostgreSQL.
 absl::StatusOr<std::unique_ptr<db::Connection>> OpenReplication(const std::string& conninfo) {
   auto replication = db::Connection::Open(conninfo + " replication=true");
@@ -175,7 +153,7 @@ absl::StatusOr<FollowOutcome> Follow(const config::Config& config, const Upstrea
         ") is not a standby: a former primary rejoins with `georep demote`"));
   }
   FollowOutcome out;
-  auto name = PrimaryName(config, o.primary_url);
+  auto name = NewPrimaryName(config, o.primary_url);
   if (!name.ok()) return name.status();
   out.primary = *name;
 
@@ -245,7 +223,7 @@ absl::StatusOr<DemoteOutcome> Demote(const config::Config& config, const Upstrea
         absl::StrCat("--data-dir must be an absolute path, not \"", data_dir, "\""));
   }
   DemoteOutcome out;
-  auto name = PrimaryName(config, o.primary_url);
+  auto name = NewPrimaryName(config, o.primary_url);
   if (!name.ok()) return name.status();
   out.primary = *name;
   auto source = ResolveSource(config, o, {});

@@ -48,4 +48,26 @@ PrimaryClaims OtherPrimaries(const std::vector<site::Site>& sites, const std::st
   return claims;
 }
 
+// The new primary's daemon, by its status: its site name. InvalidArgument
+// when it is this site.
+absl::StatusOr<std::string> NewPrimaryName(const config::Config& config, const std::string& url) {
+  auto res =
+      transport::HttpRequest(TrimTrailingSlashes(url) + "/api/v1/status", {.timeout_seconds = 10});
+  if (!res.ok()) return res.status();
+  auto j = nlohmann::json::parse(res->body, nullptr, false);
+  if (res->status != 200 || !j.is_object() || !j.value("site", nlohmann::json()).is_string()) {
+    return absl::UnavailableError(
+        absl::StrCat(url, "/api/v1/status answered HTTP ", res->status, ", not a site's status"));
+  }
+  if (j.value("role", "") != "primary") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "site \"", j["site"].get<std::string>(), "\" at ", url,
+        " is not the primary (its role: ", j.value("role", "?"), "); promote it first"));
+  }
+  std::string name = j["site"].get<std::string>();
+  if (name == config.site_name)
+    return absl::InvalidArgumentError(absl::StrCat(url, " is this site"));
+  return name;
+}
+
 }  // namespace georep::failover

@@ -32,4 +32,8 @@ struct PrimaryClaims {
 };
 PrimaryClaims OtherPrimaries(const std::vector<site::Site>& sites, const std::string& self);
 
+// The site name of the daemon at `url` (GET /api/v1/status), which must be
+// the primary (FailedPrecondition) and not this site (InvalidArgument).
+absl::StatusOr<std::string> NewPrimaryName(const config::Config& config, const std::string& url);
+
 }  // namespace georep::failover
