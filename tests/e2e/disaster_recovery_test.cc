@@ -513,8 +513,16 @@ TEST(DisasterRecoveryTest, APromotionCutShortAfterTheDatabaseIsFinishedByRunning
   // As if `georep promote` was killed right after pg_promote: the database
   // is writable, geo_nodes still names the old primary.
   auto standby = topo.MainDb("secondary-1");
-  auto promoted = standby->Exec("SELECT pg_promote(true, 60)");
+  // Without waiting inside the statement: a session held open through the
+  // promotion may be cancelled by a conflict with recovery.
+  auto promoted = standby->Exec("SELECT pg_promote(false)");
   ASSERT_TRUE(promoted.ok() && promoted->GetBool(0, 0)) << promoted.status();
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        auto r = standby->Exec("SELECT NOT pg_is_in_recovery()");
+        return r.ok() && r->GetBool(0, 0);
+      },
+      60));
   EXPECT_EQ(topo.Status("secondary-1").value("role", ""), "secondary");
 
   auto again = test::RunGeorep({"promote", "--config", topo.Config("secondary-1")});

@@ -336,6 +336,14 @@ TEST(FenceTest, TheFenceComesDownWhenNoPromotionHappenedAndGoesUpOnAForcedOne) {
   auto app = AppSession(topo, "primary", "shop");
   ASSERT_TRUE(app.ok()) << app.status();
   EXPECT_TRUE((*app)->Exec("INSERT INTO public.orders (writer, seq) VALUES (98, 1)").ok());
+  // Its daemon reads the lifted fence at its next look at its role.
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        nlohmann::json st = topo.Status("primary");
+        return st.is_object() && st["fence"].is_null() && !st.value("maintenance", true);
+      },
+      30))
+      << topo.Status("primary").dump();
 
   // A planned promotion that times out: the secondary's daemon is stopped,
   // so a new blob is never synced.

@@ -349,7 +349,7 @@ TEST_F(FleetTest, TheRegistryBrowserAndFailuresShowAPlantedFailureWithItsReason)
     }
   }
   for (const char* bad :
-       {"state=lost", "verification=maybe", "limit=0", "limit=5000", "after=-1", "id=x"}) {
+       {"state=gone", "verification=maybe", "limit=0", "limit=5000", "after=-1", "id=x"}) {
     auto r = topo_->Request("secondary-1", "GET",
                             absl::StrCat("/api/v1/replicables/upload/registry?", bad));
     EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
