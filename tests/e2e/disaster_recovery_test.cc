@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cluster/pg_cluster.h"
 #include "gtest/gtest.h"
@@ -505,6 +506,72 @@ TEST(DisasterRecoveryTest, AForcedPromotionLosesExactlyWhatItsReportListed) {
   // The new primary takes writes.
   auto fresh = topo.Post("secondary-1", "/api/v1/sample/upload", "after the loss");
   EXPECT_EQ(fresh.status, 201) << fresh.body;
+}
+
+// What a forced failover recorded lost, as a secondary that follows the new
+// primary meets it: the record replicates, its daemon stops fetching the
+// item and says why, `dataloss` counts it apart; when the bytes come back
+// (salvage's PUT) the item is fetched like any other.
+TEST(DisasterRecoveryTest, AnItemRecordedLostIsNotFetchedUntilItsBytesComeBack) {
+  test::Topology topo({"--seed", "0"});
+  ASSERT_TRUE(topo.ok()) << "demo did not come up: " << topo.up_output();
+  // An upload whose bytes the primary does not have when the secondary asks
+  // (its file removed while the secondary's daemon is stopped), as a new
+  // primary lacks what it never received.
+  int pid = topo.Pid("secondary-1");
+  ASSERT_EQ(kill(pid, SIGSTOP), 0);
+  const std::string bytes = "bytes only the old primary had";
+  auto up = topo.Post("primary", "/api/v1/sample/upload", bytes);
+  ASSERT_EQ(up.status, 201) << up.body;
+  int64_t id = nlohmann::json::parse(up.body)["id"];
+  auto main = topo.MainDb("primary");
+  auto row = main->Exec("SELECT file_path FROM sample.uploads WHERE id = $1", {absl::StrCat(id)});
+  ASSERT_TRUE(row.ok() && row->rows() == 1);
+  const std::string file =
+      absl::StrCat(topo.Site("primary")["storage_root"].get<std::string>(), "/", row->Get(0, 0));
+  ASSERT_EQ(unlink(file.c_str()), 0) << file;
+  ASSERT_TRUE(main->Exec("INSERT INTO georep.lost_in_failover (replicable, model_id, old_primary, "
+                         "new_primary, reason) VALUES ('upload', $1, 'old', 'primary', 'pending')",
+                         {absl::StrCat(id)})
+                  .ok());
+  ASSERT_EQ(kill(pid, SIGCONT), 0);
+
+  // The secondary marks it lost and does not fetch it.
+  ASSERT_TRUE(test::WaitFor([&] { return topo.Count("secondary-1", "upload", "lost") == 1; }, 60))
+      << topo.Status("secondary-1").dump();
+  auto tracking = topo.TrackingDb("secondary-1");
+  auto reg = tracking->Exec(
+      "SELECT last_sync_failure, retry_count FROM georep.upload_registry WHERE model_id = $1",
+      {absl::StrCat(id)});
+  ASSERT_TRUE(reg.ok() && reg->rows() == 1);
+  EXPECT_TRUE(absl::StrContains(reg->Get(0, 0), "lost in the failover from old to primary"))
+      << reg->Get(0, 0);
+  Report loss = Dataloss(topo);
+  ASSERT_TRUE(loss.json.is_object()) << loss.output;
+  EXPECT_EQ(loss.json["lost_in_failover_items"], 1) << loss.output;
+  EXPECT_FALSE(MissingIds(loss.json, "upload").contains(id)) << loss.output;
+  ASSERT_EQ(loss.json["lost_in_failover"].size(), 1u) << loss.output;
+  EXPECT_EQ(loss.json["lost_in_failover"][0]["total"], 1);
+  Report human = Dataloss(topo, /*json=*/false);
+  EXPECT_TRUE(absl::StrContains(human.output, "1 items lost in the failover from \"old\""))
+      << human.output;
+  auto status = test::RunGeorep({"status", "--config", topo.Config("secondary-1")});
+  EXPECT_TRUE(absl::StrContains(status.output, "lost in failover")) << status.output;
+
+  // The bytes come back: the record goes and the secondary fetches them.
+  auto back = topo.Admin("primary", "PUT", absl::StrCat("/api/v1/lost/upload/", id), bytes);
+  ASSERT_EQ(back.status, 200) << back.body;
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        auto r = tracking->Exec(
+            "SELECT state = 2 AND verification_state = 2 FROM georep.upload_registry "
+            "WHERE model_id = $1",
+            {absl::StrCat(id)});
+        return r.ok() && r->rows() == 1 && r->GetBool(0, 0);
+      },
+      60))
+      << topo.Status("secondary-1").dump();
+  EXPECT_EQ(topo.Count("secondary-1", "upload", "lost"), 0);
 }
 
 TEST(DisasterRecoveryTest, APromotionCutShortAfterTheDatabaseIsFinishedByRunningItAgain) {
