@@ -15,10 +15,13 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -27,6 +30,7 @@
 #include "support/test_support.h"
 #include "support/topology.h"
 #include "transport/http_client.h"
+#include "util/clock.h"
 #include "util/fs.h"
 #include "util/net.h"
 #include "util/random.h"
@@ -163,28 +167,22 @@ void DeclareRedmineAttachments(test::Topology& topo) {
   ASSERT_TRUE(topo.Up({"--seed", "0"}));
 }
 
-TEST(RedmineTest, AttachmentsReplicateWithOnlyTheExampleBlockAndAReadOnlyRedmineServesThem) {
-  ASSERT_TRUE(fs::exists(std::string(kRedmineRoot) + "/bin/rails"))
-      << "Redmine is not installed: scripts/install-deps installs Debian's redmine, "
-         "redmine-pgsql and thin";
-  test::Topology topo({"--secondaries", "1", "--seed", "0", "--main-database", "redmine"});
-  ASSERT_TRUE(topo.ok()) << topo.up_output();
-
-  // Redmine's own role, owning its database (and so its public schema), with
-  // no right on Georep's schema.
+// Redmine on the primary as an administrator sets it up: its own role,
+// owning its database (and so its public schema) with no right on Georep's
+// schema, migrated, its default data, its REST API on, a public project
+// "geo", the admin's API key; Georep told of its attachments by the example
+// block alone, which `georep check` finds fits Redmine's table. Serving.
+void StartPrimaryRedmine(test::Topology& topo, std::unique_ptr<Redmine>* out) {
   auto main = topo.MainDb("primary");
   ASSERT_TRUE(
       main->ExecScript("CREATE ROLE redmine LOGIN; ALTER DATABASE redmine OWNER TO redmine").ok());
-
-  const std::string primary_storage = topo.Site("primary")["storage_root"];
-  const std::string secondary_storage = topo.Site("secondary-1")["storage_root"];
-  Redmine primary(topo.dir() + "/redmine-primary", topo.Site("primary")["main_db"], primary_storage,
-                  /*read_only=*/false);
-  auto migrated = primary.Ruby({"bin/rake", "db:migrate"});
+  auto primary =
+      std::make_unique<Redmine>(topo.dir() + "/redmine-primary", topo.Site("primary")["main_db"],
+                                topo.Site("primary")["storage_root"],
+                                /*read_only=*/false);
+  auto migrated = primary->Ruby({"bin/rake", "db:migrate"});
   ASSERT_TRUE(migrated.ok()) << migrated.status();
-  // Redmine's default data, its REST API on, a public project, and the
-  // admin's API key, as an administrator would set them up.
-  auto setup = primary.Ruby(
+  auto setup = primary->Ruby(
       {"bin/rails", "runner",
        "Redmine::DefaultData::Loader.load('en') unless Tracker.exists?\n"
        "Setting.rest_api_enabled = '1'\n"
@@ -195,18 +193,56 @@ TEST(RedmineTest, AttachmentsReplicateWithOnlyTheExampleBlockAndAReadOnlyRedmine
   ASSERT_TRUE(setup.ok()) << setup.status();
   auto at = setup->find("API_KEY=");
   ASSERT_NE(at, std::string::npos) << *setup;
-  primary.api_key = setup->substr(at + 8, 40);
-
-  // Georep learns of Redmine's attachments from the example block alone;
-  // `georep check` finds the declaration fits Redmine's table.
+  primary->api_key = setup->substr(at + 8, 40);
   DeclareRedmineAttachments(topo);
   auto checked = test::RunGeorep({"check", "--config", topo.Config("primary")});
   EXPECT_NE(checked.output.find("public.attachments: id, path and checksum column accepted by "
                                 "the database"),
             std::string::npos)
       << checked.output;
-  ASSERT_TRUE(primary.Serve())
+  ASSERT_TRUE(primary->Serve())
       << ReadFile(topo.dir() + "/redmine-primary/log/server.log").value_or("");
+  *out = std::move(primary);
+}
+
+// An issue with one attachment through Redmine's REST API: the upload, then
+// the issue that references it. The issue's id, or the HTTP status of the
+// step that failed (negative).
+int64_t CreateIssueWithAttachment(const Redmine& redmine, const std::string& bytes,
+                                  const std::string& subject) {
+  auto upload = redmine.Request("POST", "/uploads.json?filename=report.bin", bytes,
+                                {"Content-Type: application/octet-stream"});
+  if (upload.status != 201) return -upload.status - 1;
+  auto token = nlohmann::json::parse(upload.body, nullptr, false);
+  if (!token.is_object()) return -1;
+  nlohmann::json issue = {{"issue",
+                           {{"project_id", "geo"},
+                            {"subject", subject},
+                            {"uploads",
+                             {{{"token", token["upload"]["token"]},
+                               {"filename", "report.bin"},
+                               {"content_type", "application/octet-stream"}}}}}}};
+  auto created =
+      redmine.Request("POST", "/issues.json", issue.dump(), {"Content-Type: application/json"});
+  if (created.status != 201) return -created.status - 1;
+  auto j = nlohmann::json::parse(created.body, nullptr, false);
+  return j.is_object() ? j["issue"]["id"].get<int64_t>() : -1;
+}
+
+TEST(RedmineTest, AttachmentsReplicateWithOnlyTheExampleBlockAndAReadOnlyRedmineServesThem) {
+  ASSERT_TRUE(fs::exists(std::string(kRedmineRoot) + "/bin/rails"))
+      << "Redmine is not installed: scripts/install-deps installs Debian's redmine, "
+         "redmine-pgsql and thin";
+  test::Topology topo({"--secondaries", "1", "--seed", "0", "--main-database", "redmine"});
+  ASSERT_TRUE(topo.ok()) << topo.up_output();
+
+  std::unique_ptr<Redmine> started;
+  StartPrimaryRedmine(topo, &started);
+  ASSERT_TRUE(started);
+  Redmine& primary = *started;
+  auto main = topo.MainDb("primary");
+  const std::string primary_storage = topo.Site("primary")["storage_root"];
+  const std::string secondary_storage = topo.Site("secondary-1")["storage_root"];
 
   // An attachment through Redmine's REST API: the upload, then an issue
   // that references it.
@@ -318,6 +354,107 @@ TEST(RedmineTest, AttachmentsReplicateWithOnlyTheExampleBlockAndAReadOnlyRedmine
       << "the copy of a deleted attachment stayed";
   EXPECT_TRUE(
       test::WaitFor([&] { return topo.Count("secondary-1", kReplicable, "synced") == 1; }, 30));
+}
+
+// A planned failover with Redmine writing: issues with attachments created
+// through its REST API in a loop while `georep promote` runs. Every issue
+// Redmine acknowledged (HTTP 201) is on the new primary with its
+// attachment's bytes; after the fence Redmine on the old primary answers
+// errors, not successes.
+TEST(RedmineTest, APlannedFailoverKeepsEveryIssueAndAttachmentRedmineAcknowledged) {
+  ASSERT_TRUE(fs::exists(std::string(kRedmineRoot) + "/bin/rails"))
+      << "Redmine is not installed: scripts/install-deps installs Debian's redmine, "
+         "redmine-pgsql and thin";
+  test::Topology topo({"--secondaries", "1", "--seed", "0", "--main-database", "redmine"});
+  ASSERT_TRUE(topo.ok()) << topo.up_output();
+  std::unique_ptr<Redmine> redmine;
+  StartPrimaryRedmine(topo, &redmine);
+  ASSERT_TRUE(redmine);
+
+  struct Acked {
+    int64_t issue;
+    std::string sha256;
+    double at;  // when Redmine answered
+  };
+  std::mutex mu;
+  std::vector<Acked> acked;
+  int refused = 0;
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    std::mt19937 random(11);
+    for (int i = 0; !stop.load(); ++i) {
+      std::string bytes(4096 + random() % 65536, '\0');
+      for (char& c : bytes) c = static_cast<char>(random());
+      int64_t issue = CreateIssueWithAttachment(*redmine, bytes, absl::StrCat("load ", i));
+      std::lock_guard<std::mutex> lock(mu);
+      if (issue > 0) {
+        acked.push_back({issue, Sha256Hex(bytes), MonotonicSeconds()});
+      } else {
+        ++refused;
+      }
+    }
+  });
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        std::lock_guard<std::mutex> lock(mu);
+        return acked.size() >= 5;
+      },
+      120));
+  auto promote = test::RunGeorep({"promote", "--config", topo.Config("secondary-1"), "--json"});
+  const double promoted_at = MonotonicSeconds();
+  // Redmine on the old primary, asked again after the promotion returned.
+  int refused_before = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    refused_before = refused;
+  }
+  size_t acked_before = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    acked_before = acked.size();
+  }
+  // Three more answers either way: refusals, or (without a fence) commits.
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        std::lock_guard<std::mutex> lock(mu);
+        return refused >= refused_before + 3 || acked.size() >= acked_before + 3;
+      },
+      120));
+  stop = true;
+  writer.join();
+  ASSERT_EQ(promote.exit_code, 0) << promote.output;
+
+  // Every acknowledged issue is on the new primary, with its attachment's
+  // bytes in its storage.
+  auto promoted = topo.MainDb("secondary-1");
+  const std::string storage = topo.Site("secondary-1")["storage_root"];
+  int present = 0, after_promote = 0;
+  for (const Acked& a : acked) {
+    if (a.at > promoted_at) ++after_promote;
+    auto r = promoted->Exec(
+        "SELECT a.disk_directory, a.disk_filename, a.digest FROM public.issues i JOIN "
+        "public.attachments a ON a.container_type = 'Issue' AND a.container_id = i.id "
+        "WHERE i.id = $1",
+        {absl::StrCat(a.issue)});
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (r->rows() != 1) {
+      ADD_FAILURE() << "issue " << a.issue << " acknowledged by Redmine is not on the new primary";
+      continue;
+    }
+    EXPECT_EQ(std::string(r->Get(0, 2)), a.sha256) << "issue " << a.issue;
+    auto sha = Sha256File(absl::StrCat(storage, "/", r->Get(0, 0), "/", r->Get(0, 1)));
+    EXPECT_TRUE(sha.ok() && *sha == a.sha256)
+        << "the attachment of issue " << a.issue << " is not on the new primary's storage";
+    present += sha.ok() && *sha == a.sha256;
+  }
+  EXPECT_EQ(after_promote, 0) << "Redmine on the old primary acknowledged issues after promote";
+  EXPECT_EQ(present, static_cast<int>(acked.size()));
+  // Redmine on the old primary: an error, not a success.
+  EXPECT_LT(CreateIssueWithAttachment(*redmine, "after the fence", "after"), 0);
+  std::printf(
+      "Redmine under failover: %zu issues with attachments acknowledged, %d on the new primary "
+      "with their bytes, %d acknowledged after promote returned, %d refused\n",
+      acked.size(), present, after_promote, refused);
 }
 
 }  // namespace
