@@ -357,8 +357,15 @@ api::HttpServerOptions HttpOptions(const config::Config& config, const StartUp& 
             }
             if (auto git = api::AdmitGit(head)) return std::move(*git);
             if (auto lfs = api::AdmitLfs(head)) return std::move(*lfs);
-            // Relayed from where it was received: a large body on disk.
-            if (primary_for(head)) return api::Admission{api::kUploadBodyLimit, {}, true};
+            if (primary_for(head)) {
+              // Relayed from where it was received. A write to a route of
+              // the application's: its upload limit, a large body on disk.
+              // A path no route here knows (the primary's to answer): the
+              // default limit, in memory, so a body nobody may serve is
+              // refused on its header and never spooled.
+              if (router.Admit(head).refuse) return api::Admission{api::kDefaultBodyLimit, {}};
+              return api::Admission{api::kUploadBodyLimit, {}, true};
+            }
             return router.Admit(head);
           },
       .spool_dir = start.spool_dir,

@@ -2,6 +2,7 @@
 // kill the daemon, tokens reused after their project's path changed hands,
 // and files under the storage root that are not files. Each ends in a
 // clear answer, and the daemons keep serving.
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -313,6 +314,36 @@ TEST_F(HostileTest, RequestsWithNewNamesDoNotGrowTheMetrics) {
   EXPECT_TRUE(absl::StrContains(after.body, "replicable=\"other\""));
   EXPECT_LT(after.body.size(), before.body.size() + 2000)
       << before.body.size() << " bytes before, " << after.body.size() << " after";
+}
+
+// A secondary relays what it does not serve to the primary; a body for a
+// path no route knows is refused on its header (413), never read to disk.
+TEST_F(HostileTest, ASecondaryRefusesAHugeBodyForAnUnknownPathBeforeReadingIt) {
+  std::string url = topo_->Url("secondary-1");
+  int port = std::stoi(url.substr(url.rfind(':') + 1));
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  timeval timeout{.tv_sec = 20, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  const std::string head =
+      "POST /users/nowhere HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+      "Content-Length: 1073741824\r\n\r\n";
+  ASSERT_EQ(send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  // No body is sent: the answer must come on the header alone.
+  char buf[4096];
+  ssize_t n = recv(fd, buf, sizeof(buf), 0);
+  close(fd);
+  ASSERT_GT(n, 0) << "no answer on the header alone";
+  std::string answer(buf, static_cast<size_t>(n));
+  EXPECT_TRUE(absl::StartsWith(answer, "HTTP/1.1 413")) << answer;
+  // The sample forge's writes, relayed the same way, keep their limit.
+  auto write = topo_->Post("secondary-1", "/api/v1/sample/upload", std::string(2 << 20, 'x'));
+  EXPECT_EQ(write.status, 201) << write.body;
 }
 
 }  // namespace
