@@ -246,6 +246,131 @@ HttpResponse Retrieve(const GeoRouteContext& ctx, const HttpRequest& req, const 
   return r;
 }
 
+// One part of a /geo/retrieve-batch response, made ready on the handler's
+// thread.
+struct BatchPart {
+  int64_t id;
+  int code;
+  int fd = -1;
+  int64_t size = 0;
+  std::string location;              // of a blob that is not a file, to stream
+  std::optional<std::string> whole;  // a small such blob, read already
+};
+struct BatchParts : std::vector<BatchPart> {
+  ~BatchParts() {  // also when the response is never streamed
+    for (BatchPart& p : *this) {
+      if (p.fd >= 0) close(p.fd);
+    }
+  }
+};
+
+// Each file is opened here, on the handler's thread, so the stream only
+// copies bytes; a file is sent with the size it had when opened. Counts each
+// part under its HTTP code in `blobs`.
+std::shared_ptr<BatchParts> OpenParts(const GeoRouteContext& ctx, const ReplicableSpec& spec,
+                                      const std::vector<int64_t>& ids,
+                                      const std::map<int64_t, std::string>& paths,
+                                      std::map<int, int64_t>& blobs) {
+  auto parts = std::make_shared<BatchParts>();
+  constexpr int64_t kWholeBatchMax = int64_t{32} << 20;
+  int64_t whole_left = kWholeBatchMax;
+  for (int64_t id : ids) {
+    BatchPart part{id, 404};
+    auto it = paths.find(id);
+    auto location = it == paths.end() ? absl::StatusOr<std::string>(absl::NotFoundError(""))
+                                      : LocateBlob(ctx, spec, id, it->second, &part.code);
+    auto file = location.ok() ? ctx.blobs->OpenFile(*location) : std::nullopt;
+    if (it == paths.end() || !location.ok()) {
+    } else if (!file) {
+      // Small objects are read whole here, up to kWholeBatchMax in all; the
+      // others are sized, and streamed.
+      part.code = ReadOrSizeBlob(*ctx.blobs, spec, id, *location,
+                                 std::min(kWholeObjectMax, whole_left), &part.whole, &part.size);
+      if (part.whole) whole_left -= part.size;
+      if (part.code == 200 && !part.whole) part.location = *location;
+    } else {
+      auto fd = OpenBlob(spec, id, *file, &part.code);
+      if (fd.ok()) part.fd = *fd;
+      struct stat st;
+      if (part.fd >= 0 && fstat(part.fd, &st) == 0) {
+        part.size = st.st_size;
+      } else if (fd.ok()) {
+        part.code = 404;
+      }
+    }
+    ++blobs[part.code];
+    parts->push_back(part);
+  }
+  return parts;
+}
+
+// The body of a /geo/retrieve-batch response: each part's line, then its
+// bytes, from memory, the store or its file.
+void WriteParts(BatchParts& parts, const framework::BlobStore& blobs,
+                const HttpResponse::Writer& write) {
+  constexpr size_t kFlushAt = 256 * 1024;
+  std::string buf;
+  bool client_gone = false;
+  for (BatchPart& part : parts) {
+    if (!client_gone && part.whole) {
+      absl::StrAppend(&buf, part.id, " ", part.code, " ", part.size, "\n", *part.whole);
+      part.whole.reset();
+      if (buf.size() >= kFlushAt) {
+        if (!write(buf)) client_gone = true;
+        buf.clear();
+      }
+      continue;
+    }
+    if (!client_gone && !part.location.empty()) {
+      absl::StrAppend(&buf, part.id, " ", part.code, " ", part.size, "\n");
+      int64_t left = part.size;
+      auto got = blobs.Read(part.location, [&](absl::string_view piece) {
+        if (static_cast<int64_t>(piece.size()) > left) return false;  // grew since its HEAD
+        buf.append(piece.data(), piece.size());
+        left -= static_cast<int64_t>(piece.size());
+        if (buf.size() >= kFlushAt) {
+          if (!write(buf)) client_gone = true;
+          buf.clear();
+        }
+        return !client_gone;
+      });
+      if (client_gone) break;
+      // Unreadable, or another size than its HEAD said: the framing cannot
+      // hold, so the connection is cut and the secondary fetches again.
+      if (!got.ok() || left != 0) {
+        throw std::runtime_error(
+            absl::StrCat("blob ", part.id, " changed or failed in the store: ",
+                         got.ok() ? "its size changed" : std::string(got.status().message())));
+      }
+      continue;
+    }
+    if (!client_gone) {
+      absl::StrAppend(&buf, part.id, " ", part.code, " ", part.size, "\n");
+      int64_t left = part.size;
+      while (left > 0) {
+        size_t at = buf.size();
+        buf.resize(at + std::min<int64_t>(left, 64 * 1024));
+        ssize_t n = read(part.fd, buf.data() + at, buf.size() - at);
+        if (n <= 0) {  // shrank since it was opened: the framing cannot hold
+          buf.resize(at);
+          client_gone = true;
+          break;
+        }
+        buf.resize(at + static_cast<size_t>(n));
+        left -= n;
+        if (buf.size() >= kFlushAt) {
+          if (!write(buf)) client_gone = true;
+          buf.clear();
+          if (client_gone) break;
+        }
+      }
+    }
+    if (part.fd >= 0) close(part.fd);
+    part.fd = -1;
+  }
+  if (!client_gone && !buf.empty()) write(buf);
+}
+
 HttpResponse RetrieveBatch(const GeoRouteContext& ctx, const HttpRequest& req, const PathParams& p,
                            std::map<int, int64_t>& blobs) {
   std::vector<int64_t> ids;
@@ -264,117 +389,11 @@ HttpResponse RetrieveBatch(const GeoRouteContext& ctx, const HttpRequest& req, c
   if (spec == nullptr) return GeoError(404, "UNKNOWN_REPLICABLE", "no such replicable");
   auto paths = RowPaths(ctx, *spec, ids);
   if (!paths.ok()) return GeoError(503, "UNAVAILABLE", paths.status().message());
-  // Each file is opened here, on the handler's thread, so the stream only
-  // copies bytes; a file is sent with the size it had when opened.
-  struct Part {
-    int64_t id;
-    int code;
-    int fd = -1;
-    int64_t size = 0;
-    std::string location;              // of a blob that is not a file, to stream
-    std::optional<std::string> whole;  // a small such blob, read already
-  };
-  struct Parts : std::vector<Part> {
-    ~Parts() {  // also when the response is never streamed
-      for (Part& p : *this) {
-        if (p.fd >= 0) close(p.fd);
-      }
-    }
-  };
-  auto parts = std::make_shared<Parts>();
-  constexpr int64_t kWholeBatchMax = int64_t{32} << 20;
-  int64_t whole_left = kWholeBatchMax;
-  for (int64_t id : ids) {
-    Part part{id, 404};
-    auto it = paths->find(id);
-    auto location = it == paths->end() ? absl::StatusOr<std::string>(absl::NotFoundError(""))
-                                       : LocateBlob(ctx, *spec, id, it->second, &part.code);
-    auto file = location.ok() ? ctx.blobs->OpenFile(*location) : std::nullopt;
-    if (it == paths->end() || !location.ok()) {
-    } else if (!file) {
-      // Small objects are read whole here, up to kWholeBatchMax in all; the
-      // others are sized, and streamed.
-      part.code = ReadOrSizeBlob(*ctx.blobs, *spec, id, *location,
-                                 std::min(kWholeObjectMax, whole_left), &part.whole, &part.size);
-      if (part.whole) whole_left -= part.size;
-      if (part.code == 200 && !part.whole) part.location = *location;
-    } else {
-      auto fd = OpenBlob(*spec, id, *file, &part.code);
-      if (fd.ok()) part.fd = *fd;
-      struct stat st;
-      if (part.fd >= 0 && fstat(part.fd, &st) == 0) {
-        part.size = st.st_size;
-      } else if (fd.ok()) {
-        part.code = 404;
-      }
-    }
-    ++blobs[part.code];
-    parts->push_back(part);
-  }
+  std::shared_ptr<BatchParts> parts = OpenParts(ctx, *spec, ids, *paths, blobs);
   HttpResponse r;
   r.content_type = "application/x-georep-blob-batch";
   r.stream = [parts, blobs = ctx.blobs](const HttpResponse::Writer& write) {
-    constexpr size_t kFlushAt = 256 * 1024;
-    std::string buf;
-    bool client_gone = false;
-    for (Part& part : *parts) {
-      if (!client_gone && part.whole) {
-        absl::StrAppend(&buf, part.id, " ", part.code, " ", part.size, "\n", *part.whole);
-        part.whole.reset();
-        if (buf.size() >= kFlushAt) {
-          if (!write(buf)) client_gone = true;
-          buf.clear();
-        }
-        continue;
-      }
-      if (!client_gone && !part.location.empty()) {
-        absl::StrAppend(&buf, part.id, " ", part.code, " ", part.size, "\n");
-        int64_t left = part.size;
-        auto got = blobs->Read(part.location, [&](absl::string_view piece) {
-          if (static_cast<int64_t>(piece.size()) > left) return false;  // grew since its HEAD
-          buf.append(piece.data(), piece.size());
-          left -= static_cast<int64_t>(piece.size());
-          if (buf.size() >= kFlushAt) {
-            if (!write(buf)) client_gone = true;
-            buf.clear();
-          }
-          return !client_gone;
-        });
-        if (client_gone) break;
-        // Unreadable, or another size than its HEAD said: the framing cannot
-        // hold, so the connection is cut and the secondary fetches again.
-        if (!got.ok() || left != 0) {
-          throw std::runtime_error(
-              absl::StrCat("blob ", part.id, " changed or failed in the store: ",
-                           got.ok() ? "its size changed" : std::string(got.status().message())));
-        }
-        continue;
-      }
-      if (!client_gone) {
-        absl::StrAppend(&buf, part.id, " ", part.code, " ", part.size, "\n");
-        int64_t left = part.size;
-        while (left > 0) {
-          size_t at = buf.size();
-          buf.resize(at + std::min<int64_t>(left, 64 * 1024));
-          ssize_t n = read(part.fd, buf.data() + at, buf.size() - at);
-          if (n <= 0) {  // shrank since it was opened: the framing cannot hold
-            buf.resize(at);
-            client_gone = true;
-            break;
-          }
-          buf.resize(at + static_cast<size_t>(n));
-          left -= n;
-          if (buf.size() >= kFlushAt) {
-            if (!write(buf)) client_gone = true;
-            buf.clear();
-            if (client_gone) break;
-          }
-        }
-      }
-      if (part.fd >= 0) close(part.fd);
-      part.fd = -1;
-    }
-    if (!client_gone && !buf.empty()) write(buf);
+    WriteParts(*parts, *blobs, write);
   };
   return r;
 }

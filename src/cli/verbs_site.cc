@@ -113,14 +113,8 @@ int List(db::Connection& conn, bool json) {
   return 0;
 }
 
-}  // namespace
-
-void AddSiteVerbs(CLI::App& app, VerbContext& ctx) {
-  CLI::App* sitecmd =
-      app.add_subcommand("site", "Manage sites (run against the primary's main DB)");
-  sitecmd->require_subcommand(1);
-  auto args = std::make_shared<SiteArgs>();
-
+// site add: prints the new site's key and secret once.
+void AddSiteAdd(CLI::App* sitecmd, VerbContext& ctx, const std::shared_ptr<SiteArgs>& args) {
   CLI::App* add = sitecmd->add_subcommand(
       "add", "Register a site; prints its access key and secret once, for the site's config");
   add->add_option("name", args->new_site.name, "Site name (letters, digits, . _ -)")->required();
@@ -142,14 +136,20 @@ void AddSiteVerbs(CLI::App& app, VerbContext& ctx) {
       return 0;
     });
   });
+}
 
+void AddSiteList(CLI::App* sitecmd, VerbContext& ctx, const std::shared_ptr<SiteArgs>& args) {
   CLI::App* list = sitecmd->add_subcommand("list", "List sites");
   list->add_flag("--json", args->json, "Print JSON");
   AddConfig(list, ctx);
   list->callback([&ctx, args] {
     WithMain(ctx, "site list", [&](db::Connection& conn) { return List(conn, args->json); });
   });
+}
 
+// site update: checks the changes, and the names of --disabled-replicables
+// against this configuration's replicables, before it opens the database.
+void AddSiteUpdate(CLI::App* sitecmd, VerbContext& ctx, const std::shared_ptr<SiteArgs>& args) {
   CLI::App* update = sitecmd->add_subcommand(
       "update",
       "Change a site: what a secondary holds (selective sync) and its concurrency limits");
@@ -215,7 +215,10 @@ void AddSiteVerbs(CLI::App& app, VerbContext& ctx) {
       return 0;
     });
   });
+}
 
+// site remove, enable and disable: one call each on the named site.
+void AddSiteChanges(CLI::App* sitecmd, VerbContext& ctx, const std::shared_ptr<SiteArgs>& args) {
   struct Change {
     const char* name;
     const char* help;
@@ -249,6 +252,19 @@ void AddSiteVerbs(CLI::App& app, VerbContext& ctx) {
       });
     });
   }
+}
+
+}  // namespace
+
+void AddSiteVerbs(CLI::App& app, VerbContext& ctx) {
+  CLI::App* sitecmd =
+      app.add_subcommand("site", "Manage sites (run against the primary's main DB)");
+  sitecmd->require_subcommand(1);
+  auto args = std::make_shared<SiteArgs>();
+  AddSiteAdd(sitecmd, ctx, args);
+  AddSiteList(sitecmd, ctx, args);
+  AddSiteUpdate(sitecmd, ctx, args);
+  AddSiteChanges(sitecmd, ctx, args);
 }
 
 }  // namespace georep::cli

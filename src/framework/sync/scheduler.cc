@@ -1,6 +1,7 @@
 #include "framework/sync/scheduler.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <map>
 
@@ -133,7 +134,8 @@ absl::StatusOr<int> Scheduler::ClaimInto(db::Connection& tracking, db::Connectio
   return static_cast<int>(items->size());
 }
 
-void Scheduler::Loop() {
+// What Loop keeps from one round to the next; its own thread's.
+struct Scheduler::LoopState {
   std::unique_ptr<db::Connection> tracking;
   std::unique_ptr<db::Connection> standby;
   size_t next_spec = 0;
@@ -146,125 +148,147 @@ void Scheduler::Loop() {
   double rate[kCapacityPools] = {};
   int64_t window_finished[kCapacityPools] = {};
   Clock::time_point window_start = Clock::now();
-  for (int pool : pool_of_) ++specs_in[pool];
+};
+
+void Scheduler::Loop() {
+  LoopState state;
+  for (int pool : pool_of_) ++state.specs_in[pool];
   while (!stopped()) {
-    {
-      MutexLock lock(&mu_);
-      const double window = std::chrono::duration<double>(Clock::now() - window_start).count();
-      for (int pool = 0; pool < kCapacityPools; ++pool) {
-        if (window >= 0.25) {
-          rate[pool] = static_cast<double>(finished_[pool] - window_finished[pool]) / window;
-          window_finished[pool] = finished_[pool];
-        }
-        const int least = Capacity(pool) * std::max(1, opt_.queue_factor);
-        const int most = Capacity(pool) * std::max({1, opt_.queue_factor, opt_.batch_max});
-        room_max[pool] = static_cast<int>(std::clamp<double>(rate[pool] * opt_.claim_ahead_seconds,
-                                                             least, std::max(least, most)));
-      }
-      if (window >= 0.25) window_start = Clock::now();
+    MeasureRoom(state);
+    if (!state.tracking || !state.standby) {
+      if (!Reconnect(state)) continue;
     }
-    if (!tracking || !standby) {
-      auto t = db::Connection::Open(opt_.sync.tracking_conninfo);
-      auto s = t.ok() ? db::Connection::Open(opt_.sync.standby_conninfo) : t.status();
-      if (!t.ok() || !s.ok()) {
-        std::string msg(!t.ok() ? t.status().message() : s.status().message());
-        CountLoopError("scheduler");
-        if (msg != last_error) log::Warn("scheduler: database unreachable", {{"error", msg}});
-        last_error = msg;
-        MutexLock lock(&mu_);
-        mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(1));
-        continue;
-      }
-      tracking = std::move(*t);
-      standby = std::move(*s);
-      (void)Heartbeat(*tracking, opt_.sync.worker_id);
-      last_housekeeping = {};
-    }
-    if (Clock::now() - last_housekeeping > std::chrono::seconds(2)) {
-      if (auto s = Housekeeping(*tracking); !s.ok()) {
+    if (Clock::now() - state.last_housekeeping > std::chrono::seconds(2)) {
+      if (auto s = Housekeeping(*state.tracking); !s.ok()) {
         CountLoopError("scheduler");
         log::Warn("scheduler housekeeping failed", {{"error", std::string(s.message())}});
-        tracking.reset();
+        state.tracking.reset();
         continue;
       }
-      last_housekeeping = Clock::now();
+      state.last_housekeeping = Clock::now();
     }
 
-    if (!opt_.sync.primary_url.empty() && !WaitForPrimary(*tracking)) {
+    if (!opt_.sync.primary_url.empty() && !WaitForPrimary(*state.tracking)) {
       MutexLock lock(&mu_);
       mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(opt_.probe_seconds));
       continue;
     }
-    int room[kCapacityPools];
-    int per_spec[kCapacityPools];
-    int claimed_in[kCapacityPools] = {};
-    bool any_room = false;
-    {
-      MutexLock lock(&mu_);
-      for (int pool = 0; pool < kCapacityPools; ++pool) {
-        room[pool] = room_max[pool] - in_flight_[pool];
-        // Batches large enough to keep claims cheap.
-        per_spec[pool] =
-            std::max(room[pool] / std::max(1, specs_in[pool]), std::min(room[pool], 16));
-        any_room = any_room || (room[pool] > 0 && specs_in[pool] > 0);
-      }
-    }
-    int claimed = 0;
-    if (any_room) {
-      // Round-robin from a rotating start: every type gets its turn.
-      // The maintained counts say which types have pending or failed rows:
-      // one query instead of two claims per type when there is nothing to do.
-      auto counts = ReadCounts(*tracking);
-      auto idle = [&](const ReplicableSpec& spec) {
-        if (!counts.ok()) return false;
-        auto it = counts->find(spec.name);
-        if (it == counts->end()) return true;
-        auto n = [&](SyncState st) {
-          auto c = it->second.find(static_cast<int>(st));
-          return c == it->second.end() ? 0 : c->second;
-        };
-        return n(SyncState::kPending) <= 0 && n(SyncState::kFailed) <= 0;
-      };
-      for (size_t k = 0; k < specs_.size(); ++k) {
-        size_t i = (next_spec + k) % specs_.size();
-        const int pool = pool_of_[i];
-        if (claimed_in[pool] >= room[pool] || idle(specs_[i])) continue;
-        auto n = ClaimInto(*tracking, *standby, i,
-                           std::min(per_spec[pool], room[pool] - claimed_in[pool]));
-        if (!n.ok()) {
-          CountLoopError("scheduler");
-          log::Warn("claim failed",
-                    {{"replicable", specs_[i].name}, {"error", std::string(n.status().message())}});
-          tracking.reset();
-          standby.reset();
-          break;
-        }
-        claimed += *n;
-        claimed_in[pool] += *n;
-      }
-      next_spec = (next_spec + 1) % specs_.size();
-    }
-    MutexLock lock(&mu_);
-    // A pool that took rows and has room left: more may be waiting.
-    bool more = false;
-    for (int pool = 0; pool < kCapacityPools; ++pool) {
-      more = more || (claimed_in[pool] > 0 && in_flight_[pool] < room_max[pool]);
-    }
-    if (more) continue;
-    // Full: wait until half a pool's queue has drained. Idle: poll, or a
-    // wake-up.
-    auto ready = [&]() {
-      mu_.AssertReaderHeld();
-      bool drained = false;
-      for (int pool = 0; pool < kCapacityPools; ++pool) {
-        drained = drained || (claimed_in[pool] > 0 && in_flight_[pool] <= room_max[pool] / 2);
-      }
-      return stop_ || drained || (claimed == 0 && woken_);
-    };
-    mu_.AwaitWithTimeout(absl::Condition(&ready),
-                         absl::Seconds(claimed > 0 ? 1.0 : opt_.idle_poll_seconds));
-    woken_ = false;
+    std::array<int, kCapacityPools> claimed_in = {};
+    int claimed = Claim(state, claimed_in);
+    AwaitNextRound(state, claimed_in, claimed);
   }
+}
+
+void Scheduler::MeasureRoom(LoopState& state) {
+  MutexLock lock(&mu_);
+  const double window = std::chrono::duration<double>(Clock::now() - state.window_start).count();
+  for (int pool = 0; pool < kCapacityPools; ++pool) {
+    if (window >= 0.25) {
+      state.rate[pool] =
+          static_cast<double>(finished_[pool] - state.window_finished[pool]) / window;
+      state.window_finished[pool] = finished_[pool];
+    }
+    const int least = Capacity(pool) * std::max(1, opt_.queue_factor);
+    const int most = Capacity(pool) * std::max({1, opt_.queue_factor, opt_.batch_max});
+    state.room_max[pool] = static_cast<int>(std::clamp<double>(
+        state.rate[pool] * opt_.claim_ahead_seconds, least, std::max(least, most)));
+  }
+  if (window >= 0.25) state.window_start = Clock::now();
+}
+
+bool Scheduler::Reconnect(LoopState& state) {
+  auto t = db::Connection::Open(opt_.sync.tracking_conninfo);
+  auto s = t.ok() ? db::Connection::Open(opt_.sync.standby_conninfo) : t.status();
+  if (!t.ok() || !s.ok()) {
+    std::string msg(!t.ok() ? t.status().message() : s.status().message());
+    CountLoopError("scheduler");
+    if (msg != state.last_error) log::Warn("scheduler: database unreachable", {{"error", msg}});
+    state.last_error = msg;
+    MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(1));
+    return false;
+  }
+  state.tracking = std::move(*t);
+  state.standby = std::move(*s);
+  (void)Heartbeat(*state.tracking, opt_.sync.worker_id);
+  state.last_housekeeping = {};
+  return true;
+}
+
+int Scheduler::Claim(LoopState& state, std::array<int, kCapacityPools>& claimed_in) {
+  int room[kCapacityPools];
+  int per_spec[kCapacityPools];
+  bool any_room = false;
+  {
+    MutexLock lock(&mu_);
+    for (int pool = 0; pool < kCapacityPools; ++pool) {
+      room[pool] = state.room_max[pool] - in_flight_[pool];
+      // Batches large enough to keep claims cheap.
+      per_spec[pool] =
+          std::max(room[pool] / std::max(1, state.specs_in[pool]), std::min(room[pool], 16));
+      any_room = any_room || (room[pool] > 0 && state.specs_in[pool] > 0);
+    }
+  }
+  int claimed = 0;
+  if (any_room) {
+    // Round-robin from a rotating start: every type gets its turn.
+    // The maintained counts say which types have pending or failed rows:
+    // one query instead of two claims per type when there is nothing to do.
+    auto counts = ReadCounts(*state.tracking);
+    auto idle = [&](const ReplicableSpec& spec) {
+      if (!counts.ok()) return false;
+      auto it = counts->find(spec.name);
+      if (it == counts->end()) return true;
+      auto n = [&](SyncState st) {
+        auto c = it->second.find(static_cast<int>(st));
+        return c == it->second.end() ? 0 : c->second;
+      };
+      return n(SyncState::kPending) <= 0 && n(SyncState::kFailed) <= 0;
+    };
+    for (size_t k = 0; k < specs_.size(); ++k) {
+      size_t i = (state.next_spec + k) % specs_.size();
+      const int pool = pool_of_[i];
+      if (claimed_in[pool] >= room[pool] || idle(specs_[i])) continue;
+      auto n = ClaimInto(*state.tracking, *state.standby, i,
+                         std::min(per_spec[pool], room[pool] - claimed_in[pool]));
+      if (!n.ok()) {
+        CountLoopError("scheduler");
+        log::Warn("claim failed",
+                  {{"replicable", specs_[i].name}, {"error", std::string(n.status().message())}});
+        state.tracking.reset();
+        state.standby.reset();
+        break;
+      }
+      claimed += *n;
+      claimed_in[pool] += *n;
+    }
+    state.next_spec = (state.next_spec + 1) % specs_.size();
+  }
+  return claimed;
+}
+
+void Scheduler::AwaitNextRound(const LoopState& state,
+                               const std::array<int, kCapacityPools>& claimed_in, int claimed) {
+  MutexLock lock(&mu_);
+  // A pool that took rows and has room left: more may be waiting.
+  bool more = false;
+  for (int pool = 0; pool < kCapacityPools; ++pool) {
+    more = more || (claimed_in[pool] > 0 && in_flight_[pool] < state.room_max[pool]);
+  }
+  if (more) return;
+  // Full: wait until half a pool's queue has drained. Idle: poll, or a
+  // wake-up.
+  auto ready = [&]() {
+    mu_.AssertReaderHeld();
+    bool drained = false;
+    for (int pool = 0; pool < kCapacityPools; ++pool) {
+      drained = drained || (claimed_in[pool] > 0 && in_flight_[pool] <= state.room_max[pool] / 2);
+    }
+    return stop_ || drained || (claimed == 0 && woken_);
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&ready),
+                       absl::Seconds(claimed > 0 ? 1.0 : opt_.idle_poll_seconds));
+  woken_ = false;
 }
 
 void Scheduler::Work(int pool) {

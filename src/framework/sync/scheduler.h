@@ -19,6 +19,7 @@
 // Thread-safe: Start/Stop from one thread; workers synchronise on mu_.
 #pragma once
 
+#include <array>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -86,7 +87,25 @@ class Scheduler {
     size_t spec;
     ClaimedItem item;
   };
+  // What Loop keeps from one round to the next (scheduler.cc).
+  struct LoopState;
+  // Claims ahead of the workers until stopped, in rounds: MeasureRoom,
+  // Reconnect when needed, housekeeping, WaitForPrimary, Claim,
+  // AwaitNextRound.
   void Loop();
+  // Sets each pool's room_max from the rows its workers finish per second.
+  void MeasureRoom(LoopState& state) ABSL_LOCKS_EXCLUDED(mu_);
+  // Opens the tracking and standby connections; false, after waiting up to a
+  // second, when one cannot be opened.
+  bool Reconnect(LoopState& state) ABSL_LOCKS_EXCLUDED(mu_);
+  // Claims into each pool's room, round-robin over the replicables that have
+  // work; the rows claimed, in all and per pool (`claimed_in`).
+  int Claim(LoopState& state, std::array<int, kCapacityPools>& claimed_in) ABSL_LOCKS_EXCLUDED(mu_);
+  // Returns at once when more may be waiting; else waits until half a pool's
+  // queue has drained, a wake-up (when nothing was claimed), Stop or a
+  // timeout.
+  void AwaitNextRound(const LoopState& state, const std::array<int, kCapacityPools>& claimed_in,
+                      int claimed) ABSL_LOCKS_EXCLUDED(mu_);
   void Work(int pool);
   int Capacity(int pool) const;
   bool stopped() ABSL_LOCKS_EXCLUDED(mu_);

@@ -136,26 +136,80 @@ absl::Status BlobSyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& it
   return absl::OkStatus();
 }
 
+// The items of one batch asked of the primary, index by index, and the first
+// failure that could not be recorded.
+struct BlobSyncer::Batch {
+  std::vector<const ClaimedItem*> asked;
+  std::vector<Target> targets;
+  std::vector<std::unique_ptr<PendingBlob>> blobs;  // a part not installed leaves nothing
+  std::vector<transport::BatchPart> parts;
+  std::vector<int64_t> ids;
+  absl::Status first = absl::OkStatus();
+
+  void Note(const absl::Status& s) {
+    if (!s.ok() && first.ok()) first = s;
+  }
+};
+
 absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
                                    const std::vector<ClaimedItem>& items) {
   // A store that does not batch (a bucket: each blob its own upload) takes
   // them one at a time.
   if (items.size() <= 1 || !ctx_.blobs->batch_fetch()) return Syncer::SyncBatch(spec, items);
   if (auto s = Connect(); !s.ok()) return s;
-  absl::Status first = absl::OkStatus();
-  auto note = [&](const absl::Status& s) {
-    if (!s.ok() && first.ok()) first = s;
-  };
-  std::vector<const ClaimedItem*> asked;
-  std::vector<Target> targets;
-  std::vector<std::unique_ptr<PendingBlob>> blobs;  // a part not installed leaves nothing
-  std::vector<transport::BatchPart> parts;
-  std::vector<int64_t> ids;
+  Batch batch;
+  if (auto s = Prepare(spec, items, batch); !s.ok()) return s;
+  if (batch.asked.empty()) return batch.first;
+
+  std::string what = absl::StrCat(spec.name, " ", absl::StrJoin(batch.ids, ","));
+  auto now = static_cast<int64_t>(WallSeconds());
+  std::string url = absl::StrCat(ctx_.primary_url, "/geo/retrieve-batch/", spec.name, "/",
+                                 absl::StrJoin(batch.ids, ","));
+  std::string auth =
+      transport::MakeGeoAuthorization(ctx_.access_key, ctx_.secret_access_key,
+                                      transport::BlobBatchRequestData(spec.name, batch.ids), now);
+  transport::BatchDownload got =
+      downloader_.DownloadBatch(url, {"Authorization: " + auth}, batch.parts);
+  // The blobs' data is durable before any is installed, all at once; their
+  // folder entries, after the installs, all at once too.
+  std::vector<PendingBlob*> written;
+  for (size_t i = 0; i < batch.parts.size(); ++i) {
+    if (batch.parts[i].received && batch.parts[i].code == 200)
+      written.push_back(batch.blobs[i].get());
+  }
+  absl::Status unsynced = ctx_.blobs->SealAll(written);
+
+  LearnChecksums(spec, batch);
+  std::vector<SyncResult> results(batch.asked.size());
+  std::vector<std::function<absl::Status()>> installs(batch.asked.size());
+  std::vector<Completion> completions;
+  for (size_t i = 0; i < batch.asked.size(); ++i) {
+    const ClaimedItem& item = *batch.asked[i];
+    const transport::BatchPart& part = batch.parts[i];
+    absl::Status s = PartOutcome(spec, item, part, batch.targets[i], got, unsynced, what);
+    if (!s.ok()) {
+      batch.Note(RecordFailure(spec, item, s));
+      continue;
+    }
+    results[i] = {
+        batch.blobs[i]->location(), part.size, part.sha256,
+        batch.targets[i].primary_checksum ? kVerificationSucceeded : kVerificationDisabled,
+        /*new_entry=*/ctx_.blobs->installs_are_entries()};
+    installs[i] = [blob = batch.blobs[i].get()]() { return blob->Install(); };
+    completions.push_back({&item, &results[i], &installs[i]});
+  }
+  if (completions.empty()) return batch.first;
+  RecordBatch(spec, completions, batch);
+  return batch.first;
+}
+
+absl::Status BlobSyncer::Prepare(const ReplicableSpec& spec, const std::vector<ClaimedItem>& items,
+                                 Batch& batch) {
   for (const auto& item : items) {
     if (auto c = Connect(); !c.ok()) return c;  // the rows stay started; they are reclaimed later
     Target target;
     if (absl::Status s = Lookup(spec, item, &target); !s.ok()) {
-      note(RecordFailure(spec, item, s));
+      batch.Note(RecordFailure(spec, item, s));
       continue;
     }
     auto adopted = Adopt(spec, item, target);
@@ -163,88 +217,69 @@ absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
     if (*adopted) continue;
     auto blob = Create(target);
     if (!blob.ok()) {
-      note(RecordFailure(spec, item,
-                         StoreFailure(blob.status(), absl::StrCat(spec.name, " ", item.model_id))));
+      batch.Note(RecordFailure(
+          spec, item, StoreFailure(blob.status(), absl::StrCat(spec.name, " ", item.model_id))));
       continue;
     }
-    asked.push_back(&item);
-    targets.push_back(std::move(target));
-    parts.push_back({item.model_id, blob->get()});
-    blobs.push_back(std::move(*blob));
-    ids.push_back(item.model_id);
+    batch.asked.push_back(&item);
+    batch.targets.push_back(std::move(target));
+    batch.parts.push_back({item.model_id, blob->get()});
+    batch.blobs.push_back(std::move(*blob));
+    batch.ids.push_back(item.model_id);
   }
-  if (asked.empty()) return first;
+  return absl::OkStatus();
+}
 
-  std::string what = absl::StrCat(spec.name, " ", absl::StrJoin(ids, ","));
-  auto now = static_cast<int64_t>(WallSeconds());
-  std::string url = absl::StrCat(ctx_.primary_url, "/geo/retrieve-batch/", spec.name, "/",
-                                 absl::StrJoin(ids, ","));
-  std::string auth =
-      transport::MakeGeoAuthorization(ctx_.access_key, ctx_.secret_access_key,
-                                      transport::BlobBatchRequestData(spec.name, ids), now);
-  transport::BatchDownload got = downloader_.DownloadBatch(url, {"Authorization: " + auth}, parts);
-  // The blobs' data is durable before any is installed, all at once; their
-  // folder entries, after the installs, all at once too.
-  std::vector<PendingBlob*> written;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (parts[i].received && parts[i].code == 200) written.push_back(blobs[i].get());
-  }
-  absl::Status unsynced = ctx_.blobs->SealAll(written);
-
+void BlobSyncer::LearnChecksums(const ReplicableSpec& spec, Batch& batch) {
   std::vector<ClaimedItem> unknown;  // no primary checksum at lookup
-  for (size_t i = 0; i < asked.size(); ++i) {
-    if (!targets[i].primary_checksum && parts[i].received) unknown.push_back(*asked[i]);
+  for (size_t i = 0; i < batch.asked.size(); ++i) {
+    if (!batch.targets[i].primary_checksum && batch.parts[i].received)
+      unknown.push_back(*batch.asked[i]);
   }
   if (!unknown.empty()) {
     auto now_known = PrimaryChecksumsNow(spec, std::move(unknown));
-    for (size_t i = 0; i < asked.size(); ++i) {
-      auto it = now_known.find(asked[i]->model_id);
-      if (!targets[i].primary_checksum && it != now_known.end())
-        targets[i].primary_checksum = it->second;
+    for (size_t i = 0; i < batch.asked.size(); ++i) {
+      auto it = now_known.find(batch.asked[i]->model_id);
+      if (!batch.targets[i].primary_checksum && it != now_known.end())
+        batch.targets[i].primary_checksum = it->second;
     }
   }
-  std::vector<SyncResult> results(asked.size());
-  std::vector<std::function<absl::Status()>> installs(asked.size());
-  std::vector<Completion> completions;
-  for (size_t i = 0; i < asked.size(); ++i) {
-    const ClaimedItem& item = *asked[i];
-    const transport::BatchPart& part = parts[i];
-    std::string one = absl::StrCat(spec.name, " ", item.model_id);
-    absl::Status s = absl::OkStatus();
-    // The batch as a whole failing says nothing of any one item: retried.
-    if (got.http_status != 200) {
-      std::string where = absl::StrCat("fetch ", what, " from ", ctx_.site_name);
-      s = got.http_status == 0
-              ? Annotated(got.error.ok() ? absl::UnavailableError("no answer") : got.error, where)
-              : absl::UnavailableError(absl::StrCat(where, ": HTTP ", got.http_status, " ",
-                                                    got.error_body.substr(0, 200)));
-    } else if (!part.received) {
-      s = absl::UnavailableError(
-          absl::StrCat("fetch ", one, " from ", ctx_.site_name, ": ",
-                       got.error.ok() ? "the batch response ended early" : got.error.message()));
-    } else if (part.code == 200 && !unsynced.ok()) {
-      s = StoreFailure(unsynced, one);
-    } else if (part.code != 200) {
-      s = transport::StatusFromHttp(
-          part.code,
-          absl::StrCat("fetch ", one, " from ", ctx_.site_name, ": ",
-                       part.code == 404 ? "HTTP 404 FILE_NOT_FOUND" : "HTTP 403 PATH_REFUSED"));
-    } else if (targets[i].primary_checksum && *targets[i].primary_checksum != part.sha256) {
-      s = absl::DataLossError(absl::StrCat("fetch ", one, ": checksum ", part.sha256,
-                                           " does not match the primary's ",
-                                           *targets[i].primary_checksum));
-    }
-    if (!s.ok()) {
-      note(RecordFailure(spec, item, s));
-      continue;
-    }
-    results[i] = {blobs[i]->location(), part.size, part.sha256,
-                  targets[i].primary_checksum ? kVerificationSucceeded : kVerificationDisabled,
-                  /*new_entry=*/ctx_.blobs->installs_are_entries()};
-    installs[i] = [blob = blobs[i].get()]() { return blob->Install(); };
-    completions.push_back({&item, &results[i], &installs[i]});
+}
+
+absl::Status BlobSyncer::PartOutcome(const ReplicableSpec& spec, const ClaimedItem& item,
+                                     const transport::BatchPart& part, const Target& target,
+                                     const transport::BatchDownload& got,
+                                     const absl::Status& unsynced, const std::string& what) const {
+  std::string one = absl::StrCat(spec.name, " ", item.model_id);
+  absl::Status s = absl::OkStatus();
+  // The batch as a whole failing says nothing of any one item: retried.
+  if (got.http_status != 200) {
+    std::string where = absl::StrCat("fetch ", what, " from ", ctx_.site_name);
+    s = got.http_status == 0
+            ? Annotated(got.error.ok() ? absl::UnavailableError("no answer") : got.error, where)
+            : absl::UnavailableError(absl::StrCat(where, ": HTTP ", got.http_status, " ",
+                                                  got.error_body.substr(0, 200)));
+  } else if (!part.received) {
+    s = absl::UnavailableError(
+        absl::StrCat("fetch ", one, " from ", ctx_.site_name, ": ",
+                     got.error.ok() ? "the batch response ended early" : got.error.message()));
+  } else if (part.code == 200 && !unsynced.ok()) {
+    s = StoreFailure(unsynced, one);
+  } else if (part.code != 200) {
+    s = transport::StatusFromHttp(
+        part.code,
+        absl::StrCat("fetch ", one, " from ", ctx_.site_name, ": ",
+                     part.code == 404 ? "HTTP 404 FILE_NOT_FOUND" : "HTTP 403 PATH_REFUSED"));
+  } else if (target.primary_checksum && *target.primary_checksum != part.sha256) {
+    s = absl::DataLossError(absl::StrCat("fetch ", one, ": checksum ", part.sha256,
+                                         " does not match the primary's ",
+                                         *target.primary_checksum));
   }
-  if (completions.empty()) return first;
+  return s;
+}
+
+void BlobSyncer::RecordBatch(const ReplicableSpec& spec, std::vector<Completion>& completions,
+                             Batch& batch) {
   absl::Status recorded = Connect();
   if (recorded.ok()) {
     recorded = CompleteSyncBatch(*tracking_, spec, completions,
@@ -260,13 +295,12 @@ absl::Status BlobSyncer::SyncBatch(const ReplicableSpec& spec,
       unverified = true;
     // A blob not installed is removed as `blobs` goes.
     if (!recorded.ok()) {
-      note(RecordFailure(spec, *c.item, recorded));
+      batch.Note(RecordFailure(spec, *c.item, recorded));
     } else if (!c.status.ok()) {
-      note(RecordFailure(spec, *c.item, c.status));
+      batch.Note(RecordFailure(spec, *c.item, c.status));
     }
   }
   if (unverified) Recorded(kVerificationDisabled);
-  return first;
 }
 
 }  // namespace georep::framework

@@ -62,6 +62,26 @@ class BlobSyncer : public Syncer {
   // unreachable or its data missing.
   absl::Status StoreFailure(const absl::Status& s, const std::string& what) const;
 
+  // SyncBatch in steps, over the items asked of the primary (blob_sync.cc).
+  struct Batch;
+  // Each item looked up, adopted, or given a new blob and added to `batch`;
+  // a failure recorded on its row. An error (the tracking database's) leaves
+  // the rows started, to be reclaimed.
+  absl::Status Prepare(const ReplicableSpec& spec, const std::vector<ClaimedItem>& items,
+                       Batch& batch);
+  // The primary's checksums, asked again, of the received items that had
+  // none at lookup (PrimaryChecksumsNow).
+  void LearnChecksums(const ReplicableSpec& spec, Batch& batch);
+  // The failure of one part of the batch's response (the response's, the
+  // part's, the store's or its checksum's), or OK.
+  absl::Status PartOutcome(const ReplicableSpec& spec, const ClaimedItem& item,
+                           const transport::BatchPart& part, const Target& target,
+                           const transport::BatchDownload& got, const absl::Status& unsynced,
+                           const std::string& what) const;
+  // Completes the rows in one transaction (CompleteSyncBatch); a row not
+  // installed is recorded failed.
+  void RecordBatch(const ReplicableSpec& spec, std::vector<Completion>& completions, Batch& batch);
+
   transport::BlobDownloader downloader_;
 };
 

@@ -41,6 +41,20 @@ bool TransportFailure(const std::string& output) {
   return false;
 }
 
+// The primary's "not found" is its verdict on the repository; anything
+// else is retried. libcurl's words for a connection never made (as git
+// reports them) say nothing of the repository.
+absl::Status GitFailure(const std::string& verb, const std::string& what,
+                        const std::string& site_name, const std::string& output) {
+  std::string message = absl::StrCat(verb, " ", what, " from ", site_name, ": ", Tail(output));
+  if (absl::StrContains(output, "not found")) return absl::NotFoundError(message);
+  if (absl::StrContains(output, "Couldn't connect to server") ||
+      absl::StrContains(output, "Could not resolve host")) {
+    return transport::NotReachedError(message);
+  }
+  return absl::UnavailableError(message);
+}
+
 }  // namespace
 
 std::string RepositoryTempDir(const std::string& repository_root) {
@@ -92,12 +106,45 @@ absl::Status RepositorySyncer::SyncBatch(const ReplicableSpec& spec,
 
 absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
                                      const Target& target) {
-  std::string what = absl::StrCat(spec.name, " ", item.model_id);
-  const std::string& rel = target.path;
   const std::optional<std::string>& primary_checksum = target.primary_checksum;
   const std::string& local = target.local;
   std::error_code ec;
-  bool moved = false;
+  auto moved = MoveRenamed(spec, item, target);
+  if (!moved.ok()) return moved.status();
+  std::optional<std::string> have;
+  bool present = fs::is_directory(local, ec);
+  if (present) {
+    auto sum = git::RefsChecksum(local);
+    if (sum.ok()) have = *sum;
+  }
+  // Nothing new: no git process at all.
+  if (have && primary_checksum && *have == *primary_checksum) {
+    return Complete(
+        spec, item, target, *have, [] { return absl::OkStatus(); }, *moved);
+  }
+  // An empty repository on the primary (a new project's wiki, say) is made
+  // here, again without git. Its HEAD names main, as the sample forge's do;
+  // should the primary's name another branch, the first fetch's digest
+  // differs and the copy is cloned afresh after kRetriesBeforeRedownload.
+  if (!present && primary_checksum && *primary_checksum == git::kEmptyRefsChecksum) {
+    return MakeEmpty(spec, item, target);
+  }
+
+  RunOptions options = PrimaryGitOptions(target.path);
+  std::string url = absl::StrCat(ctx_.primary_url, "/geo/git/", target.path);
+  bool redownload = !have || item.retry_count >= kRetriesBeforeRedownload;
+  if (!redownload) {
+    auto done = FetchInPlace(spec, item, target, url, options, *moved);
+    if (done) return *done;
+  }
+  return CloneAfresh(spec, item, target, url, options);
+}
+
+absl::StatusOr<bool> RepositorySyncer::MoveRenamed(const ReplicableSpec& spec,
+                                                   const ClaimedItem& item, const Target& target) {
+  std::string what = absl::StrCat(spec.name, " ", item.model_id);
+  const std::string& local = target.local;
+  std::error_code ec;
   // Renamed on the primary: the copy moves along, and the fetch below (if
   // any) brings what changed.
   if (item.local_path && *item.local_path != local && fs::is_directory(*item.local_path, ec) &&
@@ -107,57 +154,53 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
       return absl::InternalError(
           absl::StrCat(what, ": move ", *item.local_path, " to ", local, ": ", strerror(errno)));
     }
-    moved = true;
+    return true;
   }
-  std::optional<std::string> have;
-  bool present = fs::is_directory(local, ec);
-  if (present) {
-    auto sum = git::RefsChecksum(local);
-    if (sum.ok()) have = *sum;
-  }
-  // `new_entry`: the copy was put (or moved) into place, so its folder must be
-  // made durable before the row is recorded; a fetch in place is made durable
-  // by git itself (core.fsync below).
-  auto complete = [&](const std::string& sum, const std::function<absl::Status()>& install,
-                      bool new_entry) -> absl::Status {
-    int verification = !primary_checksum          ? kVerificationDisabled
-                       : *primary_checksum == sum ? kVerificationSucceeded
-                                                  : kVerificationPending;
-    SyncResult result{local, 0, sum, verification, new_entry};
-    auto done = CompleteSync(*tracking_, spec, item, result, install);
-    if (!done.ok()) {
-      tracking_.reset();
-      return done.status();
-    }
-    if (*done) Recorded(verification);
-    return absl::OkStatus();
-  };
-  // Nothing new: no git process at all.
-  if (have && primary_checksum && *have == *primary_checksum) {
-    return complete(
-        *have, [] { return absl::OkStatus(); }, moved);
-  }
-  // An empty repository on the primary (a new project's wiki, say) is made
-  // here, again without git. Its HEAD names main, as the sample forge's do;
-  // should the primary's name another branch, the first fetch's digest
-  // differs and the copy is cloned afresh after kRetriesBeforeRedownload.
-  if (!present && primary_checksum && *primary_checksum == git::kEmptyRefsChecksum) {
-    std::string tmp = absl::StrCat(RepositoryTempDir(ctx_.repository_root), "/", ctx_.worker_id,
-                                   "-", RandomHex(8), ".git");
-    if (auto s = git::InitBare(tmp); !s.ok()) return s;
-    absl::Status s = complete(
-        git::kEmptyRefsChecksum,
-        [&]() -> absl::Status {
-          if (auto d = MakeDirs(fs::path(local).parent_path().string(), 0755); !d.ok()) return d;
-          if (rename(tmp.c_str(), local.c_str()) != 0)
-            return absl::InternalError(absl::StrCat("rename into ", local, ": ", strerror(errno)));
-          return absl::OkStatus();
-        },
-        true);
-    fs::remove_all(tmp, ec);
-    return s;
-  }
+  return false;
+}
 
+// `new_entry`: the copy was put (or moved) into place, so its folder must be
+// made durable before the row is recorded; a fetch in place is made durable
+// by git itself (core.fsync below).
+absl::Status RepositorySyncer::Complete(const ReplicableSpec& spec, const ClaimedItem& item,
+                                        const Target& target, const std::string& sum,
+                                        const std::function<absl::Status()>& install,
+                                        bool new_entry) {
+  const std::optional<std::string>& primary_checksum = target.primary_checksum;
+  int verification = !primary_checksum          ? kVerificationDisabled
+                     : *primary_checksum == sum ? kVerificationSucceeded
+                                                : kVerificationPending;
+  SyncResult result{target.local, 0, sum, verification, new_entry};
+  auto done = CompleteSync(*tracking_, spec, item, result, install);
+  if (!done.ok()) {
+    tracking_.reset();
+    return done.status();
+  }
+  if (*done) Recorded(verification);
+  return absl::OkStatus();
+}
+
+absl::Status RepositorySyncer::MakeEmpty(const ReplicableSpec& spec, const ClaimedItem& item,
+                                         const Target& target) {
+  const std::string& local = target.local;
+  std::error_code ec;
+  std::string tmp = absl::StrCat(RepositoryTempDir(ctx_.repository_root), "/", ctx_.worker_id, "-",
+                                 RandomHex(8), ".git");
+  if (auto s = git::InitBare(tmp); !s.ok()) return s;
+  absl::Status s = Complete(
+      spec, item, target, git::kEmptyRefsChecksum,
+      [&]() -> absl::Status {
+        if (auto d = MakeDirs(fs::path(local).parent_path().string(), 0755); !d.ok()) return d;
+        if (rename(tmp.c_str(), local.c_str()) != 0)
+          return absl::InternalError(absl::StrCat("rename into ", local, ": ", strerror(errno)));
+        return absl::OkStatus();
+      },
+      true);
+  fs::remove_all(tmp, ec);
+  return s;
+}
+
+RunOptions RepositorySyncer::PrimaryGitOptions(const std::string& rel) const {
   auto now = static_cast<int64_t>(WallSeconds());
   std::string auth =
       transport::MakeGeoAuthorization(ctx_.access_key, ctx_.secret_access_key,
@@ -175,39 +218,39 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
   if (std::string ca = transport::TrustedCaFile(); !ca.empty()) {
     options.extra_env.push_back("GIT_SSL_CAINFO=" + ca);
   }
-  std::string url = absl::StrCat(ctx_.primary_url, "/geo/git/", rel);
-  // The primary's "not found" is its verdict on the repository; anything
-  // else is retried. libcurl's words for a connection never made (as git
-  // reports them) say nothing of the repository.
-  auto failed = [&](const std::string& verb, const std::string& output) {
-    std::string message =
-        absl::StrCat(verb, " ", what, " from ", ctx_.site_name, ": ", Tail(output));
-    if (absl::StrContains(output, "not found")) return absl::NotFoundError(message);
-    if (absl::StrContains(output, "Couldn't connect to server") ||
-        absl::StrContains(output, "Could not resolve host")) {
-      return transport::NotReachedError(message);
-    }
-    return absl::UnavailableError(message);
-  };
+  return options;
+}
 
-  bool redownload = !have || item.retry_count >= kRetriesBeforeRedownload;
-  if (!redownload) {
-    auto r =
-        git::RunGit({"-C", local, "fetch", "--prune", "--quiet", url, "+refs/*:refs/*"}, options);
-    if (!r.ok()) return r.status();
-    if (r->exit_code == 0) {
-      auto sum = git::RefsChecksum(local);
-      if (!sum.ok()) return absl::DataLossError(absl::StrCat(what, ": ", sum.status().message()));
-      return complete(
-          *sum, [] { return absl::OkStatus(); }, moved);
-    }
-    // The primary could not be reached: retry later. Anything else is the
-    // local copy's fault (a broken ref or object): clone afresh now.
-    if (TransportFailure(r->output)) return failed("git fetch", r->output);
-    log::Warn("fetch into the local copy failed; cloning it afresh",
-              {{"replicable", spec.name}, {"id", item.model_id}, {"error", Tail(r->output)}});
+std::optional<absl::Status> RepositorySyncer::FetchInPlace(const ReplicableSpec& spec,
+                                                           const ClaimedItem& item,
+                                                           const Target& target,
+                                                           const std::string& url,
+                                                           const RunOptions& options, bool moved) {
+  std::string what = absl::StrCat(spec.name, " ", item.model_id);
+  const std::string& local = target.local;
+  auto r =
+      git::RunGit({"-C", local, "fetch", "--prune", "--quiet", url, "+refs/*:refs/*"}, options);
+  if (!r.ok()) return r.status();
+  if (r->exit_code == 0) {
+    auto sum = git::RefsChecksum(local);
+    if (!sum.ok()) return absl::DataLossError(absl::StrCat(what, ": ", sum.status().message()));
+    return Complete(
+        spec, item, target, *sum, [] { return absl::OkStatus(); }, moved);
   }
+  // The primary could not be reached: retry later. Anything else is the
+  // local copy's fault (a broken ref or object): clone afresh now.
+  if (TransportFailure(r->output)) return GitFailure("git fetch", what, ctx_.site_name, r->output);
+  log::Warn("fetch into the local copy failed; cloning it afresh",
+            {{"replicable", spec.name}, {"id", item.model_id}, {"error", Tail(r->output)}});
+  return std::nullopt;
+}
 
+absl::Status RepositorySyncer::CloneAfresh(const ReplicableSpec& spec, const ClaimedItem& item,
+                                           const Target& target, const std::string& url,
+                                           const RunOptions& options) {
+  std::string what = absl::StrCat(spec.name, " ", item.model_id);
+  const std::string& local = target.local;
+  std::error_code ec;
   // A fresh mirror clone beside the copy, swapped in when complete.
   std::string tmp = absl::StrCat(RepositoryTempDir(ctx_.repository_root), "/", ctx_.worker_id, "-",
                                  RandomHex(8), ".git");
@@ -216,7 +259,7 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
   if (!r.ok()) return r.status();
   if (r->exit_code != 0) {
     fs::remove_all(tmp, ec);
-    return failed("git clone", r->output);
+    return GitFailure("git clone", what, ctx_.site_name, r->output);
   }
   auto sum = git::RefsChecksum(tmp);
   if (!sum.ok()) {
@@ -224,8 +267,8 @@ absl::Status RepositorySyncer::Fetch(const ReplicableSpec& spec, const ClaimedIt
     return absl::DataLossError(absl::StrCat(what, ": ", sum.status().message()));
   }
   std::string old = tmp + ".old";
-  absl::Status s = complete(
-      *sum,
+  absl::Status s = Complete(
+      spec, item, target, *sum,
       [&]() -> absl::Status {
         if (auto d = MakeDirs(fs::path(local).parent_path().string(), 0755); !d.ok()) return d;
         bool replace = fs::exists(local, ec);

@@ -13,6 +13,7 @@
 // environment, never on a command line.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "db/connection.h"
 #include "framework/sync/syncer.h"
 #include "georep/replicable.h"
+#include "util/subprocess.h"
 
 namespace georep::framework {
 
@@ -38,6 +40,30 @@ class RepositorySyncer : public Syncer {
  protected:
   absl::Status Fetch(const ReplicableSpec& spec, const ClaimedItem& item,
                      const Target& target) override;
+
+ private:
+  // Moves the copy where the registry row says it was to target.local when
+  // the primary renamed it; whether it moved.
+  absl::StatusOr<bool> MoveRenamed(const ReplicableSpec& spec, const ClaimedItem& item,
+                                   const Target& target);
+  // Records the copy at target.local, whose refs digest is `sum`, as synced
+  // (CompleteSync), `install` putting it in place in that transaction.
+  absl::Status Complete(const ReplicableSpec& spec, const ClaimedItem& item, const Target& target,
+                        const std::string& sum, const std::function<absl::Status()>& install,
+                        bool new_entry);
+  // An empty repository, made here and completed without git.
+  absl::Status MakeEmpty(const ReplicableSpec& spec, const ClaimedItem& item, const Target& target);
+  // The environment of a git process that fetches `rel` from the primary:
+  // its token, timeouts, durability and CAs.
+  RunOptions PrimaryGitOptions(const std::string& rel) const;
+  // `git fetch` into the local copy and its completion; nullopt when the copy
+  // is to be cloned afresh.
+  std::optional<absl::Status> FetchInPlace(const ReplicableSpec& spec, const ClaimedItem& item,
+                                           const Target& target, const std::string& url,
+                                           const RunOptions& options, bool moved);
+  // A mirror clone swapped in for the copy, and its completion.
+  absl::Status CloneAfresh(const ReplicableSpec& spec, const ClaimedItem& item,
+                           const Target& target, const std::string& url, const RunOptions& options);
 };
 
 // <repository_root>/@geo-temporary
