@@ -39,6 +39,16 @@ int Main(int argc, char** argv) {
       "Exit status: 0 success; 1 a failure at run time (a database, site or store that cannot "
       "be reached, an operation that failed, a verdict that is not OK); 2 a usage error or bad "
       "settings (the message names the option or setting).");
+  // A first word that names no verb is a usage error, --help or not
+  // (the help flag would otherwise print the general help and succeed).
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    for (const CLI::App* verb : app.get_subcommands({})) known = known || verb->check_name(argv[1]);
+    if (!known) {
+      std::fprintf(stderr, "georep: no verb \"%s\"; `georep --help` lists them\n", argv[1]);
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);  // runs the chosen verb's callback
   } catch (const CLI::ParseError& e) {

@@ -14,7 +14,10 @@ absl::StatusOr<PruneHorizon> ReadPruneHorizon(db::Connection& main, double hold_
   auto r = main.Exec(
       "SELECT n.name, n.enabled, "
       "coalesce(extract(epoch FROM now() - r.reported_at)::float8, -1), "
-      "coalesce(CASE WHEN jsonb_typeof(r.report->'cursor'->'oldest_needed_event_id') = 'number' "
+      // A whole number that fits, else none (a report is a secondary's
+      // word: one odd value must not stop pruning for the fleet).
+      "coalesce(CASE WHEN r.report->'cursor'->>'oldest_needed_event_id' ~ '^[0-9]{1,18}$' "
+      "AND jsonb_typeof(r.report->'cursor'->'oldest_needed_event_id') = 'number' "
       "THEN (r.report->'cursor'->>'oldest_needed_event_id')::bigint END, 0), "
       "extract(epoch FROM now() - n.created_at)::float8 "
       "FROM georep.geo_nodes n LEFT JOIN georep.site_reports r ON r.site_id = n.id "

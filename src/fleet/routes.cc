@@ -390,6 +390,19 @@ HttpResponse StatusReport(const api::GeoRouteContext& ctx, const HttpRequest& re
   auto body = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (!body.is_object())
     return api::GeoError(400, "BAD_REQUEST", "the report must be a JSON object");
+  // What the primary acts on for the fleet (event-log pruning) is checked
+  // as strictly as a request.
+  if (body.contains("cursor")) {
+    const nlohmann::json& cursor = body["cursor"];
+    const nlohmann::json need =
+        cursor.is_object() ? cursor.value("oldest_needed_event_id", nlohmann::json()) : nullptr;
+    if (!cursor.is_object() || !(need.is_null() || need.is_number_unsigned() ||
+                                 (need.is_number_integer() && need.get<int64_t>() >= 0))) {
+      return api::GeoError(400, "BAD_REQUEST",
+                           "cursor.oldest_needed_event_id must be a whole number of 0 or more, "
+                           "or null");
+    }
+  }
   db::Connection* conn = db::ThreadConnection(ctx.main_conninfo);
   if (conn == nullptr) return api::GeoError(503, "UNAVAILABLE", "main database unreachable");
   if (auto s = fleet::StoreReport(*conn, who.id, body.dump()); !s.ok())

@@ -69,6 +69,7 @@ TEST_F(CliTest, VersionAndUsageErrorsHaveConventionalExitCodes) {
   }
   for (std::vector<std::string> args :
        {std::vector<std::string>{}, std::vector<std::string>{"no-such-verb"},
+        std::vector<std::string>{"no-such-verb", "--help"},
         std::vector<std::string>{"serve", "--no-such-option"},
         std::vector<std::string>{"site", "add"},
         std::vector<std::string>{"demo", "up", "--seed", "x"}}) {

@@ -118,6 +118,28 @@ TEST_F(PruneTest, TheLogIsPrunedBelowWhatEveryReportingSecondaryStillNeeds) {
   EXPECT_EQ(span->events_pruned, 10);
 }
 
+// A report whose cursor position is not a whole number (stored before the
+// intake refused such reports, or written by hand) does not stop pruning
+// for the fleet: that site holds nothing back, the others still do.
+TEST_F(PruneTest, AReportThatIsNotAWholeNumberDoesNotStopPruning) {
+  int64_t s1 = AddSecondary("s1");
+  int64_t s2 = AddSecondary("s2");
+  InsertFiles(10);
+  Report(s1, 5);
+  for (const char* odd : {"1.5", "\"7\"", "-3", "1e30", "99999999999999999999"}) {
+    ASSERT_TRUE(
+        fleet::StoreReport(*main_, s2,
+                           absl::StrCat(R"({"cursor": {"oldest_needed_event_id": )", odd, "}}"))
+            .ok())
+        << odd;
+    auto h = ReadPruneHorizon(*main_, 3600);
+    ASSERT_TRUE(h.ok()) << odd << ": " << h.status();
+    EXPECT_EQ(h->below, 5) << odd;
+    EXPECT_FALSE(h->sites[1].holds) << odd;
+  }
+  EXPECT_EQ(PruneAll(), 4);
+}
+
 TEST_F(PruneTest, AnUncommittedEventBelowTheHorizonSurvivesAndIsStillRead) {
   LogCursor cursor(Cursor(), {spec_});
   ASSERT_EQ(*cursor.Cycle(), 0);  // starts at 0

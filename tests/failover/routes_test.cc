@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "db/migrations.h"
+#include "fleet/routes.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "site/fence.h"
@@ -14,6 +15,7 @@
 #include "support/test_support.h"
 #include "transport/geo_auth.h"
 #include "util/clock.h"
+#include "util/sha256.h"
 
 namespace georep::failover {
 namespace {
@@ -41,6 +43,7 @@ class FailoverRoutesTest : public test::PgTest {
         std::make_unique<site::LiveRole>(site::RoleState{.self = primary_, .primary = primary_});
     ctx_ = {.main_conninfo = conninfo_, .sites = directory_.get(), .role = role_.get()};
     AddFailoverRoutes(router_, ctx_);
+    fleet::AddStatusIntake(router_, ctx_);
   }
   void TearDown() override {
     if (conn_) {
@@ -152,6 +155,32 @@ TEST_F(FailoverRoutesTest, EachRouteAnswersOnlyOnItsRole) {
   role_->Set(site::RoleState{.self = a_, .primary = primary_, .standby = true});
   EXPECT_EQ(Maintenance(&b_, true, "x").status, 404);
   EXPECT_TRUE(AppCanWrite());
+}
+
+// The primary's intake of status reports (fleet/routes.h), signed as a
+// secondary would: what pruning reads is refused unless a whole number.
+TEST_F(FailoverRoutesTest, AStatusReportIsCheckedAsStrictlyAsARequest) {
+  auto send = [&](const std::string& body) {
+    api::HttpRequest req;
+    req.method = "POST";
+    req.path = req.target = "/geo/status";
+    req.body = body;
+    req.headers["authorization"] = transport::MakeGeoAuthorization(
+        a_.access_key, a_.secret_access_key, transport::StatusReportRequestData(Sha256Hex(body)),
+        static_cast<int64_t>(WallSeconds()));
+    return router_.Handle(req);
+  };
+  for (const char* bad : {R"({"cursor": {"oldest_needed_event_id": 1.5}})",
+                          R"({"cursor": {"oldest_needed_event_id": -1}})",
+                          R"({"cursor": {"oldest_needed_event_id": "7"}})", R"({"cursor": 7})"}) {
+    auto r = send(bad);
+    EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
+  }
+  auto stored = conn_->Exec("SELECT count(*) FROM georep.site_reports");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->GetInt64(0, 0), 0);
+  EXPECT_EQ(send(R"({"cursor": {"oldest_needed_event_id": 12}})").status, 200);
+  EXPECT_EQ(send(R"({"cursor": {"oldest_needed_event_id": null}})").status, 200);
 }
 
 }  // namespace
