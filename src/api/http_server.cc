@@ -35,7 +35,9 @@ HttpResponse HttpResponse::Text(int status, std::string body) {
 }
 HttpResponse HttpResponse::Error(int status, absl::string_view code, absl::string_view message) {
   nlohmann::json j = {{"error", message}, {"code", code}};
-  return Json(status, j.dump() + "\n");
+  // A message may quote the request (its path): bytes that are not UTF-8
+  // are replaced, not thrown on (which would answer 500).
+  return Json(status, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 HttpResponse HttpResponse::FromStatus(const absl::Status& status) {

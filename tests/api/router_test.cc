@@ -1,6 +1,7 @@
 #include "api/router.h"
 
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace georep::api {
 namespace {
@@ -57,6 +58,20 @@ TEST(RouterTest, AdmitsOnTheHeaderWithEachRoutesBodyLimit) {
   auto wrong_method = router.Admit(Req("PUT", "/a"));
   ASSERT_TRUE(wrong_method.refuse.has_value());
   EXPECT_EQ(wrong_method.refuse->status, 405);
+}
+
+// A path with bytes that are not UTF-8 is answered 404 with a JSON body,
+// not 500.
+TEST(RouterTest, APathThatIsNotUtf8IsNotFoundNotAnError) {
+  Router router;
+  router.Add("GET", "/api/v1/status",
+             [](const HttpRequest&, const PathParams&) { return HttpResponse::Json(200, "{}"); });
+  HttpRequest req;
+  req.method = "GET";
+  req.path = req.target = "/api/v1/\xff\xfe";
+  HttpResponse r = router.Handle(req);
+  EXPECT_EQ(r.status, 404);
+  EXPECT_FALSE(nlohmann::json::parse(r.body, nullptr, false).is_discarded()) << r.body;
 }
 
 }  // namespace
