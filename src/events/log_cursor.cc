@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -12,6 +13,7 @@
 #include "db/lease.h"
 #include "framework/registry/registry_store.h"
 #include "framework/spec/spec.h"
+#include "framework/spec/states.h"
 #include "framework/sync/strategy.h"
 #include "util/clock.h"
 #include "util/fs.h"
@@ -21,10 +23,12 @@
 namespace georep::events {
 namespace {
 
+using framework::EventKind;
+
 struct Event {
   int64_t id;
   std::string replicable;
-  std::string name;
+  std::optional<EventKind> kind;  // nullopt: a name publish_event does not write
   int64_t model_id;
   std::string path;      // deleted: where the file was
   std::string old_path;  // updated: where the file was before a move
@@ -43,9 +47,9 @@ absl::StatusOr<std::vector<Event>> ReadEvents(db::Connection& standby, absl::str
   if (!r.ok()) return r.status();
   std::vector<Event> out;
   for (int i = 0; i < r->rows(); ++i) {
-    out.push_back({r->GetInt64(i, 0), std::string(r->Get(i, 1)), std::string(r->Get(i, 2)),
-                   r->GetInt64(i, 3), std::string(r->Get(i, 4)), std::string(r->Get(i, 5)),
-                   r->GetInt64(i, 6)});
+    out.push_back({r->GetInt64(i, 0), std::string(r->Get(i, 1)),
+                   framework::ParseEventKind(r->Get(i, 2)), r->GetInt64(i, 3),
+                   std::string(r->Get(i, 4)), std::string(r->Get(i, 5)), r->GetInt64(i, 6)});
   }
   return out;
 }
@@ -109,7 +113,9 @@ GapChanges ChangeGaps(int64_t last, const std::vector<GapRange>& gaps,
 // The last event per item decides: created (keep a synced row), updated
 // (sync again), deleted (drop the row and the file).
 struct Action {
-  std::string kind;
+  // nullopt when none of the item's events had a kind: it is removed, as a
+  // deleted one is.
+  std::optional<EventKind> kind;
   std::string path;
   int64_t at_us = 0;  // the deciding event's time
 };
@@ -131,14 +137,14 @@ Actions DecideActions(const std::map<std::string, ReplicableSpec>& specs,
     auto spec = specs.find(e->replicable);
     if (spec == specs.end()) continue;  // a replicable this site does not replicate
     auto& slot = actions[e->replicable][e->model_id];
-    if (e->name == "created" && slot.kind == "deleted") {
-      slot = {"updated", "", e->at_us};
-    } else if (e->name == "created" || e->name == "updated" || e->name == "deleted") {
-      slot = {e->name, e->path, e->at_us};
+    if (e->kind == EventKind::kCreated && slot.kind == EventKind::kDeleted) {
+      slot = {EventKind::kUpdated, "", e->at_us};
+    } else if (e->kind) {
+      slot = {e->kind, e->path, e->at_us};
     }
     // A moved blob is fetched again at its new path; a moved repository is
     // moved by its next sync (framework/sync/repository/repository_sync.h).
-    if (e->name == "updated" && !e->old_path.empty() &&
+    if (e->kind == EventKind::kUpdated && !e->old_path.empty() &&
         !framework::DescriptorOf(spec->second).sync_moves_copy)
       stale_files.push_back({&spec->second, e->old_path});
   }
@@ -152,10 +158,10 @@ absl::Status ApplyActions(db::Connection& tracking, const CursorOptions& opt,
                           Files& doomed_files) {
   std::vector<int64_t> create, create_us, update, update_us, remove;
   for (const auto& [id, a] : items) {
-    if (a.kind == "created") {
+    if (a.kind == EventKind::kCreated) {
       create.push_back(id);
       create_us.push_back(a.at_us);
-    } else if (a.kind == "updated") {
+    } else if (a.kind == EventKind::kUpdated) {
       update.push_back(id);
       update_us.push_back(a.at_us);
     } else {
@@ -400,19 +406,19 @@ absl::Status LogCursor::KeepInScope(Batch& batch) {
     if (!framework::Scoped(spec, opt_.selective_sync)) continue;
     std::vector<int64_t> asked;
     for (const auto& [id, a] : items) {
-      if (a.kind != "deleted") asked.push_back(id);
+      if (a.kind != EventKind::kDeleted) asked.push_back(id);
     }
     if (asked.empty()) continue;
     auto in = InScope(spec, asked);
     if (!in.ok()) return in.status();
     for (auto it = items.begin(); it != items.end();) {
       Action& a = it->second;
-      if (a.kind == "deleted" || in->contains(it->first)) {
+      if (a.kind == EventKind::kDeleted || in->contains(it->first)) {
         ++it;
-      } else if (a.kind == "created") {
+      } else if (a.kind == EventKind::kCreated) {
         it = items.erase(it);
       } else {
-        a = {"deleted", "", a.at_us};
+        a = {EventKind::kDeleted, "", a.at_us};
         ++it;
       }
     }

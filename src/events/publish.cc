@@ -4,14 +4,16 @@
 #include "absl/strings/str_replace.h"
 #include "framework/registry/primary_states.h"
 #include "framework/spec/spec.h"
+#include "framework/spec/states.h"
 
 namespace georep::events {
 
 absl::StatusOr<int64_t> PublishEvent(db::Connection& conn, const std::string& replicable,
-                                     int64_t model_id, const std::string& event,
+                                     int64_t model_id, framework::EventKind event,
                                      const std::string& payload_json) {
-  auto r = conn.Exec("SELECT georep.publish_event($1, $2, $3, $4::jsonb)",
-                     {replicable, absl::StrCat(model_id), event, payload_json});
+  auto r = conn.Exec(
+      "SELECT georep.publish_event($1, $2, $3, $4::jsonb)",
+      {replicable, absl::StrCat(model_id), framework::EventKindName(event), payload_json});
   if (!r.ok()) return r.status();
   return r->GetInt64(0, 0);
 }
@@ -19,7 +21,8 @@ absl::StatusOr<int64_t> PublishEvent(db::Connection& conn, const std::string& re
 absl::Status PublishRepositoryUpdated(db::Connection& main, const ReplicableSpec& spec,
                                       int64_t model_id) {
   return db::InTransaction(main, [&]() -> absl::Status {
-    if (auto r = PublishEvent(main, spec.name, model_id, "updated"); !r.ok()) return r.status();
+    if (auto r = PublishEvent(main, spec.name, model_id, framework::EventKind::kUpdated); !r.ok())
+      return r.status();
     if (auto n = main.Exec("SELECT pg_notify('georep_checksum', '')"); !n.ok()) return n.status();
     return framework::ResetState(main, spec, model_id);
   });
@@ -48,7 +51,7 @@ absl::StatusOr<std::vector<std::string>> InstallPublishTriggers(
         continue;
       }
       std::string sql = absl::StrReplaceAll(
-          R"sql(
+          framework::StateSql(R"sql(
 CREATE OR REPLACE FUNCTION georep.publish_$NAME() RETURNS trigger LANGUAGE plpgsql
   -- Runs as Georep's role, not the application's, which needs no right on
   -- the georep schema; a fixed search_path, so the application's role cannot
@@ -58,21 +61,21 @@ BEGIN
   -- The event, and the primary's checksum state of the row: a new or changed
   -- row is checksummed (again), a deleted one forgotten.
   IF TG_OP = 'INSERT' THEN
-    PERFORM georep.publish_event('$NAME', NEW.$ID, 'created');
+    PERFORM georep.publish_event('$NAME', NEW.$ID, $E_CREATED);
     $RESET_NEW;
     PERFORM pg_notify('georep_checksum', '');
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM georep.publish_event('$NAME', OLD.$ID, 'deleted', jsonb_build_object('path', $OLDPATH));
+    PERFORM georep.publish_event('$NAME', OLD.$ID, $E_DELETED, jsonb_build_object('path', $OLDPATH));
     $FORGET_OLD;
   ELSE
     IF NEW.$ID IS DISTINCT FROM OLD.$ID THEN
-      PERFORM georep.publish_event('$NAME', OLD.$ID, 'deleted', jsonb_build_object('path', $OLDPATH));
-      PERFORM georep.publish_event('$NAME', NEW.$ID, 'created');
+      PERFORM georep.publish_event('$NAME', OLD.$ID, $E_DELETED, jsonb_build_object('path', $OLDPATH));
+      PERFORM georep.publish_event('$NAME', NEW.$ID, $E_CREATED);
       $FORGET_OLD;
     ELSIF $OLDPATH IS DISTINCT FROM $NEWPATH THEN
-      PERFORM georep.publish_event('$NAME', NEW.$ID, 'updated', jsonb_build_object('old_path', $OLDPATH));
+      PERFORM georep.publish_event('$NAME', NEW.$ID, $E_UPDATED, jsonb_build_object('old_path', $OLDPATH));
     ELSE
-      PERFORM georep.publish_event('$NAME', NEW.$ID, 'updated');
+      PERFORM georep.publish_event('$NAME', NEW.$ID, $E_UPDATED);
     END IF;
     $RESET_NEW;
     PERFORM pg_notify('georep_checksum', '');
@@ -88,7 +91,7 @@ CREATE TRIGGER georep_publish_$NAME AFTER INSERT OR DELETE ON $TABLE
   FOR EACH ROW EXECUTE FUNCTION georep.publish_$NAME();
 CREATE TRIGGER georep_publish_update_$NAME AFTER UPDATE ON $TABLE
   FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION georep.publish_$NAME();
-)sql",
+)sql"),
           {{"$NAME", spec.name},
            {"$ID", framework::QuotedIdColumn(spec)},
            {"$TABLE", framework::QuotedTable(spec)},

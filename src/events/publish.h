@@ -12,14 +12,15 @@
 
 #include "absl/status/statusor.h"
 #include "db/connection.h"
+#include "framework/spec/states.h"
 #include "georep/replicable.h"
 
 namespace georep::events {
 
-// Publishes `event` ("created", "updated", "deleted") for one model row,
-// inside whatever transaction `conn` has open. Returns the event log id.
+// Publishes `event` for one model row, inside whatever transaction `conn`
+// has open. Returns the event log id.
 absl::StatusOr<int64_t> PublishEvent(db::Connection& conn, const std::string& replicable,
-                                     int64_t model_id, const std::string& event,
+                                     int64_t model_id, framework::EventKind event,
                                      const std::string& payload_json = "{}");
 
 // A repository's content changed (a push): publishes `updated` for it and

@@ -7,6 +7,7 @@
 #include "framework/registry/lost_in_failover.h"
 #include "framework/registry/primary_states.h"
 #include "framework/spec/spec.h"
+#include "framework/spec/states.h"
 #include "nlohmann/json.hpp"
 #include "util/logging.h"
 #include "util/sha256.h"
@@ -162,7 +163,8 @@ HttpResponse Put(const SalvageRouteContext& ctx, db::Connection& main, const Htt
       main,
       [&]() -> absl::Status {
         if (auto s = framework::ResetState(main, spec, n->id); !s.ok()) return s;
-        if (auto e = events::PublishEvent(main, spec.name, n->id, "updated"); !e.ok())
+        if (auto e = events::PublishEvent(main, spec.name, n->id, framework::EventKind::kUpdated);
+            !e.ok())
           return e.status();
         return framework::ForgetLost(main, spec.name, {n->id}).status();
       },

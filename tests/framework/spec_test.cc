@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "framework/spec/states.h"
 #include "framework/storage/blob_store.h"
 #include "gtest/gtest.h"
 #include "support/test_support.h"
@@ -26,6 +27,21 @@ TEST(SpecTest, EveryBuiltinIsValidAndUnique) {
   }
   EXPECT_EQ(blobs, 11);
   EXPECT_EQ(repositories, 5);
+}
+
+// The names are stored in georep.geo_events and checked by
+// georep.publish_event: they never change.
+TEST(SpecTest, EventKindsAreStoredByTheirNames) {
+  EXPECT_STREQ(EventKindName(EventKind::kCreated), "created");
+  EXPECT_STREQ(EventKindName(EventKind::kUpdated), "updated");
+  EXPECT_STREQ(EventKindName(EventKind::kDeleted), "deleted");
+  for (EventKind kind : {EventKind::kCreated, EventKind::kUpdated, EventKind::kDeleted}) {
+    EXPECT_EQ(ParseEventKind(EventKindName(kind)), kind);
+  }
+  EXPECT_EQ(ParseEventKind("moved"), std::nullopt);
+  EXPECT_EQ(ParseEventKind(""), std::nullopt);
+  EXPECT_EQ(StateSql("publish_event($1, id, $E_UPDATED), $E_CREATED, $E_DELETED, $S_SYNCED"),
+            "publish_event($1, id, 'updated'), 'created', 'deleted', 2");
 }
 
 TEST(SpecTest, DeclaredTypesJoinBuiltinsAndDuplicatesAreRefused) {

@@ -67,8 +67,28 @@ std::optional<int> ParseVerificationState(absl::string_view name) {
   return std::nullopt;
 }
 
+const char* EventKindName(EventKind kind) {
+  switch (kind) {
+    case EventKind::kCreated:
+      return "created";
+    case EventKind::kUpdated:
+      return "updated";
+    case EventKind::kDeleted:
+      return "deleted";
+  }
+  return "unknown";
+}
+
+std::optional<EventKind> ParseEventKind(absl::string_view name) {
+  for (EventKind kind : {EventKind::kCreated, EventKind::kUpdated, EventKind::kDeleted}) {
+    if (name == EventKindName(kind)) return kind;
+  }
+  return std::nullopt;
+}
+
 std::string StateSql(absl::string_view text) {
   auto n = [](auto state) { return absl::StrCat(static_cast<int>(state)); };
+  auto e = [](EventKind kind) { return absl::StrCat("'", EventKindName(kind), "'"); };
   return absl::StrReplaceAll(text, {{"$S_PENDING", n(SyncState::kPending)},
                                     {"$S_STARTED", n(SyncState::kStarted)},
                                     {"$S_SYNCED", n(SyncState::kSynced)},
@@ -78,7 +98,10 @@ std::string StateSql(absl::string_view text) {
                                     {"$V_STARTED", n(kVerificationStarted)},
                                     {"$V_SUCCEEDED", n(kVerificationSucceeded)},
                                     {"$V_FAILED", n(kVerificationFailed)},
-                                    {"$V_DISABLED", n(kVerificationDisabled)}});
+                                    {"$V_DISABLED", n(kVerificationDisabled)},
+                                    {"$E_CREATED", e(EventKind::kCreated)},
+                                    {"$E_UPDATED", e(EventKind::kUpdated)},
+                                    {"$E_DELETED", e(EventKind::kDeleted)}});
 }
 
 std::string SelectionSql(const Selection& sel, absl::string_view failed_clause) {

@@ -1,7 +1,9 @@
-// The replication states of DESIGN §3, named once, and their one rendering
-// into SQL: statements write $S_SYNCED, $V_SUCCEEDED … (SpecSql replaces
-// them), never bare numbers. The numbers are stored in smallint columns and
-// must never change.
+// The replication states of DESIGN §3 and the kinds of event the primary
+// publishes, named once, and their one rendering into SQL: statements write
+// $S_SYNCED, $V_SUCCEEDED, $E_UPDATED … (StateSql, and so SpecSql, replaces
+// them), never bare numbers or names. The numbers are stored in smallint
+// columns, the event kinds' names in georep.geo_events.event_name: neither
+// may ever change.
 //
 //   registry (sync):  pending → started → synced | failed → (retry) started;
 //                     synced | failed → pending (update event, resync,
@@ -47,9 +49,19 @@ const char* VerificationShortName(int state);
 std::optional<int> ParseSyncState(absl::string_view name);
 std::optional<int> ParseVerificationState(absl::string_view name);
 
+// What happened to a model row on the primary, as its event says: created,
+// changed (its bytes or its path), or deleted.
+enum class EventKind { kCreated, kUpdated, kDeleted };
+// "created", "updated", "deleted": the name stored, the only ones
+// georep.publish_event accepts.
+const char* EventKindName(EventKind kind);
+// The kind a stored name gives; nullopt for none.
+std::optional<EventKind> ParseEventKind(absl::string_view name);
+
 // `text` with $S_PENDING, $S_STARTED, $S_SYNCED, $S_FAILED, $S_LOST and $V_PENDING,
 // $V_STARTED, $V_SUCCEEDED, $V_FAILED, $V_DISABLED replaced by the states'
-// numbers.
+// numbers, and $E_CREATED, $E_UPDATED, $E_DELETED by the event kinds' names
+// as string literals ('created', …).
 std::string StateSql(absl::string_view text);
 
 // Which rows an operator's action applies to: one id, the failed ones, or all.

@@ -4,6 +4,7 @@
 #include "framework/registry/primary_states.h"
 #include "framework/registry/registry_store.h"
 #include "framework/spec/spec.h"
+#include "framework/spec/states.h"
 #include "framework/sync/backoff.h"
 #include "framework/sync/strategy.h"
 #include "util/clock.h"
@@ -195,12 +196,9 @@ absl::StatusOr<int> Checksummer::ChecksumBatch(const ReplicableSpec& spec, bool 
   GEOREP_RETURN_IF_ERROR(db::InTransaction(*main_, [&]() -> absl::Status {
     GEOREP_RETURN_IF_ERROR(RecordChecksums(*main_, spec, opt_.worker_id, ok_ids, ok_sums));
     if (!changed.empty()) {
-      GEOREP_RETURN_IF_ERROR(
-          main_
-              ->Exec(
-                  "SELECT georep.publish_event($1, id, 'updated') FROM unnest($2::bigint[]) AS id",
-                  {spec.name, db::BigintArray(changed)})
-              .status());
+      std::string publish = StateSql(
+          "SELECT georep.publish_event($1, id, $E_UPDATED) FROM unnest($2::bigint[]) AS id");
+      GEOREP_RETURN_IF_ERROR(main_->Exec(publish, {spec.name, db::BigintArray(changed)}).status());
     }
     for (const Failed& f : failed) {
       GEOREP_RETURN_IF_ERROR(RecordChecksumFailure(*main_, spec, opt_.worker_id, f.id, f.why,
