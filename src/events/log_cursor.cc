@@ -113,9 +113,7 @@ GapChanges ChangeGaps(int64_t last, const std::vector<GapRange>& gaps,
 // The last event per item decides: created (keep a synced row), updated
 // (sync again), deleted (drop the row and the file).
 struct Action {
-  // nullopt when none of the item's events had a kind: it is removed, as a
-  // deleted one is.
-  std::optional<EventKind> kind;
+  std::optional<EventKind> kind;  // set by the item's first event
   std::string path;
   int64_t at_us = 0;  // the deciding event's time
 };
@@ -136,10 +134,17 @@ Actions DecideActions(const std::map<std::string, ReplicableSpec>& specs,
   for (const Event* e : all) {
     auto spec = specs.find(e->replicable);
     if (spec == specs.end()) continue;  // a replicable this site does not replicate
+    if (!e->kind) {
+      // Not a name publish_event writes (a row put in the log by hand):
+      // it decides nothing, and above all removes nothing.
+      log::Warn("event of an unknown kind skipped",
+                {{"replicable", e->replicable}, {"id", e->model_id}});
+      continue;
+    }
     auto& slot = actions[e->replicable][e->model_id];
     if (e->kind == EventKind::kCreated && slot.kind == EventKind::kDeleted) {
       slot = {EventKind::kUpdated, "", e->at_us};
-    } else if (e->kind) {
+    } else {
       slot = {e->kind, e->path, e->at_us};
     }
     // A moved blob is fetched again at its new path; a moved repository is

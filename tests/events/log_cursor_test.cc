@@ -125,6 +125,25 @@ TEST_F(LogCursorTest, UpdatedResyncsAndDeletedRemovesRowAndFile) {
   EXPECT_FALSE(std::filesystem::exists(storage_ + "/dir/f1"));
 }
 
+// An event whose name publish_event never writes (put in the log by hand)
+// is skipped: it neither removes nor resyncs the item.
+TEST_F(LogCursorTest, AnEventOfAnUnknownKindChangesNothing) {
+  LogCursor cursor(Options("a"), {spec_});
+  ASSERT_EQ(*cursor.Cycle(), 0);
+  int64_t id = InsertFile(*main_, "dir/f2");
+  ASSERT_EQ(*cursor.Cycle(), 1);
+  ASSERT_TRUE(tracking_->Exec("UPDATE georep.file_registry SET state = 2").ok());
+  ASSERT_TRUE(main_
+                  ->Exec("WITH e AS (INSERT INTO georep.geo_events (replicable_name, event_name, "
+                         "model_id) VALUES ('file', 'frobbed', $1) RETURNING id) "
+                         "INSERT INTO georep.geo_event_log (geo_event_id) SELECT id FROM e",
+                         {absl::StrCat(id)})
+                  .ok());
+  ASSERT_TRUE(cursor.Cycle().ok());
+  EXPECT_EQ(RegistryRows(), 1);
+  EXPECT_EQ(CountState(2), 1);
+}
+
 // Selective sync: an item created outside the selection gets no row; one
 // updated out of it loses its row and copy; a delete is applied whatever
 // the item's namespace was.
