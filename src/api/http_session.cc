@@ -85,6 +85,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // Then the route admits the request, or refuses it, before its body.
   void OnHeader(beast::error_code ec) {
     if (ec) {
+      // A header the parser refuses (Content-Length with Transfer-Encoding,
+      // a bad field) is answered 400 before the close; a connection that
+      // ended or timed out is only closed.
+      if (ec.category() == http::make_error_code(http::error::bad_version).category() &&
+          ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        Answer(HttpResponse::Error(400, "BAD_REQUEST",
+                                   absl::StrCat("malformed request header: ", ec.message())),
+               /*keep_alive=*/false);
+        return;
+      }
       Close();
       return;
     }

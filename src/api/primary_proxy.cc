@@ -2,7 +2,10 @@
 
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "transport/http_client.h"
 #include "util/logging.h"
 
@@ -31,9 +34,16 @@ HttpResponse RelayToPrimary(const HttpRequest& req, const std::string& primary_u
   }
   transport::RequestOptions o{.method = req.method};
   o.body_view = req.Body();
+  // Headers the client's Connection header names are this connection's too.
+  std::set<std::string> named;
+  for (absl::string_view n : absl::StrSplit(req.Header("connection"), ',')) {
+    named.insert(absl::AsciiStrToLower(absl::StripAsciiWhitespace(n)));
+  }
   for (const auto& [name, value] : req.headers) {
-    if (HopByHop(name) || name == "x-forwarded-for" || name == "x-forwarded-host" ||
-        name == "x-forwarded-proto") {
+    // The client's own Forwarded and X-Forwarded-* are replaced by what
+    // this site saw, not passed on for the primary to believe.
+    if (HopByHop(name) || named.contains(name) || name == "forwarded" ||
+        name == "x-forwarded-for" || name == "x-forwarded-host" || name == "x-forwarded-proto") {
       continue;
     }
     o.headers.push_back(absl::StrCat(name, ": ", value));
@@ -49,6 +59,7 @@ HttpResponse RelayToPrimary(const HttpRequest& req, const std::string& primary_u
   if (req.Header("content-type").empty() && !req.Body().empty())
     o.headers.push_back("Content-Type:");  // not libcurl's form type
   o.timeout_seconds = 3600;                // a large upload on a slow link
+  o.max_body = kMaxRelayedBody;            // an error answer too is held whole
   std::string body;
   bool too_large = false;
   o.on_body = [&](absl::string_view piece) {
@@ -59,21 +70,24 @@ HttpResponse RelayToPrimary(const HttpRequest& req, const std::string& primary_u
     body.append(piece.data(), piece.size());
     return true;
   };
-  const std::string to = absl::StrCat(primary_url, req.target);
-  auto r = transport::HttpRequest(to, o);
+  auto r = transport::HttpRequest(absl::StrCat(primary_url, req.target), o);
+  // Logged without its query string: tokens can travel there.
+  const std::string to = absl::StrCat(primary_url, req.path);
   if (!r.ok()) {
-    if (too_large) {
+    if (too_large || absl::IsResourceExhausted(r.status())) {
       return HttpResponse::Error(
           502, "RESPONSE_TOO_LARGE",
           absl::StrCat("the primary's answer is larger than ", kMaxRelayedBody >> 20,
                        " MiB; ask the primary directly"));
     }
-    log::Warn("a request sent on to the primary failed",
-              {{"to", to}, {"error", std::string(r.status().message())}});
-    return HttpResponse::Error(502, "PRIMARY_UNREACHABLE",
-                               absl::StrCat("this secondary sends ", req.method,
-                                            " requests here to the primary, which is unreachable: ",
-                                            r.status().message()));
+    // The transport's message names the URL: its query string is left out.
+    std::string why(r.status().message());
+    absl::StrReplaceAll({{req.target, req.path}}, &why);
+    log::Warn("a request sent on to the primary failed", {{"to", to}, {"error", why}});
+    return HttpResponse::Error(
+        502, "PRIMARY_UNREACHABLE",
+        absl::StrCat("this secondary sends ", req.method,
+                     " requests here to the primary, which is unreachable: ", why));
   }
   HttpResponse out;
   out.status = static_cast<int>(r->status);

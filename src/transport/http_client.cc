@@ -22,6 +22,8 @@ struct BodySink {
   CURL* curl;
   std::string* body;
   const std::function<bool(absl::string_view)>* on_body;
+  size_t max_body = 0;  // 0: no cap
+  bool exceeded = false;
 };
 
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
@@ -30,6 +32,10 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
     long code = 0;
     curl_easy_getinfo(sink->curl, CURLINFO_RESPONSE_CODE, &code);
     if (code / 100 == 2) return (*sink->on_body)(absl::string_view(data, size * n)) ? size * n : 0;
+  }
+  if (sink->max_body > 0 && sink->body->size() + size * n > sink->max_body) {
+    sink->exceeded = true;
+    return 0;
   }
   sink->body->append(data, size * n);
   return size * n;
@@ -100,13 +106,16 @@ absl::StatusOr<HttpResult> HttpRequest(const std::string& url, const RequestOpti
   }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
-  BodySink sink{curl, &result.body, &options.on_body};
+  BodySink sink{curl, &result.body, &options.on_body, options.max_body};
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &result);
   CURLcode rc = curl_easy_perform(curl);
   absl::Status status = absl::OkStatus();
-  if (rc != CURLE_OK) {
+  if (rc != CURLE_OK && sink.exceeded) {
+    status = absl::ResourceExhaustedError(absl::StrCat(
+        options.method, " ", url, ": the answer is larger than ", options.max_body, " bytes"));
+  } else if (rc != CURLE_OK) {
     status = CurlFailure(rc, absl::StrCat(options.method, " ", url, ": ", curl_easy_strerror(rc)));
   } else {
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &result.status);

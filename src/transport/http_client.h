@@ -34,6 +34,10 @@ struct RequestOptions {
   // to stop the transfer: the call then fails) instead of into
   // HttpResult::body; any other answer's body is still collected there.
   std::function<bool(absl::string_view)> on_body;
+  // When set, a body collected into HttpResult::body (every answer, or those
+  // on_body does not take) larger than this ends the transfer: the call
+  // fails with ResourceExhausted.
+  size_t max_body = 0;
   // When set, sent instead of `body`, without a copy: it must outlive the
   // call (a spooled request body, say).
   std::optional<absl::string_view> body_view;

@@ -17,6 +17,9 @@ class EchoPrimary {
   EchoPrimary()
       : server_(
             [](const HttpRequest& r) {
+              if (r.path == "/big-404") {
+                return HttpResponse::Text(404, std::string(kMaxRelayedBody + 1, 'x'));
+              }
               nlohmann::json h = nlohmann::json::object();
               for (const auto& [k, v] : r.headers) h[k] = v;
               HttpResponse out = HttpResponse::Json(
@@ -93,6 +96,29 @@ TEST(PrimaryProxyTest, ARequestReachesThePrimaryWithItsHeadersAndTheAnswerComesB
   bool challenge = false;
   for (const auto& [k, v] : no.headers) challenge = challenge || k == "WWW-Authenticate";
   EXPECT_TRUE(challenge);
+}
+
+// What a client says of the connection or of where it came from is not
+// passed on; an error answer is held up to the cap, like any other.
+TEST(PrimaryProxyTest, ConnectionScopedAndForwardingHeadersStayAndErrorAnswersAreCapped) {
+  EchoPrimary primary;
+  HttpRequest req = Write("x");
+  req.headers["connection"] = "keep-alive, X-Secret-Hop";
+  req.headers["x-secret-hop"] = "for this connection only";
+  req.headers["forwarded"] = "for=203.0.113.7;proto=https";
+  HttpResponse out = RelayToPrimary(req, primary.url(), false);
+  ASSERT_EQ(out.status, 201) << out.body;
+  const auto h = nlohmann::json::parse(out.body)["headers"];
+  EXPECT_FALSE(h.contains("x-secret-hop")) << h.dump();
+  EXPECT_FALSE(h.contains("forwarded")) << h.dump();
+  EXPECT_EQ(h["x-custom"], "kept");
+
+  HttpRequest big = Write("");
+  big.target = big.path = "/big-404";
+  HttpResponse capped = RelayToPrimary(big, primary.url(), false);
+  EXPECT_EQ(capped.status, 502);
+  EXPECT_NE(capped.body.find("RESPONSE_TOO_LARGE"), std::string::npos)
+      << capped.body.substr(0, 200);
 }
 
 TEST(PrimaryProxyTest, AnUnreachablePrimaryIsA502NamingItAndALoopIsRefused) {
